@@ -1,0 +1,44 @@
+# Two commands do all set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NODE_STAMP := tests/firmware/node_modules/.installed
+DEMO   := recordings/demo-standard.csv
+
+.PHONY: demo test venv node sysdeps bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,lab]'
+	touch $@
+
+# Real MicroPython (WebAssembly port) for firmware tests; skipped with a message when npm is missing.
+node: $(NODE_STAMP)
+$(NODE_STAMP): tests/firmware/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/firmware && npm install --no-audit --no-fund --silent && touch node_modules/.installed; \
+	else echo "npm not found: MicroPython (WebAssembly) tests will skip; install nodejs and npm"; fi
+
+# Debian packages the tests use (dbus for the fake BlueZ); installed only when root.
+sysdeps:
+	@bash .ci/sysdeps
+
+demo: venv
+	$(VENV)/bin/holdsense analyze $(DEMO) --plot demo.png
+	@echo "plot written to demo.png"
+
+test: venv node sysdeps
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: venv
+	$(PY) -m pip install -q -e '.[dev,lab,bench]'
+	$(PY) bench/accuracy.py
+	$(PY) bench/throughput.py
+
+clean:
+	rm -rf $(VENV) tests/firmware/node_modules demo.png .pytest_cache
