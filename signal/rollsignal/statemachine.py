@@ -369,7 +369,7 @@ class StateMachine:
         if cur is None or cur.label != STILL:
             return
         dur_k = cur.end_k - cur.start_k
-        if not self._hold_confirmed and dur_k >= self.hold_k:
+        if not self._hold_confirmed and dur_k > self.hold_k:  # newest frame >= 5 s after the start
             self._hold_confirmed = True
             self._emit_kind(events, "hold", cur.start_k, self._t_newest)
             events.append(HoldStarted(self._t_newest, self._t_of(cur.start_k)))
