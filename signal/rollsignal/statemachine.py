@@ -59,9 +59,10 @@ class StateConfig:
     min_hold_s: float = 5.0  # contracts.md §3: a hold is >= 5 s
     gap_bridge_s: float = 3.0  # link gaps / dropouts bridged up to this long
     dropout_s: float = 1.0  # unloaded this briefly inside a loaded stretch: a dropout
-    blip_s_encoder: float = 0.3  # roller twitch inside a hold (encoder)
+    blip_s_encoder: float = 2.0  # roller rocking inside a hold (encoder; only while within rock_cm)
+    rock_cm: float = 0.5  # knee bends rock the shell by millimetres; further from the spot is travel
     blip_s_force: float = 0.5  # force-only fidget inside a hold
-    enc_still_cm: float = 0.3  # span of roller position within 0.5 s while still
+    enc_still_cm: float = 0.08  # span of roller position within 0.5 s while still
     steady_rel: float = 0.14  # force span / level within 8 s for a steady hold
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
@@ -296,7 +297,7 @@ class StateMachine:
             elif lab == pend.label:
                 pend.end_k = k + 1
                 self._acc_frame(pend, lab, fv, xv)
-                if pend.end_k - pend.start_k > self._bridge_limit(cur.label, pend.label):
+                if pend.end_k - pend.start_k > self._bridge_limit(cur.label, pend.label) or self._travelled(cur, xv):
                     self._commit(events, pend, t)
                 return
             else:  # a third label: the excursion did not return, it stands on its own
@@ -307,10 +308,16 @@ class StateMachine:
             return
         new = _Run(lab, k, k + 1)
         self._acc_frame(new, lab, fv, xv)
-        if self._bridge_limit(cur.label, lab) >= 1:
+        if self._bridge_limit(cur.label, lab) >= 1 and not (lab == MOVE and self._travelled(cur, xv)):
             self._pend = new
         else:
             self._commit(events, new, t)
+
+    def _travelled(self, cur: _Run, xv: float | None) -> bool:
+        """Encoder: the roller left the hold's spot (beyond rocking distance) -- travel, not a fidget."""
+        if cur.label != STILL or xv is None or cur.acc.x_n == 0:
+            return False
+        return abs(xv - cur.acc.x_s / cur.acc.x_n) > self.cfg.rock_cm
 
     def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None) -> None:
         if lab in (STILL, MOVE) and fv == fv:
