@@ -58,6 +58,7 @@ class StateConfig:
 
     min_hold_s: float = 5.0  # contracts.md §3: a hold is >= 5 s
     gap_bridge_s: float = 3.0  # link gaps / dropouts bridged up to this long
+    long_gap_bridge_s: float = 15.0  # longer gaps bridged only when the same state resumes after them
     dropout_s: float = 1.0  # unloaded this briefly inside a loaded stretch: a dropout
     blip_s_encoder: float = 2.0  # roller rocking inside a hold (encoder; only while within rock_cm)
     rock_cm: float = 0.5  # knee bends rock the shell by millimetres; further from the spot is travel
@@ -157,6 +158,7 @@ class StateMachine:
         self.delay = (self.w_enc if has_encoder else max(self.w_s, self.w_l)) - 1
         self.blip_k = int(round((c.blip_s_encoder if has_encoder else c.blip_s_force) / FRAME_S))
         self.gap_k = int(round(c.gap_bridge_s / FRAME_S))
+        self.long_gap_k = int(round(c.long_gap_bridge_s / FRAME_S))
         self.drop_k = int(round(c.dropout_s / FRAME_S))
         self.hold_k = int(round(c.min_hold_s / FRAME_S))
         self.ref_k = int(round(c.ref_min_s / FRAME_S))
@@ -208,7 +210,8 @@ class StateMachine:
         # still-window candidates that do not depend on the rolling load (vectorised)
         with np.errstate(invalid="ignore"):
             if self.has_encoder:
-                enc_still = mf.x_rng_cm < c.enc_still_cm
+                # a window ending in a gap saw no motion only because nothing was measured
+                enc_still = (mf.x_rng_cm < c.enc_still_cm) & fr.valid & np.isfinite(fr.x_cm)
                 light_ok = np.zeros(n, bool)
                 mid_s = np.zeros(n)
                 steady = enc_still
@@ -216,8 +219,8 @@ class StateMachine:
                 mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
                 mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
                 tex_ok = mf.tex_n < c.tex_rel * mid_s
-                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l)
-                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s)
+                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
+                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         x_list = fr.x_cm.tolist() if fr.x_cm is not None else [None] * n
         for k, t, b, fv, xv, st, lo, ms in zip(fr.k.tolist(), fr.t_s.tolist(), base.tolist(), f.tolist(), x_list,
@@ -272,9 +275,18 @@ class StateMachine:
             del buf[:i]
 
     # ---- segmenter ------------------------------------------------------------------------
+    def _resumes(self, cur: _Run, fv: float, xv: float | None) -> bool:
+        """After a long gap: does the current state plausibly continue (not a new spot / load)?"""
+        if cur.label != STILL:
+            return True
+        if xv is not None and xv == xv and cur.acc.x_n:
+            return abs(xv - cur.acc.x_s / cur.acc.x_n) <= self.cfg.rock_cm
+        m = cur.acc.mean
+        return m == m and abs(fv - m) <= 0.25 * m
+
     def _bridge_limit(self, cur: int, p: int) -> int:
         if p == MISSING:
-            return self.gap_k
+            return self.long_gap_k
         if p == OFF and cur in (STILL, MOVE):
             return self.drop_k
         if p == MOVE and cur == STILL:
@@ -282,7 +294,7 @@ class StateMachine:
         return -1
 
     def _segment(self, events: list[Event], k: int, t: float, lab: int, fv: float, xv: float | None) -> None:
-        if lab in (STILL, MOVE) and self.first_x is None and xv is not None:
+        if lab in (STILL, MOVE) and self.first_x is None and xv is not None and xv == xv:
             self.first_x = xv
         cur, pend = self._cur, self._pend
         if cur is None:
@@ -290,6 +302,16 @@ class StateMachine:
             self._begin(events, self._cur, t)
             self._add(events, self._cur, k, lab, fv, xv, t)
             return
+        if pend is not None and pend.label == MISSING and lab != MISSING:
+            # end of a link gap: short ones are bridged whatever follows; longer ones only when the
+            # same state resumes (a hold: on the same spot / at the same load) -- else it counts as off
+            n_gap = pend.end_k - pend.start_k
+            if n_gap <= self.gap_k or (lab == cur.label and self._resumes(cur, fv, xv)):
+                self._absorb(events, cur, pend)
+                self._pend = None
+            else:
+                self._commit(events, pend, t)
+            cur, pend = self._cur, self._pend
         if pend is not None:
             if lab == cur.label:  # excursion returned: bridged
                 self._absorb(events, cur, pend)
@@ -300,6 +322,11 @@ class StateMachine:
                 if pend.end_k - pend.start_k > self._bridge_limit(cur.label, pend.label) or self._travelled(cur, xv):
                     self._commit(events, pend, t)
                 return
+            elif pend.label in (MISSING, OFF) and lab in (STILL, MOVE):
+                # a short gap / dropout, then loaded again in another state: the gap belongs to
+                # what came before it (bridged); the new state starts after it
+                self._absorb(events, cur, pend)
+                self._pend = None
             else:  # a third label: the excursion did not return, it stands on its own
                 self._commit(events, pend, t)
                 cur, pend = self._cur, None
@@ -321,14 +348,14 @@ class StateMachine:
 
     def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None) -> None:
         if lab in (STILL, MOVE) and fv == fv:
-            run.acc.add(fv, xv)
+            run.acc.add(fv, xv if xv == xv else None)  # NaN position: encoder reading missing
 
     def _add(self, events: list[Event], run: _Run, k: int, lab: int, fv: float, xv: float | None,
              t: float) -> None:
         run.end_k = k + 1
         self._acc_frame(run, lab, fv, xv)
         if lab == MOVE and fv == fv and fv >= self.contact_on_n:
-            self.roll.add(fv, xv)
+            self.roll.add(fv, None)
         self._tick(events, t)
 
     def _absorb(self, events: list[Event], cur: _Run, pend: _Run) -> None:
