@@ -20,7 +20,7 @@ the state machine (which knows the session's rolling load) combines them:
   heavy, steady stretch is a hold only when even 8 s of it stays in a narrow
   band. This is what keeps slow rolling from looking like a hold at its
   reversals.
-* texture (`tex_n`): rms of the force in the 1.5-6 Hz band. The shell is
+* texture (`tex_n`): rms of the force in the 2-6 Hz band (4th order). The shell is
   ribbed (the seed article asks for a "tread-like" surface), so the roller
   travelling under tissue puts a fast ripple on the load; breathing (0.2-0.3
   Hz) and knee bends (<= 1 Hz) do not. Re-positioning (short, irregular
@@ -43,7 +43,7 @@ from .frames import FRAME_S, Frames
 ENC_WINDOW_S = 0.5
 SHORT_WINDOW_S = 2.0
 LONG_WINDOW_S = 8.0
-TEXTURE_BAND_HZ = (1.5, 6.0)
+TEXTURE_BAND_HZ = (2.0, 6.0)
 TEXTURE_TAU_S = 0.5
 
 
@@ -94,7 +94,7 @@ class Motion:
         self._short = _Trailing(frames_in(SHORT_WINDOW_S))
         self._long = _Trailing(frames_in(LONG_WINDOW_S))
         self._enc = _Trailing(frames_in(ENC_WINDOW_S))
-        self._band = sps.butter(2, TEXTURE_BAND_HZ, btype="bandpass", fs=1.0 / FRAME_S, output="sos")
+        self._band = sps.butter(4, TEXTURE_BAND_HZ, btype="bandpass", fs=1.0 / FRAME_S, output="sos")
         self._band_zi: np.ndarray | None = None
         a = FRAME_S / TEXTURE_TAU_S
         self._env_b, self._env_a = np.array([a]), np.array([1.0, -(1.0 - a)])

@@ -67,7 +67,7 @@ class StateConfig:
     steady_rel: float = 0.14  # force span / level within 8 s for a steady hold
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
-    tex_rel: float = 0.004  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
+    tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
     level_floor_n: float = 20.0  # level used for relative spans never below this
     ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
     ref_body_frac: float = 0.30  # rolling load assumed from body mass before any rolling (25-40 % BW)
