@@ -36,6 +36,11 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
         out.setdefault("quality", {}).setdefault("warnings", []).extend(rec.warnings)
     if rec.region:
         out.setdefault("region", rec.region)
+    compare = getattr(rec, "compare_markers", None)  # XDF input: how our holds line up with recorded markers
+    if compare is not None:
+        markers = compare(out)
+        if markers is not None:
+            out["markers"] = markers
     return out
 
 
@@ -56,12 +61,20 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
 
 
 def _readable_format(path: str) -> bool:
+    from .lab.xdf import is_xdf
+
+    if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
+        return True
     fmt = sniff_format(path)
     return fmt is not None and fmt.split(".")[0] == FORMAT
 
 
-def load_for_analysis(path: str) -> Recording:
-    """Read a recording for analysis (a hook for other input formats added later)."""
+def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
+    """Read a recording for analysis: holdsense CSV, or an XDF file's force stream (`stream` picks one by name)."""
+    from .lab.xdf import is_xdf, read_xdf
+
+    if is_xdf(path):
+        return read_xdf(path, stream)
     return read_recording(path)
 
 
@@ -104,6 +117,10 @@ def render_text(a: dict[str, Any]) -> str:
                  f"session score {s['session_score']}/100")
     for adv in s.get("advice", []):
         lines.append(f"  * {adv}")
+    if a.get("markers"):
+        from .lab.xdf import render_marker_lines
+
+        lines.extend(render_marker_lines(a["markers"]))
     warn = list(q.get("warnings", []))
     if q.get("gaps"):
         warn.insert(0, f"{q['gaps']} gap(s) in the data (bridged)")
