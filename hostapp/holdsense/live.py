@@ -146,6 +146,17 @@ class DetectorListener(Listener):
         self._recent: deque = deque(maxlen=64)  # (t_s, force_n) for the displayed force
         self._started_views = False
         self._stopped = False
+        self._subscribers: list[Callable[[Any], None]] = []
+
+    def subscribe(self, fn: Callable[[Any], None]) -> None:
+        """Call `fn(event)` for every detector event (e.g. an LSL marker outlet, a cue on the roller),
+        on the receive thread, so one detector serves the live view and everything else."""
+        self._subscribers.append(fn)
+
+    def _publish(self, events: list[Any]) -> None:
+        for ev in events:
+            for fn in self._subscribers:
+                fn(ev)
 
     # -- Listener -----------------------------------------------------------------------------
     def on_info(self, info: dict[str, Any]) -> None:
@@ -174,6 +185,7 @@ class DetectorListener(Listener):
             for ev in events:
                 self._apply(ev)
         self.events.extend(events)
+        self._publish(events)
         for v in self.views:
             v.update(self.state, events)
 
@@ -203,6 +215,7 @@ class DetectorListener(Listener):
                     self._apply(ev)
                 self.state.result = self.detector.result().to_dict(source="live")
             self.events.extend(events)
+            self._publish(events)
         self.state.ended = True
         for v in self.views:
             if events:

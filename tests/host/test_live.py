@@ -202,3 +202,12 @@ def test_player_drives_the_listener_through_a_notifier(tmp_path):
     assert n.join(10)
     assert det.detector.body_mass_kg == 70 and det.state.samples == len(c)
     assert "hold ended" in out.getvalue()
+
+
+def test_subscribers_see_every_event_including_finish():
+    seen = []
+    det = DetectorListener(detector_factory=ScriptedDetector)
+    det.subscribe(seen.append)
+    feed_until(det, 30.0)
+    det.stop()  # finish() hands over the rest
+    assert [e.kind for e in seen] == [e.kind for e in SCRIPT]
