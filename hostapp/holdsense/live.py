@@ -37,6 +37,7 @@ LIGHT_BAND_FRAC_BW = (0.10, 0.25)
 #: The seed guidance: hold 30 s to a few minutes for the tissue to release.
 RELEASE_WINDOW_S = 30.0
 LOW_BATTERY_PCT = 15.0
+WARNING_SHOWN_S = 15.0  # a detector warning stays on screen this long (session time)
 STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waiting"}
 
 
@@ -488,12 +489,12 @@ def _force_bar(state: LiveState, width: int) -> Any:
     return bar, full
 
 
-def _sparkline(state: LiveState, width: int) -> str:
+def _sparkline(state: LiveState, width: int, top: float) -> str:
+    """The last `width` force points (~20 a second) as block characters, 0 N at the bottom, `top` N full."""
     vals = [f for _, f in list(state.history)[-width:]]
     if not vals:
         return ""
-    finite = [v for v in vals if math.isfinite(v)]
-    top = max(finite + [1.0])
+    top = max(top, 1.0)
     ticks = "▁▂▃▄▅▆▇█"
     return "".join(ticks[min(7, int(max(v, 0) / top * 7.999))] if math.isfinite(v) else " " for v in vals)
 
@@ -542,7 +543,7 @@ def render(state: LiveState, width: int = 60) -> Any:
         grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
     else:
         grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
-    grid.add_row("trace", Text(_sparkline(state, width + 10), style="cyan"))
+    grid.add_row("trace", Text(_sparkline(state, width + 10, full), style="cyan"))
 
     d = state.hold_duration_s
     if d is not None:
@@ -575,7 +576,9 @@ def render(state: LiveState, width: int = 60) -> Any:
     if state.battery_low:
         pct = f" ({state.battery_pct:.0f}%)" if state.battery_pct is not None else ""
         alerts.append(Text(f"LOW BATTERY{pct}: charge the roller soon", style="bold red"))
-    for _, msg in state.warnings:
+    for t_warn, msg in state.warnings:
+        if state.t_s - t_warn > WARNING_SHOWN_S:
+            continue  # old news: the plain view and the event list keep it
         alerts.append(Text(f"⚠ {msg}", style="bold yellow"))
     link_state = state.link.get("link")
     if isinstance(link_state, str) and link_state not in ("ok", "connected"):
