@@ -134,9 +134,11 @@ def test_render_shows_everything_the_issue_lists():
     assert "light-pressure band 69–172 N" in txt
     assert "┃" in txt  # the 30 s mark on the hold timer
     assert "LOW BATTERY (9%)" in txt and "corrupt frames 3" in txt
-    feed_until(det, 46.0)
+    feed_until(det, 40.0)
     txt = text_of(det.state)
     assert "release window reached" in txt and "force far above" in txt
+    feed_until(det, 46.0)
+    assert "force far above" not in text_of(det.state)  # warnings leave the screen after 15 s
     feed_until(det, 61.0)
     txt = text_of(det.state)
     assert "OFF" in txt and "last hold 40 s" in txt and "score 88" in txt
