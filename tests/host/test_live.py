@@ -82,7 +82,11 @@ def chunks(t_end=60.0, rate_hz=80.0, size=4):
 
 
 def feed_until(listener, t_stop):
+    """Feed the next chunks (after what the listener has seen) up to t_stop."""
+    seen = listener.state.t_s if listener.state.samples else -1.0
     for c in chunks():
+        if c.t_s[0] <= seen:
+            continue
         if c.t_s[0] > t_stop:
             break
         listener.on_samples(c)
