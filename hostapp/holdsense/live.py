@@ -60,7 +60,7 @@ def _profile_value(profile: Any, names: Iterable[str]) -> Any:
 
 
 def release_window_s(profile: Any = None) -> float:
-    v = _profile_value(profile, ("release_window_s", "hold.release_window_s", "holds.release_window_s"))
+    v = _profile_value(profile, ("criteria.duration.release_s", "release_window_s"))
     try:
         return float(v) if v is not None else RELEASE_WINDOW_S
     except (TypeError, ValueError):
@@ -71,10 +71,13 @@ def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float
     """The light-pressure band in newtons for this person, or None without a body mass."""
     if not body_mass_kg:
         return None
-    frac = _profile_value(profile, ("light_band_frac_bw", "light_force_frac_bw", "pressure.light_frac_bw"))
     lo, hi = LIGHT_BAND_FRAC_BW
-    if isinstance(frac, (list, tuple)) and len(frac) == 2:
-        lo, hi = float(frac[0]), float(frac[1])
+    top = _profile_value(profile, ("criteria.pressure.light_max_of_body",))  # rollsignal's be-patient profile
+    try:
+        if top is not None and 0 < float(top) <= 1:
+            hi = float(top)
+    except (TypeError, ValueError):
+        pass
     w = body_mass_kg * G_MPS2
     return lo * w, hi * w
 

@@ -217,3 +217,14 @@ def test_subscribers_see_every_event_including_finish():
     feed_until(det, 30.0)
     det.stop()  # finish() hands over the rest
     assert [e.kind for e in seen] == [e.kind for e in SCRIPT]
+
+
+def test_band_and_release_window_come_from_the_profile():
+    from holdsense.live import release_window_s
+
+    class Prof:  # the shape of rollsignal.Profile: `criteria` is the parsed JSON's criteria
+        criteria = {"duration": {"release_s": 45.0}, "pressure": {"light_max_of_body": 0.2}}
+
+    assert release_window_s(Prof()) == 45.0 and release_window_s(None) == 30.0
+    lo, hi = light_band_n(70, Prof())
+    assert lo == pytest.approx(0.10 * 70 * 9.80665) and hi == pytest.approx(0.20 * 70 * 9.80665)
