@@ -92,6 +92,7 @@ class LiveState:
     release_window_s: float = RELEASE_WINDOW_S
     device: str | None = None
     t_s: float = 0.0  # latest sample time, session time base
+    first_t_s: float | None = None  # the first sample's time
     force_n: float = math.nan  # latest force (mean of the last ~0.25 s, readable at 12 Hz)
     samples: int = 0
     state: str | None = None
@@ -263,6 +264,8 @@ class DetectorListener(Listener):
         for ti, fi in zip(t[ok][-8:], f[ok][-8:]):
             self._recent.append((float(ti), float(fi)))
         st.t_s = float(t[-1])
+        if st.first_t_s is None:
+            st.first_t_s = float(t[0])
         st.samples += len(chunk)
         if self._recent:
             cut = st.t_s - 0.25
@@ -283,6 +286,9 @@ class DetectorListener(Listener):
             start = float(getattr(ev, "start_s", getattr(ev, "t_s", st.t_s)))
             if st.state in st.totals_s:
                 st.totals_s[st.state] += max(0.0, start - st.state_start_s)
+            elif st.first_t_s is not None and getattr(ev, "previous", None) in st.totals_s:
+                # the detector starts in a state without announcing it (e.g. off): count from the first sample
+                st.totals_s[ev.previous] += max(0.0, start - st.first_t_s)
             st.state, st.state_start_s = new, start
             if new != "hold":
                 st.hold_start_s = None

@@ -39,7 +39,7 @@ HOLD = {"start_s": 10.0, "end_s": 50.0, "duration_s": 40.0, "mean_force_n": 120.
         "feedback": ["Held 40 s: past the 30 s release window.", "Pressure was light and steady."]}
 
 SCRIPT = [
-    Ev("state", 2.0, state="roll", previous=None, start_s=1.5),
+    Ev("state", 2.0, state="roll", previous="off", start_s=1.5),
     Ev("state", 15.0, state="hold", previous="roll", start_s=10.0),
     Ev("hold_started", 15.0, start_s=10.0),
     Ev("hold_progress", 20.0, start_s=10.0, duration_s=10.0, mean_force_n=118.0),
@@ -108,7 +108,7 @@ def test_state_follows_events():
     assert st.last_hold == HOLD and len(st.holds) == 1
     tot = st.totals_now()
     assert tot["roll"] == pytest.approx(8.5) and tot["hold"] == pytest.approx(40.0)
-    assert tot["off"] == pytest.approx(st.t_s - 50.0)
+    assert tot["off"] == pytest.approx(st.t_s - 50.0 + 1.5)  # 0..1.5 s before the first event, too
     assert det.result == {"summary": {"session_score": 77}} and det.detector.finished
 
 
