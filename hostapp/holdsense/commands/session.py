@@ -22,7 +22,7 @@ import select
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from ..coaching import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
                         parse_rom, parse_scale_0_10, regions_help)
@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --- answers ------------------------------------------------------------------------------
 
 def load_answers(path: str) -> dict[str, Any]:
-    """The --answers file: a JSON object with region, before, after (and optionally body_mass_kg)."""
+    """The --answers file as a dict: a JSON object with region, before, after (and optionally body_mass_kg)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -82,8 +82,46 @@ def load_answers(path: str) -> dict[str, Any]:
     return data
 
 
+class ScriptedAnswers:
+    """Answers from a file, all checked when loaded, so a bad file fails before anything starts."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        data = load_answers(path)
+        try:
+            self._region = find_region(data["region"]) if data.get("region") else None
+            self._tests = {ph: movement_test_from_answers(data.get(ph), ph) for ph in ("before", "after")}
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        mass = data.get("body_mass_kg")
+        try:
+            self.body_mass_kg = None if mass is None else float(mass)
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: body_mass_kg: {mass!r} is not a number") from None
+        if self.body_mass_kg is not None and not 10 <= self.body_mass_kg <= 400:
+            raise UserError(f"{path}: body_mass_kg {self.body_mass_kg:g} is not a plausible body mass (10–400 kg)")
+
+    @property
+    def region_answer(self) -> Region | None:
+        return self._region
+
+    def region(self) -> Region:
+        if self._region is None:
+            raise UserError(f"{self.path}: no region (add \"region\": \"quads\", for example)")
+        return self._region
+
+    def test(self, region: Region, phase: str) -> MovementTest:
+        t = self._tests[phase]
+        if t.movement is None:
+            t.movement = region.test_movement
+        return t
+
+
 class Asker:
     """Questions on the terminal; re-asks a bad answer (up to 3 times); a blank answer skips a rating."""
+
+    region_answer = None
+    body_mass_kg = None
 
     def __init__(self, ask: Callable[[str], str] = input, out=None) -> None:
         self._ask = ask
@@ -181,12 +219,13 @@ def run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     if args.speed not in ("1", None) and not args.replay:
         raise UserError("--speed only applies with --replay")
-    answers = load_answers(args.answers) if args.answers else None
-    interactive = answers is None
-    if interactive and not sys.stdin.isatty():
+    if args.answers:
+        answers: ScriptedAnswers | Asker = ScriptedAnswers(args.answers)
+    elif not sys.stdin.isatty():
         raise UserError("no terminal to ask the session's questions on: give --answers FILE.json "
                         "(see docs/coaching.md)")
-    asker = Asker()
+    else:
+        answers = Asker()
     profile = load_profile_option(args)
     rec = read_recording(args.replay) if args.replay else None  # bad input fails before the history is touched
 
@@ -194,24 +233,20 @@ def run(args: argparse.Namespace) -> int:
     db_path = default_db_path(args.db)
     history = History.open(db_path)
     try:
-        return _run(args, answers, asker, speed, profile, history, rec)
+        return _run(args, answers, speed, profile, history, rec)
     finally:
         history.close()
 
 
-def _run(args: argparse.Namespace, answers: Mapping[str, Any] | None, asker: Asker, speed: float, profile: Any,
+def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
          history: History, rec: Any) -> int:
     from ..live import DetectorListener
     from ..notifier import Notifier
     from ..player import Player
     from ..recorder import Until
 
-    body_mass = args.body_mass_kg
-    if body_mass is None and answers and answers.get("body_mass_kg") is not None:
-        try:
-            body_mass = float(answers["body_mass_kg"])
-        except (TypeError, ValueError):
-            raise UserError(f"{args.answers}: body_mass_kg is not a number") from None
+    interactive = isinstance(answers, Asker)
+    body_mass = args.body_mass_kg if args.body_mass_kg is not None else answers.body_mass_kg
 
     flow = CoachingFlow()
     term = TerminalCues(bell=None if args.sound != "off" else False)
@@ -220,14 +255,17 @@ def _run(args: argparse.Namespace, answers: Mapping[str, Any] | None, asker: Ask
         term(c)
 
     # Region: --region, the answers, the recording's header, or ask.
-    region_text = args.region or (answers or {}).get("region") or (rec.region if rec is not None else None)
-    region = find_region(region_text) if region_text else (asker.region() if answers is None else None)
-    if region is None:
-        raise UserError(f"{args.answers}: no region (add \"region\": \"quads\", for example)")
+    if args.region:
+        region = find_region(args.region)
+    elif answers.region_answer is not None:
+        region = answers.region_answer
+    elif rec is not None and rec.region:
+        region = find_region(rec.region)
+    else:
+        region = answers.region()
     for c in flow.choose_region(region):
         term(c)
-    before = (movement_test_from_answers(answers.get("before"), "before", region.test_movement) if answers is not None
-              else asker.test(region, "before"))
+    before = answers.test(region, "before")
     flow.record_before(before)
 
     # The stream: a recording replayed, or the roller (recorded to a file as it streams).
@@ -275,13 +313,13 @@ def _run(args: argparse.Namespace, answers: Mapping[str, Any] | None, asker: Ask
             det.on_info(device.recording_metadata() | {"device": device.info.device_line()})
         cues(flow.begin_guide(0.0))
         how = ("the recording plays to its end" if rec is not None else
-               "press Enter or Ctrl-C when you are done" if answers is None else "Ctrl-C when you are done")
+               "press Enter or Ctrl-C when you are done" if interactive else "Ctrl-C when you are done")
         print(f"(guiding: {how}{'' if args.duration_s is None else f', or after {args.duration_s:g} s'})",
               flush=True)
         if device is not None:
             device.start()
         notifier = Notifier(source, [until], timeout_s=0.1)
-        reason = _wait_for_end(notifier, until, interactive=answers is None and rec is None)
+        reason = _wait_for_end(notifier, until, interactive=interactive and rec is None)
         cues(flow.end_guide(ticker.t_s))
     finally:
         cues.close()
@@ -292,8 +330,7 @@ def _run(args: argparse.Namespace, answers: Mapping[str, Any] | None, asker: Ask
         raise UserError(f"{recording_path}: no samples arrived: nothing to store")
     analysis = dict(analysis, source=str(recording_path))
 
-    after = (movement_test_from_answers(answers.get("after"), "after", region.test_movement) if answers is not None
-             else asker.test(region, "after"))
+    after = answers.test(region, "after")
     for c in flow.record_after(after):
         term(c)
 
