@@ -349,18 +349,23 @@ class RecordingWriter(Listener):
         n = len(chunk)
         if n == 0:
             return
-        parts = [np.char.mod("%.6f", chunk.t_s), _fmt_opt(chunk.force_n, "%.3f")]
+        cols: list[list] = [chunk.t_s.tolist(), chunk.force_n.tolist()]
+        fmt = "%.6f,%.3f"
         if self.has_angle:
-            parts.append(_fmt_opt(chunk.angle_deg, "%.3f", n))
+            cols.append(chunk.angle_deg.tolist() if chunk.angle_deg is not None else [math.nan] * n)
+            fmt += ",%.3f"
         if self.has_raw:
-            parts.append(_fmt_opt(chunk.raw_counts, "%.0f", n))
+            cols.append(chunk.raw_counts.tolist() if chunk.raw_counts is not None else [math.nan] * n)
+            fmt += ",%.0f"
         fl = chunk.flags
-        if fl.any():
-            parts.append(np.array([flags_to_text(int(b)) for b in fl], dtype=object))
-        else:
-            parts.append(np.full(n, "", dtype=object))
-        rows = [",".join(r) for r in zip(*parts)]
-        self._write("\n".join(rows) + "\n")
+        flag_text = [""] * n
+        for k in np.flatnonzero(fl):
+            flag_text[k] = flags_to_text(int(fl[k]))
+        cols.append(flag_text)
+        fmt += ",%s"
+        # NaN renders as "nan": an empty cell is the format's missing value (no flag token contains "nan").
+        rows = "\n".join(map(fmt.__mod__, zip(*cols))).replace("nan", "")
+        self._write(rows + "\n")
         self.rows_written += n
         now = time.monotonic()
         if now - self._last_flush >= self.flush_interval_s:
@@ -398,17 +403,6 @@ class RecordingWriter(Listener):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fmt_opt(values: np.ndarray | None, fmt: str, n: int | None = None) -> np.ndarray:
-    """Format a column, empty cells for NaN / absent values."""
-    if values is None:
-        return np.full(n or 0, "", dtype=object)
-    out = np.char.mod(fmt, values).astype(object)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        out[bad] = ""
-    return out
 
 
 def write_recording(path: str | os.PathLike[str], samples: SampleChunk, metadata: dict[str, Any] | None = None) -> None:

@@ -1,0 +1,231 @@
+"""Link benchmark (not part of `make test`): latency, loss and decoder throughput of the serial path.
+
+    python bench/link.py                 # 10 minutes at 80 Hz with encoder against the virtual device
+    python bench/link.py --minutes 1     # shorter
+    python bench/link.py --port /dev/ttyACM0   # a real roller instead of the virtual device
+    python bench/link.py --throughput-only
+
+Rows (issue 4, item 7):
+
+1. latency from a sample's device timestamp to the host listener callback,
+   median and 99th percentile (targets ≤ 30 ms, ≤ 100 ms at 80 Hz, real time).
+   Device and host clocks differ, so the offset between them is estimated
+   from the lower envelope of (arrival − device time): the minimum in each 10 s
+   window, fitted with a line (which also absorbs a real crystal's drift).
+   Latency is then measured above the fastest-delivered sample of the run; the
+   fastest one has at least the serial transfer time in it (well under a
+   millisecond over USB or a pty), so the figures are a tight lower bound.
+2. lost samples over the run at 80 Hz with encoder (target 0), from the
+   device's sample index (exact), with frames lost/corrupt and device drops.
+3. decoder throughput: bytes → frames → SampleChunks (FrameDecoder +
+   SampleUnpacker), target ≥ 500,000 samples/s, for full frames and for the
+   small frames an 80 Hz stream really sends (a few samples per 25 ms).
+
+Each figure is printed with its target and the ratio against it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from holdsense.device import Device
+from holdsense.listener import Listener
+from holdsense.notifier import Notifier
+from holdsense.protocol import FrameDecoder, SampleUnpacker
+from holdsense_fw import frame as fw
+
+TARGET_MEDIAN_MS = 30.0
+TARGET_P99_MS = 100.0
+TARGET_THROUGHPUT = 500_000.0
+
+
+class LatencyListener(Listener):
+    """Records (host arrival time, device time) for every sample, and gaps."""
+
+    def __init__(self) -> None:
+        self.arrival: list[np.ndarray] = []
+        self.device_t: list[np.ndarray] = []
+        self.lost = 0
+        self.gaps: list[tuple[float, str, int | None]] = []
+        self.n = 0
+        self.status: dict = {}
+
+    def on_samples(self, chunk) -> None:
+        now = time.monotonic()
+        self.arrival.append(np.full(len(chunk), now))
+        self.device_t.append(chunk.t_s.copy())
+        self.n += len(chunk)
+
+    def on_gap(self, t_s, reason, lost_samples=None) -> None:
+        self.gaps.append((t_s, reason, lost_samples))
+        self.lost += int(lost_samples or 0)
+
+    def on_status(self, status) -> None:
+        self.status = dict(status)
+
+
+def latency_ms(arrival: np.ndarray, device_t: np.ndarray, window_s: float = 10.0) -> np.ndarray:
+    """Per-sample latency above the lower envelope of arrival − device time (see module doc)."""
+    d = arrival - device_t
+    win = np.floor((device_t - device_t[0]) / window_s).astype(int)
+    xs, ys = [], []
+    for w in np.unique(win):
+        sel = win == w
+        k = np.argmin(d[sel])
+        xs.append(device_t[sel][k])
+        ys.append(d[sel][k])
+    if len(xs) >= 2:
+        slope, icpt = np.polyfit(xs, ys, 1)
+        # the line through the minima can sit above some points: shift it under all of them
+        base = slope * device_t + icpt
+        base += min(0.0, float(np.min(d - base)))
+    else:
+        base = np.full_like(d, d.min())
+    return (d - base) * 1e3
+
+
+def start_virtual_device(link: str, rate_hz: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--link", link,
+                             "--rate", str(rate_hz), "--loop"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("port:"):
+        proc.kill()
+        raise SystemExit(f"virtual device did not start: {line!r} {proc.stderr.read()[-500:]}")
+    return proc
+
+
+def run_link(port: str | None, minutes: float, rate_hz: int) -> dict:
+    proc = None
+    tmp = tempfile.mkdtemp(prefix="holdsense-bench-")
+    if port is None:
+        port = os.path.join(tmp, "roller")
+        proc = start_virtual_device(port, rate_hz)
+    try:
+        dev = Device.open(port)
+        if not dev.has_encoder:
+            print("note: the device reports no encoder", file=sys.stderr)
+        lst = LatencyListener()
+        dev.start()
+        notifier = Notifier(dev, [lst])
+        t_end = time.monotonic() + minutes * 60
+        last = 0.0
+        try:
+            while time.monotonic() < t_end and notifier.running:
+                time.sleep(0.5)
+                if time.monotonic() - last > 30:
+                    last = time.monotonic()
+                    print(f"  ... {lst.n} samples, lost {lst.lost}", file=sys.stderr)
+        finally:
+            notifier.stop()
+            stats = dev.stats()
+            dev.close()
+    finally:
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    arrival = np.concatenate(lst.arrival)
+    device_t = np.concatenate(lst.device_t)
+    skip = int(np.searchsorted(device_t, device_t[0] + 2.0))  # the first 2 s: connection warm-up
+    lat = latency_ms(arrival[skip:], device_t[skip:])
+    span_s = device_t[-1] - device_t[0]
+    return {"port": port, "minutes": minutes, "samples": int(lst.n), "rate_hz": lst.n / span_s if span_s else 0,
+            "latency_median_ms": float(np.median(lat)), "latency_p99_ms": float(np.percentile(lat, 99)),
+            "latency_max_ms": float(lat.max()), "lost_samples": int(stats["lost_samples"]),
+            "lost_frames": int(stats["lost_frames"]), "corrupt_frames": int(stats["corrupt_frames"]),
+            "device_dropped": lst.status.get("dropped_total"), "gaps": len(lst.gaps),
+            "has_encoder": dev.has_encoder}
+
+
+def make_stream(n_samples: int, per_frame: int, has_angle: bool) -> bytes:
+    """A serial byte stream of SAMPLES frames made by the firmware's own encoder."""
+    out = bytearray()
+    t_us = 1_000_000
+    idx = 0
+    seq = 0
+    rng = np.random.default_rng(0)
+    raws = rng.integers(-200_000, 200_000, n_samples)
+    while idx < n_samples:
+        k = min(per_frame, n_samples - idx)
+        samples = []
+        for j in range(k):
+            samples.append((t_us, int(raws[idx + j]), 0, (idx + j) * 3))
+            t_us += 12_500 + int(rng.integers(-300, 300))
+        out += fw.cobs_encode(fw.encode_samples(seq, idx, samples, has_angle)) + b"\x00"
+        seq = (seq + 1) & 0xFFFF
+        idx += k
+    return bytes(out)
+
+
+def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int = 4096, repeat: int = 3) -> float:
+    data = make_stream(n_samples, per_frame, has_angle)
+    best = 0.0
+    for _ in range(repeat):
+        dec = FrameDecoder()
+        unp = SampleUnpacker(host_clock=lambda: 0.0)
+        from holdsense.protocol import Calibration
+        unp.calibration = Calibration(0, [0.0, 0.01])
+        got = 0
+        t0 = time.perf_counter()
+        for i in range(0, len(data), read_size):
+            frames = dec.feed(data[i:i + read_size])
+            if frames:
+                chunk, _ = unp.process(frames)
+                if chunk is not None:
+                    got += len(chunk)
+        dt = time.perf_counter() - t0
+        assert got == n_samples and dec.errors == 0, (got, dec.errors)
+        best = max(best, n_samples / dt)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="length of the link run (default 10)")
+    ap.add_argument("--rate", type=int, default=80, help="sample rate of the virtual device (default 80)")
+    ap.add_argument("--port", help="a real roller (default: start the virtual device)")
+    ap.add_argument("--throughput-only", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object too")
+    args = ap.parse_args(argv)
+
+    res: dict = {}
+    print("decoder throughput (FrameDecoder + SampleUnpacker, 4 KiB reads):")
+    for label, per_frame, angle in (("full frames, 20 samples + angle", 20, True),
+                                    ("full frames, 32 samples, force only", 32, False),
+                                    ("80 Hz stream, 2 samples/frame + angle", 2, True)):
+        sps = throughput(200_000, per_frame, angle)
+        res[f"throughput[{label}]"] = sps
+        print(f"  {label:40s} {sps:12,.0f} samples/s   target ≥ {TARGET_THROUGHPUT:,.0f}   "
+              f"ratio {sps / TARGET_THROUGHPUT:5.2f}")
+    if not args.throughput_only:
+        print(f"link: {args.minutes:g} min at {args.rate} Hz "
+              f"({'port ' + args.port if args.port else 'virtual device, real time'}) ...", flush=True)
+        r = run_link(args.port, args.minutes, args.rate)
+        res.update(r)
+        print(f"  samples {r['samples']} at {r['rate_hz']:.2f} Hz, encoder {'yes' if r['has_encoder'] else 'no'}")
+        print(f"  latency median {r['latency_median_ms']:6.1f} ms   target ≤ {TARGET_MEDIAN_MS:g} ms   "
+              f"ratio {r['latency_median_ms'] / TARGET_MEDIAN_MS:5.2f}")
+        print(f"  latency p99    {r['latency_p99_ms']:6.1f} ms   target ≤ {TARGET_P99_MS:g} ms  "
+              f"ratio {r['latency_p99_ms'] / TARGET_P99_MS:5.2f}   (max {r['latency_max_ms']:.1f} ms)")
+        print(f"  lost samples   {r['lost_samples']:6d}      target 0        "
+              f"(lost frames {r['lost_frames']}, corrupt {r['corrupt_frames']}, device dropped "
+              f"{r['device_dropped']}, gaps {r['gaps']})")
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

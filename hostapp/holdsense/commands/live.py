@@ -1,0 +1,58 @@
+"""`holdsense live --port P [--body-mass KG] [--region NAME] [-o FILE]`: watch a session as it happens."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..live import DetectorListener, make_view
+from ..notifier import Notifier
+from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+                       open_device)
+from ..recorder import Until, run_session
+from ..recording import RecordingWriter
+from .record import check_output
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("live", help="live view of a session: force, state, hold timer, scores",
+                       description="Live view of a session from a roller: force with the light-pressure band, "
+                                   "rolling/holding/off, the current hold's timer with the 30 s release window, "
+                                   "each hold's score and feedback, session totals. On a non-terminal it prints "
+                                   "plain lines (each event, a status line each second). Ctrl-C ends the session.")
+    add_connection_options(p)
+    add_session_options(p, duration=True, output=True)
+    p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
+    p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_session_options(args)
+    if args.output:
+        check_output(args.output, args.overwrite)
+    profile = load_profile_option(args)
+    dev = open_device(args)
+    writer = None
+    try:
+        view = make_view(plain=True if args.plain else None)
+        det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile, views=[view])
+        listeners: list = []
+        if args.output:
+            writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                          region=args.region),
+                                     has_angle=dev.has_encoder, has_raw=True)
+            listeners.append(writer)  # first: the file never waits on the screen
+        listeners.append(det)
+        until = Until(listeners, args.duration_s)
+        det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
+        det.on_status(dev.stats())
+        det.start_views()
+        dev.start()
+        notifier = Notifier(dev, [until])
+        run_session(notifier, until)
+    finally:
+        dev.close()
+    if writer is not None:
+        print(f"saved {writer.rows_written} samples to {os.path.abspath(args.output)}", file=sys.stderr)
+    return 0

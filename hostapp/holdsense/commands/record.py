@@ -1,0 +1,62 @@
+"""`holdsense record --port P [-o FILE] [--duration S] [--body-mass KG] [--region NAME]`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import UserError
+from ..notifier import Notifier
+from ..options import add_connection_options, add_session_options, check_session_options, open_device
+from ..recorder import Progress, Until, default_recording_name, run_session
+from ..recording import RecordingWriter
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("record", help="record a session from a roller to a file",
+                       description="Record a session from a roller to a holdsense-recording/1 file, with the "
+                                   "device and its calibration in the header. The file is flushed at least once "
+                                   "a second; Ctrl-C stops cleanly. If the roller is unplugged it reconnects by "
+                                   "itself and marks the gap.")
+    add_connection_options(p)
+    add_session_options(p, duration=True, output=True)
+    p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=run)
+
+
+def check_output(path: str, overwrite: bool) -> None:
+    if os.path.isdir(path):
+        raise UserError(f"{path}: is a directory (give a file name with -o)")
+    if os.path.exists(path) and not overwrite:
+        raise UserError(f"{path}: exists already (use --overwrite to replace it)")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"{path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{path}: cannot write in {parent}")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_session_options(args)
+    out = args.output or default_recording_name()
+    check_output(out, args.overwrite)
+    dev = open_device(args)
+    try:
+        writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
+                                 has_angle=dev.has_encoder, has_raw=True)
+        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}")
+        listeners = [writer] if args.quiet else [writer, progress]
+        until = Until(listeners, args.duration_s)
+        print(f"recording {dev.info.device_line()} on {dev.name} to {out}"
+              + (f" for {args.duration_s:g} s" if args.duration_s else " (Ctrl-C to stop)"), file=sys.stderr)
+        dev.start()
+        notifier = Notifier(dev, [until])
+        reason = run_session(notifier, until)
+    finally:
+        dev.close()
+    st = dev.stats()
+    print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
+          f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "
+          f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else ""), file=sys.stderr)
+    return 0

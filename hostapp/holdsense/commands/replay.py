@@ -1,0 +1,48 @@
+"""`holdsense replay FILE [--speed X]`: drive the live view from a recording, as if a roller were streaming."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UserError
+from ..live import DetectorListener, make_view
+from ..notifier import Notifier
+from ..player import Player, parse_speed
+from ..recording import read_recording
+from ..options import add_session_options, check_session_options, load_profile_option
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="replay a recording through the live view",
+                       description="Replay a recording through the live view (and the detector) at real "
+                                   "time or any speed: the same listeners a live roller drives.")
+    p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
+    p.add_argument("--speed", default="1", metavar="X",
+                   help="playback speed: 1 = real time (default), 10 = ten times faster, max = as fast as possible")
+    p.add_argument("--skip", type=float, default=None, metavar="S", dest="skip_s",
+                   help="shorten pauses in the recording longer than S seconds to S seconds")
+    add_session_options(p, region=False)
+    p.add_argument("--plain", action="store_true",
+                   help="plain text lines (the default when stdout is not a terminal)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    speed = parse_speed(args.speed)
+    if args.skip_s is not None and args.skip_s <= 0:
+        raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
+    check_session_options(args)
+    rec = read_recording(args.file)
+    profile = load_profile_option(args)
+    player = Player(rec, speed=speed, skip_s=args.skip_s)
+    view = make_view(plain=True if args.plain else None)
+    det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view])
+    notifier = Notifier(player, [det], timeout_s=0.1)
+    try:
+        while not notifier.join(0.2):
+            pass
+    except KeyboardInterrupt:
+        notifier.stop()  # stops every listener: the view prints the session so far
+        print("holdsense: replay interrupted", file=sys.stderr)
+        return 130
+    return 0
