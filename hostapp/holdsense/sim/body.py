@@ -173,11 +173,20 @@ class _Roll(_Loaded):
             k += 1
             if k > 100000:
                 break
-        # Choose the stroke count whose natural length is closest to D, end on a reversal
-        # (no dwell after the last stroke: the next phase starts as the roller stops).
-        cums = np.cumsum(np.array(durs) + np.array(dwells)) - np.array(dwells)
-        n = int(np.argmin(np.abs(cums - D))) + 1
-        ends, durs, dwells = ends[:n], durs[:n], dwells[:n]
+        # Fit the strokes to the phase: the last stroke is cut short (the person stops on
+        # the spot part-way along the path, at the pace they were rolling), or, when only a
+        # sliver of it would remain, the strokes are stretched a little instead. The phase
+        # ends with the roller stopped (no dwell after the last stroke).
+        n = len(durs)
+        before = sum(durs[:-1]) + sum(dwells[:-1])  # time used by the first n-1 strokes
+        rem = D - before
+        if rem < 0.25 * durs[-1] and n > 1:
+            ends, durs, dwells = ends[:-1], durs[:-1], dwells[:-1]
+        else:
+            r = min(rem / durs[-1], 1.0)
+            start_last = ends[-2] if n > 1 else x0_cm
+            ends[-1] = start_last + (ends[-1] - start_last) * r
+            durs[-1] = rem
         dwells[-1] = 0.0
         scale = D / (sum(durs) + sum(dwells))
         self.T = np.array(durs) * scale

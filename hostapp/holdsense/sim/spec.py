@@ -123,7 +123,7 @@ SENSOR_DEFAULTS: dict[str, Any] = {
     "noise_n": 0.5,  # HX711 at 80 SPS, gain 128: tens of counts rms
     "offset_drift_counts": 150.0,  # tens of counts per degC (domain.md), a few degC per session
     "nonlinearity_frac": 0.0005,  # load-cell non-linearity ~0.05 % at 1000 N
-    "gain_error_frac": 0.003,
+    "gain_error_frac": 0.002,  # reference-mass / procedure error of a user calibration
     "spike_rate_hz": 0.01,  # spurious codes on long wires (domain.md)
     "saturation_per_min": 0.0,
     "saturation_samples": 2,
