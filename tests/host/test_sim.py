@@ -1,6 +1,7 @@
 """The session simulator: determinism, ground truth, what each family claims, sensor models, CLI."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -354,3 +355,21 @@ def test_cli_list_and_missing_output(tmp_path: Path) -> None:
     assert [ln.split()[0] for ln in lines] == FAMILIES and all(len(ln.split()) > 3 for ln in lines)
     r = _cli("simulate", cwd=tmp_path)
     assert r.returncode == 2 and "-o" in r.stderr
+
+
+def test_bundled_recordings_match_the_simulator() -> None:
+    """recordings/ holds what bench/make_recordings.py makes today (run `make recordings` after sim changes)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_recordings", Path(__file__).resolve().parents[2] / "bench" / "make_recordings.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    root = Path(__file__).resolve().parents[2] / "recordings"
+    for name, (family, seed, overrides, _) in mod.RECORDINGS.items():
+        rec = read_recording(root / f"{name}.csv")
+        labels = json.loads((root / f"{name}.labels.json").read_text())
+        res = simulate(family, seed, **overrides)
+        assert labels["segments"] == res.labels["segments"], name
+        assert len(rec.samples) == len(res.samples)
+        np.testing.assert_allclose(rec.samples.force_n, res.samples.force_n, atol=1e-3)
+        assert (rec.samples.angle_deg is None) == (res.samples.angle_deg is None)
+        assert (root / f"{name}.csv").stat().st_size < mod.MAX_BYTES
