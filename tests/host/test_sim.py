@@ -373,3 +373,12 @@ def test_bundled_recordings_match_the_simulator() -> None:
         np.testing.assert_allclose(rec.samples.force_n, res.samples.force_n, atol=1e-3)
         assert (rec.samples.angle_deg is None) == (res.samples.angle_deg is None)
         assert (root / f"{name}.csv").stat().st_size < mod.MAX_BYTES
+
+
+def test_documented_example_scenario_is_valid() -> None:
+    """The example in docs/scenarios.md loads and runs (docs and code stay in step)."""
+    import re
+    text = (Path(__file__).resolve().parents[2] / "docs" / "scenarios.md").read_text()
+    block = re.search(r"## Scenario file format.*?```json\n(.*?)```", text, re.S).group(1)
+    res = simulate(json.loads(block), 2)
+    assert res.metadata["scenario"] == "my-session" and len(segs(res, "hold")) >= 2
