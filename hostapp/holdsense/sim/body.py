@@ -199,7 +199,7 @@ class _Roll(_Loaded):
         self.v_peak_cm_s = 2.0 * dist / np.maximum(self.T, 1e-6)  # cycloid peak speed
         # reversal bump: grows with the speed the person has to stop and reverse
         self.rev_t = self.starts + self.T + self.W / 2.0
-        self.bump = float(p["bump_frac"]) * np.clip(self.v_peak_cm_s / 15.0, 0.1, 2.5)
+        self.bump = float(p["bump_frac"]) * np.clip(self.v_peak_cm_s / 20.0, 0.1, 2.0)
         self.bump_sigma = np.clip(0.15 * self.T, 0.06, 0.35)
         self.lever_sign = 1.0 if rng.uniform() < 0.5 else -1.0
         self.lever_frac = float(p["lever_frac"])

@@ -162,7 +162,7 @@ PHASE_DEFAULTS: dict[str, dict[str, Any]] = {
         "sink_frac": 0.03,
         "sink_tau_s": 20.0,
         "sway_cm": 0.15,
-        "settle_s": 1.0,
+        "settle_s": 0.7,  # settling from rolling to holding load: most of it within ~2 s
     },
     "reposition": {
         "force_frac": 0.22,
