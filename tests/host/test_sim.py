@@ -332,29 +332,47 @@ def test_cli_writes_recording_and_labels(tmp_path: Path) -> None:
     assert labels_path_for("a/b.csv") == Path("a/b.labels.json")
 
 
-@pytest.mark.parametrize("args,word", [
+BAD_INPUT = [
     (["--scenario", "nope"], "unknown scenario 'nope'"),
+    (["--rate", "80"], "needs -o"),
     (["--scenario", "bad.json"], "bad JSON"),
     (["--rate", "500"], "--rate"),
     (["--body-mass", "5"], "--body-mass"),
     (["--duration", "0"], "--duration"),
     (["--seed", "x"], "invalid int"),
-])
+]
+
+
+@pytest.mark.parametrize("args,word", [BAD_INPUT[0], BAD_INPUT[3]])
 def test_cli_bad_input_exit_2(tmp_path: Path, args: list[str], word: str) -> None:
-    (tmp_path / "bad.json").write_text('{"phases": [')
     r = _cli("simulate", *args, "-o", "x.csv", cwd=tmp_path)
     assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_cli_list_and_missing_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize("args,word", BAD_INPUT)
+def test_cli_bad_input_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                  args: list[str], word: str) -> None:
+    """Every bad input through the real CLI entry point (in-process: a subprocess costs seconds here)."""
+    from holdsense.cli import main
+
+    (tmp_path / "bad.json").write_text('{"phases": [')
+    monkeypatch.chdir(tmp_path)
+    try:
+        rc = main(["simulate", *args] + ([] if "needs -o" == word else ["-o", "x.csv"]))
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and word in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_list(tmp_path: Path) -> None:
     r = _cli("simulate", "--list", cwd=tmp_path)
     assert r.returncode == 0
     lines = r.stdout.strip().splitlines()
     assert [ln.split()[0] for ln in lines] == FAMILIES and all(len(ln.split()) > 3 for ln in lines)
-    r = _cli("simulate", cwd=tmp_path)
-    assert r.returncode == 2 and "-o" in r.stderr
 
 
 def test_bundled_recordings_match_the_simulator() -> None:
