@@ -154,6 +154,8 @@ class _Roll(_Loaded):
         self.amp_nom_cm = A
         centre = float(p["spot_cm"]) if p.get("spot_cm") is not None else x0_cm
         d = 1.0 if rng.uniform() < 0.5 else -1.0
+        # one direction is often quicker than the other (pulling vs pushing with the arms)
+        asym = float(rng.uniform(-1.0, 1.0)) * float(p["stroke_asymmetry"])
         ends: list[float] = []
         durs: list[float] = []
         dwells: list[float] = []
@@ -167,9 +169,16 @@ class _Roll(_Loaded):
             e = c + d * a_k / 2.0
             dist = abs(e - prev)
             # duration ~ nominal stroke time scaled by distance (short first strokes are quicker)
-            t_k = T * float(np.clip(np.exp(rng.normal(0.0, p["stroke_jitter"])), 0.5, 1.8))
-            t_k *= float(np.clip(dist / max(A, 1e-6), 0.4, 1.6))
+            # duration: the person's pace with jitter, longer for longer strokes, quicker one way;
+            # kept within 0.6-1.4x the nominal so a family's stroke range means what it says
+            factor = float(np.exp(rng.normal(0.0, p["stroke_jitter"]))) * (1.0 + asym * d)
+            factor *= float(np.clip(dist / max(A, 1e-6), 0.4, 1.6)) ** 0.5
+            t_k = T * float(np.clip(factor, 0.6 if k else 0.3, 1.4))
             w_k = float(min(rng.exponential(p["dwell_s"]) if p["dwell_s"] > 0 else 0.0, 4 * p["dwell_s"] + 0.01))
+            if p["pause_prob"] > 0 and rng.uniform() < p["pause_prob"]:
+                # a brief stop at a reversal (re-grip, look at the spot): still, but far
+                # shorter than a hold (< 5 s), so it stays part of the rolling
+                w_k = float(rng.uniform(0.5, 1.0)) * float(p["pause_s"])
             ends.append(e)
             durs.append(t_k)
             dwells.append(w_k)
@@ -204,7 +213,7 @@ class _Roll(_Loaded):
         dist = np.abs(self.ends - self.begins)
         self.v_peak_cm_s = 2.0 * dist / np.maximum(self.T, 1e-6)  # cycloid peak speed
         # reversal bump: grows with the speed the person has to stop and reverse
-        self.rev_t = self.starts + self.T + self.W / 2.0
+        self.rev_t = self.starts + self.T + np.minimum(self.W / 2.0, 0.15)  # at the stop, even before a pause
         self.bump = float(p["bump_frac"]) * np.clip(self.v_peak_cm_s / 20.0, 0.1, 2.0)
         self.bump_sigma = np.clip(0.15 * self.T, 0.06, 0.35)
         self.lever_sign = 1.0 if rng.uniform() < 0.5 else -1.0
@@ -450,20 +459,37 @@ class Body:
         out, _ = self._dispatch(t_s, self._level_phase)
         return out
 
-    def force_n(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """True vertical force on the roller (N) at session times t_s (s): body plus `load_kg`."""
-        return self.level(t_s) * self.weight_n + self.load_kg * G_M_S2
-
-    def position_cm(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """Roller travel (cm of shell surface rolled, signed) since the session start."""
+    def _wrap(self, t_s: "np.ndarray | float") -> tuple[np.ndarray, np.ndarray]:
+        """(time within the session, number of completed sessions) for a looping session."""
         t = np.asarray(t_s, dtype=np.float64)
-        out, inside = self._dispatch(t, lambda i, tl: self._phases[i].x_cm(tl))
+        laps = np.floor(np.maximum(t, 0.0) / self.duration_s)
+        return t - laps * self.duration_s, laps
+
+    def force_n(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """True vertical force on the roller (N) at session times t_s (s): body plus `load_kg`.
+
+        loop=True repeats the session end to end (the person steps off, then starts again).
+        """
+        t = self._wrap(t_s)[0] if loop else t_s
+        return self.level(t) * self.weight_n + self.load_kg * G_M_S2
+
+    def position_cm(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """Roller travel (cm of shell surface rolled, signed) since the session start.
+
+        loop=True repeats the session; travel keeps accumulating across repeats (the
+        shell does not spin back when the session starts over).
+        """
+        t = np.asarray(t_s, dtype=np.float64)
         x_end = self._phases[-1].x_end_cm
+        if loop:
+            tw, laps = self._wrap(t)
+            return self.position_cm(tw) + laps * x_end
+        out, inside = self._dispatch(t, lambda i, tl: self._phases[i].x_cm(tl))
         return np.where(inside, out, np.where(t >= self.duration_s, x_end, 0.0))
 
-    def angle_deg(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """True cumulative shell rotation (degrees) = travel / shell radius."""
-        return np.degrees(self.position_cm(t_s) / self.shell_radius_cm)
+    def angle_deg(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """True cumulative shell rotation (degrees) = travel / shell radius (loop: as position_cm)."""
+        return np.degrees(self.position_cm(t_s, loop=loop) / self.shell_radius_cm)
 
     # --- ground truth -------------------------------------------------------------------
 

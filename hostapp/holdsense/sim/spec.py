@@ -88,6 +88,9 @@ _PHASE: dict[str, dict[str, tuple[float, float, str]]] = {
              "lever_frac": (0.0, 0.6, "float"),
              "bump_frac": (0.0, 0.6, "float"),
              "dwell_s": (0.0, 5.0, "float"),
+             "stroke_asymmetry": (0.0, 0.5, "float"),
+             "pause_prob": (0.0, 0.5, "float"),
+             "pause_s": (0.2, 4.5, "float"),
              "spot_cm": (-1000.0, 1000.0, "float")},
     "hold": {**_PHASE_COMMON,
              "limb_hz": (0.0, 3.0, "float"),
@@ -146,6 +149,9 @@ PHASE_DEFAULTS: dict[str, dict[str, Any]] = {
         "lever_frac": 0.10,
         "bump_frac": 0.06,
         "dwell_s": 0.08,
+        "stroke_asymmetry": 0.1,  # one direction up to 10 % quicker
+        "pause_prob": 0.03,  # share of reversals with a brief stop
+        "pause_s": 2.5,  # longest brief stop (s); always < 5 s, the shortest hold
         "breathing_frac": 0.02,
         "wobble_frac": 0.03,
         "settle_s": 0.5,
