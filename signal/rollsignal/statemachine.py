@@ -68,6 +68,9 @@ class StateConfig:
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
     tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
+    # the load cell's own noise in the texture band (HX711: 0.3-0.8 N rms broadband, domain.md) is not
+    # rolling texture: without this allowance a light hold (say 70 N) reads as "textured" from noise alone
+    tex_floor_n: float = 0.2
     level_floor_n: float = 20.0  # level used for relative spans never below this
     ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
     ref_body_frac: float = 0.30  # rolling load assumed from body mass before any rolling (25-40 % BW)
@@ -218,7 +221,7 @@ class StateMachine:
             else:
                 mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
                 mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
-                tex_ok = mf.tex_n < c.tex_rel * mid_s
+                tex_ok = mf.tex_n < c.tex_rel * mid_s + c.tex_floor_n
                 steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
                 light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
