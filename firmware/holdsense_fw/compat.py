@@ -53,7 +53,11 @@ else:
         return (a + d) & (TICKS_PERIOD - 1)
 
     def sleep_us(us):
-        pass  # bit-bang waits: the shimmed pins need no real time
+        # spin on the injected clock (bounded: a hand-driven test clock may stand still)
+        t0 = ticks_us()
+        n = 0
+        while ticks_diff(ticks_us(), t0) < us and n < 100000:
+            n += 1
 
     def sleep_ms(ms):
         """Awaitable sleep in device milliseconds (scaled by the injected speed)."""
