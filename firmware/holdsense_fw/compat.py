@@ -30,7 +30,6 @@ if MICROPYTHON:
     def sleep_ms(ms):
         return asyncio.sleep_ms(ms)
 
-    ThreadSafeFlag = asyncio.ThreadSafeFlag
 else:
     _state = {"now_us": lambda: time.monotonic_ns() // 1000, "speed": 1.0}
 
@@ -63,27 +62,32 @@ else:
         """Awaitable sleep in device milliseconds (scaled by the injected speed)."""
         return asyncio.sleep(ms / 1000.0 / _state["speed"])
 
-    class ThreadSafeFlag:
-        """asyncio.ThreadSafeFlag stand-in: set() from a (shimmed) pin IRQ, await wait()."""
+class _EventFlag:
+    """asyncio.ThreadSafeFlag stand-in (CPython, ports without it): set() from a pin IRQ, await wait()."""
 
-        def __init__(self):
-            self._ev = None
+    def __init__(self):
+        self._ev = None
 
-        def _event(self):
-            if self._ev is None:
-                self._ev = asyncio.Event()
-            return self._ev
+    def _event(self):
+        if self._ev is None:
+            self._ev = asyncio.Event()
+        return self._ev
 
-        def set(self):
-            self._event().set()
+    def set(self):
+        self._event().set()
 
-        def clear(self):
-            self._event().clear()
+    def clear(self):
+        self._event().clear()
 
-        async def wait(self):
-            ev = self._event()
-            await ev.wait()
-            ev.clear()
+    async def wait(self):
+        ev = self._event()
+        await ev.wait()
+        ev.clear()
+
+
+ThreadSafeFlag = getattr(asyncio, "ThreadSafeFlag", None) if MICROPYTHON else None
+if ThreadSafeFlag is None:
+    ThreadSafeFlag = _EventFlag
 
 
 async def wait_for_ms(aw, ms):
