@@ -96,6 +96,17 @@ class BleLoop:
             return
 
         async def _cancel_all() -> None:
+            # bleak keeps one BlueZ manager (and its D-Bus connection) per loop and never closes it;
+            # close it here, or its socket outlives the loop (a ResourceWarning, a stale bus next time)
+            try:
+                from bleak.backends.bluezdbus import manager as bluez_manager
+
+                inst = bluez_manager._global_instances.pop(asyncio.get_running_loop(), None)
+                if inst is not None and inst._bus is not None:
+                    inst._bus.disconnect()
+                    await asyncio.wait_for(inst._bus.wait_for_disconnect(), 2.0)
+            except Exception:  # noqa: BLE001 - other platforms/versions: nothing to close
+                pass
             me = asyncio.current_task()
             tasks = [x for x in asyncio.all_tasks() if x is not me]
             for x in tasks:
@@ -346,7 +357,8 @@ class BleTransport(Transport):
 
     def _close(self) -> None:
         client, self._client = self._client, None
-        if client is not None and not self._lost.is_set():
+        if client is not None:
+            # also after a link loss: then it sends nothing but releases this connection's D-Bus socket
             try:
                 BleLoop.run(client.disconnect(), 5.0)
             except Exception:  # noqa: BLE001 - closing a link that is going away anyway
