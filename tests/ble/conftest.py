@@ -132,3 +132,19 @@ def roller_factory(ble_env: dict[str, str], tmp_path: Path) -> Iterator:
 @pytest.fixture
 def roller(roller_factory) -> Roller:
     return roller_factory()
+
+
+@pytest.fixture
+def demo_env() -> dict[str, str]:
+    """Environment for a `virtual-device --ble` demo run: stand-in bluetoothctl on PATH, no bus set yet
+    (the virtual device starts its own and prints the address to export)."""
+    need_dbus()
+    env = dict(os.environ, PATH=f"{HERE}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+    return env
+
+
+@pytest.fixture
+def first_lines():
+    """read_lines(proc, n, timeout_s) for tests."""
+    return read_lines
