@@ -21,8 +21,8 @@
 import struct
 
 from . import compat
-from .frame import (ERR_RX_FRAME, HEADER_LEN, MAX_FRAME, PROTO_MAJOR, S_BATTERY, SAMPLES_HEAD, decode_frame,
-                    max_batch)
+from .frame import (ERR_RX_FRAME, HEADER_LEN, MAX_FRAME, PROTO_MAJOR, S_BATTERY, SAMPLES_HEAD, T_TEXT,
+                    decode_frame, max_batch)
 
 # 128-bit UUIDs of the holdsense service ("HS" = 0x4853 in the first field).
 SERVICE_UUID = "4853e001-8a3d-4f6b-9c2e-5d7a1b0c3e42"
@@ -119,6 +119,8 @@ class BleLink:
         self.retries = 0
         self.lost_frames = 0              # frames that could not be sent (link lost, stack full too long)
         self.bad_writes = 0
+        self.oversize = 0                 # control frames too long for the MTU (dropped, see _control_frames)
+        self._mtu_warned = False
 
     # --- link events ---
     def on_connect(self, now_ms=None):
@@ -129,6 +131,7 @@ class BleLink:
         self.link.out = []  # answers meant for a previous central are stale
         self.disconnected_ms = None
         self.connections += 1
+        self._mtu_warned = False
 
     def on_mtu(self, mtu):
         self.mtu = max(DEFAULT_MTU, int(mtu))
@@ -187,7 +190,7 @@ class BleLink:
             self.pending = []
             self.retries += 1
             return frames
-        frames = link.take_frames(0)  # control frames (ACK, INFO, STATUS...) go at once
+        frames = self._control_frames()  # ACK, INFO, STATUS... go at once
         per = self.per_notification
         q = link.queue.count
         if per and q:
@@ -201,6 +204,25 @@ class BleLink:
                 frames += link.take_frames(k)
                 n -= k
         return frames
+
+    def _control_frames(self):
+        """Queued control frames that fit one notification. One that does not (an INFO at a tiny MTU)
+        would arrive cut and fail its CRC: it is dropped (the host sees its sequence number missing)
+        and, once per connection, a short TEXT says why."""
+        out = []
+        room = self.max_value_len
+        for f in self.link.take_frames(0):
+            if len(f) <= room:
+                out.append(f)
+                continue
+            self.oversize += 1
+            if not self._mtu_warned:
+                self._mtu_warned = True
+                self.link.send(T_TEXT, bytes((2,)) + ("MTU %d too small, need %d" % (self.mtu, len(f) + 3)).encode())
+        for f in self.link.take_frames(0):
+            if len(f) <= room:
+                out.append(f)
+        return out
 
     def requeue(self, frames):
         """`frames` (in order) were not taken by the stack: retry them first at the next poll."""
