@@ -310,3 +310,24 @@ def test_device_information_and_battery(roller):
     assert dis[fwble.MODEL_NUMBER] == b"esp32s3" and dis[fwble.MANUFACTURER_NAME] == b"holdsense"
     assert dis[fwble.SERIAL_NUMBER] == b"7CDFA1001122"
     assert r.bl.has_battery and r.bl.battery_level() == bytes([70])  # 3.9 V on the Li-ion curve
+
+
+@pytest.mark.micropython
+def test_ble_link_under_real_micropython():
+    """The same BleLink logic under the real MicroPython interpreter (WebAssembly port, `make node`)."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    fwtests = root / "tests" / "firmware"
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node not found: install nodejs and npm, then `make node` (MicroPython WebAssembly tests)")
+    if not (fwtests / "node_modules" / "@micropython" / "micropython-webassembly-pyscript").exists():
+        pytest.skip("MicroPython WebAssembly port missing: run `make node` (npm install in tests/firmware)")
+    res = subprocess.run([node, str(fwtests / "run_micropython.mjs"), str(root / "firmware"),
+                          str(root / "tests" / "golden" / "protocol_vectors.json"),
+                          str(Path(__file__).with_name("mp_ble_checks.py"))],
+                         capture_output=True, text=True, timeout=120, cwd=fwtests)
+    assert res.returncode == 0, f"MicroPython BLE checks failed:\n{res.stdout}\n{res.stderr}"
+    assert "helpers ok" in res.stdout and "batching ok" in res.stdout and "MP-OK" in res.stdout
