@@ -170,18 +170,19 @@ def test_link_loss_mid_recording_reconnects_and_marks_the_gap(roller_factory, tm
     finally:
         dev.close()
     link = roller.query()["ble"]["link"]
-    assert st["reconnects"] == 1 and link["connections"] == 2
-    assert st["corrupt_frames"] == 0
+    diag = f"stats {st}, roller link {link}, gaps {col.gaps}"
+    assert st["reconnects"] == 1 and link["connections"] == 2, diag
+    assert st["corrupt_frames"] == 0, diag
     # exactly one gap, with the exact count the sample index proves: what the roller had to drop
-    assert len(col.gaps) == 1
+    assert len(col.gaps) == 1, diag
     gap_t, reason, lost = col.gaps[0]
     # "dropped": the roller's own queue overflowed while nobody listened (the first sample after carries
     # the DROPPED flag); the index jump is the exact count either way
-    assert reason in ("dropped", "lost") and lost == st["lost_samples"] > 100
+    assert reason in ("dropped", "lost") and lost == st["lost_samples"] > 100, diag
     if link["lost_frames"] == 0:  # nothing was in flight at the drop: all the loss is the queue overflow
-        assert lost == link["dropped"]
+        assert lost == link["dropped"], diag
     else:
-        assert lost > link["dropped"]
+        assert lost > link["dropped"], diag
     rec = read_recording(str(out))
     t = rec.samples.t_s
     assert len(t) == col.n and np.all(np.diff(t) > 0)
@@ -191,7 +192,7 @@ def test_link_loss_mid_recording_reconnects_and_marks_the_gap(roller_factory, tm
     period = np.median(np.diff(t))
     # the hole in device time holds at least the lost samples (more only if the simulated roller itself
     # fell behind real time on a busy machine: conversions it never read are not in the stream)
-    assert jump >= 0.95 * (lost + 1) * period
+    assert jump >= 0.95 * (lost + 1) * period, (jump, period, diag)
 
 
 def test_corrupted_notification_is_counted_and_skipped(roller):

@@ -127,13 +127,14 @@ def run(args: argparse.Namespace, *, list_ports: Callable[[], list[Any]] | None 
         d["usb"] = c.usb
         found += 1
         print(json.dumps(d) if args.json else describe(d), flush=True)
-    ble_found = 0 if args.no_ble else list_ble(args.ble_scan_s, args.json)
+    no_ble = getattr(args, "no_ble", False)
+    ble_found = 0 if no_ble else list_ble(getattr(args, "ble_scan_s", 3.0), args.json)
     if not found:
         skipped = f"; {len(other)} other serial port(s) not asked" if other else ""
         print(f"holdsense: no roller found on {len(known)} known USB board port(s){skipped}. "
               f"Is it plugged in (a data cable, not charge-only)? For a virtual device or a network "
               f"bridge, use --probe PORT.", file=sys.stderr)
-    if not args.no_ble and ble_found == 0:
+    if not no_ble and ble_found == 0:
         print("holdsense: no roller heard over Bluetooth LE (switched on? not connected to another host?)",
               file=sys.stderr)
     return 0
