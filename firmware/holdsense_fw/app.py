@@ -164,6 +164,9 @@ class App:
                     link.send(T_STATUS, self.status_payload(link))
 
     async def serial_tx_task(self, link, writer):
+        # a lone delimiter first: whatever the receiver got before (boot banner, REPL text)
+        # ends there as one discarded garbage run instead of swallowing our first frame
+        writer.write(b"\x00")
         while not self.exit_requested:
             frames = link.take_frames()
             if frames:

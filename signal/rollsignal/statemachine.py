@@ -262,14 +262,45 @@ class StateMachine:
     def _release(self, events: list[Event], final: bool) -> None:
         buf = self._buf
         i = 0
-        while i < len(buf):
+        n = len(buf)
+        limit = self._k_newest - self.delay
+        on_n = self.contact_on_n
+        roll = self.roll
+        while i < n:
             k, t, b, fv, xv = buf[i]
             if b == MOVE:
                 if self._is_covered(k):
                     b = STILL
-                elif not final and k > self._k_newest - self.delay:
+                elif not final and k > limit:
                     break  # a later window may still cover it
-            self._segment(events, k, t, b, fv, xv)
+            cur = self._cur
+            if self._pend is None and cur is not None and b == cur.label:
+                # fast path (most frames): the current run goes on (same as _segment -> _add)
+                cur.end_k = k + 1
+                if b >= MOVE and fv == fv:
+                    a = cur.acc
+                    a.n += 1
+                    a.s += fv
+                    a.s2 += fv * fv
+                    if fv > a.f_max:
+                        a.f_max = fv
+                    if b == MOVE and fv >= on_n:
+                        roll.n += 1
+                        roll.s += fv
+                        roll.s2 += fv * fv
+                        if fv > roll.f_max:
+                            roll.f_max = fv
+                    if xv is not None and xv == xv:
+                        a.x_n += 1
+                        a.x_s += xv
+                        if xv < a.x_min:
+                            a.x_min = xv
+                        if xv > a.x_max:
+                            a.x_max = xv
+                if b == STILL:
+                    self._tick(events, t)
+            else:
+                self._segment(events, k, t, b, fv, xv)
             i += 1
         if i:
             del buf[:i]

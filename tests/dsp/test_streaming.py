@@ -88,8 +88,8 @@ def test_detector_streams_exactly(encoder: bool, rate_hz: float, seed: int) -> N
     batch = analyze(ch)
     assert batch.holds, "the session has holds; the comparison must cover them"
     rng = np.random.default_rng(seed)
-    for _ in range(3):
-        det = Detector()
+    for batch_s in (0.0, 0.25, 3.0):  # 0: every tiny chunk runs through every stage
+        det = Detector(batch_s=batch_s)
         events = []
         for c in ch.split(_sizes(rng, len(ch))):
             events += det.process(c)
@@ -102,7 +102,7 @@ def test_detector_streams_exactly(encoder: bool, rate_hz: float, seed: int) -> N
 def test_one_sample_chunks_equal_batch() -> None:
     ch = _session(False, 80.0, 9).slice(0, 2500)
     batch = analyze(ch)
-    det = Detector()
+    det = Detector(batch_s=0.0)
     ev = []
     for i in range(len(ch)):
         ev += det.process(ch.slice(i, i + 1))

@@ -36,6 +36,8 @@ from ..options import add_connection_options, open_device
 
 DEFAULT_POINT_TIMEOUT_S = 120.0
 FLAG_SAT = 1
+#: This many saturated samples in a row mean the load is beyond the range (a single one is a glitch).
+SATURATED_RUN = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -97,6 +99,7 @@ class PointWaiter:
         self.t: deque[float] = deque()
         self.c: deque[float] = deque()
         self.saturated = False
+        self._sat_run = 0  # consecutive saturated samples: a lone glitch is skipped, a run means overload
 
     def _pump(self, timeout_s: float) -> None:
         from ..notifier import Gap, Samples
@@ -113,8 +116,12 @@ class PointWaiter:
                     raise UserError("the roller sends no raw counts: cannot calibrate")
                 for t, c, f in zip(ch.t_s, raw, ch.flags):
                     if f & FLAG_SAT:
-                        self.saturated = True
+                        self._sat_run += 1
+                        self.saturated = self._sat_run >= SATURATED_RUN
+                        self.t.clear()  # never average across a saturated code
+                        self.c.clear()
                         continue
+                    self._sat_run = 0
                     if math.isfinite(c):
                         self.t.append(float(t))
                         self.c.append(float(c))

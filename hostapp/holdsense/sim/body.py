@@ -61,10 +61,16 @@ class _RandomSines:
         self.amp = a / math.sqrt(float(np.sum(a * a)) / 2.0)
 
     def __call__(self, t_s: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(t_s, dtype=np.float64)
-        for f, p, a in zip(self.f_hz, self.phase, self.amp):
-            out += a * np.sin(_TWO_PI * f * t_s + p)
-        return out
+        # one vectorised call per block (fast for the virtual device's 1-sample calls,
+        # bounded memory for day-long arrays); same arithmetic whatever the call size
+        t = np.asarray(t_s, dtype=np.float64)
+        flat = t.reshape(-1)
+        out = np.empty(flat.shape, dtype=np.float64)
+        w = _TWO_PI * self.f_hz
+        for i in range(0, len(flat), 65536):
+            blk = flat[i:i + 65536]
+            out[i:i + 65536] = np.sin(blk[:, None] * w[None, :] + self.phase[None, :]) @ self.amp
+        return out.reshape(t.shape)
 
 
 class _Breathing:
@@ -148,6 +154,8 @@ class _Roll(_Loaded):
         self.amp_nom_cm = A
         centre = float(p["spot_cm"]) if p.get("spot_cm") is not None else x0_cm
         d = 1.0 if rng.uniform() < 0.5 else -1.0
+        # one direction is often quicker than the other (pulling vs pushing with the arms)
+        asym = float(rng.uniform(-1.0, 1.0)) * float(p["stroke_asymmetry"])
         ends: list[float] = []
         durs: list[float] = []
         dwells: list[float] = []
@@ -161,9 +169,16 @@ class _Roll(_Loaded):
             e = c + d * a_k / 2.0
             dist = abs(e - prev)
             # duration ~ nominal stroke time scaled by distance (short first strokes are quicker)
-            t_k = T * float(np.clip(np.exp(rng.normal(0.0, p["stroke_jitter"])), 0.5, 1.8))
-            t_k *= float(np.clip(dist / max(A, 1e-6), 0.4, 1.6))
+            # duration: the person's pace with jitter, longer for longer strokes, quicker one way;
+            # kept within 0.6-1.4x the nominal so a family's stroke range means what it says
+            factor = float(np.exp(rng.normal(0.0, p["stroke_jitter"]))) * (1.0 + asym * d)
+            factor *= float(np.clip(dist / max(A, 1e-6), 0.4, 1.6)) ** 0.5
+            t_k = T * float(np.clip(factor, 0.6 if k else 0.3, 1.4))
             w_k = float(min(rng.exponential(p["dwell_s"]) if p["dwell_s"] > 0 else 0.0, 4 * p["dwell_s"] + 0.01))
+            if p["pause_prob"] > 0 and rng.uniform() < p["pause_prob"]:
+                # a brief stop at a reversal (re-grip, look at the spot): still, but far
+                # shorter than a hold (< 5 s), so it stays part of the rolling
+                w_k = float(rng.uniform(0.5, 1.0)) * float(p["pause_s"])
             ends.append(e)
             durs.append(t_k)
             dwells.append(w_k)
@@ -173,11 +188,20 @@ class _Roll(_Loaded):
             k += 1
             if k > 100000:
                 break
-        # Choose the stroke count whose natural length is closest to D, end on a reversal
-        # (no dwell after the last stroke: the next phase starts as the roller stops).
-        cums = np.cumsum(np.array(durs) + np.array(dwells)) - np.array(dwells)
-        n = int(np.argmin(np.abs(cums - D))) + 1
-        ends, durs, dwells = ends[:n], durs[:n], dwells[:n]
+        # Fit the strokes to the phase: the last stroke is cut short (the person stops on
+        # the spot part-way along the path, at the pace they were rolling), or, when only a
+        # sliver of it would remain, the strokes are stretched a little instead. The phase
+        # ends with the roller stopped (no dwell after the last stroke).
+        n = len(durs)
+        before = sum(durs[:-1]) + sum(dwells[:-1])  # time used by the first n-1 strokes
+        rem = D - before
+        if rem < 0.25 * durs[-1] and n > 1:
+            ends, durs, dwells = ends[:-1], durs[:-1], dwells[:-1]
+        else:
+            r = min(rem / durs[-1], 1.0)
+            start_last = ends[-2] if n > 1 else x0_cm
+            ends[-1] = start_last + (ends[-1] - start_last) * r
+            durs[-1] = rem
         dwells[-1] = 0.0
         scale = D / (sum(durs) + sum(dwells))
         self.T = np.array(durs) * scale
@@ -189,8 +213,8 @@ class _Roll(_Loaded):
         dist = np.abs(self.ends - self.begins)
         self.v_peak_cm_s = 2.0 * dist / np.maximum(self.T, 1e-6)  # cycloid peak speed
         # reversal bump: grows with the speed the person has to stop and reverse
-        self.rev_t = self.starts + self.T + self.W / 2.0
-        self.bump = float(p["bump_frac"]) * np.clip(self.v_peak_cm_s / 15.0, 0.1, 2.5)
+        self.rev_t = self.starts + self.T + np.minimum(self.W / 2.0, 0.15)  # at the stop, even before a pause
+        self.bump = float(p["bump_frac"]) * np.clip(self.v_peak_cm_s / 20.0, 0.1, 2.0)
         self.bump_sigma = np.clip(0.15 * self.T, 0.06, 0.35)
         self.lever_sign = 1.0 if rng.uniform() < 0.5 else -1.0
         self.lever_frac = float(p["lever_frac"])
@@ -257,6 +281,8 @@ class _Hold(_Loaded):
             self.shift_t = self.shift_step = self.shift_w = self.shift_x = np.empty(0)
         self.sway_cm = float(p["sway_cm"])
         self._sway = _RandomSines(rng, 3, 0.02, 0.2)
+        self._sway0 = float(self._sway(np.array([t0_s]))[0])
+        self._limb_max = float(np.max(np.abs(self.limb_amps))) if len(self.limb_amps) else 1.0
 
     def _limb(self, tl_s: np.ndarray) -> np.ndarray:
         if len(self.limb_starts) == 0:
@@ -267,11 +293,10 @@ class _Hold(_Loaded):
         return np.where(inside, self.limb_amps[k] * 0.5 * (1.0 - np.cos(_TWO_PI * np.clip(u, 0, 1))), 0.0)
 
     def x_cm(self, tl_s: np.ndarray) -> np.ndarray:
-        sway = self._sway(tl_s + self.t0_s) - self._sway(np.array([self.t0_s]))[0]
+        sway = self._sway(tl_s + self.t0_s) - self._sway0
         x = self.x0_cm + self.sway_cm * 0.5 * sway * _smoothstep(tl_s / 2.0)
-        # knee bends rock the shell a little, without travel
-        x += 0.3 * self.sway_cm * np.sign(self._limb(tl_s)) * np.abs(self._limb(tl_s)) / max(
-            float(np.max(np.abs(self.limb_amps))) if len(self.limb_amps) else 1.0, 1e-9)
+        if len(self.limb_amps):  # knee bends rock the shell a little, without travel
+            x += 0.3 * self.sway_cm * self._limb(tl_s) / max(self._limb_max, 1e-9)
         for t_j, w_j, dx in zip(self.shift_t, self.shift_w, self.shift_x):
             x += dx * _smoothstep((tl_s - t_j) / w_j + 0.5)
         return x
@@ -418,32 +443,53 @@ class Body:
         idx = np.searchsorted(self._t0, flat_t, side="right") - 1
         inside = (flat_t >= 0.0) & (flat_t < self.duration_s)
         idx = np.where(inside, idx, -1)
+        if len(idx) == 1:  # the virtual device's per-sample call: skip the grouping
+            if idx[0] >= 0:
+                flat[:] = fn(int(idx[0]), flat_t - self._phases[idx[0]].t0_s)
+            return out, inside.reshape(t.shape)
         for i in np.unique(idx):
             if i < 0:
                 continue
             m = idx == i
             flat[m] = fn(int(i), flat_t[m] - self._phases[i].t0_s)
-        return out, inside
+        return out, inside.reshape(t.shape)
 
     def level(self, t_s: np.ndarray) -> np.ndarray:
         """Body force as a fraction of body weight (no extra load)."""
         out, _ = self._dispatch(t_s, self._level_phase)
         return out
 
-    def force_n(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """True vertical force on the roller (N) at session times t_s (s): body plus `load_kg`."""
-        return self.level(t_s) * self.weight_n + self.load_kg * G_M_S2
-
-    def position_cm(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """Roller travel (cm of shell surface rolled, signed) since the session start."""
+    def _wrap(self, t_s: "np.ndarray | float") -> tuple[np.ndarray, np.ndarray]:
+        """(time within the session, number of completed sessions) for a looping session."""
         t = np.asarray(t_s, dtype=np.float64)
-        out, inside = self._dispatch(t, lambda i, tl: self._phases[i].x_cm(tl))
+        laps = np.floor(np.maximum(t, 0.0) / self.duration_s)
+        return t - laps * self.duration_s, laps
+
+    def force_n(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """True vertical force on the roller (N) at session times t_s (s): body plus `load_kg`.
+
+        loop=True repeats the session end to end (the person steps off, then starts again).
+        """
+        t = self._wrap(t_s)[0] if loop else t_s
+        return self.level(t) * self.weight_n + self.load_kg * G_M_S2
+
+    def position_cm(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """Roller travel (cm of shell surface rolled, signed) since the session start.
+
+        loop=True repeats the session; travel keeps accumulating across repeats (the
+        shell does not spin back when the session starts over).
+        """
+        t = np.asarray(t_s, dtype=np.float64)
         x_end = self._phases[-1].x_end_cm
+        if loop:
+            tw, laps = self._wrap(t)
+            return self.position_cm(tw) + laps * x_end
+        out, inside = self._dispatch(t, lambda i, tl: self._phases[i].x_cm(tl))
         return np.where(inside, out, np.where(t >= self.duration_s, x_end, 0.0))
 
-    def angle_deg(self, t_s: "np.ndarray | float") -> np.ndarray:
-        """True cumulative shell rotation (degrees) = travel / shell radius."""
-        return np.degrees(self.position_cm(t_s) / self.shell_radius_cm)
+    def angle_deg(self, t_s: "np.ndarray | float", *, loop: bool = False) -> np.ndarray:
+        """True cumulative shell rotation (degrees) = travel / shell radius (loop: as position_cm)."""
+        return np.degrees(self.position_cm(t_s, loop=loop) / self.shell_radius_cm)
 
     # --- ground truth -------------------------------------------------------------------
 

@@ -147,12 +147,14 @@ class LoadCell:
         d = self.counts_per_n * f + self.quad_counts_per_n2 * f * f
         A = np.stack([d, d * d], axis=1)
         (a, b), *_ = np.linalg.lstsq(A, f, rcond=None)
+        # What the calibration procedure can see: how well its curve fits its own
+        # (noisy, averaged) points. The reference mass's error (gain_error_frac) is invisible to it.
+        resid = float(np.sqrt(np.mean((a * d + b * d * d - f) ** 2))) + self.noise_counts / self.counts_per_n / 4.0
         a *= 1.0 + gain_error_frac
         b *= 1.0 + gain_error_frac
-        resid = float(np.sqrt(np.mean((a * d + b * d * d - f) ** 2)))
         tare = self.tare_counts + float(self.drift(np.array([0.0]))[0]) if tare_counts is None else tare_counts
         return {"tare_counts": int(round(tare)), "counts_to_n": [0.0, float(f"{a:.8g}"), float(f"{b:.6g}")],
-                "residual_n": round(resid + self.noise_counts / self.counts_per_n / 4.0, 3)}
+                "residual_n": round(resid, 3)}
 
 
 def to_signed24(u: np.ndarray) -> np.ndarray:

@@ -110,7 +110,11 @@ def simulate(scenario: "str | dict[str, Any] | Scenario" = "standard", seed: int
     cell = LoadCell.from_scenario(resolved, seed=k_cell)
     raw = cell.counts(f_true, t)
     cal_rng = np.random.default_rng(k_cal)
-    calibration = cell.calibration(gain_error_frac=float(cal_rng.normal(0.0, sensor["gain_error_frac"])))
+    # The device tared on the empty roller before the session: the mean of ~40 noisy readings.
+    tare_measured = float(cell.ideal_counts(np.zeros(1), np.zeros(1))[0]) + float(
+        cal_rng.normal(0.0, cell.noise_counts / math.sqrt(40.0)))
+    calibration = cell.calibration(gain_error_frac=float(cal_rng.normal(0.0, sensor["gain_error_frac"])),
+                                   tare_counts=tare_measured)
     force = force_from_counts(raw, calibration)
     flags = np.where(LoadCell.saturated(raw), FLAG_SAT, 0).astype(np.uint8)
 

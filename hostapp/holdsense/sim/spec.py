@@ -88,6 +88,9 @@ _PHASE: dict[str, dict[str, tuple[float, float, str]]] = {
              "lever_frac": (0.0, 0.6, "float"),
              "bump_frac": (0.0, 0.6, "float"),
              "dwell_s": (0.0, 5.0, "float"),
+             "stroke_asymmetry": (0.0, 0.5, "float"),
+             "pause_prob": (0.0, 0.5, "float"),
+             "pause_s": (0.2, 4.5, "float"),
              "spot_cm": (-1000.0, 1000.0, "float")},
     "hold": {**_PHASE_COMMON,
              "limb_hz": (0.0, 3.0, "float"),
@@ -123,7 +126,7 @@ SENSOR_DEFAULTS: dict[str, Any] = {
     "noise_n": 0.5,  # HX711 at 80 SPS, gain 128: tens of counts rms
     "offset_drift_counts": 150.0,  # tens of counts per degC (domain.md), a few degC per session
     "nonlinearity_frac": 0.0005,  # load-cell non-linearity ~0.05 % at 1000 N
-    "gain_error_frac": 0.003,
+    "gain_error_frac": 0.002,  # reference-mass / procedure error of a user calibration
     "spike_rate_hz": 0.01,  # spurious codes on long wires (domain.md)
     "saturation_per_min": 0.0,
     "saturation_samples": 2,
@@ -146,6 +149,9 @@ PHASE_DEFAULTS: dict[str, dict[str, Any]] = {
         "lever_frac": 0.10,
         "bump_frac": 0.06,
         "dwell_s": 0.08,
+        "stroke_asymmetry": 0.1,  # one direction up to 10 % quicker
+        "pause_prob": 0.03,  # share of reversals with a brief stop
+        "pause_s": 2.5,  # longest brief stop (s); always < 5 s, the shortest hold
         "breathing_frac": 0.02,
         "wobble_frac": 0.03,
         "settle_s": 0.5,
@@ -162,7 +168,7 @@ PHASE_DEFAULTS: dict[str, dict[str, Any]] = {
         "sink_frac": 0.03,
         "sink_tau_s": 20.0,
         "sway_cm": 0.15,
-        "settle_s": 1.0,
+        "settle_s": 0.7,  # settling from rolling to holding load: most of it within ~2 s
     },
     "reposition": {
         "force_frac": 0.22,

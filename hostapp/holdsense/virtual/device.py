@@ -152,13 +152,14 @@ class TcpEndpoint:
         if self.writer is not None:
             self.writer.close()
         self.writer = writer
-        sock = writer.get_extra_info("socket")
-
         def send(b: bytes) -> int:
-            try:
-                return sock.send(b)
-            except BlockingIOError:
+            # the transport buffers; a host that stops reading fills it and we stall like a socket
+            if writer.is_closing():
+                raise OSError("closed")
+            if writer.transport.get_write_buffer_size() > 65536:
                 return 0
+            writer.write(b)
+            return len(b)
 
         self.serial._send = send
         self.serial.connected.set()
