@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/firmware/node_modules/.installed
 DEMO   := recordings/demo-standard.csv
 
-.PHONY: demo test venv node sysdeps bench clean
+.PHONY: demo test venv node sysdeps bench clean recordings
 
 venv: $(STAMP)
 
@@ -26,6 +26,10 @@ $(NODE_STAMP): tests/firmware/package.json
 # Debian packages the tests use (dbus for the fake BlueZ); installed only when root.
 sysdeps:
 	@bash .ci/sysdeps
+
+# Regenerate the bundled demo recordings (fixed simulator seeds; outputs are committed).
+recordings: venv
+	$(PY) bench/make_recordings.py
 
 demo: venv
 	$(VENV)/bin/holdsense analyze $(DEMO) --plot demo.png

@@ -72,7 +72,7 @@ class StabilityCriteria:
     rel_tolerance: float = 0.002
     min_tolerance_counts: float = 5.0
     #: A new point must differ from the previous one by this many noise tolerances at least.
-    min_step_tolerances: float = 20.0
+    min_step_tolerances: float = 10.0
     #: ...and by this fraction of the step the known masses predict (once a slope is known).
     min_step_fraction: float = 0.5
 

@@ -302,6 +302,9 @@ class CoachSettings:
     nudge_roll_s: float = 45.0
     limb_prompt_s: float = 40.0
     short_hold_s: float = 30.0
+    # The detector confirms a hold 5 s after its true start and back-dates it; a nudge
+    # counts rolling only up to this long ago, so it never fires on a hold awaiting confirmation.
+    confirm_lag_s: float = 5.0
 
 
 class FlowError(RuntimeError):
@@ -472,7 +475,7 @@ class CoachingFlow:
             self._roll_since_hold_s += max(0.0, end_s - self._state_start_s)
 
     def _rolling_s(self, t_s: float) -> float:
-        cur = max(0.0, t_s - self._state_start_s) if self._state == "roll" else 0.0
+        cur = max(0.0, t_s - self.settings.confirm_lag_s - self._state_start_s) if self._state == "roll" else 0.0
         return self._roll_since_hold_s + cur
 
     def _advance(self, t_s: float) -> list[Cue]:

@@ -28,6 +28,7 @@ owns the state machine around it.
 from __future__ import annotations
 
 import collections
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,98 @@ from .transport import LinkLost, Transport, open_transport
 
 #: Reconnect backoff (seconds between attempts): quick at first (a cable re-seated), then every 2 s.
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+#: Sequence jumps larger than this are not counted as lost frames: a stray frame, not a loss.
+MAX_PLAUSIBLE_FRAME_GAP = 1024
+
+
+class SampleFrameGate:
+    """Holds back a SAMPLES frame that does not fit the stream until the next frame confirms it.
+
+    CRC-16 lets about 1 in 65,536 corrupt frames through; on a noisy cable over
+    hours one will, and a nonsense index or timestamp would otherwise tear the
+    time base (t_s jumping by minutes, then back — an unreadable recording).
+    A frame is suspicious when its index goes backwards or jumps by more than
+    `max_index_jump`, its first timestamp is before the previous frame's last
+    sample or more than `max_time_jump_s` after it, or two of its samples are
+    more than `max_delta_s` apart (a live stream is flushed every few tens of
+    ms). A suspicious frame is passed on only when the next frame continues
+    from it (the stream really jumped: e.g. a reboot whose INFO was lost);
+    otherwise it is dropped and counted in `rejected`. Frames that fit — all of
+    them, normally — go straight through, without delay.
+    """
+
+    def __init__(self, max_index_jump: int = 100_000, max_time_jump_s: float = 120.0,
+                 max_delta_s: float = 2.0) -> None:
+        self.max_index_jump = max_index_jump
+        self.max_time_us = int(max_time_jump_s * 1e6)
+        self.max_delta_us = int(max_delta_s * 1e6)
+        self.rejected = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the stream position (new link, START, reboot): the next frame is taken as it is."""
+        self._next_index: int | None = None
+        self._last_t: int | None = None  # device µs (mod 2^32) of the last sample passed on
+        self._held: tuple[Frame, tuple[int, int, int, int]] | None = None
+
+    def _head(self, f: Frame) -> tuple[int, int, int, int] | None:
+        """(first_index, t0_us32, t_end_us32, max_delta_us) of a well-formed SAMPLES frame, else None."""
+        p = f.payload
+        if len(p) < 10:
+            return None  # malformed: the unpacker counts it
+        n = p[1]
+        rl = 11 if p[0] & 1 else 7
+        if n == 0 or len(p) != 10 + n * rl:
+            return None
+        first, t0 = struct.unpack_from("<II", p, 2)
+        span = 0
+        biggest = 0
+        for k in range(1, n):
+            i = 10 + k * rl
+            d = p[i] | (p[i + 1] << 8) | (p[i + 2] << 16)
+            span += d
+            if d > biggest:
+                biggest = d
+        return first, t0, (t0 + span) & 0xFFFFFFFF, biggest
+
+    def _fits(self, head: tuple[int, int, int, int], next_index: int, last_t: int) -> bool:
+        first, t0, _, biggest = head
+        di = (first - next_index) & 0xFFFFFFFF
+        dt = (t0 - last_t) & 0xFFFFFFFF
+        return di <= self.max_index_jump and dt <= self.max_time_us and biggest <= self.max_delta_us
+
+    def _take(self, head: tuple[int, int, int, int], n: int) -> None:
+        self._next_index = (head[0] + n) & 0xFFFFFFFF
+        self._last_t = head[2]
+
+    def filter(self, frames: list[Frame]) -> list[Frame]:
+        """The frames to unpack, in order; a suspicious one may be held until the next call."""
+        out: list[Frame] = []
+        for f in frames:
+            head = self._head(f)
+            if head is None:
+                out.append(f)
+                continue
+            if self._held is not None:
+                (held, hh), self._held = self._held, None
+                h_n = held.payload[1]
+                if self._fits(head, (hh[0] + h_n) & 0xFFFFFFFF, hh[2]):
+                    out.append(held)  # confirmed by its successor: the stream really moved
+                    self._take(hh, h_n)
+                else:
+                    self.rejected += 1
+            if self._next_index is None:
+                ok = head[3] <= self.max_delta_us
+            else:
+                ok = self._fits(head, self._next_index, self._last_t)
+            if ok:
+                out.append(f)
+                self._take(head, f.payload[1])
+            else:
+                self._held = (f, head)
+        return out
 
 
 @dataclass
@@ -79,6 +172,7 @@ class Device:
         self._clock = host_clock
         self.transport: Transport | None = None
         self.decoder = FrameDecoder()
+        self.gate = SampleFrameGate()
         self.unpacker = SampleUnpacker(host_clock=host_clock)
         self.info: DeviceInfo | None = None
         self.last_status: dict[str, Any] = {}
@@ -123,6 +217,7 @@ class Device:
             t.add_tap(tap)
         self.transport = t
         self.decoder.reset()
+        self.gate.reset()
         self._rx_seq = None
         self._bytes_in = 0
 
@@ -168,6 +263,8 @@ class Device:
         rebooted = self.info is not None and info.boot_id != self.info.boot_id
         self.info = info
         self.unpacker.on_info(info)  # takes the calibration; notices a new boot id
+        if rebooted:
+            self.gate.reset()
         if announce or rebooted:
             d = info.to_dict()
             d["device"] = info.device_line()
@@ -190,7 +287,8 @@ class Device:
 
     def stats(self) -> dict[str, Any]:
         """Host counters: lost/corrupt frames, lost samples, reconnects, reboots, link state."""
-        return {"lost_frames": self.lost_frames, "corrupt_frames": self.corrupt_frames + self.decoder.errors,
+        corrupt = self.corrupt_frames + self.decoder.errors + self.gate.rejected + self.unpacker.bad_frames
+        return {"lost_frames": self.lost_frames, "corrupt_frames": corrupt,
                 "lost_samples": self.unpacker.lost_samples, "reboots": self.unpacker.reboots,
                 "reconnects": self.reconnects, "samples": self.unpacker.samples, "link": self.link_state}
 
@@ -291,6 +389,7 @@ class Device:
     def start(self) -> None:
         """Start streaming (the device answers, then sends INFO and samples)."""
         self._want_streaming = True
+        self.gate.reset()  # time may jump across a stop/start: accept the first frame as it is
         self.command(Cmd.START)
 
     def stop_streaming(self) -> None:
@@ -399,7 +498,7 @@ class Device:
     def _count_seq(self, seq: int) -> None:
         if self._rx_seq is not None and seq != self._rx_seq:
             gap = (seq - self._rx_seq) & 0xFFFF
-            if gap < 0x8000:
+            if gap < MAX_PLAUSIBLE_FRAME_GAP:  # larger jumps: a stray frame (the samples' index is exact)
                 self.lost_frames += gap
         self._rx_seq = (seq + 1) & 0xFFFF
 
@@ -409,6 +508,7 @@ class Device:
 
     def _flush_samples(self) -> None:
         frames, self._sample_frames = self._sample_frames, []
+        frames = self.gate.filter(frames)
         if not frames:
             return
         chunk, gaps = self.unpacker.process(frames)  # bad SAMPLES payloads: counted in unpacker.bad_frames
@@ -438,7 +538,6 @@ class Device:
             d.update(device_status)
             d["battery_low"] = "battery_low" in (device_status.get("errors") or [])
         d.update(self.stats())
-        d["corrupt_frames"] += self.unpacker.bad_frames
         return d
 
     def _take_pending(self) -> list[Message]:

@@ -37,6 +37,7 @@ LIGHT_BAND_FRAC_BW = (0.10, 0.25)
 #: The seed guidance: hold 30 s to a few minutes for the tissue to release.
 RELEASE_WINDOW_S = 30.0
 LOW_BATTERY_PCT = 15.0
+WARNING_SHOWN_S = 15.0  # a detector warning stays on screen this long (session time)
 STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waiting"}
 
 
@@ -59,7 +60,7 @@ def _profile_value(profile: Any, names: Iterable[str]) -> Any:
 
 
 def release_window_s(profile: Any = None) -> float:
-    v = _profile_value(profile, ("release_window_s", "hold.release_window_s", "holds.release_window_s"))
+    v = _profile_value(profile, ("criteria.duration.release_s", "release_window_s"))
     try:
         return float(v) if v is not None else RELEASE_WINDOW_S
     except (TypeError, ValueError):
@@ -70,10 +71,13 @@ def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float
     """The light-pressure band in newtons for this person, or None without a body mass."""
     if not body_mass_kg:
         return None
-    frac = _profile_value(profile, ("light_band_frac_bw", "light_force_frac_bw", "pressure.light_frac_bw"))
     lo, hi = LIGHT_BAND_FRAC_BW
-    if isinstance(frac, (list, tuple)) and len(frac) == 2:
-        lo, hi = float(frac[0]), float(frac[1])
+    top = _profile_value(profile, ("criteria.pressure.light_max_of_body",))  # rollsignal's be-patient profile
+    try:
+        if top is not None and 0 < float(top) <= 1:
+            hi = float(top)
+    except (TypeError, ValueError):
+        pass
     w = body_mass_kg * G_MPS2
     return lo * w, hi * w
 
@@ -88,6 +92,7 @@ class LiveState:
     release_window_s: float = RELEASE_WINDOW_S
     device: str | None = None
     t_s: float = 0.0  # latest sample time, session time base
+    first_t_s: float | None = None  # the first sample's time
     force_n: float = math.nan  # latest force (mean of the last ~0.25 s, readable at 12 Hz)
     samples: int = 0
     state: str | None = None
@@ -259,6 +264,8 @@ class DetectorListener(Listener):
         for ti, fi in zip(t[ok][-8:], f[ok][-8:]):
             self._recent.append((float(ti), float(fi)))
         st.t_s = float(t[-1])
+        if st.first_t_s is None:
+            st.first_t_s = float(t[0])
         st.samples += len(chunk)
         if self._recent:
             cut = st.t_s - 0.25
@@ -279,6 +286,9 @@ class DetectorListener(Listener):
             start = float(getattr(ev, "start_s", getattr(ev, "t_s", st.t_s)))
             if st.state in st.totals_s:
                 st.totals_s[st.state] += max(0.0, start - st.state_start_s)
+            elif st.first_t_s is not None and getattr(ev, "previous", None) in st.totals_s:
+                # the detector starts in a state without announcing it (e.g. off): count from the first sample
+                st.totals_s[ev.previous] += max(0.0, start - st.first_t_s)
             st.state, st.state_start_s = new, start
             if new != "hold":
                 st.hold_start_s = None
@@ -488,12 +498,12 @@ def _force_bar(state: LiveState, width: int) -> Any:
     return bar, full
 
 
-def _sparkline(state: LiveState, width: int) -> str:
+def _sparkline(state: LiveState, width: int, top: float) -> str:
+    """The last `width` force points (~20 a second) as block characters, 0 N at the bottom, `top` N full."""
     vals = [f for _, f in list(state.history)[-width:]]
     if not vals:
         return ""
-    finite = [v for v in vals if math.isfinite(v)]
-    top = max(finite + [1.0])
+    top = max(top, 1.0)
     ticks = "▁▂▃▄▅▆▇█"
     return "".join(ticks[min(7, int(max(v, 0) / top * 7.999))] if math.isfinite(v) else " " for v in vals)
 
@@ -542,7 +552,7 @@ def render(state: LiveState, width: int = 60) -> Any:
         grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
     else:
         grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
-    grid.add_row("trace", Text(_sparkline(state, width + 10), style="cyan"))
+    grid.add_row("trace", Text(_sparkline(state, width + 10, full), style="cyan"))
 
     d = state.hold_duration_s
     if d is not None:
@@ -575,7 +585,9 @@ def render(state: LiveState, width: int = 60) -> Any:
     if state.battery_low:
         pct = f" ({state.battery_pct:.0f}%)" if state.battery_pct is not None else ""
         alerts.append(Text(f"LOW BATTERY{pct}: charge the roller soon", style="bold red"))
-    for _, msg in state.warnings:
+    for t_warn, msg in state.warnings:
+        if state.t_s - t_warn > WARNING_SHOWN_S:
+            continue  # old news: the plain view and the event list keep it
         alerts.append(Text(f"⚠ {msg}", style="bold yellow"))
     link_state = state.link.get("link")
     if isinstance(link_state, str) and link_state not in ("ok", "connected"):

@@ -621,6 +621,18 @@ class SampleUnpacker:
             self._reboot_pending = True
         self._boot_id = info.boot_id
 
+    def on_reply(self, reply: "Reply") -> None:
+        """Keep the calibration in step with the device: TARE, SET/CLEAR/GET_CAL and INFO answers."""
+        if not reply.ok:
+            return
+        if reply.cmd == Cmd.TARE and self.calibration is not None:
+            self.calibration = Calibration(int(reply.result["tare_counts"]), list(self.calibration.counts_to_n),
+                                           self.calibration.residual_n, self.calibration.fitted)
+        elif reply.cmd in (Cmd.SET_CAL, Cmd.CLEAR_CAL, Cmd.GET_CAL):
+            self.calibration = reply.result
+        elif reply.cmd == Cmd.INFO:
+            self.on_info(reply.result)
+
     def _new_timebase(self) -> None:
         self._base_wide = None
         self._last_wide = None

@@ -39,7 +39,7 @@ HOLD = {"start_s": 10.0, "end_s": 50.0, "duration_s": 40.0, "mean_force_n": 120.
         "feedback": ["Held 40 s: past the 30 s release window.", "Pressure was light and steady."]}
 
 SCRIPT = [
-    Ev("state", 2.0, state="roll", previous=None, start_s=1.5),
+    Ev("state", 2.0, state="roll", previous="off", start_s=1.5),
     Ev("state", 15.0, state="hold", previous="roll", start_s=10.0),
     Ev("hold_started", 15.0, start_s=10.0),
     Ev("hold_progress", 20.0, start_s=10.0, duration_s=10.0, mean_force_n=118.0),
@@ -82,7 +82,11 @@ def chunks(t_end=60.0, rate_hz=80.0, size=4):
 
 
 def feed_until(listener, t_stop):
+    """Feed the next chunks (after what the listener has seen) up to t_stop."""
+    seen = listener.state.t_s if listener.state.samples else -1.0
     for c in chunks():
+        if c.t_s[0] <= seen:
+            continue
         if c.t_s[0] > t_stop:
             break
         listener.on_samples(c)
@@ -104,7 +108,7 @@ def test_state_follows_events():
     assert st.last_hold == HOLD and len(st.holds) == 1
     tot = st.totals_now()
     assert tot["roll"] == pytest.approx(8.5) and tot["hold"] == pytest.approx(40.0)
-    assert tot["off"] == pytest.approx(st.t_s - 50.0)
+    assert tot["off"] == pytest.approx(st.t_s - 50.0 + 1.5)  # 0..1.5 s before the first event, too
     assert det.result == {"summary": {"session_score": 77}} and det.detector.finished
 
 
@@ -134,9 +138,11 @@ def test_render_shows_everything_the_issue_lists():
     assert "light-pressure band 69–172 N" in txt
     assert "┃" in txt  # the 30 s mark on the hold timer
     assert "LOW BATTERY (9%)" in txt and "corrupt frames 3" in txt
-    feed_until(det, 46.0)
+    feed_until(det, 40.0)
     txt = text_of(det.state)
     assert "release window reached" in txt and "force far above" in txt
+    feed_until(det, 46.0)
+    assert "force far above" not in text_of(det.state)  # warnings leave the screen after 15 s
     feed_until(det, 61.0)
     txt = text_of(det.state)
     assert "OFF" in txt and "last hold 40 s" in txt and "score 88" in txt
@@ -211,3 +217,14 @@ def test_subscribers_see_every_event_including_finish():
     feed_until(det, 30.0)
     det.stop()  # finish() hands over the rest
     assert [e.kind for e in seen] == [e.kind for e in SCRIPT]
+
+
+def test_band_and_release_window_come_from_the_profile():
+    from holdsense.live import release_window_s
+
+    class Prof:  # the shape of rollsignal.Profile: `criteria` is the parsed JSON's criteria
+        criteria = {"duration": {"release_s": 45.0}, "pressure": {"light_max_of_body": 0.2}}
+
+    assert release_window_s(Prof()) == 45.0 and release_window_s(None) == 30.0
+    lo, hi = light_band_n(70, Prof())
+    assert lo == pytest.approx(0.10 * 70 * 9.80665) and hi == pytest.approx(0.20 * 70 * 9.80665)

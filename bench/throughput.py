@@ -1,0 +1,160 @@
+"""Throughput and memory of rollsignal (not part of make test).
+
+    python bench/throughput.py [--hours 2] [--soak-hours 24]
+
+1. Batch: a 2-hour 80 Hz recording with encoder written as holdsense-recording/1
+   CSV, then read (holdsense.recording.read_recording) and analysed; target < 2 s
+   for parse + analysis together.
+2. Against PELT: a 10-minute force trace, rollsignal.analyze vs the ruptures PELT
+   baseline of bench/accuracy.py, in the same run; target ratio >= 100x.
+3. Streaming: the Detector fed 8-sample chunks; target >= 200x real time.
+4. Soak: a 24-hour synthetic stream through one Detector in 8-sample chunks
+   (generated piecewise, never held whole); peak RSS sampled along the way must
+   stay flat (memory does not grow with session length).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from rollsignal import Detector, SampleChunk, analyze
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def synth_stream(duration_s: float, rate_hz: float = 80.0, seed: int = 0, t0_s: float = 0.0,
+                 encoder: bool = True) -> SampleChunk:
+    """A long session (repeating off / roll / hold / re-position cycles) with jittered device time."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * rate_hz)
+    t = t0_s + np.cumsum(np.full(n, 1.0 / rate_hz) * (1 + 0.05 * (rng.random(n) - 0.5)))
+    cyc = np.mod(t, 120.0)  # 120 s cycle: 5 s off, 40 s roll, 60 s hold, 3 s re-position, 12 s roll
+    off = cyc < 5
+    roll = ((cyc >= 5) & (cyc < 45)) | (cyc >= 108)
+    hold = (cyc >= 45) & (cyc < 105)
+    x = np.where(roll, 6 * (1 - np.cos(np.pi * t / 2.0)), 0.0) + np.where(cyc >= 105, (cyc - 105) * 3, 0.0)
+    f = np.where(off, 0.0, np.where(hold, 130 + 4 * np.sin(2 * np.pi * 0.25 * t), 230 + 25 * np.cos(np.pi * t / 2)))
+    f = f + rng.normal(0, 0.5, n)
+    ang = np.degrees(x / 7.5) if encoder else None
+    return SampleChunk(t, f, ang)
+
+
+def rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 1e6
+    except ImportError:  # Linux fallback
+        with open(f"/proc/{os.getpid()}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1e3
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def bench_batch(hours: float) -> None:
+    from holdsense.recording import read_recording, write_recording
+
+    ch = synth_stream(hours * 3600, 80.0, seed=1)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "long.csv")
+        write_recording(path, ch, {"sample_rate_hz": 80})
+        size_mb = os.path.getsize(path) / 1e6
+        best = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            rec = read_recording(path, warn=None)
+            t1 = time.perf_counter()
+            res = analyze(rec.samples)
+            t2 = time.perf_counter()
+            best.append((t2 - t0, t1 - t0, t2 - t1))
+        tot, parse, ana = min(best)
+    print(f"batch: {hours:g} h @ 80 Hz with encoder ({len(ch)} samples, {size_mb:.0f} MB CSV): "
+          f"parse {parse:.2f} s + analyze {ana:.2f} s = {tot:.2f} s (target < 2 s) "
+          f"[{len(res.holds)} holds]  {'OK' if tot < 2 else 'MISSED'}")
+
+
+def bench_pelt() -> None:
+    import accuracy
+
+    ch = synth_stream(600, 80.0, seed=2, encoder=False)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        analyze(ch)
+    ours = (time.perf_counter() - t0) / 5
+    t0 = time.perf_counter()
+    accuracy.baseline_pelt(ch)
+    pelt = time.perf_counter() - t0
+    print(f"vs PELT: 10-min trace: rollsignal {ours * 1000:.1f} ms, PELT baseline {pelt * 1000:.0f} ms: "
+          f"{pelt / ours:.0f}x (target >= 100x)  {'OK' if pelt / ours >= 100 else 'MISSED'}")
+
+
+def bench_stream(minutes: float = 30) -> None:
+    ch = synth_stream(minutes * 60, 80.0, seed=3)
+    chunks = ch.split([8] * (len(ch) // 8 + 1))
+    det = Detector()
+    t0 = time.perf_counter()
+    for c in chunks:
+        det.process(c)
+    det.finish()
+    el = time.perf_counter() - t0
+    rt = minutes * 60 / el
+    print(f"streaming: {minutes:g} min @ 80 Hz in 8-sample chunks: {el:.2f} s = {rt:.0f}x real time "
+          f"(target >= 200x)  {'OK' if rt >= 200 else 'MISSED'}")
+
+
+def bench_soak(hours: float) -> None:
+    det = Detector()
+    piece_s = 600.0
+    marks = []
+    t_start = time.perf_counter()
+    n_pieces = int(hours * 3600 / piece_s)
+    for i in range(n_pieces):
+        ch = synth_stream(piece_s, 80.0, seed=100 + i, t0_s=i * piece_s)
+        for c in ch.split([8] * (len(ch) // 8 + 1)):
+            det.process(c)
+        if i % max(1, n_pieces // 8) == 0 or i == n_pieces - 1:
+            marks.append((i * piece_s / 3600, rss_mb()))
+    det.finish()
+    el = time.perf_counter() - t_start
+    res = det.result()
+    print(f"soak: {hours:g} h stream in 8-sample chunks, {el:.0f} s ({hours * 3600 / el:.0f}x real time), "
+          f"{len(res.holds)} holds; RSS MB along the way: "
+          + ", ".join(f"{h:.0f}h:{m:.0f}" for h, m in marks)
+          + f"; peak RSS {peak_rss_mb():.0f} MB")
+    growth = marks[-1][1] - marks[1][1] if len(marks) > 2 else 0.0
+    print(f"soak: RSS growth after the first hour {growth:+.1f} MB "
+          "(the per-hold results list grows by design: ~1 kB per hold)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--soak-hours", type=float, default=24.0)
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: batch,pelt,stream,soak")
+    args = ap.parse_args()
+    skip = set(args.skip.split(","))
+    if "batch" not in skip:
+        bench_batch(args.hours)
+    if "pelt" not in skip:
+        bench_pelt()
+    if "stream" not in skip:
+        bench_stream()
+    if "soak" not in skip:
+        bench_soak(args.soak_hours)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

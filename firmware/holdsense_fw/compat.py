@@ -1,0 +1,120 @@
+# Small compatibility layer: the same firmware code runs on MicroPython (the board,
+# the WebAssembly port) and on CPython (tests, the virtual device). Firmware modules
+# call compat.ticks_us() etc. at run time, so CPython can inject a clock with set_clock().
+import time
+
+try:
+    import asyncio
+except ImportError:  # older MicroPython
+    import uasyncio as asyncio
+
+try:
+    from micropython import const  # noqa: F401
+except ImportError:
+    def const(x):
+        return x
+
+MICROPYTHON = hasattr(time, "ticks_us")
+TICKS_PERIOD = 1 << 30  # ESP32's ticks_us period; CPython mimics it so the wrap is exercised
+
+if MICROPYTHON:
+    ticks_us = time.ticks_us
+    ticks_ms = time.ticks_ms
+    ticks_diff = time.ticks_diff
+    ticks_add = time.ticks_add
+    sleep_us = time.sleep_us
+
+    def set_clock(now_us, speed=1.0):
+        raise RuntimeError("the clock is the board's")
+
+    def sleep_ms(ms):
+        return asyncio.sleep_ms(ms)
+
+else:
+    _state = {"now_us": lambda: time.monotonic_ns() // 1000, "speed": 1.0}
+
+    def set_clock(now_us, speed=1.0):
+        """Inject a device clock (a function giving µs, any start) and how fast device time runs."""
+        _state["now_us"] = now_us
+        _state["speed"] = float(speed)
+
+    def ticks_us():
+        return int(_state["now_us"]()) & (TICKS_PERIOD - 1)
+
+    def ticks_ms():
+        return (int(_state["now_us"]()) // 1000) & (TICKS_PERIOD - 1)
+
+    def ticks_diff(a, b):
+        d = (a - b) & (TICKS_PERIOD - 1)
+        return d - TICKS_PERIOD if d >= TICKS_PERIOD // 2 else d
+
+    def ticks_add(a, d):
+        return (a + d) & (TICKS_PERIOD - 1)
+
+    def sleep_us(us):
+        # spin on the injected clock (bounded: a hand-driven test clock may stand still)
+        t0 = ticks_us()
+        n = 0
+        while ticks_diff(ticks_us(), t0) < us and n < 100000:
+            n += 1
+
+    def sleep_ms(ms):
+        """Awaitable sleep in device milliseconds (scaled by the injected speed)."""
+        return asyncio.sleep(ms / 1000.0 / _state["speed"])
+
+class _EventFlag:
+    """asyncio.ThreadSafeFlag stand-in (CPython, ports without it): set() from a pin IRQ, await wait()."""
+
+    def __init__(self):
+        self._ev = None
+
+    def _event(self):
+        if self._ev is None:
+            self._ev = asyncio.Event()
+        return self._ev
+
+    def set(self):
+        self._event().set()
+
+    def clear(self):
+        self._event().clear()
+
+    async def wait(self):
+        ev = self._event()
+        await ev.wait()
+        ev.clear()
+
+
+ThreadSafeFlag = getattr(asyncio, "ThreadSafeFlag", None) if MICROPYTHON else None
+if ThreadSafeFlag is None:
+    ThreadSafeFlag = _EventFlag
+
+
+async def wait_for_ms(aw, ms):
+    """asyncio.wait_for with a timeout in device milliseconds; raises asyncio.TimeoutError."""
+    if MICROPYTHON:
+        return await asyncio.wait_for_ms(aw, ms)
+    return await asyncio.wait_for(aw, ms / 1000.0 / _state["speed"])
+
+
+class WideClock:
+    """Extends the wrapping ticks_us into a monotonic wide µs counter since construction (boot).
+
+    Must see a tick at least every 2^29 µs (~9 min); the sampler feeds it every
+    sample and the status task every second, so it never misses a wrap.
+    """
+
+    def __init__(self):
+        self._last = ticks_us()
+        self._wide = 0
+
+    def wide(self, t=None):
+        """Wide µs of tick value `t` (default now). A stamp slightly older than the last update is fine."""
+        if t is None:
+            t = ticks_us()
+        d = ticks_diff(t, self._last)
+        if d >= 0:
+            self._wide += d
+            self._last = t
+            return self._wide
+        return self._wide + d

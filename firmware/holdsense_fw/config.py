@@ -1,0 +1,48 @@
+# Pins per board. Must match hardware/pinout.csv (the single source of truth;
+# tests/firmware/test_config.py checks every entry). -1 = not wired.
+PINS = {
+    "esp32s3": {"HX711_DOUT": 4, "HX711_SCK": 5, "HX711_RATE": 6, "I2C_SDA": 8, "I2C_SCL": 9,
+                "BUZZER": 10, "LED": 11, "VBAT_ADC": 1},
+    "esp32c3": {"HX711_DOUT": 4, "HX711_SCK": 5, "HX711_RATE": 6, "I2C_SDA": 7, "I2C_SCL": 10,
+                "BUZZER": 1, "LED": 0, "VBAT_ADC": 3},
+    "picow": {"HX711_DOUT": 2, "HX711_SCK": 3, "HX711_RATE": 6, "I2C_SDA": 4, "I2C_SCL": 5,
+              "BUZZER": 15, "LED": 14, "VBAT_ADC": 28},
+}
+I2C_ID = {"esp32s3": 0, "esp32c3": 0, "picow": 0}
+I2C_FREQ = 400000
+
+# Most HX711 breakouts tie RATE to ground with a solder jumper (domain.md): RATE
+# counts as wired only when the jumper was opened and the settings file says
+# "rate_wired": true (see firmware/README.md).
+
+VBAT_DIVIDER = 2.0          # 100k/100k divider
+BATTERY_LOW_MV = 3400
+
+# Nominal calibration until the host fits one: 4 half-bridge cells, gain 128,
+# about 81.3 counts/N (contracts.md §1 example: 0.0123 N/count).
+NOMINAL_CAL = {"tare_counts": 0, "counts_to_n": [0.0, 0.0123], "residual_n": None, "fitted": False}
+
+DEFAULTS = {
+    "rate_hz": 80,
+    "idle_after_s": 60,      # unloaded this long -> idle streaming
+    "idle_decimation": 8,    # send 1 sample in 8 when idle (10 Hz at 80 SPS)
+    "load_counts": 1600,     # |raw - tare| above this = loaded: ~20 N with the nominal cells
+    "ble_cal_writes": False,
+    "rate_wired": False,
+    "tare_samples": 40,      # 0.5 s at 80 SPS
+    "queue_len": 256,        # per link: 3.2 s at 80 SPS before samples are dropped
+}
+
+
+def detect_board():
+    """Board name from the MicroPython build (os.uname().machine); 'esp32s3' if unknown."""
+    try:
+        import os
+        m = os.uname().machine.upper()
+    except Exception:
+        return "esp32s3"
+    if "PICO W" in m or "PICO2 W" in m or "RP2040" in m or "RP2350" in m:
+        return "picow"
+    if "C3" in m:
+        return "esp32c3"
+    return "esp32s3"

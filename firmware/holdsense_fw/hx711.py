@@ -1,0 +1,103 @@
+# HX711 24-bit load-cell ADC, bit-banged (robert-hh/hx711 shape: takes Pin objects).
+# Interrupts are off while clocking the 25..27 PD_SCK pulses, so no ISR can stretch
+# a high phase past 60 µs (the chip would power down) or split a read.
+import machine
+
+from . import compat
+
+SAT_HIGH = 0x7FFFFF
+SAT_LOW = -0x800000
+SPURIOUS_MASK = 0xFFF  # long-wire glitch codes have their low bits all ones (domain.md)
+
+
+class HX711:
+    GAIN_PULSES = {128: 1, 32: 2, 64: 3}  # extra pulses after the 24 data bits pick the next gain
+
+    def __init__(self, dout, pd_sck, rate=None, gain=128):
+        """dout: input Pin, pd_sck: output Pin, rate: output Pin to RATE or None (not wired)."""
+        self.dout = dout
+        self.sck = pd_sck
+        self.rate_pin = rate
+        self._extra = self.GAIN_PULSES[gain]
+        self._reading = False
+        self.stamp = 0          # ticks_us of the last data-ready edge (set by the IRQ)
+        self._flag = None
+        self.rate_hz = 80
+        self.sck.value(0)
+
+    @property
+    def rate_selectable(self):
+        return self.rate_pin is not None
+
+    def set_rate(self, hz):
+        """10 or 80 SPS via RATE; ValueError("unsupported") when RATE is not wired."""
+        if self.rate_pin is None:
+            raise ValueError("unsupported")
+        if hz not in (10, 80):
+            raise ValueError("rate must be 10 or 80")
+        self.rate_pin.value(1 if hz == 80 else 0)
+        self.rate_hz = hz
+
+    def is_ready(self):
+        return self.dout.value() == 0
+
+    def start_irq(self, flag):
+        """Timestamp each data-ready (DOUT falling) edge in the IRQ and set `flag`."""
+        self._flag = flag
+        self.dout.irq(handler=self._isr, trigger=self.dout.IRQ_FALLING)
+
+    def stop_irq(self):
+        self.dout.irq(handler=None)
+
+    def _isr(self, pin):
+        if not self._reading:  # DOUT also falls while data bits are clocked out
+            self.stamp = compat.ticks_us()
+            self._flag.set()
+
+    def read_raw(self):
+        """Read one conversion (signed counts). OSError if no data is ready."""
+        if self.dout.value():
+            raise OSError(110, "HX711 not ready")
+        sck = self.sck
+        dout = self.dout
+        v = 0
+        self._reading = True
+        state = machine.disable_irq()
+        try:
+            for _ in range(24):
+                sck.value(1)
+                sck.value(0)
+                v = (v << 1) | dout.value()
+            for _ in range(self._extra):
+                sck.value(1)
+                sck.value(0)
+        finally:
+            machine.enable_irq(state)
+            self._reading = False  # pending DOUT IRQs from the data bits already ran (ignored)
+        if v & 0x800000:
+            v -= 0x1000000
+        return v
+
+    def wait_read(self, timeout_ms=500):
+        """Blocking read for tools and tests: poll until ready; OSError on timeout."""
+        t0 = compat.ticks_ms()
+        while self.dout.value():
+            if compat.ticks_diff(compat.ticks_ms(), t0) > timeout_ms:
+                raise OSError(110, "HX711 timeout")
+            compat.sleep_us(100)
+        self.stamp = compat.ticks_us()
+        return self.read_raw()
+
+    def power_cycle(self):
+        """PD_SCK high > 60 µs powers the chip down; low again restarts it (recovers a stuck part)."""
+        self.sck.value(1)
+        compat.sleep_us(100)
+        self.sck.value(0)
+
+    @staticmethod
+    def saturated(v):
+        return v == SAT_HIGH or v == SAT_LOW
+
+    @staticmethod
+    def spurious_pattern(v):
+        return (v & SPURIOUS_MASK) == SPURIOUS_MASK

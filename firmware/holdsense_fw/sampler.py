@@ -1,0 +1,258 @@
+# The sampling loop: reads the HX711 at each data-ready edge (timestamped in the
+# IRQ), reads and unwraps the encoder, flags saturation/spikes, handles tare and
+# idle mode, and pushes samples into each link's bounded queue without ever
+# waiting for a link. Plain Python: runs under MicroPython and CPython.
+from . import compat
+from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
+                    ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
+                    F_SPIKE)
+from .hx711 import HX711
+
+SPIKE_JUMP = 2000        # counts: a spurious code also jumps away from its neighbours (~25 N)
+STATUS_EVERY = 16        # read AS5600 STATUS every N samples (MD/ML/MH change slowly)
+HALF_TURN = 2048
+
+
+class AngleUnwrapper:
+    """AS5600 raw 0..4095 -> cumulative count. This is where the angle is unwrapped:
+    a step of more than half a turn between two reads is a wrap (at 10 reads/s
+    that still allows ~1800 deg/s)."""
+
+    def __init__(self):
+        self.last = None
+        self.total = 0
+
+    def update(self, raw12):
+        if self.last is not None:
+            d = (raw12 - self.last) & 0xFFF
+            if d >= HALF_TURN:
+                d -= 4096
+            self.total += d
+        else:
+            self.total = 0
+        self.last = raw12
+        return self.total
+
+
+class SampleQueue:
+    """Bounded per-link queue. Never blocks: when full, the new sample is dropped,
+    counted, and the next sample that gets in carries F_DROPPED. Indices count
+    every sample offered while the link streams, so the host sees exact losses."""
+
+    def __init__(self, capacity):
+        self.cap = capacity
+        self.buf = [None] * capacity
+        self.head = 0
+        self.count = 0
+        self.next_index = 0
+        self.dropped = 0
+        self._pending_drop = False
+        self.enabled = False
+
+    def push(self, s):
+        if not self.enabled:
+            return False
+        idx = self.next_index
+        self.next_index = idx + 1
+        if self.count >= self.cap:
+            self.dropped += 1
+            self._pending_drop = True
+            return False
+        if self._pending_drop:
+            s = (s[0], s[1], s[2] | F_DROPPED, s[3])
+            self._pending_drop = False
+        self.buf[(self.head + self.count) % self.cap] = (idx, s)
+        self.count += 1
+        return True
+
+    def pop(self, max_n):
+        """Up to max_n (index, sample) pairs, oldest first."""
+        n = min(max_n, self.count)
+        out = []
+        for _ in range(n):
+            out.append(self.buf[self.head])
+            self.buf[self.head] = None
+            self.head = (self.head + 1) % self.cap
+        self.count -= n
+        return out
+
+    def clear(self):
+        self.head = 0
+        self.count = 0
+        self.buf = [None] * self.cap
+
+
+class Sampler:
+    def __init__(self, hx, enc=None, settings=None, clock=None):
+        """hx: HX711 driver; enc: AS5600 driver or None; settings: dict (storage.load())."""
+        self.hx = hx
+        self.enc = enc
+        self.settings = settings if settings is not None else {}
+        self.clock = clock or compat.WideClock()
+        self.queues = []
+        self.unwrapper = AngleUnwrapper()
+        self.angle = 0
+        self.angle_flags = 0
+        self.errors = 0
+        self.hx711_timeouts = 0
+        self.samples_seen = 0
+        self.idle = False
+        self._unloaded_since = None
+        self._decim = 0
+        self._h1 = None  # previous two (cleaned) readings, for the spike median
+        self._h2 = None
+        self._tare = None  # [n_wanted, sum, count, callback]
+        self._rate_t0 = None
+        self._rate_n = 0
+        self.rate_chz = 0
+        self.last_raw = None
+        self.running = False
+        self._n = 0
+        if enc is not None:
+            try:
+                self._check_magnet(enc.setup())
+            except OSError:
+                self.errors |= ERR_I2C
+
+    # -- configuration --
+    def add_queue(self, q):
+        self.queues.append(q)
+
+    @property
+    def tare_counts(self):
+        return int(self.settings["cal"]["tare_counts"])
+
+    def request_tare(self, n, callback):
+        """Average the next n good readings into the tare; callback(tare_counts, n) then.
+        ValueError if a tare is already running."""
+        if self._tare is not None:
+            raise ValueError("busy")
+        self._tare = [n, 0, 0, callback]
+
+    # -- per sample --
+    def _check_magnet(self, st):
+        md, ml, mh = st
+        self.angle_flags = 0
+        if not md:
+            self.errors |= ERR_NO_MAGNET
+            self.angle_flags = F_ANGLE_BAD
+        elif ml or mh:
+            self.errors |= ERR_MAGNET_RANGE
+            self.angle_flags = F_MAGNET
+
+    def _read_angle(self):
+        enc = self.enc
+        try:
+            if self._n % STATUS_EVERY == 0:
+                self._check_magnet(enc.status())
+            if self.angle_flags & F_ANGLE_BAD:
+                return self.angle, self.angle_flags
+            self.angle = self.unwrapper.update(enc.raw_angle())
+            return self.angle, self.angle_flags
+        except OSError:
+            self.errors |= ERR_I2C
+            return self.angle, F_ANGLE_BAD
+
+    def process(self, ticks, raw):
+        """Handle one HX711 reading taken at tick `ticks` (the data-ready edge)."""
+        t = self.clock.wide(ticks)
+        self._n += 1
+        self.samples_seen += 1
+        flags = 0
+        if HX711.saturated(raw):
+            flags |= F_SAT
+            self.errors |= ERR_SATURATED
+        elif (HX711.spurious_pattern(raw) and self._h1 is not None
+              and abs(raw - self._h1) >= SPIKE_JUMP):
+            # causal 3-point median: removes an isolated glitch, costs no latency
+            h2 = self._h1 if self._h2 is None else self._h2
+            a, b, c = raw, self._h1, h2
+            raw = max(min(a, b), min(max(a, b), c))
+            flags |= F_SPIKE
+            self.errors |= ERR_SPURIOUS
+        if not flags & F_SAT:
+            self._h2 = self._h1
+            self._h1 = raw
+        self.last_raw = raw
+        angle = 0
+        if self.enc is not None:
+            angle, af = self._read_angle()
+            flags |= af
+        self._measure_rate(t)
+        # tare: average good readings
+        tr = self._tare
+        if tr is not None and not flags & (F_SAT | F_SPIKE):
+            tr[1] += raw
+            tr[2] += 1
+            if tr[2] >= tr[0]:
+                self._tare = None
+                tare = (tr[1] + tr[2] // 2) // tr[2]
+                self.settings["cal"]["tare_counts"] = tare
+                tr[3](tare, tr[2])
+        # idle mode: decimate while unloaded for a while; full rate again on load
+        s = self.settings
+        loaded = abs(raw - self.tare_counts) > s["load_counts"]
+        if loaded or flags & F_SAT:
+            self._unloaded_since = None
+            self.idle = False
+        elif self._unloaded_since is None:
+            self._unloaded_since = t
+        elif s["idle_after_s"] and t - self._unloaded_since >= s["idle_after_s"] * 1000000:
+            if not self.idle:
+                self.idle = True
+                self._decim = 0
+        if self.idle:
+            self._decim += 1
+            if (self._decim - 1) % max(1, s["idle_decimation"]):
+                return
+            flags |= F_IDLE
+        sample = (t, raw, flags, angle)
+        for q in self.queues:
+            if not q.push(sample) and q.enabled:
+                self.errors |= ERR_OVERFLOW
+
+    def _measure_rate(self, t):
+        if self._rate_t0 is None:
+            self._rate_t0 = t
+            self._rate_n = 0
+            return
+        self._rate_n += 1
+        dt = t - self._rate_t0
+        if dt >= 2000000:
+            self.rate_chz = (self._rate_n * 100000000 + dt // 2) // dt
+            self._rate_t0 = t
+            self._rate_n = 0
+
+    def step(self):
+        """Read the HX711 now (it must be ready) and process it with the last IRQ stamp."""
+        raw = self.hx.read_raw()
+        self.process(self.hx.stamp, raw)
+
+    def timeout(self):
+        self.hx711_timeouts += 1
+        self.errors |= ERR_HX711_TIMEOUT
+        self.hx.power_cycle()
+
+    async def run(self):
+        """The sensor task: wait for each data-ready IRQ (timeout: count it, power-cycle the chip)."""
+        flag = compat.ThreadSafeFlag()
+        self.hx.start_irq(flag)
+        self.running = True
+        timeout_ms = 1000 if self.hx.rate_hz == 80 else 1500
+        try:
+            while self.running:
+                try:
+                    await compat.wait_for_ms(flag.wait(), timeout_ms)
+                except compat.asyncio.TimeoutError:
+                    if self.hx.is_ready():  # missed edge: read anyway, stamp now
+                        self.hx.stamp = compat.ticks_us()
+                    else:
+                        self.timeout()
+                        continue
+                try:
+                    self.step()
+                except OSError:
+                    pass  # edge without data (e.g. after a power cycle)
+        finally:
+            self.hx.stop_irq()
+            self.running = False

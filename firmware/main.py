@@ -1,0 +1,1 @@
+from holdsense_fw.app import main; main()

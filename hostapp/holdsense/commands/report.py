@@ -1,0 +1,71 @@
+"""`holdsense report FILE -o OUT.html|OUT.pdf`: a one-page session report a lab can hand out.
+
+FILE is a recording; it is analysed exactly as `holdsense analyze` does. When
+the history knows the recording (same path, or same contents after a move), its
+region and before/after test results are shown too. The history is only read,
+never created or changed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..analysis import analyze_recording
+from ..errors import UserError
+from ..history import History, default_db_path
+from ..recording import read_recording
+from ..report import ReportInput, write_report
+from .history import add_db_option
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="one-page session report (HTML or PDF) for a recording",
+                       description="Write a one-page report of a recording: the force trace with hold and roll "
+                                   "segments, each hold with its score and feedback, session totals, and the "
+                                   "before/after test when the session history has one for this recording.")
+    p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="report file: OUT.html or OUT.pdf")
+    p.add_argument("--body-mass", type=float, metavar="KG", dest="body_mass_kg",
+                   help="body mass in kg (default: from the recording's header)")
+    p.add_argument("--profile", metavar="NAME", help="guidance profile for scoring (default: be-patient)")
+    p.add_argument("--title", default="holdsense session report", help="heading of the report")
+    add_db_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() not in (".html", ".htm", ".pdf"):
+        raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory")
+    if args.body_mass_kg is not None and not 10 <= args.body_mass_kg <= 400:
+        raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
+    rec = read_recording(args.file)
+    analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)
+    metadata = dict(rec.metadata)
+    if args.body_mass_kg is not None:
+        metadata["body_mass_kg"] = args.body_mass_kg
+    inp = ReportInput(analysis=analysis, samples=rec.samples, metadata=metadata, region=rec.region,
+                      title=args.title)
+
+    db = default_db_path(args.db)
+    found_id = None
+    if db.exists():
+        try:
+            h = History.open(db, readonly=True)
+        except FileNotFoundError:
+            h = None
+        if h is not None:
+            with h:
+                found = h.find_by_recording(args.file)
+            if found is not None:
+                inp.before, inp.after = found.before, found.after
+                inp.region = found.region or inp.region
+                inp.history_note = f"before/after from history session {found.id} ({found.started_utc})"
+                found_id = found.id
+    kind = write_report(inp, out)
+    print(f"{kind.upper()} report written to {out}"
+          + (f" (before/after from history session {found_id})" if found_id is not None else ""), file=sys.stderr)
+    return 0

@@ -1,0 +1,383 @@
+"""`holdsense session`: a guided self-myofascial-release session, stored in the history.
+
+    holdsense session --port P | --ble NAME | --replay FILE [--speed X] [--answers FILE.json] [--db PATH]
+
+Safety lines → pick a region → before-test (pain 0-10 on the region's standard
+movement, range of motion in words or degrees, ease 0-10) → guided rolling
+(cues from the live detector: hold with light pressure, 30 s release window and
+later milestones, a nudge after long rolling without a hold, the related-limb
+prompt) → after-test and the change → stored in the history, summary printed.
+
+Answers come from the terminal, or from `--answers FILE.json` for scripted runs,
+demos and tests. Without a terminal and without --answers it stops at once with
+an error (exit 2) rather than wait on stdin.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import select
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from ..coaching import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
+                        parse_rom, parse_scale_0_10, regions_help)
+from ..cues import CueOutput, HostSound, RollerCues, TerminalCues
+from ..errors import UserError
+from ..history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
+from ..listener import Listener
+from ..options import add_connection_options, add_session_options, check_session_options, load_profile_option
+from ..recording import read_recording
+from .history import add_db_option
+
+ANSWER_KEYS = {"region", "before", "after", "body_mass_kg"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "session", help="guided session: before-test, cues while rolling, after-test, stored in history",
+        description="A guided self-myofascial-release session: safety first, pick a body region, test it, roll "
+                    "to find a tight spot and hold it (cues at 30 s and later, a nudge when you only roll, the "
+                    "related-limb prompt), test again, see the change. Cues go to the terminal, the roller's "
+                    "buzzer/LED and the computer's sound where there is one. Stored in the history.")
+    add_connection_options(p, required=False)
+    p.add_argument("--replay", metavar="FILE", help="drive the session from a recording instead of a roller")
+    p.add_argument("--speed", default="1", metavar="X",
+                   help="with --replay: playback speed (1 = real time, 20 = twenty times faster, max)")
+    p.add_argument("--answers", metavar="FILE.json",
+                   help='answers instead of questions: {"region": "quads", "before": {"pain": 4, "rom": "35 deg", '
+                        '"ease": 5}, "after": {...}}')
+    add_db_option(p)
+    add_session_options(p, duration=True, output=True)
+    p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
+    p.add_argument("--sound", choices=("auto", "bell", "off"), default="auto",
+                   help="host sound for cues: auto = terminal bell plus speech or a tone where a sound device "
+                        "exists (default); bell = terminal bell only; off = none (the roller still cues)")
+    p.set_defaults(func=run)
+
+
+# --- answers ------------------------------------------------------------------------------
+
+def load_answers(path: str) -> dict[str, Any]:
+    """The --answers file as a dict: a JSON object with region, before, after (and optionally body_mass_kg)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such answers file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read answers ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object with region, before, after")
+    unknown = sorted(set(data) - ANSWER_KEYS)
+    if unknown:
+        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(ANSWER_KEYS))})")
+    return data
+
+
+class ScriptedAnswers:
+    """Answers from a file, all checked when loaded, so a bad file fails before anything starts."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        data = load_answers(path)
+        try:
+            self._region = find_region(data["region"]) if data.get("region") else None
+            self._tests = {ph: movement_test_from_answers(data.get(ph), ph) for ph in ("before", "after")}
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        mass = data.get("body_mass_kg")
+        try:
+            self.body_mass_kg = None if mass is None else float(mass)
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: body_mass_kg: {mass!r} is not a number") from None
+        if self.body_mass_kg is not None and not 10 <= self.body_mass_kg <= 400:
+            raise UserError(f"{path}: body_mass_kg {self.body_mass_kg:g} is not a plausible body mass (10–400 kg)")
+
+    @property
+    def region_answer(self) -> Region | None:
+        return self._region
+
+    def region(self) -> Region:
+        if self._region is None:
+            raise UserError(f"{self.path}: no region (add \"region\": \"quads\", for example)")
+        return self._region
+
+    def test(self, region: Region, phase: str) -> MovementTest:
+        t = self._tests[phase]
+        if t.movement is None:
+            t.movement = region.test_movement
+        return t
+
+
+class Asker:
+    """Questions on the terminal; re-asks a bad answer (up to 3 times); a blank answer skips a rating."""
+
+    region_answer = None
+    body_mass_kg = None
+
+    def __init__(self, ask: Callable[[str], str] = input, out=None) -> None:
+        self._ask = ask
+        self.out = out if out is not None else sys.stdout
+
+    def _line(self, prompt: str) -> str:
+        try:
+            return self._ask(prompt)
+        except EOFError:
+            raise UserError("no answer (end of input); use --answers FILE.json for scripted runs") from None
+
+    def region(self) -> Region:
+        print("Which body region?", file=self.out)
+        for line in regions_help():
+            print(f"  {line}", file=self.out)
+        for attempt in range(3):
+            try:
+                return find_region(self._line("region (name or number): "))
+            except UserError as exc:
+                if attempt == 2:
+                    raise
+                print(f"  {exc}", file=self.out)
+        raise AssertionError("unreachable")
+
+    def test(self, region: Region, phase: str) -> MovementTest:
+        print(f"{phase.capitalize()} test: {region.test_movement}.", file=self.out)
+        pain = self._retry(lambda: parse_scale_0_10(self._line("  pain on the movement, 0 (none) - 10 (worst): "),
+                                                    "pain"))
+        rom = self._retry(lambda: parse_rom(self._line(f"  range of motion ({region.rom_hint}): ")))
+        ease = self._retry(lambda: parse_scale_0_10(
+            self._line("  ease of motion, 0 (very stiff) - 10 (completely free): "), "ease"))
+        return MovementTest(pain, rom[0], rom[1], ease, region.test_movement)
+
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        for attempt in range(3):
+            try:
+                return fn()
+            except UserError as exc:
+                if attempt == 2:
+                    raise
+                print(f"  {exc}; try again (or leave it blank)", file=self.out)
+        raise AssertionError("unreachable")
+
+
+# --- the guide as a listener ----------------------------------------------------------------
+
+class _Ticker(Listener):
+    """After each chunk, tell the flow the time (milestones and nudges fall between detector events)."""
+
+    def __init__(self, flow: CoachingFlow, out: CueOutput) -> None:
+        self.flow, self.out = flow, out
+        self.t_s: float | None = None
+
+    def on_samples(self, chunk: Any) -> None:
+        if len(chunk):
+            self.t_s = float(chunk.t_s[-1])
+            self.out(self.flow.on_time(self.t_s))
+
+
+def _wait_for_end(notifier: Any, until: Any, interactive: bool) -> str:
+    """Until the stream ends, --duration is reached, Enter (on a terminal) or Ctrl-C/SIGTERM."""
+    from ..recorder import sigterm_as_interrupt
+
+    reason = "end"
+    with sigterm_as_interrupt():
+        try:
+            while notifier.running:
+                if until.done.wait(0.1):
+                    reason = "duration"
+                    break
+                if interactive and os.name == "posix":
+                    ready, _, _ = select.select([sys.stdin], [], [], 0)
+                    if ready:
+                        sys.stdin.readline()
+                        reason = "enter"
+                        break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            try:
+                notifier.stop()
+            except KeyboardInterrupt:
+                notifier.stop()
+    return reason
+
+
+def run(args: argparse.Namespace) -> int:
+    check_session_options(args)
+    sources = [name for name in ("port", "ble", "replay") if getattr(args, name, None)]
+    if len(sources) != 1:
+        raise UserError("give exactly one of --port P, --ble NAME or --replay FILE" if sources
+                        else "no roller given: use --port P (or --ble NAME), or --replay FILE for a demo")
+    from ..player import parse_speed
+
+    speed = parse_speed(args.speed)
+    if args.speed not in ("1", None) and not args.replay:
+        raise UserError("--speed only applies with --replay")
+    if args.answers:
+        answers: ScriptedAnswers | Asker = ScriptedAnswers(args.answers)
+    elif not sys.stdin.isatty():
+        raise UserError("no terminal to ask the session's questions on: give --answers FILE.json "
+                        "(see docs/coaching.md)")
+    else:
+        answers = Asker()
+    profile = load_profile_option(args)
+    rec = read_recording(args.replay) if args.replay else None  # bad input fails before the history is touched
+
+    # The history is opened (created, migrated) first: a locked or damaged file is reported before any rolling.
+    db_path = default_db_path(args.db)
+    history = History.open(db_path)
+    try:
+        return _run(args, answers, speed, profile, history, rec)
+    finally:
+        history.close()
+
+
+def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
+         history: History, rec: Any) -> int:
+    from ..live import DetectorListener
+    from ..notifier import Notifier
+    from ..player import Player
+    from ..recorder import Until
+
+    interactive = isinstance(answers, Asker)
+    body_mass = args.body_mass_kg if args.body_mass_kg is not None else answers.body_mass_kg
+
+    flow = CoachingFlow()
+    term = TerminalCues(bell=None if args.sound != "off" else False)
+    print("holdsense guided session", flush=True)
+    for c in flow.start():
+        term(c)
+
+    # Region: --region, the answers, the recording's header, or ask.
+    if args.region:
+        region = find_region(args.region)
+    elif answers.region_answer is not None:
+        region = answers.region_answer
+    elif rec is not None and rec.region:
+        region = find_region(rec.region)
+    else:
+        region = answers.region()
+    for c in flow.choose_region(region):
+        term(c)
+    before = answers.test(region, "before")
+    flow.record_before(before)
+
+    # The stream: a recording replayed, or the roller (recorded to a file as it streams).
+    device = None
+    writer = None
+    recording_path: Path
+    if rec is not None:
+        source: Any = Player(rec, speed=speed)
+        recording_path = Path(args.replay).resolve()
+        started_utc = str(rec.metadata.get("started_utc") or utc_now_iso())
+        kind = "replay"
+    else:
+        from ..options import open_device
+        from ..recording import RecordingWriter
+        from .record import check_output
+
+        out = Path(args.output) if args.output else (
+            db_path_folder(history) / "recordings" / datetime.now().strftime("holdsense-%Y%m%d-%H%M%S.csv"))
+        if not args.output:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        check_output(str(out), args.overwrite)
+        device = open_device(args)
+        meta = device.recording_metadata(body_mass_kg=body_mass, region=region.key)
+        writer = RecordingWriter(out, meta, has_angle=device.has_encoder, has_raw=True)
+        source = device
+        recording_path = out.resolve()
+        started_utc = str(meta.get("started_utc") or utc_now_iso())
+        kind = "session"
+
+    slow: list[Any] = []
+    if device is not None:
+        slow.append(RollerCues(lambda pattern, repeat: device.cue(pattern, repeat)))
+    if args.sound == "auto":
+        slow.append(HostSound.detect())
+    cues = CueOutput(term, slow)
+    det = DetectorListener(body_mass_kg=body_mass, region=region.key, profile=profile)
+    det.subscribe(lambda ev: cues(flow.on_event(ev)))
+    ticker = _Ticker(flow, cues)
+    listeners: list[Any] = ([writer] if writer is not None else []) + [det, ticker]
+    until = Until(listeners, args.duration_s)
+    try:
+        if rec is not None:
+            det.on_info(source.info)
+        else:
+            det.on_info(device.recording_metadata() | {"device": device.info.device_line()})
+        cues(flow.begin_guide(0.0))
+        how = ("the recording plays to its end" if rec is not None else
+               "press Enter or Ctrl-C when you are done" if interactive else "Ctrl-C when you are done")
+        print(f"(guiding: {how}{'' if args.duration_s is None else f', or after {args.duration_s:g} s'})",
+              flush=True)
+        if device is not None:
+            device.start()
+        notifier = Notifier(source, [until], timeout_s=0.1)
+        reason = _wait_for_end(notifier, until, interactive=interactive and rec is None)
+        cues(flow.end_guide(ticker.t_s))
+    finally:
+        cues.close()
+        if device is not None:
+            device.close()
+    analysis = det.result
+    if analysis is None:
+        raise UserError(f"{recording_path}: no samples arrived: nothing to store")
+    analysis = dict(analysis, source=str(recording_path))
+
+    after = answers.test(region, "after")
+    for c in flow.record_after(after):
+        term(c)
+
+    record = SessionRecord(started_utc=started_utc, region=region.key, analysis=analysis,
+                           recording_path=str(recording_path), recording_sha256=file_sha256(recording_path),
+                           before=None if before.is_empty() else before, after=None if after.is_empty() else after,
+                           source=kind)
+    sid = history.add_session(record)
+    print()
+    print(format_summary(record, sid, history.path, flow, reason))
+    return 0
+
+
+def db_path_folder(history: History) -> Path:
+    """Live recordings go beside the history file (the user's data dir, or the --db folder)."""
+    return history.path.parent
+
+
+def _mmss(t_s: float | None) -> str:
+    if t_s is None or not math.isfinite(float(t_s)):
+        return "-"
+    t = int(round(float(t_s)))
+    return f"{t // 60}:{t % 60:02d}"
+
+
+def format_summary(rec: SessionRecord, sid: int, db: Path, flow: CoachingFlow, reason: str) -> str:
+    """The end-of-session summary: totals, each hold, the before/after change, where it is stored."""
+    s = rec.summary
+    dur = float(s.get("duration_s") or 0.0)
+    pct = (lambda v: f"{100 * float(v or 0) / dur:.0f} %") if dur > 0 else (lambda v: "-")
+    lines = [f"Session summary ({rec.region}{', ended early' if reason == 'interrupted' else ''})",
+             f"  {_mmss(dur)} on the roller: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
+             f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))})",
+             f"  {s.get('holds', len(rec.holds))} hold(s), {s.get('holds_over_30s', 0)} of 30 s or more; "
+             f"session score {s.get('session_score', '-')}"]
+    for i, h in enumerate(rec.holds, 1):
+        lines.append(f"  #{i} at {_mmss(h.get('start_s'))}: held {float(h.get('duration_s') or 0):.0f} s, "
+                     f"score {h.get('score', '-')} ({h.get('grade') or ''})")
+    for a in s.get("advice") or []:
+        lines.append(f"  • {a}")
+    if flow.stats.nudges:
+        lines.append(f"  nudged {flow.stats.nudges} time(s) to stop rolling and hold")
+    lines.append("Before → after:")
+    lines += [f"  {ln}" for ln in flow.change().lines]
+    lines.append(f"Stored as session {sid} in {db}")
+    lines.append(f"Report: holdsense report {rec.recording_path} -o report.html")
+    return "\n".join(lines)
+
+
+__all__ = ["register", "run", "load_answers", "format_summary", "SAFETY_LINES"]

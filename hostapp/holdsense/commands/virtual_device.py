@@ -1,0 +1,44 @@
+"""`holdsense virtual-device`: the firmware's own code on a pty (or TCP), fed by the simulator."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "virtual-device", help="run a simulated roller (the real firmware code) on a pseudo-terminal",
+        description="Runs holdsense_fw's sampler, framing and commands under CPython with the simulator's "
+                    "body behind fake HX711/AS5600 chips. First stdout line: 'port: <pty path or socket:// URL>'. "
+                    "Runs until killed (SIGTERM/SIGINT).")
+    p.add_argument("--scenario", default="standard", metavar="NAME|FILE",
+                   help="scenario family name or JSON file (default: standard)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated session (default 0)")
+    p.add_argument("--link", metavar="PATH", help="also make a symlink to the pty at PATH (kept across unplugs)")
+    p.add_argument("--tcp", type=int, metavar="PORT",
+                   help="serve on 127.0.0.1:PORT (socket:// URL) instead of a pty; 0 picks a free port")
+    p.add_argument("--rate", type=int, default=80, choices=(10, 80), metavar="HZ",
+                   help="HX711 rate setting, 10 or 80 SPS (default 80; a real part runs 78-92)")
+    p.add_argument("--no-encoder", action="store_true", help="force-only build: no AS5600 fitted")
+    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="device time runs X times faster")
+    p.add_argument("--loop", action="store_true", help="repeat the scenario instead of stepping off")
+    p.add_argument("--control", metavar="PATH",
+                   help='Unix socket taking JSON lines: {"load_kg": 5}, {"unplug_s": 3}, {"reboot": true}, '
+                        '{"garbage_bytes": 200}, {"query": true}')
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="keep the device's flash (calibration, settings) in DIR across runs (default: temporary)")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="start with the firmware's nominal calibration instead of a bench-calibrated one")
+    p.add_argument("--no-rate-pin", action="store_true", help="RATE not wired: set-rate answers 'unsupported'")
+    p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from holdsense.virtual.device import VirtualDevice, serve
+
+    dev = VirtualDevice(args.scenario, seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder,
+                        speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp,
+                        control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
+                        rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us)
+    return serve(dev)

@@ -1,0 +1,486 @@
+"""The virtual roller: holdsense_fw's App (sampler, framing, commands) on a pty or TCP port.
+
+Everything above the pins is the firmware's own code; below them sit the fake
+HX711/AS5600 chips fed by `holdsense.sim` (Body → LoadCell / Encoder). Time:
+a *world* clock runs `speed` times faster than the host's; the device clock is
+the world clock since the last (re)boot, so a reboot restarts the device clock
+while the simulated person carries on.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import tty
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import numpy as np
+
+from ..errors import UserError
+from . import shims
+from .hardware import FakeAS5600, FakeHX711
+
+BOARD = "esp32s3"
+REBOOT_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+                 b"MicroPython v1.27.0 on 2025-12-09; ESP32S3 module with ESP32S3\r\n")
+
+
+class VirtualSerial:
+    """The device side of the USB serial link, as asyncio-style streams for the firmware.
+
+    `read(n)` / `write(data)` / `drain()` are what holdsense_fw.app's serial
+    tasks call (the same calls as MicroPython's asyncio streams). While the
+    link is unplugged, drain() waits: the firmware's tx task stalls, its sample
+    queue fills and samples are dropped and counted, as on a stalled USB port.
+    """
+
+    def __init__(self) -> None:
+        self.rx: asyncio.Queue[bytes] = asyncio.Queue()
+        self.tx = bytearray()
+        self.connected = asyncio.Event()
+        self._send: Callable[[bytes], int] | None = None  # non-blocking sender; returns bytes taken
+
+    async def read(self, n: int) -> bytes:
+        return await self.rx.get()
+
+    def write(self, data: bytes) -> None:
+        self.tx += data
+
+    async def drain(self) -> None:
+        while self.tx:
+            if self._send is None:
+                await self.connected.wait()
+                continue
+            try:
+                n = self._send(bytes(self.tx))
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                n = len(self.tx)  # host side went away mid-write: bytes are lost, like a real cable pull
+            del self.tx[:n]
+            if self.tx:
+                await asyncio.sleep(0.005)
+
+
+class PtyEndpoint:
+    """A pseudo-terminal whose slave the host opens (pyserial); optional stable symlink."""
+
+    def __init__(self, serial: VirtualSerial, link_path: str | None) -> None:
+        self.serial = serial
+        self.link_path = link_path
+        self.master = self.slave = -1
+        self.path = ""
+
+    def open(self) -> str:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self.slave)
+        if self.link_path:
+            tmp = f"{self.link_path}.{os.getpid()}.tmp"
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link_path)
+        asyncio.get_running_loop().add_reader(self.master, self._readable)
+        self.serial._send = lambda b: os.write(self.master, b)
+        self.serial.connected.set()
+        return self.path
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            return
+        if data:
+            self.serial.rx.put_nowait(data)
+
+    def close(self, remove_link: bool = False) -> None:
+        self.serial.connected.clear()
+        self.serial._send = None
+        if self.master >= 0:
+            asyncio.get_running_loop().remove_reader(self.master)
+            for fd in (self.master, self.slave):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.master = self.slave = -1
+        if remove_link and self.link_path:
+            try:
+                if os.path.islink(self.link_path):
+                    os.unlink(self.link_path)
+            except OSError:
+                pass
+
+    @property
+    def url(self) -> str:
+        return self.path
+
+
+class TcpEndpoint:
+    """127.0.0.1 TCP server for pyserial `socket://` URLs; one client at a time (a new one replaces it)."""
+
+    def __init__(self, serial: VirtualSerial, port: int) -> None:
+        self.serial = serial
+        self.port = port
+        self.server: asyncio.AbstractServer | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> str:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.writer = writer
+        def send(b: bytes) -> int:
+            # the transport buffers; a host that stops reading fills it and we stall like a socket
+            if writer.is_closing():
+                raise OSError("closed")
+            if writer.transport.get_write_buffer_size() > 65536:
+                return 0
+            writer.write(b)
+            return len(b)
+
+        self.serial._send = send
+        self.serial.connected.set()
+        try:
+            while True:
+                data = await reader.read(4096)
+                if not data:
+                    break
+                self.serial.rx.put_nowait(data)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if self.writer is writer:
+                self.writer = None
+                self.serial._send = None
+                self.serial.connected.clear()
+            writer.close()
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.serial._send = None
+        self.serial.connected.clear()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+
+class VirtualDevice:
+    """One simulated roller. `await run(on_port)` serves until cancelled.
+
+    scenario: family name or JSON path (holdsense.sim); speed: device time per
+    host second; loop: repeat the scenario (else the person steps off and the
+    roller keeps streaming unloaded); encoder: fit the AS5600; calibrated: start
+    with the load cell's calibration stored (a bench-calibrated roller) instead
+    of the firmware's nominal one; rate_wired: RATE pin wired (SET_RATE works).
+    """
+
+    def __init__(self, scenario: str = "standard", *, seed: int = 0, rate_hz: int = 80, encoder: bool = True,
+                 speed: float = 1.0, loop: bool = False, link_path: str | None = None, tcp_port: int | None = None,
+                 control_path: str | None = None, state_dir: str | None = None, calibrated: bool = True,
+                 rate_wired: bool = True, ticks_offset_us: int = 0, out: TextIO | None = None) -> None:
+        from holdsense import sim
+
+        if speed <= 0:
+            raise UserError("--speed must be > 0")
+        if rate_hz not in (10, 80):
+            raise UserError("--rate must be 10 or 80 (the HX711's two rates)")
+        self.body = sim.Body(scenario, seed)
+        resolved = self.body.scenario
+        ss = np.random.SeedSequence([int(seed), 4242])
+        k_cell, k_enc = ss.spawn(2)
+        self.cell = sim.LoadCell.from_scenario(resolved, rate_hz=float(rate_hz), seed=k_cell)
+        self.has_encoder = bool(encoder) and bool(resolved.get("encoder", True))
+        self.encoder = sim.Encoder(noise_deg=float(resolved.get("sensor", {}).get("encoder_noise_deg", 0.03)),
+                                   seed=k_enc) if self.has_encoder else None
+        self.seed = int(seed)
+        self.rate_hz = rate_hz
+        self.speed = float(speed)
+        self.loop = loop
+        self.link_path = link_path
+        self.tcp_port = tcp_port
+        self.control_path = control_path
+        self.calibrated = calibrated
+        self.rate_wired = rate_wired
+        self.ticks_offset_us = int(ticks_offset_us)
+        self.out = out if out is not None else sys.stdout
+        self._own_state = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
+        self._t_start = time.monotonic()
+        self._boot_world_us = 0
+        self.boots = 0
+        self.app: Any = None
+        self.board: shims.FakeBoard | None = None
+        self.hx: FakeHX711 | None = None
+        self.as5600: FakeAS5600 | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.serial: VirtualSerial | None = None
+        self.endpoint: PtyEndpoint | TcpEndpoint | None = None
+        self._plugged = True
+        self._init_storage()
+
+    # --- time ---
+    def world_us(self) -> int:
+        return int((time.monotonic() - self._t_start) * self.speed * 1e6)
+
+    def device_us(self) -> int:
+        return self.world_us() - self._boot_world_us + self.ticks_offset_us
+
+    def _scenario_s(self, world_s: np.ndarray) -> np.ndarray:
+        d = self.body.duration_s
+        if self.loop and d > 0:
+            return np.mod(world_s, d)
+        return world_s
+
+    def _counts_at(self, t_us: np.ndarray) -> np.ndarray:
+        world_s = (t_us - self.ticks_offset_us + self._boot_world_us) / 1e6
+        force_n = self.body.force_n(self._scenario_s(world_s))
+        return self.cell.counts(force_n, world_s)
+
+    def _raw_angle_at(self, t_us: int) -> int:
+        world_s = np.array([(t_us - self.ticks_offset_us + self._boot_world_us) / 1e6])
+        return int(self.encoder.raw_counts(self.body.angle_deg(self._scenario_s(world_s)))[0])
+
+    def _battery_uv(self) -> int:
+        hours = self.world_us() / 3.6e9
+        return int(max(3.3, 4.05 - 0.12 * hours) * 1e6 / 2)  # through the 100k/100k divider
+
+    # --- storage ("flash") ---
+    def _init_storage(self) -> None:
+        path = Path(self.state_dir) / "holdsense.json"
+        if path.exists():
+            return
+        settings: dict[str, Any] = {"rate_wired": self.rate_wired, "rate_hz": self.rate_hz}
+        if self.calibrated:
+            cal = self.cell.calibration()
+            settings["cal"] = {"tare_counts": cal["tare_counts"], "counts_to_n": cal["counts_to_n"],
+                               "residual_n": cal["residual_n"], "fitted": True}
+        path.write_text(json.dumps(settings))
+
+    # --- boot ---
+    def _boot(self) -> None:
+        from holdsense_fw.config import PINS
+
+        self._boot_world_us = self.world_us()
+        self.boots += 1
+        pins = PINS[BOARD]
+        board = shims.FakeBoard(self.device_us)
+        board.speed = self.speed  # type: ignore[attr-defined]
+        shims.install(board)  # before the drivers import `machine`
+        from holdsense_fw import app as fw_app
+        from holdsense_fw.storage import Storage
+
+        self.board = board
+        self.hx = FakeHX711(board, pins["HX711_DOUT"], pins["HX711_SCK"],
+                            pins["HX711_RATE"] if self.rate_wired else None, self._counts_at,
+                            base_rate_hz=float(self.rate_hz), seed=self.seed + 1000 * self.boots)
+        if self.has_encoder:
+            self.as5600 = FakeAS5600(self._raw_angle_at)
+            self.as5600.clock_us = board.clock_us
+            board.i2c_devices[FakeAS5600.ADDR] = self.as5600
+        board.adc_uv[pins["VBAT_ADC"]] = self._battery_uv
+        storage = Storage(self.state_dir)
+        hw = fw_app.build_hardware(BOARD, storage.load())
+        boot_id = random.SystemRandom().getrandbits(32) or 1
+        self.app = fw_app.App(hw, storage, BOARD, fw_app.device_id(), boot_id=boot_id)
+        assert self.serial is not None
+        self.hx.schedule_from(board.clock_us())
+        self._tasks = [asyncio.create_task(self._hardware_task()),
+                       asyncio.create_task(self.app.run((self.serial, self.serial)))]
+
+    async def _shutdown_firmware(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+        if self.board is not None:
+            shims.uninstall(self.board)
+
+    async def _hardware_task(self) -> None:
+        hx, board = self.hx, self.board
+        assert hx is not None and board is not None
+        while True:
+            edge = hx.next_edge_us
+            delay_s = (edge - board.clock_us()) / 1e6 / self.speed
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)
+            if hx.next_edge_us != edge:  # rescheduled (RATE changed) while we slept
+                continue
+            hx.convert()
+
+    # --- faults (control socket) ---
+    async def unplug(self, device_s: float) -> None:
+        if not self._plugged:
+            return
+        self._plugged = False
+        if isinstance(self.endpoint, PtyEndpoint):
+            self.endpoint.close()
+        elif isinstance(self.endpoint, TcpEndpoint):
+            await self.endpoint.close()
+        await asyncio.sleep(device_s / self.speed)
+        await self._open_endpoint()
+        self._plugged = True
+
+    async def reboot(self) -> None:
+        await self._shutdown_firmware()
+        assert self.serial is not None
+        self.serial.tx.clear()
+        while not self.serial.rx.empty():
+            self.serial.rx.get_nowait()
+        self.serial.write(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
+        self._boot()
+
+    def garbage(self, n: int) -> None:
+        assert self.serial is not None
+        self.serial.write(os.urandom(int(n)))
+
+    async def _open_endpoint(self) -> str:
+        assert self.serial is not None
+        if self.tcp_port is not None:
+            if not isinstance(self.endpoint, TcpEndpoint):
+                self.endpoint = TcpEndpoint(self.serial, self.tcp_port)
+            url = await self.endpoint.open()
+            self.tcp_port = self.endpoint.port
+            return url
+        if not isinstance(self.endpoint, PtyEndpoint):
+            self.endpoint = PtyEndpoint(self.serial, self.link_path)
+        return self.endpoint.open()
+
+    def query(self) -> dict[str, Any]:
+        app = self.app
+        return {"boot_id": app.boot_id, "boots": self.boots, "device_s": self.device_us() / 1e6,
+                "world_s": self.world_us() / 1e6, "scenario_duration_s": self.body.duration_s,
+                "load_kg": self.body.load_kg, "rate_hz": app.hx.rate_hz, "idle": app.sampler.idle,
+                "cues": [list(c) for c in app.cue.log], "settings": app.settings,
+                "port": self.endpoint.url if self.endpoint else None, "plugged": self._plugged,
+                "conversions": self.hx.conversions if self.hx else 0,
+                "as5600_watchdog": self.as5600.watchdog if self.as5600 else None}
+
+    async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    reply = await self._control(json.loads(line))
+                except (ValueError, TypeError, KeyError) as exc:
+                    reply = {"ok": False, "error": str(exc)}
+                writer.write((json.dumps(reply) + "\n").encode())
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _control(self, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise ValueError("expected a JSON object")
+        reply: dict[str, Any] = {"ok": True}
+        for key, val in obj.items():
+            if key == "load_kg":
+                self.body.load_kg = float(val)
+                if self.hx is not None:
+                    self.hx.invalidate()
+            elif key == "unplug_s":
+                asyncio.create_task(self.unplug(float(val)))
+            elif key == "reboot":
+                if val:
+                    await self.reboot()
+                    reply["boot_id"] = self.app.boot_id
+            elif key == "garbage_bytes":
+                self.garbage(int(val))
+            elif key == "query":
+                reply.update(self.query())
+            else:
+                raise ValueError(f"unknown control key {key!r}")
+        return reply
+
+    # --- main ---
+    async def run(self, on_port: Callable[[str], None] | None = None) -> None:
+        """Boot, open the port, report it, serve until cancelled; always cleans up."""
+        self.serial = VirtualSerial()
+        control_server = None
+        try:
+            url = await self._open_endpoint()
+            self._boot()
+            if self.control_path:
+                try:
+                    os.unlink(self.control_path)
+                except FileNotFoundError:
+                    pass
+                control_server = await asyncio.start_unix_server(self._control_client, self.control_path)
+            if on_port is not None:
+                on_port(url)
+            await asyncio.Event().wait()
+        finally:
+            await self._shutdown_firmware()
+            if control_server is not None:
+                control_server.close()
+                try:
+                    os.unlink(self.control_path)  # type: ignore[arg-type]
+                except OSError:
+                    pass
+            if isinstance(self.endpoint, PtyEndpoint):
+                self.endpoint.close(remove_link=True)
+            elif isinstance(self.endpoint, TcpEndpoint):
+                await self.endpoint.close()
+            if self._own_state:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def serve(dev: VirtualDevice) -> int:
+    """Run `dev` until SIGTERM/SIGINT; the first stdout line is `port: <path or URL>` (flushed)."""
+
+    def announce(url: str) -> None:
+        print(f"port: {url}", file=dev.out, flush=True)
+        if dev.control_path:
+            print(f"control: {dev.control_path}", file=dev.out, flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await dev.run(announce)
+        except asyncio.CancelledError:
+            pass
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise UserError(f"cannot open the virtual device's port: {exc.strerror}") from exc
+        raise
+    return 0

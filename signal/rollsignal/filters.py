@@ -1,0 +1,61 @@
+"""Causal low-pass of the force on the frame grid (scipy.signal.sosfilt with carried state).
+
+Never filtfilt: a zero-phase filter looks into the future, so a live detector
+could not reproduce it. The cut-off keeps everything a body does on a roller
+(strokes up to ~0.8 Hz, knee bends up to 1 Hz, breathing 0.18-0.33 Hz;
+domain.md) and removes ADC noise. Group delay at low frequencies is
+`GROUP_DELAY_S`; the state machine back-dates force-derived boundaries by it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import signal as sps
+
+from .frames import FRAME_S, Frames
+
+CUTOFF_HZ = 2.0
+ORDER = 2
+
+
+def forward_fill(values: np.ndarray, ok: np.ndarray, carry: float) -> np.ndarray:
+    """Replace entries where `ok` is False with the last ok value (`carry` before the first)."""
+    idx = np.where(ok, np.arange(len(values)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    ext = np.concatenate((values, [carry]))
+    return ext[idx]  # idx -1 picks the appended carry
+
+
+class LowPass:
+    """Butterworth low-pass (order 2, 2 Hz) on frames; invalid frames are filled with the last valid input."""
+
+    def __init__(self, cutoff_hz: float = CUTOFF_HZ, order: int = ORDER) -> None:
+        self.sos = sps.butter(order, cutoff_hz, fs=1.0 / FRAME_S, output="sos")
+        self._zi: np.ndarray | None = None
+        self._last_in = math.nan
+
+    @property
+    def group_delay_s(self) -> float:
+        """Low-frequency group delay (s) of the filter."""
+        w, gd = sps.group_delay(sps.sos2tf(self.sos), w=[0.05], fs=1.0 / FRAME_S)
+        return float(gd[0]) * FRAME_S
+
+    def process(self, frames: Frames) -> Frames:
+        """Filter `frames.force_n`; returns frames with the filtered force (validity unchanged)."""
+        if len(frames) == 0:
+            return frames
+        x = forward_fill(frames.force_n, frames.valid & np.isfinite(frames.force_n), self._last_in)
+        if self._zi is None:
+            first = np.flatnonzero(np.isfinite(x))
+            if len(first) == 0:  # nothing valid yet: pass NaNs through, filter not started
+                return frames.with_(force_raw_n=x)
+            i0 = int(first[0])
+            self._zi = sps.sosfilt_zi(self.sos) * x[i0]
+            y0 = np.full(i0, np.nan)
+            y1, self._zi = sps.sosfilt(self.sos, x[i0:], zi=self._zi)
+            y = np.concatenate((y0, y1))
+        else:
+            y, self._zi = sps.sosfilt(self.sos, x, zi=self._zi)
+        self._last_in = float(x[-1])
+        return frames.with_(force_n=y, force_raw_n=x)

@@ -1,0 +1,67 @@
+"""Guidance profiles: the scoring rubric as versioned data that cites the guidance it encodes.
+
+A profile is a JSON file packaged in `rollsignal/profiles/` next to a copy of
+the article it encodes; every rule names citations, each a line number and
+the quoted text of that line (tests check the quotes against the copy).
+Reading package data through importlib.resources is the library's only I/O.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+PROFILE_FORMAT = "holdsense-profile/1"
+DEFAULT_PROFILE = "be-patient"
+
+
+class ProfileError(ValueError):
+    """An unknown or malformed guidance profile."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A loaded guidance profile (`data` is the parsed JSON)."""
+
+    name: str
+    version: int
+    data: dict[str, Any]
+
+    @property
+    def criteria(self) -> dict[str, Any]:
+        return self.data["criteria"]
+
+    @property
+    def safety(self) -> dict[str, Any]:
+        return self.data["safety"]
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.data["session"]
+
+    @property
+    def min_hold_s(self) -> float:
+        return float(self.data["hold"]["min_s"])
+
+    def source_text(self) -> str:
+        """The packaged copy of the article this profile cites."""
+        return resources.files("rollsignal.profiles").joinpath(self.data["source"]["file"]).read_text("utf-8")
+
+
+def available_profiles() -> list[str]:
+    """Names of the packaged profiles."""
+    return sorted(p.name[:-5] for p in resources.files("rollsignal.profiles").iterdir() if p.name.endswith(".json"))
+
+
+def load_profile(name: str = DEFAULT_PROFILE) -> Profile:
+    """Load a packaged profile by name (e.g. "be-patient")."""
+    if name not in available_profiles():
+        raise ProfileError(f"unknown profile '{name}' (available: {', '.join(available_profiles())})")
+    data = json.loads(resources.files("rollsignal.profiles").joinpath(name + ".json").read_text("utf-8"))
+    if data.get("format") != PROFILE_FORMAT:
+        raise ProfileError(f"profile '{name}': unknown format {data.get('format')!r}")
+    for key in ("criteria", "safety", "session", "hold", "citations"):
+        if key not in data:
+            raise ProfileError(f"profile '{name}': missing '{key}'")
+    return Profile(str(data["name"]), int(data["version"]), data)

@@ -1,0 +1,122 @@
+"""Resample: irregular device-time samples onto the fixed frame grid `k * FRAME_S`.
+
+Time comes only from the device's `t_s`: a frame's value is the linear
+interpolation between the valid samples either side of it. Where those two
+samples are further apart than `max_interp_s` (a link gap, a run of
+saturated or missing samples) the frame is marked invalid instead of being
+invented; the state machine decides how long such a stretch may be bridged.
+
+Streaming: a frame is emitted as soon as the sample after it has arrived (or
+as soon as time has moved on far enough that it must be invalid), so its
+value never depends on how the stream was chunked.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .frames import FRAME_S, Frames
+from .types import FLAG_GAP, SampleChunk
+
+#: Shell radius (cm) turning angle into travel: 7.5 cm typical (domain.md, "Sensors").
+SHELL_RADIUS_CM = 7.5
+
+
+class _Track:
+    """Interpolation state of one signal (force or angle): the last valid sample seen."""
+
+    def __init__(self) -> None:
+        self.t_last = -math.inf
+        self.v_last = math.nan
+
+    def horizon(self, t_valid: np.ndarray, t_any_max: float, max_interp_s: float) -> float:
+        """Latest frame time whose value is final given the samples seen."""
+        t_last = float(t_valid[-1]) if len(t_valid) else self.t_last
+        if t_any_max > t_last + max_interp_s:
+            return t_any_max  # whatever comes next is too far away: frames up to now are final
+        return t_last
+
+    def values(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
+               max_interp_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated values at frame times and their validity; updates the carried sample."""
+        tx = np.concatenate(([self.t_last], t_valid))
+        vx = np.concatenate(([self.v_last], v_valid))
+        if len(t_valid):
+            self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
+        if len(t_frames) == 0:
+            return np.empty(0), np.empty(0, bool)
+        j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
+        jl = np.maximum(j - 1, 0)
+        jr = np.minimum(j, len(tx) - 1)
+        t_left, t_right = tx[jl], tx[jr]
+        exact = t_frames == t_left
+        ok = (j >= 1) & np.isfinite(t_left) & ((j < len(tx)) & (t_right - t_left <= max_interp_s) | exact)
+        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
+        v = np.where(exact, vx[jl], vx[jl] + w * (vx[jr] - vx[jl]))
+        return np.where(ok, v, np.nan), ok
+
+
+class Resampler:
+    """Streaming resampler from SampleChunk to Frames (force and, if present, roller position).
+
+    `max_interp_s`: widest spacing of valid samples still interpolated (0.35 s
+    covers 10 Hz with jitter and one or two lost samples). Counts link gaps
+    (FLAG_GAP samples plus unflagged jumps wider than `max_interp_s`).
+    """
+
+    def __init__(self, max_interp_s: float = 0.35, shell_radius_cm: float = SHELL_RADIUS_CM) -> None:
+        self.max_interp_s = max_interp_s
+        self.cm_per_deg = math.pi / 180.0 * shell_radius_cm
+        self._force = _Track()
+        self._angle = _Track()
+        self._k_next: int | None = None
+        self._t_any = -math.inf
+        self.has_angle: bool | None = None
+        self.gaps = 0
+        self.samples = 0
+        self.t_first_s: float | None = None
+
+    def process(self, chunk: SampleChunk) -> Frames:
+        """Feed samples; returns the frames that became final."""
+        if self.has_angle is None and len(chunk):
+            self.has_angle = chunk.angle_deg is not None
+        has_x = bool(self.has_angle)
+        if len(chunk) == 0:
+            return Frames.empty(has_x)
+        t = chunk.t_s
+        if self._k_next is None:
+            self._k_next = int(math.ceil(t[0] / FRAME_S - 1e-9))
+            if self._k_next * FRAME_S < t[0]:
+                self._k_next += 1
+            self.t_first_s = float(t[0])
+        self.samples += len(t)
+        # link gaps: flagged by the decoder, or visible as a hole in device time
+        dt = np.diff(np.concatenate(([self._t_any], t)))
+        flagged = (chunk.flags & FLAG_GAP) != 0
+        self.gaps += int(np.count_nonzero(flagged | (np.isfinite(dt) & (dt > self.max_interp_s))))
+        self._t_any = float(t[-1])
+        okf = np.isfinite(chunk.force_n)
+        tf, vf = t[okf], chunk.force_n[okf]
+        horizon = self._force.horizon(tf, self._t_any, self.max_interp_s)
+        if has_x:
+            a = chunk.angle_deg if chunk.angle_deg is not None else np.full(len(t), np.nan)
+            oka = np.isfinite(a)
+            ta, va = t[oka], a[oka]
+            horizon = min(horizon, self._angle.horizon(ta, self._t_any, self.max_interp_s))
+        k_end = int(math.floor(horizon / FRAME_S + 1e-9)) if math.isfinite(horizon) else self._k_next - 1
+        if k_end * FRAME_S > horizon:  # rounding: never emit a frame the samples do not reach yet
+            k_end -= 1
+        k = np.arange(self._k_next, max(k_end + 1, self._k_next), dtype=np.int64)
+        self._k_next = max(k_end + 1, self._k_next)
+        tk = k * FRAME_S
+        force, valid = self._force.values(tk, tf, vf, self.max_interp_s)
+        x = None
+        if has_x:
+            ang, _ = self._angle.values(tk, ta, va, self.max_interp_s)
+            x = ang * self.cm_per_deg
+        return Frames(k, tk, force, valid, x)
+
+    def finish(self) -> Frames:
+        """End of stream: frames between the last valid sample and the last sample are invalid."""
+        return Frames.empty(bool(self.has_angle))

@@ -1,0 +1,200 @@
+"""Scoring a hold and a session against a guidance profile (default: be-patient v1).
+
+Every number comes from the profile file; this module only turns them into
+0-1 credits, a 0-100 score, a grade and feedback a person can act on. A score
+uses only what the detector had seen when the hold ended (the rolling load so
+far), so a live score and an offline score are the same number.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .profile import Profile
+
+G_N_PER_KG = 9.80665
+
+
+def _ramp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
+    """Linear from (x0, y0) to (x1, y1), clamped outside."""
+    if x <= x0:
+        return y0
+    if x >= x1:
+        return y1
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def _r(v: float | None, nd: int) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), nd)
+
+
+class Scorer:
+    """Scores holds (`score_hold`) and gives live safety warnings (`check_hold`)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.p = profile
+
+    # ---- safety ---------------------------------------------------------------------------
+    def safety_message(self, force_n: float, rolling_load_n: float | None, body_mass_kg: float | None) -> str | None:
+        """A warning text when the force is far above the rolling load or above ~half body weight."""
+        s = self.p.safety
+        reasons = []
+        if rolling_load_n and force_n > s["rolling_factor"] * rolling_load_n:
+            reasons.append(f"{force_n / rolling_load_n:.1f}x your rolling load")
+        if body_mass_kg and force_n > s["body_frac"] * body_mass_kg * G_N_PER_KG:
+            reasons.append(f"{100 * force_n / (body_mass_kg * G_N_PER_KG):.0f} % of your body weight")
+        if not reasons:
+            return None
+        return (f"Very heavy pressure on one spot ({' and '.join(reasons)}): ease off. Stop if you feel sharp or "
+                "radiating pain, numbness or tingling, and ask a practitioner about safe pressure.")
+
+    # ---- one hold ---------------------------------------------------------------------------
+    def score_hold(self, st: dict[str, Any], body_mass_kg: float | None = None) -> dict[str, Any]:
+        """Hold dict of contracts.md §3 from the hold's statistics (see StateMachine._hold_dict)."""
+        c = self.p.criteria
+        d = float(st["duration_s"])
+        f = float(st["mean_force_n"]) if st["mean_force_n"] == st["mean_force_n"] else 0.0
+        cv = st["force_cv"]
+        travel = st["travel_cm"]
+        roll = st["rolling_load_n"]
+        mass = st.get("body_mass_kg") or body_mass_kg
+        fb: list[str] = []
+        credits: dict[str, float] = {}
+
+        # duration: be patient, 30 s to a few minutes
+        du = c["duration"]
+        if d < du["release_s"]:
+            credits["duration"] = du["credit_below_release_max"] * d / du["release_s"]
+            fb.append(f"Held {d:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
+                      "so the tissue has time to release.")
+        else:
+            credits["duration"] = _ramp(d, du["release_s"], du["full_credit_s"], du["credit_at_release"], 1.0)
+            if d > du["long_s"]:
+                fb.append(f"Held {d:.0f} s: well past the release window. Long holds are fine; moving on to "
+                          "the next tight spot may serve you better.")
+            else:
+                fb.append(f"Held {d:.0f} s: past the {du['release_s']:.0f} s release window.")
+
+        # pressure: light relative to body weight and/or the rolling load seen so far
+        pr = c["pressure"]
+        too_hard = False
+        pcs: list[float] = []
+        words: list[str] = []
+        if mass:
+            frac = f / (mass * G_N_PER_KG)
+            pcs.append(_ramp(frac, pr["light_max_of_body"], pr["too_hard_of_body"], 1.0, pr["credit_at_limit"]))
+            if frac >= pr["too_hard_of_body"]:
+                too_hard = True
+            words.append(f"{100 * frac:.0f} % of your body weight")
+        if roll:
+            rel = f / roll
+            pcs.append(_ramp(rel, pr["light_max_of_rolling"], pr["too_hard_of_rolling"], 1.0, pr["credit_at_limit"]))
+            if rel >= pr["too_hard_of_rolling"]:
+                too_hard = True
+            words.append(f"{100 * rel:.0f} % of your rolling load")
+        if too_hard:
+            credits["pressure"] = 0.0
+            fb.append(f"Too hard: you held at {' and '.join(words)}. Take weight off with your hands or the other "
+                      "leg; light, sustained pressure releases fascia better than force.")
+        elif pcs:
+            credits["pressure"] = min(pcs)
+            if credits["pressure"] >= 0.999:
+                fb.append(f"Light pressure ({' and '.join(words)}): good.")
+            else:
+                fb.append(f"Fairly firm pressure ({' and '.join(words)}): lighten up a little and let the "
+                          "tissue relax onto the roller.")
+        else:
+            credits["pressure"] = pr["no_reference_credit"]
+            fb.append("Pressure not judged yet: roll a few strokes first (or give your body mass) so the hold can be "
+                      "compared with your rolling load.")
+
+        # steadiness: sustained pressure (a moving limb is fine)
+        sd = c["steadiness"]
+        if cv is not None and cv == cv:
+            credits["steadiness"] = _ramp(cv, sd["cv_good"], sd["cv_bad"], 1.0, 0.0)
+            if cv > sd["cv_good"]:
+                fb.append(f"Pressure varied by {100 * cv:.0f} %: relax onto the roller and keep the load sustained.")
+        # stillness: the roller stays on the spot (encoder only)
+        if travel is not None:
+            sl = c["stillness"]
+            credits["stillness"] = _ramp(travel, sl["travel_good_cm"], sl["travel_bad_cm"], 1.0, 0.0)
+            if travel > sl["travel_good_cm"]:
+                fb.append(f"The roller moved {travel:.1f} cm: stay on the spot instead of drifting.")
+            else:
+                fb.append(f"Stayed on the spot (roller moved {travel:.1f} cm).")
+        total_w = sum(c[k]["weight"] for k in credits)
+        score = 100.0 * sum(c[k]["weight"] * v for k, v in credits.items()) / total_w
+        warn = self.safety_message(f, roll, mass)
+        if warn:
+            score = min(score, self.p.safety["score_cap"])
+            fb.append(warn)
+        if warn:
+            grade = "too hard: ease off"
+        elif too_hard:
+            grade = "too hard"
+        elif d < du["release_s"]:
+            grade = "too short for a release"
+        elif d > du["long_s"]:
+            grade = "long hold: release window reached"
+        else:
+            grade = "release window reached"
+        return {
+            "start_s": _r(st["start_s"], 2), "end_s": _r(st["end_s"], 2), "duration_s": _r(d, 2),
+            "mean_force_n": _r(f, 1), "force_cv": _r(cv, 3), "travel_cm": _r(travel, 2),
+            "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "feedback": fb,
+        }
+
+    # ---- session ------------------------------------------------------------------------
+    def summarize(self, segments: list[dict[str, Any]], holds: list[dict[str, Any]]) -> dict[str, Any]:
+        """Session summary of contracts.md §3: time per state, holds over 30 s, score and advice."""
+        tot = {"off": 0.0, "roll": 0.0, "hold": 0.0}
+        for s in segments:
+            tot[s["kind"]] += s["end_s"] - s["start_s"]
+        duration = sum(tot.values())
+        release = self.p.criteria["duration"]["release_s"]
+        over = sum(1 for h in holds if h["duration_s"] >= release)
+        ss = self.p.session
+        advice: list[str] = []
+        if holds:
+            mean_score = sum(h["score"] for h in holds) / len(holds)
+            share = tot["hold"] / max(tot["hold"] + tot["roll"], 1e-9)
+            session_score = int(round(ss["hold_weight"] * mean_score
+                                      + 100 * (1 - ss["hold_weight"]) * min(1.0, share / ss["hold_share_target"])))
+        else:
+            session_score = 0
+        if tot["roll"] + tot["hold"] <= 0:
+            advice.append("Nobody was on the roller in this recording.")
+        elif not holds:
+            advice.append(f"You rolled for {tot['roll']:.0f} s and never held: don't just roll around on it. Find a "
+                          f"tight spot, let your body relax onto it and stay {release:.0f} s to a few minutes.")
+        elif tot["roll"] > tot["hold"]:
+            advice.append(f"You rolled for {tot['roll']:.0f} s and held for {tot['hold']:.0f} s: don't just roll "
+                          "around; spend more of the session holding the tight spots you find.")
+        short = len(holds) - over
+        if short:
+            advice.append(f"{short} of {len(holds)} holds ended before {release:.0f} s: be patient, a release "
+                          "can take 30 seconds to a few minutes.")
+        hard = sum(1 for h in holds if h["grade"].startswith("too hard"))
+        if hard:
+            advice.append(f"{hard} hold(s) were too hard: use light, sustained pressure, well below your "
+                          "rolling load.")
+        spots = [h["spot_cm"] for h in holds if h.get("spot_cm") is not None]
+        if spots:
+            groups: list[list[float]] = []
+            for x in spots:
+                for g in groups:
+                    if abs(x - sum(g) / len(g)) <= ss["spot_radius_cm"]:
+                        g.append(x)
+                        break
+                else:
+                    groups.append([x])
+            rep = [g for g in groups if len(g) > 1]
+            for g in rep:
+                advice.append(f"You held the spot at about {sum(g) / len(g):.0f} cm along the roll path "
+                              f"{len(g)} times.")
+        if holds:
+            advice.append("Test the area by moving it before and after: less pain and more ease or range of motion "
+                          "mean the release worked.")
+        return {"duration_s": round(duration, 2), "hold_s": round(tot["hold"], 2), "roll_s": round(tot["roll"], 2),
+                "off_s": round(tot["off"], 2), "holds": len(holds), "holds_over_30s": over,
+                "session_score": session_score, "advice": advice}

@@ -1,0 +1,518 @@
+"""State machine OFF / ROLL / HOLD over frames, with bridging and back-dated holds.
+
+Two layers, both a single pass over frames in time order (the only per-frame
+Python loop of the detector; it runs at the 20 Hz frame rate, not the sample
+rate, and does a handful of comparisons per frame):
+
+1. Labeller. Each frame gets one label: MISSING (no trustworthy sample near
+   it), OFF (nobody on the roller), STILL or MOVE. A frame is STILL when some
+   *still window* covers it (morphological opening: a window is still when
+   what it saw was still; every frame inside such a window is still). Still
+   windows come from the motion features (see motion.py):
+
+   * encoder: the roller spanned < `enc_still_cm` within 0.5 s;
+   * force only, "steady" path: 8 s in which force stayed within
+     `steady_rel` of its level and no rolling texture -- catches holds at any
+     load, including holds as heavy as rolling;
+   * force only, "light" path: 2 s at a level clearly below the rolling load
+     seen so far (`light_frac`), swinging less than `light_rel`, no rolling
+     texture -- a person holding light while bending the knee shifts load by
+     10-30 % but stays far below their rolling load.
+
+   Covered frames are released at once; a frame is released as MOVE only
+   when no window that could still cover it is left (latency = window length).
+
+2. Segmenter. Runs of equal labels, with bridging: a MISSING run up to
+   `gap_bridge_s` continues whatever was before it (link gaps, dropouts); an
+   OFF run up to `dropout_s` inside a loaded stretch is a dropout, not a
+   step-off; a MOVE run up to `blip_s` between STILL runs is a fidget, not
+   motion. A STILL run that lasts `min_hold_s` (5 s) is a hold from its first
+   frame (back-dated); shorter STILL runs (the pause at a stroke reversal, a
+   brief stop while re-positioning) are rolling. Re-positioning -- 1-4 s of
+   irregular loaded motion between two spots -- is longer than a fidget, so
+   it splits two holds and is labelled roll.
+
+The session's rolling load (mean force over frames finalised as roll) is
+carried here; it feeds the light path and the scoring, both using only what
+was seen so far, so live and offline results agree exactly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .events import Event, HoldEnded, HoldProgress, HoldStarted, StateEvent, WarningEvent
+from .frames import FRAME_S
+from .motion import ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, MotionFrames, frames_in
+
+MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
+G_N_PER_KG = 9.80665
+
+
+@dataclass
+class StateConfig:
+    """Thresholds of the labeller and segmenter (defaults from domain.md figures, see docs/detector.md)."""
+
+    min_hold_s: float = 5.0  # contracts.md §3: a hold is >= 5 s
+    gap_bridge_s: float = 3.0  # link gaps / dropouts bridged up to this long
+    long_gap_bridge_s: float = 15.0  # longer gaps bridged only when the same state resumes after them
+    dropout_s: float = 1.0  # unloaded this briefly inside a loaded stretch: a dropout
+    blip_s_encoder: float = 2.0  # roller rocking inside a hold (encoder; only while within rock_cm)
+    rock_cm: float = 0.5  # knee bends rock the shell by millimetres; further from the spot is travel
+    blip_s_force: float = 0.5  # force-only fidget inside a hold
+    enc_still_cm: float = 0.08  # span of roller position within 0.5 s while still
+    steady_rel: float = 0.14  # force span / level within 8 s for a steady hold
+    light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
+    light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
+    tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
+    level_floor_n: float = 20.0  # level used for relative spans never below this
+    ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
+    ref_body_frac: float = 0.30  # rolling load assumed from body mass before any rolling (25-40 % BW)
+    progress_s: float = 1.0  # hold_progress period
+
+
+@dataclass
+class _Acc:
+    """Running statistics of a stretch of frames (sums in frame order: exact under any chunking)."""
+
+    n: int = 0
+    s: float = 0.0
+    s2: float = 0.0
+    x_min: float = math.inf
+    x_max: float = -math.inf
+    x_s: float = 0.0
+    x_n: int = 0
+    f_max: float = -math.inf
+
+    def add(self, f: float, x: float | None) -> None:
+        self.n += 1
+        self.s += f
+        self.s2 += f * f
+        if f > self.f_max:
+            self.f_max = f
+        if x is not None:
+            self.x_n += 1
+            self.x_s += x
+            if x < self.x_min:
+                self.x_min = x
+            if x > self.x_max:
+                self.x_max = x
+
+    def merge(self, o: "_Acc") -> None:
+        self.n += o.n
+        self.s += o.s
+        self.s2 += o.s2
+        self.f_max = max(self.f_max, o.f_max)
+        self.x_n += o.x_n
+        self.x_s += o.x_s
+        self.x_min = min(self.x_min, o.x_min)
+        self.x_max = max(self.x_max, o.x_max)
+
+    @property
+    def mean(self) -> float:
+        return self.s / self.n if self.n else math.nan
+
+    @property
+    def cv(self) -> float:
+        if self.n < 2 or self.mean <= 0:
+            return math.nan
+        var = max(self.s2 / self.n - self.mean**2, 0.0)
+        return math.sqrt(var) / self.mean
+
+
+@dataclass
+class _Run:
+    label: int
+    start_k: int
+    end_k: int  # exclusive
+    acc: _Acc = field(default_factory=_Acc)
+
+
+class StateMachine:
+    """Streaming OFF/ROLL/HOLD state machine; `process(MotionFrames) -> events`, `finish() -> events`.
+
+    `score_hold(stats) -> dict` is called when a hold ends with the hold's
+    statistics and the context known at that moment (rolling load so far);
+    `check_hold(mean_force_n, rolling_load_n) -> str | None` gives a safety
+    warning while holding.
+    """
+
+    def __init__(self, has_encoder: bool, body_mass_kg: float | None = None,
+                 config: StateConfig | None = None,
+                 score_hold: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                 check_hold: Callable[[float, float | None], str | None] | None = None,
+                 contact_on_n: float = 25.0) -> None:
+        self.cfg = config or StateConfig()
+        self.has_encoder = has_encoder
+        self.body_mass_kg = body_mass_kg
+        self.score_hold = score_hold
+        self.check_hold = check_hold
+        self.contact_on_n = contact_on_n
+        c = self.cfg
+        self.w_enc = frames_in(ENC_WINDOW_S)
+        self.w_s = frames_in(SHORT_WINDOW_S)
+        self.w_l = frames_in(LONG_WINDOW_S)
+        self.delay = (self.w_enc if has_encoder else max(self.w_s, self.w_l)) - 1
+        self.blip_k = int(round((c.blip_s_encoder if has_encoder else c.blip_s_force) / FRAME_S))
+        self.gap_k = int(round(c.gap_bridge_s / FRAME_S))
+        self.long_gap_k = int(round(c.long_gap_bridge_s / FRAME_S))
+        self.drop_k = int(round(c.dropout_s / FRAME_S))
+        self.hold_k = int(round(c.min_hold_s / FRAME_S))
+        self.ref_k = int(round(c.ref_min_s / FRAME_S))
+        # labeller buffers: frames not yet released (k, t, base label, force, x) and cover marks
+        self._buf: list[tuple[int, float, int, float, float | None]] = []
+        self._iv: list[list[int]] = []  # merged [k0, k1] intervals of frames inside still windows
+        self._k_newest = -1
+        self._t_newest = math.nan
+        # segmenter
+        self._cur: _Run | None = None
+        self._pend: _Run | None = None
+        self._hold_confirmed = False
+        self._hold_warned = False
+        self._last_progress_t = math.nan
+        self.segments: list[list[Any]] = []  # [kind, start_k, end_k]
+        self.holds: list[dict[str, Any]] = []
+        self.roll = _Acc()  # frames finalised as roll (loaded)
+        self.first_x: float | None = None  # roller position at the session's first contact
+        self.t_first_s: float | None = None
+        self.t_last_s: float | None = None
+
+    # ---- rolling load -------------------------------------------------------------------
+    @property
+    def rolling_load_n(self) -> float | None:
+        """Mean force over everything finalised as rolling so far (None before enough rolling)."""
+        return self.roll.mean if self.roll.n >= self.ref_k else None
+
+    def _ref_n(self) -> float | None:
+        r = self.rolling_load_n
+        if r is not None:
+            return r
+        if self.body_mass_kg:
+            return self.cfg.ref_body_frac * self.body_mass_kg * G_N_PER_KG
+        return None
+
+    # ---- labeller -------------------------------------------------------------------------
+    def process(self, mf: MotionFrames) -> list[Event]:
+        fr = mf.frames
+        n = len(fr)
+        if n == 0:
+            return []
+        events: list[Event] = []
+        c = self.cfg
+        if self.t_first_s is None:
+            self.t_first_s = float(fr.t_s[0])
+        self.t_last_s = float(fr.t_s[-1])
+        f = fr.force_n
+        base = np.where(~fr.valid, MISSING, np.where(fr.loaded, MOVE, OFF))
+        # still-window candidates that do not depend on the rolling load (vectorised)
+        with np.errstate(invalid="ignore"):
+            if self.has_encoder:
+                # a window ending in a gap saw no motion only because nothing was measured
+                enc_still = (mf.x_rng_cm < c.enc_still_cm) & fr.valid & np.isfinite(fr.x_cm)
+                light_ok = np.zeros(n, bool)
+                mid_s = np.zeros(n)
+                steady = enc_still
+            else:
+                mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
+                mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
+                tex_ok = mf.tex_n < c.tex_rel * mid_s
+                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
+                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
+        w_steady = self.w_enc if self.has_encoder else self.w_l
+        x_list = fr.x_cm.tolist() if fr.x_cm is not None else [None] * n
+        for k, t, b, fv, xv, st, lo, ms in zip(fr.k.tolist(), fr.t_s.tolist(), base.tolist(), f.tolist(), x_list,
+                                               steady.tolist(), light_ok.tolist(), mid_s.tolist()):
+            self._k_newest, self._t_newest = k, t
+            self._buf.append((k, t, b, fv, xv))
+            cover_from = None
+            if st:
+                cover_from = k - w_steady + 1
+            if lo:
+                ref = self._ref_n()
+                if ref is not None and ms < c.light_frac * ref:
+                    cs = k - self.w_s + 1
+                    cover_from = cs if cover_from is None else min(cover_from, cs)
+            if cover_from is not None:
+                self._mark_covered(cover_from, k)
+            self._release(events, final=False)
+        return events
+
+    def _mark_covered(self, k0: int, k1: int) -> None:
+        """Frames k0..k1 lie in a still window. Intervals arrive with non-decreasing k1."""
+        iv = self._iv
+        if iv and k0 <= iv[-1][1] + 1:
+            iv[-1][1] = max(iv[-1][1], k1)
+            if k0 < iv[-1][0]:
+                iv[-1][0] = k0
+                while len(iv) > 1 and iv[-2][1] + 1 >= iv[-1][0]:  # swallow intervals it now touches
+                    lo_, hi_ = iv.pop()
+                    iv[-1][0] = min(iv[-1][0], lo_)
+                    iv[-1][1] = max(iv[-1][1], hi_)
+        else:
+            iv.append([k0, k1])
+
+    def _is_covered(self, k: int) -> bool:
+        iv = self._iv
+        while iv and iv[0][1] < k:  # frames are released in order: older intervals are done
+            iv.pop(0)
+        return bool(iv) and iv[0][0] <= k
+    def _release(self, events: list[Event], final: bool) -> None:
+        buf = self._buf
+        i = 0
+        n = len(buf)
+        limit = self._k_newest - self.delay
+        on_n = self.contact_on_n
+        roll = self.roll
+        while i < n:
+            k, t, b, fv, xv = buf[i]
+            if b == MOVE:
+                if self._is_covered(k):
+                    b = STILL
+                elif not final and k > limit:
+                    break  # a later window may still cover it
+            cur = self._cur
+            if self._pend is None and cur is not None and b == cur.label:
+                # fast path (most frames): the current run goes on (same as _segment -> _add)
+                cur.end_k = k + 1
+                if b >= MOVE and fv == fv:
+                    a = cur.acc
+                    a.n += 1
+                    a.s += fv
+                    a.s2 += fv * fv
+                    if fv > a.f_max:
+                        a.f_max = fv
+                    if b == MOVE and fv >= on_n:
+                        roll.n += 1
+                        roll.s += fv
+                        roll.s2 += fv * fv
+                        if fv > roll.f_max:
+                            roll.f_max = fv
+                    if xv is not None and xv == xv:
+                        a.x_n += 1
+                        a.x_s += xv
+                        if xv < a.x_min:
+                            a.x_min = xv
+                        if xv > a.x_max:
+                            a.x_max = xv
+                if b == STILL:
+                    self._tick(events, t)
+            else:
+                self._segment(events, k, t, b, fv, xv)
+            i += 1
+        if i:
+            del buf[:i]
+
+    # ---- segmenter ------------------------------------------------------------------------
+    def _resumes(self, cur: _Run, fv: float, xv: float | None) -> bool:
+        """After a long gap: does the current state plausibly continue (not a new spot / load)?"""
+        if cur.label != STILL:
+            return True
+        if xv is not None and xv == xv and cur.acc.x_n:
+            return abs(xv - cur.acc.x_s / cur.acc.x_n) <= self.cfg.rock_cm
+        m = cur.acc.mean
+        return m == m and abs(fv - m) <= 0.25 * m
+
+    def _bridge_limit(self, cur: int, p: int) -> int:
+        if p == MISSING:
+            return self.long_gap_k
+        if p == OFF and cur in (STILL, MOVE):
+            return self.drop_k
+        if p == MOVE and cur == STILL:
+            return self.blip_k
+        return -1
+
+    def _segment(self, events: list[Event], k: int, t: float, lab: int, fv: float, xv: float | None) -> None:
+        if lab in (STILL, MOVE) and self.first_x is None and xv is not None and xv == xv:
+            self.first_x = xv
+        cur, pend = self._cur, self._pend
+        if cur is None:
+            self._cur = _Run(lab, k, k)
+            self._begin(events, self._cur, t)
+            self._add(events, self._cur, k, lab, fv, xv, t)
+            return
+        if pend is not None and pend.label == MISSING and lab != MISSING:
+            # end of a link gap: short ones are bridged whatever follows; longer ones only when the
+            # same state resumes (a hold: on the same spot / at the same load) -- else it counts as off
+            n_gap = pend.end_k - pend.start_k
+            if n_gap <= self.gap_k or (lab == cur.label and self._resumes(cur, fv, xv)):
+                self._absorb(events, cur, pend)
+                self._pend = None
+            else:
+                self._commit(events, pend, t)
+            cur, pend = self._cur, self._pend
+        if pend is not None:
+            if lab == cur.label:  # excursion returned: bridged
+                self._absorb(events, cur, pend)
+                self._pend = None
+            elif lab == pend.label:
+                pend.end_k = k + 1
+                self._acc_frame(pend, lab, fv, xv)
+                if pend.end_k - pend.start_k > self._bridge_limit(cur.label, pend.label) or self._travelled(cur, xv):
+                    self._commit(events, pend, t)
+                return
+            elif pend.label in (MISSING, OFF) and lab in (STILL, MOVE):
+                # a short gap / dropout, then loaded again in another state: the gap belongs to
+                # what came before it (bridged); the new state starts after it
+                self._absorb(events, cur, pend)
+                self._pend = None
+            else:  # a third label: the excursion did not return, it stands on its own
+                self._commit(events, pend, t)
+                cur, pend = self._cur, None
+        if lab == cur.label:
+            self._add(events, cur, k, lab, fv, xv, t)
+            return
+        new = _Run(lab, k, k + 1)
+        self._acc_frame(new, lab, fv, xv)
+        if self._bridge_limit(cur.label, lab) >= 1 and not (lab == MOVE and self._travelled(cur, xv)):
+            self._pend = new
+        else:
+            self._commit(events, new, t)
+
+    def _travelled(self, cur: _Run, xv: float | None) -> bool:
+        """Encoder: the roller left the hold's spot (beyond rocking distance) -- travel, not a fidget."""
+        if cur.label != STILL or xv is None or cur.acc.x_n == 0:
+            return False
+        return abs(xv - cur.acc.x_s / cur.acc.x_n) > self.cfg.rock_cm
+
+    def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None) -> None:
+        if lab in (STILL, MOVE) and fv == fv:
+            run.acc.add(fv, xv if xv == xv else None)  # NaN position: encoder reading missing
+
+    def _add(self, events: list[Event], run: _Run, k: int, lab: int, fv: float, xv: float | None,
+             t: float) -> None:
+        run.end_k = k + 1
+        self._acc_frame(run, lab, fv, xv)
+        if lab == MOVE and fv == fv and fv >= self.contact_on_n:
+            self.roll.add(fv, None)
+        self._tick(events, t)
+
+    def _absorb(self, events: list[Event], cur: _Run, pend: _Run) -> None:
+        cur.acc.merge(pend.acc)
+        if cur.label == MOVE:
+            self._roll_merge(pend.acc)
+        cur.end_k = pend.end_k
+
+    def _roll_merge(self, acc: _Acc) -> None:
+        self.roll.merge(acc)
+
+    def _kind(self, run: _Run) -> str | None:
+        if run.label in (OFF, MISSING):
+            return "off"
+        if run.label == MOVE:
+            return "roll"
+        return "hold" if self._hold_confirmed else None
+
+    def _begin(self, events: list[Event], run: _Run, t: float) -> None:
+        self._hold_confirmed = False
+        self._hold_warned = False
+        kind = self._kind(run)
+        if kind is not None:
+            self._emit_kind(events, kind, run.start_k, t)
+
+    def _emit_kind(self, events: list[Event], kind: str, start_k: int, t: float) -> None:
+        if self.segments and self.segments[-1][0] == kind:
+            return
+        prev = self.segments[-1][0] if self.segments else "off"
+        if self.segments:
+            self.segments[-1][2] = start_k
+        self.segments.append([kind, start_k, None])
+        if kind != prev:
+            events.append(StateEvent(t, kind, prev, self._t_of(start_k)))
+
+    def _t_of(self, k: int) -> float:
+        t = k * FRAME_S
+        if self.t_first_s is not None and t < self.t_first_s:
+            return self.t_first_s
+        return t
+
+    def _tick(self, events: list[Event], t: float) -> None:
+        """Per released frame of the current run: hold confirmation and progress."""
+        cur = self._cur
+        if cur is None or cur.label != STILL:
+            return
+        dur_k = cur.end_k - cur.start_k
+        if not self._hold_confirmed and dur_k > self.hold_k:  # newest frame >= 5 s after the start
+            self._hold_confirmed = True
+            self._emit_kind(events, "hold", cur.start_k, self._t_newest)
+            events.append(HoldStarted(self._t_newest, self._t_of(cur.start_k)))
+            self._last_progress_t = self._t_of(cur.start_k) + self.cfg.min_hold_s - self.cfg.progress_s
+        if self._hold_confirmed:
+            tk = cur.end_k * FRAME_S
+            if tk - self._last_progress_t >= self.cfg.progress_s - 1e-9:
+                self._last_progress_t = tk
+                events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
+                                           round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
+                if self.check_hold is not None and not self._hold_warned:
+                    msg = self.check_hold(cur.acc.mean, self.rolling_load_n)
+                    if msg:
+                        self._hold_warned = True
+                        events.append(WarningEvent(self._t_newest, msg))
+
+    def _commit(self, events: list[Event], new: _Run, t: float) -> None:
+        """The current run ended where `new` starts; `new` becomes the current run."""
+        self._close(events, self._cur, t)
+        self._cur, self._pend = new, None
+        self._begin(events, new, t)
+        if new.label == MOVE:
+            self._roll_merge(new.acc)
+        self._tick(events, t)
+
+    def _close(self, events: list[Event], run: _Run | None, t: float) -> None:
+        if run is None:
+            return
+        if run.label == STILL:
+            if run.end_k - run.start_k >= self.hold_k:
+                if not self._hold_confirmed:  # (finish() on a run confirmed only now)
+                    self._hold_confirmed = True
+                    self._emit_kind(events, "hold", run.start_k, t)
+                    events.append(HoldStarted(t, self._t_of(run.start_k)))
+                hold = self._hold_dict(run)
+                self.holds.append(hold)
+                events.append(HoldEnded(t, hold))
+            else:  # too short for a hold: a pause in rolling
+                self._emit_kind(events, "roll", run.start_k, t)
+                self.roll.merge(run.acc)
+
+    def _hold_dict(self, run: _Run) -> dict[str, Any]:
+        a = run.acc
+        start_s = self._t_of(run.start_k)
+        end_s = run.end_k * FRAME_S
+        travel = None
+        spot = None
+        if self.has_encoder and a.x_n:
+            travel = a.x_max - a.x_min
+            spot = a.x_s / a.x_n - (self.first_x or 0.0)
+        stats = {"start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
+                 "mean_force_n": a.mean, "force_cv": a.cv, "max_force_n": a.f_max,
+                 "travel_cm": travel, "spot_cm": spot, "rolling_load_n": self.rolling_load_n,
+                 "body_mass_kg": self.body_mass_kg}
+        if self.score_hold is not None:
+            return self.score_hold(stats)
+        return stats
+
+    def finish(self) -> list[Event]:
+        """End of stream: release every frame, close the open run, end the last segment."""
+        events: list[Event] = []
+        self._release(events, final=True)
+        t = self._t_newest
+        if self._pend is not None:
+            self._commit(events, self._pend, t)
+        self._close(events, self._cur, t)
+        self._cur = None
+        return events
+
+    def segment_list(self, t_end_s: float) -> list[dict[str, Any]]:
+        """Segments tiling [first sample, `t_end_s`] (after finish())."""
+        out: list[dict[str, Any]] = []
+        for i, (kind, k0, k1) in enumerate(self.segments):
+            s = self._t_of(k0) if i else (self.t_first_s or 0.0)
+            e = t_end_s if (k1 is None or i == len(self.segments) - 1) else k1 * FRAME_S
+            if out and out[-1]["kind"] == kind:
+                out[-1]["end_s"] = e
+                continue
+            if e > s or not out:
+                out.append({"kind": kind, "start_s": s, "end_s": max(e, s)})
+        return out

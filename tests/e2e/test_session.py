@@ -1,0 +1,235 @@
+"""End to end: a guided session replayed from a bundled recording with --answers, then the history and the
+report of it, all as subprocess CLI calls on real files."""
+from __future__ import annotations
+
+import json
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "recordings" / "demo-standard.csv"
+ANSWERS = {"region": "quads",
+           "before": {"pain": 5, "rom": "40 deg", "ease": 4},
+           "after": {"pain": 3, "rom": "52 deg", "ease": 7}}
+
+pytestmark = pytest.mark.e2e
+
+
+def hs(*args: str, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    e = dict(os.environ, PYTHONUNBUFFERED="1")
+    e.pop("HOLDSENSE_HISTORY", None)
+    e.update(env or {})
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=e, **kw)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    if not DEMO.exists():
+        pytest.fail(f"bundled recording {DEMO} is missing")
+    p = tmp_path / "quads-session.csv"
+    p.write_bytes(DEMO.read_bytes())
+    return p
+
+
+@pytest.fixture
+def answers(tmp_path: Path) -> Path:
+    p = tmp_path / "answers.json"
+    p.write_text(json.dumps(ANSWERS))
+    return p
+
+
+class _Rows(HTMLParser):
+    """Hold rows and before/after rows of the report, as cell texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holds: list[list[str]] = []
+        self.tests: dict[str, list[str]] = {}
+        self._row: list[str] | None = None
+        self._key: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr" and (a.get("class") == "hold" or "data-test" in a):
+            self._row, self._key = [], a.get("data-test")
+        elif tag == "td" and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            (self.tests.__setitem__(self._key, self._row) if self._key else self.holds.append(self._row))
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, answers: Path) -> None:
+    db = tmp_path / "history.sqlite3"
+    offline = json.loads(hs("analyze", str(demo), "--json").stdout)
+    holds = offline["holds"]
+    assert holds, "the bundled demo recording should contain holds"
+
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+           "--sound", "off")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    # safety first: the two lines right after the title, before anything else is asked or cued
+    assert lines[0] == "holdsense guided session"
+    assert "consult a practitioner" in lines[1] and "joints or bones" in lines[2] and "sharp" in lines[2]
+    assert lines[3].startswith("Region: quadriceps") and "heel" in lines[4]
+    assert out.index("Roll slowly to find a tight") < out.index("Hold ended")
+    # every hold the offline analysis finds is cued live with the same score (live == offline)
+    for h in holds:
+        assert f"Hold ended: {h['duration_s']:.0f} s, score {h['score']}" in out
+    n30 = sum(h["duration_s"] >= 30 for h in holds)
+    assert out.count("30 s: release window reached") == n30  # once per hold that reached it
+    assert out.count("bend and straighten the knee") >= 1
+    assert "Pain 5 → 3/10 (down 2)." in out and "Range of motion 40° → 52° (+12°)." in out
+    assert "Stored as session 1 in" in out and str(db) in out
+
+    # history: the session with its region, holds and scores, before/after
+    h = json.loads(hs("history", "--db", str(db), "--json").stdout)
+    (s,) = h["sessions"]
+    assert s["region"] == "quads" and s["source"] == "replay"
+    assert s["recording_path"] == str(demo.resolve())
+    assert s["hold_scores"] == [x["score"] for x in holds]
+    assert s["change"]["pain_delta"] == -2 and s["change"]["ease_delta"] == 3 and s["change"]["rom_delta_deg"] == 12
+    assert s["summary"]["session_score"] == offline["summary"]["session_score"]
+    con = sqlite3.connect(db)
+    stored = json.loads(con.execute("SELECT analysis_json FROM sessions").fetchone()[0])
+    con.close()
+    assert stored["segments"] == offline["segments"] and stored["holds"] == holds
+    text = hs("history", "--db", str(db)).stdout
+    assert "quads" in text and "5 → 3" in text and "quads-session.csv" in text
+    png = tmp_path / "trends.png"
+    assert hs("history", "--db", str(db), "--plot", str(png)).returncode == 0 and png.stat().st_size > 10_000
+
+    # report: before/after pulled from the history for this recording
+    html_out = tmp_path / "report.html"
+    p = hs("report", str(demo), "-o", str(html_out), "--db", str(db))
+    assert p.returncode == 0, p.stderr
+    assert "before/after from history session 1" in p.stderr
+    rows = _Rows()
+    rows.feed(html_out.read_text(encoding="utf-8"))
+    assert [r[4] for r in rows.holds] == [str(x["score"]) for x in holds]
+    assert rows.tests["Pain (0–10)"][1:] == ["5", "3", "-2"]
+    assert rows.tests["Range of motion"][1:] == ["40°", "52°", "+12°"]
+    assert rows.tests["Ease (0–10)"][1:] == ["4", "7", "+3"]
+    pdf = tmp_path / "report.pdf"
+    assert hs("report", str(demo), "-o", str(pdf), "--db", str(db)).returncode == 0
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    # moved recording: still recognised by its contents
+    moved = tmp_path / "moved.csv"
+    demo.rename(moved)
+    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db))
+    assert "before/after from history session 1" in p.stderr
+    # a recording the history does not know: no before/after, and the history is not touched
+    other = tmp_path / "other.csv"
+    other.write_text(moved.read_text().replace("# format: holdsense-recording/1\n",
+                                               "# format: holdsense-recording/1\n# note: another session\n"))
+    before = db.read_bytes()
+    p = hs("report", str(other), "-o", str(html_out), "--db", str(db))
+    assert p.returncode == 0 and "No before/after test recorded" in html_out.read_text(encoding="utf-8")
+    assert db.read_bytes() == before
+
+
+def test_no_terminal_and_no_answers_is_a_clear_error(tmp_path: Path, demo: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    t0 = time.monotonic()
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--db", str(db), timeout=60)
+    assert p.returncode == 2
+    assert p.stderr.startswith("holdsense: error: ") and p.stderr.count("\n") == 1 and "--answers" in p.stderr
+    assert time.monotonic() - t0 < 30  # did not wait on stdin
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"region": "quads", "before": {"pain": 12}}', "before pain: '12'"),
+    ('{"region": "quads",\n "before": {pain: 3}}', "line 2: not valid JSON"),
+    ('{"region": "elbow"}', "unknown region 'elbow'"),
+    ('{"regoin": "quads"}', "unknown key(s) regoin"),
+    ('{"before": {"pain": 3}}', "no region"),
+])
+def test_bad_answers_fail_before_anything_is_stored(tmp_path: Path, demo: Path, content: str, message: str) -> None:
+    # the demo recording has a region in its header: drop it so a missing region is an error
+    src = demo.read_text().replace("# region: quads\n", "")
+    demo.write_text(src)
+    a = tmp_path / "a.json"
+    a.write_text(content)
+    db = tmp_path / "h.sqlite3"
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(a), "--db", str(db))
+    assert p.returncode == 2 and message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    if "no region" not in message:
+        assert not db.exists()
+    else:
+        assert "Roll slowly" not in p.stdout
+
+
+def test_source_options(tmp_path: Path, demo: Path, answers: Path) -> None:
+    p = hs("session", "--answers", str(answers), "--db", str(tmp_path / "h.sqlite3"))
+    assert p.returncode == 2 and "--replay FILE" in p.stderr
+    p = hs("session", "--replay", str(demo), "--port", "/dev/null", "--answers", str(answers))
+    assert p.returncode == 2 and "exactly one" in p.stderr
+    p = hs("session", "--replay", str(tmp_path / "missing.csv"), "--answers", str(answers),
+           "--db", str(tmp_path / "h.sqlite3"))
+    assert p.returncode == 2 and "no such file" in p.stderr and not (tmp_path / "h.sqlite3").exists()
+
+
+def test_locked_history_stops_before_guiding(tmp_path: Path, demo: Path, answers: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    assert hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+              "--sound", "off").returncode == 0
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert p.returncode == 2 and "locked" in p.stderr and "Roll slowly" not in p.stdout
+    h = json.loads(hs("history", "--db", str(db), "--json").stdout)
+    assert len(h["sessions"]) == 1  # the earlier session is intact
+
+
+@pytest.mark.skipif(os.name != "posix", reason="uses a pseudo-terminal for the questions")
+def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None:
+    """The questions path: stdin is a real pty; a wrong answer is asked again."""
+    db = tmp_path / "h.sqlite3"
+    master, slave = pty.openpty()
+    e = dict(os.environ, PYTHONUNBUFFERED="1")
+    e.pop("HOLDSENSE_HISTORY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo), "--speed",
+                             "max", "--db", str(db), "--sound", "off"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    os.close(slave)
+    # region is in the recording's header, so the questions are the before test, then the after test
+    typed = "11\n6\n35 deg\n3\n" + "2\nheel to buttock\n8\n"
+    os.write(master, typed.encode())
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, err
+    assert "not a whole number from 0 to 10" in out or "not a number" in out  # 11 was asked again
+    assert "Pain 6 → 2/10 (down 4)." in out and "Ease of motion 3 → 8/10" in out
+    assert 'before "35°", after "heel to buttock"' in out
+    h = json.loads(hs("history", "--db", str(db), "--json").stdout)
+    (s,) = h["sessions"]
+    assert s["before"]["pain_0_10"] == 6 and s["before"]["rom_deg"] == 35.0 and s["after"]["rom_text"] == "heel to buttock"

@@ -1,0 +1,28 @@
+// Runs a MicroPython-side test script under the real MicroPython (WebAssembly port).
+// Usage: node run_micropython.mjs <firmware dir> <golden vectors json> <test script>
+// Copies firmware/holdsense_fw into the interpreter's file system as /fw/holdsense_fw,
+// the vectors as /vectors.json, then runs the script; exit code 0 only if it prints "MP-OK".
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import fs from "node:fs";
+import path from "node:path";
+
+const [fwDir, vectors, script] = process.argv.slice(2);
+let out = "";
+const mp = await loadMicroPython({ stdout: (s) => { out += s; process.stdout.write(s); },
+                                   stderr: (s) => { out += s; process.stderr.write(s); } });
+mp.FS.mkdir("/fw");
+mp.FS.mkdir("/fw/holdsense_fw");
+for (const name of fs.readdirSync(path.join(fwDir, "holdsense_fw"))) {
+  if (name.endsWith(".py")) {
+    mp.FS.writeFile("/fw/holdsense_fw/" + name, fs.readFileSync(path.join(fwDir, "holdsense_fw", name)));
+  }
+}
+mp.FS.writeFile("/vectors.json", fs.readFileSync(vectors));
+mp.FS.mkdir("/flash");
+try {
+  await mp.runPythonAsync(fs.readFileSync(script, "utf8"));
+} catch (e) {
+  process.stderr.write(String(e) + "\n");
+  process.exit(1);
+}
+process.exit(out.includes("MP-OK") ? 0 : 1);

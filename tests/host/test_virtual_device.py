@@ -1,0 +1,187 @@
+"""`holdsense virtual-device` as a subprocess, driven over real pyserial (pty and socket://)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from holdsense import protocol as P
+
+pytest.importorskip("holdsense.sim", reason="holdsense.sim (simulator) not merged yet")
+from holdsense.virtual import spawn  # noqa: E402
+
+SPEED = 4.0
+
+
+@pytest.fixture
+def empty_scenario(tmp_path: Path) -> str:
+    p = tmp_path / "empty.json"
+    p.write_text(json.dumps({"format": "holdsense-scenario/1", "name": "empty", "description": "empty roller",
+                             "encoder": True, "phases": [{"kind": "off", "duration_s": 1.0}]}))
+    return str(p)
+
+
+class Client:
+    """A tiny host: commands with replies, and sample collection through the real decoder."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.port = serial.serial_for_url(url, timeout=0.05)
+        self.dec = P.FrameDecoder()
+        self.unpacker = P.SampleUnpacker()
+        self.seq = 0
+        self.replies: list[P.Reply] = []
+        self.infos: list[P.DeviceInfo] = []
+        self.gaps: list[P.Gap] = []
+        self.chunks = []
+
+    def _pump(self) -> None:
+        frames = self.dec.feed(self.port.read(4096))
+        for f in frames:
+            if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
+                r = P.parse_reply(f)
+                self.replies.append(r)
+                self.unpacker.on_reply(r)  # tare / calibration / info answers update the conversion
+                if isinstance(r.result, P.DeviceInfo):
+                    self.infos.append(r.result)
+            elif f.type == P.FrameType.INFO:
+                self.infos.append(P.parse_info(f.payload))
+                self.unpacker.on_info(self.infos[-1])
+        chunk, gaps = self.unpacker.process(frames)
+        self.gaps += gaps
+        if chunk is not None:
+            self.chunks.append(chunk)
+
+    def cmd(self, name: str, timeout_s: float = 5.0, **kw) -> P.Reply:
+        self.seq += 1
+        self.port.write(P.encode_command(name, self.seq, **kw))
+        t_end = time.monotonic() + timeout_s
+        while time.monotonic() < t_end:
+            self._pump()
+            for r in self.replies:
+                if r.cmd_seq == self.seq:
+                    return r
+        raise AssertionError(f"no reply to {name}")
+
+    def collect(self, real_s: float):
+        self.chunks = []
+        t_end = time.monotonic() + real_s
+        while time.monotonic() < t_end:
+            self._pump()
+        from rollsignal import SampleChunk
+        return SampleChunk.concat(self.chunks)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def test_streams_and_commands_really_act(tmp_path, empty_scenario):
+    link = str(tmp_path / "roller")
+    with spawn(empty_scenario, speed=SPEED, link=link) as dev:
+        assert dev.port.startswith("/dev/") and os.path.realpath(link) == dev.port
+        c = Client(link)
+        try:
+            info = c.cmd("info").result
+            P.check_compatible(info)
+            assert info.has_encoder and info.rate_selectable and info.calibration.fitted and info.rate_hz == 80
+            assert c.cmd("start").ok
+            c.collect(0.3)
+            ch = c.collect(1.0)
+            dt = np.median(np.diff(ch.t_s))
+            assert 1 / 92.5 <= dt <= 1 / 77.5, "a real '80 SPS' HX711 runs 78-92 SPS"
+            assert abs(np.nanmean(ch.force_n)) < 6.0 and ch.angle_deg is not None
+            assert dev.control({"load_kg": 10})["ok"]
+            c.collect(0.3)
+            loaded = np.nanmean(c.collect(0.6).force_n)
+            assert loaded == pytest.approx(10 * 9.81, abs=6.0)
+            tare = c.cmd("tare", timeout_s=10).result["tare_counts"]
+            assert abs(np.nanmean(c.collect(0.6).force_n)) < 3.0, "tare must zero the placed mass"
+            cal = c.cmd("get_cal").result
+            assert cal.tare_counts == tare
+            doubled = P.Calibration(tare, [0.0, 2 * cal.counts_to_n[1]], None)
+            assert c.cmd("set_cal", calibration=doubled).ok
+            assert c.unpacker.calibration.counts_to_n[1] == pytest.approx(doubled.counts_to_n[1])
+            assert dev.control({"load_kg": 0})["ok"]
+            c.collect(0.3)
+            assert np.nanmean(c.collect(0.6).force_n) == pytest.approx(-2 * 98.1, abs=12.0)
+            assert c.cmd("set_rate", rate_hz=10).result == 10
+            c.collect(0.5)
+            slow = c.collect(1.5)
+            assert 1 / 11.6 <= np.median(np.diff(slow.t_s)) <= 1 / 9.7
+            assert c.unpacker.lost_samples == 0
+            err_before = c.dec.errors
+            assert dev.control({"garbage_bytes": 300})["ok"]
+            after = c.collect(1.0)
+            assert c.dec.errors > err_before and len(after) > 0, "resync after garbage"
+            assert c.cmd("cue", pattern="double").ok
+            q = dev.control({"query": True})
+            assert q["cues"][-1] == [2, 1] and q["as5600_watchdog"] is False
+        finally:
+            c.close()
+        assert dev.stop() in (0, -15)
+    assert not os.path.lexists(link), "the symlink is removed on exit"
+
+
+def test_unplug_replug_and_reboot(tmp_path, empty_scenario):
+    link = str(tmp_path / "roller")
+    with spawn(empty_scenario, speed=SPEED, link=link, extra_args=["--no-rate-pin"]) as dev:
+        c = Client(link)
+        boot1 = c.cmd("info").result.boot_id
+        assert not c.cmd("set_rate", rate_hz=10).ok
+        assert c.cmd("start").ok
+        c.collect(0.5)
+        assert dev.control({"unplug_s": 6})["ok"]  # 6 device s = 1.5 s real; the queue (3.2 s) overflows
+        try:
+            c.collect(0.5)
+        except (serial.SerialException, OSError):
+            pass
+        c.port.close()
+        t_end = time.monotonic() + 10
+        while time.monotonic() < t_end:
+            if dev.control({"query": True})["plugged"]:
+                break
+            time.sleep(0.1)
+        c.port = serial.serial_for_url(link, timeout=0.05)  # same symlink, maybe a new pty
+        ch = c.collect(1.0)
+        # what was in flight when the cable came out is lost (pyserial flushes input on open);
+        # the device dropped what its queue could not hold: either way the gap is marked and counted
+        assert len(ch) > 0 and c.gaps and c.gaps[-1].reason in ("lost", "dropped")
+        assert sum(g.lost_samples for g in c.gaps) >= 4 * 80
+        st = c.cmd("status").result
+        assert st["dropped_total"] > 0 and "queue_overflow" in st["errors"]
+        # reboot: new boot id, clock restarts, streaming must be started again
+        reply = dev.control({"reboot": True})
+        assert reply["boot_id"] != boot1
+        c.collect(0.3)
+        assert c.infos[-1].boot_id == reply["boot_id"]
+        assert c.cmd("start").ok
+        c.collect(0.8)
+        assert any(g.reason == "reboot" for g in c.gaps)
+        c.close()
+
+
+def test_tcp_socket_url(empty_scenario):
+    with spawn(empty_scenario, speed=SPEED, tcp=0, encoder=False) as dev:
+        assert dev.port.startswith("socket://127.0.0.1:")
+        c = Client(dev.port)
+        try:
+            info = c.cmd("info").result
+            assert not info.has_encoder
+            assert c.cmd("start").ok
+            ch = c.collect(0.8)
+            assert len(ch) > 20 and ch.angle_deg is None
+        finally:
+            c.close()
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "holdsense.cli", "virtual-device", "--scenario", "no-such-family"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and res.stderr.startswith("holdsense: error:") and "Traceback" not in res.stderr
