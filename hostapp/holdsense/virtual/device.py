@@ -311,7 +311,12 @@ class VirtualDevice:
         assert self.serial is not None
         self.hx.schedule_from(board.clock_us())
         self._tasks = [asyncio.create_task(self._hardware_task()),
-                       asyncio.create_task(self.app.run((self.serial, self.serial)))]
+                       asyncio.create_task(self._firmware_main())]
+
+    def _firmware_main(self) -> Any:
+        """The firmware's main coroutine for this boot: App.run with the USB serial link.
+        (holdsense.virtual.bledevice overrides it to run the BLE link on the fake BlueZ instead.)"""
+        return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
         for t in self._tasks:
