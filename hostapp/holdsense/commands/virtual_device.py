@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-encoder", action="store_true", help="force-only build: no AS5600 fitted")
     p.add_argument("--speed", type=float, default=1.0, metavar="X", help="device time runs X times faster")
     p.add_argument("--loop", action="store_true", help="repeat the scenario instead of stepping off")
+    p.add_argument("--wait-for-start", action="store_true",
+                   help="the simulated person steps on when a host first starts streaming (record/live), so "
+                        "the session begins with the scenario however late the host connects")
     p.add_argument("--control", metavar="PATH",
                    help='Unix socket taking JSON lines: {"load_kg": 5}, {"unplug_s": 3}, {"reboot": true}, '
                         '{"garbage_bytes": 200}, {"query": true}')
@@ -64,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
     dev = VirtualDevice(args.scenario, seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder,
                         speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp,
                         control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
-                        rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us)
+                        rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us,
+                        wait_for_start=args.wait_for_start)
     return serve(dev)
