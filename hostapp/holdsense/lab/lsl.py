@@ -73,17 +73,20 @@ def device_id_from_info(info: dict[str, Any]) -> str | None:
     return None
 
 
-def source_ids(device_id: str | None, *, fallback: str = "unknown") -> tuple[str, str, str]:
+def source_ids(device_id: str | None, *, fallback: str = "unknown", replay: bool = False) -> tuple[str, str, str]:
     """(stream name, force source id, marker source id) derived from a device id.
 
     Stable for one roller across reconnects and restarts of holdsense, so
     LabRecorder re-attaches; different rollers get different ids. The name
-    carries the id's last 4 hex digits so two rollers are told apart at a glance.
+    carries the id's last 4 hex digits so two rollers are told apart at a
+    glance. A replay gets ids of its own (`-replay`), so a recording played
+    back beside the live roller it came from is never mistaken for it.
     """
     ident = re.sub(r"[^0-9A-Za-z]+", "", device_id or "") or re.sub(r"[^0-9A-Za-z_-]+", "-", fallback)
     short = ident[-4:].upper() if device_id else ident[:16]
-    name = f"holdsense-{short}"
-    return name, f"holdsense-force-{ident}", f"holdsense-markers-{ident}"
+    tag = "replay-" if replay else ""
+    name = f"holdsense-{tag}{short}"
+    return name, f"holdsense-force-{tag}{ident}", f"holdsense-markers-{tag}{ident}"
 
 
 # --------------------------------------------------------------------------- clock
@@ -168,6 +171,7 @@ class LslForceOutlet(Listener):
         self.outlet: Any = None
         self.samples_pushed = 0
         self._seen_samples = False
+        self._stopped = False
         self._lock = threading.Lock()
 
     # identity -------------------------------------------------------------
@@ -264,6 +268,8 @@ class LslForceOutlet(Listener):
             return
         self._seen_samples = True
         with self._lock:
+            if self._stopped:
+                return  # after stop(): the stream has ended; never re-create the outlet
             if self.outlet is None:
                 if self.has_angle is None:
                     self.has_angle = chunk.angle_deg is not None
@@ -292,6 +298,7 @@ class LslForceOutlet(Listener):
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             self._close_outlet()
 
 
@@ -299,6 +306,9 @@ def _info_has_angle(info: dict[str, Any]) -> bool | None:
     for key in ("has_angle", "encoder", "has_encoder"):
         if key in info and info[key] is not None:
             return bool(info[key])
+    sensors = info.get("sensors")  # a live roller's INFO: sensor names ("as5600" = the shell encoder)
+    if isinstance(sensors, (list, tuple)):
+        return "as5600" in sensors or "encoder" in sensors
     cols = info.get("columns")
     if isinstance(cols, (list, tuple)):
         return "angle_deg" in cols
@@ -391,11 +401,12 @@ class LslMarkerOutlet(Listener):
         self.markers_pushed = 0
         self.sent: list[tuple[float, str]] = []  # (LSL stamp, JSON) of every marker, for the session log
         self._holds = 0
+        self._stopped = False
         self._lock = threading.Lock()
 
     def open(self) -> None:
         with self._lock:
-            if self.outlet is None:
+            if self.outlet is None and not self._stopped:
                 pylsl = _lsl()
                 si = pylsl.StreamInfo(self.name + "-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
                                       pylsl.cf_string, self.source_id)
@@ -413,6 +424,8 @@ class LslMarkerOutlet(Listener):
     def push(self, t_s: float, marker: dict[str, Any]) -> None:
         """Push one marker object, stamped at device time `t_s` (fields that are None are left out)."""
         self.open()
+        if self.outlet is None:
+            return  # after stop(): dropped, not re-announced
         marker = {k: v for k, v in marker.items() if v is not None}
         text = json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
         stamp = self.clock.stamp(t_s)
@@ -444,6 +457,7 @@ class LslMarkerOutlet(Listener):
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             if self.outlet is not None:
                 _linger(self.outlet, self.linger_s)
                 self.outlet = None
@@ -492,10 +506,10 @@ class LslRoller(Listener):
     """
 
     def __init__(self, info: dict[str, Any] | None = None, *, has_angle: bool | None = None,
-                 fallback_id: str = "unknown", linger_s: float = 1.0) -> None:
+                 fallback_id: str = "unknown", replay: bool = False, linger_s: float = 1.0) -> None:
         self.clock = LslClock()
         info = dict(info or {})
-        name, force_id, marker_id = source_ids(device_id_from_info(info), fallback=fallback_id)
+        name, force_id, marker_id = source_ids(device_id_from_info(info), fallback=fallback_id, replay=replay)
         self.force = LslForceOutlet(clock=self.clock, info=info, has_angle=has_angle, name=name,
                                     source_id=force_id, linger_s=linger_s)
         self.markers = LslMarkerOutlet(clock=self.clock, name=name, source_id=marker_id, info=info,
