@@ -16,7 +16,10 @@ from holdsense.recording import read_recording
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]
 
-SPEED = 25.0  # device time runs 25x faster: 200 s of session in 8 s
+# Device time runs 10x faster: 150 s of session in 15 s. Not faster: the device's 30-bit µs tick counter
+# wraps 1073.7 s of device time after boot (107 s of wall time at 10x), and a session that crosses the wrap
+# currently sees t_s jump forward by 2^30 µs (reported; a host/firmware unwrap bug, not the session's).
+SPEED = 10.0
 
 
 def _env() -> dict:
@@ -73,19 +76,19 @@ def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_pat
     answers.write_text(json.dumps({"region": "quads", "before": {"pain": 4, "rom": "heel 12 cm from buttock"},
                                    "after": {"pain": 2, "rom": "heel 7 cm from buttock"}}))
     db = tmp_path / "data" / "history.sqlite3"
-    p = hs("session", "--port", port, "--answers", str(answers), "--db", str(db), "--duration", "200",
+    p = hs("session", "--port", port, "--answers", str(answers), "--db", str(db), "--duration", "150",
            "--sound", "off", "--body-mass", "70")
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "Region: quadriceps" in out and "Stored as session 1" in out
-    # the simulated person holds a spot past 30 s in any 200 s of the (looped) standard scenario; it runs
+    # the simulated person holds a spot past 30 s in any 150 s of the (looped) standard scenario; it runs
     # from the device's start, not the session's, so where in it the session begins depends on the machine's load
     assert "30 s: release window reached" in out and "Hold ended:" in out
     # recorded beside the history (no -o given): a complete recording with the device header
     (rec_path,) = (tmp_path / "data" / "recordings").glob("holdsense-*.csv")
     rec = read_recording(rec_path)
     assert rec.region == "quads" and rec.body_mass_kg == 70 and rec.metadata.get("device")
-    assert 199.0 <= rec.duration_s <= 200.0
+    assert 149.0 <= rec.duration_s <= 150.0
     # the roller's firmware received the cues: start (1), and the rising release-window pattern (4)
     cues = [tuple(c) for c in _query(ctl)["cues"]]
     assert (1, 1) in cues and (4, 1) in cues

@@ -142,10 +142,10 @@ def test_html_lists_each_hold_with_score_and_feedback() -> None:
     assert len(page.hold_rows) == 4
     for i, (row, score) in enumerate(zip(page.hold_rows, SCORES), 1):
         assert row[0] == str(i)
-        assert row[4] == str(score)  # columns: #, start, held, force, score, grade, feedback (no spot: no encoder)
+        assert row[4] == str(score)  # columns: #, start, held, force, score, grade + feedback (no spot: no encoder)
         assert row[1] == mmss([s for s in SEGMENTS if s[0] == "hold"][i - 1][1])
-        assert "Light pressure: good." in row[6]
-    assert page.hold_rows[1][2] == "12 s" and page.hold_rows[1][5] == "too short"
+        assert "Light pressure: good." in row[5]
+    assert page.hold_rows[1][2] == "12 s" and page.hold_rows[1][5].startswith("too short") and "Held 12 s." in page.hold_rows[1][5]
     assert page.hold_rows[0][3] == "140 N (20 % BW)"  # 140 N / (72 kg * 9.81)
 
 
@@ -204,6 +204,18 @@ def test_html_escapes_and_keeps_one_page_with_many_holds() -> None:
     assert len(page.hold_rows) == 16
     # many holds: only the first feedback line each, to stay on one page
     assert "extra 3 first" in page.hold_rows[7][-1] and "extra 3 second" not in page_html
+
+
+def test_layout_tightens_with_content() -> None:
+    light = render_html(_input())
+    assert "<body>" in light  # 4 holds with short feedback: the roomy layout
+    samples, analysis = _session()
+    for h in analysis["holds"]:
+        h["feedback"] = ["A long line of feedback that a person reads and acts on, about pressure and time. " * 2] * 5
+    crowded = render_html(ReportInput(analysis=analysis, samples=samples))
+    assert '<body class="dense">' in crowded
+    page = _parse(crowded)  # past ~44 printed lines: the first two feedback lines per hold and a pointer
+    assert all(r[-1].count("A long line") == 2 * 2 and "(+3 more: holdsense analyze)" in r[-1] for r in page.hold_rows)
 
 
 def test_no_holds_message() -> None:
