@@ -27,6 +27,7 @@ owns the state machine around it.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import struct
 import threading
@@ -561,6 +562,16 @@ class Device:
             except LinkLost as exc:
                 self._link_lost(exc)
         return self._take_pending()
+
+    async def arecv(self, timeout_s: float | None = 0.1) -> list[Message] | None:
+        """`recv` for asyncio programs (`Notifier.run_async`): awaits the transport's `wait_readable`
+        (BLE) instead of blocking the event loop; other links and reconnects run in an executor."""
+        t = self.transport
+        wait = getattr(t, "wait_readable", None)
+        if wait is not None and self.link_state == "ok" and not self._closed:
+            await wait(timeout_s)
+            return self.recv(0)
+        return await asyncio.get_running_loop().run_in_executor(None, self.recv, timeout_s)
 
     # ------------------------------------------------------------------ link loss
     def _drop_transport(self) -> None:

@@ -128,13 +128,13 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
     n = s.get("holds", len(holds))
     return [
         ("Session score", _num(s.get("session_score")), "of 100"),
-        ("Duration", mmss(dur), "m:ss"),
+        ("Duration", mmss(dur), "whole recording"),
         ("Holding", mmss(s.get("hold_s")), f"{_pct(s.get('hold_s'), dur)} of session"),
         ("Rolling", mmss(s.get("roll_s")), f"{_pct(s.get('roll_s'), dur)} of session"),
         ("Off the roller", mmss(s.get("off_s")), f"{_pct(s.get('off_s'), dur)} of session"),
         ("Holds", _num(n), "loaded and still ≥ 5 s"),
         ("Holds ≥ 30 s", _num(s.get("holds_over_30s")), "release window"),
-        ("Longest hold", mmss(max((h.get("duration_s") or 0.0 for h in holds), default=None)), "m:ss"),
+        ("Longest hold", mmss(max((h.get("duration_s") or 0.0 for h in holds), default=None)), "min:s"),
     ]
 
 
@@ -244,7 +244,7 @@ h2 { font-size: 11.5pt; margin: 12px 0 4px; color: #1f3b57; border-bottom: 1px s
 .sub { color: #5a6b7b; margin: 2px 0 8px; }
 .totals { display: grid; grid-template-columns: repeat(8, 1fr); gap: 4px; margin: 6px 0; }
 .total { background: #f2f5f8; border-radius: 5px; padding: 4px 6px; }
-.total .label { font-size: 7.5pt; color: #5a6b7b; text-transform: uppercase; letter-spacing: .03em; }
+.total .label { font-size: 7.5pt; color: #5a6b7b; font-weight: 600; }
 .total .value { font-size: 12pt; font-weight: 600; }
 .total.score .value { font-size: 16pt; }
 .total .tnote { font-size: 7pt; color: #6b7b8b; }
@@ -255,10 +255,15 @@ th { font-size: 8pt; color: #5a6b7b; font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.score { font-weight: 700; font-size: 10.5pt; text-align: right; }
 td ul { margin: 0; padding-left: 14px; }
+section > ul { margin: 4px 0; padding-left: 18px; font-size: 9.5pt; }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
 .note { color: #5a6b7b; font-size: 8.5pt; }
 .warn { color: #a33; }
 footer { margin-top: 10px; font-size: 7.5pt; color: #6b7b8b; border-top: 1px solid #d5dde5; padding-top: 4px; }
+body.dense table { font-size: 8pt; }
+body.dense th, body.dense td { padding: 1px 4px; }
+body.dense img.trace { max-height: 58mm; width: auto; max-width: 100%; margin: 0 auto; }
+body.dense h2 { margin-top: 7px; }
 @media print { body { padding: 0; } }
 """
 
@@ -280,7 +285,8 @@ def render_html(inp: ReportInput) -> str:
         sub_bits.append(e(str(md["device"])))
 
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<title>{e(inp.title)} – {e(source)}</title><style>{_CSS}</style></head><body>",
+             f"<title>{e(inp.title)} – {e(source)}</title><style>{_CSS}</style></head>"
+             + ('<body class="dense">' if len(inp.holds) > 10 else "<body>"),
              f"<header><h1>{e(inp.title)}</h1><p class=\"sub\">{' · '.join(sub_bits)}</p></header>"]
 
     # totals
@@ -370,6 +376,8 @@ def _before_after_html(inp: ReportInput) -> str:
            '<table class="tests"><thead><tr><th></th><th>before</th><th>after</th><th class="num">change</th>'
            "</tr></thead><tbody>"]
     for label, bv, av, d in rows:
+        if bv == "–" and av == "–":
+            continue  # not asked / skipped both times
         out.append(f"<tr data-test=\"{e(label)}\"><td>{e(label)}</td><td>{e(bv)}</td><td>{e(av)}</td>"
                    f"<td class=\"num\">{e(d)}</td></tr>")
     out.append("</tbody></table>")

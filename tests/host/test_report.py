@@ -153,11 +153,11 @@ def test_html_totals_and_before_after() -> None:
     page = _parse(render_html(_input()))
     # each total reads "<label> <value> <note>"
     assert page.totals["Session score"] == "Session score 78 of 100"
-    assert page.totals["Duration"] == "Duration 7:00 m:ss"
+    assert page.totals["Duration"] == "Duration 7:00 whole recording"
     assert page.totals["Holding"] == "Holding 4:37 66 % of session"
     assert page.totals["Rolling"] == "Rolling 1:38 23 % of session"
     assert page.totals["Holds"].startswith("Holds 4 ") and page.totals["Holds ≥ 30 s"].startswith("Holds ≥ 30 s 3 ")
-    assert page.totals["Longest hold"] == "Longest hold 1:50 m:ss"
+    assert page.totals["Longest hold"] == "Longest hold 1:50 min:s"
     assert page.test_rows["Pain (0–10)"] == ["Pain (0–10)", "5", "3", "-2"]
     assert page.test_rows["Range of motion"] == ["Range of motion", "40°", "52°", "+12°"]
     assert page.test_rows["Ease (0–10)"] == ["Ease (0–10)", "4", "7", "+3"]
@@ -165,6 +165,9 @@ def test_html_totals_and_before_after() -> None:
     assert "reduced pain" in ba and "greater range of motion" in ba and "standing quad stretch" in ba
     assert "Hold 2 was short" in page.sections["advice"]
     assert "quadriceps" in render_html(_input())
+    # a measure not given before nor after is left out rather than shown as dashes
+    page = _parse(render_html(_input(before=MovementTest(5), after=MovementTest(3))))
+    assert list(page.test_rows) == ["Pain (0–10)"]
 
 
 def test_html_is_self_contained_with_a_real_plot() -> None:

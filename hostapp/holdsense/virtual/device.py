@@ -197,13 +197,17 @@ class VirtualDevice:
     host second; loop: repeat the scenario (else the person steps off and the
     roller keeps streaming unloaded); encoder: fit the AS5600; calibrated: start
     with the load cell's calibration stored (a bench-calibrated roller) instead
-    of the firmware's nominal one; rate_wired: RATE pin wired (SET_RATE works).
+    of the firmware's nominal one; rate_wired: RATE pin wired (SET_RATE works);
+    wait_for_start: the simulated person steps on only when a host first
+    sends START (the scenario's clock starts there, so a recording or live view
+    begins with the scenario instead of joining it however late the host came).
     """
 
     def __init__(self, scenario: str = "standard", *, seed: int = 0, rate_hz: int = 80, encoder: bool = True,
                  speed: float = 1.0, loop: bool = False, link_path: str | None = None, tcp_port: int | None = None,
                  control_path: str | None = None, state_dir: str | None = None, calibrated: bool = True,
-                 rate_wired: bool = True, ticks_offset_us: int = 0, out: TextIO | None = None) -> None:
+                 rate_wired: bool = True, ticks_offset_us: int = 0, wait_for_start: bool = False,
+                 out: TextIO | None = None) -> None:
         from holdsense import sim
 
         if speed <= 0:
@@ -233,6 +237,9 @@ class VirtualDevice:
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
         self._t_start = time.monotonic()
         self._boot_world_us = 0
+        self._last_edge_us: int | None = None
+        # world µs at which the scenario's clock reads 0 (None: waiting for the host's first START)
+        self._scenario_t0_us: int | None = None if wait_for_start else 0
         self.boots = 0
         self.app: Any = None
         self.board: shims.FakeBoard | None = None
@@ -253,6 +260,9 @@ class VirtualDevice:
 
     def _scenario_s(self, world_s: np.ndarray) -> np.ndarray:
         d = self.body.duration_s
+        if self._scenario_t0_us is None:
+            return np.zeros_like(world_s)  # before the first START: the scenario's first instant
+        world_s = np.maximum(world_s - self._scenario_t0_us / 1e6, 0.0)
         if self.loop and d > 0:
             return np.mod(world_s, d)
         return world_s
@@ -301,7 +311,7 @@ class VirtualDevice:
                             base_rate_hz=float(self.rate_hz), seed=self.seed + 1000 * self.boots)
         if self.has_encoder:
             self.as5600 = FakeAS5600(self._raw_angle_at)
-            self.as5600.clock_us = board.clock_us
+            self.as5600.clock_us = self._angle_read_us
             board.i2c_devices[FakeAS5600.ADDR] = self.as5600
         board.adc_uv[pins["VBAT_ADC"]] = self._battery_uv
         storage = Storage(self.state_dir)
@@ -309,9 +319,15 @@ class VirtualDevice:
         boot_id = random.SystemRandom().getrandbits(32) or 1
         self.app = fw_app.App(hw, storage, BOARD, fw_app.device_id(), boot_id=boot_id)
         assert self.serial is not None
+        self._last_edge_us = None
         self.hx.schedule_from(board.clock_us())
         self._tasks = [asyncio.create_task(self._hardware_task()),
-                       asyncio.create_task(self.app.run((self.serial, self.serial)))]
+                       asyncio.create_task(self._firmware_main())]
+
+    def _firmware_main(self) -> Any:
+        """The firmware's main coroutine for this boot: App.run with the USB serial link.
+        (holdsense.virtual.bledevice overrides it to run the BLE link on the fake BlueZ instead.)"""
+        return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
         for t in self._tasks:
@@ -322,8 +338,22 @@ class VirtualDevice:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks = []
+        # App.run cancels its own tasks (sampler, tx, ...) without awaiting them: let them finish on this
+        # board before it goes, or a sampler woken by a last IRQ would read pins of no board at all
+        for _ in range(10):
+            await asyncio.sleep(0)
         if self.board is not None:
             shims.uninstall(self.board)
+
+    def _angle_read_us(self) -> int:
+        """When the firmware reads the AS5600: a board does it ~0.5 ms after the HX711's data-ready edge.
+
+        The host may run the firmware's read later than that (a busy machine, --speed); the angle is
+        still the one at the board's read instant, so force and angle stay aligned.
+        """
+        assert self.board is not None
+        now = self.board.clock_us()
+        return now if self._last_edge_us is None else min(now, self._last_edge_us + 500)
 
     async def _hardware_task(self) -> None:
         hx, board = self.hx, self.board
@@ -335,7 +365,20 @@ class VirtualDevice:
                 await asyncio.sleep(delay_s)
             if hx.next_edge_us != edge:  # rescheduled (RATE changed) while we slept
                 continue
-            hx.convert()
+            self._last_edge_us = hx.convert()
+            if self._scenario_t0_us is None and self.app is not None and any(lk.streaming for lk in self.app.links):
+                # the host started streaming: the scenario begins at this conversion (its block of
+                # pre-computed codes is re-evaluated from the next edge on)
+                self._scenario_t0_us = self._last_edge_us - self.ticks_offset_us + self._boot_world_us
+                hx.invalidate()
+            # A board's sampler reads each conversion microseconds after its edge. The host's event loop
+            # wakes ~1 ms late (epoll's resolution: 20 device-ms at --speed 20), so when the next edge is
+            # already due, let the firmware's sampler read this one before latching the next; otherwise a
+            # faster-than-real-time device would silently skip most conversions.
+            for _ in range(16):
+                if not hx.ready or hx.next_edge_us > board.clock_us():
+                    break
+                await asyncio.sleep(0)
 
     # --- faults (control socket) ---
     async def unplug(self, device_s: float) -> None:
@@ -379,6 +422,7 @@ class VirtualDevice:
         app = self.app
         return {"boot_id": app.boot_id, "boots": self.boots, "device_s": self.device_us() / 1e6,
                 "world_s": self.world_us() / 1e6, "scenario_duration_s": self.body.duration_s,
+                "scenario_t0_world_s": None if self._scenario_t0_us is None else self._scenario_t0_us / 1e6,
                 "load_kg": self.body.load_kg, "rate_hz": app.hx.rate_hz, "idle": app.sampler.idle,
                 "cues": [list(c) for c in app.cue.log], "settings": app.settings,
                 "port": self.endpoint.url if self.endpoint else None, "plugged": self._plugged,
