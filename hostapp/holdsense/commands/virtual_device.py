@@ -30,12 +30,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="start with the firmware's nominal calibration instead of a bench-calibrated one")
     p.add_argument("--no-rate-pin", action="store_true", help="RATE not wired: set-rate answers 'unsupported'")
+    p.add_argument("--replay-capture", metavar="FILE.hscap",
+                   help="replay a raw wire capture (holdsense record --capture) instead of simulating: the "
+                        "recorded bytes with their timing (scaled by --speed), the host's commands answered from "
+                        "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
+                        "options do not")
     p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from holdsense.virtual.device import VirtualDevice, serve
+
+    if args.replay_capture:
+        from holdsense.virtual.replay import ReplayVirtualDevice
+
+        return serve(ReplayVirtualDevice(args.replay_capture, speed=args.speed, link_path=args.link,
+                                         tcp_port=args.tcp, control_path=args.control))  # type: ignore[arg-type]
 
     dev = VirtualDevice(args.scenario, seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder,
                         speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp,
