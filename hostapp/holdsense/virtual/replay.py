@@ -17,9 +17,13 @@ virtual device's own (holdsense.virtual.device).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import struct
 import sys
+import termios
 import time
 from typing import Any, Callable, TextIO
 
@@ -152,9 +156,32 @@ class ReplayVirtualDevice:
             self._host_event.clear()
             await self._host_event.wait()
 
-    async def _send_pending(self) -> None:
+    async def _send_pending(self, timeout_s: float = 3.0) -> None:
+        """Before a recorded link drop: everything recorded before it must reach the host (it did then).
+
+        On a pty, wait until the host has read all that is queued for it (FIONREAD
+        on the slave side); closing earlier would lose bytes the capture shows as received.
+        """
+        deadline = time.monotonic() + timeout_s
         if self.serial is not None and self.serial.tx:
-            await asyncio.wait_for(self.serial.drain(), 2.0)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.serial.drain(), timeout_s)
+        ep = self.endpoint
+        if isinstance(ep, PtyEndpoint) and ep.slave >= 0:
+            # a pty hands written bytes to the slave side asynchronously (the kernel's flip buffer work):
+            # give it a moment before FIONREAD can be trusted, and the host a moment after its last read
+            await asyncio.sleep(0.1)
+            while time.monotonic() < deadline:
+                try:
+                    waiting = struct.unpack("i", fcntl.ioctl(ep.slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+                except OSError:
+                    break
+                if waiting == 0:
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+        else:
+            await asyncio.sleep(0.2)  # TCP: the kernel's buffers empty quickly on 127.0.0.1
 
     # --- control socket: {"query": true} ---
     def query(self) -> dict[str, Any]:
