@@ -62,6 +62,7 @@ def test_capture_survives_kill_9_of_the_recorder(tmp_path):
     assert cap.truncated and not cap.complete and cap.end is None
     last = max(r.t_s for r in cap.records if r.kind == 0x10)
     lost_s = killed_at - (cap.t0_unix_s + last)
+    print(f"kill -9: the capture lost the last {lost_s:.3f} s")
     assert 0 <= lost_s < 1.0, f"the capture lost {lost_s:.2f} s before the kill"
     dec = decode_capture(cap)
     assert dec.stats["samples"] > 100 and dec.frames["crc_errors"] == 0
