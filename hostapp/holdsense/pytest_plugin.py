@@ -147,7 +147,7 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
     handle = roller if isinstance(roller, RollerHandle) else None
     port = handle.port if handle else str(roller)
     speed = handle.speed if handle else 1.0
-    limit = timeout_s if timeout_s is not None else 30.0 + 3.0 * duration_s / max(speed, 1e-3)
+    limit = timeout_s if timeout_s is not None else 90.0 + 4.0 * duration_s / max(speed, 1e-3)  # busy CI
     chunks: list[Any] = []
     gaps: list[dict[str, Any]] = []
     infos: list[dict[str, Any]] = []

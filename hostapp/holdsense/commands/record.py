@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
@@ -67,8 +68,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                                  has_angle=dev.has_encoder, has_raw=True)
-        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}")
-        listeners = [writer] if args.quiet else [writer, progress]
+        # --quiet: the progress line goes nowhere, but its elapsed time still feeds the summary line
+        progress = Progress(io.StringIO() if args.quiet else None, stats=dev.stats,
+                            label=f"recording {os.path.basename(out)}", tty=False if args.quiet else None)
+        listeners = [writer, progress]
         add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                           has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
         until = Until(listeners, args.duration_s)
