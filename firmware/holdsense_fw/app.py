@@ -11,8 +11,9 @@ from .battery import Battery
 from .commands import Commands
 from .cue import Cue
 from .frame import (S_AS5600, S_BATTERY, S_BUZZER, S_HX711, S_LED, S_RATE, STATE_IDLE,
-                    STATE_STOPPED, STATE_STREAMING, T_INFO, T_STATUS, ERR_BATTERY_LOW, cobs_encode,
-                    encode_info_payload, encode_status_payload)
+                    STATE_STOPPED, STATE_STREAMING, T_INFO, T_STATUS, T_TARE, TARE_AUTO, ERR_BATTERY_LOW,
+                    ERR_STORAGE, cobs_encode, encode_info_payload, encode_status_payload,
+                    encode_tare_payload)
 from .hx711 import HX711
 from .link import Link
 from .sampler import Sampler
@@ -97,6 +98,7 @@ class App:
         self.cue = Cue(hw.get("pwm"), hw.get("led"))
         self.battery = Battery(hw.get("adc"))
         self.sampler = Sampler(self.hx, self.enc, self.settings)
+        self.sampler.on_tare = self._tare_changed
         self.commands = Commands(self)
         self.links = []
         self.rx_bad_frames = 0
@@ -127,6 +129,17 @@ class App:
 
     def save(self):
         self.storage.save(self.settings)
+
+    def _tare_changed(self, tare, n, source):
+        """The zero moved (TARE command or automatic tare): every link gets a TARE frame naming the
+        first sample (its own index) whose force uses the new zero, so hosts switch exactly there."""
+        for link in self.links:
+            link.send(T_TARE, encode_tare_payload(tare, link.queue.next_index, n, source))
+        if source == TARE_AUTO:  # the TARE command saves in its own reply path
+            try:
+                self.save()
+            except OSError:
+                self.sampler.errors |= ERR_STORAGE
 
     def info_payload(self):
         return encode_info_payload({
@@ -203,7 +216,8 @@ class App:
 
 
 def main(board=None):
-    """Board entry point (main.py). Streams frames on the USB REPL port."""
+    """Board entry point (main.py). Streams frames on the USB REPL port, and over BLE when the
+    MicroPython build has `bluetooth` and aioble is installed (docs/ble.md)."""
     import sys
     import micropython
     board = board or config.detect_board()
@@ -215,7 +229,9 @@ def main(board=None):
     reader = asyncio.StreamReader(stdin)
     writer = asyncio.StreamWriter(stdout, {})
     micropython.kbd_intr(-1)  # a 0x03 byte inside a frame must not interrupt us; EXIT restores it
+    from . import ble
+    extra = [ble.run(app)] if ble.available() else []  # BLE beside USB on boards with bluetooth + aioble
     try:
-        asyncio.run(app.run((reader, writer)))
+        asyncio.run(app.run((reader, writer), extra_tasks=extra))
     finally:
         micropython.kbd_intr(3)

@@ -139,15 +139,22 @@ class Commands:
         link.ack(seq, cmd)
 
     def idle(self, seq, cmd, args, link):
-        a, d, c = struct.unpack("<HBI", args)
+        # 1.0: idle_after_s u16, decimation u8, load_counts u32; 1.1 adds auto_tare_after_s u16
+        # (0 = automatic tare off). Without it the automatic tare setting is kept.
+        if len(args) not in (7, 9):
+            raise ValueError("IDLE takes 7 or 9 bytes")
+        a, d, c = struct.unpack_from("<HBI", args, 0)
         if d < 1:
             raise ValueError("decimation >= 1")
         s = self.app.settings
         s["idle_after_s"] = a
         s["idle_decimation"] = d
         s["load_counts"] = c
+        if len(args) == 9:
+            s["auto_tare_after_s"] = struct.unpack_from("<H", args, 7)[0]
+            self.app.sampler.autotare.reset()
         self.app.save()
-        link.ack(seq, cmd, struct.pack("<HBI", a, d, c))
+        link.ack(seq, cmd, struct.pack("<HBIH", a, d, c, s.get("auto_tare_after_s", 0)))
 
     def ble_cal(self, seq, cmd, args, link):
         if link.name != "usb":

@@ -30,8 +30,17 @@ DEFAULTS = {
     "ble_cal_writes": False,
     "rate_wired": False,
     "tare_samples": 40,      # 0.5 s at 80 SPS
+    "auto_tare_after_s": 10,       # unloaded and still this long -> automatic tare (0 = off); IDLE sets it
     "queue_len": 256,        # per link: 3.2 s at 80 SPS before samples are dropped
 }
+
+# Automatic tare: the same "unloaded and still" as the host's auto-zero
+# (rollsignal.autozero.AutoZero: 20 N band, 1.5 N steadiness over 0.5 s and 1 s),
+# converted to counts with the current calibration's slope. docs/calibration.md.
+AUTO_TARE_BAND_N = 20.0      # |force| below this = nobody on the roller (a light hold is >= ~45 N)
+AUTO_TARE_STEADY_N = 1.5     # 0.5 s block means within this of the blocks 0.5 s and 1 s before
+AUTO_TARE_MIN_N = 0.1        # smaller zero changes are left alone (no flash write, no TARE frame):
+#                              flash writes then follow the drift itself, not the clock
 
 
 def detect_board():

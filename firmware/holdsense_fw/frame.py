@@ -5,13 +5,14 @@
 import struct
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 0
+PROTO_MINOR = 1  # 1.1: TARE frames (0x05), IDLE's trailing auto_tare_after_s
 
 # Frame types. Device -> host: 0x01..0x0F and ACK/ERROR; host -> device: CMD.
 T_INFO = 0x01
 T_SAMPLES = 0x02
 T_STATUS = 0x03
 T_TEXT = 0x04
+T_TARE = 0x05     # 1.1: the zero changed (TARE command or automatic tare), from which sample on
 T_CMD = 0x10
 T_ACK = 0x11
 T_ERROR = 0x12
@@ -352,7 +353,9 @@ def encode_info_payload(info):
         st |= INFO_BLE_CAL
     if info.get("idle"):
         st |= INFO_IDLE
-    out = struct.pack("<BBIBBB", PROTO_MAJOR, PROTO_MINOR, info["boot_id"] & 0xFFFFFFFF,
+    # proto_minor may be given to reproduce an older minor's bytes (golden vectors); bytes 0-1
+    # keep their meaning in every version
+    out = struct.pack("<BBIBBB", PROTO_MAJOR, info.get("proto_minor", PROTO_MINOR), info["boot_id"] & 0xFFFFFFFF,
                       info["sensors"], info["rate_hz"], st)
     out += pack_str(info["fw_version"]) + pack_str(info["board"]) + pack_str(info["device_id"])
     out += encode_cal(info["calibration"])
@@ -393,6 +396,24 @@ def decode_status_payload(b):
     return {"battery_mv": v[0], "battery_pct": v[1], "state": v[2], "samples_total": v[3],
             "dropped_total": v[4], "errors": v[5], "hx711_timeouts": v[6],
             "rx_bad_frames": v[7], "uptime_s": v[8], "rate_chz": v[9]}
+
+
+# ---- TARE (1.1): the zero changed ----
+TARE_COMMAND = 0   # a TARE command finished
+TARE_AUTO = 1      # automatic tare: unloaded and still for auto_tare_after_s (docs/calibration.md)
+_TARE_FMT = "<iIHB"
+TARE_LEN = 11
+
+
+def encode_tare_payload(tare_counts, from_index, n, source):
+    """tare_counts i32; from_index u32: the first sample (this link's index) whose force uses it;
+    n u16: readings averaged; source u8 (TARE_COMMAND / TARE_AUTO)."""
+    return struct.pack(_TARE_FMT, tare_counts, from_index & 0xFFFFFFFF, min(n, 0xFFFF), source)
+
+
+def decode_tare_payload(b):
+    t, i, n, src = struct.unpack_from(_TARE_FMT, b, 0)
+    return {"tare_counts": t, "from_index": i, "n": n, "source": src}
 
 
 # ---- commands, ACK, ERROR ----

@@ -1,11 +1,12 @@
 # The sampling loop: reads the HX711 at each data-ready edge (timestamped in the
 # IRQ), reads and unwraps the encoder, flags saturation/spikes, handles tare and
-# idle mode, and pushes samples into each link's bounded queue without ever
-# waiting for a link. Plain Python: runs under MicroPython and CPython.
+# idle mode and the automatic tare, and pushes samples into each link's bounded
+# queue without ever waiting for a link. Plain Python: runs under MicroPython and CPython.
 from . import compat
+from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
 from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
-                    F_SPIKE)
+                    F_SPIKE, TARE_AUTO, TARE_COMMAND)
 from .hx711 import HX711
 
 SPIKE_JUMP = 2000        # counts: a spurious code also jumps away from its neighbours (~25 N)
@@ -32,6 +33,107 @@ class AngleUnwrapper:
             self.total = 0
         self.last = raw12
         return self.total
+
+
+class AutoTare:
+    """Automatic tare: unloaded and still for `auto_tare_after_s` seconds -> a new zero.
+
+    The rule is the host auto-zero's (rollsignal.autozero.AutoZero), so the two agree
+    (docs/calibration.md): every reading within AUTO_TARE_BAND_N of the zero, and the mean
+    of each 0.5 s block within AUTO_TARE_STEADY_N of the blocks 0.5 s and 1 s before it.
+    Newtons become counts with the calibration's slope, counts_to_n[1] (no slope: off).
+    Once the still window has lasted auto_tare_after_s, the new tare is the mean raw reading of
+    the window; only tare_counts changes, never the slope. A change smaller than
+    AUTO_TARE_MIN_N is not applied (so flash writes follow the drift, not the clock).
+    Integer sums of (raw - tare): small ints, no float32 rounding, no heap on the board.
+    """
+
+    BLOCK_US = 500000
+
+    def __init__(self):
+        self.checks = 0   # still windows completed (applied or not)
+        self.applied = 0  # zero changes made
+        self.reset()
+
+    def reset(self):
+        self._t0 = None   # wide µs of the window's first reading
+        self._tare = 0    # the zero the window is judged against
+        self._sum = 0     # sum of (raw - tare) over the window's completed blocks
+        self._n = 0
+        self._bt0 = 0
+        self._bsum = 0
+        self._bn = 0
+        self._m1 = None   # mean (counts above tare) of the previous block: 0.5 s before
+        self._m2 = None   # and of the block before it: 1 s before
+
+    def update(self, t, raw, tare, cal, after_s):
+        """One good reading (wide µs `t`, raw counts) against the zero `tare`.
+
+        Returns (new_tare_counts, n_readings) when the roller is to be re-zeroed now, else None.
+        """
+        if not after_s:
+            self._t0 = None
+            return None
+        c = cal.get("counts_to_n") or ()
+        slope = abs(c[1]) if len(c) > 1 else 0.0
+        if not slope:
+            self._t0 = None
+            return None
+        d = raw - tare
+        if abs(d) * slope >= AUTO_TARE_BAND_N:  # someone on the roller
+            self._t0 = None
+            return None
+        if self._t0 is None or tare != self._tare:
+            self.reset()
+            self._t0 = t
+            self._tare = tare
+            self._bt0 = t
+        elif t - self._bt0 >= self.BLOCK_US and self._bn:
+            res = self._close_block(t, slope, tare, after_s)
+            self._bt0 = t
+            if res is not None:
+                self._bsum = raw - res[0]  # this reading opens the next block, on the new zero
+                self._bn = 1
+                return res
+        self._bsum += d
+        self._bn += 1
+        return None
+
+    def _close_block(self, t, slope, tare, after_s):
+        m = self._bsum / self._bn
+        steady = AUTO_TARE_STEADY_N / slope
+        b_sum, b_n = self._bsum, self._bn
+        self._bsum = 0
+        self._bn = 0
+        if ((self._m1 is not None and abs(m - self._m1) >= steady)
+                or (self._m2 is not None and abs(m - self._m2) >= steady)):
+            # moving: a new window starts here (this block is its 0.5 s / 1 s reference)
+            self._t0 = t
+            self._sum = 0
+            self._n = 0
+            self._m2 = None
+            self._m1 = m
+            return None
+        self._m2 = self._m1
+        self._m1 = m
+        self._sum += b_sum
+        self._n += b_n
+        if t - self._t0 < after_s * 1000000:
+            return None
+        s, n = self._sum, self._n
+        self.checks += 1
+        self._t0 = t   # next window: the drift goes on
+        self._sum = 0
+        self._n = 0
+        delta = (2 * s + n) // (2 * n)  # rounded mean of (raw - tare)
+        if abs(delta) * slope < AUTO_TARE_MIN_N:
+            return None
+        self.applied += 1
+        self._tare = tare + delta
+        self._m1 = self._m1 - delta  # block means are kept relative to the new zero
+        if self._m2 is not None:
+            self._m2 -= delta
+        return tare + delta, n
 
 
 class SampleQueue:
@@ -102,6 +204,8 @@ class Sampler:
         self._h1 = None  # previous two (cleaned) readings, for the spike median
         self._h2 = None
         self._tare = None  # [n_wanted, sum, count, callback]
+        self.autotare = AutoTare()
+        self.on_tare = None  # callback(tare_counts, n, source): the zero changed (App tells the links)
         self._rate_t0 = None
         self._rate_n = 0
         self.rate_chz = 0
@@ -188,9 +292,20 @@ class Sampler:
                 self._tare = None
                 tare = (tr[1] + tr[2] // 2) // tr[2]
                 self.settings["cal"]["tare_counts"] = tare
+                if self.on_tare is not None:
+                    self.on_tare(tare, tr[2], TARE_COMMAND)
                 tr[3](tare, tr[2])
-        # idle mode: decimate while unloaded for a while; full rate again on load
         s = self.settings
+        # automatic tare: unloaded and still for auto_tare_after_s (never during a TARE command)
+        if flags & F_SAT or self._tare is not None:
+            self.autotare.reset()
+        elif not flags & F_SPIKE:
+            at = self.autotare.update(t, raw, self.tare_counts, s["cal"], s.get("auto_tare_after_s", 0))
+            if at is not None:
+                s["cal"]["tare_counts"] = at[0]
+                if self.on_tare is not None:
+                    self.on_tare(at[0], at[1], TARE_AUTO)
+        # idle mode: decimate while unloaded for a while; full rate again on load
         loaded = abs(raw - self.tare_counts) > s["load_counts"]
         if loaded or flags & F_SAT:
             self._unloaded_since = None

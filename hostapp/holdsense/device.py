@@ -27,6 +27,7 @@ owns the state machine around it.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import struct
 import threading
@@ -39,7 +40,7 @@ from .errors import DeviceError
 from .notifier import Gap, Info, Message, Samples, Status
 from .protocol import (PROTO_MAJOR, Cmd, DeviceInfo, Frame, FrameDecoder, FrameError, FrameType, Reply,
                        SampleUnpacker, check_compatible, decode_raw, encode_command, parse_info, parse_reply,
-                       parse_status)
+                       parse_status, parse_tare)
 from .transport import LinkLost, Transport, open_transport
 
 #: Reconnect backoff (seconds between attempts): quick at first (a cable re-seated), then every 2 s.
@@ -283,7 +284,8 @@ class Device:
 
     @property
     def calibration(self):
-        return self.unpacker.calibration
+        """The device's calibration as it is now (tare changes it announced included)."""
+        return self.unpacker.latest_calibration
 
     def stats(self) -> dict[str, Any]:
         """Host counters: lost/corrupt frames, lost samples, reconnects, reboots, link state."""
@@ -400,8 +402,9 @@ class Device:
         """Zero the load cells (roller unloaded): returns {"tare_counts", "n_samples"}; saved on the device."""
         res = self.command(Cmd.TARE, timeout_s=5.0, retries=1, n_samples=n_samples).result
         cal = self.unpacker.calibration
-        if cal is not None:
-            cal.tare_counts = int(res["tare_counts"])  # force from now on uses the new zero
+        if cal is not None and not self.unpacker.tare_frames:
+            cal.tare_counts = int(res["tare_counts"])  # 1.0 device: force from now on uses the new zero
+        # (a 1.1 device's TARE frame, which came before this ACK, says from which sample on)
         return res
 
     def battery(self) -> dict[str, Any]:
@@ -421,7 +424,7 @@ class Device:
 
     def set_calibration(self, calibration) -> Any:
         cal = self.command(Cmd.SET_CAL, calibration=calibration).result
-        self.unpacker.calibration = cal
+        self.unpacker.set_calibration(cal)
         return cal
 
     def exit_to_repl(self) -> None:
@@ -486,6 +489,10 @@ class Device:
                 st = parse_status(f.payload)
                 self.last_status = st
                 self._pending.append(Status(self._status_dict(st)))
+            elif typ == FrameType.TARE:
+                ev = parse_tare(f.payload)
+                self.unpacker.on_tare(ev)  # exact: from the frame's sample index on
+                self._pending.append(Status({"tare": ev.to_dict()}))
             elif typ == FrameType.TEXT:
                 p = f.payload
                 level = p[0] if p else 0
@@ -561,6 +568,16 @@ class Device:
             except LinkLost as exc:
                 self._link_lost(exc)
         return self._take_pending()
+
+    async def arecv(self, timeout_s: float | None = 0.1) -> list[Message] | None:
+        """`recv` for asyncio programs (`Notifier.run_async`): awaits the transport's `wait_readable`
+        (BLE) instead of blocking the event loop; other links and reconnects run in an executor."""
+        t = self.transport
+        wait = getattr(t, "wait_readable", None)
+        if wait is not None and self.link_state == "ok" and not self._closed:
+            await wait(timeout_s)
+            return self.recv(0)
+        return await asyncio.get_running_loop().run_in_executor(None, self.recv, timeout_s)
 
     # ------------------------------------------------------------------ link loss
     def _drop_transport(self) -> None:

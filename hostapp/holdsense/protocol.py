@@ -31,7 +31,7 @@ from . import __version__
 from .errors import DeviceError
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 0
+PROTO_MINOR = 1  # 1.1: TARE frames, IDLE's auto_tare_after_s
 MAX_FRAME = 244
 COUNTS_PER_TURN = 4096
 
@@ -41,6 +41,7 @@ class FrameType(IntEnum):
     SAMPLES = 0x02
     STATUS = 0x03
     TEXT = 0x04
+    TARE = 0x05  # 1.1: the zero changed, from a given sample index on
     CMD = 0x10
     ACK = 0x11
     ERROR = 0x12
@@ -180,8 +181,11 @@ def command_args(cmd: Cmd, **kw: Any) -> bytes:
             pattern = CUE_PATTERNS[pattern]
         return struct.pack("<BB", pattern, repeat)
     if cmd == Cmd.IDLE:
-        a, d, c = take("idle_after_s", "decimation", "load_counts")
-        return struct.pack("<HBI", int(a), int(d), int(c))
+        a, d, c, at = take("idle_after_s", "decimation", "load_counts", "auto_tare_after_s",
+                           defaults={"auto_tare_after_s": None})
+        out = struct.pack("<HBI", int(a), int(d), int(c))
+        # 1.1 trailing field; left out when not given, so a 1.0 roller still accepts the command
+        return out if at is None else out + struct.pack("<H", int(at))
     if cmd == Cmd.BLE_CAL:
         (en,) = take("enable")
         return struct.pack("<B", 1 if en else 0)
@@ -195,7 +199,8 @@ def encode_command(cmd: Cmd | int | str, seq: int, *, framing: str = "serial", *
     `cmd` is a Cmd, its value, or its name ("tare"); keyword arguments per
     command: tare(n_samples=0), set_cal(calibration), set_rate(rate_hz),
     status(clear=False), cue(pattern, repeat=1), idle(idle_after_s,
-    decimation, load_counts), ble_cal(enable).
+    decimation, load_counts, auto_tare_after_s=None (1.1: 0 = automatic tare off)),
+    ble_cal(enable).
     """
     if isinstance(cmd, str):
         cmd = Cmd[cmd.upper()]
@@ -287,9 +292,13 @@ class Calibration:
     residual_n: float | None = None
     fitted: bool = False
 
-    def force_n(self, raw_counts: np.ndarray | float) -> np.ndarray:
-        """Newtons for raw ADC counts (NaN everywhere when there are no coefficients)."""
-        x = np.asarray(raw_counts, dtype=np.float64) - float(self.tare_counts)
+    def force_n(self, raw_counts: np.ndarray | float, tare_counts: np.ndarray | None = None) -> np.ndarray:
+        """Newtons for raw ADC counts (NaN everywhere when there are no coefficients).
+
+        `tare_counts` (per sample) overrides the zero, for a batch spanning a tare change.
+        """
+        x = np.asarray(raw_counts, dtype=np.float64) - (float(self.tare_counts) if tare_counts is None
+                                                         else tare_counts)
         if not self.counts_to_n:
             return np.full_like(x, np.nan)
         y = np.zeros_like(x)
@@ -467,11 +476,43 @@ def parse_reply(frame: Frame) -> Reply:
         elif cmd == Cmd.IDLE:
             a, d, c = struct.unpack_from("<HBI", body, 0)
             result = {"idle_after_s": a, "decimation": d, "load_counts": c}
+            if len(body) >= 9:  # 1.1
+                result["auto_tare_after_s"] = struct.unpack_from("<H", body, 7)[0]
         elif cmd == Cmd.BLE_CAL:
             result = bool(body[0])
     except (IndexError, struct.error) as exc:
         raise FrameError(f"bad reply payload: {exc}") from exc
     return Reply(cmd_seq, cmd, True, result)
+
+
+TARE_SOURCES = {0: "command", 1: "auto"}
+
+
+@dataclass
+class TareEvent:
+    """A TARE frame (1.1): the roller's zero is `tare_counts` for samples with index ≥ `from_index`.
+
+    `source` is "command" (a TARE command finished) or "auto" (automatic tare: unloaded and
+    still, docs/calibration.md); `n_samples` readings were averaged.
+    """
+
+    tare_counts: int
+    from_index: int
+    n_samples: int
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tare_counts": self.tare_counts, "from_index": self.from_index,
+                "n_samples": self.n_samples, "source": self.source}
+
+
+def parse_tare(payload: bytes) -> TareEvent:
+    """Decode a TARE payload (docs/protocol.md §4a); FrameError if it is too short."""
+    try:
+        t, i, n, src = struct.unpack_from("<iIHB", payload, 0)
+    except struct.error as exc:
+        raise FrameError(f"bad TARE payload: {exc}") from exc
+    return TareEvent(t, i, n, TARE_SOURCES.get(src, str(src)))
 
 
 # ---------------------------------------------------------------- samples
@@ -588,7 +629,9 @@ class SampleUnpacker:
       starts a new device time base placed after the last sample by the host
       time that passed (`host_clock`), and is a gap with reason "reboot";
     - force_n from the calibration (NaN without coefficients); angle_deg from
-      cumulative counts (NaN where the encoder read was bad).
+      cumulative counts (NaN where the encoder read was bad);
+    - a tare change (TARE frame, `on_tare`) applies exactly from its sample
+      index on, whatever order frames arrive in; raw counts are never changed.
     """
 
     def __init__(self, calibration: Calibration | None = None, *, t0_s: float = 0.0,
@@ -605,6 +648,8 @@ class SampleUnpacker:
         self._boot_id: int | None = None
         self._reboot_pending = False
         self._angle_origin: int | None = None
+        self._tares: list[TareEvent] = []     # tare changes for samples not yet seen, by from_index
+        self.tare_frames = False              # the device announces tare changes (protocol ≥ 1.1)
         self.samples = 0
         self.lost_samples = 0
         self.reboots = 0
@@ -619,17 +664,53 @@ class SampleUnpacker:
         self.calibration = info.calibration
         if self._boot_id is not None and info.boot_id != self._boot_id:
             self._reboot_pending = True
+            self._tares = []  # indices restart with the new boot
         self._boot_id = info.boot_id
+        self.tare_frames = info.proto_major == PROTO_MAJOR and info.proto_minor >= 1
+
+    def on_tare(self, event: TareEvent) -> None:
+        """The device re-zeroed (TARE frame): use `event.tare_counts` from sample `from_index` on.
+
+        Applied now when every earlier sample has been converted already; otherwise kept until
+        the batch holding `from_index` arrives (frames may be handed over in any grouping).
+        `latest_calibration` includes it at once.
+        """
+        if self.calibration is None:
+            return
+        if self._next_index is not None and event.from_index <= self._next_index:
+            self._set_tare(event.tare_counts)
+        else:
+            self._tares.append(event)
+            self._tares.sort(key=lambda e: e.from_index)
+
+    @property
+    def latest_calibration(self) -> Calibration | None:
+        """The calibration with every announced tare change applied (what the device holds now);
+        `calibration` is the one of the last converted sample."""
+        cal = self.calibration
+        if cal is None or not self._tares:
+            return cal
+        return Calibration(self._tares[-1].tare_counts, list(cal.counts_to_n), cal.residual_n, cal.fitted)
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """A calibration the device just confirmed (SET/CLEAR/GET_CAL): earlier tare changes are superseded."""
+        self.calibration = calibration
+        self._tares = []
+
+    def _set_tare(self, tare_counts: int) -> None:
+        cal = self.calibration
+        if cal is not None:
+            self.calibration = Calibration(int(tare_counts), list(cal.counts_to_n), cal.residual_n, cal.fitted)
 
     def on_reply(self, reply: "Reply") -> None:
         """Keep the calibration in step with the device: TARE, SET/CLEAR/GET_CAL and INFO answers."""
         if not reply.ok:
             return
-        if reply.cmd == Cmd.TARE and self.calibration is not None:
-            self.calibration = Calibration(int(reply.result["tare_counts"]), list(self.calibration.counts_to_n),
-                                           self.calibration.residual_n, self.calibration.fitted)
+        if reply.cmd == Cmd.TARE and self.calibration is not None and not self.tare_frames:
+            # a 1.0 device: no TARE frame says from which sample on, so from now on
+            self._set_tare(int(reply.result["tare_counts"]))
         elif reply.cmd in (Cmd.SET_CAL, Cmd.CLEAR_CAL, Cmd.GET_CAL):
-            self.calibration = reply.result
+            self.set_calibration(reply.result)
         elif reply.cmd == Cmd.INFO:
             self.on_info(reply.result)
 
@@ -677,7 +758,18 @@ class SampleUnpacker:
             gap_flag[row] = True
             gaps.append(Gap(float(t_s[row]), reason, lost))
         cal = self.calibration
-        force = cal.force_n(arr.raw) if cal is not None else np.full(len(arr), np.nan)
+        if cal is None:
+            force = np.full(len(arr), np.nan)
+        elif self._tares and self._tares[0].from_index <= int(arr.index.max()):
+            tare = np.full(len(arr), float(cal.tare_counts))
+            last = int(arr.index.max())
+            while self._tares and self._tares[0].from_index <= last:
+                ev = self._tares.pop(0)
+                tare[arr.index >= ev.from_index] = ev.tare_counts
+                self._set_tare(ev.tare_counts)
+            force = cal.force_n(arr.raw, tare)
+        else:
+            force = cal.force_n(arr.raw)
         fl = np.zeros(len(arr), np.uint8)
         fl[(arr.flags & F_SAT) != 0] |= FLAG_SAT
         fl[(arr.flags & F_SPIKE) != 0] |= FLAG_SPIKE

@@ -170,6 +170,8 @@ for v in V["frames"]:
             a = struct.pack("<H", args["n_samples"])
         elif d["cmd"] == F.C_IDLE:
             a = struct.pack("<HBI", args["idle_after_s"], args["decimation"], args["load_counts"])
+            if "auto_tare_after_s" in args:  # 1.1
+                a += struct.pack("<H", args["auto_tare_after_s"])
         elif d["cmd"] == F.C_CUE:
             a = bytes((args["pattern"], args["repeat"]))
         elif args:
@@ -177,6 +179,10 @@ for v in V["frames"]:
         else:
             a = b""
         assert F.encode_cmd(seq, d["cmd"], a) == raw, v["name"]
+    elif ftype == F.T_TARE:
+        assert F.encode_frame(ftype, seq, F.encode_tare_payload(d["tare_counts"], d["from_index"], d["n"],
+                                                                d["source"])) == raw
+        assert F.decode_tare_payload(payload) == d
     elif ftype == F.T_ERROR:
         assert F.encode_error(seq, d["cmd_seq"], d["cmd"], d["code"], d["message"]) == raw
     n_frames += 1
@@ -245,4 +251,15 @@ for i in range(5):
 assert q.dropped == 2 and [i for i, _ in q.pop(9)] == [0, 1, 2]
 q.push((9, 0, 0, 0))
 assert q.pop(1)[0][1][2] & F.F_DROPPED
+# automatic tare: 11 s unloaded and still (3 N off the zero) -> one TARE frame, new zero stored
+app.settings["cal"] = {"tare_counts": 0, "counts_to_n": [0.0, 1.0 / 2190], "residual_n": None, "fitted": True}
+link.take_frames()
+t1 = t0 + 10 * 12500
+for i in range(880):
+    edge(t1 + i * 12500, 6570 + (i * 7919) % 200 - 100)  # 3 N at 2190 counts/N, +-100 counts "noise"
+frames = [F.decode_frame(r) for r in link.take_frames(1000)]
+tares = [F.decode_tare_payload(f[2]) for f in frames if f[0] == F.T_TARE]
+assert len(tares) == 1 and tares[0]["source"] == F.TARE_AUTO and tares[0]["n"] == 800, tares
+assert abs(tares[0]["tare_counts"] - 6570) <= 3 and app.settings["cal"]["tare_counts"] == tares[0]["tare_counts"]
+assert json.load(open("/flash/holdsense.json"))["cal"]["tare_counts"] == tares[0]["tare_counts"]
 print("MP-OK")

@@ -111,7 +111,13 @@ def test_every_command(rig_factory, tmp_path):
     assert h.cmd("cue", pattern="release", repeat=2).ok and app.cue.pending == (4, 2)
     assert not h.cmd("cue", pattern=9).ok
     assert h.cmd("idle", idle_after_s=30, decimation=4, load_counts=999).result == \
-        {"idle_after_s": 30, "decimation": 4, "load_counts": 999}
+        {"idle_after_s": 30, "decimation": 4, "load_counts": 999, "auto_tare_after_s": 10}  # 1.0 form: kept
+    assert h.cmd("idle", idle_after_s=30, decimation=4, load_counts=999, auto_tare_after_s=0).result == \
+        {"idle_after_s": 30, "decimation": 4, "load_counts": 999, "auto_tare_after_s": 0}   # 1.1: off
+    assert app.settings["auto_tare_after_s"] == 0
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 900, bytes((P.Cmd.IDLE,)) + bytes(8))), link)
+    h.pump()
+    assert any(f.type == P.FrameType.ERROR and P.parse_reply(f).code == P.ErrorCode.BAD_ARGS for f in h.frames)
     assert app.settings["idle_after_s"] == 30
     assert h.cmd("ble_cal", enable=True).result is True
     assert h.cmd("stop").ok and not link.streaming

@@ -1,7 +1,9 @@
 """Regenerate tests/golden/protocol_vectors.json from the firmware's encoder.
 
 Run by hand only when the protocol changes on purpose (then bump the version in
-docs/protocol.md); tests never regenerate it. The CRC and COBS entries are the
+docs/protocol.md); tests never regenerate it. Vectors of an older minor version keep
+their bytes (they pin `proto_minor`) and new ones are appended, so a device or host
+of any 1.x must still read every entry. The CRC and COBS entries are the
 published reference values (CRC catalogue check value, COBS paper / Wikipedia
 examples), written out here by hand, not computed.
 
@@ -60,11 +62,15 @@ def main() -> None:
     info = {"boot_id": 0x1234ABCD, "sensors": F.S_HX711 | F.S_AS5600 | F.S_BUZZER | F.S_LED | F.S_BATTERY,
             "rate_hz": 80, "streaming": True, "ble_cal_writes": False, "idle": False, "fw_version": "0.1.0",
             "board": "esp32s3", "device_id": "7CDFA1001122", "calibration": CAL}
+
+    def info10(d):  # the 1.0 vectors stay byte-identical
+        return F.encode_info_payload(dict(d, proto_minor=0))
+
     dec = dict(info, proto_major=1, proto_minor=0)
-    fr.append(frame_entry("info", F.T_INFO, 0, F.encode_info_payload(info), dec))
+    fr.append(frame_entry("info", F.T_INFO, 0, info10(info), dec))
     info2 = dict(info, boot_id=7, sensors=F.S_HX711 | F.S_RATE, rate_hz=10, streaming=False,
                  ble_cal_writes=True, idle=True, board="picow", device_id="", calibration=NOMINAL)
-    fr.append(frame_entry("info_force_only", F.T_INFO, 65535, F.encode_info_payload(info2),
+    fr.append(frame_entry("info_force_only", F.T_INFO, 65535, info10(info2),
                           dict(info2, proto_major=1, proto_minor=0)))
     # samples with angle, crossing the 2^32 µs wrap inside the frame
     t0 = (1 << 32) - 20000
@@ -114,7 +120,7 @@ def main() -> None:
         e = frame_entry(name, F.T_CMD, 100 + i, bytes((cmd,)) + args, {"cmd": cmd, "args": kw})
         fr.append(e)
     acks = [
-        ("ack_info", 100, F.C_INFO, F.encode_info_payload(info), {"result": dec}),
+        ("ack_info", 100, F.C_INFO, info10(info), {"result": dec}),
         ("ack_start", 101, F.C_START, b"", {"result": None}),
         ("ack_tare", 103, F.C_TARE, struct.pack("<iH", 84210, 40), {"result": {"tare_counts": 84210, "n_samples": 40}}),
         ("ack_get_cal", 104, F.C_GET_CAL, F.encode_cal(CAL), {"result": CAL}),
@@ -140,6 +146,21 @@ def main() -> None:
         fr.append({"name": name, "type": F.T_ERROR, "seq": 300 + i, "payload_hex": hexs(raw[3:-2]),
                    "raw_hex": hexs(raw), "serial_hex": hexs(F.cobs_encode(raw) + b"\x00"),
                    "decoded": {"cmd_seq": cseq, "cmd": cmd, "code": code, "message": msg}})
+    # --- 1.1 additions (appended: the 1.0 entries above keep their bytes and order) ---
+    info11 = dict(info, proto_minor=1, calibration=dict(CAL, tare_counts=86400))
+    fr.append(frame_entry("info_1_1", F.T_INFO, 500, F.encode_info_payload(info11),
+                          dict(info11, proto_major=1, proto_minor=1)))
+    fr.append(frame_entry("tare_auto", F.T_TARE, 501, F.encode_tare_payload(86400, 123456, 800, F.TARE_AUTO),
+                          {"tare_counts": 86400, "from_index": 123456, "n": 800, "source": F.TARE_AUTO}))
+    fr.append(frame_entry("tare_command", F.T_TARE, 502, F.encode_tare_payload(-1002, 0xFFFFFFFE, 40, F.TARE_COMMAND),
+                          {"tare_counts": -1002, "from_index": 0xFFFFFFFE, "n": 40, "source": F.TARE_COMMAND}))
+    idle11 = {"idle_after_s": 60, "decimation": 8, "load_counts": 43800, "auto_tare_after_s": 10}
+    fr.append(frame_entry("cmd_idle_auto_tare", F.T_CMD, 503, bytes((F.C_IDLE,)) + struct.pack("<HBIH", 60, 8, 43800, 10),
+                          {"cmd": F.C_IDLE, "args": idle11}))
+    raw = F.encode_ack(504, 503, F.C_IDLE, struct.pack("<HBIH", 60, 8, 43800, 0))
+    fr.append({"name": "ack_idle_auto_tare_off", "type": F.T_ACK, "seq": 504, "payload_hex": hexs(raw[3:-2]),
+               "raw_hex": hexs(raw), "serial_hex": hexs(F.cobs_encode(raw) + b"\x00"),
+               "decoded": {"result": dict(idle11, auto_tare_after_s=0), "cmd_seq": 503, "cmd": F.C_IDLE}})
     (HERE / "protocol_vectors.json").write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {len(fr)} frame vectors")
 

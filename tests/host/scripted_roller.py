@@ -25,10 +25,11 @@ class ScriptedRoller:
     """A pty peer streaming SAMPLES frames at `speed` × 80 Hz and answering commands."""
 
     def __init__(self, link: str, *, speed: float = 10.0, proto_major: int = fw.PROTO_MAJOR,
-                 silent: bool = False, has_angle: bool = True, garbage_only: bool = False) -> None:
+                 proto_minor: int = 0, silent: bool = False, has_angle: bool = True, garbage_only: bool = False) -> None:
         self.link = link
         self.speed = speed
         self.proto_major = proto_major
+        self.proto_minor = proto_minor  # 0: a 1.0 roller (no TARE frames; the TARE ACK re-zeroes)
         self.silent = silent
         self.garbage_only = garbage_only
         self.has_angle = has_angle
@@ -101,7 +102,7 @@ class ScriptedRoller:
     def _info_payload(self) -> bytes:
         info = {"boot_id": self.boot_id, "sensors": fw.S_HX711 | (fw.S_AS5600 if self.has_angle else 0),
                 "rate_hz": RATE_HZ, "streaming": self.streaming, "fw_version": "0.9.0", "board": "scripted",
-                "device_id": "AA:BB", "calibration": self.cal}
+                "device_id": "AA:BB", "calibration": self.cal, "proto_minor": self.proto_minor}
         p = fw.encode_info_payload(info)
         return bytes((self.proto_major,)) + p[1:]
 

@@ -134,7 +134,7 @@ def test_devices_never_writes_to_unknown_usb_ports(roller, tmp_path):
     unknown = ListPortInfo(os.ttyname(other_slave))
     unknown.vid, unknown.pid = 0x1234, 0x5678
     no_usb = ListPortInfo("/dev/ttyS0")
-    args = argparse.Namespace(probe=None, json=True, timeout_s=1.5)
+    args = argparse.Namespace(probe=None, json=True, timeout_s=1.5, no_ble=True, ble_scan_s=0.0)
     buf = io.StringIO()
     old = sys.stdout
     sys.stdout = buf

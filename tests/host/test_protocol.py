@@ -65,6 +65,10 @@ def test_frame_vectors_decode(vec):
         assert st["battery_mv"] == (d["battery_mv"] or None)
         assert st["battery_pct"] == (None if d["battery_pct"] == 255 else d["battery_pct"])
         assert st["error_bits"] == d["errors"] and st["rate_hz"] == d["rate_chz"] / 100
+    elif f.type == P.FrameType.TARE:
+        ev = P.parse_tare(f.payload)
+        assert (ev.tare_counts, ev.from_index, ev.n_samples) == (d["tare_counts"], d["from_index"], d["n"])
+        assert ev.source == P.TARE_SOURCES[d["source"]]
     elif f.type == P.FrameType.CMD:
         assert P.encode_command(d["cmd"], vec["seq"], **d["args"]).hex() == vec["serial_hex"]
         assert P.encode_command(d["cmd"], vec["seq"], framing="raw", **d["args"]).hex() == vec["raw_hex"]

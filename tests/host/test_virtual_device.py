@@ -52,6 +52,8 @@ class Client:
             elif f.type == P.FrameType.INFO:
                 self.infos.append(P.parse_info(f.payload))
                 self.unpacker.on_info(self.infos[-1])
+            elif f.type == P.FrameType.TARE:  # 1.1: the zero changed from a given sample on
+                self.unpacker.on_tare(P.parse_tare(f.payload))
         chunk, gaps = self.unpacker.process(frames)
         self.gaps += gaps
         if chunk is not None:
@@ -125,6 +127,54 @@ def test_streams_and_commands_really_act(tmp_path, empty_scenario):
             c.close()
         assert dev.stop() in (0, -15)
     assert not os.path.lexists(link), "the symlink is removed on exit"
+
+
+def test_automatic_tare_reaches_the_host_device_client(empty_scenario):
+    """The roller re-zeroes itself when unloaded and still for 10 s (a 1 kg towel left on it: 9.8 N,
+    inside the 20 N band); the Device client switches its force to the new zero at the announced
+    sample, raw counts untouched; IDLE's auto_tare_after_s=0 switches it off."""
+    from holdsense.device import Device
+    from holdsense.notifier import Samples, Status
+    from rollsignal import SampleChunk
+
+    def run(d, device_s: float, speed: float):
+        chunks, tares = [], []
+        t_end = time.monotonic() + device_s / speed
+        while time.monotonic() < t_end:
+            for m in d.recv(0.05) or []:
+                if isinstance(m, Samples):
+                    chunks.append(m.chunk)
+                elif isinstance(m, Status) and "tare" in m.status:
+                    tares.append((m.status["tare"], chunks[-1].t_s[-1] if chunks else -1.0))
+        return SampleChunk.concat(chunks), tares
+
+    speed = 8.0
+    with spawn(empty_scenario, speed=speed, encoder=False) as dev:
+        with Device.open(dev.port) as d:
+            assert d.info.proto_minor >= 1 and d.unpacker.tare_frames
+            tare0 = d.calibration.tare_counts
+            d.start()
+            assert dev.control({"load_kg": 1.0})["ok"]
+            ch, tares = run(d, 13.0, speed)
+            assert [t["source"] for t, _ in tares] == ["auto"], tares
+            ev, _ = tares[0]
+            slope = d.calibration.counts_to_n[1]
+            assert (ev["tare_counts"] - tare0) * slope == pytest.approx(9.81, abs=0.5)
+            assert d.calibration.tare_counts == ev["tare_counts"]
+            assert dev.control({"query": True})["settings"]["cal"]["tare_counts"] == ev["tare_counts"]
+            # the force steps to zero at the announced sample; raw counts carry on unchanged
+            sel = ch.t_s > ch.t_s[0] + 1.0  # the towel is on
+            f, raw = ch.force_n[sel], ch.raw_counts[sel]
+            k = int(np.argmax(np.abs(f) < 4.0))
+            assert np.mean(f[:k]) == pytest.approx(9.81, abs=0.5) and abs(np.mean(f[k:])) < 0.3
+            np.testing.assert_allclose(f[k:], d.calibration.force_n(raw[k:]), atol=1e-9)
+            assert abs(np.mean(raw[k:]) - np.mean(raw[:k])) * slope < 0.3
+            # switched off: a second towel stays in the force
+            r = d.command("idle", idle_after_s=60, decimation=8, load_counts=43800, auto_tare_after_s=0).result
+            assert r["auto_tare_after_s"] == 0
+            assert dev.control({"load_kg": 2.0})["ok"]
+            ch, tares = run(d, 13.0, speed)
+            assert tares == [] and np.mean(ch.force_n[-200:]) == pytest.approx(9.81, abs=0.5)
 
 
 def test_unplug_replug_and_reboot(tmp_path, empty_scenario):

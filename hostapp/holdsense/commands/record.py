@@ -6,8 +6,10 @@ import os
 import sys
 
 from ..errors import UserError
+from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..notifier import Notifier
-from ..options import add_connection_options, add_session_options, check_session_options, open_device
+from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+                       open_device)
 from ..recorder import Progress, Until, default_recording_name, run_session
 from ..recording import RecordingWriter
 
@@ -22,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_lsl_options(p)
     p.set_defaults(func=run)
 
 
@@ -39,6 +42,7 @@ def check_output(path: str, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
+    check_lsl_options(args)
     out = args.output or default_recording_name()
     check_output(out, args.overwrite)
     dev = open_device(args)
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
                                  has_angle=dev.has_encoder, has_raw=True)
         progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}")
         listeners = [writer] if args.quiet else [writer, progress]
+        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
+                          has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
         until = Until(listeners, args.duration_s)
         print(f"recording {dev.info.device_line()} on {dev.name} to {out}"
               + (f" for {args.duration_s:g} s" if args.duration_s else " (Ctrl-C to stop)"), file=sys.stderr)

@@ -348,7 +348,12 @@ class VirtualDevice:
         self._last_edge_us = None
         self.hx.schedule_from(self.ticks_offset_us)  # the chip starts converting at power-up (device time 0)
         self._tasks = [asyncio.create_task(self._hardware_task()),
-                       asyncio.create_task(self.app.run((self.serial, self.serial)))]
+                       asyncio.create_task(self._firmware_main())]
+
+    def _firmware_main(self) -> Any:
+        """The firmware's main coroutine for this boot: App.run with the USB serial link.
+        (holdsense.virtual.bledevice overrides it to run the BLE link on the fake BlueZ instead.)"""
+        return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
         for t in self._tasks:
