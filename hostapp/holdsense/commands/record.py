@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                                  has_angle=dev.has_encoder, has_raw=True)
-        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}")
-        listeners = [writer] if args.quiet else [writer, progress]
+        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}", quiet=args.quiet)
+        listeners = [writer, progress]  # quiet: no line, but it still times the session for the summary
         add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                           has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
         until = Until(listeners, args.duration_s)
