@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,6 +170,8 @@ def run_link(port: str | None, minutes: float, rate_hz: int, ble: str | None = N
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     arrival = np.concatenate(lst.arrival)
     device_t = np.concatenate(lst.device_t)
     skip = int(np.searchsorted(device_t, device_t[0] + 2.0))  # the first 2 s: connection warm-up
@@ -202,26 +205,34 @@ def make_stream(n_samples: int, per_frame: int, has_angle: bool) -> bytes:
     return bytes(out)
 
 
-def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int = 4096, repeat: int = 3) -> float:
+def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int = 4096,
+               repeat: int = 3) -> tuple[float, float]:
+    """Best of `repeat` runs: (samples per CPU second, samples per wall second).
+
+    CPU time (process_time) is what decoding costs; on a machine shared with other work the wall
+    figure also holds the time this process waited for a core, so both are printed.
+    """
+    from holdsense.protocol import Calibration
+
     data = make_stream(n_samples, per_frame, has_angle)
-    best = 0.0
+    best_cpu = best_wall = 0.0
     for _ in range(repeat):
         dec = FrameDecoder()
         unp = SampleUnpacker(host_clock=lambda: 0.0)
-        from holdsense.protocol import Calibration
         unp.calibration = Calibration(0, [0.0, 0.01])
         got = 0
-        t0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         for i in range(0, len(data), read_size):
             frames = dec.feed(data[i:i + read_size])
             if frames:
                 chunk, _ = unp.process(frames)
                 if chunk is not None:
                     got += len(chunk)
-        dt = time.perf_counter() - t0
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         assert got == n_samples and dec.errors == 0, (got, dec.errors)
-        best = max(best, n_samples / dt)
-    return best
+        best_cpu = max(best_cpu, n_samples / max(cpu, 1e-9))
+        best_wall = max(best_wall, n_samples / wall)
+    return best_cpu, best_wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,14 +247,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     res: dict = {}
-    print("decoder throughput (FrameDecoder + SampleUnpacker, 4 KiB reads):")
+    print("decoder throughput (FrameDecoder + SampleUnpacker, 4 KiB reads); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     for label, per_frame, angle in (("full frames, 20 samples + angle", 20, True),
                                     ("full frames, 32 samples, force only", 32, False),
                                     ("80 Hz stream, 2 samples/frame + angle", 2, True)):
-        sps = throughput(200_000, per_frame, angle)
+        sps, wall = throughput(200_000, per_frame, angle)
         res[f"throughput[{label}]"] = sps
-        print(f"  {label:40s} {sps:12,.0f} samples/s   target ≥ {TARGET_THROUGHPUT:,.0f}   "
-              f"ratio {sps / TARGET_THROUGHPUT:5.2f}")
+        res[f"throughput_wall[{label}]"] = wall
+        print(f"  {label:40s} {sps:12,.0f} samples/CPU-s ({wall:10,.0f}/wall-s)   target ≥ {TARGET_THROUGHPUT:,.0f}"
+              f"   ratio {sps / TARGET_THROUGHPUT:5.2f}")
     if not args.throughput_only:
         ble_row = args.ble is not None
         target_median, target_p99 = ((TARGET_BLE_MEDIAN_MS, TARGET_BLE_P99_MS) if ble_row

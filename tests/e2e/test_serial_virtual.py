@@ -165,7 +165,7 @@ def test_unplug_reboot_and_garbage_while_recording(tmp_path: Path) -> None:
     f = GrowingFile(out)
     with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd:
         proc = subprocess.Popen(hs_cmd("record", "--port", link, "-o", out, "--duration", truth.duration_s + 3,
-                                       "--body-mass", BODY_MASS_KG),
+                                       "--body-mass", BODY_MASS_KG, "--quiet"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         try:
             # garbage on the wire: the decoder resyncs, counts it, and the stream goes on
@@ -189,10 +189,12 @@ def test_unplug_reboot_and_garbage_while_recording(tmp_path: Path) -> None:
                 proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    summary = re.search(r"saved (\d+) samples .*lost (\d+) frames / (\d+) samples, corrupt (\d+), reconnects (\d+)",
-                        err)
+    summary = re.search(r"saved (\d+) samples \(([\d.]+) s\).*lost (\d+) frames / (\d+) samples, corrupt (\d+), "
+                        r"reconnects (\d+)", err)
     assert summary, err
-    saved, _lost_frames, lost_samples, corrupt, reconnects = map(int, summary.groups())
+    assert "recording faults.csv" not in err, "--quiet: no progress lines"
+    saved, _lost_frames, lost_samples, corrupt, reconnects = (int(summary[i]) for i in (1, 3, 4, 5, 6))
+    assert float(summary[2]) == pytest.approx(truth.duration_s + 3, abs=0.2)
     assert corrupt >= 1, "the garbage was noticed and counted"
     assert reconnects >= 1, "reconnected by itself after the unplug"
 

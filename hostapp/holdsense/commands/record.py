@@ -68,10 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                                  has_angle=dev.has_encoder, has_raw=True)
-        # --quiet: the progress line goes nowhere, but its elapsed time still feeds the summary line
-        progress = Progress(io.StringIO() if args.quiet else None, stats=dev.stats,
-                            label=f"recording {os.path.basename(out)}", tty=False if args.quiet else None)
-        listeners = [writer, progress]
+        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}", quiet=args.quiet)
+        listeners = [writer, progress]  # quiet: no line, but it still times the session for the summary
         add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                           has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
         until = Until(listeners, args.duration_s)
