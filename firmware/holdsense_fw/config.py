@@ -18,15 +18,22 @@ I2C_FREQ = 400000
 VBAT_DIVIDER = 2.0          # 100k/100k divider
 BATTERY_LOW_MV = 3400
 
-# Nominal calibration until the host fits one: 4 half-bridge cells, gain 128,
-# about 81.3 counts/N (contracts.md §1 example: 0.0123 N/count).
-NOMINAL_CAL = {"tare_counts": 0, "counts_to_n": [0.0, 0.0123], "residual_n": None, "fitted": False}
+# Counts per newton of the reference build (hardware/README.md force budget): two 100 kg
+# bar cells of 2.0 mV/V in parallel into the HX711 at gain 128 (ratiometric, so AVDD drops
+# out): 2.0e-3 * 128 * 2^24 counts over 200 kg * 9.80665 N/kg = 2189.8 counts/N.
+# The budget build (4 x 50 kg half bridges, 1.0 mV/V) reads half as many (~1095).
+REFERENCE_COUNTS_PER_N = 2190.0
+
+# Nominal calibration until the host fits one (`holdsense calibrate`): the reference build.
+NOMINAL_CAL = {"tare_counts": 0, "counts_to_n": [0.0, 1.0 / REFERENCE_COUNTS_PER_N], "residual_n": None,
+               "fitted": False}
 
 DEFAULTS = {
     "rate_hz": 80,
     "idle_after_s": 60,      # unloaded this long -> idle streaming
     "idle_decimation": 8,    # send 1 sample in 8 when idle (10 Hz at 80 SPS)
-    "load_counts": 1600,     # |raw - tare| above this = loaded: ~20 N with the nominal cells
+    "load_counts": 43800,    # |raw - tare| above this = loaded: 20 N at 2190 counts/N, the same
+                             # band as the automatic tare; 140x the build's noise (~300 counts rms)
     "ble_cal_writes": False,
     "rate_wired": False,
     "tare_samples": 40,      # 0.5 s at 80 SPS

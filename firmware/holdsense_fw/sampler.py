@@ -7,9 +7,19 @@ from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
 from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
                     F_SPIKE, TARE_AUTO, TARE_COMMAND)
-from .hx711 import HX711
+from .hx711 import HX711, SPURIOUS_MASK
 
-SPIKE_JUMP = 2000        # counts: a spurious code also jumps away from its neighbours (~25 N)
+# A spurious HX711 code has its low bits forced to ones (hx711.SPURIOUS_MASK: the low 12).
+# Forcing the low k >= 12 bits moves a reading by (2^k - 1) - (v mod 2^k): anywhere in
+# [0, 2^k). A move smaller than the mask's own span (2^12) cannot be told from a genuine
+# reading (1 in 4096 of those end in twelve ones, too) and is left to the host's despiker;
+# a jump of at least 2^12 means bits above the mask were forced. In force that is 1.9 N in
+# one sample at 2190 counts/N (3.7 N on the budget build): over 9 sigma of the
+# reading-to-reading noise of a real build (2-5 x the chip's 62 counts rms at 80 SPS), so
+# noise never trips it; a genuine reading ending in twelve ones during a > 1.9 N step
+# (fast rolling) is median-filtered at the cost of one sample of lag. In counts, not
+# newtons: the rule is about bit patterns and holds before any calibration.
+SPIKE_JUMP = SPURIOUS_MASK + 1  # 4096 counts
 STATUS_EVERY = 16        # read AS5600 STATUS every N samples (MD/ML/MH change slowly)
 HALF_TURN = 2048
 

@@ -65,16 +65,24 @@ def _readable_format(path: str) -> bool:
 
     if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
         return True
+    if path.endswith(".hscap"):  # raw wire captures (holdsense.capture) decode like recordings
+        from .capture import is_capture
+
+        return is_capture(path)
     fmt = sniff_format(path)
     return fmt is not None and fmt.split(".")[0] == FORMAT
 
 
 def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
-    """Read a recording for analysis: holdsense CSV, or an XDF file's force stream (`stream` picks one by name)."""
+    """Read a recording for analysis: holdsense CSV, an XDF file's force stream (`stream` picks one by
+    name), or a raw wire capture (`.hscap`, decoded through the host's own device client)."""
+    from .capture import is_capture, load_capture_for_analysis
     from .lab.xdf import is_xdf, read_xdf
 
     if is_xdf(path):
         return read_xdf(path, stream)
+    if str(path).endswith(".hscap") or is_capture(path):
+        return load_capture_for_analysis(path)
     return read_recording(path)
 
 

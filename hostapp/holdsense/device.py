@@ -164,8 +164,10 @@ class Device:
     def __init__(self, transport_factory: Callable[[], Transport], *, name: str = "device",
                  handshake_timeout_s: float = 3.0, reconnect: bool = True,
                  reconnect_timeout_s: float | None = None,
-                 host_clock: Callable[[], float] = time.monotonic) -> None:
+                 host_clock: Callable[[], float] = time.monotonic,
+                 on_transport: Callable[[Transport], None] | None = None) -> None:
         self.name = name
+        self._on_transport = on_transport  # sees every transport opened (raw capture: holdsense.capture)
         self._factory = transport_factory
         self.handshake_timeout_s = handshake_timeout_s
         self.reconnect = reconnect
@@ -216,6 +218,8 @@ class Device:
         t = self._factory()
         for tap in self._taps:
             t.add_tap(tap)
+        if self._on_transport is not None:
+            self._on_transport(t)
         self.transport = t
         self.decoder.reset()
         self.gate.reset()

@@ -33,6 +33,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="start with the firmware's nominal calibration instead of a bench-calibrated one")
     p.add_argument("--no-rate-pin", action="store_true", help="RATE not wired: set-rate answers 'unsupported'")
+    p.add_argument("--replay-capture", metavar="FILE.hscap",
+                   help="replay a raw wire capture (holdsense record --capture) instead of simulating: the "
+                        "recorded bytes with their timing (scaled by --speed), the host's commands answered from "
+                        "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
+                        "options do not")
     p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
     b = p.add_argument_group("BLE (instead of a pty; docs/ble.md)")
     b.add_argument("--ble", action="store_true",
@@ -48,6 +53,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from holdsense.virtual.device import VirtualDevice, serve
 
+    if args.replay_capture:
+        from holdsense.errors import UserError
+        from holdsense.virtual.replay import ReplayVirtualDevice
+
+        if args.ble:
+            raise UserError("--replay-capture plays onto the pty (or --tcp); replay onto the BLE peripheral is "
+                            "not available yet")
+        return serve(ReplayVirtualDevice(args.replay_capture, speed=args.speed, link_path=args.link,
+                                         tcp_port=args.tcp, control_path=args.control))  # type: ignore[arg-type]
     if args.ble:
         from holdsense.errors import UserError
         from holdsense.virtual.bledevice import BleVirtualDevice, serve_ble

@@ -31,8 +31,37 @@ from .hardware import FakeAS5600, FakeHX711
 BOARD = "esp32s3"
 ANGLE_READ_DELAY_US = 500  # the AS5600 is read this long after the HX711's data-ready edge (read + I2C)
 BOOT_US = 500_000  # a reboot: ROM bootloader + MicroPython start + main.py, about half a second
+#: Electrical noise of the simulated reference build at 80 SPS: 4 × the HX711's own 0.028 N rms
+#: (hardware/README.md force budget: a real build is 2–5 × noisier than the chip), i.e. ~250 counts.
+REFERENCE_NOISE_N = 0.11
 REBOOT_BANNER = (b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
                  b"MicroPython v1.27.0 on 2025-12-09; ESP32S3 module with ESP32S3\r\n")
+
+
+def reference_build_sensor(sensor: dict[str, Any], explicit: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The simulator's load-cell parameters re-expressed for the reference build (hardware/README.md).
+
+    The virtual roller is the reference build, so its firmware's nominal scale
+    (holdsense_fw.config.REFERENCE_COUNTS_PER_N, 2190 counts/N) and its counts
+    thresholds are exercised at their real size. Unless the scenario sets
+    `counts_per_n` itself (`explicit`: keys the scenario file gave), the scale
+    becomes 2190 counts/N; the zero drift keeps its size in newtons (what the
+    roller's auto-tare and the host's auto-zero act on), the noise is scaled so
+    the simulator's default (0.5 N) becomes REFERENCE_NOISE_N (noisier scenarios
+    stay proportionally noisier); `tare_counts` stays a raw code (e.g. 84210 ≈ 38 N
+    of shell and end caps resting on the cells) and the non-linearity is relative.
+    """
+    from holdsense.sim.spec import SENSOR_DEFAULTS
+    from holdsense_fw.config import REFERENCE_COUNTS_PER_N
+
+    if "counts_per_n" in explicit:
+        return dict(sensor)
+    k_sim = float(sensor["counts_per_n"])
+    out = dict(sensor)
+    out["counts_per_n"] = REFERENCE_COUNTS_PER_N
+    out["offset_drift_counts"] = float(sensor["offset_drift_counts"]) * REFERENCE_COUNTS_PER_N / k_sim
+    out["noise_n"] = float(sensor["noise_n"]) * REFERENCE_NOISE_N / float(SENSOR_DEFAULTS["noise_n"])
+    return out
 
 
 class VirtualSerial:
@@ -220,7 +249,9 @@ class VirtualDevice:
         resolved = self.body.scenario
         ss = np.random.SeedSequence([int(seed), 4242])
         k_cell, k_enc = ss.spawn(2)
-        self.cell = sim.LoadCell.from_scenario(resolved, rate_hz=float(rate_hz), seed=k_cell)
+        explicit = set(sim.load_scenario(scenario).spec.get("sensor", {}))
+        self.cell = sim.LoadCell.from_scenario(dict(resolved, sensor=reference_build_sensor(resolved["sensor"], explicit)),
+                                               rate_hz=float(rate_hz), seed=k_cell)
         self.has_encoder = bool(encoder) and bool(resolved.get("encoder", True))
         self.encoder = sim.Encoder(noise_deg=float(resolved.get("sensor", {}).get("encoder_noise_deg", 0.03)),
                                    seed=k_enc) if self.has_encoder else None
