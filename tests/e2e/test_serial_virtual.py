@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import holdsense_fw
 from holdsense.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
@@ -261,14 +262,14 @@ def test_live_plain_shows_the_session_and_agrees_with_analyze(tmp_path: Path) ->
     assert f"saved {len(read_recording(out).samples)} samples" in p.stderr
 
 
-def test_probe_and_tare_act_on_the_device(tmp_path: Path) -> None:
+def test_probe_and_tare_act_on_the_device_over_a_socket_url(tmp_path: Path) -> None:
+    """The same commands over pyserial's socket:// (the virtual device on 127.0.0.1, as on any OS)."""
     scen = write_scenario(tmp_path, "empty", [{"kind": "off", "duration_s": 1}])
-    link = tmp_path / "roller"
-    with spawn(scen, speed=2.0, link=str(link)) as vd:
+    with spawn(scen, speed=2.0, tcp=0) as vd:
+        link = vd.port
+        assert link.startswith("socket://127.0.0.1:")
         p = hs("devices", "--probe", link, "--json")
         assert p.returncode == 0, p.stderr
-        import holdsense_fw
-
         dev = json.loads(p.stdout)
         assert dev["fw_version"] == holdsense_fw.VERSION and dev["protocol"].startswith("1.")
         assert {"hx711", "as5600"} <= set(dev["sensors"]) and dev["calibrated"] and dev["board"] == "esp32s3"

@@ -85,17 +85,27 @@ def test_record_from_silent_port_is_one_clear_line_exit_2(roller, tmp_path):
     assert not (tmp_path / "s.csv").exists()
 
 
-def test_record_bad_input_exit_2(roller, tmp_path):
-    p = hs("record", "--port", str(tmp_path / "nope"), "-o", str(tmp_path / "s.csv"))
-    assert p.returncode == 2 and "no such serial port" in p.stderr
+def test_record_bad_input_exit_2(roller, tmp_path, capsys):
+    # through cli.main in this process (the exit-2 path of a subprocess is covered just above and below;
+    # four more interpreter starts would cost seconds of imports each)
+    from holdsense.cli import main
+
+    def run(*args: str) -> tuple[int, str]:
+        rc = main(list(args))
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("holdsense: error: "), err
+        return rc, err
+
+    rc, err = run("record", "--port", str(tmp_path / "nope"), "-o", str(tmp_path / "s.csv"))
+    assert rc == 2 and "no such serial port" in err and not (tmp_path / "s.csv").exists()
     (tmp_path / "exists.csv").write_text("x")
     r = roller()
-    p = hs("record", "--port", r.link, "-o", str(tmp_path / "exists.csv"))
-    assert p.returncode == 2 and "--overwrite" in p.stderr
-    p = hs("record", "--port", r.link, "--duration", "-1")
-    assert p.returncode == 2 and "--duration" in p.stderr
-    p = hs("record")
-    assert p.returncode == 2 and "--port" in p.stderr
+    rc, err = run("record", "--port", r.link, "-o", str(tmp_path / "exists.csv"))
+    assert rc == 2 and "--overwrite" in err and (tmp_path / "exists.csv").read_text() == "x"
+    rc, err = run("record", "--port", r.link, "--duration", "-1")
+    assert rc == 2 and "--duration" in err
+    rc, err = run("record")
+    assert rc == 2 and "--port" in err
 
 
 def test_incompatible_protocol_exit_2_names_deploy(roller, tmp_path):
@@ -213,19 +223,31 @@ def test_deploy_copies_every_firmware_file_and_main_then_resets(tmp_path):
     assert Path(str(log) + ".main.py").read_text() == manifest.MAIN_PY == "from holdsense_fw.app import main; main()\n"
 
 
-def test_deploy_errors_are_exit_2(tmp_path):
-    p = hs("deploy", "--port", str(tmp_path / "ttyNOPE"))
-    assert p.returncode == 2 and "no such serial port" in p.stderr
+def test_deploy_errors_are_exit_2(tmp_path, capsys, monkeypatch):
+    # through cli.main in this process (the subprocess path is the test above); mpremote stays a real program
+    from holdsense.cli import main
+
+    def run(*args: str, mpremote: str | None = None) -> tuple[int, str, str]:
+        if mpremote is None:
+            monkeypatch.delenv("HOLDSENSE_MPREMOTE", raising=False)
+        else:
+            monkeypatch.setenv("HOLDSENSE_MPREMOTE", mpremote)
+        rc = main(list(args))
+        cap = capsys.readouterr()
+        return rc, cap.out, cap.err
+
+    rc, _, err = run("deploy", "--port", str(tmp_path / "ttyNOPE"))
+    assert rc == 2 and "no such serial port" in err
     master, slave = os.openpty()
     port = os.ttyname(slave)
     try:
-        p = hs("deploy", "--port", port, env=dict(ENV, HOLDSENSE_MPREMOTE=str(tmp_path / "no-mpremote")))
-        assert p.returncode == 2 and "mpremote not found" in p.stderr
+        rc, _, err = run("deploy", "--port", port, mpremote=str(tmp_path / "no-mpremote"))
+        assert rc == 2 and "mpremote not found" in err and err.count("\n") == 1
         exe, _ = fake_mpremote(tmp_path, fail=True)
-        p = hs("deploy", "--port", port, "--no-exit", env=dict(ENV, HOLDSENSE_MPREMOTE=str(exe)))
-        assert p.returncode == 2 and "mpremote failed: mpremote: failed to access" in p.stderr
-        p = hs("deploy", "--port", port, "--dry-run")
-        assert p.returncode == 0 and "mpremote connect" in p.stdout and ":main.py" in p.stdout
+        rc, _, err = run("deploy", "--port", port, "--no-exit", mpremote=str(exe))
+        assert rc == 2 and "mpremote failed: mpremote: failed to access" in err
+        rc, out, _ = run("deploy", "--port", port, "--dry-run")
+        assert rc == 0 and "mpremote connect" in out and ":main.py" in out
     finally:
         os.close(master)
         os.close(slave)
