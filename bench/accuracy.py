@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pelt", action="store_true", help="skip the (slow) PELT baseline")
     ap.add_argument("--json", default=None, help="write per-session results here")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--baseline-cache", default=None,
+                    help="JSON file keeping the baselines' segments per session (they do not depend on rollsignal, "
+                         "and PELT is slow): reused when present, filled when not")
     args = ap.parse_args(argv)
     try:
         from holdsense.sim import corpus, family_names
@@ -182,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     acc: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
     rows = []
     n_sessions = 0
+    cache: dict[str, Any] = {}
+    if args.baseline_cache:
+        try:
+            with open(args.baseline_cache) as fh:
+                cache = json.load(fh)
+        except FileNotFoundError:
+            pass
     t_start = time.perf_counter()
     for name, res in corpus(fams, n_per_family=args.per_family, seed0=args.seed0):
         n_sessions += 1
@@ -191,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         t_end = float(res.samples.t_s[-1])
         g_true = grid_labels(truth, t_end)
         for meth, fn in methods.items():
-            segs = fn(res.samples, res.metadata.get("body_mass_kg"))
+            ckey = f"{meth}/{name}"
+            if meth != "rollsignal" and ckey in cache:
+                segs = cache[ckey]
+            else:
+                segs = fn(res.samples, res.metadata.get("body_mass_kg"))
+                if meth != "rollsignal" and args.baseline_cache:
+                    cache[ckey] = segs
             g = grid_labels(segs, t_end)
             a = acc[(fam, mode, meth)]
             for cls, key in ((2, "hold"), (1, "roll")):
@@ -207,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  {name}: hold F1 {f1_of(*f1(g_true, g, 2)):.3f} events tp/fp/fn {ev[:3]}",
                           file=sys.stderr)
     elapsed = time.perf_counter() - t_start
+    if args.baseline_cache:
+        with open(args.baseline_cache, "w") as fh:
+            json.dump(cache, fh)
 
     def summ(keys: list[tuple[str, str, str]]) -> dict[str, float]:
         tot = defaultdict(list)

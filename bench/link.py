@@ -4,6 +4,8 @@
     python bench/link.py --minutes 1     # shorter
     python bench/link.py --port /dev/ttyACM0   # a real roller instead of the virtual device
     python bench/link.py --throughput-only
+    python bench/link.py --ble --minutes 5     # the BLE row: virtual device on the fake BlueZ, real bleak
+    python bench/link.py --ble holdsense-1122  # a real roller over Bluetooth LE
 
 Rows (issue 4, item 7):
 
@@ -21,6 +23,12 @@ Rows (issue 4, item 7):
    SampleUnpacker), target ≥ 500,000 samples/s, for full frames and for the
    small frames an 80 Hz stream really sends (a few samples per 25 ms).
 
+4. BLE row (`--ble`): the same latency and loss figures over Bluetooth LE
+   (targets: median ≤ 60 ms, p99 ≤ 150 ms, 0 lost samples over 5 minutes at
+   80 Hz). Without a name it runs `holdsense virtual-device --ble` on its own
+   private D-Bus and the real bleak backend connects to it: the figures then
+   include the firmware's batching (≤ 25 ms), D-Bus and bleak, not a radio.
+
 Each figure is printed with its target and the ratio against it.
 """
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +55,8 @@ from holdsense_fw import frame as fw
 TARGET_MEDIAN_MS = 30.0
 TARGET_P99_MS = 100.0
 TARGET_THROUGHPUT = 500_000.0
+TARGET_BLE_MEDIAN_MS = 60.0
+TARGET_BLE_P99_MS = 150.0
 
 
 class LatencyListener(Listener):
@@ -104,14 +115,37 @@ def start_virtual_device(link: str, rate_hz: int) -> subprocess.Popen:
     return proc
 
 
-def run_link(port: str | None, minutes: float, rate_hz: int) -> dict:
+def start_virtual_ble_device(rate_hz: int) -> tuple[subprocess.Popen, str]:
+    """`holdsense virtual-device --ble` on its own private bus; exports its address for bleak here."""
+    stand_in = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ble")
+    os.environ["PATH"] = f"{os.path.abspath(stand_in)}{os.pathsep}{os.environ.get('PATH', '')}"  # bluetoothctl
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--ble", "--rate", str(rate_hz),
+                             "--loop"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True)
+    first, bus = proc.stdout.readline(), proc.stdout.readline()
+    if not first.startswith("ble:") or not bus.startswith("DBUS_SYSTEM_BUS_ADDRESS="):
+        proc.kill()
+        raise SystemExit(f"virtual BLE device did not start: {first!r} {proc.stderr.read()[-500:]}")
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.strip().split("=", 1)[1]
+    return proc, first.split()[1]
+
+
+def run_link(port: str | None, minutes: float, rate_hz: int, ble: str | None = None) -> dict:
     proc = None
     tmp = tempfile.mkdtemp(prefix="holdsense-bench-")
-    if port is None:
+    if ble == "":
+        proc, ble = start_virtual_ble_device(rate_hz)
+    elif port is None and ble is None:
         port = os.path.join(tmp, "roller")
         proc = start_virtual_device(port, rate_hz)
     try:
-        dev = Device.open(port)
+        if ble:
+            from holdsense.ble import open_ble_device
+
+            dev = open_ble_device(ble, timeout_s=10)
+            port = f"ble {ble}"
+        else:
+            dev = Device.open(port)
         if not dev.has_encoder:
             print("note: the device reports no encoder", file=sys.stderr)
         lst = LatencyListener()
@@ -136,6 +170,8 @@ def run_link(port: str | None, minutes: float, rate_hz: int) -> dict:
                 proc.wait(5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     arrival = np.concatenate(lst.arrival)
     device_t = np.concatenate(lst.device_t)
     skip = int(np.searchsorted(device_t, device_t[0] + 2.0))  # the first 2 s: connection warm-up
@@ -169,26 +205,34 @@ def make_stream(n_samples: int, per_frame: int, has_angle: bool) -> bytes:
     return bytes(out)
 
 
-def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int = 4096, repeat: int = 3) -> float:
+def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int = 4096,
+               repeat: int = 3) -> tuple[float, float]:
+    """Best of `repeat` runs: (samples per CPU second, samples per wall second).
+
+    CPU time (process_time) is what decoding costs; on a machine shared with other work the wall
+    figure also holds the time this process waited for a core, so both are printed.
+    """
+    from holdsense.protocol import Calibration
+
     data = make_stream(n_samples, per_frame, has_angle)
-    best = 0.0
+    best_cpu = best_wall = 0.0
     for _ in range(repeat):
         dec = FrameDecoder()
         unp = SampleUnpacker(host_clock=lambda: 0.0)
-        from holdsense.protocol import Calibration
         unp.calibration = Calibration(0, [0.0, 0.01])
         got = 0
-        t0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         for i in range(0, len(data), read_size):
             frames = dec.feed(data[i:i + read_size])
             if frames:
                 chunk, _ = unp.process(frames)
                 if chunk is not None:
                     got += len(chunk)
-        dt = time.perf_counter() - t0
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         assert got == n_samples and dec.errors == 0, (got, dec.errors)
-        best = max(best, n_samples / dt)
-    return best
+        best_cpu = max(best_cpu, n_samples / max(cpu, 1e-9))
+        best_wall = max(best_wall, n_samples / wall)
+    return best_cpu, best_wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,30 +240,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="length of the link run (default 10)")
     ap.add_argument("--rate", type=int, default=80, help="sample rate of the virtual device (default 80)")
     ap.add_argument("--port", help="a real roller (default: start the virtual device)")
+    ap.add_argument("--ble", nargs="?", const="", metavar="NAME",
+                    help="the BLE row: a roller over Bluetooth LE (default: the virtual device on a fake BlueZ)")
     ap.add_argument("--throughput-only", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object too")
     args = ap.parse_args(argv)
 
     res: dict = {}
-    print("decoder throughput (FrameDecoder + SampleUnpacker, 4 KiB reads):")
+    print("decoder throughput (FrameDecoder + SampleUnpacker, 4 KiB reads); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     for label, per_frame, angle in (("full frames, 20 samples + angle", 20, True),
                                     ("full frames, 32 samples, force only", 32, False),
                                     ("80 Hz stream, 2 samples/frame + angle", 2, True),
                                     ("80 Hz stream, 2 samples/frame, force only", 2, False)):
-        sps = throughput(200_000, per_frame, angle)
+        sps, wall = throughput(200_000, per_frame, angle)
         res[f"throughput[{label}]"] = sps
-        print(f"  {label:40s} {sps:12,.0f} samples/s   target ≥ {TARGET_THROUGHPUT:,.0f}   "
-              f"ratio {sps / TARGET_THROUGHPUT:5.2f}")
+        res[f"throughput_wall[{label}]"] = wall
+        print(f"  {label:40s} {sps:12,.0f} samples/CPU-s ({wall:10,.0f}/wall-s)   target ≥ {TARGET_THROUGHPUT:,.0f}"
+              f"   ratio {sps / TARGET_THROUGHPUT:5.2f}")
     if not args.throughput_only:
-        print(f"link: {args.minutes:g} min at {args.rate} Hz "
-              f"({'port ' + args.port if args.port else 'virtual device, real time'}) ...", flush=True)
-        r = run_link(args.port, args.minutes, args.rate)
+        ble_row = args.ble is not None
+        target_median, target_p99 = ((TARGET_BLE_MEDIAN_MS, TARGET_BLE_P99_MS) if ble_row
+                                     else (TARGET_MEDIAN_MS, TARGET_P99_MS))
+        where = ("BLE " + (args.ble or "virtual device on a fake BlueZ, real time") if ble_row
+                 else ('port ' + args.port if args.port else 'virtual device, real time'))
+        print(f"link: {args.minutes:g} min at {args.rate} Hz ({where}) ...", flush=True)
+        r = run_link(args.port, args.minutes, args.rate, ble=args.ble)
         res.update(r)
         print(f"  samples {r['samples']} at {r['rate_hz']:.2f} Hz, encoder {'yes' if r['has_encoder'] else 'no'}")
-        print(f"  latency median {r['latency_median_ms']:6.1f} ms   target ≤ {TARGET_MEDIAN_MS:g} ms   "
-              f"ratio {r['latency_median_ms'] / TARGET_MEDIAN_MS:5.2f}")
-        print(f"  latency p99    {r['latency_p99_ms']:6.1f} ms   target ≤ {TARGET_P99_MS:g} ms  "
-              f"ratio {r['latency_p99_ms'] / TARGET_P99_MS:5.2f}   (max {r['latency_max_ms']:.1f} ms)")
+        print(f"  latency median {r['latency_median_ms']:6.1f} ms   target ≤ {target_median:g} ms   "
+              f"ratio {r['latency_median_ms'] / target_median:5.2f}")
+        print(f"  latency p99    {r['latency_p99_ms']:6.1f} ms   target ≤ {target_p99:g} ms  "
+              f"ratio {r['latency_p99_ms'] / target_p99:5.2f}   (max {r['latency_max_ms']:.1f} ms)")
         print(f"  lost samples   {r['lost_samples']:6d}      target 0        "
               f"(lost frames {r['lost_frames']}, corrupt {r['corrupt_frames']}, device dropped "
               f"{r['device_dropped']}, gaps {r['gaps']})")

@@ -216,7 +216,8 @@ class App:
 
 
 def main(board=None):
-    """Board entry point (main.py). Streams frames on the USB REPL port."""
+    """Board entry point (main.py). Streams frames on the USB REPL port, and over BLE when the
+    MicroPython build has `bluetooth` and aioble is installed (docs/ble.md)."""
     import sys
     import micropython
     board = board or config.detect_board()
@@ -228,7 +229,9 @@ def main(board=None):
     reader = asyncio.StreamReader(stdin)
     writer = asyncio.StreamWriter(stdout, {})
     micropython.kbd_intr(-1)  # a 0x03 byte inside a frame must not interrupt us; EXIT restores it
+    from . import ble
+    extra = [ble.run(app)] if ble.available() else []  # BLE beside USB on boards with bluetooth + aioble
     try:
-        asyncio.run(app.run((reader, writer)))
+        asyncio.run(app.run((reader, writer), extra_tasks=extra))
     finally:
         micropython.kbd_intr(3)

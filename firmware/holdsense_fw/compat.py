@@ -34,9 +34,20 @@ else:
     _state = {"now_us": lambda: time.monotonic_ns() // 1000, "speed": 1.0}
 
     def set_clock(now_us, speed=1.0):
-        """Inject a device clock (a function giving µs, any start) and how fast device time runs."""
+        """Inject a device clock (a function giving µs, any start) and how fast device time runs.
+
+        WideClock must see a tick every half period. At 1x that is 9 minutes; a
+        virtual device running 100x faster on a loaded host could miss it in a
+        5 s stall and misplace time by a whole period, so the emulated period
+        grows with the speed (the wrap is still crossed, just less often).
+        """
+        global TICKS_PERIOD
         _state["now_us"] = now_us
         _state["speed"] = float(speed)
+        period = 1 << 30
+        while period < (1 << 30) * float(speed) / 4:
+            period <<= 1
+        TICKS_PERIOD = period
 
     def ticks_us():
         return int(_state["now_us"]()) & (TICKS_PERIOD - 1)

@@ -65,16 +65,24 @@ def _readable_format(path: str) -> bool:
 
     if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
         return True
+    if path.endswith(".hscap"):  # raw wire captures (holdsense.capture) decode like recordings
+        from .capture import is_capture
+
+        return is_capture(path)
     fmt = sniff_format(path)
     return fmt is not None and fmt.split(".")[0] == FORMAT
 
 
 def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
-    """Read a recording for analysis: holdsense CSV, or an XDF file's force stream (`stream` picks one by name)."""
+    """Read a recording for analysis: holdsense CSV, an XDF file's force stream (`stream` picks one by
+    name), or a raw wire capture (`.hscap`, decoded through the host's own device client)."""
+    from .capture import is_capture, load_capture_for_analysis
     from .lab.xdf import is_xdf, read_xdf
 
     if is_xdf(path):
         return read_xdf(path, stream)
+    if str(path).endswith(".hscap") or is_capture(path):
+        return load_capture_for_analysis(path)
     return read_recording(path)
 
 
@@ -152,14 +160,22 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
                            alpha=0.35, lw=0)
     ax.plot(t_min, smp.force_n, lw=0.6, color="#08306b")
     ax.set_ylabel("force (N)")
-    top = float(max(1.0, _finite_max(smp.force_n)))
+    # Scale to the body's force, not to spurious ADC codes: outliers are drawn clipped at the top edge.
+    top = float(max(1.0, _robust_max(smp.force_n)))
     for h in a["holds"]:
         mid = (h["start_s"] + h["end_s"]) / 2 / 60
         ax.annotate(f"{h['score']}\n{h['duration_s']:.0f} s", (mid, top * 1.02), ha="center", va="bottom",
                     fontsize=8, color="#00441b", fontweight="bold")
-    ax.set_ylim(min(0.0, float(_finite_min(smp.force_n))) - 5, top * 1.25)
+    y_top = top * 1.25
+    ax.set_ylim(min(0.0, float(_finite_min(smp.force_n))) - 5, y_top)
+    import numpy as np
+
+    over = np.flatnonzero(np.nan_to_num(smp.force_n) > y_top)
+    if len(over):
+        ax.plot(t_min[over], np.full(len(over), y_top), "x", color="#cb181d", ms=4, clip_on=False,
+                label="off-scale reading")
     ax.legend(handles=[Patch(color=SEGMENT_COLOURS[k], alpha=0.5, label=k) for k in ("hold", "roll", "off")],
-              loc="upper right", fontsize=8, ncol=3)
+              loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=3, frameon=False)
     if has_angle:
         ax2 = axes[1][0]
         ax2.plot(t_min, smp.angle_deg, lw=0.6, color="#54278f")
@@ -173,11 +189,11 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
     plt.close(fig)
 
 
-def _finite_max(x) -> float:
+def _robust_max(x) -> float:
     import numpy as np
 
     f = x[np.isfinite(x)]
-    return float(f.max()) if len(f) else 1.0
+    return float(np.percentile(f, 99.5)) if len(f) else 1.0
 
 
 def _finite_min(x) -> float:

@@ -27,6 +27,7 @@ owns the state machine around it.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import struct
 import threading
@@ -163,8 +164,10 @@ class Device:
     def __init__(self, transport_factory: Callable[[], Transport], *, name: str = "device",
                  handshake_timeout_s: float = 3.0, reconnect: bool = True,
                  reconnect_timeout_s: float | None = None,
-                 host_clock: Callable[[], float] = time.monotonic) -> None:
+                 host_clock: Callable[[], float] = time.monotonic,
+                 on_transport: Callable[[Transport], None] | None = None) -> None:
         self.name = name
+        self._on_transport = on_transport  # sees every transport opened (raw capture: holdsense.capture)
         self._factory = transport_factory
         self.handshake_timeout_s = handshake_timeout_s
         self.reconnect = reconnect
@@ -215,6 +218,8 @@ class Device:
         t = self._factory()
         for tap in self._taps:
             t.add_tap(tap)
+        if self._on_transport is not None:
+            self._on_transport(t)
         self.transport = t
         self.decoder.reset()
         self.gate.reset()
@@ -567,6 +572,16 @@ class Device:
             except LinkLost as exc:
                 self._link_lost(exc)
         return self._take_pending()
+
+    async def arecv(self, timeout_s: float | None = 0.1) -> list[Message] | None:
+        """`recv` for asyncio programs (`Notifier.run_async`): awaits the transport's `wait_readable`
+        (BLE) instead of blocking the event loop; other links and reconnects run in an executor."""
+        t = self.transport
+        wait = getattr(t, "wait_readable", None)
+        if wait is not None and self.link_state == "ok" and not self._closed:
+            await wait(timeout_s)
+            return self.recv(0)
+        return await asyncio.get_running_loop().run_in_executor(None, self.recv, timeout_s)
 
     # ------------------------------------------------------------------ link loss
     def _drop_transport(self) -> None:

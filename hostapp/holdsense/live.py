@@ -461,7 +461,7 @@ class RichView:
             self._live.start()
 
     def _renderable(self) -> Any:
-        return render(self._state) if self._state is not None else ""
+        return render(self._state, self.console.width) if self._state is not None else ""
 
     def update(self, state: LiveState, events: list[Any]) -> None:
         self._state = state  # the Live thread re-renders at refresh_hz; nothing to do per chunk
@@ -498,14 +498,46 @@ def _force_bar(state: LiveState, width: int) -> Any:
     return bar, full
 
 
-def _sparkline(state: LiveState, width: int, top: float) -> str:
-    """The last `width` force points (~20 a second) as block characters, 0 N at the bottom, `top` N full."""
-    vals = [f for _, f in list(state.history)[-width:]]
-    if not vals:
-        return ""
-    top = max(top, 1.0)
+TRACE_S = 15.0  # the trace shows the last 15 s: a few rolling strokes, or a hold settling
+TRACE_MIN_SPAN_N = 40.0  # at least this many newtons top to bottom: a still hold's breathing stays calm
+
+
+def _sparkline(state: LiveState, width: int) -> tuple[str, float, float]:
+    """The last TRACE_S of force as a strip chart `width` characters wide (newest on the right).
+
+    Returns (chart, bottom_n, top_n). The vertical scale follows the trace (so a rolling stroke's
+    ±20 N wave is visible, not lost on a 0–350 N scale) but never spans less than
+    TRACE_MIN_SPAN_N, so a still hold draws as a calm line instead of magnified noise.
+    """
+    pts = [(t, f) for t, f in list(state.history) if math.isfinite(f)]
+    if not pts or width < 2:
+        return "", 0.0, 0.0
+    t_end = pts[-1][0]
+    t0 = t_end - TRACE_S
+    sums = [0.0] * width
+    counts = [0] * width
+    for t, f in pts:
+        if t < t0:
+            continue
+        i = min(width - 1, int((t - t0) / TRACE_S * width))
+        sums[i] += f
+        counts[i] += 1
+    vals = [sums[i] / counts[i] if counts[i] else math.nan for i in range(width)]
+    # a bucket with no point between two with points (fewer points than columns): carry the last value
+    first = next(i for i, c in enumerate(counts) if c)
+    for i in range(first + 1, width):
+        if not counts[i]:
+            vals[i] = vals[i - 1]
+    finite = [v for v in vals if math.isfinite(v)]
+    lo, hi = min(finite), max(finite)
+    span = max(hi - lo, TRACE_MIN_SPAN_N)
+    bottom = (lo + hi) / 2 - span / 2
+    if bottom < 0 <= lo:
+        bottom = 0.0  # nothing below 0 N to show
+    top = bottom + span
     ticks = "▁▂▃▄▅▆▇█"
-    return "".join(ticks[min(7, int(max(v, 0) / top * 7.999))] if math.isfinite(v) else " " for v in vals)
+    chart = "".join(ticks[min(7, max(0, int((v - bottom) / span * 8)))] if math.isfinite(v) else " " for v in vals)
+    return chart, bottom, top
 
 
 def _hold_timer(state: LiveState, width: int) -> Any:
@@ -528,16 +560,22 @@ def _hold_timer(state: LiveState, width: int) -> Any:
     return t
 
 
-def render(state: LiveState, width: int = 60) -> Any:
-    """The whole live screen as a rich renderable (pure: tests render it to text)."""
+def render(state: LiveState, screen_width: int = 100) -> Any:
+    """The whole live screen as a rich renderable (pure: tests render it to text).
+
+    screen_width: the terminal's width in columns; the gauges and the trace use what the labels and
+    the panel leave (so the view fills a wide terminal and still fits an 80-column one).
+    """
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
+    # panel borders and padding (4) + label column and gap (10) + the force value in front of the bar (9)
+    width = max(20, min(110, screen_width - 24))
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", width=9, no_wrap=True)
-    grid.add_column(no_wrap=True)
+    grid.add_column(style="bold", width=9, min_width=9, no_wrap=True)
+    grid.add_column(overflow="fold")  # feedback lines wrap; the gauges are sized to fit
 
     state_word = STATE_WORDS.get(state.state, str(state.state))
     style = {"hold": "bold green", "roll": "bold yellow", "off": "grey62"}.get(state.state or "", "grey62")
@@ -552,7 +590,10 @@ def render(state: LiveState, width: int = 60) -> Any:
         grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
     else:
         grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
-    grid.add_row("trace", Text(_sparkline(state, width + 10, full), style="cyan"))
+    chart, bottom, top = _sparkline(state, width - 14)
+    if chart:
+        grid.add_row("trace", Text(chart, style="cyan", no_wrap=True)
+                     + Text(f" {bottom:.0f}–{top:.0f} N, last {TRACE_S:g} s", style="grey50"))
 
     d = state.hold_duration_s
     if d is not None:

@@ -15,10 +15,13 @@ from .errors import UserError
 
 
 def add_connection_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """`--port P`: a serial device (/dev/ttyACM0, a pty such as /tmp/roller) or a pyserial URL."""
+    """`--port P`: a serial device (/dev/ttyACM0, a pty such as /tmp/roller) or a pyserial URL;
+    or `--ble NAME|ADDRESS`: a roller over Bluetooth LE (holdsense.ble)."""
     g = parser.add_argument_group("connection")
     g.add_argument("--port", metavar="P",
                    help="serial port or pyserial URL (/dev/ttyACM0, /tmp/roller, socket://host:port, rfc2217://...)")
+    g.add_argument("--ble", metavar="NAME|ADDRESS",
+                   help="a roller over Bluetooth LE: its name (holdsense-1122) or address (see 'holdsense devices')")
     g.add_argument("--timeout", type=float, default=3.0, metavar="S", dest="connect_timeout_s",
                    help="seconds to wait for the roller to answer (default 3)")
     parser.set_defaults(_connection_required=required)
@@ -26,12 +29,16 @@ def add_connection_options(parser: argparse.ArgumentParser, *, required: bool = 
 
 def connection_target(args: argparse.Namespace) -> str:
     """A short description of what the options connect to (for messages)."""
+    if getattr(args, "ble", None):
+        return f"ble {args.ble}"
     return getattr(args, "port", None) or "?"
 
 
 def check_connection_options(args: argparse.Namespace) -> None:
-    if getattr(args, "_connection_required", True) and not getattr(args, "port", None):
-        raise UserError("no roller given: use --port P (see 'holdsense devices' for the ports found)")
+    if getattr(args, "port", None) and getattr(args, "ble", None):
+        raise UserError("--port and --ble both given: choose one link to the roller")
+    if getattr(args, "_connection_required", True) and not (getattr(args, "port", None) or getattr(args, "ble", None)):
+        raise UserError("no roller given: use --port P or --ble NAME (see 'holdsense devices' for the rollers found)")
     t = getattr(args, "connect_timeout_s", 3.0)
     if t is not None and not t > 0:
         raise UserError(f"--timeout {t:g}: must be a positive number of seconds")
@@ -42,6 +49,11 @@ def open_device(args: argparse.Namespace, **kwargs: Any):
     from .device import Device
 
     check_connection_options(args)
+    if getattr(args, "ble", None):
+        from .ble import open_ble_device
+
+        return open_ble_device(args.ble, timeout_s=args.connect_timeout_s,
+                               handshake_timeout_s=args.connect_timeout_s, **kwargs)
     return Device.open(args.port, handshake_timeout_s=args.connect_timeout_s, **kwargs)
 
 

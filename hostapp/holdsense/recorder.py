@@ -93,8 +93,9 @@ class Progress(Listener):
 
     def __init__(self, out: IO[str] | None = None, *, stats: Callable[[], dict[str, Any]] | None = None,
                  label: str = "recording", tty: bool | None = None, log_interval_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, quiet: bool = False) -> None:
         self.out = out if out is not None else sys.stderr
+        self.quiet = quiet  # count and time the session, print nothing (record --quiet)
         self.stats = stats
         self.label = label
         self.tty = (hasattr(self.out, "isatty") and self.out.isatty()) if tty is None else tty
@@ -174,6 +175,8 @@ class Progress(Listener):
         self._emit(self.line())
 
     def _emit(self, text: str) -> None:
+        if self.quiet:
+            return
         try:
             if self.tty:
                 self.out.write("\r\x1b[2K" + text)
@@ -184,7 +187,7 @@ class Progress(Listener):
             pass
 
     def stop(self) -> None:
-        if self.tty:
+        if self.tty and not self.quiet:
             self._emit(self.line())
             try:
                 self.out.write("\n")

@@ -82,6 +82,8 @@ def parse_meta_value(text: str) -> Any:
 def format_meta_value(value: Any) -> str:
     if isinstance(value, (dict, list, bool)) or value is None:
         return json.dumps(value, separators=(", ", ": "))
+    if isinstance(value, str) and parse_meta_value(value) != value:
+        return json.dumps(value)  # text that reads as JSON ("1.10", "true", "72"): quoted, so it reads back as text
     return str(value)
 
 

@@ -128,13 +128,13 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
     n = s.get("holds", len(holds))
     return [
         ("Session score", _num(s.get("session_score")), "of 100"),
-        ("Duration", mmss(dur), "m:ss"),
+        ("Duration", mmss(dur), "whole recording"),
         ("Holding", mmss(s.get("hold_s")), f"{_pct(s.get('hold_s'), dur)} of session"),
         ("Rolling", mmss(s.get("roll_s")), f"{_pct(s.get('roll_s'), dur)} of session"),
         ("Off the roller", mmss(s.get("off_s")), f"{_pct(s.get('off_s'), dur)} of session"),
         ("Holds", _num(n), "loaded and still ≥ 5 s"),
         ("Holds ≥ 30 s", _num(s.get("holds_over_30s")), "release window"),
-        ("Longest hold", mmss(max((h.get("duration_s") or 0.0 for h in holds), default=None)), "m:ss"),
+        ("Longest hold", mmss(max((h.get("duration_s") or 0.0 for h in holds), default=None)), "min:s"),
     ]
 
 
@@ -215,7 +215,7 @@ def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
         ax.spines[side].set_visible(False)
 
 
-def trace_png(inp: ReportInput, width_in: float = 10.0, height_in: float = 3.3, dpi: int = 150) -> bytes:
+def trace_png(inp: ReportInput, width_in: float = 10.0, height_in: float = 2.9, dpi: int = 150) -> bytes:
     """The trace figure as PNG bytes."""
     import matplotlib
 
@@ -235,7 +235,7 @@ def trace_png(inp: ReportInput, width_in: float = 10.0, height_in: float = 3.3, 
 # --- HTML --------------------------------------------------------------------------------
 
 _CSS = """
-@page { size: A4; margin: 11mm; }
+@page { size: A4; margin: 10mm; }
 * { box-sizing: border-box; }
 body { font: 10.5pt/1.35 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
        color: #1b2733; max-width: 190mm; margin: 0 auto; padding: 8px; }
@@ -244,7 +244,7 @@ h2 { font-size: 11.5pt; margin: 12px 0 4px; color: #1f3b57; border-bottom: 1px s
 .sub { color: #5a6b7b; margin: 2px 0 8px; }
 .totals { display: grid; grid-template-columns: repeat(8, 1fr); gap: 4px; margin: 6px 0; }
 .total { background: #f2f5f8; border-radius: 5px; padding: 4px 6px; }
-.total .label { font-size: 7.5pt; color: #5a6b7b; text-transform: uppercase; letter-spacing: .03em; }
+.total .label { font-size: 7.5pt; color: #5a6b7b; font-weight: 600; }
 .total .value { font-size: 12pt; font-weight: 600; }
 .total.score .value { font-size: 16pt; }
 .total .tnote { font-size: 7pt; color: #6b7b8b; }
@@ -255,12 +255,53 @@ th { font-size: 8pt; color: #5a6b7b; font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.score { font-weight: 700; font-size: 10.5pt; text-align: right; }
 td ul { margin: 0; padding-left: 14px; }
+td.fb { font-size: 8.5pt; }
+td.fb b.grade { font-size: 9pt; }
+section > ul { margin: 4px 0; padding-left: 18px; font-size: 9.5pt; }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
 .note { color: #5a6b7b; font-size: 8.5pt; }
 .warn { color: #a33; }
-footer { margin-top: 10px; font-size: 7.5pt; color: #6b7b8b; border-top: 1px solid #d5dde5; padding-top: 4px; }
+footer { margin-top: 8px; font-size: 7pt; color: #6b7b8b; border-top: 1px solid #d5dde5; padding-top: 4px; }
+body.dense table { font-size: 8pt; }
+body.dense th, body.dense td { padding: 1px 4px; }
+body.dense img.trace { max-height: 50mm; width: auto; max-width: 100%; margin: 0 auto; }
+body.dense td.fb { font-size: 7.8pt; }
+body.dense .totals { margin: 3px 0; }
+body.dense section > ul, body.dense .note { font-size: 8.3pt; }
+body.dense section > ul { margin: 2px 0; }
+body.dense footer { margin-top: 4px; font-size: 6.5pt; padding-top: 2px; }
+body.dense { line-height: 1.25; }
+body.dense #quality { margin: 4px 0; }
+body.dense footer p { margin: 2px 0; }
+body.dense header h1 { font-size: 15pt; }
+body.dense .total .tnote, body.dense .device, body.dense p.movement { display: none; }
+body.dense .total { padding: 2px 5px; }
+body.dense h2 { margin-top: 7px; }
 @media print { body { padding: 0; } }
 """
+
+
+def _text_lines(inp: ReportInput, max_feedback: int | None = None) -> int:
+    """Rough count of printed lines the holds table and the advice column take (for choosing the layout)."""
+    holds = sum(1 + sum(math.ceil(len(str(x)) / 95) for x in (h.get("feedback") or [])[:max_feedback])
+                for h in inp.holds)
+    advice = sum(math.ceil(len(str(x)) / 55) for x in (inp.summary.get("advice") or []))
+    return holds + max(advice, 7)  # the before/after table takes about 7 lines beside the advice
+
+
+def _dense(inp: ReportInput) -> bool:
+    """Tighter layout when the holds, their feedback and the advice would not fit one A4 page otherwise.
+
+    Thresholds checked by printing reports of the bundled and simulated sessions with headless Chromium.
+    """
+    return len(inp.holds) > 10 or _text_lines(inp) > 22
+
+
+def _max_feedback(inp: ReportInput) -> int | None:
+    """How many feedback lines per hold fit one page: all, or the first two / the first one when crowded."""
+    if len(inp.holds) > 10:
+        return 1
+    return None if _text_lines(inp) <= 44 else 2
 
 
 def render_html(inp: ReportInput) -> str:
@@ -269,7 +310,7 @@ def render_html(inp: ReportInput) -> str:
     a = inp.analysis
     md = inp.metadata
     source = Path(str(a.get("source") or md.get("source") or "recording")).name
-    sub_bits = [f"Recording <b>{e(source)}</b>"]
+    sub_bits = [f"Recording <b>{e(source)}</b>"]  # joined with " · "; the device is hidden when dense
     if md.get("started_utc"):
         sub_bits.append(f"started {e(str(md['started_utc']))}")
     if inp.region_name:
@@ -277,11 +318,13 @@ def render_html(inp: ReportInput) -> str:
     if inp.body_mass_kg:
         sub_bits.append(f"body mass {inp.body_mass_kg:g} kg")
     if md.get("device"):
-        sub_bits.append(e(str(md["device"])))
+        sub_bits.append(f'<span class="device">{e(str(md["device"]))}</span>')
+    sub_html = " · ".join(sub_bits[:-1] if md.get("device") and _dense(inp) else sub_bits)
 
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<title>{e(inp.title)} – {e(source)}</title><style>{_CSS}</style></head><body>",
-             f"<header><h1>{e(inp.title)}</h1><p class=\"sub\">{' · '.join(sub_bits)}</p></header>"]
+             f"<title>{e(inp.title)} – {e(source)}</title><style>{_CSS}</style></head>"
+             + ('<body class="dense">' if _dense(inp) else "<body>"),
+             f"<header><h1>{e(inp.title)}</h1><p class=\"sub\">{sub_html}</p></header>"]
 
     # totals
     parts.append('<section id="totals"><div class="totals">')
@@ -299,7 +342,7 @@ def render_html(inp: ReportInput) -> str:
 
     # holds
     holds = inp.holds
-    many = len(holds) > 10  # keep to one page: only the first feedback line when there are many holds
+    max_fb = _max_feedback(inp)  # keep to one page: fewer feedback lines per hold when crowded
     parts.append('<section id="holds"><h2>Holds</h2>')
     if not holds:
         parts.append("<p>No holds in this session: the roller never stayed loaded and still for 5 s. "
@@ -309,11 +352,11 @@ def render_html(inp: ReportInput) -> str:
         parts.append('<table class="holds"><thead><tr><th>#</th><th class="num">start</th>'
                      '<th class="num">held</th><th class="num">mean force</th>'
                      + ('<th class="num">spot</th>' if has_spot else "")
-                     + '<th class="num">score</th><th>grade</th><th>feedback</th></tr></thead><tbody>')
+                     + '<th class="num">score</th><th>grade and feedback</th></tr></thead><tbody>')
         for i, h in enumerate(holds, 1):
             fb = list(h.get("feedback") or [])
-            if many:
-                fb = fb[:1]
+            if max_fb is not None and len(fb) > max_fb:
+                fb = fb[:max_fb] + [f"(+{len(fb) - max_fb} more: holdsense analyze)"]
             fb_html = "<ul>" + "".join(f"<li>{e(str(x))}</li>" for x in fb) + "</ul>" if fb else ""
             spot = f'<td class="num">{_num(h.get("spot_cm"), "{:.0f} cm")}</td>' if has_spot else ""
             parts.append(
@@ -321,7 +364,7 @@ def render_html(inp: ReportInput) -> str:
                 f'<td class="num">{_num(h.get("duration_s"), "{:.0f} s")}</td>'
                 f'<td class="num">{e(_force_label(inp, h.get("mean_force_n")))}</td>{spot}'
                 f'<td class="score" style="color:{score_color(h.get("score"))}">{_num(h.get("score"))}</td>'
-                f'<td>{e(str(h.get("grade") or ""))}</td><td>{fb_html}</td></tr>')
+                f'<td class="fb"><b class="grade">{e(str(h.get("grade") or ""))}</b>{fb_html}</td></tr>')
         parts.append("</tbody></table>")
     parts.append("</section>")
 
@@ -366,10 +409,12 @@ def _before_after_html(inp: ReportInput) -> str:
     rows = [("Pain (0–10)", _num(b.pain_0_10), _num(a.pain_0_10), _num(ch.pain_delta, "{:+.0f}")),
             ("Range of motion", b.rom_words or "–", a.rom_words or "–", _num(ch.rom_delta_deg, "{:+.0f}°")),
             ("Ease (0–10)", _num(b.ease_0_10), _num(a.ease_0_10), _num(ch.ease_delta, "{:+.0f}"))]
-    out = [f"<p class=\"note\">Movement: {e(mv)}</p>" if mv else "",
+    out = [f"<p class=\"note movement\">Movement: {e(mv)}</p>" if mv else "",
            '<table class="tests"><thead><tr><th></th><th>before</th><th>after</th><th class="num">change</th>'
            "</tr></thead><tbody>"]
     for label, bv, av, d in rows:
+        if bv == "–" and av == "–":
+            continue  # not asked / skipped both times
         out.append(f"<tr data-test=\"{e(label)}\"><td>{e(label)}</td><td>{e(bv)}</td><td>{e(av)}</td>"
                    f"<td class=\"num\">{e(d)}</td></tr>")
     out.append("</tbody></table>")
@@ -461,13 +506,15 @@ def _draw_pdf_page(fig: Any, inp: ReportInput, W: float, H: float) -> None:
     holds = inp.holds
     if not holds:
         c.text(m, "No holds in this session: find a tender spot and stay on it for 30 s or more.", dy=0.2)
-    cols = [(m, "#"), (m + 0.3, "start"), (m + 0.8, "held"), (m + 1.3, "mean force"), (m + 2.45, "score"),
-            (m + 2.95, "grade / feedback")]
+    has_spot = any(h.get("spot_cm") is not None for h in holds)
+    cols = [(m, "#"), (m + 0.3, "start"), (m + 0.75, "held"), (m + 1.2, "mean force"), (m + 2.3, "spot"),
+            (m + 2.75, "score"), (m + 3.15, "grade / feedback")]
     if holds:
         for x, label in cols:
-            c.text(x, label, size=7, color="#5a6b7b", dy=0)
+            if label != "spot" or has_spot:
+                c.text(x, label, size=7, color="#5a6b7b", dy=0)
         c.y += 0.16
-    wrap_chars = 92
+    wrap_chars = 88
     reserve_in = 2.1  # keep room for advice, before/after and footer
     shown = 0
     for i, h in enumerate(holds, 1):
@@ -482,13 +529,14 @@ def _draw_pdf_page(fig: Any, inp: ReportInput, W: float, H: float) -> None:
         y0 = c.y
         for x, val in zip([cx for cx, _ in cols[:5]],
                           [str(i), mmss(h.get("start_s")), _num(h.get("duration_s"), "{:.0f} s"),
-                           _force_label(inp, h.get("mean_force_n"))]):
+                           _force_label(inp, h.get("mean_force_n")),
+                           _num(h.get("spot_cm"), "{:.0f} cm") if has_spot else ""]):
             c.y = y0
             c.text(x, val, size=8, dy=0)
         c.y = y0
-        c.text(cols[4][0], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), dy=0)
+        c.text(cols[5][0], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), dy=0)
         for k, ln in enumerate(lines):
-            c.text(cols[5][0], ln, size=8 if k == 0 else 7.2, weight="bold" if k == 0 else "normal",
+            c.text(cols[6][0], ln, size=8 if k == 0 else 7.2, weight="bold" if k == 0 else "normal",
                    color="#1b2733" if k == 0 else "#37474f", dy=0.15)
         c.y += 0.06
         shown += 1

@@ -15,6 +15,11 @@ from scipy import signal as sps
 
 from .frames import FRAME_S, Frames
 
+try:  # the C kernel behind scipy.signal.sosfilt (private; fall back to the public function if it moves)
+    from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
+except ImportError:  # pragma: no cover - depends on the scipy version
+    _sosfilt_kernel = None
+
 CUTOFF_HZ = 2.0
 ORDER = 2
 
@@ -25,6 +30,21 @@ def forward_fill(values: np.ndarray, ok: np.ndarray, carry: float) -> np.ndarray
     np.maximum.accumulate(idx, out=idx)
     ext = np.concatenate((values, [carry]))
     return ext[idx]  # idx -1 picks the appended carry
+
+
+def sosfilt_state(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`scipy.signal.sosfilt(sos, x, zi=zi)` for a 1-D float64 signal, without its per-call overhead.
+
+    Why: the streaming detector filters a few frames per call, where sosfilt's argument validation and
+    axis juggling cost ~10x the filtering. The same C kernel does the arithmetic, so the output is
+    bit-identical to sosfilt (tests/dsp/test_streaming.py checks it).
+    """
+    if _sosfilt_kernel is None or x.dtype != np.float64 or sos.dtype != np.float64:
+        return sps.sosfilt(sos, x, zi=zi)
+    y = np.array(x, dtype=np.float64, order="C").reshape(1, -1)  # the kernel works in place
+    z = np.array(zi, dtype=np.float64, order="C").reshape(1, sos.shape[0], 2)
+    _sosfilt_kernel(sos, y, z)
+    return y[0], z[0]
 
 
 class LowPass:
@@ -53,9 +73,9 @@ class LowPass:
             i0 = int(first[0])
             self._zi = sps.sosfilt_zi(self.sos) * x[i0]
             y0 = np.full(i0, np.nan)
-            y1, self._zi = sps.sosfilt(self.sos, x[i0:], zi=self._zi)
+            y1, self._zi = sosfilt_state(self.sos, x[i0:], self._zi)
             y = np.concatenate((y0, y1))
         else:
-            y, self._zi = sps.sosfilt(self.sos, x, zi=self._zi)
+            y, self._zi = sosfilt_state(self.sos, x, self._zi)
         self._last_in = float(x[-1])
         return frames.with_(force_n=y, force_raw_n=x)

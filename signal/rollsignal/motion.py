@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
-from .filters import forward_fill
+from .filters import forward_fill, sosfilt_state
 from .frames import FRAME_S, Frames
 
 ENC_WINDOW_S = 0.5
@@ -117,7 +117,7 @@ class Motion:
         if n and self._band_zi is None:
             self._band_zi = sps.sosfilt_zi(self._band) * raw[0]
         if n:
-            band, self._band_zi = sps.sosfilt(self._band, raw, zi=self._band_zi)
+            band, self._band_zi = sosfilt_state(self._band, raw, self._band_zi)
             env, self._env_zi = sps.lfilter(self._env_b, self._env_a, band * band, zi=self._env_zi)
             tex = np.sqrt(np.maximum(env, 0.0))
         else:

@@ -109,8 +109,20 @@ class Scorer:
                       "compared with your rolling load.")
 
         # steadiness: sustained pressure (a moving limb is fine)
+        # A related limb moving (knee bends on the quads, seed line 50) swings the load at 0.1-1 Hz around a
+        # steady level: the 10 s block means stay flat. Creeping or unsteady pressure moves the block means.
         sd = c["steadiness"]
-        if cv is not None and cv == cv:
+        slow = st.get("slow_cv")
+        if slow is not None and slow == slow and "slow_cv_good" in sd:
+            credits["steadiness"] = _ramp(slow, sd["slow_cv_good"], sd["slow_cv_bad"], 1.0, 0.0)
+            if slow > sd["slow_cv_good"]:
+                fb.append(f"Pressure drifted by {100 * slow:.0f} % over the hold: relax onto the roller and keep "
+                          "the load sustained.")
+            elif cv is not None and cv == cv and cv > sd["slow_cv_good"] and cv > 2 * slow:
+                # the load moved clearly, but mostly faster than the 10 s blocks: a limb, not the pressure
+                fb.append(f"Moving a related limb while holding is fine: the load swung by {100 * cv:.0f} % "
+                          "around a steady level.")
+        elif cv is not None and cv == cv:
             credits["steadiness"] = _ramp(cv, sd["cv_good"], sd["cv_bad"], 1.0, 0.0)
             if cv > sd["cv_good"]:
                 fb.append(f"Pressure varied by {100 * cv:.0f} %: relax onto the roller and keep the load sustained.")

@@ -50,6 +50,7 @@ from .motion import ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, MotionFrames, f
 
 MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
+BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
 
 
 @dataclass
@@ -68,6 +69,9 @@ class StateConfig:
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
     tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
+    # the load cell's own noise in the texture band (HX711: 0.3-0.8 N rms broadband, domain.md) is not
+    # rolling texture: without this allowance a light hold (say 70 N) reads as "textured" from noise alone
+    tex_floor_n: float = 0.2
     level_floor_n: float = 20.0  # level used for relative spans never below this
     ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
     ref_body_frac: float = 0.30  # rolling load assumed from body mass before any rolling (25-40 % BW)
@@ -86,6 +90,28 @@ class _Acc:
     x_s: float = 0.0
     x_n: int = 0
     f_max: float = -math.inf
+    # sums of force per 10 s block of absolute frame index (k // BLOCK_K): the slow part of the load, which
+    # tells a limb moving rhythmically (block means flat) from creeping / unsteady pressure (block means drift)
+    blk: dict[int, list[float]] = field(default_factory=dict)
+
+    def add_blk(self, k: int, f: float) -> None:
+        b = self.blk.get(k // BLOCK_K)
+        if b is None:
+            self.blk[k // BLOCK_K] = [f, 1]
+        else:
+            b[0] += f
+            b[1] += 1
+
+    @property
+    def slow_cv(self) -> float:
+        """Spread of the 10 s block means / mean (blocks at least half covered); NaN with fewer than 2."""
+        means = [s / n for s, n in self.blk.values() if n >= BLOCK_K // 2]
+        if len(means) < 2:
+            return math.nan
+        m = sum(means) / len(means)
+        if m <= 0:
+            return math.nan
+        return math.sqrt(sum((v - m) ** 2 for v in means) / len(means)) / m
 
     def add(self, f: float, x: float | None) -> None:
         self.n += 1
@@ -110,6 +136,13 @@ class _Acc:
         self.x_s += o.x_s
         self.x_min = min(self.x_min, o.x_min)
         self.x_max = max(self.x_max, o.x_max)
+        for b, (sb, nb) in o.blk.items():
+            mine = self.blk.get(b)
+            if mine is None:
+                self.blk[b] = [sb, nb]
+            else:
+                mine[0] += sb
+                mine[1] += nb
 
     @property
     def mean(self) -> float:
@@ -218,7 +251,7 @@ class StateMachine:
             else:
                 mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
                 mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
-                tex_ok = mf.tex_n < c.tex_rel * mid_s
+                tex_ok = mf.tex_n < c.tex_rel * mid_s + c.tex_floor_n
                 steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
                 light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
@@ -284,6 +317,8 @@ class StateMachine:
                     a.s2 += fv * fv
                     if fv > a.f_max:
                         a.f_max = fv
+                    if b == STILL:
+                        a.add_blk(k, fv)
                     if b == MOVE and fv >= on_n:
                         roll.n += 1
                         roll.s += fv
@@ -349,7 +384,7 @@ class StateMachine:
                 self._pend = None
             elif lab == pend.label:
                 pend.end_k = k + 1
-                self._acc_frame(pend, lab, fv, xv)
+                self._acc_frame(pend, lab, fv, xv, k)
                 if pend.end_k - pend.start_k > self._bridge_limit(cur.label, pend.label) or self._travelled(cur, xv):
                     self._commit(events, pend, t)
                 return
@@ -365,7 +400,7 @@ class StateMachine:
             self._add(events, cur, k, lab, fv, xv, t)
             return
         new = _Run(lab, k, k + 1)
-        self._acc_frame(new, lab, fv, xv)
+        self._acc_frame(new, lab, fv, xv, k)
         if self._bridge_limit(cur.label, lab) >= 1 and not (lab == MOVE and self._travelled(cur, xv)):
             self._pend = new
         else:
@@ -377,14 +412,16 @@ class StateMachine:
             return False
         return abs(xv - cur.acc.x_s / cur.acc.x_n) > self.cfg.rock_cm
 
-    def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None) -> None:
+    def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None, k: int) -> None:
         if lab in (STILL, MOVE) and fv == fv:
             run.acc.add(fv, xv if xv == xv else None)  # NaN position: encoder reading missing
+            if lab == STILL:
+                run.acc.add_blk(k, fv)
 
     def _add(self, events: list[Event], run: _Run, k: int, lab: int, fv: float, xv: float | None,
              t: float) -> None:
         run.end_k = k + 1
-        self._acc_frame(run, lab, fv, xv)
+        self._acc_frame(run, lab, fv, xv, k)
         if lab == MOVE and fv == fv and fv >= self.contact_on_n:
             self.roll.add(fv, None)
         self._tick(events, t)
@@ -486,7 +523,7 @@ class StateMachine:
             travel = a.x_max - a.x_min
             spot = a.x_s / a.x_n - (self.first_x or 0.0)
         stats = {"start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
-                 "mean_force_n": a.mean, "force_cv": a.cv, "max_force_n": a.f_max,
+                 "mean_force_n": a.mean, "force_cv": a.cv, "slow_cv": a.slow_cv, "max_force_n": a.f_max,
                  "travel_cm": travel, "spot_cm": spot, "rolling_load_n": self.rolling_load_n,
                  "body_mass_kg": self.body_mass_kg}
         if self.score_hold is not None:

@@ -214,3 +214,32 @@ def test_profile_citations_match_the_article_copy() -> None:
         used.update(section.get("cites", []))
     assert used <= set(cites) and {"release-window", "dont-roll-around", "light-sustained"} <= used
     assert (resources.files("rollsignal.profiles") / "myofascial-release.txt").is_file()
+
+
+def test_knee_bends_are_not_criticised_as_unsteady_but_creep_is() -> None:
+    """A related limb moving (seed line 50) swings the load around a steady level: no "unsteady" criticism."""
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 25), ("hold", 60, {"limb_hz": 0.4, "limb": 0.25}),
+                               ("roll", 10), ("off", 3)], encoder=True, seed=8)
+    (h,) = analyze(ch).holds
+    assert h["force_cv"] > 0.05  # the knee bends do move the load ...
+    assert any("Moving a related limb while holding is fine" in f for f in h["feedback"]), h["feedback"]
+    assert not any("varied" in f or "drifted" in f for f in h["feedback"])
+    # ... whereas pressure that keeps creeping up over the hold is unsteady
+    ch2, _ = dsp_synth.session([("off", 3), ("roll", 25), ("hold", 60, {"sink": -0.6}),
+                                ("roll", 10), ("off", 3)], encoder=True, seed=8)
+    (h2,) = analyze(ch2).holds
+    assert any("drifted" in f for f in h2["feedback"]), h2["feedback"]
+    assert h2["score"] < h["score"]
+
+
+def test_steadiness_judges_the_slow_part_of_the_load() -> None:
+    sc = Scorer(load_profile())
+    st = {"start_s": 0.0, "end_s": 60.0, "duration_s": 60.0, "mean_force_n": 120.0, "force_cv": 0.2,
+          "travel_cm": 0.3, "spot_cm": 0.0, "rolling_load_n": 230.0, "body_mass_kg": None}
+    limb = sc.score_hold(dict(st, slow_cv=0.02))
+    creep = sc.score_hold(dict(st, slow_cv=0.2))
+    short = sc.score_hold(dict(st, slow_cv=float("nan")))  # < 2 blocks: total variation decides
+    assert any("related limb" in f for f in limb["feedback"])
+    assert any("drifted by 20 %" in f for f in creep["feedback"])
+    assert any("varied by 20 %" in f for f in short["feedback"])
+    assert limb["score"] > creep["score"] and limb["score"] > short["score"]

@@ -6,8 +6,11 @@ made here from synthetic arrays and written with holdsense.recording.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,16 +21,41 @@ REPO = Path(__file__).resolve().parents[2]
 LSL_CFG = REPO / "tests" / "lsl_loopback.cfg"
 
 
+_SESSION_VAR = "HOLDSENSE_TEST_LSLAPICFG"
+
+
+def session_lsl_config() -> str:
+    """tests/lsl_loopback.cfg with a SessionID of this test process's own, written to a temp file.
+
+    liblsl only resolves streams of its own session id, so two test runs on one
+    machine (a developer's and CI's, two helpers') never see each other's
+    streams, even with equal source ids. Shared through an environment
+    variable, as every test module loads this file separately but liblsl reads
+    its configuration once per process.
+    """
+    path = os.environ.get(_SESSION_VAR)
+    if path and Path(path).is_file():
+        return path
+    text = LSL_CFG.read_text(encoding="utf-8").replace(
+        "SessionID = holdsense-tests", f"SessionID = holdsense-tests-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    fd, path = tempfile.mkstemp(prefix="holdsense-lsl-", suffix=".cfg")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    atexit.register(lambda: Path(path).unlink(missing_ok=True))
+    os.environ[_SESSION_VAR] = path
+    return path
+
+
 def use_loopback_lsl() -> str:
     """Point liblsl at the loopback-only test config (before liblsl first reads it in this process)."""
-    os.environ["LSLAPICFG"] = str(LSL_CFG)
-    return str(LSL_CFG)
+    os.environ["LSLAPICFG"] = session_lsl_config()
+    return os.environ["LSLAPICFG"]
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """Environment for `holdsense` subprocesses: loopback LSL, this interpreter's packages."""
+    """Environment for `holdsense` subprocesses: loopback LSL in this run's session, this interpreter's packages."""
     env = dict(os.environ)
-    env["LSLAPICFG"] = str(LSL_CFG)
+    env["LSLAPICFG"] = session_lsl_config()
     env.pop("HOLDSENSE_DEBUG", None)
     env.update(extra)
     return env

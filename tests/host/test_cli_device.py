@@ -134,7 +134,7 @@ def test_devices_never_writes_to_unknown_usb_ports(roller, tmp_path):
     unknown = ListPortInfo(os.ttyname(other_slave))
     unknown.vid, unknown.pid = 0x1234, 0x5678
     no_usb = ListPortInfo("/dev/ttyS0")
-    args = argparse.Namespace(probe=None, json=True, timeout_s=1.5)
+    args = argparse.Namespace(probe=None, json=True, timeout_s=1.5, no_ble=True, ble_scan_s=0.0)
     buf = io.StringIO()
     old = sys.stdout
     sys.stdout = buf
@@ -169,6 +169,11 @@ FAKE_MPREMOTE = """#!{py}
 import json, sys
 with open({log!r}, "a") as fh:
     fh.write(json.dumps(sys.argv[1:]) + "\\n")
+args = sys.argv[1:]
+for i, a in enumerate(args):  # keep what would land on the board as main.py
+    if a == "cp" and args[i + 2] == ":main.py":
+        with open({log!r} + ".main.py", "w") as out, open(args[i + 1]) as src:
+            out.write(src.read())
 if {fail}:
     print("mpremote: failed to access " + sys.argv[2], file=sys.stderr)
     sys.exit(1)
@@ -202,6 +207,10 @@ def test_deploy_copies_every_firmware_file_and_main_then_resets(tmp_path):
     copied = {argv[i + 3] for i, a in enumerate(argv) if a == "fs" and argv[i + 1] == "cp"}
     assert want | {":main.py"} == copied
     assert "deployed" in p.stdout
+    from holdsense_fw import manifest
+
+    # the firmware's own one-line entry (a wheel install has no firmware/main.py beside the package)
+    assert Path(str(log) + ".main.py").read_text() == manifest.MAIN_PY == "from holdsense_fw.app import main; main()\n"
 
 
 def test_deploy_errors_are_exit_2(tmp_path):

@@ -73,9 +73,22 @@ def _session(n_chunks_sizes, angle=True):
     return SampleChunk(t - t[0] + 12.5, rng.normal(120, 20, n), np.cumsum(rng.normal(0, 1, n)) if angle else None)
 
 
+class _LinkClock:
+    """The LSL clock as a live link shows it: each chunk arrives `delay` after its newest sample was taken."""
+
+    def __init__(self) -> None:
+        self.base = pylsl.local_clock()
+        self.t_s = 0.0
+        self.delay_s = 0.0
+
+    def __call__(self) -> float:
+        return self.base + self.t_s + self.delay_s
+
+
 def test_force_stream_metadata_and_device_clock_stamps() -> None:
     info = _unique_info(region="quads")
-    roller = LslRoller(info, has_angle=True)
+    link = _LinkClock()
+    roller = LslRoller(info, has_angle=True, clock=LslClock(now=link))
     roller.open()
     try:
         inlet = _inlet(roller.force.source_id)
@@ -92,19 +105,22 @@ def test_force_stream_metadata_and_device_clock_stamps() -> None:
 
         sizes = [1, 7, 3, 64, 8, 8, 2, 40, 5, 100, 9]
         chunk = _session(sizes)
+        rng = np.random.default_rng(8)
         for k, part in enumerate(chunk.split(np.cumsum(sizes)[:-1].tolist())):
+            link.t_s = float(part.t_s[-1])
+            # uneven delivery (4-34 ms) must not show in the stamps; the first chunk is the promptest here,
+            # so the settle window keeps its offset (the settling itself is tested below)
+            link.delay_s = 0.004 + (rng.uniform(0, 0.03) if k else 0.0)
             roller.on_samples(part)
-            time.sleep(0.003 * (k % 3))  # uneven delivery: must not show in the stamps
         data, stamps = _pull_all(inlet, len(chunk))
         assert len(stamps) == len(chunk)
         np.testing.assert_allclose(np.asarray(data)[:, 0], chunk.force_n, rtol=0, atol=1e-9)
         np.testing.assert_allclose(np.asarray(data)[:, 1], chunk.angle_deg, rtol=0, atol=1e-9)
-        # Stamps are the device times plus one fixed offset: spacing preserved exactly.
-        np.testing.assert_allclose(np.diff(stamps), np.diff(chunk.t_s), rtol=0, atol=1e-9)
-        assert stamps[0] - chunk.t_s[0] == pytest.approx(roller.clock.offset_s, abs=1e-9)
-        # The offset was taken when the first chunk arrived, on the LSL clock.
-        assert abs((chunk.t_s[0] + roller.clock.offset_s) - pylsl.local_clock()) < 5.0
+        # Stamps are the device times plus one offset: spacing preserved exactly (first settle: see below).
         assert roller.clock.anchors == 1
+        np.testing.assert_allclose(np.diff(stamps), np.diff(chunk.t_s), rtol=0, atol=1e-9)
+        # ... and that offset is where the device clock sits on the LSL clock, give or take the link's delay.
+        assert stamps[0] - (link.base + chunk.t_s[0]) == pytest.approx(0.004, abs=1e-9)
     finally:
         roller.stop()
 
@@ -169,39 +185,92 @@ def test_markers_json_and_stamps_at_back_dated_times() -> None:
         roller.stop()
 
 
-def test_reconnect_reanchors_without_going_backwards() -> None:
-    now = [1000.0]
-    clock = LslClock(now=lambda: now[0])
-    a = clock.stamps(np.array([0.0, 0.5, 1.0]))
-    assert a.tolist() == [999.0, 999.5, 1000.0]
-    now[0] = 1003.0
-    b = clock.stamps(np.array([1.5, 2.0]))  # same anchor: arrival time does not matter
-    assert b.tolist() == [1000.5, 1001.0]
-    clock.reanchor()  # link re-established: new offset at the next chunk
-    now[0] = 1010.0
-    c = clock.stamps(np.array([9.0, 9.5]))
-    assert c.tolist() == [1009.5, 1010.0] and clock.anchors == 2
-    now[0] = 1011.0
-    d = clock.stamps(np.array([0.0, 0.1]))  # device rebooted: time base restarts, re-anchored
-    assert d[0] > c[-1] and d[1] - d[0] == pytest.approx(0.1)
-    now[0] = 900.0  # even a re-anchor that would land earlier keeps stamps increasing
+def _feed(clock: LslClock, link: _LinkClock, t0: float, t1: float, delays, n_per_chunk: int = 4,
+          dt: float = 0.0125) -> tuple[np.ndarray, np.ndarray]:
+    """Chunks of device times [t0, t1) through `clock`, each arriving after delays(k); (t, stamps)."""
+    ts, st = [], []
+    t = np.arange(t0, t1, dt)
+    for k, a in enumerate(range(0, len(t), n_per_chunk)):
+        part = t[a:a + n_per_chunk]
+        link.t_s = float(part[-1])
+        link.delay_s = delays(k)
+        ts.append(part)
+        st.append(clock.stamps(part))
+    return np.concatenate(ts), np.concatenate(st)
+
+
+def test_clock_settles_on_the_least_delayed_arrival_without_going_backwards() -> None:
+    link = _LinkClock()
+    clock = LslClock(now=link, settle_s=2.0)
+    # the first chunk comes out of the device's buffer 80 ms late, the rest 5-25 ms
+    rng = np.random.default_rng(1)
+    t, st = _feed(clock, link, 0.0, 6.0, lambda k: 0.08 if k == 0 else 0.005 + rng.uniform(0, 0.02))
+    assert np.all(np.diff(st) > 0)
+    off = st - t - link.base
+    assert off[0] == pytest.approx(0.08)
+    assert clock.anchors == 2  # the first anchor and one settled correction
+    assert 0.005 <= off[-1] <= 0.008  # the least delayed chunk of the first 2 s
+    # the correction is spread over a few chunks (each may start no earlier than the last stamp)...
+    assert np.count_nonzero(np.abs(np.diff(off)) > 1e-9) <= 10
+    # ... and the offset is constant from then on: spacing = device spacing
+    settled = np.flatnonzero(np.abs(off - off[-1]) < 1e-9)[0]
+    assert t[settled] < 3.0
+    np.testing.assert_allclose(np.diff(st[settled:]), np.diff(t[settled:]), atol=1e-9)
+
+
+def test_reconnect_does_not_trust_the_backlog() -> None:
+    link = _LinkClock()
+    clock = LslClock(now=link, settle_s=2.0)
+    _feed(clock, link, 0.0, 4.0, lambda k: 0.01)
+    before = clock.offset_s
+    anchors = clock.anchors
+    clock.reanchor()  # the cable was out for 1.5 s; the device kept its samples and sends them now
+    t, st = _feed(clock, link, 4.0, 8.0, lambda k: max(0.01, 1.5 - 0.05 * k))  # 50 ms chunks all arriving at once until caught up
+    assert clock.offset_s == pytest.approx(before, abs=2e-3) and clock.anchors == anchors
+    np.testing.assert_allclose(np.diff(st), np.diff(t), atol=1e-9)
+    # a device clock that drifted 40 ms while disconnected is followed after the settle window
     clock.reanchor()
-    e = clock.stamps(np.array([0.2, 0.3]))
-    assert e[0] > d[-1] and e[1] - e[0] == pytest.approx(0.1)
+    _feed(clock, link, 8.0, 12.0, lambda k: 0.05)
+    assert clock.offset_s - before == pytest.approx(0.04, abs=2e-3) and clock.anchors == anchors + 1
 
 
-def test_info_after_samples_reanchors_the_outlet() -> None:
+def test_new_time_base_and_replay_clock() -> None:
+    link = _LinkClock()
+    clock = LslClock(now=link)
+    _, a = _feed(clock, link, 10.0, 12.0, lambda k: 0.01)
+    _, b = _feed(clock, link, 0.0, 1.0, lambda k: 0.01)  # device time restarted: anchored again at once
+    assert b[0] > a[-1] and np.all(np.diff(b) > 0)
+    # a replay at 10x: chunks arrive far earlier than their device times would; the offset stays put
+    replay = LslClock(now=link, refine=False)
+    t0 = pylsl.local_clock()
+    link.base, link.delay_s = t0, 0.0
+    stamps = []
+    t = np.arange(0.0, 30.0, 0.0125)
+    for k in range(0, len(t), 80):
+        link.t_s = float(t[min(k + 79, len(t) - 1)]) / 10.0
+        stamps.append(replay.stamps(t[k:k + 80]))
+    st = np.concatenate(stamps)
+    np.testing.assert_allclose(np.diff(st), np.diff(t), atol=1e-9)
+    assert replay.anchors == 1
+
+
+def test_info_after_samples_and_reboot_gaps_start_a_settle_window() -> None:
     info = _unique_info()
     roller = LslRoller(info, has_angle=True)
+    clock = roller.clock
     try:
+        assert roller.force.on_info(info) is None and not clock._pending  # info before samples: nothing to redo
         roller.on_samples(_session([20]))
-        assert roller.clock.anchors == 1
+        clock._settle_from_t = None  # (first window over)
         roller.on_info(info)  # what a receive loop sends after a reconnect
+        assert clock._pending
         roller.on_samples(SampleChunk(np.array([30.0, 30.0125]), np.array([1.0, 2.0]), np.array([0.0, 0.0])))
-        assert roller.clock.anchors == 2
-        roller.on_gap(40.0, "device reboot", None)
-        roller.on_samples(SampleChunk(np.array([40.0]), np.array([1.0]), np.array([0.0])))
-        assert roller.clock.anchors == 3
+        assert clock._settle_from_t == 30.0 and not clock._pending
+        clock._settle_from_t = None
+        roller.on_gap(40.0, "lost", 3)  # samples lost on a live link: the clock is still right
+        assert not clock._pending
+        roller.on_gap(40.0, "reboot", None)
+        assert clock._pending
     finally:
         roller.stop()
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from holdsense.live import DetectorListener, LiveState, PlainView, RichView, light_band_n, make_view, render
+from holdsense.live import (DetectorListener, LiveState, PlainView, RichView, _sparkline, light_band_n, make_view,
+                            render)
 from holdsense.notifier import Notifier
 from holdsense.player import Player
 from holdsense.recording import write_recording
@@ -148,6 +149,42 @@ def test_render_shows_everything_the_issue_lists():
     assert "OFF" in txt and "last hold 40 s" in txt and "score 88" in txt
     assert "Held 40 s: past the 30 s release window." in txt
     assert "holds 1 (1 past 30 s)" in txt
+
+
+def test_render_fits_an_80_column_terminal_and_fills_a_wide_one():
+    det = DetectorListener(body_mass_kg=70, detector_factory=ScriptedDetector)
+    det.state.last_hold = dict(HOLD, feedback=["Fairly firm pressure (25 % of your body weight and 83 % of your "
+                                               "rolling load): lighten up a little and let the tissue relax."])
+    feed_until(det, 20.0)
+    for cols in (80, 140):
+        con = Console(file=io.StringIO(), width=cols, record=True, color_system=None)
+        con.print(render(det.state, cols))
+        lines = con.export_text().splitlines()
+        assert all(len(ln) <= cols for ln in lines)
+        labels = {ln[2:11].strip() for ln in lines if ln.startswith("│ ")}
+        assert {"state", "force", "trace", "hold", "score", "session"} <= labels, labels  # never cut to "sta…"
+        text = " ".join(ln.strip("│ ") for ln in lines)
+        assert "lighten up a little" in text and "…" not in text  # long feedback wraps, nothing is cut off
+        bar = next(ln for ln in lines if ln.startswith("│ force"))
+        assert bar.rstrip("│ ").count("░") + bar.count("·") + bar.count("█") + bar.count("▓") > cols - 35
+
+
+def test_trace_shows_a_rolling_wave_and_a_calm_hold():
+    st = LiveState()
+    t = np.arange(0, 15, 0.05)
+    for ti, fi in zip(t, 200 + 25 * np.sin(2 * np.pi * t / 3.0)):  # rolling: ±25 N strokes of 3 s
+        st.history.append((float(ti), float(fi)))
+    chart, lo, hi = _sparkline(st, 60)
+    assert len(chart) == 60 and set(chart) >= set("▁█") and 170 <= lo and hi <= 230
+    st.history.clear()
+    for ti, fi in zip(t, 120 + 3 * np.sin(2 * np.pi * t / 4.0)):  # a hold: breathing ±3 N
+        st.history.append((float(ti), float(fi)))
+    chart, lo, hi = _sparkline(st, 60)
+    assert hi - lo == pytest.approx(40.0) and set(chart) <= set("▃▄▅▆"), chart  # calm, not magnified noise
+    st.history.clear()
+    st.history.extend([(10.0, 0.5), (10.05, 0.4)])  # two points of an empty roller: right-aligned, from 0 N
+    chart, lo, hi = _sparkline(st, 30)
+    assert chart.startswith(" ") and chart.rstrip()[-1] == "▁" and lo == 0.0
 
 
 def test_render_without_body_mass_says_how_to_get_the_band():

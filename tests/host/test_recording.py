@@ -110,3 +110,14 @@ def test_bad_input_one_clear_error(tmp_path: Path, content: str | None, needle: 
         read_recording(p)
     msg = str(ei.value)
     assert needle in msg and str(p) in msg and "\n" not in msg
+
+
+def test_text_metadata_that_looks_like_json_reads_back_as_text(tmp_path: Path) -> None:
+    # a protocol version "1.10" must not come back as the number 1.1
+    meta = {"protocol": "1.10", "note": "true", "board": "esp32s3", "body_mass_kg": 72, "id": "72"}
+    p = tmp_path / "m.csv"
+    with RecordingWriter(p, meta) as w:
+        w.write(SampleChunk(np.array([0.0, 0.0125]), np.array([1.0, 2.0])))
+    got = read_recording(p).metadata
+    assert got["protocol"] == "1.10" and got["note"] == "true" and got["id"] == "72"
+    assert got["board"] == "esp32s3" and got["body_mass_kg"] == 72

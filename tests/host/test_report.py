@@ -142,10 +142,10 @@ def test_html_lists_each_hold_with_score_and_feedback() -> None:
     assert len(page.hold_rows) == 4
     for i, (row, score) in enumerate(zip(page.hold_rows, SCORES), 1):
         assert row[0] == str(i)
-        assert row[4] == str(score)  # columns: #, start, held, force, score, grade, feedback (no spot: no encoder)
+        assert row[4] == str(score)  # columns: #, start, held, force, score, grade + feedback (no spot: no encoder)
         assert row[1] == mmss([s for s in SEGMENTS if s[0] == "hold"][i - 1][1])
-        assert "Light pressure: good." in row[6]
-    assert page.hold_rows[1][2] == "12 s" and page.hold_rows[1][5] == "too short"
+        assert "Light pressure: good." in row[5]
+    assert page.hold_rows[1][2] == "12 s" and page.hold_rows[1][5].startswith("too short") and "Held 12 s." in page.hold_rows[1][5]
     assert page.hold_rows[0][3] == "140 N (20 % BW)"  # 140 N / (72 kg * 9.81)
 
 
@@ -153,11 +153,11 @@ def test_html_totals_and_before_after() -> None:
     page = _parse(render_html(_input()))
     # each total reads "<label> <value> <note>"
     assert page.totals["Session score"] == "Session score 78 of 100"
-    assert page.totals["Duration"] == "Duration 7:00 m:ss"
+    assert page.totals["Duration"] == "Duration 7:00 whole recording"
     assert page.totals["Holding"] == "Holding 4:37 66 % of session"
     assert page.totals["Rolling"] == "Rolling 1:38 23 % of session"
     assert page.totals["Holds"].startswith("Holds 4 ") and page.totals["Holds ≥ 30 s"].startswith("Holds ≥ 30 s 3 ")
-    assert page.totals["Longest hold"] == "Longest hold 1:50 m:ss"
+    assert page.totals["Longest hold"] == "Longest hold 1:50 min:s"
     assert page.test_rows["Pain (0–10)"] == ["Pain (0–10)", "5", "3", "-2"]
     assert page.test_rows["Range of motion"] == ["Range of motion", "40°", "52°", "+12°"]
     assert page.test_rows["Ease (0–10)"] == ["Ease (0–10)", "4", "7", "+3"]
@@ -165,6 +165,9 @@ def test_html_totals_and_before_after() -> None:
     assert "reduced pain" in ba and "greater range of motion" in ba and "standing quad stretch" in ba
     assert "Hold 2 was short" in page.sections["advice"]
     assert "quadriceps" in render_html(_input())
+    # a measure not given before nor after is left out rather than shown as dashes
+    page = _parse(render_html(_input(before=MovementTest(5), after=MovementTest(3))))
+    assert list(page.test_rows) == ["Pain (0–10)"]
 
 
 def test_html_is_self_contained_with_a_real_plot() -> None:
@@ -201,6 +204,18 @@ def test_html_escapes_and_keeps_one_page_with_many_holds() -> None:
     assert len(page.hold_rows) == 16
     # many holds: only the first feedback line each, to stay on one page
     assert "extra 3 first" in page.hold_rows[7][-1] and "extra 3 second" not in page_html
+
+
+def test_layout_tightens_with_content() -> None:
+    light = render_html(_input())
+    assert "<body>" in light  # 4 holds with short feedback: the roomy layout
+    samples, analysis = _session()
+    for h in analysis["holds"]:
+        h["feedback"] = ["A long line of feedback that a person reads and acts on, about pressure and time. " * 2] * 5
+    crowded = render_html(ReportInput(analysis=analysis, samples=samples))
+    assert '<body class="dense">' in crowded
+    page = _parse(crowded)  # past ~44 printed lines: the first two feedback lines per hold and a pointer
+    assert all(r[-1].count("A long line") == 2 * 2 and "(+3 more: holdsense analyze)" in r[-1] for r in page.hold_rows)
 
 
 def test_no_holds_message() -> None:

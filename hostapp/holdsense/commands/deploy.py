@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..errors import DeviceError, UserError
 
-#: main.py written when the installed holdsense_fw does not carry its own entry text.
-DEFAULT_MAIN_PY = "import holdsense_fw.main  # holdsense firmware entry (written by 'holdsense deploy')\n"
+#: main.py written when the installed holdsense_fw does not carry its own entry text (manifest.MAIN_PY).
+DEFAULT_MAIN_PY = "from holdsense_fw.app import main; main()\n"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,14 +62,15 @@ def firmware_files() -> tuple[Path, list[Path], str]:
     files = sorted(p.relative_to(pkg) for p in pkg.rglob("*.py") if "__pycache__" not in p.parts)
     if not files:
         raise UserError(f"{pkg}: the firmware package holds no files")
-    main_py = None
+    # the firmware package says what its one-line main.py is (holdsense_fw.manifest.MAIN_PY), so a wheel
+    # install (which has no firmware/main.py) deploys the same entry as a clone
     try:
-        import holdsense_fw
+        from holdsense_fw import manifest
 
-        main_py = getattr(holdsense_fw, "MAIN_PY", None)
+        main_py = getattr(manifest, "MAIN_PY", None)
     except Exception:  # noqa: BLE001 - a firmware import problem must not hide the copy
         main_py = None
-    if main_py is None:
+    if not main_py:
         beside = pkg.parent / "main.py"  # a clone / editable install: firmware/main.py
         main_py = beside.read_text() if beside.is_file() else DEFAULT_MAIN_PY
     return pkg, files, main_py

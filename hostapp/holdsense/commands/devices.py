@@ -78,14 +78,19 @@ def probe(port: str, timeout_s: float = 1.5) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("devices", help="list holdsense rollers on serial ports",
+    p = sub.add_parser("devices", help="list holdsense rollers on serial ports and Bluetooth LE",
                        description="List holdsense rollers: serial ports of known USB boards (Espressif, CP210x, "
                                    "CH340/CH9102, FTDI, RP2040) are asked who they are; other ports are never "
-                                   "written to. --probe asks one port (a path or pyserial URL).")
+                                   "written to. --probe asks one port (a path or pyserial URL). Rollers advertising over "
+                                   "Bluetooth LE are listed with RSSI, firmware and battery (without connecting); if "
+                                   "BLE is unavailable the serial rollers are still listed and the reason is given.")
     p.add_argument("--probe", metavar="PORT", help="ask one port, whatever it is")
     p.add_argument("--json", action="store_true", help="one JSON object per roller")
     p.add_argument("--timeout", type=float, default=1.5, metavar="S", dest="timeout_s",
                    help="seconds each port gets to answer (default 1.5)")
+    p.add_argument("--ble-scan", type=float, default=3.0, metavar="S", dest="ble_scan_s",
+                   help="seconds to listen for Bluetooth LE rollers (default 3)")
+    p.add_argument("--no-ble", action="store_true", help="serial ports only: no Bluetooth LE scan")
     p.set_defaults(func=run)
 
 
@@ -122,9 +127,45 @@ def run(args: argparse.Namespace, *, list_ports: Callable[[], list[Any]] | None 
         d["usb"] = c.usb
         found += 1
         print(json.dumps(d) if args.json else describe(d), flush=True)
+    no_ble = getattr(args, "no_ble", False)
+    ble_found = 0 if no_ble else list_ble(getattr(args, "ble_scan_s", 3.0), args.json)
     if not found:
         skipped = f"; {len(other)} other serial port(s) not asked" if other else ""
         print(f"holdsense: no roller found on {len(known)} known USB board port(s){skipped}. "
               f"Is it plugged in (a data cable, not charge-only)? For a virtual device or a network "
               f"bridge, use --probe PORT.", file=sys.stderr)
+    if not no_ble and ble_found == 0:
+        print("holdsense: no roller heard over Bluetooth LE (switched on? not connected to another host?)",
+              file=sys.stderr)
     return 0
+
+
+def describe_ble(a: dict[str, Any]) -> str:
+    bits = [a["name"], a["address"], "BLE",
+            f"RSSI {a['rssi_dbm']} dBm" if a.get("rssi_dbm") is not None else "RSSI ?"]
+    if a.get("fw_version"):
+        bits.append(f"fw {a['fw_version']}")
+    if a.get("protocol") is not None:
+        bits.append(f"protocol {a['protocol']}")
+    if a.get("battery_pct") is not None:
+        bits.append(f"battery {a['battery_pct']}%")
+    if a.get("streaming"):
+        bits.append("(streaming)")
+    return "  ".join(bits)
+
+
+def list_ble(scan_s: float, as_json: bool) -> int | None:
+    """Print the rollers heard over BLE; None (and why, on stderr) when BLE is unavailable."""
+    if not scan_s > 0:
+        raise UserError(f"--ble-scan {scan_s:g}: must be a positive number of seconds")
+    from .. import ble
+
+    try:
+        adverts = ble.scan(scan_s)
+    except DeviceError as exc:
+        print(f"holdsense: Bluetooth LE skipped: {str(exc).removeprefix('BLE unavailable: ')}", file=sys.stderr)
+        return None
+    for a in adverts:
+        d = {"ble": a.name, **a.to_dict()}
+        print(json.dumps(d) if as_json else describe_ble(d), flush=True)
+    return len(adverts)

@@ -111,33 +111,47 @@ def _mmss(v: float | None) -> str:
 
 
 def plot_trends(trends: list[WeekTrend], out: Path) -> None:
-    """Three panels over weeks, one line per region: minutes holding, mean hold score, pain change."""
+    """Three panels over weeks, one colour per region: minutes holding (bars), mean hold score, pain change."""
+    import datetime as dt
+
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     regions = sorted({t.region for t in trends})
     fig, axes = plt.subplots(3, 1, figsize=(8.5, 8), sharex=True, layout="constrained")
-    for r in regions:
+    width_d = 6.0 / max(1, len(regions))  # bars of one week side by side, one per region
+    for k, r in enumerate(regions):
         ts = [t for t in trends if t.region == r]
+        color = f"C{k % 10}"
         x = [t.week_start for t in ts]
-        axes[0].plot(x, [t.hold_s / 60 for t in ts], marker="o", label=r)
-        axes[1].plot(x, [t.mean_hold_score if t.mean_hold_score is not None else float("nan") for t in ts],
-                     marker="o", label=r)
-        axes[2].plot(x, [t.mean_pain_change if t.mean_pain_change is not None else float("nan") for t in ts],
-                     marker="o", label=r)
-    axes[0].set_ylabel("holding (min / week)")
-    axes[0].set_title("holdsense history: trends per region", loc="left")
+        offset = dt.timedelta(days=0.5 + width_d * (k + 0.5))
+        axes[0].bar([d + offset for d in x], [t.hold_s / 60 for t in ts], width=width_d * 0.9, color=color,
+                    label=r)
+        mid = [d + dt.timedelta(days=3.5) for d in x]
+        axes[1].plot(mid, [t.mean_hold_score if t.mean_hold_score is not None else float("nan") for t in ts],
+                     marker="o", color=color, label=r)
+        axes[2].plot(mid, [t.mean_pain_change if t.mean_pain_change is not None else float("nan") for t in ts],
+                     marker="o", color=color, label=r)
+    axes[0].set_ylabel("holding\n(min per week)")
+    axes[0].set_ylim(bottom=0)
+    axes[0].set_title("holdsense history: trends per body region", loc="left")
     axes[1].set_ylabel("mean hold score")
     axes[1].set_ylim(0, 100)
     axes[2].set_ylabel("pain change\n(after − before)")
     axes[2].axhline(0, color="0.6", lw=0.8)
-    axes[2].set_xlabel("week starting (Monday, UTC)")
+    axes[2].set_xlabel("week (ticks on Mondays, UTC)")
+    n_weeks = (max(t.week_start for t in trends) - min(t.week_start for t in trends)).days // 7 + 1
+    axes[2].xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=mdates.MO, interval=max(1, n_weeks // 10)))
+    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
     for ax in axes:
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="upper left", fontsize="small", ncols=min(4, len(regions)))
-    fig.autofmt_xdate()
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize="small", ncols=min(6, len(regions)),
+                   frameon=False)
     try:
         fig.savefig(out, dpi=120)
     except (OSError, ValueError) as exc:

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..live import DetectorListener, make_view
 from ..notifier import Notifier
 from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
@@ -24,11 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
+    add_lsl_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
+    check_lsl_options(args)
     if args.output:
         check_output(args.output, args.overwrite)
     profile = load_profile_option(args)
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
                                      has_angle=dev.has_encoder, has_raw=True)
             listeners.append(writer)  # first: the file never waits on the screen
         listeners.append(det)
+        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
+                          has_angle=dev.has_encoder, detector=det)
         until = Until(listeners, args.duration_s)
         det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
         det.on_status(dev.stats())

@@ -1,13 +1,16 @@
-"""`holdsense record --port P [-o FILE] [--duration S] [--body-mass KG] [--region NAME]`."""
+"""`holdsense record --port P [-o FILE] [--duration S] [--body-mass KG] [--region NAME] [--capture FILE.hscap]`."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
 from ..errors import UserError
+from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..notifier import Notifier
-from ..options import add_connection_options, add_session_options, check_session_options, open_device
+from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+                       open_device)
 from ..recorder import Progress, Until, default_recording_name, run_session
 from ..recording import RecordingWriter
 
@@ -22,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--capture", metavar="FILE.hscap",
+                   help="also write a raw wire capture: every byte received and every command sent, with host "
+                        "time (docs/capture.md); replay it with 'holdsense virtual-device --replay-capture'")
+    add_lsl_options(p)
     p.set_defaults(func=run)
 
 
@@ -39,22 +46,43 @@ def check_output(path: str, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
+    check_lsl_options(args)
     out = args.output or default_recording_name()
     check_output(out, args.overwrite)
-    dev = open_device(args)
+    capture = None
+    if args.capture:
+        from ..capture import CaptureWriter
+
+        check_output(args.capture, args.overwrite)
+        if os.path.abspath(args.capture) == os.path.abspath(out):
+            raise UserError(f"{args.capture}: the capture and the recording must be different files")
+        capture = CaptureWriter(args.capture, session={
+            "body_mass_kg": args.body_mass_kg, "region": args.region, "duration_s": args.duration_s,
+            "recording": os.path.basename(out)})
+    try:
+        dev = open_device(args, **({"on_transport": capture.attach_transport} if capture else {}))
+    except BaseException:
+        if capture is not None:
+            capture.close()
+        raise
     try:
         writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
                                  has_angle=dev.has_encoder, has_raw=True)
-        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}")
-        listeners = [writer] if args.quiet else [writer, progress]
+        progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}", quiet=args.quiet)
+        listeners = [writer, progress]  # quiet: no line, but it still times the session for the summary
+        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
+                          has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
         until = Until(listeners, args.duration_s)
+        extra = [capture] if capture is not None else []
         print(f"recording {dev.info.device_line()} on {dev.name} to {out}"
               + (f" for {args.duration_s:g} s" if args.duration_s else " (Ctrl-C to stop)"), file=sys.stderr)
         dev.start()
-        notifier = Notifier(dev, [until])
+        notifier = Notifier(dev, [until] + extra)
         reason = run_session(notifier, until)
     finally:
         dev.close()
+        if capture is not None:
+            capture.close(dev.stats())
     st = dev.stats()
     print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
           f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import UserError
+from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..live import DetectorListener, make_view
 from ..notifier import Notifier
 from ..player import Player, parse_speed
@@ -24,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, region=False)
     p.add_argument("--plain", action="store_true",
                    help="plain text lines (the default when stdout is not a terminal)")
+    add_lsl_options(p, wait=True)
     p.set_defaults(func=run)
 
 
@@ -32,12 +35,16 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_s is not None and args.skip_s <= 0:
         raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
     check_session_options(args)
+    check_lsl_options(args)
     rec = read_recording(args.file)
     profile = load_profile_option(args)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
     view = make_view(plain=True if args.plain else None)
     det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view])
-    notifier = Notifier(player, [det], timeout_s=0.1)
+    listeners: list = [det]
+    add_lsl_listeners(listeners, args, player.info, has_angle=rec.samples.angle_deg is not None, detector=det,
+                      replay=True, fallback_id=Path(args.file).name.split(".")[0], profile=profile)
+    notifier = Notifier(player, listeners, timeout_s=0.1)
     try:
         while not notifier.join(0.2):
             pass

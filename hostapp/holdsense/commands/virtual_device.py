@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-encoder", action="store_true", help="force-only build: no AS5600 fitted")
     p.add_argument("--speed", type=float, default=1.0, metavar="X", help="device time runs X times faster")
     p.add_argument("--loop", action="store_true", help="repeat the scenario instead of stepping off")
+    p.add_argument("--wait-for-start", action="store_true",
+                   help="the simulated person steps on when a host first starts streaming (record/live), so "
+                        "the session begins with the scenario however late the host connects")
     p.add_argument("--control", metavar="PATH",
                    help='Unix socket taking JSON lines: {"load_kg": 5}, {"unplug_s": 3}, {"reboot": true}, '
                         '{"garbage_bytes": 200}, {"query": true}')
@@ -30,15 +33,54 @@ def register(subparsers: Any) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="start with the firmware's nominal calibration instead of a bench-calibrated one")
     p.add_argument("--no-rate-pin", action="store_true", help="RATE not wired: set-rate answers 'unsupported'")
+    p.add_argument("--replay-capture", metavar="FILE.hscap",
+                   help="replay a raw wire capture (holdsense record --capture) instead of simulating: the "
+                        "recorded bytes with their timing (scaled by --speed), the host's commands answered from "
+                        "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
+                        "options do not")
     p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
+    b = p.add_argument_group("BLE (instead of a pty; docs/ble.md)")
+    b.add_argument("--ble", action="store_true",
+                   help="serve over BLE on a fake BlueZ on a private D-Bus; prints 'ble: NAME ADDRESS' and "
+                        "'DBUS_SYSTEM_BUS_ADDRESS=...' to export for the host")
+    b.add_argument("--bus", metavar="ADDRESS", help="with --ble: serve on this D-Bus instead of starting one")
+    b.add_argument("--ble-address", default="7C:DF:A1:00:11:22", metavar="MAC",
+                   help="with --ble: the roller's BLE address (its name is holdsense-<last two bytes>)")
+    b.add_argument("--ble-mtu", type=int, default=247, metavar="N", help="with --ble: ATT MTU of the link (default 247)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from holdsense.virtual.device import VirtualDevice, serve
 
+    if args.replay_capture:
+        from holdsense.errors import UserError
+        from holdsense.virtual.replay import ReplayVirtualDevice
+
+        if args.ble:
+            raise UserError("--replay-capture plays onto the pty (or --tcp); replay onto the BLE peripheral is "
+                            "not available yet")
+        return serve(ReplayVirtualDevice(args.replay_capture, speed=args.speed, link_path=args.link,
+                                         tcp_port=args.tcp, control_path=args.control))  # type: ignore[arg-type]
+    if args.ble:
+        from holdsense.errors import UserError
+        from holdsense.virtual.bledevice import BleVirtualDevice, serve_ble
+
+        if args.link or args.tcp is not None:
+            raise UserError("--ble replaces the pty: it cannot be combined with --link or --tcp")
+        dev = BleVirtualDevice(args.scenario, bus_address=args.bus, ble_address=args.ble_address, mtu=args.ble_mtu,
+                               seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder, speed=args.speed,
+                               loop=args.loop, control_path=args.control, state_dir=args.state_dir,
+                               calibrated=not args.uncalibrated, rate_wired=not args.no_rate_pin,
+                               ticks_offset_us=args.ticks_offset_us)
+        return serve_ble(dev)
+    if args.bus:
+        from holdsense.errors import UserError
+
+        raise UserError("--bus needs --ble")
     dev = VirtualDevice(args.scenario, seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder,
                         speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp,
                         control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
-                        rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us)
+                        rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us,
+                        wait_for_start=args.wait_for_start)
     return serve(dev)

@@ -73,17 +73,20 @@ def device_id_from_info(info: dict[str, Any]) -> str | None:
     return None
 
 
-def source_ids(device_id: str | None, *, fallback: str = "unknown") -> tuple[str, str, str]:
+def source_ids(device_id: str | None, *, fallback: str = "unknown", replay: bool = False) -> tuple[str, str, str]:
     """(stream name, force source id, marker source id) derived from a device id.
 
     Stable for one roller across reconnects and restarts of holdsense, so
     LabRecorder re-attaches; different rollers get different ids. The name
-    carries the id's last 4 hex digits so two rollers are told apart at a glance.
+    carries the id's last 4 hex digits so two rollers are told apart at a
+    glance. A replay gets ids of its own (`-replay`), so a recording played
+    back beside the live roller it came from is never mistaken for it.
     """
     ident = re.sub(r"[^0-9A-Za-z]+", "", device_id or "") or re.sub(r"[^0-9A-Za-z_-]+", "-", fallback)
     short = ident[-4:].upper() if device_id else ident[:16]
-    name = f"holdsense-{short}"
-    return name, f"holdsense-force-{ident}", f"holdsense-markers-{ident}"
+    tag = "replay-" if replay else ""
+    name = f"holdsense-{tag}{short}"
+    return name, f"holdsense-force-{tag}{ident}", f"holdsense-markers-{tag}{ident}"
 
 
 # --------------------------------------------------------------------------- clock
@@ -91,56 +94,100 @@ def source_ids(device_id: str | None, *, fallback: str = "unknown") -> tuple[str
 class LslClock:
     """Maps device session time `t_s` onto the LSL clock: `lsl_s = t_s + offset_s`.
 
-    The offset is fixed at the first chunk (LSL now minus the device time of
-    that chunk's newest sample: the moment it arrived), so successive stamps
-    keep the device's own spacing. `reanchor()` (a reconnect) or a device time
-    that runs backwards (a new time base) takes a new offset at the next
-    chunk; stamps never go backwards across a re-anchor. Shared by the force
-    and marker outlets of one roller so both streams agree exactly.
+    One offset for long stretches, so stamps keep the device's own sample
+    spacing (no USB/BLE delivery jitter, no replay speed-up in them):
+
+    - anchor: at the first chunk, offset = LSL now − device time of the chunk's
+      newest sample (the moment it arrived);
+    - settle (`refine=True`, live links): over the next `settle_s` of device
+      time the smallest such difference is kept (the chunk that arrived with
+      the least delay; a burst of buffered samples arrives late, never early)
+      and, if it differs by more than `min_step_s`, becomes the offset once;
+    - `reanchor()` (the link was re-established, the device rebooted) starts
+      another settle window, so a reconnect corrects the offset without
+      trusting the backlog that arrives first; device time running backwards
+      (a new time base) anchors again at once.
+
+    Stamps never go backwards: an offset that decreases is reached over a few
+    chunks, each chunk starting just after the previous one. Shared by the
+    force and marker outlets of one roller so both streams agree exactly.
+    A replay (`refine=False`) runs faster or slower than real time on purpose:
+    its offset is taken once and kept.
     """
 
-    def __init__(self, now: Callable[[], float] | None = None) -> None:
+    def __init__(self, now: Callable[[], float] | None = None, *, refine: bool = True, settle_s: float = 2.0,
+                 min_step_s: float = 0.002) -> None:
         self._now = now or local_clock
+        self.refine = refine
+        self.settle_s = settle_s
+        self.min_step_s = min_step_s
         self.offset_s: float | None = None
-        self.anchors = 0  # how many times an offset was taken (1 = never re-anchored)
-        self._pending = True
+        self.anchors = 0  # how many offsets were taken (first anchor, settled corrections, new time bases)
+        self._target: float | None = None  # an offset being reached without stamps going backwards
+        self._pending = False
+        self._settle_from_t: float | None = None  # device time the current settle window started at
+        self._settle_best: float = math.inf
         self._last_t_s = -math.inf
         self._last_lsl_s = -math.inf
         self._lock = threading.Lock()
 
     def reanchor(self) -> None:
-        """Take a new offset at the next chunk (link re-established, device rebooted)."""
+        """Re-estimate the offset over the next settle window (link re-established, device rebooted)."""
         with self._lock:
             self._pending = True
 
     def stamps(self, t_s: np.ndarray) -> np.ndarray:
-        """LSL stamps for a chunk of device times (anchoring or re-anchoring first when due)."""
+        """LSL stamps for a chunk of device times (anchoring or refining the offset when due)."""
         t = np.asarray(t_s, dtype=np.float64)
         if not len(t):
             return t.copy()
         with self._lock:
-            if self._pending or self.offset_s is None or t[0] < self._last_t_s:
-                self._anchor(float(t[0]), float(t[-1]))
+            t_first, t_last = float(t[0]), float(t[-1])
+            now = self._now()
+            if self.offset_s is None or t_first < self._last_t_s:
+                self._set(now - t_last, t_first)
+                self.anchors += 1
+                self._start_settle(t_first, now - t_last)
+            elif self._pending and self.refine:
+                self._start_settle(t_first, now - t_last)
+            elif self._target is not None:
+                self._set(self._target, t_first)
+            self._pending = False
             out = t + self.offset_s
-            self._last_t_s = float(t[-1])
+            self._last_t_s = t_last
             self._last_lsl_s = float(out[-1])
+            if self._settle_from_t is not None:
+                self._settle_best = min(self._settle_best, now - t_last)
+                if t_last - self._settle_from_t >= self.settle_s:
+                    best = self._settle_best
+                    self._settle_from_t = None
+                    if abs(best - self.offset_s) > self.min_step_s:
+                        self._target = best  # applied from the next chunk on
+                        self.anchors += 1
         return out
 
     def stamp(self, t_s: float) -> float:
         """The LSL stamp of one device time (markers). Anchors on it if nothing was stamped yet."""
         with self._lock:
             if self.offset_s is None:
-                self._anchor(t_s, t_s)
+                self._set(self._now() - t_s, t_s)
+                self.anchors += 1
             return float(t_s + self.offset_s)
 
-    def _anchor(self, t_first_s: float, t_last_s: float) -> None:
-        offset = self._now() - t_last_s
-        if t_first_s + offset <= self._last_lsl_s:
-            # Keep stamps increasing across a re-anchor (LabRecorder and pyxdf expect that).
-            offset = self._last_lsl_s - t_first_s + 1e-6
+    def _start_settle(self, t_first: float, candidate: float) -> None:
+        if self.refine:
+            self._settle_from_t = t_first
+            self._settle_best = candidate
+
+    def _set(self, offset: float, t_first: float) -> None:
+        """Make `offset` current, or get as close as the stamps already pushed allow."""
+        floor = self._last_lsl_s - t_first + 1e-6  # the chunk must start after the last stamp
+        if offset < floor:
+            self._target = offset
+            offset = floor
+        else:
+            self._target = None
         self.offset_s = offset
-        self.anchors += 1
-        self._pending = False
 
 
 # --------------------------------------------------------------------------- force outlet
@@ -168,6 +215,7 @@ class LslForceOutlet(Listener):
         self.outlet: Any = None
         self.samples_pushed = 0
         self._seen_samples = False
+        self._stopped = False
         self._lock = threading.Lock()
 
     # identity -------------------------------------------------------------
@@ -264,6 +312,8 @@ class LslForceOutlet(Listener):
             return
         self._seen_samples = True
         with self._lock:
+            if self._stopped:
+                return  # after stop(): the stream has ended; never re-create the outlet
             if self.outlet is None:
                 if self.has_angle is None:
                     self.has_angle = chunk.angle_deg is not None
@@ -292,6 +342,7 @@ class LslForceOutlet(Listener):
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             self._close_outlet()
 
 
@@ -299,6 +350,9 @@ def _info_has_angle(info: dict[str, Any]) -> bool | None:
     for key in ("has_angle", "encoder", "has_encoder"):
         if key in info and info[key] is not None:
             return bool(info[key])
+    sensors = info.get("sensors")  # a live roller's INFO: sensor names ("as5600" = the shell encoder)
+    if isinstance(sensors, (list, tuple)):
+        return "as5600" in sensors or "encoder" in sensors
     cols = info.get("columns")
     if isinstance(cols, (list, tuple)):
         return "angle_deg" in cols
@@ -391,11 +445,12 @@ class LslMarkerOutlet(Listener):
         self.markers_pushed = 0
         self.sent: list[tuple[float, str]] = []  # (LSL stamp, JSON) of every marker, for the session log
         self._holds = 0
+        self._stopped = False
         self._lock = threading.Lock()
 
     def open(self) -> None:
         with self._lock:
-            if self.outlet is None:
+            if self.outlet is None and not self._stopped:
                 pylsl = _lsl()
                 si = pylsl.StreamInfo(self.name + "-markers", "Markers", 1, pylsl.IRREGULAR_RATE,
                                       pylsl.cf_string, self.source_id)
@@ -413,6 +468,8 @@ class LslMarkerOutlet(Listener):
     def push(self, t_s: float, marker: dict[str, Any]) -> None:
         """Push one marker object, stamped at device time `t_s` (fields that are None are left out)."""
         self.open()
+        if self.outlet is None:
+            return  # after stop(): dropped, not re-announced
         marker = {k: v for k, v in marker.items() if v is not None}
         text = json.dumps(marker, separators=(",", ":"), ensure_ascii=False)
         stamp = self.clock.stamp(t_s)
@@ -444,6 +501,7 @@ class LslMarkerOutlet(Listener):
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             if self.outlet is not None:
                 _linger(self.outlet, self.linger_s)
                 self.outlet = None
@@ -492,10 +550,11 @@ class LslRoller(Listener):
     """
 
     def __init__(self, info: dict[str, Any] | None = None, *, has_angle: bool | None = None,
-                 fallback_id: str = "unknown", linger_s: float = 1.0) -> None:
-        self.clock = LslClock()
+                 fallback_id: str = "unknown", replay: bool = False, linger_s: float = 1.0,
+                 clock: LslClock | None = None) -> None:
+        self.clock = clock or LslClock(refine=not replay)
         info = dict(info or {})
-        name, force_id, marker_id = source_ids(device_id_from_info(info), fallback=fallback_id)
+        name, force_id, marker_id = source_ids(device_id_from_info(info), fallback=fallback_id, replay=replay)
         self.force = LslForceOutlet(clock=self.clock, info=info, has_angle=has_angle, name=name,
                                     source_id=force_id, linger_s=linger_s)
         self.markers = LslMarkerOutlet(clock=self.clock, name=name, source_id=marker_id, info=info,

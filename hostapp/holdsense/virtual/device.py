@@ -29,6 +29,8 @@ from . import shims
 from .hardware import FakeAS5600, FakeHX711
 
 BOARD = "esp32s3"
+ANGLE_READ_DELAY_US = 500  # the AS5600 is read this long after the HX711's data-ready edge (read + I2C)
+BOOT_US = 500_000  # a reboot: ROM bootloader + MicroPython start + main.py, about half a second
 #: Electrical noise of the simulated reference build at 80 SPS: 4 × the HX711's own 0.028 N rms
 #: (hardware/README.md force budget: a real build is 2–5 × noisier than the chip), i.e. ~250 counts.
 REFERENCE_NOISE_N = 0.11
@@ -226,13 +228,17 @@ class VirtualDevice:
     host second; loop: repeat the scenario (else the person steps off and the
     roller keeps streaming unloaded); encoder: fit the AS5600; calibrated: start
     with the load cell's calibration stored (a bench-calibrated roller) instead
-    of the firmware's nominal one; rate_wired: RATE pin wired (SET_RATE works).
+    of the firmware's nominal one; rate_wired: RATE pin wired (SET_RATE works);
+    wait_for_start: the simulated person steps on only when a host first
+    sends START (the scenario's clock starts there, so a recording or live view
+    begins with the scenario instead of joining it however late the host came).
     """
 
     def __init__(self, scenario: str = "standard", *, seed: int = 0, rate_hz: int = 80, encoder: bool = True,
                  speed: float = 1.0, loop: bool = False, link_path: str | None = None, tcp_port: int | None = None,
                  control_path: str | None = None, state_dir: str | None = None, calibrated: bool = True,
-                 rate_wired: bool = True, ticks_offset_us: int = 0, out: TextIO | None = None) -> None:
+                 rate_wired: bool = True, ticks_offset_us: int = 0, wait_for_start: bool = False,
+                 out: TextIO | None = None) -> None:
         from holdsense import sim
 
         if speed <= 0:
@@ -264,6 +270,11 @@ class VirtualDevice:
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
         self._t_start = time.monotonic()
         self._boot_world_us = 0
+        self._last_edge_us: int | None = None
+        self._hx_rate_factor: float | None = None
+        self._angles: dict[int, int] = {}  # read instant (device µs) -> AS5600 raw, computed with the counts
+        # world µs at which the scenario's clock reads 0 (None: waiting for the host's first START)
+        self._scenario_t0_us: int | None = None if wait_for_start else 0
         self.boots = 0
         self.app: Any = None
         self.board: shims.FakeBoard | None = None
@@ -282,8 +293,17 @@ class VirtualDevice:
     def device_us(self) -> int:
         return self.world_us() - self._boot_world_us + self.ticks_offset_us
 
+    def _fast_device_clock(self) -> Callable[[], int]:
+        """device_us() as one closure: the fake pins read the clock on every PD_SCK edge (50 per sample)."""
+        mono, t0, k = time.monotonic, self._t_start, self.speed * 1e6
+        base = self.ticks_offset_us - self._boot_world_us
+        return lambda: int((mono() - t0) * k) + base
+
     def _scenario_s(self, world_s: np.ndarray) -> np.ndarray:
         d = self.body.duration_s
+        if self._scenario_t0_us is None:
+            return np.zeros_like(world_s)  # before the first START: the scenario's first instant
+        world_s = np.maximum(world_s - self._scenario_t0_us / 1e6, 0.0)
         if self.loop and d > 0:
             return np.mod(world_s, d)
         return world_s
@@ -291,9 +311,20 @@ class VirtualDevice:
     def _counts_at(self, t_us: np.ndarray) -> np.ndarray:
         world_s = (t_us - self.ticks_offset_us + self._boot_world_us) / 1e6
         force_n = self.body.force_n(self._scenario_s(world_s))
+        if self.encoder is not None:
+            # the angles the firmware will read after these conversions (see _angle_read_us), in the
+            # same vectorised call: one model evaluation per sample costs more than the whole read
+            read_us = np.asarray(t_us, dtype=np.int64) + ANGLE_READ_DELAY_US
+            raw = self.encoder.raw_counts(self.body.angle_deg(self._scenario_s(world_s + ANGLE_READ_DELAY_US / 1e6)))
+            if len(self._angles) > 256:
+                self._angles.clear()
+            self._angles.update(zip(read_us.tolist(), (int(r) for r in raw)))
         return self.cell.counts(force_n, world_s)
 
     def _raw_angle_at(self, t_us: int) -> int:
+        raw = self._angles.get(t_us)
+        if raw is not None:
+            return raw
         world_s = np.array([(t_us - self.ticks_offset_us + self._boot_world_us) / 1e6])
         return int(self.encoder.raw_counts(self.body.angle_deg(self._scenario_s(world_s)))[0])
 
@@ -314,13 +345,15 @@ class VirtualDevice:
         path.write_text(json.dumps(settings))
 
     # --- boot ---
-    def _boot(self) -> None:
+    def _boot(self, resume_world_us: int | None = None) -> None:
+        """Start the firmware on a fresh board. resume_world_us: a reboot's moment in the world (see reboot)."""
         from holdsense_fw.config import PINS
 
-        self._boot_world_us = self.world_us()
+        now = self.world_us()
+        self._boot_world_us = now if resume_world_us is None else min(now, resume_world_us + BOOT_US)
         self.boots += 1
         pins = PINS[BOARD]
-        board = shims.FakeBoard(self.device_us)
+        board = shims.FakeBoard(self._fast_device_clock())
         board.speed = self.speed  # type: ignore[attr-defined]
         shims.install(board)  # before the drivers import `machine`
         from holdsense_fw import app as fw_app
@@ -330,9 +363,12 @@ class VirtualDevice:
         self.hx = FakeHX711(board, pins["HX711_DOUT"], pins["HX711_SCK"],
                             pins["HX711_RATE"] if self.rate_wired else None, self._counts_at,
                             base_rate_hz=float(self.rate_hz), seed=self.seed + 1000 * self.boots)
+        if self._hx_rate_factor is None:
+            self._hx_rate_factor = self.hx.rate_factor
+        self.hx.rate_factor = self._hx_rate_factor  # a reboot restarts the MCU, not the ADC's oscillator
         if self.has_encoder:
             self.as5600 = FakeAS5600(self._raw_angle_at)
-            self.as5600.clock_us = board.clock_us
+            self.as5600.clock_us = self._angle_read_us
             board.i2c_devices[FakeAS5600.ADDR] = self.as5600
         board.adc_uv[pins["VBAT_ADC"]] = self._battery_uv
         storage = Storage(self.state_dir)
@@ -340,9 +376,15 @@ class VirtualDevice:
         boot_id = random.SystemRandom().getrandbits(32) or 1
         self.app = fw_app.App(hw, storage, BOARD, fw_app.device_id(), boot_id=boot_id)
         assert self.serial is not None
-        self.hx.schedule_from(board.clock_us())
+        self._last_edge_us = None
+        self.hx.schedule_from(self.ticks_offset_us)  # the chip starts converting at power-up (device time 0)
         self._tasks = [asyncio.create_task(self._hardware_task()),
-                       asyncio.create_task(self.app.run((self.serial, self.serial)))]
+                       asyncio.create_task(self._firmware_main())]
+
+    def _firmware_main(self) -> Any:
+        """The firmware's main coroutine for this boot: App.run with the USB serial link.
+        (holdsense.virtual.bledevice overrides it to run the BLE link on the fake BlueZ instead.)"""
+        return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
         for t in self._tasks:
@@ -353,8 +395,23 @@ class VirtualDevice:
             except (asyncio.CancelledError, Exception):
                 pass
         self._tasks = []
+        # App.run cancels its own tasks (sampler, tx, ...) without awaiting them: let them finish on this
+        # board before it goes, or a sampler woken by a last IRQ would read pins of no board at all
+        for _ in range(10):
+            await asyncio.sleep(0)
         if self.board is not None:
             shims.uninstall(self.board)
+
+    def _angle_read_us(self) -> int:
+        """When the firmware reads the AS5600: a board does it ~0.5 ms after the HX711's data-ready edge.
+
+        The host may run the firmware's read later than that (a busy machine, --speed); the angle is
+        still the one at the board's read instant, so force and angle stay aligned.
+        """
+        if self._last_edge_us is None:
+            assert self.board is not None
+            return self.board.clock_us()
+        return self._last_edge_us + ANGLE_READ_DELAY_US
 
     async def _hardware_task(self) -> None:
         hx, board = self.hx, self.board
@@ -366,7 +423,22 @@ class VirtualDevice:
                 await asyncio.sleep(delay_s)
             if hx.next_edge_us != edge:  # rescheduled (RATE changed) while we slept
                 continue
-            hx.convert()
+            self._last_edge_us = hx.convert()
+            if self._scenario_t0_us is None and self.app is not None and any(lk.streaming for lk in self.app.links):
+                # the host started streaming: the scenario begins at this conversion (its block of
+                # pre-computed codes is re-evaluated from the next edge on)
+                self._scenario_t0_us = self._last_edge_us - self.ticks_offset_us + self._boot_world_us
+                hx.invalidate()
+            # A board's sampler reads each conversion microseconds after its edge. Here the IRQ wakes the
+            # firmware's sampler a few event-loop turns later, and the host's loop itself runs late at times
+            # (a busy machine; 1 ms of host is 10 device-ms at --speed 10), so the next edge may already be
+            # due: let the sampler read this conversion before the next is latched, or a faster-than-real-time
+            # device would silently skip conversions a board never misses. Bounded: a sampler that is not
+            # reading (stopped, a test's dead chip) does not hold the chip up.
+            for _ in range(16):
+                if not hx.ready:
+                    break
+                await asyncio.sleep(0)
 
     # --- faults (control socket) ---
     async def unplug(self, device_s: float) -> None:
@@ -382,13 +454,20 @@ class VirtualDevice:
         self._plugged = True
 
     async def reboot(self) -> None:
+        # The board reboots right after the last conversion it streamed. When the host machine is too busy
+        # for `speed`, that conversion may be behind the world clock; booting "now" would skip the
+        # simulated person ahead by that lag, in a stretch the host cannot see (it re-bases a reboot by its
+        # own clock). So the new boot starts BOOT_US after the last conversion and the lag carries on.
+        resume = None
+        if self._last_edge_us is not None:
+            resume = self._last_edge_us - self.ticks_offset_us + self._boot_world_us
         await self._shutdown_firmware()
         assert self.serial is not None
         self.serial.tx.clear()
         while not self.serial.rx.empty():
             self.serial.rx.get_nowait()
         self.serial.write(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
-        self._boot()
+        self._boot(resume)
 
     def garbage(self, n: int) -> None:
         assert self.serial is not None
@@ -410,10 +489,12 @@ class VirtualDevice:
         app = self.app
         return {"boot_id": app.boot_id, "boots": self.boots, "device_s": self.device_us() / 1e6,
                 "world_s": self.world_us() / 1e6, "scenario_duration_s": self.body.duration_s,
+                "scenario_t0_world_s": None if self._scenario_t0_us is None else self._scenario_t0_us / 1e6,
                 "load_kg": self.body.load_kg, "rate_hz": app.hx.rate_hz, "idle": app.sampler.idle,
                 "cues": [list(c) for c in app.cue.log], "settings": app.settings,
                 "port": self.endpoint.url if self.endpoint else None, "plugged": self._plugged,
                 "conversions": self.hx.conversions if self.hx else 0,
+                "overwritten": self.hx.overwritten if self.hx else 0,
                 "as5600_watchdog": self.as5600.watchdog if self.as5600 else None}
 
     async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -52,7 +52,8 @@ class VirtualDeviceProcess:
 
 @contextmanager
 def spawn(scenario: str = "standard", *, seed: int = 0, speed: float = 1.0, rate_hz: int = 80,
-          encoder: bool = True, loop: bool = False, link: str | None = None, tcp: int | None = None,
+          encoder: bool = True, loop: bool = False, wait_for_start: bool = False, link: str | None = None,
+          tcp: int | None = None,
           extra_args: list[str] | None = None, start_timeout_s: float = 30.0) -> Iterator[VirtualDeviceProcess]:
     """Run `holdsense virtual-device` with a private control socket; yields once its port is up."""
     tmp = tempfile.mkdtemp(prefix="holdsense-vd-")
@@ -63,6 +64,8 @@ def spawn(scenario: str = "standard", *, seed: int = 0, speed: float = 1.0, rate
         cmd.append("--no-encoder")
     if loop:
         cmd.append("--loop")
+    if wait_for_start:
+        cmd.append("--wait-for-start")
     if link:
         cmd += ["--link", link]
     if tcp is not None:

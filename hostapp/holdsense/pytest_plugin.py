@@ -1,0 +1,305 @@
+"""pytest plugin shipped with holdsense (entry point `pytest11`: `holdsense`), for any project's tests.
+
+Installed with holdsense, it is active in every pytest run of that
+environment, so it costs nothing until used: no autouse fixtures, no hooks,
+and holdsense itself is imported only inside the fixtures.
+
+Fixtures (each a factory; everything it starts is stopped at teardown):
+
+- `holdsense_device(scenario="standard", *, seed=0, speed=10.0, encoder=True, loop=False, tcp=False)`
+  → `RollerHandle`: a virtual roller (the firmware's own code, the simulator
+  behind fake sensors) on a pseudo-terminal (`.port`, stable across its
+  simulated unplugs) or on 127.0.0.1 (`tcp=True`: a `socket://` URL);
+  `.control({...})` drives it (`{"load_kg": 5}`, `{"unplug_s": 3}`,
+  `{"reboot": true}`, `{"garbage_bytes": 200}`); `.expected_holds()` gives the
+  scenario's scripted holds.
+- `holdsense_replay(capture, *, speed=10.0, tcp=False)` → `RollerHandle` replaying
+  a raw wire capture (`holdsense record --capture`) byte for byte.
+- `holdsense_session(roller_or_port, duration_s, *, body_mass_kg=None)` →
+  `Session`: records through holdsense's own host path (in this process) and
+  analyses it: `.samples`, `.holds`, `.analysis`, `.gaps`, `.stats`.
+- `holdsense_assert_holds` → `assert_holds(actual, expected, *, start_tol_s=3,
+  duration_tol_s=5, force_tol_frac=None)`: also importable from this module.
+
+BLE: holdsense's virtual roller speaks serial here; `RollerHandle.ble_address`
+is None until a BLE virtual peripheral is available in the installed holdsense.
+
+Example (docs/capture.md):
+
+    def test_my_app_sees_the_hold(holdsense_device, holdsense_session, holdsense_assert_holds):
+        roller = holdsense_device("standard", speed=10)
+        session = holdsense_session(roller, duration_s=120)      # or run your own code on roller.port
+        holdsense_assert_holds(session, roller.expected_holds(session), start_tol_s=4)
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import pytest
+
+
+# --------------------------------------------------------------------------------------- handles
+class RollerHandle:
+    """A running virtual roller (simulated or replayed): `port`, `control(obj)`, `query()`, `stop()`."""
+
+    def __init__(self, proc: Any, port: str, *, scenario: str | None = None, seed: int = 0,
+                 capture: str | None = None, speed: float = 1.0) -> None:
+        self._proc = proc  # holdsense.virtual.VirtualDeviceProcess
+        self.port = port
+        self.scenario = scenario
+        self.seed = seed
+        self.capture = capture
+        self.speed = speed
+        self.ble_address: str | None = None
+
+    def control(self, obj: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+        """Send one JSON object to the device's control socket; returns its reply."""
+        return self._proc.control(obj, timeout_s)
+
+    def query(self) -> dict[str, Any]:
+        """The device's state (device time `device_s`; for a replay: progress, `done`)."""
+        return self.control({"query": True})
+
+    def device_s(self) -> float:
+        """The virtual device's clock (seconds since it booted): scenario time for simulated rollers."""
+        return float(self.query()["device_s"])
+
+    def wait_replayed(self, timeout_s: float = 60.0) -> None:
+        """Block until a replayed capture has been played to its end."""
+        deadline = time.monotonic() + timeout_s
+        while not self.query().get("done"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"capture {self.capture} not replayed within {timeout_s:g} s")
+            time.sleep(0.05)
+
+    def expected_holds(self, session: "Session | None" = None) -> list[dict[str, Any]]:
+        """The scenario's scripted holds (ground truth). With a `Session`, shifted to its time base
+        (t_s = 0 at its first sample) and cut to the part it recorded."""
+        if self.scenario is None:
+            raise ValueError("expected_holds: this roller replays a capture; give the expected holds yourself")
+        from holdsense.sim import Body
+
+        holds = [dict(h) for h in Body(self.scenario, self.seed).holds()]
+        if session is None or session.device_t0_s is None:
+            return holds
+        t0, t1 = session.device_t0_s, session.device_t0_s + session.duration_s
+        out = []
+        for h in holds:
+            a, b = max(h["start_s"], t0), min(h["end_s"], t1)
+            if b - a >= 5.0:  # a hold needs 5 s to count (contracts.md §2)
+                h.update(start_s=round(a - t0, 3), end_s=round(b - t0, 3), duration_s=round(b - a, 3))
+                out.append(h)
+        return out
+
+    def stop(self) -> int:
+        return self._proc.stop()
+
+    def __repr__(self) -> str:
+        what = f"capture {self.capture}" if self.capture else f"scenario {self.scenario}"
+        return f"<holdsense roller {self.port} ({what}, speed {self.speed:g})>"
+
+
+@dataclass
+class Session:
+    """A session recorded through holdsense's host path: samples, analysis, holds, gaps, link counters."""
+
+    samples: Any  # rollsignal.SampleChunk
+    analysis: dict[str, Any]
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    device_t0_s: float | None = None  # virtual roller's clock at the first sample (None: not known)
+
+    @property
+    def holds(self) -> list[dict[str, Any]]:
+        return list(self.analysis.get("holds", []))
+
+    @property
+    def duration_s(self) -> float:
+        t = self.samples.t_s
+        return float(t[-1] - t[0]) if len(t) else 0.0
+
+
+# --------------------------------------------------------------------------------------- helpers
+def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass_kg: float | None = None,
+                   timeout_s: float | None = None, profile: str | None = None) -> Session:
+    """Record `duration_s` seconds of session (device) time from a roller and analyse it.
+
+    Runs holdsense's own host path in this process: `Device` (handshake,
+    decoder, gaps, reconnects), `Notifier`, and `rollsignal.analyze` on what
+    arrived. `roller` is a `RollerHandle` or a port / pyserial URL. Raises
+    TimeoutError if the session time is not reached within `timeout_s` host
+    seconds (default: generous for the roller's speed).
+    """
+    import rollsignal
+
+    from holdsense.device import Device
+    from holdsense.listener import Listener
+    from holdsense.notifier import Notifier
+    from holdsense.recorder import Until
+
+    handle = roller if isinstance(roller, RollerHandle) else None
+    port = handle.port if handle else str(roller)
+    speed = handle.speed if handle else 1.0
+    limit = timeout_s if timeout_s is not None else 90.0 + 4.0 * duration_s / max(speed, 1e-3)  # busy CI
+    chunks: list[Any] = []
+    gaps: list[dict[str, Any]] = []
+    infos: list[dict[str, Any]] = []
+
+    class _Collect(Listener):
+        def on_info(self, info: dict[str, Any]) -> None:
+            infos.append(info)
+
+        def on_samples(self, chunk: Any) -> None:
+            chunks.append(chunk)
+
+        def on_gap(self, t_s: float, reason: str, lost_samples: int | None = None) -> None:
+            gaps.append({"t_s": t_s, "reason": reason, "lost_samples": lost_samples})
+
+    until = Until([_Collect()], duration_s)
+    dev = Device.open(port, handshake_timeout_s=10.0)
+    t0_dev: float | None = None
+    try:
+        dev.start()
+        if handle is not None and handle.scenario is not None:
+            with contextlib.suppress(Exception):
+                t0_dev = handle.device_s()
+        notifier = Notifier(dev, [until])
+        try:
+            if not until.done.wait(limit):
+                raise TimeoutError(f"{port}: {duration_s:g} s of session not recorded within {limit:g} s")
+        finally:
+            notifier.stop()
+    finally:
+        dev.close()
+    if not chunks:
+        raise AssertionError(f"{port}: no samples received")
+    samples = rollsignal.SampleChunk.concat(chunks)
+    prof = rollsignal.load_profile(profile) if profile else None
+    analysis = rollsignal.analyze(samples, body_mass_kg=body_mass_kg, profile=prof).to_dict(source=port)
+    return Session(samples, analysis, gaps, dev.stats(), infos[0] if infos else {}, t0_dev)
+
+
+def _holds_of(actual: Any) -> list[dict[str, Any]]:
+    if isinstance(actual, Session):
+        return actual.holds
+    if isinstance(actual, dict):
+        return list(actual.get("holds", []))
+    if isinstance(actual, (str, os.PathLike)):
+        from holdsense.analysis import analyze_recording, load_for_analysis
+
+        return list(analyze_recording(load_for_analysis(os.fspath(actual)))["holds"])
+    return list(actual)
+
+
+def _span(h: dict[str, Any]) -> tuple[float, float]:
+    start = float(h["start_s"])
+    if "duration_s" in h and h["duration_s"] is not None:
+        return start, float(h["duration_s"])
+    return start, float(h["end_s"]) - start
+
+
+def assert_holds(actual: Any, expected: Sequence[dict[str, Any]], *, start_tol_s: float = 3.0,
+                 duration_tol_s: float = 5.0, force_tol_frac: float | None = None) -> None:
+    """Assert that a session's holds match the expected ones, in order, within tolerances.
+
+    `actual` (and `expected`): a `Session`, a holdsense-analysis/1 dict, a list of hold dicts
+    (`start_s` and `duration_s` or `end_s`; `mean_force_n` optional), or the
+    path of a recording or capture (analysed). `expected`: hold dicts of the
+    same shape (e.g. `RollerHandle.expected_holds(session)` or a labels
+    file's holds). Start and duration must agree within `start_tol_s` /
+    `duration_tol_s` seconds; with `force_tol_frac`, the mean force within that
+    fraction. The failure message lists every hold, expected and found.
+    """
+    got = _holds_of(actual)
+    exp = _holds_of(expected)
+    problems: list[str] = []
+    if len(got) != len(exp):
+        problems.append(f"expected {len(exp)} hold(s), found {len(got)}")
+    for i, (g, e) in enumerate(zip(got, exp), 1):
+        (gs, gd), (es, ed) = _span(g), _span(e)
+        if abs(gs - es) > start_tol_s:
+            problems.append(f"hold {i}: starts at {gs:.1f} s, expected {es:.1f} ± {start_tol_s:g} s")
+        if abs(gd - ed) > duration_tol_s:
+            problems.append(f"hold {i}: lasts {gd:.1f} s, expected {ed:.1f} ± {duration_tol_s:g} s")
+        if force_tol_frac is not None and e.get("mean_force_n") is not None and g.get("mean_force_n") is not None:
+            gf, ef = float(g["mean_force_n"]), float(e["mean_force_n"])
+            if not math.isclose(gf, ef, rel_tol=force_tol_frac):
+                problems.append(f"hold {i}: mean force {gf:.0f} N, expected {ef:.0f} N ± {force_tol_frac:.0%}")
+    if problems:
+        def fmt(hs: list[dict[str, Any]]) -> str:
+            rows = []
+            for h in hs:
+                s, d = _span(h)
+                f = h.get("mean_force_n")
+                rows.append(f"{s:7.1f} s for {d:5.1f} s" + (f", {float(f):.0f} N" if f is not None else ""))
+            return "\n    ".join(rows) or "(none)"
+        raise AssertionError("holds differ: " + "; ".join(problems)
+                             + f"\n  expected:\n    {fmt(exp)}\n  found:\n    {fmt(got)}")
+
+
+# --------------------------------------------------------------------------------------- fixtures
+@contextlib.contextmanager
+def _spawned(**kwargs: Any) -> Iterator[tuple[Any, str]]:
+    from holdsense.virtual import spawn
+
+    tmp = tempfile.mkdtemp(prefix="holdsense-pytest-")
+    link = None if kwargs.get("tcp") is not None else os.path.join(tmp, "roller")
+    try:
+        with spawn(link=link, **kwargs) as proc:
+            yield proc, (link or proc.port)
+    finally:
+        with contextlib.suppress(OSError):
+            if link and os.path.lexists(link):
+                os.unlink(link)
+            os.rmdir(tmp)
+
+
+@pytest.fixture
+def holdsense_device() -> Iterator[Callable[..., RollerHandle]]:
+    """Factory: `holdsense_device(scenario="standard", *, seed=0, speed=10.0, encoder=True, loop=False,
+    tcp=False)` starts a virtual roller and returns its `RollerHandle` (stopped at teardown)."""
+    with contextlib.ExitStack() as stack:
+        def start(scenario: str = "standard", *, seed: int = 0, speed: float = 10.0, encoder: bool = True,
+                  loop: bool = False, tcp: bool = False, rate_hz: int = 80) -> RollerHandle:
+            proc, port = stack.enter_context(_spawned(scenario=os.fspath(scenario), seed=seed, speed=speed,
+                                                      encoder=encoder, loop=loop, rate_hz=rate_hz,
+                                                      tcp=0 if tcp else None))
+            return RollerHandle(proc, port, scenario=os.fspath(scenario), seed=seed, speed=speed)
+
+        yield start
+
+
+@pytest.fixture
+def holdsense_replay() -> Iterator[Callable[..., RollerHandle]]:
+    """Factory: `holdsense_replay(capture, *, speed=10.0, tcp=False)` replays a `.hscap` capture on a
+    virtual roller's port and returns its `RollerHandle` (stopped at teardown)."""
+    with contextlib.ExitStack() as stack:
+        def start(capture: str | os.PathLike[str], *, speed: float = 10.0, tcp: bool = False) -> RollerHandle:
+            path = os.path.abspath(os.fspath(capture))
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"capture {path} not found")
+            proc, port = stack.enter_context(_spawned(speed=speed, tcp=0 if tcp else None,
+                                                      extra_args=["--replay-capture", path]))
+            return RollerHandle(proc, port, capture=path, speed=speed)
+
+        yield start
+
+
+@pytest.fixture
+def holdsense_session() -> Callable[..., Session]:
+    """`holdsense_session(roller_or_port, duration_s, *, body_mass_kg=None)`: record and analyse (see
+    `record_session`)."""
+    return record_session
+
+
+@pytest.fixture
+def holdsense_assert_holds() -> Callable[..., None]:
+    """`holdsense_assert_holds(actual, expected, *, start_tol_s=3, duration_tol_s=5, force_tol_frac=None)`."""
+    return assert_holds

@@ -1,0 +1,143 @@
+"""End to end, all subprocesses on real ptys: a capture survives kill -9 of the recorder; a library capture
+replayed by `virtual-device --replay-capture` and recorded again gives the original recording's samples; the
+pytest plugin works from a throwaway project through its installed entry point."""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.capture import decode_capture, read_capture
+from holdsense.recording import read_recording
+from holdsense.virtual import spawn
+
+pytestmark = pytest.mark.e2e
+
+LIB = Path(__file__).resolve().parents[1] / "captures"
+COLUMNS = ("t_s", "force_n", "angle_deg", "raw_counts", "flags")
+SCENARIO = LIB / "scenarios" / "capture-session.json"
+
+
+def hs_popen(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "holdsense.cli", *args], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"), **kw)
+
+
+def _same_columns(a, b) -> None:
+    assert len(a) == len(b), (len(a), len(b))
+    for col in COLUMNS:
+        x, y = getattr(a, col), getattr(b, col)
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
+
+
+def test_capture_survives_kill_9_of_the_recorder(tmp_path):
+    link = str(tmp_path / "roller")
+    cap_path = tmp_path / "killed.hscap"
+    with spawn(str(SCENARIO), speed=4, link=link) as dev:
+        rec = hs_popen("record", "--port", link, "-o", str(tmp_path / "killed.csv"), "--capture", str(cap_path),
+                       "--quiet")
+        try:
+            ready, _, _ = select.select([rec.stderr], [], [], 60)
+            assert ready and rec.stderr.readline().startswith("recording "), "record did not start"
+            time.sleep(2.5)  # a few seconds of streaming
+            killed_at = time.time()
+            rec.send_signal(signal.SIGKILL)
+            rec.wait(10)
+        finally:
+            if rec.poll() is None:
+                rec.kill()
+            rec.communicate()
+        assert rec.returncode == -signal.SIGKILL
+        dev.control({"query": True})
+    cap = read_capture(cap_path)
+    assert cap.truncated and not cap.complete and cap.end is None
+    last = max(r.t_s for r in cap.records if r.kind == 0x10)
+    lost_s = killed_at - (cap.t0_unix_s + last)
+    print(f"kill -9: the capture lost the last {lost_s:.3f} s")
+    assert 0 <= lost_s < 1.0, f"the capture lost {lost_s:.2f} s before the kill"
+    dec = decode_capture(cap)
+    assert dec.stats["samples"] > 100 and dec.frames["crc_errors"] == 0
+    # the capture-info command reads it too (exit 0, says what happened)
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "capture-info", str(cap_path)], capture_output=True,
+                       text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0 and "truncated" in p.stdout and "ends abruptly" in p.stdout
+
+
+@pytest.mark.parametrize("name", ["dropout", "corrupt"])
+def test_replay_then_record_gives_the_original_samples(tmp_path, name):
+    """The host's whole path (pty, decoder, lost frames, reconnect, gap marking, recorder) on the captured
+    bytes: the recording made from the replay equals the recording made from the roller itself."""
+    original = read_recording(LIB / f"{name}.csv.gz", warn=None)
+    src = read_capture(LIB / f"{name}.hscap")
+    link = str(tmp_path / "roller")
+    out, cap2 = tmp_path / "again.csv", tmp_path / "again.hscap"
+    with spawn(speed=8, link=link, extra_args=["--replay-capture", str(LIB / f"{name}.hscap")]) as dev:
+        rec = hs_popen("record", "--port", link, "-o", str(out), "--capture", str(cap2), "--quiet",
+                       "--duration", str(src.session["duration_s"]))
+        _, err = rec.communicate(timeout=120)
+        assert rec.returncode == 0, err
+        q = dev.control({"query": True})
+    assert q["replay"] and q["commands_injected"] == 0 and q["commands_skipped"] == 0
+    again = read_recording(out, warn=None)
+    _same_columns(again.samples, original.samples)
+    assert again.metadata["device"] == original.metadata["device"]
+    assert again.metadata["calibration"] == original.metadata["calibration"]
+    # and the capture of the replay decodes to the same samples again
+    _same_columns(decode_capture(cap2).to_recording().samples, original.samples)
+
+
+def test_plugin_from_a_throwaway_project(tmp_path):
+    """Another project's tests, with holdsense installed: fixtures from the pytest11 entry point."""
+    proj = tmp_path / "other-project"
+    proj.mkdir()
+    (proj / "test_roller_app.py").write_text(textwrap.dedent(f"""
+        import pytest
+        from holdsense.pytest_plugin import assert_holds
+
+        CAPTURE = {str(LIB / "session.hscap")!r}
+        SCENARIO = {str(SCENARIO)!r}
+
+        def test_replayed_capture(holdsense_replay, holdsense_session, holdsense_assert_holds):
+            roller = holdsense_replay(CAPTURE, speed=8)
+            session = holdsense_session(roller, duration_s=50)
+            assert session.stats["lost_samples"] == 0 and session.stats["corrupt_frames"] == 0
+            holdsense_assert_holds(session, CAPTURE, start_tol_s=0.5, duration_tol_s=0.5)
+
+        def test_simulated_roller(holdsense_device, holdsense_session, holdsense_assert_holds):
+            roller = holdsense_device(SCENARIO, speed=6)
+            assert roller.port.endswith("roller") and roller.ble_address is None
+            session = holdsense_session(roller, duration_s=50, body_mass_kg=72)
+            expected = roller.expected_holds(session)
+            assert len(expected) == 1
+            holdsense_assert_holds(session, expected, start_tol_s=4, duration_tol_s=6)
+
+        def test_wrong_expectation_fails_clearly(holdsense_assert_holds):
+            with pytest.raises(AssertionError, match="expected 0 hold"):
+                holdsense_assert_holds(CAPTURE, [])
+    """))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
+                        "--trace-config"], cwd=proj, capture_output=True, text=True, timeout=400, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    assert "3 passed" in p.stdout
+    # the plugin came from the installed entry point (there is no conftest): pytest lists it as registered
+    assert "holdsense.pytest_plugin" in p.stdout and not list(proj.glob("conftest.py"))
+
+
+def test_plugin_costs_nothing_when_unused(tmp_path):
+    """Loading the plugin must not import holdsense's heavy parts (numpy, scipy, serial) into other projects."""
+    code = ("import sys, holdsense.pytest_plugin; "
+            "print(','.join(m for m in ('numpy', 'scipy', 'serial', 'rollsignal', 'holdsense.capture') "
+            "if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
