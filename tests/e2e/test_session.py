@@ -7,6 +7,7 @@ import os
 import pty
 import sqlite3
 import subprocess
+import threading
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -224,13 +225,34 @@ def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None
                              "max", "--db", str(db), "--sound", "off"],
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     os.close(slave)
-    # region is in the recording's header, so the questions are the before test, then the after test
-    typed = "11\n6\n35 deg\n3\n" + "2\nheel to buttock\n8\n"
-    os.write(master, typed.encode())
+    # region is in the recording's header, so the questions are the before test, then the after test.
+    # The after answers are typed only when asked: typed ahead, one could be taken as "Enter to finish".
+    lines: list[str] = []
+    after_asked = threading.Event()
+
+    def read_stdout() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("After test:"):
+                after_asked.set()
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
     try:
-        out, err = proc.communicate(timeout=120)
+        os.write(master, b"11\n6\n35 deg\n3\n")
+        assert after_asked.wait(120), "".join(lines)
+        os.write(master, b"2\nheel to buttock\n8\n")
+        proc.wait(120)
+        reader.join(10)
+        err = proc.stderr.read()
     finally:
         os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    out = "".join(lines)
     assert proc.returncode == 0, err
     assert "not a whole number from 0 to 10" in out or "not a number" in out  # 11 was asked again
     assert "Pain 6 → 2/10 (down 4)." in out and "Ease of motion 3 → 8/10" in out
