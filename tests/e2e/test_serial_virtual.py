@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -282,6 +283,17 @@ def test_probe_and_tare_act_on_the_device_over_a_socket_url(tmp_path: Path) -> N
         counts_per_n = 1 / vd.control({"query": True})["settings"]["cal"]["counts_to_n"][1]
         # the roller zeroed itself with 5 kg on it: its tare moved by 5 kg's worth of counts
         assert (tare1 - tare0) / counts_per_n == pytest.approx(5 * 9.80665, abs=2.0)
+
+
+def test_closing_its_terminal_stops_the_virtual_device_cleanly(tmp_path: Path) -> None:
+    """SIGHUP (its terminal or tmux pane closed) ends it like Ctrl-C: exit 0, the --link symlink removed."""
+    scen = write_scenario(tmp_path, "empty", [{"kind": "off", "duration_s": 1}])
+    link = tmp_path / "roller"
+    with spawn(scen, link=str(link)) as vd:
+        assert os.path.islink(link)
+        vd.proc.send_signal(signal.SIGHUP)
+        assert vd.proc.wait(20) == 0
+        assert not os.path.lexists(link)
 
 
 def test_nothing_answering_is_one_line_exit_2(tmp_path: Path) -> None:
