@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
     for label, per_frame, angle in (("full frames, 20 samples + angle", 20, True),
                                     ("full frames, 32 samples, force only", 32, False),
-                                    ("80 Hz stream, 2 samples/frame + angle", 2, True)):
+                                    ("80 Hz stream, 2 samples/frame + angle", 2, True),
+                                    ("80 Hz stream, 2 samples/frame, force only", 2, False)):
         sps, wall = throughput(200_000, per_frame, angle)
         res[f"throughput[{label}]"] = sps
         res[f"throughput_wall[{label}]"] = wall

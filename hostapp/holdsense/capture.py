@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import UserError
 from .listener import Listener
+from .recording import gunzip_tolerant
 from .transport import LinkLost, Transport
 
 FORMAT = "holdsense-capture/1"
@@ -381,28 +382,6 @@ class Capture:
         return None
 
 
-def _gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
-    """(decompressed bytes, truncated?) of gzip members; keeps what a killed writer left."""
-    out = bytearray()
-    truncated = False
-    while raw:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            out += d.decompress(raw)
-        except zlib.error as exc:
-            if not out:
-                raise OSError(str(exc)) from None
-            truncated = True
-            break
-        if not d.eof:
-            truncated = True  # the stream stops without its trailer: keep what decoded
-            break
-        raw = d.unused_data
-        while raw[:1] == b"\x00":  # padding some tools leave between members
-            raw = raw[1:]
-    return bytes(out), truncated
-
-
 def is_capture(path: str | os.PathLike[str]) -> bool:
     """True for a file that starts like a holdsense capture (gzip whose content begins with the magic)."""
     try:
@@ -436,7 +415,7 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
     if raw[:2] != b"\x1f\x8b":
         raise CaptureError(f"{p}: not a holdsense capture (not gzip-compressed; expected {FORMAT})")
     try:
-        data, truncated = _gunzip_tolerant(raw)
+        data, truncated = gunzip_tolerant(raw)
     except OSError as exc:
         raise CaptureError(f"{p}: damaged capture (gzip data unreadable: {exc})") from None
     if len(data) < 8:

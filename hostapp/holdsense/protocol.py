@@ -5,9 +5,12 @@ and get `Frame`s back (pyserial's Packetizer shape), then hand sample frames to
 a `SampleUnpacker` that turns them into `rollsignal.SampleChunk`s on one
 session time base, marking gaps, reboots and lost samples.
 
-Speed matters (≥ 500,000 samples/s decode): CRC uses `binascii.crc_hqx` (C),
-COBS uses the `cobs` package's C decoder, and sample records of many frames
-are unpacked together with numpy.
+Speed matters (≥ 500,000 samples/s decode, bench/link.py): CRC uses
+`binascii.crc_hqx` (C), COBS uses the `cobs` package's C decoder, both mapped
+over a whole read at once (no Python statement per frame in the normal case;
+a read with a bad frame takes the careful per-frame path), and the sample
+records of all frames in a batch are unpacked together with numpy from one
+joined buffer.
 
 The firmware has its own independent pure-Python implementation
 (`holdsense_fw.frame`); the golden vectors in tests/golden keep both in step.
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import binascii
 import math
+import operator
 import struct
 import time
+from itertools import repeat
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Callable, Iterable, Sequence
@@ -253,6 +258,36 @@ class FrameDecoder:
         if len(self._buf) > 4 * self.MAX_ENCODED:  # a run with no delimiter: keep only a tail
             self.bytes_discarded += len(self._buf) - self.MAX_ENCODED
             self._buf = self._buf[-self.MAX_ENCODED:]
+        if b"" in parts:  # back-to-back delimiters (e.g. the firmware's lone 0x00 at boot)
+            parts = [p for p in parts if p]
+        if not parts:
+            return []
+        out = self._feed_fast(parts)
+        if out is None:
+            out = self._feed_careful(parts)
+        self.frames += len(out)
+        return out
+
+    def _feed_fast(self, parts: list[bytes]) -> list[Frame] | None:
+        """Every part a good frame (the normal case): COBS, CRC, field extraction and Frame
+        construction each mapped over the whole read in C, no Python statement per frame.
+        None if any part is bad (the caller then takes the careful path, which counts it)."""
+        if max(map(len, parts)) > self.MAX_ENCODED:
+            return None
+        try:
+            raws = list(map(_cobs.decode, parts))
+        except _cobs.DecodeError:
+            return None
+        if min(map(len, raws)) < 5:
+            return None
+        crcs = list(map(binascii.crc_hqx, map(_BODY, raws), repeat(0xFFFF)))
+        if crcs != list(map(int.from_bytes, map(_CRC_BYTES, raws), repeat("little"))):
+            return None
+        seqs = map(int.from_bytes, map(_SEQ_BYTES, raws), repeat("little"))
+        return list(map(Frame, map(_TYPE_BYTE, raws), seqs, map(_PAYLOAD, raws)))
+
+    def _feed_careful(self, parts: list[bytes]) -> list[Frame]:
+        """One part at a time, counting each bad one (garbage, corruption, oversize runs)."""
         out: list[Frame] = []
         crc_hqx = binascii.crc_hqx
         dec = _cobs.decode
@@ -260,8 +295,6 @@ class FrameDecoder:
         max_enc = self.MAX_ENCODED
         for p in parts:
             n = len(p)
-            if n == 0:
-                continue
             if n > max_enc:
                 self.oversize += 1
                 self.bytes_discarded += n
@@ -278,8 +311,14 @@ class FrameDecoder:
                 self.bytes_discarded += n
                 continue
             append(Frame(raw[0], raw[1] | (raw[2] << 8), raw[3:-2]))
-        self.frames += len(out)
         return out
+
+
+_BODY = operator.itemgetter(slice(None, -2))      # raw frame → what its CRC covers
+_CRC_BYTES = operator.itemgetter(slice(-2, None))  # → its CRC, little-endian
+_SEQ_BYTES = operator.itemgetter(slice(1, 3))      # → seq, little-endian
+_TYPE_BYTE = operator.itemgetter(0)               # → type
+_PAYLOAD = operator.itemgetter(slice(3, -2))      # raw frame → payload
 
 
 # ---------------------------------------------------------------- payloads
@@ -299,11 +338,17 @@ class Calibration:
         """
         x = np.asarray(raw_counts, dtype=np.float64) - (float(self.tare_counts) if tare_counts is None
                                                          else tare_counts)
-        if not self.counts_to_n:
+        c = self.counts_to_n
+        if not c:
             return np.full_like(x, np.nan)
-        y = np.zeros_like(x)
-        for c in reversed(self.counts_to_n):  # Horner
-            y = y * x + c
+        if len(c) == 1:
+            return np.full_like(x, float(c[0]))
+        y = x * c[-1]  # Horner from the top: ((c_n·x + c_{n-1})·x + …)·x + c_0
+        for ck in reversed(c[1:-1]):
+            y += ck
+            y *= x
+        if c[0]:
+            y += c[0]
         return y
 
     def to_dict(self) -> dict[str, Any]:
@@ -546,67 +591,167 @@ class SampleArrays:
         return len(self.index)
 
 
+# Byte gather for one sample record, laid out so the result views as four little-endian u32:
+# [delta 0..2, pad] [raw 3..5, pad] [angle 7..10] [flags 6, pad…]. Padding bytes are masked off.
+_REC_COLS = np.array([0, 1, 2, 2, 3, 4, 5, 5, 7, 8, 9, 10, 6, 6, 6, 6], np.int64)
+_HEAD_COLS = np.arange(2, 10, dtype=np.int64)      # first_index u32, t0_us u32
+_LN_COLS = np.array([0, 1], np.int64)              # layout, n → one u16
+_PAD = bytes(16)                                    # reads past a short record / payload stay in bounds
+_EMPTY_I64 = np.empty(0, np.int64)
+_FLAG_LUT = np.zeros(256, np.uint8)                 # wire flags → SampleChunk FLAG_* bits
+for _bits in range(256):
+    _FLAG_LUT[_bits] = ((FLAG_SAT if _bits & F_SAT else 0) | (FLAG_SPIKE if _bits & F_SPIKE else 0)
+                        | (FLAG_GAP if _bits & F_DROPPED else 0))
+
+
+# Zero-copy views of SAMPLES payloads (docs/protocol.md §2). Fields may overlap: each u32 is read
+# at its field's first byte and masked to 24 bits, so no byte shuffling is needed.
+_HEAD10 = np.dtype({"names": ["layout", "n", "first", "t0"], "formats": ["u1", "u1", "<u4", "<u4"],
+                    "offsets": [0, 1, 2, 6], "itemsize": 10})
+_REC = {False: np.dtype({"names": ["d", "r", "f"], "formats": ["<u4", "<u4", "u1"],
+                         "offsets": [0, 3, 6], "itemsize": 7}),
+        True: np.dtype({"names": ["d", "r", "f", "a"], "formats": ["<u4", "<u4", "u1", "<i4"],
+                        "offsets": [0, 3, 6, 7], "itemsize": 11})}
+_HEAD_BYTES = operator.itemgetter(slice(0, 10))
+_REC_BYTES = operator.itemgetter(slice(10, None))
+
+
 def decode_sample_frames(frames: Sequence[Frame]) -> SampleArrays:
     """Unpack the SAMPLES frames among `frames` (others ignored) with vectorised numpy.
 
-    Malformed payloads are skipped and counted in `bad_frames` (CRC-valid but
-    wrong length: a device bug or a newer layout).
+    The headers of all frames are joined into one buffer and their records into
+    another; numpy reads both through zero-copy structured views, so a batch
+    costs a fixed number of numpy operations whatever its number of frames (an
+    80 Hz stream sends many small ones). Malformed payloads are skipped and
+    counted in `bad_frames` (CRC-valid but wrong length: a device bug or a
+    newer layout); a batch mixing layouts or holding a malformed frame takes
+    the general gather path.
     """
-    payloads: list[bytes] = []
-    bad = 0
-    T = FrameType.SAMPLES
-    for f in frames:
-        if f.type != T:
-            continue
-        p = f.payload
-        if len(p) < 10:
-            bad += 1
-            continue
-        rl = 11 if p[0] & 1 else 7
-        if len(p) != 10 + p[1] * rl or p[1] == 0:
-            bad += 1
-            continue
-        payloads.append(p)
+    T = int(FrameType.SAMPLES)
+    payloads = [f.payload for f in frames if f.type == T]
     nf = len(payloads)
     if nf == 0:
-        e = np.empty(0, np.int64)
-        return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, bad)
-    heads = np.frombuffer(b"".join([p[:10] for p in payloads]), dtype=_HEAD)
-    n = heads["n"].astype(np.int64)
-    has_angle = (heads["layout"] & 1).astype(bool)
-    total = int(n.sum())
-    starts = np.zeros(nf, np.int64)
-    np.cumsum(n[:-1], out=starts[1:])
-    frame_of = np.repeat(np.arange(nf), n)
-    pos_in_frame = np.arange(total, dtype=np.int64) - starts[frame_of]
-    delta = np.empty(total, np.int64)
-    raw = np.empty(total, np.int32)
-    flags = np.empty(total, np.uint8)
+        return _unpack_samples(np.frombuffer(_PAD, np.uint8), _EMPTY_I64, _EMPTY_I64)
+    lens = np.fromiter(map(len, payloads), np.int64, nf)
+    if lens.min() >= 10:
+        heads = np.frombuffer(b"".join(map(_HEAD_BYTES, payloads)), _HEAD10)
+        n = heads["n"].astype(np.int64)
+        angle0 = bool(heads["layout"][0] & 1)
+        rl = 11 if angle0 else 7
+        if (np.array_equal(lens, 10 + rl * n) and n.min() > 0
+                and not ((heads["layout"] & 1) != angle0).any()):
+            recs = np.frombuffer(b"".join(map(_REC_BYTES, payloads)), _REC[angle0])
+            return _sample_arrays(n, heads["first"].astype(np.int64), heads["t0"].astype(np.int64),
+                                  recs["d"], recs["r"], recs["f"], recs["a"] if angle0 else None, None, 0)
+    off = np.zeros(nf, np.int64)
+    np.cumsum(lens[:-1], out=off[1:])
+    return _unpack_samples(np.frombuffer(b"".join(payloads) + _PAD, np.uint8), off, lens)
+
+
+def _sample_arrays(n: np.ndarray, first: np.ndarray, t0: np.ndarray, d32: np.ndarray, r32: np.ndarray,
+                   flags: np.ndarray, angle32: np.ndarray | None, row_angle: np.ndarray | None,
+                   bad: int) -> SampleArrays:
+    """SampleArrays from per-frame (n, first index, t0) and per-record raw fields (u32 read at the
+    delta and raw fields' first byte: masked to 24 bits here)."""
+    nf = len(n)
+    starts = n.cumsum() - n                    # row of each frame's first sample
+    total = int(starts[-1] + n[-1])
+    delta = (d32 & 0xFFFFFF).astype(np.int64)
+    raw = (r32 << 8).view(np.int32) >> 8       # 24-bit two's complement → int32 (sign-extending shift)
+    flags = np.asarray(flags, np.uint8)
+    angle = angle_valid = None
+    if angle32 is not None:
+        angle = angle32.astype(np.int64)
+        angle_valid = (flags & F_ANGLE_BAD) == 0
+        if row_angle is not None:
+            angle[~row_angle] = 0
+            angle_valid &= row_angle
+    cs = delta.cumsum()
+    t_rel = cs - np.repeat(cs[starts] - delta[starts], n)
+    index = np.repeat(first - starts, n) + np.arange(total, dtype=np.int64)
+    frame_of = np.repeat(np.arange(nf, dtype=np.int64), n)
+    return SampleArrays(index, t_rel, t0, first, n, frame_of, raw, flags, angle, angle_valid, bad)
+
+
+def _unpack_samples(buf: np.ndarray, off: np.ndarray, lens: np.ndarray) -> SampleArrays:
+    """General path: SAMPLES payloads at `buf[off[i] : off[i] + lens[i]]` (buf padded by 16 bytes),
+    any mix of layouts and malformed ones (skipped, counted) → SampleArrays, by index gathers."""
+    nf = len(off)
+    if nf == 0:
+        e = _EMPTY_I64
+        return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, 0)
+    ln = buf[off[:, None] + _LN_COLS].view("<u2")[:, 0]   # layout | n << 8
+    n = (ln >> 8).astype(np.int64)
+    has_angle = (ln & 1).astype(bool)
+    rl = 7 + 4 * has_angle
+    ok = (lens >= 10) & (n > 0) & (lens == 10 + n * rl)
+    bad = nf - int(np.count_nonzero(ok))
+    if bad:
+        off, n, has_angle, rl = off[ok], n[ok], has_angle[ok], rl[ok]
+        nf -= bad
+        if nf == 0:
+            e = _EMPTY_I64
+            return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, bad)
+    heads = buf[off[:, None] + _HEAD_COLS].view("<u4").astype(np.int64)  # (nf, 2): first_index, t0_us
+    starts = n.cumsum() - n
+    total = int(starts[-1] + n[-1])
+    rec_pos = np.repeat(off + 10 - starts * rl, n) + np.arange(total, dtype=np.int64) * np.repeat(rl, n)
+    words = buf[rec_pos[:, None] + _REC_COLS].view("<u4")                 # (total, 4)
     any_angle = bool(has_angle.any())
-    angle = np.zeros(total, np.int64) if any_angle else None
-    for layout_angle in (False, True):
-        sel = has_angle == layout_angle
-        if not sel.any():
-            continue
-        rl = 11 if layout_angle else 7
-        rec = np.frombuffer(b"".join([payloads[j][10:] for j in np.nonzero(sel)[0]]), np.uint8).reshape(-1, rl)
-        rows = np.nonzero(sel[frame_of])[0]
-        r = rec.astype(np.int64)
-        delta[rows] = r[:, 0] | (r[:, 1] << 8) | (r[:, 2] << 16)
-        v = r[:, 3] | (r[:, 4] << 8) | (r[:, 5] << 16)
-        raw[rows] = ((v ^ 0x800000) - 0x800000).astype(np.int32)
-        flags[rows] = rec[:, 6]
-        if layout_angle:
-            angle[rows] = np.ascontiguousarray(rec[:, 7:11]).view("<i4").reshape(-1)
-    cs = np.cumsum(delta)
-    t_rel = cs - (cs[starts] - delta[starts])[frame_of]
-    first = heads["first"].astype(np.int64)
-    index = first[frame_of] + pos_in_frame
-    angle_valid = None
+    row_angle = np.repeat(has_angle, n) if any_angle and not has_angle.all() else None
+    return _sample_arrays(n, heads[:, 0], heads[:, 1], words[:, 0], words[:, 1], (words[:, 3] & 0xFF),
+                          words[:, 2].view("<i4") if any_angle else None, row_angle, bad)
+
+
+def _unpack_samples(buf: np.ndarray, off: np.ndarray, lens: np.ndarray) -> SampleArrays:
+    """General path: SAMPLES payloads at `buf[off[i] : off[i] + lens[i]]` (buf padded by 16 bytes),
+    any mix of layouts and malformed ones (skipped, counted) → SampleArrays, by index gathers."""
+    nf = len(off)
+    if nf == 0:
+        e = _EMPTY_I64
+        return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, 0)
+    ln = buf[off[:, None] + _LN_COLS].view("<u2")[:, 0]   # layout | n << 8
+    n = (ln >> 8).astype(np.int64)
+    has_angle = (ln & 1).astype(bool)
+    rl = 7 + 4 * has_angle
+    ok = (lens >= 10) & (n > 0) & (lens == 10 + n * rl)
+    bad = nf - int(np.count_nonzero(ok))
+    if bad:
+        off, n, has_angle, rl = off[ok], n[ok], has_angle[ok], rl[ok]
+        nf -= bad
+        if nf == 0:
+            e = _EMPTY_I64
+            return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, bad)
+    heads = buf[off[:, None] + _HEAD_COLS].view("<u4").astype(np.int64)  # (nf, 2): first_index, t0_us
+    first = heads[:, 0]
+    t0 = heads[:, 1]
+    starts = n.cumsum() - n                    # row of each frame's first sample
+    total = int(starts[-1] + n[-1])
+    i = np.arange(total, dtype=np.int64)
+    frame_of = np.repeat(np.arange(nf, dtype=np.int64), n)
+    any_angle = bool(has_angle[0]) or bool(has_angle.any())
+    mixed = any_angle and not has_angle.all()
+    if mixed:
+        rec_pos = np.repeat(off + 10 - starts * rl, n) + i * np.repeat(rl, n)
+    else:  # one layout (the normal case): a constant record length
+        r = int(rl[0])
+        rec_pos = np.repeat(off + 10 - starts * r, n) + i * r
+    words = buf[rec_pos[:, None] + _REC_COLS].view("<u4")                 # (total, 4)
+    delta = (words[:, 0] & 0xFFFFFF).astype(np.int64)
+    raw = ((words[:, 1] & 0xFFFFFF).astype(np.int32) ^ 0x800000) - 0x800000
+    flags = (words[:, 3] & 0xFF).astype(np.uint8)
+    angle = angle_valid = None
     if any_angle:
-        angle_valid = has_angle[frame_of] & ((flags & F_ANGLE_BAD) == 0)
-    return SampleArrays(index, t_rel, heads["t0"].astype(np.int64), first, n, frame_of, raw, flags,
-                        angle, angle_valid, bad)
+        angle = words[:, 2].view("<i4").astype(np.int64)
+        angle_valid = (flags & F_ANGLE_BAD) == 0
+        if mixed:
+            row_angle = np.repeat(has_angle, n)
+            angle[~row_angle] = 0
+            angle_valid &= row_angle
+    cs = delta.cumsum()
+    t_rel = cs - np.repeat(cs[starts] - delta[starts], n)
+    index = np.repeat(first - starts, n) + i
+    return SampleArrays(index, t_rel, t0, first, n, frame_of, raw, flags, angle, angle_valid, bad)
 
 
 @dataclass
@@ -723,19 +868,23 @@ class SampleUnpacker:
         """Convert the SAMPLES frames among `frames`; returns (chunk or None, gaps in time order)."""
         arr = decode_sample_frames(frames)
         self.bad_frames += arr.bad_frames
-        if len(arr) == 0:
+        m = len(arr)
+        if m == 0:
             return None, []
         host_now = self._clock()
-        nf = len(arr.frame_first)
         first = arr.frame_first
+        nf = len(first)
         # A frame whose index goes backwards starts a new device time base (reboot).
-        prev_end = np.empty(nf, np.int64)
-        prev_end[0] = -1 if self._next_index is None else self._next_index
-        prev_end[1:] = first[:-1] + arr.frame_n[:-1]
-        back = [int(b) for b in np.nonzero((first < prev_end) & (prev_end >= 0))[0]]
-        bounds = sorted(set([0] + back + [nf]))
+        back: list[int] = []
+        if self._next_index is not None and first[0] < self._next_index:
+            back.append(0)
+        if nf > 1:
+            bk = first[1:] < (first + arr.frame_n)[:-1]
+            if bk.any():
+                back += (np.flatnonzero(bk) + 1).tolist()
         frame_t_s = np.empty(nf, np.float64)
         gap_frames: list[tuple[int, str, int | None]] = []
+        bounds = [0] + [x for x in back if x > 0] + [nf]
         for a, b in zip(bounds[:-1], bounds[1:]):
             rebooted = (a in back) or self._reboot_pending
             self._reboot_pending = False
@@ -748,70 +897,76 @@ class SampleUnpacker:
                 self.reboots += 1
                 gap_frames.append((a, "reboot", None))
             self._segment(arr, a, b, frame_t_s, gap_frames)
-        t_s = frame_t_s[arr.frame_of] + arr.t_rel_us / 1e6
+        t_s = frame_t_s[arr.frame_of]
+        t_s += arr.t_rel_us * 1e-6
         self._last_t_s = float(t_s[-1])
         self._last_host_s = host_now
-        gap_flag = (arr.flags & F_DROPPED) != 0
+        fl = _FLAG_LUT[arr.flags]  # wire SAT/SPIKE/DROPPED → FLAG_SAT/SPIKE/GAP
         gaps: list[Gap] = []
-        for fi, reason, lost in sorted(gap_frames, key=lambda g: g[0]):
-            row = int(np.searchsorted(arr.frame_of, fi))
-            gap_flag[row] = True
-            gaps.append(Gap(float(t_s[row]), reason, lost))
+        if gap_frames:
+            starts = arr.frame_n.cumsum() - arr.frame_n
+            for fi, reason, lost in sorted(gap_frames, key=lambda g: g[0]):
+                row = int(starts[fi])
+                fl[row] |= FLAG_GAP
+                gaps.append(Gap(float(t_s[row]), reason, lost))
+        raw_f = arr.raw.astype(np.float64)
         cal = self.calibration
         if cal is None:
-            force = np.full(len(arr), np.nan)
-        elif self._tares and self._tares[0].from_index <= int(arr.index.max()):
-            tare = np.full(len(arr), float(cal.tare_counts))
+            force = np.full(m, np.nan)
+        elif self._tares and self._tares[0].from_index <= int(arr.index[-1] if not back else arr.index.max()):
+            tare = np.full(m, float(cal.tare_counts))
             last = int(arr.index.max())
             while self._tares and self._tares[0].from_index <= last:
                 ev = self._tares.pop(0)
                 tare[arr.index >= ev.from_index] = ev.tare_counts
                 self._set_tare(ev.tare_counts)
-            force = cal.force_n(arr.raw, tare)
+            force = cal.force_n(raw_f, tare)
         else:
-            force = cal.force_n(arr.raw)
-        fl = np.zeros(len(arr), np.uint8)
-        fl[(arr.flags & F_SAT) != 0] |= FLAG_SAT
-        fl[(arr.flags & F_SPIKE) != 0] |= FLAG_SPIKE
-        fl[gap_flag] |= FLAG_GAP
+            force = cal.force_n(raw_f)
         angle_deg = None
         if arr.angle is not None:
             if self._angle_origin is None:
-                valid = np.nonzero(arr.angle_valid)[0]
+                valid = np.flatnonzero(arr.angle_valid)
                 self._angle_origin = int(arr.angle[valid[0]]) if len(valid) else 0
             angle_deg = (arr.angle - self._angle_origin) * (360.0 / COUNTS_PER_TURN)
-            angle_deg[~arr.angle_valid] = np.nan
-        self.samples += len(arr)
-        return SampleChunk(t_s, force, angle_deg, fl, arr.raw.astype(np.float64)), gaps
+            if not arr.angle_valid.all():
+                angle_deg[~arr.angle_valid] = np.nan
+        self.samples += m
+        return SampleChunk(t_s, force, angle_deg, fl, raw_f), gaps
 
     def _segment(self, arr: SampleArrays, a: int, b: int, frame_t_s: np.ndarray,
                  gap_frames: list[tuple[int, str, int | None]]) -> None:
         """Frames [a, b) share one device time base: unwrap their t0s and find index jumps."""
         M = 1 << 32
+        H = M >> 1
         t0 = arr.frame_t0_us32[a:b]
-        if self._last_wide is None:
-            start = int(t0[0])
-        else:
-            d = (int(t0[0]) - self._last_wide) % M
-            start = self._last_wide + (d - M if d >= M // 2 else d)
-        dd = np.diff(t0) % M
-        dd = np.where(dd >= M // 2, dd - M, dd)
-        wide = start + np.concatenate(([0], np.cumsum(dd)))
+        t00 = int(t0[0])
+        start = t00 if self._last_wide is None else self._last_wide + ((t00 - self._last_wide + H) % M - H)
+        wide = np.empty(b - a, np.int64)
+        wide[0] = start
+        if b - a > 1:
+            # steps between frames, unwrapped modulo 2^32: the int32 cast wraps to the signed step
+            np.cumsum((t0[1:] - t0[:-1]).astype(np.int32), out=wide[1:])
+            wide[1:] += start
         self._last_wide = int(wide[-1])
         if self._base_wide is None:
-            self._base_wide = int(wide[0])
+            self._base_wide = start
             if self._last_t_s is None:
                 self._base_s = self._t0_s
-        frame_t_s[a:b] = self._base_s + (wide - self._base_wide) / 1e6
+        frame_t_s[a:b] = (wide - self._base_wide) * 1e-6 + self._base_s
         first = arr.frame_first[a:b]
         n = arr.frame_n[a:b]
-        exp = np.empty(b - a, np.int64)
-        exp[0] = first[0] if self._next_index is None else self._next_index
-        exp[1:] = first[:-1] + n[:-1]
-        for j in np.nonzero(first > exp)[0]:
-            lost = int(first[j] - exp[j])
-            self.lost_samples += lost
-            row = int(np.searchsorted(arr.frame_of, a + int(j)))
-            reason = "dropped" if arr.flags[row] & F_DROPPED else "lost"
-            gap_frames.append((a + int(j), reason, lost))
-        self._next_index = int(first[-1] + n[-1])
+        ends = first + n
+        jump_first = self._next_index is not None and first[0] > self._next_index
+        jumps = first[1:] > ends[:-1]
+        if jump_first or jumps.any():
+            exp = np.empty(b - a, np.int64)
+            exp[0] = first[0] if self._next_index is None else self._next_index
+            exp[1:] = ends[:-1]
+            starts = arr.frame_n.cumsum() - arr.frame_n
+            for j in np.flatnonzero(first > exp).tolist():
+                lost = int(first[j] - exp[j])
+                self.lost_samples += lost
+                reason = "dropped" if arr.flags[starts[a + j]] & F_DROPPED else "lost"
+                gap_frames.append((a + j, reason, lost))
+        self._next_index = int(ends[-1])

@@ -92,7 +92,7 @@ def _open_text(path: Path) -> str:
         raw = fh.read()
     if raw[:2] == b"\x1f\x8b":
         try:
-            raw = _gunzip_tolerant(raw)
+            raw = gunzip_tolerant(raw)[0]
         except OSError as exc:
             raise RecordingError(f"{path}: not a readable gzip file ({exc})") from None
     try:
@@ -101,9 +101,14 @@ def _open_text(path: Path) -> str:
         raise RecordingError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _gunzip_tolerant(raw: bytes) -> bytes:
-    """Decompress gzip (possibly several members), keeping what a killed writer left."""
+def gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
+    """(decompressed bytes, truncated?) of gzip members; keeps what a killed writer left.
+
+    Shared by recordings, captures and recalibration: a recorder killed mid-write
+    leaves a stream without its trailer, and everything flushed before still counts.
+    """
     out = bytearray()
+    truncated = False
     while raw:
         d = zlib.decompressobj(wbits=31)
         try:
@@ -111,11 +116,15 @@ def _gunzip_tolerant(raw: bytes) -> bytes:
         except zlib.error as exc:
             if not out:
                 raise OSError(str(exc)) from None
+            truncated = True
             break
         if not d.eof:
-            break  # truncated stream: keep what decoded
+            truncated = True  # the stream stops without its trailer: keep what decoded
+            break
         raw = d.unused_data
-    return bytes(out)
+        while raw[:1] == b"\x00":  # padding some tools leave between members
+            raw = raw[1:]
+    return bytes(out), truncated
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str | None:

@@ -45,6 +45,13 @@ SHORT_WINDOW_S = 2.0
 LONG_WINDOW_S = 8.0
 TEXTURE_BAND_HZ = (2.0, 6.0)
 TEXTURE_TAU_S = 0.5
+#: texture rms (2-6 Hz, after resampling to frames) of white sensor noise, per N of noise rms per
+#: sample. Measured (ten minutes of pure noise through Resampler/LowPass/Motion): mean 0.50-0.52
+#: with real clock jitter, 0.62 when frames fall on samples (linear interpolation averages two
+#: samples, a frame on a sample does not); the envelope (0.5 s) of that noise peaks at about twice
+#: its mean (99.9th percentile 0.95-1.24, max 1.09-1.53). TEXTURE_NOISE_PER_N is that peak level:
+#: texture below it can be sensor noise alone.
+TEXTURE_NOISE_PER_N = 1.25
 
 
 def frames_in(window_s: float) -> int:
@@ -61,6 +68,7 @@ class MotionFrames:
     f_hi_l: np.ndarray
     f_lo_l: np.ndarray
     tex_n: np.ndarray
+    tex_noise_n: np.ndarray  # texture sensor noise alone can reach (N; NaN: noise not estimated)
     x_rng_cm: np.ndarray | None
 
     def __len__(self) -> int:
@@ -130,4 +138,5 @@ class Motion:
             x = np.where(np.isfinite(x), x, 0.0)
             hi, lo = self._enc.process(x)
             x_rng = hi - lo
-        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, x_rng)
+        noise = frames.noise_n if frames.noise_n is not None else np.full(n, np.nan)
+        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, TEXTURE_NOISE_PER_N * noise, x_rng)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from .frames import FRAME_S, Frames
+from .noise import NoiseEstimator
 from .types import FLAG_GAP, SampleChunk
 
 #: Shell radius (cm) turning angle into travel: 7.5 cm typical (domain.md, "Sensors").
@@ -70,6 +71,9 @@ class Resampler:
         self.cm_per_deg = math.pi / 180.0 * shell_radius_cm
         self._force = _Track()
         self._angle = _Track()
+        # broadband noise of the force, estimated on the samples (the frames are too slow to see it)
+        self._noise_est = NoiseEstimator()
+        self._noise = _Track()
         self._k_next: int | None = None
         self._t_any = -math.inf
         self.has_angle: bool | None = None
@@ -98,6 +102,7 @@ class Resampler:
         self._t_any = float(t[-1])
         okf = np.isfinite(chunk.force_n)
         tf, vf = t[okf], chunk.force_n[okf]
+        sf = self._noise_est.process(tf, vf)
         horizon = self._force.horizon(tf, self._t_any, self.max_interp_s)
         if has_x:
             a = chunk.angle_deg if chunk.angle_deg is not None else np.full(len(t), np.nan)
@@ -111,11 +116,12 @@ class Resampler:
         self._k_next = max(k_end + 1, self._k_next)
         tk = k * FRAME_S
         force, valid = self._force.values(tk, tf, vf, self.max_interp_s)
+        noise, _ = self._noise.values(tk, tf, sf, self.max_interp_s)
         x = None
         if has_x:
             ang, _ = self._angle.values(tk, ta, va, self.max_interp_s)
             x = ang * self.cm_per_deg
-        return Frames(k, tk, force, valid, x)
+        return Frames(k, tk, force, valid, x, noise_n=noise)
 
     def finish(self) -> Frames:
         """End of stream: frames between the last valid sample and the last sample are invalid."""

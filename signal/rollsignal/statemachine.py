@@ -72,6 +72,10 @@ class StateConfig:
     # the load cell's own noise in the texture band (HX711: 0.3-0.8 N rms broadband, domain.md) is not
     # rolling texture: without this allowance a light hold (say 70 N) reads as "textured" from noise alone
     tex_floor_n: float = 0.2
+    # when the sensor noise is measured (>= 60 Hz sampling, noise.py), noise and rolling texture add in
+    # power: the allowance is hypot(tex_rel x level, texture noise alone reaches), never below the fixed
+    # rule. A 2 N rms cell puts ~1 N rms (peaks ~2.5 N) into the 2-6 Hz band, which vetoed every hold.
+    tex_noise_scale: bool = True
     level_floor_n: float = 20.0  # level used for relative spans never below this
     ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
     ref_body_frac: float = 0.30  # rolling load assumed from body mass before any rolling (25-40 % BW)
@@ -251,7 +255,10 @@ class StateMachine:
             else:
                 mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
                 mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
-                tex_ok = mf.tex_n < c.tex_rel * mid_s + c.tex_floor_n
+                tex_lim = c.tex_rel * mid_s + c.tex_floor_n
+                if c.tex_noise_scale:  # fmax: NaN (noise not measured, e.g. 10 Hz) keeps the fixed rule
+                    tex_lim = np.fmax(tex_lim, np.hypot(c.tex_rel * mid_s, mf.tex_noise_n))
+                tex_ok = mf.tex_n < tex_lim
                 steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
                 light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l

@@ -17,7 +17,10 @@ pytestmark = pytest.mark.ble
 
 def test_live_over_ble_against_the_virtual_device(tmp_path: Path, demo_env, first_lines):
     env = dict(demo_env)
-    vd = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--ble", "--speed", "4"],
+    # --wait-for-start: the scenario (roll from 8 s, first hold from 34 s) begins when live starts streaming,
+    # so a slow BLE connect on a loaded machine cannot move the window past the hold
+    vd = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--ble", "--speed", "4",
+                           "--wait-for-start"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
     try:
         ble_line, bus_line = first_lines(vd, 2, 60.0)
@@ -27,7 +30,7 @@ def test_live_over_ble_against_the_virtual_device(tmp_path: Path, demo_env, firs
         env[key] = value
         out = tmp_path / "live.csv"
         res = subprocess.run([sys.executable, "-m", "holdsense.cli", "live", "--ble", name, "--plain",
-                              "--duration", "24", "--body-mass", "72", "-o", str(out)],
+                              "--duration", "48", "--body-mass", "72", "-o", str(out)],
                              capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
     finally:
         vd.terminate()
@@ -49,6 +52,6 @@ def test_live_over_ble_against_the_virtual_device(tmp_path: Path, demo_env, firs
     rec = read_recording(str(out))
     assert rec.metadata["port"] == f"ble {name}" and rec.metadata["device"].startswith("holdsense-roller fw=")
     t = rec.samples.t_s
-    assert t[-1] == pytest.approx(24.0, abs=0.05) and len(t) > 24 * 40 and np.all(np.diff(t) > 0)
+    assert t[-1] == pytest.approx(48.0, abs=0.05) and len(t) > 48 * 40 and np.all(np.diff(t) > 0)
     assert not np.any(rec.samples.flags & 2)  # no gap
     assert f"saved {len(t)} samples" in res.stderr

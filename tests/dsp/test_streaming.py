@@ -45,7 +45,7 @@ def _eq(a: object, b: object) -> bool:
 
 
 def _frames_equal(a: Frames, b: Frames) -> None:
-    for name in ("k", "t_s", "force_n", "valid", "x_cm", "loaded", "offset_n", "force_raw_n"):
+    for name in ("k", "t_s", "force_n", "valid", "x_cm", "loaded", "offset_n", "force_raw_n", "noise_n"):
         assert _eq(getattr(a, name), getattr(b, name)), name
 
 
@@ -72,7 +72,7 @@ def test_each_stage_streams_exactly(encoder: bool, rate_hz: float) -> None:
     for name in ("t_s", "force_n", "angle_deg", "flags"):
         assert _eq(getattr(s1, name), getattr(s2, name)), name
     _frames_equal(f1, f2)
-    for name in ("f_hi_s", "f_lo_s", "f_hi_l", "f_lo_l", "tex_n", "x_rng_cm"):
+    for name in ("f_hi_s", "f_lo_s", "f_hi_l", "f_lo_l", "tex_n", "tex_noise_n", "x_rng_cm"):
         a = [getattr(m, name) for m in m1]
         b = [getattr(m, name) for m in m2]
         if a[0] is None:

@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
     del rec
     raw_bytes = src.read_bytes()
     if raw_bytes[:2] == b"\x1f\x8b":
-        from ..recording import _gunzip_tolerant  # same tolerant decoder the reader uses
-        raw_bytes = _gunzip_tolerant(raw_bytes)
+        from ..recording import gunzip_tolerant  # same tolerant decoder the reader uses
+        raw_bytes = gunzip_tolerant(raw_bytes)[0]
     text_in = raw_bytes.decode("utf-8")
     text_out, stats = recalibrate_text(text_in, cal, str(src))
 
