@@ -260,6 +260,8 @@ def test_live_plain_shows_the_session_and_agrees_with_analyze(tmp_path: Path) ->
     assert_holds_match(a["holds"], truth.holds(), tol_s=1.5)
     (h,) = a["holds"]
     assert f"hold ended: {h['duration_s']:.0f} s" in ended and f"score {h['score']}" in ended
+    # the view never held up the receive loop: no sample was dropped on the roller
+    assert not np.any(read_recording(out).samples.flags & FLAG_GAP) and not any("gaps" in ln for ln in status)
     assert f"saved {len(read_recording(out).samples)} samples" in p.stderr
 
 
