@@ -145,6 +145,13 @@ class DetectorListener(Listener):
         self.state = LiveState(body_mass_kg=body_mass_kg, region=region)
         self.views: list[View] = list(views)
         self.events: list[Any] = []
+        if detector_factory is None:
+            # rollsignal imports its scipy-backed Detector on first use: seconds on a busy machine. Do it
+            # here, before any sample arrives, never on the receive thread, where a stall of that length
+            # overflows the roller's queue (samples dropped, a gap in the recording).
+            from rollsignal import Detector
+
+            detector_factory = Detector
         self._factory = detector_factory
         self.detector: Any = None
         self._lock = threading.Lock()
@@ -236,12 +243,7 @@ class DetectorListener(Listener):
         if self.detector is not None:
             return
         st = self.state
-        if self._factory is not None:
-            self.detector = self._factory(profile=self.profile, body_mass_kg=st.body_mass_kg)
-        else:
-            from rollsignal import Detector
-
-            self.detector = Detector(profile=self.profile, body_mass_kg=st.body_mass_kg)
+        self.detector = self._factory(profile=self.profile, body_mass_kg=st.body_mass_kg)
         prof = getattr(self.detector, "profile", None) or self.profile
         st.release_window_s = release_window_s(prof)
         st.light_band_n = light_band_n(st.body_mass_kg, prof)

@@ -198,7 +198,8 @@ class Progress(Listener):
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM (kill, systemd, a test harness) stops like Ctrl-C: cleanly, file complete."""
+    """While inside, SIGTERM (kill, systemd, a test harness) and SIGHUP (the terminal was closed) stop like
+    Ctrl-C: cleanly, the file complete."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -206,11 +207,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, handler)
+    sigs = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    old = {s: signal.signal(s, handler) for s in sigs}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -259,6 +260,8 @@ def test_live_plain_shows_the_session_and_agrees_with_analyze(tmp_path: Path) ->
     assert_holds_match(a["holds"], truth.holds(), tol_s=1.5)
     (h,) = a["holds"]
     assert f"hold ended: {h['duration_s']:.0f} s" in ended and f"score {h['score']}" in ended
+    # the view never held up the receive loop: no sample was dropped on the roller
+    assert not np.any(read_recording(out).samples.flags & FLAG_GAP) and not any("gaps" in ln for ln in status)
     assert f"saved {len(read_recording(out).samples)} samples" in p.stderr
 
 
@@ -282,6 +285,17 @@ def test_probe_and_tare_act_on_the_device_over_a_socket_url(tmp_path: Path) -> N
         counts_per_n = 1 / vd.control({"query": True})["settings"]["cal"]["counts_to_n"][1]
         # the roller zeroed itself with 5 kg on it: its tare moved by 5 kg's worth of counts
         assert (tare1 - tare0) / counts_per_n == pytest.approx(5 * 9.80665, abs=2.0)
+
+
+def test_closing_its_terminal_stops_the_virtual_device_cleanly(tmp_path: Path) -> None:
+    """SIGHUP (its terminal or tmux pane closed) ends it like Ctrl-C: exit 0, the --link symlink removed."""
+    scen = write_scenario(tmp_path, "empty", [{"kind": "off", "duration_s": 1}])
+    link = tmp_path / "roller"
+    with spawn(scen, link=str(link)) as vd:
+        assert os.path.islink(link)
+        vd.proc.send_signal(signal.SIGHUP)
+        assert vd.proc.wait(20) == 0
+        assert not os.path.lexists(link)
 
 
 def test_nothing_answering_is_one_line_exit_2(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_record_duration_writes_a_complete_file_with_device_metadata(roller, tmp
     assert "Traceback" not in p.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_record_stops_cleanly_on_ctrl_c_and_sigterm(roller, tmp_path, sig):
     r = roller(speed=5.0)
     out = tmp_path / "s.csv"

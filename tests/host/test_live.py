@@ -265,3 +265,18 @@ def test_band_and_release_window_come_from_the_profile():
     assert release_window_s(Prof()) == 45.0 and release_window_s(None) == 30.0
     lo, hi = light_band_n(70, Prof())
     assert lo == pytest.approx(0.10 * 70 * 9.80665) and hi == pytest.approx(0.20 * 70 * 9.80665)
+
+
+def test_the_detector_is_imported_before_samples_arrive_not_on_the_receive_thread():
+    """rollsignal imports its scipy-backed Detector lazily (seconds on a busy machine); a DetectorListener
+    must pay that when it is built, or its first on_samples stalls the receive loop long enough for the
+    roller's queue to overflow (a gap in the recording at the start of every live session)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, holdsense.live as L\n"
+            "before = 'rollsignal.detector' in sys.modules\n"
+            "L.DetectorListener(body_mass_kg=70)\n"
+            "print(before, 'rollsignal.detector' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
+    assert out == ["False", "True"]

@@ -582,8 +582,10 @@ def serve(dev: VirtualDevice) -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+        # SIGHUP: its terminal (or tmux pane) was closed; stop cleanly too, so the --link symlink goes
+        for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                loop.add_signal_handler(sig, task.cancel)
         try:
             await dev.run(announce)
         except asyncio.CancelledError:
