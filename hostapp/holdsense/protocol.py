@@ -703,57 +703,6 @@ def _unpack_samples(buf: np.ndarray, off: np.ndarray, lens: np.ndarray) -> Sampl
                           words[:, 2].view("<i4") if any_angle else None, row_angle, bad)
 
 
-def _unpack_samples(buf: np.ndarray, off: np.ndarray, lens: np.ndarray) -> SampleArrays:
-    """General path: SAMPLES payloads at `buf[off[i] : off[i] + lens[i]]` (buf padded by 16 bytes),
-    any mix of layouts and malformed ones (skipped, counted) → SampleArrays, by index gathers."""
-    nf = len(off)
-    if nf == 0:
-        e = _EMPTY_I64
-        return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, 0)
-    ln = buf[off[:, None] + _LN_COLS].view("<u2")[:, 0]   # layout | n << 8
-    n = (ln >> 8).astype(np.int64)
-    has_angle = (ln & 1).astype(bool)
-    rl = 7 + 4 * has_angle
-    ok = (lens >= 10) & (n > 0) & (lens == 10 + n * rl)
-    bad = nf - int(np.count_nonzero(ok))
-    if bad:
-        off, n, has_angle, rl = off[ok], n[ok], has_angle[ok], rl[ok]
-        nf -= bad
-        if nf == 0:
-            e = _EMPTY_I64
-            return SampleArrays(e, e, e, e, e, e, e.astype(np.int32), np.empty(0, np.uint8), None, None, bad)
-    heads = buf[off[:, None] + _HEAD_COLS].view("<u4").astype(np.int64)  # (nf, 2): first_index, t0_us
-    first = heads[:, 0]
-    t0 = heads[:, 1]
-    starts = n.cumsum() - n                    # row of each frame's first sample
-    total = int(starts[-1] + n[-1])
-    i = np.arange(total, dtype=np.int64)
-    frame_of = np.repeat(np.arange(nf, dtype=np.int64), n)
-    any_angle = bool(has_angle[0]) or bool(has_angle.any())
-    mixed = any_angle and not has_angle.all()
-    if mixed:
-        rec_pos = np.repeat(off + 10 - starts * rl, n) + i * np.repeat(rl, n)
-    else:  # one layout (the normal case): a constant record length
-        r = int(rl[0])
-        rec_pos = np.repeat(off + 10 - starts * r, n) + i * r
-    words = buf[rec_pos[:, None] + _REC_COLS].view("<u4")                 # (total, 4)
-    delta = (words[:, 0] & 0xFFFFFF).astype(np.int64)
-    raw = ((words[:, 1] & 0xFFFFFF).astype(np.int32) ^ 0x800000) - 0x800000
-    flags = (words[:, 3] & 0xFF).astype(np.uint8)
-    angle = angle_valid = None
-    if any_angle:
-        angle = words[:, 2].view("<i4").astype(np.int64)
-        angle_valid = (flags & F_ANGLE_BAD) == 0
-        if mixed:
-            row_angle = np.repeat(has_angle, n)
-            angle[~row_angle] = 0
-            angle_valid &= row_angle
-    cs = delta.cumsum()
-    t_rel = cs - np.repeat(cs[starts] - delta[starts], n)
-    index = np.repeat(first - starts, n) + i
-    return SampleArrays(index, t_rel, t0, first, n, frame_of, raw, flags, angle, angle_valid, bad)
-
-
 @dataclass
 class Gap:
     """Samples missing before session time `t_s`: reason "lost" (link), "dropped" (device queue) or "reboot"."""
