@@ -6,10 +6,8 @@ tests skip and say so. No system bus is touched: DBUS_SYSTEM_BUS_ADDRESS points 
 """
 from __future__ import annotations
 
-import json
 import os
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from holdsense.virtual.fakebluez import DBUS_PACKAGE, PrivateBus, find_dbus_daemon
+from holdsense.virtual.process import send_control
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,17 +53,7 @@ class Roller:
         self.proc, self.name, self.address, self.control_path = proc, name, address, control_path
 
     def control(self, obj: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout_s)
-            s.connect(self.control_path)
-            s.sendall((json.dumps(obj) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                part = s.recv(65536)
-                if not part:
-                    break
-                buf += part
-        return json.loads(buf)
+        return send_control(self.control_path, obj, timeout_s)
 
     def query(self) -> dict[str, Any]:
         return self.control({"query": True})

@@ -17,6 +17,21 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 
+def send_control(control_path: str, obj: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
+    """One JSON line to a virtual device's --control socket; its one-line JSON reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(control_path)
+        s.sendall((json.dumps(obj) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            part = s.recv(65536)
+            if not part:
+                break
+            buf += part
+    return json.loads(buf)
+
+
 class VirtualDeviceProcess:
     """A running virtual device: `port`, `control_path`, `proc`; `control(obj)` sends one command."""
 
@@ -27,17 +42,7 @@ class VirtualDeviceProcess:
 
     def control(self, obj: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         """Send one JSON object to the --control socket and return the device's reply."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout_s)
-            s.connect(self.control_path)
-            s.sendall((json.dumps(obj) + "\n").encode())
-            buf = b""
-            while not buf.endswith(b"\n"):
-                part = s.recv(65536)
-                if not part:
-                    break
-                buf += part
-        return json.loads(buf)
+        return send_control(self.control_path, obj, timeout_s)
 
     def stop(self, timeout_s: float = 10.0) -> int:
         if self.proc.poll() is None:
