@@ -313,11 +313,6 @@ def _parse_slow(rows: list[str], columns: list[str], numeric_idx: list[int], sou
     return out
 
 
-def recording_to_chunk(rec: Recording) -> SampleChunk:
-    """The samples of a recording (kept for symmetry with other readers)."""
-    return rec.samples
-
-
 class RecordingWriter(Listener):
     """Writes `holdsense-recording/1` as samples arrive; a Listener, so it plugs into any receive loop.
 
