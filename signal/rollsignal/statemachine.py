@@ -244,24 +244,7 @@ class StateMachine:
         self.t_last_s = float(fr.t_s[-1])
         f = fr.force_n
         base = np.where(~fr.valid, MISSING, np.where(fr.loaded, MOVE, OFF))
-        # still-window candidates that do not depend on the rolling load (vectorised)
-        with np.errstate(invalid="ignore"):
-            if self.has_encoder:
-                # a window ending in a gap saw no motion only because nothing was measured
-                enc_still = (mf.x_rng_cm < c.enc_still_cm) & fr.valid & np.isfinite(fr.x_cm)
-                light_ok = np.zeros(n, bool)
-                mid_s = np.zeros(n)
-                steady = enc_still
-            else:
-                mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
-                mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
-                tex_lim = c.tex_rel * mid_s + c.tex_floor_n
-                if c.tex_noise_scale:  # fmax: NaN (noise not measured, e.g. 10 Hz) keeps the fixed rule
-                    tex_lim = np.fmax(tex_lim, np.hypot(c.tex_rel * mid_s, mf.tex_noise_n))
-                tex_ok = mf.tex_n < tex_lim
-                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
-                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
-        w_steady = self.w_enc if self.has_encoder else self.w_l
+        steady, light_ok, mid_s, w_steady = self._candidates(mf)
         x_list = fr.x_cm.tolist() if fr.x_cm is not None else [None] * n
         for k, t, b, fv, xv, st, lo, ms in zip(fr.k.tolist(), fr.t_s.tolist(), base.tolist(), f.tolist(), x_list,
                                                steady.tolist(), light_ok.tolist(), mid_s.tolist()):
@@ -279,6 +262,35 @@ class StateMachine:
                 self._mark_covered(cover_from, k)
             self._release(events, final=False)
         return events
+
+    def _candidates(self, mf: MotionFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Still-window candidates that do not depend on the rolling load (vectorised).
+
+        Returns (steady, light_ok, mid_s, w_steady): `steady[k]` -- the window of `w_steady` frames
+        ending at k is still whatever the rolling load; `light_ok[k]` -- the 2 s window ending at k is
+        still if its level `mid_s[k]` (N) is light against the rolling load.
+        """
+        fr = mf.frames
+        n = len(fr)
+        c = self.cfg
+        with np.errstate(invalid="ignore"):
+            if self.has_encoder:
+                # a window ending in a gap saw no motion only because nothing was measured
+                enc_still = (mf.x_rng_cm < c.enc_still_cm) & fr.valid & np.isfinite(fr.x_cm)
+                light_ok = np.zeros(n, bool)
+                mid_s = np.zeros(n)
+                steady = enc_still
+            else:
+                mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
+                mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
+                tex_lim = c.tex_rel * mid_s + c.tex_floor_n
+                if c.tex_noise_scale:  # fmax: NaN (noise not measured, e.g. 10 Hz) keeps the fixed rule
+                    tex_lim = np.fmax(tex_lim, np.hypot(c.tex_rel * mid_s, mf.tex_noise_n))
+                tex_ok = mf.tex_n < tex_lim
+                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
+                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
+        w_steady = self.w_enc if self.has_encoder else self.w_l
+        return steady, light_ok, mid_s, w_steady
 
     def _mark_covered(self, k0: int, k1: int) -> None:
         """Frames k0..k1 lie in a still window. Intervals arrive with non-decreasing k1."""
