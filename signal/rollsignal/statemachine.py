@@ -46,7 +46,8 @@ import numpy as np
 
 from .events import Event, HoldEnded, HoldProgress, HoldStarted, StateEvent, WarningEvent
 from .frames import FRAME_S
-from .motion import ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, MotionFrames, frames_in
+from .motion import (ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, TEXTURE_TAU_S, MotionFrames, _Trailing,
+                     frames_in)
 
 MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
@@ -72,6 +73,17 @@ class StateConfig:
     # the load cell's own noise in the texture band (HX711: 0.3-0.8 N rms broadband, domain.md) is not
     # rolling texture: without this allowance a light hold (say 70 N) reads as "textured" from noise alone
     tex_floor_n: float = 0.2
+    # texture must stay below its allowance over the whole still window, not only at the window's last
+    # frame: a re-positioning move (1-4 s, ribs passing under the tissue) inside a 2 s window used to be
+    # covered by the window ending just after the texture had decayed
+    tex_whole_window: bool = True
+    # the texture envelope (power, 0.5 s time constant) still shows rolling ~0.5-1 s after the roller
+    # stopped: that much of a window's start is not checked (else every hold after rolling starts late)
+    tex_lag_s: float = 0.75
+    # light path window: 4 s, as long as a slow stroke's half (domain.md: 4-8 s per direction), so a
+    # window straddling a re-positioning or the slow part of a stroke also sees the texture of its
+    # faster part; a knee bend (0.1-1 Hz) swings the load inside it around the same level as in 2 s
+    light_window_s: float = 4.0
     # when the sensor noise is measured (>= 60 Hz sampling, noise.py), noise and rolling texture add in
     # power: the allowance is hypot(tex_rel x level, texture noise alone reaches), never below the fixed
     # rule. A 2 N rms cell puts ~1 N rms (peaks ~2.5 N) into the 2-6 Hz band, which vetoed every hold.
@@ -192,13 +204,24 @@ class StateMachine:
         self.w_enc = frames_in(ENC_WINDOW_S)
         self.w_s = frames_in(SHORT_WINDOW_S)
         self.w_l = frames_in(LONG_WINDOW_S)
-        self.delay = (self.w_enc if has_encoder else max(self.w_s, self.w_l)) - 1
+        self.delay = (self.w_enc if has_encoder else max(self.w_s, self.w_l, frames_in(c.light_window_s))) - 1
         self.blip_k = int(round((c.blip_s_encoder if has_encoder else c.blip_s_force) / FRAME_S))
         self.gap_k = int(round(c.gap_bridge_s / FRAME_S))
         self.long_gap_k = int(round(c.long_gap_bridge_s / FRAME_S))
         self.drop_k = int(round(c.dropout_s / FRAME_S))
         self.hold_k = int(round(c.min_hold_s / FRAME_S))
         self.ref_k = int(round(c.ref_min_s / FRAME_S))
+        # Light path window (force only): 2 s of force features from motion.py, widened here by trailing
+        # max/min when light_window_s is longer.
+        self.w_light = max(frames_in(c.light_window_s), self.w_s)
+        self._light_hi = _Trailing(self.w_light - self.w_s + 1)
+        self._light_lo = _Trailing(self.w_light - self.w_s + 1)
+        # Trailing max of texture / its allowance over each still window (force only): a window is still
+        # only when the roller travelled nowhere inside it, not just at its last frame. The texture
+        # envelope lags the motion: texture in a window's first `tex_lag_s` belongs to motion before the
+        # window (the decaying tail of the rolling before a hold), so it is not checked.
+        lag_k = frames_in(c.tex_lag_s)
+        self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
         # labeller buffers: frames not yet released (k, t, base label, force, x) and cover marks
         self._buf: list[tuple[int, float, int, float, float | None]] = []
         self._iv: list[list[int]] = []  # merged [k0, k1] intervals of frames inside still windows
@@ -256,7 +279,7 @@ class StateMachine:
             if lo:
                 ref = self._ref_n()
                 if ref is not None and ms < c.light_frac * ref:
-                    cs = k - self.w_s + 1
+                    cs = k - self.w_light + 1
                     cover_from = cs if cover_from is None else min(cover_from, cs)
             if cover_from is not None:
                 self._mark_covered(cover_from, k)
@@ -281,14 +304,24 @@ class StateMachine:
                 mid_s = np.zeros(n)
                 steady = enc_still
             else:
-                mid_s = np.maximum(0.5 * (mf.f_hi_s + mf.f_lo_s), c.level_floor_n)
+                hi_s = self._light_hi.process(mf.f_hi_s)[0]
+                lo_s = self._light_lo.process(mf.f_lo_s)[1]
+                mid_s = np.maximum(0.5 * (hi_s + lo_s), c.level_floor_n)
                 mid_l = np.maximum(0.5 * (mf.f_hi_l + mf.f_lo_l), c.level_floor_n)
                 tex_lim = c.tex_rel * mid_s + c.tex_floor_n
                 if c.tex_noise_scale:  # fmax: NaN (noise not measured, e.g. 10 Hz) keeps the fixed rule
                     tex_lim = np.fmax(tex_lim, np.hypot(c.tex_rel * mid_s, mf.tex_noise_n))
-                tex_ok = mf.tex_n < tex_lim
-                steady = tex_ok & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
-                light_ok = tex_ok & ((mf.f_hi_s - mf.f_lo_s) < c.light_rel * mid_s) & fr.valid
+                tex_x = mf.tex_n / tex_lim
+                if c.tex_whole_window:
+                    tex_ok_s = self._tex_s.process(tex_x)[0] < 1.0
+                    # the steady path's 8 s window keeps the end-frame check: over 8 s the texture of
+                    # sensor noise and link-gap edges (10 Hz sampling) peaks above the allowance too
+                    # often, which split long holds (measured: long and gaps families lost 0.1-0.15 F1)
+                    tex_ok_l = tex_x < 1.0
+                else:
+                    tex_ok_s = tex_ok_l = tex_x < 1.0
+                steady = tex_ok_l & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
+                light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
 

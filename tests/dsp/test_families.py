@@ -45,11 +45,8 @@ def _hold_f1(truth, segs, t_end):
     return 2 * np.sum(a & b) / max(np.sum(a) + np.sum(b), 1)
 
 
-KNOWN_FORCE_ONLY_MISSES = {
-    # short (1-4 s) re-positioning between two light holds often looks like a fidget by force alone, so the
-    # two holds merge (docs/detector.md, "what remains"); strict: this fails loudly once it is fixed
-    "reposition": "force-only: short re-positioning between light holds not yet separated",
-}
+# families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed)
+KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
