@@ -66,7 +66,12 @@ class StateConfig:
     rock_cm: float = 0.5  # knee bends rock the shell by millimetres; further from the spot is travel
     blip_s_force: float = 0.5  # force-only fidget inside a hold
     enc_still_cm: float = 0.08  # span of roller position within 0.5 s while still
-    steady_rel: float = 0.14  # force span / level within 8 s for a steady hold
+    steady_rel: float = 0.14  # force span / level within 8 s for a steady hold below the rolling load
+    # ... and at or above it, or before any rolling: slow rolling (4-8 s strokes) with a small lever swing
+    # (5 % each way, domain.md 25-40 % BW rolling) spans 10-14 % in 8 s; a hold's breathing (a few %) and
+    # a posture shift (up to ~10 %, bridged as a fidget) leave the rest of the hold well inside 10 %
+    steady_rel_heavy: float = 0.10
+    steady_light_frac: float = 0.85  # "below the rolling load": clearly below it (holds 10-25 % vs rolling 25-40 % BW)
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
     tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
@@ -274,10 +279,11 @@ class StateMachine:
             self._k_newest, self._t_newest = k, t
             self._buf.append((k, t, b, fv, xv))
             cover_from = None
-            if st:
+            ref = self._ref_n() if (lo or 0.0 < st < math.inf) else None
+            # st: 0 -- steady at any load; a level (N) -- steady only if that level is below the rolling load
+            if st == 0.0 or (st < math.inf and ref is not None and st < c.steady_light_frac * ref):
                 cover_from = k - w_steady + 1
             if lo:
-                ref = self._ref_n()
                 if ref is not None and ms < c.light_frac * ref:
                     cs = k - self.w_light + 1
                     cover_from = cs if cover_from is None else min(cover_from, cs)
@@ -290,8 +296,10 @@ class StateMachine:
         """Still-window candidates that do not depend on the rolling load (vectorised).
 
         Returns (steady, light_ok, mid_s, w_steady): `steady[k]` -- the window of `w_steady` frames
-        ending at k is still whatever the rolling load; `light_ok[k]` -- the 2 s window ending at k is
-        still if its level `mid_s[k]` (N) is light against the rolling load.
+        ending at k is still: 0.0 whatever the rolling load, a level (N) when it is still only if that
+        level is below the rolling load (`steady_light_frac`), inf when it is not still;
+        `light_ok[k]` -- the light window ending at k is still if its level `mid_s[k]` (N) is light
+        against the rolling load.
         """
         fr = mf.frames
         n = len(fr)
@@ -302,7 +310,7 @@ class StateMachine:
                 enc_still = (mf.x_rng_cm < c.enc_still_cm) & fr.valid & np.isfinite(fr.x_cm)
                 light_ok = np.zeros(n, bool)
                 mid_s = np.zeros(n)
-                steady = enc_still
+                steady = np.where(enc_still, 0.0, math.inf)
             else:
                 hi_s = self._light_hi.process(mf.f_hi_s)[0]
                 lo_s = self._light_lo.process(mf.f_lo_s)[1]
@@ -320,7 +328,10 @@ class StateMachine:
                     tex_ok_l = tex_x < 1.0
                 else:
                     tex_ok_s = tex_ok_l = tex_x < 1.0
-                steady = tex_ok_l & ((mf.f_hi_l - mf.f_lo_l) < c.steady_rel * mid_l) & fr.valid
+                span_l = mf.f_hi_l - mf.f_lo_l
+                ok_l = tex_ok_l & fr.valid
+                steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0,
+                                  np.where(ok_l & (span_l < c.steady_rel * mid_l), mid_l, math.inf))
                 light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
