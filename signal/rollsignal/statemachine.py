@@ -71,6 +71,13 @@ class StateConfig:
     # (5 % each way, domain.md 25-40 % BW rolling) spans 10-14 % in 8 s; a hold's breathing (a few %) and
     # a posture shift (up to ~10 %, bridged as a fidget) leave the rest of the hold well inside 10 %
     steady_rel_heavy: float = 0.10
+    # "quiet" steady windows (force only): a related limb moving during a hold (knee bends on the quads,
+    # 0.1-1 Hz) swings the load by 10-30 % without the roller travelling, so no rib texture at all. A hold
+    # as heavy as 75-85 % of the rolling load with knee bends passes neither the light path (level) nor
+    # the 14 % steady test (swing); 8 s whose texture stays below 60 % of the allowance throughout (rolling
+    # reaches it at every stroke's fast part) with a swing < 40 % is still when below the rolling load.
+    quiet_tex: float = 0.6
+    quiet_rel: float = 0.4
     steady_light_frac: float = 0.85  # "below the rolling load": clearly below it (holds 10-25 % vs rolling 25-40 % BW)
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
@@ -227,6 +234,7 @@ class StateMachine:
         # window (the decaying tail of the rolling before a hold), so it is not checked.
         lag_k = frames_in(c.tex_lag_s)
         self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
+        self._tex_q = _Trailing(max(self.w_l - lag_k, 1))
         # labeller buffers: frames not yet released (k, t, base label, force, x) and cover marks
         self._buf: list[tuple[int, float, int, float, float | None]] = []
         self._iv: list[list[int]] = []  # merged [k0, k1] intervals of frames inside still windows
@@ -330,8 +338,11 @@ class StateMachine:
                     tex_ok_s = tex_ok_l = tex_x < 1.0
                 span_l = mf.f_hi_l - mf.f_lo_l
                 ok_l = tex_ok_l & fr.valid
-                steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0,
-                                  np.where(ok_l & (span_l < c.steady_rel * mid_l), mid_l, math.inf))
+                # quiet: 8 s without a trace of rolling texture (below quiet_tex of the allowance all along),
+                # load swinging less than quiet_rel -- a hold with knee bends (10-30 % load shifts, no travel)
+                quiet = (self._tex_q.process(tex_x)[0] < c.quiet_tex) & fr.valid & (span_l < c.quiet_rel * mid_l)
+                below = (ok_l & (span_l < c.steady_rel * mid_l)) | quiet  # still if below the rolling load
+                steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0, np.where(below, mid_l, math.inf))
                 light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
