@@ -1,7 +1,7 @@
 """Motion features: is the roller moving under the body, or is the body still on it?
 
 With the encoder the answer is direct: roller travel. A still window is one in
-which the roller position spans less than `enc_still_cm` (0.3 cm over 0.5 s);
+which the roller position spans less than `enc_still_cm` (0.06 cm over 0.5 s);
 rolling covers 7.5-17.5 cm per 0.6-8 s stroke (1-30 cm/s), while a hold only
 sways by millimetres -- knee bends and posture shifts move load, not the roller.
 

@@ -65,7 +65,10 @@ class StateConfig:
     blip_s_encoder: float = 2.0  # roller rocking inside a hold (encoder; only while within rock_cm)
     rock_cm: float = 0.5  # knee bends rock the shell by millimetres; further from the spot is travel
     blip_s_force: float = 0.5  # force-only fidget inside a hold
-    enc_still_cm: float = 0.08  # span of roller position within 0.5 s while still
+    # span of roller position within 0.5 s while still: 5 AS5600 steps at a 7.5 cm shell (0.0115 cm each),
+    # above quantisation and noise; a roller leaving a hold accelerates from rest (travel ~ t^3), so a
+    # larger span ends the hold late (0.08 cm: median end error 0.26 s, 0.6 s in slow rolling)
+    enc_still_cm: float = 0.06
     steady_rel: float = 0.14  # force span / level within 8 s for a steady hold below the rolling load
     # ... and at or above it, or before any rolling: slow rolling (4-8 s strokes) with a small lever swing
     # (5 % each way, domain.md 25-40 % BW rolling) spans 10-14 % in 8 s; a hold's breathing (a few %) and
