@@ -1,8 +1,9 @@
 """State machine OFF / ROLL / HOLD over frames, with bridging and back-dated holds.
 
-Two layers, both a single pass over frames in time order (the only per-frame
-Python loop of the detector; it runs at the 20 Hz frame rate, not the sample
-rate, and does a handful of comparisons per frame):
+Two layers over frames in time order, both working on runs of frames with numpy (the 20 Hz
+frames of a 2-hour session are handled in a few thousand vectorised steps, not 144 000 Python
+iterations); the result is defined frame by frame, as below, and does not depend on how the
+stream is chunked:
 
 1. Labeller. Each frame gets one label: MISSING (no trustworthy sample near
    it), OFF (nobody on the roller), STILL or MOVE. A frame is STILL when some
@@ -19,8 +20,24 @@ rate, and does a handful of comparisons per frame):
      texture -- a person holding light while bending the knee shifts load by
      10-30 % but stays far below their rolling load.
 
-   Covered frames are released at once; a frame is released as MOVE only
-   when no window that could still cover it is left (latency = window length).
+   A frame is released (handed to the segmenter) at the arrival of the first frame at which its
+   label is decided: at once when a still window covers it, or when no window that could still
+   cover it is left (latency = window length); frames are released in order. That arrival is the
+   `t_s` of the events the frame causes (hold confirmed, progress), so a live user gets each event
+   as early as the data allow.
+
+   The light path's reference ("rolling load so far") is defined per block of REF_BLOCK_K frames
+   (1 s): for frame k it is the rolling load (`_ref_n()`: mean force of frames finalised as roll,
+   or the body-mass fallback) the segmenter had when it had consumed every frame before
+   p = (k // REF_BLOCK_K) * REF_BLOCK_K - ref_lag_k, with ref_lag_k = labelling delay + 1 frame.
+   Frames before p are always released before the block's first frame arrives, so the reference
+   is known when the block starts: no added latency, and within a block it is one number (one
+   vectorised comparison per block). It lags the rolling load by 8-9 s force-only -- as the
+   frame-by-frame definition it replaces did in effect (rolling frames are released 8 s late).
+   The labeller labels blocks whose reference frame the segmenter has not reached yet with the
+   reference now, and checks each when the segmenter gets there; if the real reference decides
+   one of the block's light windows otherwise, labelling is redone from that block's first light
+   window on (frames after it were not segmented yet), so the result is exactly the definition.
 
 2. Segmenter. Runs of equal labels, with bridging: a MISSING run up to
    `gap_bridge_s` continues whatever was before it (link gaps, dropouts); an
@@ -30,11 +47,18 @@ rate, and does a handful of comparisons per frame):
    frame (back-dated); shorter STILL runs (the pause at a stroke reversal, a
    brief stop while re-positioning) are rolling. Re-positioning -- 1-4 s of
    irregular loaded motion between two spots -- is longer than a fidget, so
-   it splits two holds and is labelled roll.
+   it splits two holds and is labelled roll. Transitions go frame by frame
+   (`_segment`); a run continuing the current run or a pending excursion is
+   added at once, with hold confirmation and the progress events computed for
+   the frames they fall on. Sums use np.cumsum with the carried sum prepended,
+   which adds strictly in order: bit-identical to adding frame by frame.
 
 The session's rolling load (mean force over frames finalised as roll) is
-carried here; it feeds the light path and the scoring, both using only what
-was seen so far, so live and offline results agree exactly.
+carried here; it feeds the light path (as above) and the scoring and safety
+warnings (the rolling load when the hold ends / when the warning is due), all
+using only what was seen so far, so live and offline results agree exactly.
+tests/dsp/statemachine_ref.py is a frame-by-frame model of these rules; the
+tests check the two agree.
 """
 from __future__ import annotations
 
@@ -254,6 +278,7 @@ class StateMachine:
         self._ref_start = math.nan  # reference before the first frame
         self._spec_ref = math.nan  # reference the labeller assumed for blocks not reached yet
         self._halt = False  # a speculative reference was wrong: stop segmenting, relabel
+        self.relabels = 0  # how often that happened (diagnostics, tests)
         # segmenter
         self._cur: _Run | None = None
         self._pend: _Run | None = None
@@ -327,10 +352,9 @@ class StateMachine:
             self._k_rel = self._k_next + int(rel[done - 1])
             self._buf = tuple(None if c is None else c[done:] for c in self._buf)
             self._k_next += done
-            snap = self._snap  # the labeller needs references of blocks with frames not yet consumed only
-            lo_b = self._k_next // self.ref_block_k
-            while snap and next(iter(snap)) < lo_b:
-                del snap[next(iter(snap))]
+            if len(self._snap) > 64:  # the labeller needs references of blocks with frames not yet consumed only
+                lo_b = self._k_next // self.ref_block_k
+                self._snap = {b: r for b, r in self._snap.items() if b >= lo_b}
             if last and not self._halt:
                 break  # the rest waits for later frames
 
@@ -396,13 +420,20 @@ class StateMachine:
         b_hi = -(-(k_b + L) // R)  # exclusive
         if b_lo >= b_hi:
             return k_b
-        bs = np.arange(b_lo, b_hi)
-        r = np.full(len(bs), float(refs)) if np.ndim(refs) == 0 else refs[bs * R - L - k_a]
-        stop = k_b
         spec = self._spec_ref
+        if not isinstance(refs, np.ndarray):  # one value over the step (the common case)
+            if refs == spec or (refs != refs and spec != spec):
+                self._snap.update(dict.fromkeys(range(b_lo, b_hi), refs))
+                return k_b
+            bs = np.arange(b_lo, b_hi)
+            r = np.full(len(bs), refs)
+        else:
+            bs = np.arange(b_lo, b_hi)
+            r = refs[bs * R - L - k_a]
+        stop = k_b
         k0 = self._k_next
         i0, i1 = max(b_lo * R - k0, 0), min(b_hi * R - k0, m)  # this slice's frames of these blocks
-        if i1 > i0 and not np.all((r == spec) | (np.isnan(r) & (spec != spec))):
+        if i1 > i0 and self._buf[6][i0:i1].any():  # (blocks without light candidates: nothing to check)
             lo, ms = self._buf[6][i0:i1], self._buf[7][i0:i1]
             lf = self.cfg.light_frac
             with np.errstate(invalid="ignore"):
@@ -412,6 +443,7 @@ class StateMachine:
                 b = (k0 + i0 + int(np.argmax(wrong))) // R
                 stop = min(b * R - self.w_s + 1, k_b)  # first frame a light window of block b can cover
                 self._halt = True
+                self.relabels += 1
                 n_keep = int(np.searchsorted(bs * R - L, stop))  # references of frames before the stop
                 bs, r = bs[:n_keep], r[:n_keep]
         self._snap.update(zip(bs.tolist(), r.tolist()))
@@ -434,9 +466,10 @@ class StateMachine:
             lb = int(lab[i])
             cur, pend = self._cur, self._pend
             if pend is None and cur is not None and cur.label == lb:
-                if lb == MOVE:
-                    refs = self._roll_refs(i, e)
-                    e2 = self._record_refs(k0 + i, k0 + e, m, refs) - k0
+                R, L = self.ref_block_k, self.ref_lag_k
+                if lb == MOVE and self._use_ref and (k0 + i + L - 1) // R < (k0 + e + L - 1) // R:
+                    # the rolling load moves along the run: the reference at each block's reference frame
+                    e2 = self._record_refs(k0 + i, k0 + e, m, self._roll_refs(i, e)) - k0
                 else:
                     e2 = self._record_refs(k0 + i, k0 + e, m, self._ref_value()) - k0
                 self._run_fast(events, lb, i, e2, tn)
@@ -531,6 +564,7 @@ class StateMachine:
         cnt = np.cumsum(fin).tolist()
         csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin]))).tolist()
         n0 = cur.acc.n
+        roll_n = self.rolling_load_n  # (constant while a still run goes on)
         while j < nt:
             n_j = n0 + cnt[j]
             mean = csum[cnt[j]] / n_j if n_j else math.nan
@@ -538,7 +572,7 @@ class StateMachine:
             tj = float(tn[j])
             events.append(HoldProgress(tj, t_start, round(last - t_start, 3), round(mean, 2)))
             if self.check_hold is not None and not self._hold_warned:
-                msg = self.check_hold(mean, self.rolling_load_n)
+                msg = self.check_hold(mean, roll_n)
                 if msg:
                     self._hold_warned = True
                     events.append(WarningEvent(tj, msg))
