@@ -167,6 +167,14 @@ class _Acc:
         n = len(f)
         if n == 0:
             return
+        if n <= 16:  # a few frames (live streaming): numpy's per-call cost would dominate
+            xs_ = [None] * n if x is None else [None if v != v else v for v in x.tolist()]
+            for fv, xv in zip(f.tolist(), xs_):
+                self.add(fv, xv)
+            if k is not None:
+                for kv, fv in zip(k.tolist(), f.tolist()):
+                    self.add_blk(kv, fv)
+            return
         self.n += n
         self.s = float(np.cumsum(np.concatenate(([self.s], f)))[-1])
         self.s2 = float(np.cumsum(np.concatenate(([self.s2], f * f)))[-1])
@@ -526,7 +534,10 @@ class StateMachine:
         if lb == MOVE:
             with np.errstate(invalid="ignore"):
                 rv = fs[fs >= self.contact_on_n]
-            if len(rv):
+            if 0 < len(rv) <= 16:
+                for fv in rv.tolist():
+                    self.roll.add(fv, None)
+            elif len(rv):
                 r = self.roll
                 r.n += len(rv)
                 r.s = float(np.cumsum(np.concatenate(([r.s], rv)))[-1])
