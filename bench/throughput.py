@@ -73,45 +73,57 @@ def bench_batch(hours: float) -> None:
         size_mb = os.path.getsize(path) / 1e6
         best = []
         for _ in range(3):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             rec = read_recording(path, warn=None)
             t1 = time.perf_counter()
             res = analyze(rec.samples)
             t2 = time.perf_counter()
-            best.append((t2 - t0, t1 - t0, t2 - t1))
-        tot, parse, ana = min(best)
-    print(f"batch: {hours:g} h @ 80 Hz with encoder ({len(ch)} samples, {size_mb:.0f} MB CSV): "
-          f"parse {parse:.2f} s + analyze {ana:.2f} s = {tot:.2f} s (target < 2 s) "
+            best.append((t2 - t0, t1 - t0, t2 - t1, time.process_time() - c0))
+        tot, parse, ana, cpu = min(best)
+    print(f"batch: {hours:g} h @ 80 Hz with encoder ({len(ch)} samples, {size_mb:.0f} MB CSV), best of 3: "
+          f"parse {parse:.2f} s + analyze {ana:.2f} s = {tot:.2f} s wall ({cpu:.2f} s CPU) (target < 2 s) "
           f"[{len(res.holds)} holds]  {'OK' if tot < 2 else 'MISSED'}")
+
+
+def _best_of(fn, repeats: int) -> tuple[float, float]:
+    """Fastest (CPU s, wall s) of `repeats` calls: the minimum is the run least disturbed by other
+    processes on a shared machine; CPU time counts only this process's own work."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return min(cpu), min(wall)
 
 
 def bench_pelt() -> None:
     import accuracy
 
     ch = synth_stream(600, 80.0, seed=2, encoder=False)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        analyze(ch)
-    ours = (time.perf_counter() - t0) / 5
-    t0 = time.perf_counter()
-    accuracy.baseline_pelt(ch)
-    pelt = time.perf_counter() - t0
-    print(f"vs PELT: 10-min trace: rollsignal {ours * 1000:.1f} ms, PELT baseline {pelt * 1000:.0f} ms: "
-          f"{pelt / ours:.0f}x (target >= 100x)  {'OK' if pelt / ours >= 100 else 'MISSED'}")
+    analyze(ch)  # warm-up: imports, filter designs
+    ours_cpu, ours_wall = _best_of(lambda: analyze(ch), 10)
+    pelt_cpu, pelt_wall = _best_of(lambda: accuracy.baseline_pelt(ch), 3)
+    ratio = pelt_cpu / ours_cpu
+    print(f"vs PELT: 10-min trace, best of 10 / 3 runs: rollsignal {ours_cpu * 1000:.1f} ms CPU "
+          f"({ours_wall * 1000:.1f} ms wall), PELT baseline {pelt_cpu * 1000:.0f} ms CPU ({pelt_wall * 1000:.0f} ms wall): "
+          f"{ratio:.0f}x CPU, {pelt_wall / ours_wall:.0f}x wall (target >= 100x)  {'OK' if ratio >= 100 else 'MISSED'}")
 
 
 def bench_stream(minutes: float = 30) -> None:
     ch = synth_stream(minutes * 60, 80.0, seed=3)
     chunks = ch.split([8] * (len(ch) // 8 + 1))
-    det = Detector()
-    t0 = time.perf_counter()
-    for c in chunks:
-        det.process(c)
-    det.finish()
-    el = time.perf_counter() - t0
-    rt = minutes * 60 / el
-    print(f"streaming: {minutes:g} min @ 80 Hz in 8-sample chunks: {el:.2f} s = {rt:.0f}x real time "
-          f"(target >= 200x)  {'OK' if rt >= 200 else 'MISSED'}")
+
+    def run() -> None:
+        det = Detector()
+        for c in chunks:
+            det.process(c)
+        det.finish()
+
+    cpu, wall = _best_of(run, 2)
+    rt = minutes * 60 / cpu
+    print(f"streaming: {minutes:g} min @ 80 Hz in 8-sample chunks, best of 2: {cpu:.2f} s CPU = {rt:.0f}x real time "
+          f"({wall:.2f} s wall = {minutes * 60 / wall:.0f}x) (target >= 200x)  {'OK' if rt >= 200 else 'MISSED'}")
 
 
 def bench_soak(hours: float) -> None:

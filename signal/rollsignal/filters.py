@@ -8,6 +8,7 @@ domain.md) and removes ADC noise. Group delay at low frequencies is
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -32,6 +33,22 @@ def forward_fill(values: np.ndarray, ok: np.ndarray, carry: float) -> np.ndarray
     return ext[idx]  # idx -1 picks the appended carry
 
 
+@functools.lru_cache(maxsize=None)
+def butter_sos(order: int, cutoff_hz: float | tuple[float, float], btype: str = "lowpass") -> np.ndarray:
+    """`scipy.signal.butter(..., fs=1 / FRAME_S, output="sos")`, designed once per process.
+
+    Why: the design (zpk2sos) costs ~0.5-1.4 ms per filter, more than filtering ten minutes of frames;
+    every Detector (one per `analyze`) would redo it. Treat the result as read-only.
+    """
+    return sps.butter(order, cutoff_hz, btype=btype, fs=1.0 / FRAME_S, output="sos")
+
+
+@functools.lru_cache(maxsize=None)
+def sosfilt_zi_of(order: int, cutoff_hz: float | tuple[float, float], btype: str = "lowpass") -> np.ndarray:
+    """`scipy.signal.sosfilt_zi` of `butter_sos(...)`, computed once (steady state for a unit step)."""
+    return sps.sosfilt_zi(butter_sos(order, cutoff_hz, btype))
+
+
 def sosfilt_state(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`scipy.signal.sosfilt(sos, x, zi=zi)` for a 1-D float64 signal, without its per-call overhead.
 
@@ -51,7 +68,8 @@ class LowPass:
     """Butterworth low-pass (order 2, 2 Hz) on frames; invalid frames are filled with the last valid input."""
 
     def __init__(self, cutoff_hz: float = CUTOFF_HZ, order: int = ORDER) -> None:
-        self.sos = sps.butter(order, cutoff_hz, fs=1.0 / FRAME_S, output="sos")
+        self._design = (order, cutoff_hz)
+        self.sos = butter_sos(order, cutoff_hz)
         self._zi: np.ndarray | None = None
         self._last_in = math.nan
 
@@ -71,7 +89,7 @@ class LowPass:
             if len(first) == 0:  # nothing valid yet: pass NaNs through, filter not started
                 return frames.with_(force_raw_n=x)
             i0 = int(first[0])
-            self._zi = sps.sosfilt_zi(self.sos) * x[i0]
+            self._zi = sosfilt_zi_of(*self._design) * x[i0]
             y0 = np.full(i0, np.nan)
             y1, self._zi = sosfilt_state(self.sos, x[i0:], self._zi)
             y = np.concatenate((y0, y1))

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
-from .filters import forward_fill, sosfilt_state
+from .filters import butter_sos, forward_fill, sosfilt_state, sosfilt_zi_of
 from .frames import FRAME_S, Frames
 
 ENC_WINDOW_S = 0.5
@@ -102,7 +102,7 @@ class Motion:
         self._short = _Trailing(frames_in(SHORT_WINDOW_S))
         self._long = _Trailing(frames_in(LONG_WINDOW_S))
         self._enc = _Trailing(frames_in(ENC_WINDOW_S))
-        self._band = sps.butter(4, TEXTURE_BAND_HZ, btype="bandpass", fs=1.0 / FRAME_S, output="sos")
+        self._band = butter_sos(4, TEXTURE_BAND_HZ, "bandpass")  # (designed once per process)
         self._band_zi: np.ndarray | None = None
         a = FRAME_S / TEXTURE_TAU_S
         self._env_b, self._env_a = np.array([a]), np.array([1.0, -(1.0 - a)])
@@ -123,7 +123,7 @@ class Motion:
         raw = frames.force_raw_n if frames.force_raw_n is not None else frames.force_n
         raw = np.where(np.isfinite(raw), raw, f)
         if n and self._band_zi is None:
-            self._band_zi = sps.sosfilt_zi(self._band) * raw[0]
+            self._band_zi = sosfilt_zi_of(4, TEXTURE_BAND_HZ, "bandpass") * raw[0]
         if n:
             band, self._band_zi = sosfilt_state(self._band, raw, self._band_zi)
             env, self._env_zi = sps.lfilter(self._env_b, self._env_a, band * band, zi=self._env_zi)

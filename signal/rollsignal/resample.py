@@ -39,14 +39,26 @@ class _Track:
         return t_last
 
     def values(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
-               max_interp_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Interpolated values at frame times and their validity; updates the carried sample."""
+               max_interp_s: float, also: "tuple[_Track, np.ndarray] | None" = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Interpolated values at frame times, their validity, and (`also`: another track's values at the
+        same sample times, e.g. the noise estimate) that signal interpolated with the same weights;
+        updates the carried samples. Sharing the weights halves the work; the result is the same as
+        interpolating each signal on its own."""
         tx = np.concatenate(([self.t_last], t_valid))
         vx = np.concatenate(([self.v_last], v_valid))
+        vx2 = None
+        if also is not None:
+            trk2, v2 = also
+            if trk2.t_last != self.t_last and not (math.isnan(trk2.t_last) and math.isnan(self.t_last)):
+                raise ValueError("tracks sampled at different times")  # (never: both follow the same samples)
+            vx2 = np.concatenate(([trk2.v_last], v2))
+            if len(t_valid):
+                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(v2[-1])
         if len(t_valid):
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
         if len(t_frames) == 0:
-            return np.empty(0), np.empty(0, bool)
+            return np.empty(0), np.empty(0, bool), None if vx2 is None else np.empty(0)
         j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
         jl = np.maximum(j - 1, 0)
         jr = np.minimum(j, len(tx) - 1)
@@ -54,8 +66,12 @@ class _Track:
         exact = t_frames == t_left
         ok = (j >= 1) & np.isfinite(t_left) & ((j < len(tx)) & (t_right - t_left <= max_interp_s) | exact)
         w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
-        v = np.where(exact, vx[jl], vx[jl] + w * (vx[jr] - vx[jl]))
-        return np.where(ok, v, np.nan), ok
+        out = []
+        for vv in (vx, vx2):
+            if vv is not None:
+                v = np.where(exact, vv[jl], vv[jl] + w * (vv[jr] - vv[jl]))
+                out.append(np.where(ok, v, np.nan))
+        return out[0], ok, out[1] if vx2 is not None else None
 
 
 class Resampler:
@@ -115,11 +131,10 @@ class Resampler:
         k = np.arange(self._k_next, max(k_end + 1, self._k_next), dtype=np.int64)
         self._k_next = max(k_end + 1, self._k_next)
         tk = k * FRAME_S
-        force, valid = self._force.values(tk, tf, vf, self.max_interp_s)
-        noise, _ = self._noise.values(tk, tf, sf, self.max_interp_s)
+        force, valid, noise = self._force.values(tk, tf, vf, self.max_interp_s, also=(self._noise, sf))
         x = None
         if has_x:
-            ang, _ = self._angle.values(tk, ta, va, self.max_interp_s)
+            ang, _, _ = self._angle.values(tk, ta, va, self.max_interp_s)
             x = ang * self.cm_per_deg
         return Frames(k, tk, force, valid, x, noise_n=noise)
 

@@ -1,8 +1,9 @@
 """State machine OFF / ROLL / HOLD over frames, with bridging and back-dated holds.
 
-Two layers, both a single pass over frames in time order (the only per-frame
-Python loop of the detector; it runs at the 20 Hz frame rate, not the sample
-rate, and does a handful of comparisons per frame):
+Two layers over frames in time order, both working on runs of frames with numpy (the 20 Hz
+frames of a 2-hour session are handled in a few thousand vectorised steps, not 144 000 Python
+iterations); the result is defined frame by frame, as below, and does not depend on how the
+stream is chunked:
 
 1. Labeller. Each frame gets one label: MISSING (no trustworthy sample near
    it), OFF (nobody on the roller), STILL or MOVE. A frame is STILL when some
@@ -12,15 +13,35 @@ rate, and does a handful of comparisons per frame):
 
    * encoder: the roller spanned < `enc_still_cm` within 0.5 s;
    * force only, "steady" path: 8 s in which force stayed within
-     `steady_rel` of its level and no rolling texture -- catches holds at any
-     load, including holds as heavy as rolling;
-   * force only, "light" path: 2 s at a level clearly below the rolling load
+     `steady_rel_heavy` (10 %) of its level and no rolling texture -- catches holds
+     at any load, including holds as heavy as rolling; within `steady_rel` (14 %),
+     or "quiet" (no trace of texture all along, swing < `quiet_rel`: knee bends
+     near the rolling load), only at a level below `steady_light_frac` x the
+     rolling load (slow rolling with a small lever swing spans 10-14 %);
+   * force only, "light" path: 4 s at a level clearly below the rolling load
      seen so far (`light_frac`), swinging less than `light_rel`, no rolling
-     texture -- a person holding light while bending the knee shifts load by
-     10-30 % but stays far below their rolling load.
+     texture anywhere in the window -- a person holding light while bending the
+     knee shifts load by 10-30 % but stays far below their rolling load, while a
+     re-positioning between two light holds shows the ribs' texture.
 
-   Covered frames are released at once; a frame is released as MOVE only
-   when no window that could still cover it is left (latency = window length).
+   A frame is released (handed to the segmenter) at the arrival of the first frame at which its
+   label is decided: at once when a still window covers it, or when no window that could still
+   cover it is left (latency = window length); frames are released in order. That arrival is the
+   `t_s` of the events the frame causes (hold confirmed, progress), so a live user gets each event
+   as early as the data allow.
+
+   The light path's reference ("rolling load so far") is defined per block of REF_BLOCK_K frames
+   (1 s): for frame k it is the rolling load (`_ref_n()`: mean force of frames finalised as roll,
+   or the body-mass fallback) the segmenter had when it had consumed every frame before
+   p = (k // REF_BLOCK_K) * REF_BLOCK_K - ref_lag_k, with ref_lag_k = labelling delay + 1 frame.
+   Frames before p are always released before the block's first frame arrives, so the reference
+   is known when the block starts: no added latency, and within a block it is one number (one
+   vectorised comparison per block). It lags the rolling load by 8-9 s force-only -- as the
+   frame-by-frame definition it replaces did in effect (rolling frames are released 8 s late).
+   The labeller labels blocks whose reference frame the segmenter has not reached yet with the
+   reference now, and checks each when the segmenter gets there; if the real reference decides
+   one of the block's light windows otherwise, labelling is redone from that block's first light
+   window on (frames after it were not segmented yet), so the result is exactly the definition.
 
 2. Segmenter. Runs of equal labels, with bridging: a MISSING run up to
    `gap_bridge_s` continues whatever was before it (link gaps, dropouts); an
@@ -30,11 +51,18 @@ rate, and does a handful of comparisons per frame):
    frame (back-dated); shorter STILL runs (the pause at a stroke reversal, a
    brief stop while re-positioning) are rolling. Re-positioning -- 1-4 s of
    irregular loaded motion between two spots -- is longer than a fidget, so
-   it splits two holds and is labelled roll.
+   it splits two holds and is labelled roll. Transitions go frame by frame
+   (`_segment`); a run continuing the current run or a pending excursion is
+   added at once, with hold confirmation and the progress events computed for
+   the frames they fall on. Sums use np.cumsum with the carried sum prepended,
+   which adds strictly in order: bit-identical to adding frame by frame.
 
 The session's rolling load (mean force over frames finalised as roll) is
-carried here; it feeds the light path and the scoring, both using only what
-was seen so far, so live and offline results agree exactly.
+carried here; it feeds the light path (as above) and the scoring and safety
+warnings (the rolling load when the hold ends / when the warning is due), all
+using only what was seen so far, so live and offline results agree exactly.
+tests/dsp/statemachine_ref.py is a frame-by-frame model of these rules; the
+tests check the two agree.
 """
 from __future__ import annotations
 
@@ -52,6 +80,8 @@ from .motion import (ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, TEXTURE_TAU_S,
 MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
 BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
+#: frames per block of the light path's reference (1 s): within a block the reference is one value
+REF_BLOCK_K = 20
 
 
 @dataclass
@@ -158,6 +188,47 @@ class _Acc:
             if x > self.x_max:
                 self.x_max = x
 
+    def add_many(self, f: np.ndarray, x: np.ndarray | None, k: np.ndarray | None) -> None:
+        """`add(f[i], x[i])` for each i in order (and `add_blk(k[i], f[i])` when `k` is given), at once.
+
+        `f` finite forces (N), `x` positions (cm; NaN = none) or None, `k` frame indices or None.
+        np.cumsum adds strictly in order (no pairwise summation), so the sums are bit-identical to
+        adding frame by frame, whatever the run is split into.
+        """
+        n = len(f)
+        if n == 0:
+            return
+        if n <= 16:  # a few frames (live streaming): numpy's per-call cost would dominate
+            xs_ = [None] * n if x is None else [None if v != v else v for v in x.tolist()]
+            for fv, xv in zip(f.tolist(), xs_):
+                self.add(fv, xv)
+            if k is not None:
+                for kv, fv in zip(k.tolist(), f.tolist()):
+                    self.add_blk(kv, fv)
+            return
+        self.n += n
+        self.s = float(np.cumsum(np.concatenate(([self.s], f)))[-1])
+        self.s2 = float(np.cumsum(np.concatenate(([self.s2], f * f)))[-1])
+        self.f_max = max(self.f_max, float(f.max()))
+        if x is not None:
+            xs = x[~np.isnan(x)]
+            if len(xs):
+                self.x_n += len(xs)
+                self.x_s = float(np.cumsum(np.concatenate(([self.x_s], xs)))[-1])
+                self.x_min = min(self.x_min, float(xs.min()))
+                self.x_max = max(self.x_max, float(xs.max()))
+        if k is not None:
+            blk = k // BLOCK_K
+            cuts = np.flatnonzero(blk[1:] != blk[:-1]) + 1
+            for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [n])).tolist()):
+                key = int(blk[a])
+                mine = self.blk.get(key)
+                if mine is None:
+                    self.blk[key] = [float(np.cumsum(f[a:b])[-1]), b - a]
+                else:
+                    mine[0] = float(np.cumsum(np.concatenate(([mine[0]], f[a:b])))[-1])
+                    mine[1] += b - a
+
     def merge(self, o: "_Acc") -> None:
         self.n += o.n
         self.s += o.s
@@ -204,6 +275,9 @@ class StateMachine:
     warning while holding.
     """
 
+    #: frames labelled per pass (bounds the work redone when a speculative reference was wrong)
+    SLICE_K = 4096
+
     def __init__(self, has_encoder: bool, body_mass_kg: float | None = None,
                  config: StateConfig | None = None,
                  score_hold: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
@@ -238,11 +312,24 @@ class StateMachine:
         lag_k = frames_in(c.tex_lag_s)
         self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
         self._tex_q = _Trailing(max(self.w_l - lag_k, 1))
-        # labeller buffers: frames not yet released (k, t, base label, force, x) and cover marks
-        self._buf: list[tuple[int, float, int, float, float | None]] = []
-        self._iv: list[list[int]] = []  # merged [k0, k1] intervals of frames inside still windows
-        self._k_newest = -1
-        self._t_newest = math.nan
+        # labeller: frames not yet consumed by the segmenter, as columns
+        # (k, t_s, base label, force_n, x_cm or None, steady, light_ok, mid_s); bounded by the labelling delay
+        self._buf: tuple[np.ndarray | None, ...] = (np.empty(0, np.int64),) + (None,) * 7
+        self._k_next = 0  # first frame not yet consumed by the segmenter
+        self._k_start = 0  # first frame of the stream
+        self._k_rel = -1  # frame at whose arrival the last consumed frame was released
+        self._t_newest = math.nan  # time of the newest frame (of the frame being released, while segmenting)
+        self._w_steady = self.w_enc if has_encoder else self.w_l
+        # light-path reference (see the module docstring): per block of REF_BLOCK_K frames, the reference
+        # the segmenter had when it reached the block's reference frame (block start - ref_lag_k)
+        self.ref_block_k = REF_BLOCK_K
+        self.ref_lag_k = self.delay + 1
+        self._use_ref = not has_encoder  # only the force-only light path uses it
+        self._snap: dict[int, float] = {}  # block -> reference (N; NaN: none), recent blocks only
+        self._ref_start = math.nan  # reference before the first frame
+        self._spec_ref = math.nan  # reference the labeller assumed for blocks not reached yet
+        self._halt = False  # a speculative reference was wrong: stop segmenting, relabel
+        self.relabels = 0  # how often that happened (diagnostics, tests)
         # segmenter
         self._cur: _Run | None = None
         self._pend: _Run | None = None
@@ -271,37 +358,322 @@ class StateMachine:
         return None
 
     # ---- labeller -------------------------------------------------------------------------
+    def _ref_value(self) -> float:
+        """The light path's reference now (N): `_ref_n()`, NaN when there is none."""
+        r = self._ref_n()
+        return math.nan if r is None else r
+
     def process(self, mf: MotionFrames) -> list[Event]:
+        """Feed motion frames (consecutive, in order); returns the events they made decidable."""
         fr = mf.frames
         n = len(fr)
         if n == 0:
             return []
         events: list[Event] = []
-        c = self.cfg
         if self.t_first_s is None:
             self.t_first_s = float(fr.t_s[0])
+            self._k_start = self._k_next = int(fr.k[0])
+            self._ref_start = self._ref_value()
         self.t_last_s = float(fr.t_s[-1])
-        f = fr.force_n
-        base = np.where(~fr.valid, MISSING, np.where(fr.loaded, MOVE, OFF))
-        steady, light_ok, mid_s, w_steady = self._candidates(mf)
-        x_list = fr.x_cm.tolist() if fr.x_cm is not None else [None] * n
-        for k, t, b, fv, xv, st, lo, ms in zip(fr.k.tolist(), fr.t_s.tolist(), base.tolist(), f.tolist(), x_list,
-                                               steady.tolist(), light_ok.tolist(), mid_s.tolist()):
-            self._k_newest, self._t_newest = k, t
-            self._buf.append((k, t, b, fv, xv))
-            cover_from = None
-            ref = self._ref_n() if (lo or 0.0 < st < math.inf) else None
-            # st: 0 -- steady at any load; a level (N) -- steady only if that level is below the rolling load
-            if st == 0.0 or (st < math.inf and ref is not None and st < c.steady_light_frac * ref):
-                cover_from = k - w_steady + 1
-            if lo:
-                if ref is not None and ms < c.light_frac * ref:
-                    cs = k - self.w_light + 1
-                    cover_from = cs if cover_from is None else min(cover_from, cs)
-            if cover_from is not None:
-                self._mark_covered(cover_from, k)
-            self._release(events, final=False)
+        base = np.where(~fr.valid, MISSING, np.where(fr.loaded, MOVE, OFF)).astype(np.int8)
+        steady, light_ok, mid_s, self._w_steady = self._candidates(mf)
+        cols = (fr.k, fr.t_s, base, fr.force_n, fr.x_cm, steady, light_ok, mid_s)
+        if len(self._bk):
+            cols = tuple(None if c is None else np.concatenate((b, c)) for b, c in zip(self._buf, cols))
+        self._buf = cols
+        self._t_newest = self.t_last_s
+        self._run(events, final=False)
+        self._t_newest = self.t_last_s
         return events
+
+    @property
+    def _bk(self) -> np.ndarray:
+        return self._buf[0]
+
+    def _run(self, events: list[Event], final: bool) -> None:
+        """Label and hand to the segmenter every buffered frame whose release is decided."""
+        while len(self._bk):
+            nb = len(self._bk)
+            m = min(nb, self.SLICE_K)
+            last = m == nb
+            lab, rel, n_ok = self._label(m, final and last)
+            if n_ok == 0:
+                break
+            done = self._consume(events, m, lab, rel, n_ok)
+            self._k_rel = self._k_next + int(rel[done - 1])
+            self._buf = tuple(None if c is None else c[done:] for c in self._buf)
+            self._k_next += done
+            if len(self._snap) > 64:  # the labeller needs references of blocks with frames not yet consumed only
+                lo_b = self._k_next // self.ref_block_k
+                self._snap = {b: r for b, r in self._snap.items() if b >= lo_b}
+            if last and not self._halt:
+                break  # the rest waits for later frames
+
+    def _label(self, m: int, final: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """Labels and release frames of the first `m` buffered frames.
+
+        Returns (labels, release index, n): frame i (buffer index) is released when frame
+        `release[i]` arrives; the first `n` frames have a known release (the rest wait).
+        References of blocks whose reference frame the segmenter has not reached yet are taken as
+        the reference now ("speculative"); `_consume` checks them when it gets there.
+        """
+        k, _t, base, _f, _x, steady, lo, ms = (c[:m] if c is not None else None for c in self._buf)
+        R, L = self.ref_block_k, self.ref_lag_k
+        c0 = self._k_next
+        self._spec_ref = ref_now = self._ref_value()
+        b0 = int(k[0]) // R
+        b1 = int(k[-1]) // R
+        # steady: 0 -- a still window at any load; a level (N) -- still if below steady_light_frac x the
+        # reference (as the light path's level against light_frac x the reference); inf -- not still
+        st_any = steady == 0.0
+        st_ref = (steady > 0.0) & (steady < math.inf)
+        if self._use_ref and (lo.any() or st_ref.any()):
+            refs = np.full(b1 - b0 + 1, ref_now)
+            for b in range(b0, min(b1, (c0 + L - 1) // R) + 1):  # reference frame already consumed
+                refs[b - b0] = self._snap_of(b)
+            r_fr = refs[k // R - b0]
+            with np.errstate(invalid="ignore"):
+                light = lo & (ms < self.cfg.light_frac * r_fr)
+                still_l = st_any | (st_ref & (steady < self.cfg.steady_light_frac * r_fr))
+        else:
+            light = np.zeros(m, bool)
+            still_l = st_any
+        idx = np.arange(m)
+        big = np.iinfo(np.int64).max // 4
+        k_cov = np.full(m, big)
+        for cand, w in ((still_l, self._w_steady), (light, self.w_light)):
+            if cand.any():  # first window end k >= i with a still window over frame i
+                nxt = np.minimum.accumulate(np.where(cand, idx, big)[::-1])[::-1]
+                k_cov = np.minimum(k_cov, np.where(nxt - idx <= w - 1, nxt, big))
+        move = base == MOVE
+        lab = np.where(move & (k_cov < big), STILL, base)
+        rel = np.where(move, np.minimum(k_cov, idx + self.delay), idx)
+        rel = np.minimum(rel, m - 1) if final else np.where(rel <= m - 1, rel, big)
+        # released in order: never before the last consumed frame (which matters after a relabel)
+        rel[0] = max(int(rel[0]), self._k_rel - self._k_next)
+        rel = np.maximum.accumulate(rel)
+        n_ok = int(np.searchsorted(rel, big))
+        return lab, rel, n_ok
+
+    def _snap_of(self, b: int) -> float:
+        r = self._snap.get(b)
+        if r is None:
+            # only blocks whose reference frame precedes the stream have none recorded
+            assert b * self.ref_block_k - self.ref_lag_k < self._k_start, b
+            return self._ref_start
+        return r
+
+    def _record_refs(self, k_a: int, k_b: int, m: int, refs: np.ndarray | float) -> int:
+        """Record references of blocks whose reference frame p lies in [k_a, k_b) (`refs`: one value, or
+        per frame of [k_a, k_b) the reference before that frame) and check the speculative ones.
+
+        Returns the frame (absolute index) the segmenter must stop before (k_b when all checks pass):
+        when a block's real reference decides one of its light windows otherwise than the speculative
+        one did, labels from the block's first light window on were wrong and are redone.
+        """
+        if not self._use_ref:
+            return k_b
+        R, L = self.ref_block_k, self.ref_lag_k
+        b_lo = -(-(k_a + L) // R)
+        b_hi = -(-(k_b + L) // R)  # exclusive
+        if b_lo >= b_hi:
+            return k_b
+        spec = self._spec_ref
+        if not isinstance(refs, np.ndarray):  # one value over the step (the common case)
+            if refs == spec or (refs != refs and spec != spec):
+                self._snap.update(dict.fromkeys(range(b_lo, b_hi), refs))
+                return k_b
+            bs = np.arange(b_lo, b_hi)
+            r = np.full(len(bs), refs)
+        else:
+            bs = np.arange(b_lo, b_hi)
+            r = refs[bs * R - L - k_a]
+        stop = k_b
+        k0 = self._k_next
+        i0, i1 = max(b_lo * R - k0, 0), min(b_hi * R - k0, m)  # this slice's frames of these blocks
+        st = self._buf[5][i0:i1] if i1 > i0 else None
+        st_ref = None if st is None else (st > 0.0) & (st < math.inf)
+        # (blocks without light or reference-dependent steady candidates: nothing to check)
+        if i1 > i0 and (self._buf[6][i0:i1].any() or st_ref.any()):
+            lo, ms = self._buf[6][i0:i1], self._buf[7][i0:i1]
+            lf, sf = self.cfg.light_frac, self.cfg.steady_light_frac
+            with np.errstate(invalid="ignore"):
+                r_fr = r[(k0 + i0 + np.arange(i1 - i0)) // R - b_lo]
+                wrong = lo & ((ms < lf * r_fr) != (ms < lf * spec))
+                wrong |= st_ref & ((st < sf * r_fr) != (st < sf * spec))
+            if wrong.any():
+                b = (k0 + i0 + int(np.argmax(wrong))) // R
+                # first frame a still window of block b can cover (both windows are <= ref_lag_k long)
+                stop = min(b * R - max(self.w_light, self._w_steady) + 1, k_b)
+                self._halt = True
+                self.relabels += 1
+                n_keep = int(np.searchsorted(bs * R - L, stop))  # references of frames before the stop
+                bs, r = bs[:n_keep], r[:n_keep]
+        self._snap.update(zip(bs.tolist(), r.tolist()))
+        return stop
+
+    def _consume(self, events: list[Event], m: int, lab: np.ndarray, rel: np.ndarray, n_ok: int) -> int:
+        """Segment buffered frames 0..n_ok-1 run by run; returns how many were consumed."""
+        k, t, _b, f, x = self._buf[:5]
+        k0 = self._k_next
+        tn = t[rel[:n_ok]]  # time of the frame at whose arrival each frame was released
+        cuts = np.flatnonzero(lab[1:n_ok] != lab[: n_ok - 1]) + 1
+        ends = np.concatenate((cuts, [n_ok])).tolist()
+        ci = 0
+        i = 0
+        self._halt = False
+        while i < n_ok and not self._halt:
+            while ends[ci] <= i:
+                ci += 1
+            e = ends[ci]
+            lb = int(lab[i])
+            cur, pend = self._cur, self._pend
+            if pend is None and cur is not None and cur.label == lb:
+                R, L = self.ref_block_k, self.ref_lag_k
+                if lb == MOVE and self._use_ref and (k0 + i + L - 1) // R < (k0 + e + L - 1) // R:
+                    # the rolling load moves along the run: the reference at each block's reference frame
+                    e2 = self._record_refs(k0 + i, k0 + e, m, self._roll_refs(i, e)) - k0
+                else:
+                    e2 = self._record_refs(k0 + i, k0 + e, m, self._ref_value()) - k0
+                self._run_fast(events, lb, i, e2, tn)
+            elif pend is not None and pend.label == lb:
+                trig = self._pend_trigger(cur, pend, i, e)
+                e_step = e if trig is None else trig + 1
+                e2 = self._record_refs(k0 + i, k0 + e_step, m, self._ref_value()) - k0
+                e_bulk = e2 if trig is None else min(trig, e2)
+                if e_bulk > i:
+                    self._grow_pend(pend, lb, i, e_bulk)
+                if trig is not None and trig < e2:
+                    self._one(events, trig, lb, tn)
+            else:
+                e2 = self._record_refs(k0 + i, k0 + i + 1, m, self._ref_value()) - k0
+                self._one(events, i, lb, tn)
+            i = e2
+        return i
+
+    def _one(self, events: list[Event], i: int, lb: int, tn: np.ndarray) -> None:
+        """One frame through the general segmenter (transitions, bridging)."""
+        k, t, _b, f, x = self._buf[:5]
+        self._t_newest = float(tn[i])
+        self._segment(events, int(k[i]), float(t[i]), lb, float(f[i]), None if x is None else float(x[i]))
+
+    def _roll_refs(self, i: int, e: int) -> np.ndarray:
+        """Reference before each frame of a roll run i..e-1 that goes on the current roll run."""
+        f = self._buf[3][i:e]
+        with np.errstate(invalid="ignore"):
+            use = f >= self.contact_on_n  # (NaN: False)
+        roll = self.roll
+        cnt = np.concatenate(([0], np.cumsum(use)))[:-1]  # roll frames before each frame
+        n = roll.n + cnt
+        s = np.cumsum(np.concatenate(([roll.s], f[use])))[cnt]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ref = np.where(n >= self.ref_k, s / np.maximum(n, 1), math.nan)
+        if self.body_mass_kg:
+            ref = np.where(n >= self.ref_k, ref, self.cfg.ref_body_frac * self.body_mass_kg * G_N_PER_KG)
+        return ref
+
+    def _run_fast(self, events: list[Event], lb: int, i: int, e: int, tn: np.ndarray) -> None:
+        """Frames i..e-1 continue the current run (label `lb`, nothing pending): the common case."""
+        k, _t, _b, f, x = self._buf[:5]
+        cur = self._cur
+        cur.end_k = int(k[e - 1]) + 1
+        if lb < MOVE:
+            return
+        fs = f[i:e]
+        fin = ~np.isnan(fs)
+        a = cur.acc
+        if lb == STILL:
+            self._ticks(events, cur, k[i:e], fs, fin, tn[i:e])
+        fv = fs[fin]
+        a.add_many(fv, None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
+        if lb == MOVE:
+            with np.errstate(invalid="ignore"):
+                rv = fs[fs >= self.contact_on_n]
+            if 0 < len(rv) <= 16:
+                for fv in rv.tolist():
+                    self.roll.add(fv, None)
+            elif len(rv):
+                r = self.roll
+                r.n += len(rv)
+                r.s = float(np.cumsum(np.concatenate(([r.s], rv)))[-1])
+                r.s2 = float(np.cumsum(np.concatenate(([r.s2], rv * rv)))[-1])
+                r.f_max = max(r.f_max, float(rv.max()))
+
+    def _ticks(self, events: list[Event], cur: _Run, kk: np.ndarray, fs: np.ndarray, fin: np.ndarray,
+               tn: np.ndarray) -> None:
+        """`_tick` after each frame of a still run (before its statistics are added): confirmation
+        when the run passes min_hold_s, a progress event every progress_s (`t_s` = release time)."""
+        c = self.cfg
+        start = cur.start_k
+        t_start = self._t_of(start)
+        q = 0
+        if not self._hold_confirmed:
+            q = int(np.searchsorted(kk, start + self.hold_k))  # first frame with end - start > hold_k
+            if q >= len(kk):
+                return
+            tq = float(tn[q])
+            self._hold_confirmed = True
+            self._emit_kind(events, "hold", start, tq)
+            events.append(HoldStarted(tq, t_start))
+            self._last_progress_t = t_start + c.min_hold_s - c.progress_s
+        tk = ((kk + 1) * FRAME_S).tolist()  # end of the run after each frame (s), as in _tick
+        nt = len(tk)
+        thr = c.progress_s - 1e-9
+        last = self._last_progress_t
+        # first frame with tk - last >= thr (monotone in tk): bisect close to it, then step exactly
+        j = max(q, int(np.searchsorted(kk, (last + thr) / FRAME_S - 2.0)))
+        while j < nt and not (tk[j] - last >= thr):
+            j += 1
+        if j >= nt:
+            return
+        step = max(1, int(round(c.progress_s / FRAME_S)))
+        cnt = np.cumsum(fin).tolist()
+        csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin]))).tolist()
+        n0 = cur.acc.n
+        roll_n = self.rolling_load_n  # (constant while a still run goes on)
+        while j < nt:
+            n_j = n0 + cnt[j]
+            mean = csum[cnt[j]] / n_j if n_j else math.nan
+            last = self._last_progress_t = tk[j]
+            tj = float(tn[j])
+            events.append(HoldProgress(tj, t_start, round(last - t_start, 3), round(mean, 2)))
+            if self.check_hold is not None and not self._hold_warned:
+                msg = self.check_hold(mean, roll_n)
+                if msg:
+                    self._hold_warned = True
+                    events.append(WarningEvent(tj, msg))
+            # next firing: about `step` frames on; settle the exact frame with _tick's own comparison
+            j2 = min(j + step, nt)
+            while j2 - 1 > j and tk[j2 - 1] - last >= thr:
+                j2 -= 1
+            while j2 < nt and not (tk[j2] - last >= thr):
+                j2 += 1
+            j = j2
+
+    def _pend_trigger(self, cur: _Run, pend: _Run, i: int, e: int) -> int | None:
+        """First frame of i..e-1 (same label as the pending excursion) at which the excursion stands on
+        its own: longer than it may be bridged, or (encoder) the roller left the hold's spot."""
+        k, x = self._buf[0], self._buf[4]
+        over = (k[i:e] + 1 - pend.start_k) > self._bridge_limit(cur.label, pend.label)
+        if cur.label == STILL and x is not None and cur.acc.x_n:
+            with np.errstate(invalid="ignore"):
+                over |= np.abs(x[i:e] - cur.acc.x_s / cur.acc.x_n) > self.cfg.rock_cm
+        j = int(np.argmax(over))
+        return i + j if over[j] else None
+
+    def _grow_pend(self, pend: _Run, lb: int, i: int, e: int) -> None:
+        """Frames i..e-1 extend the pending excursion (as `_segment` does frame by frame)."""
+        k, _t, _b, f, x = self._buf[:5]
+        pend.end_k = int(k[e - 1]) + 1
+        if lb not in (STILL, MOVE):
+            return
+        if self.first_x is None and x is not None:
+            xs = x[i:e][~np.isnan(x[i:e])]
+            if len(xs):
+                self.first_x = float(xs[0])
+        fs = f[i:e]
+        fin = ~np.isnan(fs)
+        pend.acc.add_many(fs[fin], None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
 
     def _candidates(self, mf: MotionFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Still-window candidates that do not depend on the rolling load (vectorised).
@@ -349,73 +721,6 @@ class StateMachine:
                 light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
-
-    def _mark_covered(self, k0: int, k1: int) -> None:
-        """Frames k0..k1 lie in a still window. Intervals arrive with non-decreasing k1."""
-        iv = self._iv
-        if iv and k0 <= iv[-1][1] + 1:
-            iv[-1][1] = max(iv[-1][1], k1)
-            if k0 < iv[-1][0]:
-                iv[-1][0] = k0
-                while len(iv) > 1 and iv[-2][1] + 1 >= iv[-1][0]:  # swallow intervals it now touches
-                    lo_, hi_ = iv.pop()
-                    iv[-1][0] = min(iv[-1][0], lo_)
-                    iv[-1][1] = max(iv[-1][1], hi_)
-        else:
-            iv.append([k0, k1])
-
-    def _is_covered(self, k: int) -> bool:
-        iv = self._iv
-        while iv and iv[0][1] < k:  # frames are released in order: older intervals are done
-            iv.pop(0)
-        return bool(iv) and iv[0][0] <= k
-    def _release(self, events: list[Event], final: bool) -> None:
-        buf = self._buf
-        i = 0
-        n = len(buf)
-        limit = self._k_newest - self.delay
-        on_n = self.contact_on_n
-        roll = self.roll
-        while i < n:
-            k, t, b, fv, xv = buf[i]
-            if b == MOVE:
-                if self._is_covered(k):
-                    b = STILL
-                elif not final and k > limit:
-                    break  # a later window may still cover it
-            cur = self._cur
-            if self._pend is None and cur is not None and b == cur.label:
-                # fast path (most frames): the current run goes on (same as _segment -> _add)
-                cur.end_k = k + 1
-                if b >= MOVE and fv == fv:
-                    a = cur.acc
-                    a.n += 1
-                    a.s += fv
-                    a.s2 += fv * fv
-                    if fv > a.f_max:
-                        a.f_max = fv
-                    if b == STILL:
-                        a.add_blk(k, fv)
-                    if b == MOVE and fv >= on_n:
-                        roll.n += 1
-                        roll.s += fv
-                        roll.s2 += fv * fv
-                        if fv > roll.f_max:
-                            roll.f_max = fv
-                    if xv is not None and xv == xv:
-                        a.x_n += 1
-                        a.x_s += xv
-                        if xv < a.x_min:
-                            a.x_min = xv
-                        if xv > a.x_max:
-                            a.x_max = xv
-                if b == STILL:
-                    self._tick(events, t)
-            else:
-                self._segment(events, k, t, b, fv, xv)
-            i += 1
-        if i:
-            del buf[:i]
 
     # ---- segmenter ------------------------------------------------------------------------
     def _resumes(self, cur: _Run, fv: float, xv: float | None) -> bool:
@@ -610,8 +915,8 @@ class StateMachine:
     def finish(self) -> list[Event]:
         """End of stream: release every frame, close the open run, end the last segment."""
         events: list[Event] = []
-        self._release(events, final=True)
-        t = self._t_newest
+        self._run(events, final=True)
+        self._t_newest = t = self.t_last_s if self.t_last_s is not None else math.nan
         if self._pend is not None:
             self._commit(events, self._pend, t)
         self._close(events, self._cur, t)

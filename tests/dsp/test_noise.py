@@ -91,10 +91,12 @@ def test_noise_estimate_needs_fast_sampling_and_streams_exactly() -> None:
     f = rng.normal(0, 1, 5000)
     f[2000:2500] += 300.0  # a load step: the median shrugs it off
     batch = NoiseEstimator().process(t, f)
-    # brute force: median |4th difference| over the trailing 127 differences
-    d4 = np.abs(f[4:] - 4 * f[3:-1] + 6 * f[2:-2] - 4 * f[1:-3] + f[:-4])
-    j = 3000
-    assert batch[j] == pytest.approx(np.median(d4[j - 4 - 126:j - 3]) / (0.6744897501960817 * np.sqrt(70)))
+    # brute force: median |4th difference| over the latest complete block of 127 differences
+    d4 = np.abs(f[4:] - 4 * f[3:-1] + 6 * f[2:-2] - 4 * f[1:-3] + f[:-4])  # d4[i] ends at sample i + 4
+    for j in (130, 256, 257, 3000, 4999):
+        m = (j - 3) // 127 - 1  # samples 4..j give j - 3 differences
+        assert batch[j] == pytest.approx(np.median(d4[127 * m:127 * (m + 1)]) / (0.6744897501960817 * np.sqrt(70)))
+    assert np.isnan(batch[129])
     est = NoiseEstimator()
     parts, i = [], 0
     for n in [1] * 300 + [1, 1, 2, 7, 130, 1, 400, 3] * 40:  # single samples through the start-up
