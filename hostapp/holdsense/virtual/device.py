@@ -300,6 +300,9 @@ class VirtualDevice(LinkServer):
         while not self.serial.rx.empty():
             self.serial.rx.get_nowait()
         self.serial.write(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
+        # a board is silent while it boots (ROM, MicroPython, main.py): the host sees that time pass, which
+        # is what it places the new time base by
+        await asyncio.sleep(BOOT_US / 1e6 / self.speed)
         self._boot(resume)
 
     def garbage(self, n: int) -> None:
