@@ -161,3 +161,52 @@ def test_plugin_costs_nothing_when_unused(tmp_path):
             "if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+def _frame_times(cap) -> dict[int, float]:
+    """Host time at which each SAMPLES frame (by first sample index) was complete, from a serial capture."""
+    from holdsense.protocol import FrameDecoder, FrameType
+
+    dec = FrameDecoder()
+    out: dict[int, float] = {}
+    for r in cap.records:
+        if r.kind == 0x10:
+            for f in dec.feed(r.data):
+                if f.type == FrameType.SAMPLES:
+                    out.setdefault(int.from_bytes(f.payload[2:6], "little"), r.t_s)
+    return out
+
+
+@pytest.mark.parametrize("speed", [1.0, 3.0])
+def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
+    """The bytes arrive with the original timing (speed 1) or that timing divided by `speed`: the host times
+    of the replayed frames against the captured ones are a line of slope 1/speed, jitter a few ms."""
+    from holdsense.capture import K_END, K_HEADER, CaptureWriter
+
+    src = read_capture(LIB / "session.hscap")
+    short = tmp_path / "short.hscap"
+    t_cut = src.links[0].t_open_s + 5.0  # the first 5 s: handshake, START, streaming
+    w = CaptureWriter(short, clock=lambda: 0.0, session=dict(src.session, duration_s=None))
+    for r in src.records:
+        if r.t_s < t_cut and r.kind not in (K_HEADER, K_END):
+            w.write_record(r.kind, r.obj if r.obj is not None else r.data, r.t_s)
+    w.close()
+    link = str(tmp_path / "roller")
+    cap2 = tmp_path / "again.hscap"
+    with spawn(speed=speed, link=link, extra_args=["--replay-capture", str(short)]) as dev:
+        rec = hs_popen("record", "--port", link, "-o", str(tmp_path / "again.csv"), "--capture", str(cap2),
+                       "--quiet", "--duration", "4")
+        _, err = rec.communicate(timeout=120)
+        assert rec.returncode == 0, err
+        assert dev.control({"query": True})["commands_skipped"] == 0
+    a, b = _frame_times(read_capture(short)), _frame_times(read_capture(cap2))
+    common = sorted(set(a) & set(b))
+    assert len(common) > 150  # SAMPLES frames of 1-2 samples over 4 s
+    x = np.array([a[k] for k in common])
+    y = np.array([b[k] for k in common])
+    slope, icpt = np.polyfit(x, y, 1)
+    resid = y - (slope * x + icpt)
+    print(f"speed {speed:g}: slope {slope:.4f} (want {1 / speed:.4f}), residual rms {resid.std() * 1e3:.1f} ms, "
+          f"max {np.abs(resid).max() * 1e3:.1f} ms")
+    assert slope == pytest.approx(1 / speed, rel=0.03)
+    assert resid.std() < 0.015 and np.abs(resid).max() < 0.1
