@@ -497,6 +497,7 @@ class _Item:
     cmd: int = -1  # tx: command code and seq of the CMD frame it carries
     seq: int = -1
     consumed: bool = False
+    samples: bool = False  # rx: a SAMPLES frame is complete in (ends within) this chunk
 
 
 @dataclass
@@ -519,6 +520,8 @@ class _LinkScript:
         self.items: list[_Item] = []
         self.replies: list[_ReplyFrame] = []
         self.frame_bounds: list[tuple[int, int]] = []  # stream links: (end offset incl. delimiter, frame seq)
+        self.frame_types: list[int] = []  # stream links: the type of each frame in frame_bounds
+        self.max_frame = 0  # longest good raw frame received (bytes; a BLE notification must hold it)
         stream = bytearray()
         host_dec = FrameDecoder()
         for r in recs:
@@ -528,6 +531,8 @@ class _LinkScript:
                     it.a = it.b = len(self.items)
                     try:
                         f = decode_raw(r.data)
+                        it.samples = f.type == FrameType.SAMPLES
+                        self.max_frame = max(self.max_frame, len(r.data))
                         if f.type in (FrameType.ACK, FrameType.ERROR) and len(f.payload) >= 3:
                             self.replies.append(_ReplyFrame(it.a, it.a, f.payload[0] | (f.payload[1] << 8),
                                                             f.payload[2], bytes(r.data)))
@@ -552,6 +557,13 @@ class _LinkScript:
         self.stream = bytes(stream)
         if not self.packetized:
             self._locate_frames()
+            import bisect
+
+            ends = [e for e, _ in self.frame_bounds]
+            for it in self.items:
+                if it.kind == "rx":
+                    k0, k1 = bisect.bisect_right(ends, it.a), bisect.bisect_right(ends, it.b)
+                    it.samples = any(self.frame_types[k] == FrameType.SAMPLES for k in range(k0, k1))
         self.t_end_s = recs[-1].t_s if recs else info.t_open_s
 
     def _locate_frames(self) -> None:
@@ -574,6 +586,8 @@ class _LinkScript:
                 if len(raw) >= 5 and crc16(raw[:-2]) == raw[-2] | (raw[-1] << 8):
                     seq = raw[1] | (raw[2] << 8)
                     self.frame_bounds.append((z + 1, seq))
+                    self.frame_types.append(raw[0])
+                    self.max_frame = max(self.max_frame, len(raw))
                     if raw[0] in (FrameType.ACK, FrameType.ERROR) and len(raw) >= 8:
                         self.replies.append(_ReplyFrame(pos, z, raw[3] | (raw[4] << 8), raw[5], bytes(raw)))
             pos = z + 1
@@ -673,7 +687,45 @@ class ReplayEngine:
         self.commands_skipped = 0
         self.skipped: list[_Item] = []
         self.finished = False
+        self.realtime_spans = self._reboot_spans()
         self._new_host_decoder()
+
+    def _reboot_spans(self) -> list[tuple[float, float]]:
+        """Capture-time spans around each reboot that a faster replay must still play in real time.
+
+        After a reboot the host places the new device time base after the last
+        sample by the *host* time that passed between the last samples of the old
+        boot and the first of the new (SampleUnpacker). Played `speed` times
+        faster, that interval shrinks and every later t_s moves. So from the
+        last RX chunk with samples before the reboot (the DEVICE record with a
+        new boot id marks it) to the first RX chunk with samples after it —
+        boot banner, INFO, the host's START, a link drop if the reboot fell in
+        one — the replay keeps the original timing.
+        """
+        import bisect
+
+        sample_t = sorted(it.t_s for ln in self.links for it in ln.items if it.kind == "rx" and it.samples)
+        spans: list[tuple[float, float]] = []
+        prev = None
+        for r in self.capture.records:
+            if r.kind != K_DEVICE or not isinstance(r.obj, dict) or r.obj.get("boot_id") is None:
+                continue
+            boot = r.obj["boot_id"]
+            if prev is not None and boot != prev and sample_t:
+                i = bisect.bisect_right(sample_t, r.t_s)
+                spans.append((sample_t[i - 1] if i > 0 else r.t_s, sample_t[i] if i < len(sample_t) else r.t_s))
+            prev = boot
+        return spans
+
+    def replay_s(self, t0_s: float, t1_s: float, speed: float) -> float:
+        """Host seconds a replay at `speed` takes from capture time t0_s to t1_s (reboot spans at 1×)."""
+        total = (t1_s - t0_s) / speed
+        if t1_s > t0_s and speed != 1.0:
+            for a, b in self.realtime_spans:
+                lo, hi = max(a, t0_s), min(b, t1_s)
+                if hi > lo:
+                    total += (hi - lo) * (1.0 - 1.0 / speed)
+        return total
 
     # -- host side --
     def _new_host_decoder(self) -> None:
@@ -784,17 +836,29 @@ class ReplayEngine:
             except ValueError:
                 pass
             return [raw] if self.out_packetized else [self._wrap_out(raw)]
-        a = max(it.a, self.pos)
-        data = self._patched(ln, a, it.b)
-        self.pos = it.b
-        self._note_frames_upto(ln, self.pos)
         if not self.out_packetized:
+            a = max(it.a, self.pos)
+            data = self._patched(ln, a, it.b)
+            self.pos = it.b
+            self._note_frames_upto(ln, self.pos)
             return [data]
-        # a byte stream onto a packet link: whole frames only, decoded from the stream
+        # A byte stream onto a packet link (a serial capture on BLE): one notification per delimited piece of
+        # the stream, in order: each frame's raw bytes exactly as the roller built them (COBS and delimiter
+        # taken off), and each run of garbage between delimiters one undecodable notification, which the host
+        # counts as one corrupt frame, as its serial decoder counts that run. A frame the read cut in two
+        # waits for the chunk that completes it (self.pos stays before it).
         from cobs import cobs as _cobs
 
+        z = ln.stream.rfind(b"\x00", self.pos, it.b)
+        if z < 0:
+            return []
+        data = self._patched(ln, self.pos, z + 1)
+        self.pos = z + 1
+        self._note_frames_upto(ln, self.pos)
         out = []
         for enc in data.split(b"\x00")[:-1]:
+            if not enc:
+                continue  # an empty piece (two delimiters): the serial decoder skips it too
             try:
                 out.append(_cobs.decode(enc))
             except _cobs.DecodeError:

@@ -165,6 +165,10 @@ class DetectorListener(Listener):
         on the receive thread, so one detector serves the live view and everything else."""
         self._subscribers.append(fn)
 
+    def _keep(self, events: list[Any]) -> None:
+        # milestones only: the 1 Hz hold_progress ticks would grow without bound over a long session
+        self.events.extend(e for e in events if getattr(e, "kind", None) != "hold_progress")
+
     def _publish(self, events: list[Any]) -> None:
         for ev in events:
             for fn in self._subscribers:
@@ -196,7 +200,7 @@ class DetectorListener(Listener):
             self._update_samples(chunk)
             for ev in events:
                 self._apply(ev)
-        self.events.extend(events)
+        self._keep(events)
         self._publish(events)
         for v in self.views:
             v.update(self.state, events)
@@ -226,7 +230,7 @@ class DetectorListener(Listener):
                 for ev in events:
                     self._apply(ev)
                 self.state.result = self.detector.result().to_dict(source="live")
-            self.events.extend(events)
+            self._keep(events)
             self._publish(events)
         self.state.ended = True
         for v in self.views:

@@ -6,23 +6,26 @@ and holdsense itself is imported only inside the fixtures.
 
 Fixtures (each a factory; everything it starts is stopped at teardown):
 
-- `holdsense_device(scenario="standard", *, seed=0, speed=10.0, encoder=True, loop=False, tcp=False)`
-  → `RollerHandle`: a virtual roller (the firmware's own code, the simulator
+- `holdsense_device(scenario="standard", *, seed=0, speed=10.0, encoder=True, loop=False, tcp=False,
+  ble=False)` → `RollerHandle`: a virtual roller (the firmware's own code, the simulator
   behind fake sensors) on a pseudo-terminal (`.port`, stable across its
-  simulated unplugs) or on 127.0.0.1 (`tcp=True`: a `socket://` URL);
+  simulated unplugs), on 127.0.0.1 (`tcp=True`: a `socket://` URL), or as a
+  BLE peripheral on a fake BlueZ (`ble=True`: `.ble_address`, `.ble_name`);
   `.control({...})` drives it (`{"load_kg": 5}`, `{"unplug_s": 3}`,
   `{"reboot": true}`, `{"garbage_bytes": 200}`); `.expected_holds()` gives the
   scenario's scripted holds.
-- `holdsense_replay(capture, *, speed=10.0, tcp=False)` → `RollerHandle` replaying
-  a raw wire capture (`holdsense record --capture`) byte for byte.
+- `holdsense_replay(capture, *, speed=10.0, tcp=False, ble=False)` → `RollerHandle`
+  replaying a raw wire capture (`holdsense record --capture`) byte for byte.
 - `holdsense_session(roller_or_port, duration_s, *, body_mass_kg=None)` →
   `Session`: records through holdsense's own host path (in this process) and
   analyses it: `.samples`, `.holds`, `.analysis`, `.gaps`, `.stats`.
 - `holdsense_assert_holds` → `assert_holds(actual, expected, *, start_tol_s=3,
   duration_tol_s=5, force_tol_frac=None)`: also importable from this module.
 
-BLE: holdsense's virtual roller speaks serial here; `RollerHandle.ble_address`
-is None until a BLE virtual peripheral is available in the installed holdsense.
+BLE (`ble=True`, needs `dbus-daemon`, Debian package `dbus`): the roller
+serves a fake `org.bluez` on its own private D-Bus; for the test's duration
+`DBUS_SYSTEM_BUS_ADDRESS` points there, so bleak (holdsense's or your code's)
+finds it by `.ble_address` or `.ble_name`. One BLE roller per test.
 
 Example (docs/capture.md):
 
@@ -48,15 +51,17 @@ import pytest
 class RollerHandle:
     """A running virtual roller (simulated or replayed): `port`, `control(obj)`, `query()`, `stop()`."""
 
-    def __init__(self, proc: Any, port: str, *, scenario: str | None = None, seed: int = 0,
+    def __init__(self, proc: Any, port: str | None, *, scenario: str | None = None, seed: int = 0,
                  capture: str | None = None, speed: float = 1.0) -> None:
         self._proc = proc  # holdsense.virtual.VirtualDeviceProcess
-        self.port = port
+        self.port = port  # None for a BLE roller
         self.scenario = scenario
         self.seed = seed
         self.capture = capture
         self.speed = speed
-        self.ble_address: str | None = None
+        self.ble_address: str | None = getattr(proc, "ble_address", None)
+        self.ble_name: str | None = getattr(proc, "ble_name", None)
+        self.bus_address: str | None = getattr(proc, "bus_address", None)
 
     def control(self, obj: dict[str, Any], timeout_s: float = 10.0) -> dict[str, Any]:
         """Send one JSON object to the device's control socket; returns its reply."""
@@ -102,7 +107,8 @@ class RollerHandle:
 
     def __repr__(self) -> str:
         what = f"capture {self.capture}" if self.capture else f"scenario {self.scenario}"
-        return f"<holdsense roller {self.port} ({what}, speed {self.speed:g})>"
+        where = self.port or f"ble {self.ble_name} {self.ble_address}"
+        return f"<holdsense roller {where} ({what}, speed {self.speed:g})>"
 
 
 @dataclass
@@ -133,7 +139,7 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
 
     Runs holdsense's own host path in this process: `Device` (handshake,
     decoder, gaps, reconnects), `Notifier`, and `rollsignal.analyze` on what
-    arrived. `roller` is a `RollerHandle` or a port / pyserial URL. Raises
+    arrived. `roller` is a `RollerHandle` (serial or BLE) or a port / pyserial URL. Raises
     TimeoutError if the session time is not reached within `timeout_s` host
     seconds (default: generous for the roller's speed).
     """
@@ -145,7 +151,7 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
     from holdsense.recorder import Until
 
     handle = roller if isinstance(roller, RollerHandle) else None
-    port = handle.port if handle else str(roller)
+    port = (handle.port or f"ble {handle.ble_address}") if handle else str(roller)
     speed = handle.speed if handle else 1.0
     limit = timeout_s if timeout_s is not None else 90.0 + 4.0 * duration_s / max(speed, 1e-3)  # busy CI
     chunks: list[Any] = []
@@ -163,7 +169,12 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
             gaps.append({"t_s": t_s, "reason": reason, "lost_samples": lost_samples})
 
     until = Until([_Collect()], duration_s)
-    dev = Device.open(port, handshake_timeout_s=10.0)
+    if handle is not None and handle.port is None and handle.ble_address:
+        from holdsense.ble import open_ble_device
+
+        dev = open_ble_device(handle.ble_address, timeout_s=10.0, handshake_timeout_s=10.0)
+    else:
+        dev = Device.open(port, handshake_timeout_s=10.0)
     t0_dev: float | None = None
     try:
         dev.start()
@@ -246,14 +257,18 @@ def assert_holds(actual: Any, expected: Sequence[dict[str, Any]], *, start_tol_s
 
 # --------------------------------------------------------------------------------------- fixtures
 @contextlib.contextmanager
-def _spawned(**kwargs: Any) -> Iterator[tuple[Any, str]]:
+def _spawned(**kwargs: Any) -> Iterator[tuple[Any, str | None]]:
     from holdsense.virtual import spawn
 
     tmp = tempfile.mkdtemp(prefix="holdsense-pytest-")
-    link = None if kwargs.get("tcp") is not None else os.path.join(tmp, "roller")
+    link = None if kwargs.get("tcp") is not None or kwargs.get("ble") else os.path.join(tmp, "roller")
     try:
         with spawn(link=link, **kwargs) as proc:
-            yield proc, (link or proc.port)
+            if kwargs.get("ble"):
+                with _system_bus(proc.bus_address):
+                    yield proc, None
+            else:
+                yield proc, (link or proc.port)
     finally:
         with contextlib.suppress(OSError):
             if link and os.path.lexists(link):
@@ -261,16 +276,43 @@ def _spawned(**kwargs: Any) -> Iterator[tuple[Any, str]]:
             os.rmdir(tmp)
 
 
+_ble_in_use: list[str] = []
+
+
+@contextlib.contextmanager
+def _system_bus(address: str) -> Iterator[None]:
+    """DBUS_SYSTEM_BUS_ADDRESS → the BLE roller's private bus for the test (bleak only talks to the system
+    bus); afterwards the previous value, and holdsense's bleak loop is reset so the next test's bleak
+    does not keep talking to a bus that is gone."""
+    import sys
+
+    if _ble_in_use:
+        raise RuntimeError("one BLE roller per test: bleak talks to one (fake) system bus at a time")
+    old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
+    _ble_in_use.append(address)
+    try:
+        yield
+    finally:
+        _ble_in_use.clear()
+        if "holdsense.ble" in sys.modules:
+            sys.modules["holdsense.ble"].BleLoop.shutdown()
+        if old is None:
+            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
+
+
 @pytest.fixture
 def holdsense_device() -> Iterator[Callable[..., RollerHandle]]:
     """Factory: `holdsense_device(scenario="standard", *, seed=0, speed=10.0, encoder=True, loop=False,
-    tcp=False)` starts a virtual roller and returns its `RollerHandle` (stopped at teardown)."""
+    tcp=False, ble=False)` starts a virtual roller and returns its `RollerHandle` (stopped at teardown)."""
     with contextlib.ExitStack() as stack:
         def start(scenario: str = "standard", *, seed: int = 0, speed: float = 10.0, encoder: bool = True,
-                  loop: bool = False, tcp: bool = False, rate_hz: int = 80) -> RollerHandle:
+                  loop: bool = False, tcp: bool = False, rate_hz: int = 80, ble: bool = False) -> RollerHandle:
             proc, port = stack.enter_context(_spawned(scenario=os.fspath(scenario), seed=seed, speed=speed,
                                                       encoder=encoder, loop=loop, rate_hz=rate_hz,
-                                                      tcp=0 if tcp else None))
+                                                      tcp=0 if tcp else None, ble=ble))
             return RollerHandle(proc, port, scenario=os.fspath(scenario), seed=seed, speed=speed)
 
         yield start
@@ -278,14 +320,15 @@ def holdsense_device() -> Iterator[Callable[..., RollerHandle]]:
 
 @pytest.fixture
 def holdsense_replay() -> Iterator[Callable[..., RollerHandle]]:
-    """Factory: `holdsense_replay(capture, *, speed=10.0, tcp=False)` replays a `.hscap` capture on a
-    virtual roller's port and returns its `RollerHandle` (stopped at teardown)."""
+    """Factory: `holdsense_replay(capture, *, speed=10.0, tcp=False, ble=False)` replays a `.hscap` capture
+    on a virtual roller's port (or BLE peripheral) and returns its `RollerHandle` (stopped at teardown)."""
     with contextlib.ExitStack() as stack:
-        def start(capture: str | os.PathLike[str], *, speed: float = 10.0, tcp: bool = False) -> RollerHandle:
+        def start(capture: str | os.PathLike[str], *, speed: float = 10.0, tcp: bool = False,
+                  ble: bool = False) -> RollerHandle:
             path = os.path.abspath(os.fspath(capture))
             if not os.path.isfile(path):
                 raise FileNotFoundError(f"capture {path} not found")
-            proc, port = stack.enter_context(_spawned(speed=speed, tcp=0 if tcp else None,
+            proc, port = stack.enter_context(_spawned(speed=speed, tcp=0 if tcp else None, ble=ble,
                                                       extra_args=["--replay-capture", path]))
             return RollerHandle(proc, port, capture=path, speed=speed)
 

@@ -18,7 +18,7 @@ import numpy as np
 from .autozero import AutoZero
 from .contact import Contact
 from .despike import Despiker
-from .events import Event
+from .events import Event, HoldProgress
 from .filters import LowPass
 from .frames import Frames
 from .motion import Motion
@@ -40,6 +40,7 @@ class AnalysisResult:
     summary: dict[str, Any]
     quality: dict[str, Any]
     profile: str = "be-patient/1"
+    #: milestone events in time order (state changes, hold started/ended, warnings; not hold_progress)
     events: list[Event] = field(default_factory=list)
 
     def to_dict(self, source: str | None = None) -> dict[str, Any]:
@@ -81,6 +82,8 @@ class Detector:
         self.contact = Contact()
         self.motion = Motion()
         self.sm: StateMachine | None = None
+        # milestones (state changes, hold start/end, warnings) -- not the 1 Hz hold_progress ticks, which
+        # process() returns but nobody needs afterwards: a day of holding would keep 40 k of them (~9 MB)
         self.events: list[Event] = []
         self.batch_s = batch_s
         self._queue: list[SampleChunk] = []
@@ -123,8 +126,11 @@ class Detector:
         chunk = self._queue[0] if len(self._queue) == 1 else SampleChunk.concat(self._queue)
         self._queue = []
         ev = self._frames(self.resampler.process(self.despiker.process(chunk)))
-        self.events.extend(ev)
+        self._keep(ev)
         return ev
+
+    def _keep(self, events: list[Event]) -> None:
+        self.events.extend(e for e in events if not isinstance(e, HoldProgress))
 
     def finish(self) -> list[Event]:
         """End of stream: flush the stages, close the open segment and hold."""
@@ -136,7 +142,7 @@ class Detector:
         ev += self._frames(self.resampler.finish())
         if self.sm is not None:
             ev += self.sm.finish()
-        self.events.extend(ev)
+        self._keep(ev)
         return queued + ev
 
     def result(self) -> AnalysisResult:

@@ -87,6 +87,10 @@ def test_detector_streams_exactly(encoder: bool, rate_hz: float, seed: int) -> N
     ch = _session(encoder, rate_hz, seed)
     batch = analyze(ch)
     assert batch.holds, "the session has holds; the comparison must cover them"
+    whole = Detector()
+    all_events = whole.process(ch) + whole.finish()  # incl. the hold_progress ticks analyze() does not keep
+    assert [e for e in all_events if e.kind != "hold_progress"] == batch.events
+    assert any(e.kind == "hold_progress" for e in all_events)
     rng = np.random.default_rng(seed)
     for batch_s in (0.0, 0.25, 3.0):  # 0: every tiny chunk runs through every stage
         det = Detector(batch_s=batch_s)
@@ -95,19 +99,23 @@ def test_detector_streams_exactly(encoder: bool, rate_hz: float, seed: int) -> N
             events += det.process(c)
         events += det.finish()
         res = det.result()
-        assert events == batch.events
+        assert events == all_events
+        assert res.events == batch.events
         assert res.to_dict("x") == batch.to_dict("x")
 
 
 def test_one_sample_chunks_equal_batch() -> None:
     ch = _session(False, 80.0, 9).slice(0, 2500)
     batch = analyze(ch)
+    whole = Detector()
+    all_events = whole.process(ch) + whole.finish()
     det = Detector(batch_s=0.0)
     ev = []
     for i in range(len(ch)):
         ev += det.process(ch.slice(i, i + 1))
     ev += det.finish()
-    assert ev == batch.events
+    assert ev == all_events
+    assert det.events == batch.events
     assert det.result().to_dict() == batch.to_dict()
 
 

@@ -46,9 +46,11 @@ def test_record_lsl_follows_the_device_clock_across_an_unplug(tmp_path: Path) ->
     scen = tmp_path / "scenario.json"
     scen.write_text(json.dumps(SCENARIO))
     out = tmp_path / "rec.csv"
-    with virtual.spawn(scenario=str(scen), speed=1.0) as dev:
+    # a --link name survives the unplug (the new pty may get another number on a busy machine)
+    link = str(tmp_path / "roller")
+    with virtual.spawn(scenario=str(scen), speed=1.0, link=link) as dev:
         err_f = open(tmp_path / "record.err", "w")
-        proc = subprocess.Popen(support.holdsense_cmd() + ["record", "--port", dev.port, "-o", str(out),
+        proc = subprocess.Popen(support.holdsense_cmd() + ["record", "--port", link, "-o", str(out),
                                                            "--duration", "24", "--lsl"],
                                 stdout=subprocess.DEVNULL, stderr=err_f, stdin=subprocess.DEVNULL,
                                 env=support.cli_env())

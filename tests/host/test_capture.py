@@ -331,3 +331,109 @@ def test_writer_flushes_in_the_background(tmp_path):
     assert read_capture(p).complete
     # the content really is one gzip member that zlib decodes completely once closed
     assert zlib.decompress(p.read_bytes(), wbits=31)[:5] == b"HSCAP"
+
+
+def _drain(eng: ReplayEngine) -> list[bytes]:
+    """Everything the engine plays, skipping every wait for the host (its replies as captured)."""
+    out: list[bytes] = []
+    while not eng.finished:
+        act = eng.step()
+        if isinstance(act, list):
+            out += [e.data for e in act]
+        elif hasattr(act, "cmd"):
+            eng.skip_wait()
+    return out
+
+
+def _rechunked(src, path, size: int):
+    """The capture with every RX record cut into `size`-byte reads (a slow host reading a busy link)."""
+    w = CaptureWriter(path, clock=lambda: 0.0, session=src.session)
+    for r in src.records:
+        if r.kind == K_RX:
+            for i in range(0, len(r.data), size):
+                w.write_record(K_RX, r.data[i:i + size], r.t_s)
+        elif r.kind not in (K_HEADER, K_END):
+            w.write_record(r.kind, r.obj if r.obj is not None else r.data, r.t_s)
+    w.close()
+    return read_capture(path)
+
+
+@pytest.mark.parametrize("name, chunk", [("corrupt", None), ("reboot", None), ("dropout", None),
+                                         ("corrupt", 37), ("session", 5)])
+def test_serial_capture_onto_packets_is_one_frame_per_notification_byte_exact(name, chunk, tmp_path):
+    """A serial capture played onto a packet link (BLE): each notification is one delimited piece of the
+    captured stream, the good ones exactly the raw frames the roller built (reads that cut a frame in two
+    do not break it: `chunk`), garbage runs one bad notification each, as the serial decoder counts them."""
+    from holdsense.protocol import FrameDecoder, FrameError, decode_raw, encode_frame
+
+    cap = read_capture(LIB / f"{name}.hscap")
+    if chunk:
+        cap = _rechunked(cap, tmp_path / "cut.hscap", chunk)
+        assert sum(1 for r in cap.records if r.kind == K_RX and not r.data.endswith(b"\x00")) > 1000
+    want: list[bytes] = []
+    bad_serial = 0
+    for li in range(len(cap.links)):
+        dec = FrameDecoder()
+        for r in cap.records:
+            if r.kind == K_RX and r.link == li:
+                want += [encode_frame(f.type, f.seq, f.payload) for f in dec.feed(r.data)]
+        bad_serial += dec.crc_errors + dec.cobs_errors + dec.oversize
+    notes = _drain(ReplayEngine(cap, out_packetized=True))
+    good, bad = [], 0
+    for n in notes:
+        try:
+            decode_raw(n)
+            good.append(n)
+        except FrameError:
+            bad += 1
+    assert good == want and len(good) > 1500
+    assert max(len(n) for n in good) <= 244  # one notification at the default ATT MTU 247
+    if name == "corrupt":
+        assert bad == bad_serial >= 2
+    else:
+        assert bad <= bad_serial  # a boot banner / a drop's partial frame: garbage, never a good frame lost
+
+
+def test_reboot_span_keeps_the_original_timing_at_any_speed():
+    """The replay plays a reboot (last samples of the old boot → first of the new) at 1x: the host places
+    the new time base by the host time that passed, so a faster replay would shift every later t_s."""
+    cap = read_capture(LIB / "reboot.hscap")
+    eng = ReplayEngine(cap)
+    assert len(eng.realtime_spans) == 1
+    a, b = eng.realtime_spans[0]
+    boots = [r for r in cap.records if r.kind == K_DEVICE and r.obj.get("rebooted")]
+    assert len(boots) == 1 and a < boots[0].t_s < b
+    assert 0.4 < b - a < 5.0  # BOOT_US 0.5 s plus the handshake
+    t0, t1 = 1.0, cap.duration_s
+    for speed in (1.0, 4.0, 8.0):
+        assert eng.replay_s(a, b, speed) == pytest.approx(b - a)
+        assert eng.replay_s(t0, t1, speed) == pytest.approx((t1 - t0 - (b - a)) / speed + (b - a))
+        assert eng.replay_s(t0, a, speed) == pytest.approx((a - t0) / speed)
+    assert ReplayEngine(read_capture(LIB / "session.hscap")).realtime_spans == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_library_captures_are_80_hz_and_compress_well(name):
+    """The library was made in real time: about 80 samples/s with no stretched interval outside the
+    scripted faults, and the gzip content is well under the raw records' size."""
+    sys.path.insert(0, str(LIB))
+    try:
+        from make_captures import RATE_RANGE_HZ, check_rate
+    finally:
+        sys.path.remove(str(LIB))
+    rec = read_recording(LIB / f"{name}.csv.gz", warn=None)
+    rate_hz, stretched = check_rate(rec.samples)
+    assert RATE_RANGE_HZ[0] <= rate_hz <= RATE_RANGE_HZ[1] and stretched == 0, (rate_hz, stretched)
+    cap = read_capture(LIB / f"{name}.hscap")
+    assert cap.compressed_bytes < 0.75 * cap.raw_bytes and cap.compressed_bytes < 80_000
+
+
+def test_replaying_a_corrupt_capture_is_one_error_line_exit_2(tmp_path):
+    """The virtual device refuses a damaged capture before opening any link (subprocess: the real exit)."""
+    p = tmp_path / "bad.hscap"
+    p.write_bytes(gzip.compress(b"HSCAP\x02\x00\x00"))
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "virtual-device", "--replay-capture", str(p)],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("holdsense: error: ") and "format version 2.0" in lines[0]

@@ -37,49 +37,40 @@ def register(subparsers: Any) -> None:
                    help="replay a raw wire capture (holdsense record --capture) instead of simulating: the "
                         "recorded bytes with their timing (scaled by --speed), the host's commands answered from "
                         "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
-                        "options do not")
+                        "options do not; with --ble the captured frames are notified by the fake BLE peripheral")
     p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
     b = p.add_argument_group("BLE (instead of a pty; docs/ble.md)")
     b.add_argument("--ble", action="store_true",
                    help="serve over BLE on a fake BlueZ on a private D-Bus; prints 'ble: NAME ADDRESS' and "
                         "'DBUS_SYSTEM_BUS_ADDRESS=...' to export for the host")
     b.add_argument("--bus", metavar="ADDRESS", help="with --ble: serve on this D-Bus instead of starting one")
-    b.add_argument("--ble-address", default="7C:DF:A1:00:11:22", metavar="MAC",
-                   help="with --ble: the roller's BLE address (its name is holdsense-<last two bytes>)")
+    b.add_argument("--ble-address", metavar="MAC",
+                   help="with --ble: the roller's BLE address (its name is holdsense-<last two bytes>; default "
+                        "7C:DF:A1:00:11:22, or with --replay-capture the captured roller's)")
     b.add_argument("--ble-mtu", type=int, default=247, metavar="N", help="with --ble: ATT MTU of the link (default 247)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from holdsense.virtual.device import VirtualDevice, serve
+    from holdsense.errors import UserError
+    from holdsense.virtual.link import DEFAULT_BLE_ADDRESS, BleOptions, serve
 
-    if args.replay_capture:
-        from holdsense.errors import UserError
-        from holdsense.virtual.replay import ReplayVirtualDevice
-
-        if args.ble:
-            raise UserError("--replay-capture plays onto the pty (or --tcp); replay onto the BLE peripheral is "
-                            "not available yet")
-        return serve(ReplayVirtualDevice(args.replay_capture, speed=args.speed, link_path=args.link,
-                                         tcp_port=args.tcp, control_path=args.control))  # type: ignore[arg-type]
-    if args.ble:
-        from holdsense.errors import UserError
-        from holdsense.virtual.bledevice import BleVirtualDevice, serve_ble
-
-        if args.link or args.tcp is not None:
-            raise UserError("--ble replaces the pty: it cannot be combined with --link or --tcp")
-        dev = BleVirtualDevice(args.scenario, bus_address=args.bus, ble_address=args.ble_address, mtu=args.ble_mtu,
-                               seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder, speed=args.speed,
-                               loop=args.loop, control_path=args.control, state_dir=args.state_dir,
-                               calibrated=not args.uncalibrated, rate_wired=not args.no_rate_pin,
-                               ticks_offset_us=args.ticks_offset_us)
-        return serve_ble(dev)
-    if args.bus:
-        from holdsense.errors import UserError
-
+    if args.bus and not args.ble:
         raise UserError("--bus needs --ble")
+    if args.replay_capture:
+        from holdsense.virtual.replay import ReplayVirtualDevice, replay_ble_options
+
+        ble = None
+        if args.ble:
+            ble = replay_ble_options(args.replay_capture, bus_address=args.bus, address=args.ble_address,
+                                     mtu=args.ble_mtu)
+        return serve(ReplayVirtualDevice(args.replay_capture, speed=args.speed, link_path=args.link,
+                                         tcp_port=args.tcp, ble=ble, control_path=args.control))
+    from holdsense.virtual.device import VirtualDevice
+
+    ble = BleOptions(args.bus, args.ble_address or DEFAULT_BLE_ADDRESS, args.ble_mtu) if args.ble else None
     dev = VirtualDevice(args.scenario, seed=args.seed, rate_hz=args.rate, encoder=not args.no_encoder,
-                        speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp,
+                        speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp, ble=ble,
                         control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
                         rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us,
                         wait_for_start=args.wait_for_start)

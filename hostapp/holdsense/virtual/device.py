@@ -9,16 +9,12 @@ while the simulated person carries on.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import os
 import random
 import shutil
-import signal
-import sys
 import tempfile
 import time
-import tty
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -27,6 +23,9 @@ import numpy as np
 from ..errors import UserError
 from . import shims
 from .hardware import FakeAS5600, FakeHX711
+from .link import BleOptions, LinkServer, PtyEndpoint, TcpEndpoint, VirtualSerial, serve
+
+__all__ = ["VirtualDevice", "serve", "reference_build_sensor", "VirtualSerial", "PtyEndpoint", "TcpEndpoint"]
 
 BOARD = "esp32s3"
 ANGLE_READ_DELAY_US = 500  # the AS5600 is read this long after the HX711's data-ready edge (read + I2C)
@@ -64,164 +63,7 @@ def reference_build_sensor(sensor: dict[str, Any], explicit: set[str] | frozense
     return out
 
 
-class VirtualSerial:
-    """The device side of the USB serial link, as asyncio-style streams for the firmware.
-
-    `read(n)` / `write(data)` / `drain()` are what holdsense_fw.app's serial
-    tasks call (the same calls as MicroPython's asyncio streams). While the
-    link is unplugged, drain() waits: the firmware's tx task stalls, its sample
-    queue fills and samples are dropped and counted, as on a stalled USB port.
-    """
-
-    def __init__(self) -> None:
-        self.rx: asyncio.Queue[bytes] = asyncio.Queue()
-        self.tx = bytearray()
-        self.connected = asyncio.Event()
-        self._send: Callable[[bytes], int] | None = None  # non-blocking sender; returns bytes taken
-
-    async def read(self, n: int) -> bytes:
-        return await self.rx.get()
-
-    def write(self, data: bytes) -> None:
-        self.tx += data
-
-    async def drain(self) -> None:
-        while self.tx:
-            if self._send is None:
-                await self.connected.wait()
-                continue
-            try:
-                n = self._send(bytes(self.tx))
-            except BlockingIOError:
-                n = 0
-            except OSError:
-                n = len(self.tx)  # host side went away mid-write: bytes are lost, like a real cable pull
-            del self.tx[:n]
-            if self.tx:
-                await asyncio.sleep(0.005)
-
-
-class PtyEndpoint:
-    """A pseudo-terminal whose slave the host opens (pyserial); optional stable symlink."""
-
-    def __init__(self, serial: VirtualSerial, link_path: str | None) -> None:
-        self.serial = serial
-        self.link_path = link_path
-        self.master = self.slave = -1
-        self.path = ""
-
-    def open(self) -> str:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        if self.link_path:
-            tmp = f"{self.link_path}.{os.getpid()}.tmp"
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link_path)
-        asyncio.get_running_loop().add_reader(self.master, self._readable)
-        self.serial._send = lambda b: os.write(self.master, b)
-        self.serial.connected.set()
-        return self.path
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master, 4096)
-        except BlockingIOError:
-            return
-        except OSError:
-            return
-        if data:
-            self.serial.rx.put_nowait(data)
-
-    def close(self, remove_link: bool = False) -> None:
-        self.serial.connected.clear()
-        self.serial._send = None
-        if self.master >= 0:
-            asyncio.get_running_loop().remove_reader(self.master)
-            for fd in (self.master, self.slave):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.master = self.slave = -1
-        if remove_link and self.link_path:
-            try:
-                if os.path.islink(self.link_path):
-                    os.unlink(self.link_path)
-            except OSError:
-                pass
-
-    @property
-    def url(self) -> str:
-        return self.path
-
-
-class TcpEndpoint:
-    """127.0.0.1 TCP server for pyserial `socket://` URLs; one client at a time (a new one replaces it)."""
-
-    def __init__(self, serial: VirtualSerial, port: int) -> None:
-        self.serial = serial
-        self.port = port
-        self.server: asyncio.AbstractServer | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> str:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self.url
-
-    @property
-    def url(self) -> str:
-        return f"socket://127.0.0.1:{self.port}"
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.writer = writer
-        def send(b: bytes) -> int:
-            # the transport buffers; a host that stops reading fills it and we stall like a socket
-            if writer.is_closing():
-                raise OSError("closed")
-            if writer.transport.get_write_buffer_size() > 65536:
-                return 0
-            writer.write(b)
-            return len(b)
-
-        self.serial._send = send
-        self.serial.connected.set()
-        try:
-            while True:
-                data = await reader.read(4096)
-                if not data:
-                    break
-                self.serial.rx.put_nowait(data)
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if self.writer is writer:
-                self.writer = None
-                self.serial._send = None
-                self.serial.connected.clear()
-            writer.close()
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-        self.serial._send = None
-        self.serial.connected.clear()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-
-
-class VirtualDevice:
+class VirtualDevice(LinkServer):
     """One simulated roller. `await run(on_port)` serves until cancelled.
 
     scenario: family name or JSON path (holdsense.sim); speed: device time per
@@ -236,11 +78,12 @@ class VirtualDevice:
 
     def __init__(self, scenario: str = "standard", *, seed: int = 0, rate_hz: int = 80, encoder: bool = True,
                  speed: float = 1.0, loop: bool = False, link_path: str | None = None, tcp_port: int | None = None,
-                 control_path: str | None = None, state_dir: str | None = None, calibrated: bool = True,
-                 rate_wired: bool = True, ticks_offset_us: int = 0, wait_for_start: bool = False,
-                 out: TextIO | None = None) -> None:
+                 ble: BleOptions | None = None, control_path: str | None = None, state_dir: str | None = None,
+                 calibrated: bool = True, rate_wired: bool = True, ticks_offset_us: int = 0,
+                 wait_for_start: bool = False, out: TextIO | None = None) -> None:
         from holdsense import sim
 
+        super().__init__(link_path=link_path, tcp_port=tcp_port, ble=ble, control_path=control_path, out=out)
         if speed <= 0:
             raise UserError("--speed must be > 0")
         if rate_hz not in (10, 80):
@@ -259,13 +102,9 @@ class VirtualDevice:
         self.rate_hz = rate_hz
         self.speed = float(speed)
         self.loop = loop
-        self.link_path = link_path
-        self.tcp_port = tcp_port
-        self.control_path = control_path
         self.calibrated = calibrated
         self.rate_wired = rate_wired
         self.ticks_offset_us = int(ticks_offset_us)
-        self.out = out if out is not None else sys.stdout
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
         self._t_start = time.monotonic()
@@ -281,9 +120,6 @@ class VirtualDevice:
         self.hx: FakeHX711 | None = None
         self.as5600: FakeAS5600 | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self.serial: VirtualSerial | None = None
-        self.endpoint: PtyEndpoint | TcpEndpoint | None = None
-        self._plugged = True
         self._init_storage()
 
     # --- time ---
@@ -382,8 +218,13 @@ class VirtualDevice:
                        asyncio.create_task(self._firmware_main())]
 
     def _firmware_main(self) -> Any:
-        """The firmware's main coroutine for this boot: App.run with the USB serial link.
-        (holdsense.virtual.bledevice overrides it to run the BLE link on the fake BlueZ instead.)"""
+        """The firmware's main coroutine for this boot: App.run with the USB serial link, or over BLE
+        the firmware's own BLE logic (holdsense_fw.ble.BleLink) attached to the fake peripheral."""
+        if self.peripheral is not None:
+            from holdsense_fw.ble import BleLink
+
+            self.peripheral.attach(BleLink(self.app))  # a new boot: new firmware link; a connection drops
+            return self.app.run(None)
         return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
@@ -442,16 +283,8 @@ class VirtualDevice:
 
     # --- faults (control socket) ---
     async def unplug(self, device_s: float) -> None:
-        if not self._plugged:
-            return
-        self._plugged = False
-        if isinstance(self.endpoint, PtyEndpoint):
-            self.endpoint.close()
-        elif isinstance(self.endpoint, TcpEndpoint):
-            await self.endpoint.close()
-        await asyncio.sleep(device_s / self.speed)
-        await self._open_endpoint()
-        self._plugged = True
+        """Cable out (BLE: out of range) for `device_s` of device time; the firmware keeps sampling."""
+        await self.unplug_for(device_s / self.speed)
 
     async def reboot(self) -> None:
         # The board reboots right after the last conversion it streamed. When the host machine is too busy
@@ -467,23 +300,18 @@ class VirtualDevice:
         while not self.serial.rx.empty():
             self.serial.rx.get_nowait()
         self.serial.write(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
+        # a board is silent while it boots (ROM, MicroPython, main.py): the host sees that time pass, which
+        # is what it places the new time base by
+        await asyncio.sleep(BOOT_US / 1e6 / self.speed)
         self._boot(resume)
 
     def garbage(self, n: int) -> None:
+        """Noise on the wire: `n` random bytes on serial; on BLE the next `n` notifications fail their CRC."""
+        if self.peripheral is not None:
+            self.peripheral.corrupt_next(int(n))
+            return
         assert self.serial is not None
         self.serial.write(os.urandom(int(n)))
-
-    async def _open_endpoint(self) -> str:
-        assert self.serial is not None
-        if self.tcp_port is not None:
-            if not isinstance(self.endpoint, TcpEndpoint):
-                self.endpoint = TcpEndpoint(self.serial, self.tcp_port)
-            url = await self.endpoint.open()
-            self.tcp_port = self.endpoint.port
-            return url
-        if not isinstance(self.endpoint, PtyEndpoint):
-            self.endpoint = PtyEndpoint(self.serial, self.link_path)
-        return self.endpoint.open()
 
     def query(self) -> dict[str, Any]:
         app = self.app
@@ -495,24 +323,8 @@ class VirtualDevice:
                 "port": self.endpoint.url if self.endpoint else None, "plugged": self._plugged,
                 "conversions": self.hx.conversions if self.hx else 0,
                 "overwritten": self.hx.overwritten if self.hx else 0,
-                "as5600_watchdog": self.as5600.watchdog if self.as5600 else None}
-
-    async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    reply = await self._control(json.loads(line))
-                except (ValueError, TypeError, KeyError) as exc:
-                    reply = {"ok": False, "error": str(exc)}
-                writer.write((json.dumps(reply) + "\n").encode())
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+                "as5600_watchdog": self.as5600.watchdog if self.as5600 else None,
+                **({"ble": dict(ble_query(self.peripheral), bus=self.bus_address)} if self.peripheral is not None else {})}
 
     async def _control(self, obj: Any) -> dict[str, Any]:
         if not isinstance(obj, dict):
@@ -533,68 +345,34 @@ class VirtualDevice:
                 self.garbage(int(val))
             elif key == "query":
                 reply.update(self.query())
+            elif key == "ble_notify_budget" and self.peripheral is not None:
+                # a slow radio: at most N notifications per second (None: unlimited)
+                self.peripheral.notify_budget_per_s = None if val is None else float(val)
+            elif key == "ble_link_loss_s" and self.peripheral is not None:  # as unplug_s, in host seconds
+                asyncio.create_task(self.unplug_for(float(val)))
             else:
                 raise ValueError(f"unknown control key {key!r}")
         return reply
 
     # --- main ---
-    async def run(self, on_port: Callable[[str], None] | None = None) -> None:
-        """Boot, open the port, report it, serve until cancelled; always cleans up."""
-        self.serial = VirtualSerial()
-        control_server = None
-        try:
-            url = await self._open_endpoint()
-            self._boot()
-            if self.control_path:
-                try:
-                    os.unlink(self.control_path)
-                except FileNotFoundError:
-                    pass
-                control_server = await asyncio.start_unix_server(self._control_client, self.control_path)
-            if on_port is not None:
-                on_port(url)
-            await asyncio.Event().wait()
-        finally:
-            await self._shutdown_firmware()
-            if control_server is not None:
-                control_server.close()
-                try:
-                    os.unlink(self.control_path)  # type: ignore[arg-type]
-                except OSError:
-                    pass
-            if isinstance(self.endpoint, PtyEndpoint):
-                self.endpoint.close(remove_link=True)
-            elif isinstance(self.endpoint, TcpEndpoint):
-                await self.endpoint.close()
-            if self._own_state:
-                shutil.rmtree(self.state_dir, ignore_errors=True)
+    async def _start(self) -> None:
+        self._boot()
+
+    async def _stop(self) -> None:
+        await self._shutdown_firmware()
+
+    async def _cleanup(self) -> None:
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
-def serve(dev: VirtualDevice) -> int:
-    """Run `dev` until SIGTERM/SIGINT; the first stdout line is `port: <path or URL>` (flushed)."""
-
-    def announce(url: str) -> None:
-        print(f"port: {url}", file=dev.out, flush=True)
-        if dev.control_path:
-            print(f"control: {dev.control_path}", file=dev.out, flush=True)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        # SIGHUP: its terminal (or tmux pane) was closed; stop cleanly too, so the --link symlink goes
-        for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
-            if sig is not None:
-                loop.add_signal_handler(sig, task.cancel)
-        try:
-            await dev.run(announce)
-        except asyncio.CancelledError:
-            pass
-
-    try:
-        asyncio.run(main())
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise UserError(f"cannot open the virtual device's port: {exc.strerror}") from exc
-        raise
-    return 0
+def ble_query(p: Any) -> dict[str, Any]:
+    """The fake peripheral's state and its firmware link's counters (the `ble` part of a query)."""
+    link = p.link
+    fw = getattr(link, "link", None)  # holdsense_fw.ble.BleLink over the firmware's Link (a replay has none)
+    return {"name": p.name, "address": p.address, "connected": p.connected, "mtu": p.mtu,
+            "stats": dict(p.stats),
+            "link": None if fw is None else {
+                "notified": link.notified, "retries": link.retries, "lost_frames": link.lost_frames,
+                "bad_writes": link.bad_writes, "connections": link.connections,
+                "dropped": fw.queue.dropped, "next_index": fw.queue.next_index, "streaming": fw.queue.enabled}}

@@ -1,49 +1,120 @@
-"""`holdsense virtual-device --replay-capture FILE`: a roller that replays a raw wire capture.
+"""`holdsense virtual-device --replay-capture FILE [--ble]`: a roller that replays a raw wire capture.
 
 Instead of running the firmware against the simulator, the device side of
-the pty (or TCP socket) plays the bytes a real roller sent, from a
-`holdsense-capture/1` file (holdsense.capture, docs/capture.md), with the
-original timing divided by `speed`. The host's handshake and commands are
-answered from the replies recorded in the capture (`ReplayEngine`), so
-everything on the host — transport, decoder, lost-frame counting, gap and
-reconnect handling, detector, recorder — runs on exactly what the roller
-sent. A reconnect in the capture unplugs the pty here for the same (scaled)
-time, so the host reconnects too. After the last record the device stays
-connected, silent, and keeps answering commands.
+the link plays the bytes a real roller sent, from a `holdsense-capture/1`
+file (holdsense.capture, docs/capture.md), with the original timing divided
+by `speed`. The host's handshake and commands are answered from the replies
+recorded in the capture (`ReplayEngine`), so everything on the host —
+transport, decoder, lost-frame counting, gap, reconnect and reboot handling,
+detector, recorder — runs on exactly what the roller sent. A reconnect in the
+capture drops the link here for the same (scaled) time, so the host
+reconnects too. After the last record the device stays connected, silent,
+and keeps answering commands.
 
-The link parts (VirtualSerial, PtyEndpoint, TcpEndpoint, serve) are the
-virtual device's own (holdsense.virtual.device).
+Links: a pty (default), 127.0.0.1 TCP (`socket://`), or the fake BLE
+peripheral (`--ble`, holdsense.virtual.fakebluez): there every captured frame
+is one notification carrying the frame's bytes unchanged (docs/capture.md,
+"Replaying onto BLE"). The plumbing (endpoints, control socket, serve) is
+holdsense.virtual.link's, shared with the simulated roller.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import fcntl
-import json
-import os
 import struct
 import sys
 import termios
 import time
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
-from ..capture import End, LinkEnd, ReplayEngine, WaitHost, read_capture
+from ..capture import K_DEVICE, End, LinkEnd, ReplayEngine, WaitHost, read_capture
 from ..errors import UserError
-from .device import PtyEndpoint, TcpEndpoint, VirtualSerial
+from .device import ble_query
+from .link import DEFAULT_BLE_ADDRESS, BleEndpoint, BleOptions, LinkServer, PtyEndpoint, check_ble_address
 
 
-class ReplayVirtualDevice:
-    """A replayed roller on a pty (or 127.0.0.1 TCP). `await run(on_port)` serves until cancelled.
+def capture_ble_address(capture: Any) -> str | None:
+    """The BLE address the captured roller had: its BLE link's address, else its device id when that is a
+    MAC (a holdsense board's unique id is its MAC), else None."""
+    for ln in capture.links:
+        addr = ln.info.get("address")
+        if isinstance(addr, str):
+            with contextlib.suppress(UserError):
+                return check_ble_address(addr)
+    for r in capture.records:
+        if r.kind == K_DEVICE and isinstance(r.obj, dict):
+            did = str(r.obj.get("device_id", ""))
+            if len(did) == 12 and all(c in "0123456789abcdefABCDEF" for c in did):
+                return ":".join(did[i:i + 2] for i in range(0, 12, 2)).upper()
+    return None
 
-    speed: capture time per host second (2 = twice as fast); tx_wait_s: how
-    long to wait (host seconds) for a recorded command the live host may never
-    send before going on without it; min_unplug_s: shortest link drop for a
-    recorded reconnect (host seconds).
+
+class ReplayBleLink:
+    """What the fake peripheral asks of the roller's BLE side (holdsense_fw.ble.BleLink's interface), for a
+    replay: the advert and Device Information from the captured INFO; writes go to the replay engine; the
+    notifications are pushed by the replay itself (tx_step does nothing)."""
+
+    has_battery = False  # the replay cannot answer battery reads it never saw
+
+    def __init__(self, device: "ReplayVirtualDevice") -> None:
+        from holdsense_fw import ble as fwble
+
+        self.fwble = fwble
+        self.device = device
+        info: dict[str, Any] = {}
+        for r in device.capture.records:
+            if r.kind == K_DEVICE and isinstance(r.obj, dict):
+                info = r.obj
+                break
+        self.fw_version = str(info.get("fw_version", "0.0.0"))
+        self.board = str(info.get("board", "unknown"))
+        self.device_id = str(info.get("device_id", "unknown"))
+        self.connections = 0
+        self.writes = 0
+
+    def manufacturer_data(self) -> bytes:
+        return self.fwble.manufacturer_payload(self.fw_version, 255, 0)
+
+    def device_information(self) -> dict[int, bytes]:
+        fw = self.fwble
+        return {fw.MANUFACTURER_NAME: fw.MANUFACTURER.encode(), fw.MODEL_NUMBER: self.board.encode(),
+                fw.SERIAL_NUMBER: self.device_id.encode(), fw.FIRMWARE_REVISION: self.fw_version.encode()}
+
+    def battery_level(self) -> bytes:
+        return b"\x00"
+
+    def on_connect(self, now_ms: int | None = None) -> None:
+        self.connections += 1
+
+    def on_mtu(self, mtu: int) -> None:
+        pass
+
+    def on_disconnect(self, now_ms: int) -> None:
+        pass
+
+    def on_write(self, data: bytes) -> None:
+        self.writes += 1
+        self.device.host_wrote(bytes(data))
+
+    def tx_step(self, now_ms: int, notify: Any) -> None:
+        pass
+
+
+class ReplayVirtualDevice(LinkServer):
+    """A replayed roller on a pty, 127.0.0.1 TCP, or the fake BLE peripheral. `await run(on_port)` serves
+    until cancelled.
+
+    speed: capture time per host second (2 = twice as fast; reboots keep their original timing, see
+    ReplayEngine.replay_s); tx_wait_s: how long to wait (host seconds) for a recorded command the live
+    host may never send before going on without it; min_unplug_s: shortest link drop for a recorded
+    reconnect (host seconds); ble: serve on the fake BlueZ (address None: the captured roller's).
     """
 
     def __init__(self, capture_path: str, *, speed: float = 1.0, link_path: str | None = None,
-                 tcp_port: int | None = None, control_path: str | None = None, tx_wait_s: float = 5.0,
-                 min_unplug_s: float = 0.2, out: TextIO | None = None) -> None:
+                 tcp_port: int | None = None, ble: BleOptions | None = None, control_path: str | None = None,
+                 tx_wait_s: float = 5.0, min_unplug_s: float = 0.2, out: TextIO | None = None) -> None:
+        super().__init__(link_path=link_path, tcp_port=tcp_port, ble=ble, control_path=control_path, out=out)
         if not speed > 0:
             raise UserError("--speed must be > 0")
         self.capture = read_capture(capture_path)
@@ -51,52 +122,53 @@ class ReplayVirtualDevice:
             raise UserError(f"{capture_path}: the capture has no link (no bytes were exchanged): nothing to replay")
         for w in self.capture.warnings:
             print(f"holdsense: warning: {w}", file=sys.stderr)
-        self.engine = ReplayEngine(self.capture, out_packetized=False, tx_wait_s=tx_wait_s)
+        self.engine = ReplayEngine(self.capture, out_packetized=ble is not None, tx_wait_s=tx_wait_s)
+        if ble is not None:
+            need = max((ln.max_frame for ln in self.engine.links), default=0) + 3
+            if ble.mtu < need:
+                raise UserError(f"--ble-mtu {ble.mtu}: the capture has frames of {need - 3} bytes; replayed "
+                                f"unchanged, one per notification, they need an ATT MTU of at least {need}")
         self.speed = float(speed)
-        self.link_path = link_path
-        self.tcp_port = tcp_port
-        self.control_path = control_path
         self.min_unplug_s = min_unplug_s
-        self.out = out if out is not None else sys.stdout
-        self.serial: VirtualSerial | None = None
-        self.endpoint: PtyEndpoint | TcpEndpoint | None = None
         self._host_event: asyncio.Event | None = None
-        self._plugged = True
+        self._tasks: list[asyncio.Task[Any]] = []
         self.bytes_sent = 0
         self.done = False
 
-    # --- link ---
-    async def _open_endpoint(self) -> str:
-        assert self.serial is not None
-        if self.tcp_port is not None:
-            if not isinstance(self.endpoint, TcpEndpoint):
-                self.endpoint = TcpEndpoint(self.serial, self.tcp_port)
-            url = await self.endpoint.open()
-            self.tcp_port = self.endpoint.port
-            return url
-        if not isinstance(self.endpoint, PtyEndpoint):
-            self.endpoint = PtyEndpoint(self.serial, self.link_path)
-        return self.endpoint.open()
-
-    async def _close_endpoint(self, remove_link: bool = False) -> None:
-        if isinstance(self.endpoint, PtyEndpoint):
-            self.endpoint.close(remove_link=remove_link)
-        elif isinstance(self.endpoint, TcpEndpoint):
-            await self.endpoint.close()
-
-    async def _host_reader(self) -> None:
+    # --- the host's writes ---
+    def host_wrote(self, data: bytes) -> None:
         """Every write of the host goes to the engine (which matches or answers its commands)."""
-        assert self.serial is not None and self._host_event is not None
-        while True:
-            data = await self.serial.rx.get()
-            self.engine.host_sent(data)
+        self.engine.host_sent(data)
+        if self._host_event is not None:
             self._host_event.set()
 
-    async def _send(self, data: bytes) -> None:
+    async def _host_reader(self) -> None:
         assert self.serial is not None
-        self.serial.write(data)
+        while True:
+            self.host_wrote(await self.serial.rx.get())
+
+    # --- sending ---
+    async def _send(self, data: bytes) -> None:
+        if isinstance(self.endpoint, BleEndpoint):
+            await self._notify(data)
+        else:
+            assert self.serial is not None
+            self.serial.write(data)
+            await self.serial.drain()
         self.bytes_sent += len(data)
-        await self.serial.drain()
+
+    async def _notify(self, frame: bytes) -> None:
+        """One notification, once a central is connected and subscribed (a roller notifies nobody else);
+        a notification the (simulated) stack refuses is retried, as the firmware does."""
+        p = self.peripheral
+        while True:
+            if p.connected and p.data_char is not None and p.data_char.notifying:
+                try:
+                    p.notify(frame)
+                    return
+                except OSError:
+                    pass
+            await asyncio.sleep(0.005)
 
     # --- playing ---
     async def _play(self) -> None:
@@ -111,7 +183,7 @@ class ReplayVirtualDevice:
                     if e.t_s is not None:
                         if anchor is None:
                             anchor = (e.t_s, time.monotonic())
-                        due = anchor[1] + (e.t_s - anchor[0]) / self.speed
+                        due = anchor[1] + eng.replay_s(anchor[0], e.t_s, self.speed)
                         delay = due - time.monotonic()
                         if delay > 0:
                             await asyncio.sleep(delay)
@@ -139,11 +211,8 @@ class ReplayVirtualDevice:
             if isinstance(act, LinkEnd):
                 # the roller's link dropped here in the capture: drop ours for as long (scaled), then come back
                 await self._send_pending()
-                self._plugged = False
-                await self._close_endpoint()
-                await asyncio.sleep(max(self.min_unplug_s, act.gap_s / self.speed))
-                await self._open_endpoint()
-                self._plugged = True
+                await self.unplug_for(max(self.min_unplug_s, eng.replay_s(act.t_s, act.t_s + act.gap_s,
+                                                                          self.speed)))
                 anchor = None
                 continue
             assert isinstance(act, End)
@@ -181,73 +250,54 @@ class ReplayVirtualDevice:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)
         else:
-            await asyncio.sleep(0.2)  # TCP: the kernel's buffers empty quickly on 127.0.0.1
+            # TCP: the kernel's buffers empty quickly on 127.0.0.1; BLE: the notifications are D-Bus signals
+            # already on the bus, ahead of the disconnection's, and the host handles them in order
+            await asyncio.sleep(0.2)
 
     # --- control socket: {"query": true} ---
     def query(self) -> dict[str, Any]:
         q = self.engine.progress()
+        q.update(super().query())
         q.update({"replay": True, "capture": self.capture.source, "bytes_sent": self.bytes_sent,
-                  "done": self.done, "plugged": self._plugged, "speed": self.speed,
-                  "port": self.endpoint.url if self.endpoint else None})
+                  "done": self.done, "speed": self.speed, "realtime_spans": self.engine.realtime_spans})
+        if self.peripheral is not None:
+            q["ble"] = dict(ble_query(self.peripheral), bus=self.bus_address, writes=self.peripheral.link.writes,
+                            connections=self.peripheral.link.connections)
         return q
 
-    async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    obj = json.loads(line)
-                    if not isinstance(obj, dict):
-                        raise ValueError("expected a JSON object")
-                    reply: dict[str, Any] = {"ok": True}
-                    for key in obj:
-                        if key == "query":
-                            reply.update(self.query())
-                        else:
-                            raise ValueError(f"control key {key!r} does not apply to a replayed capture "
-                                             f"(only 'query')")
-                except (ValueError, TypeError) as exc:
-                    reply = {"ok": False, "error": str(exc)}
-                writer.write((json.dumps(reply) + "\n").encode())
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+    async def _control(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, dict) and any(k != "query" for k in obj):
+            bad = next(k for k in obj if k != "query")
+            raise ValueError(f"control key {bad!r} does not apply to a replayed capture (only 'query')")
+        return await super()._control(obj)
 
-    # --- main ---
-    async def run(self, on_port: Callable[[str], None] | None = None) -> None:
-        """Open the port, report it, replay, keep answering until cancelled; always cleans up."""
-        self.serial = VirtualSerial()
+    # --- lifetime (LinkServer) ---
+    async def _start(self) -> None:
         self._host_event = asyncio.Event()
-        control_server = None
-        tasks: list[asyncio.Task[Any]] = []
-        try:
-            url = await self._open_endpoint()
-            if self.control_path:
-                try:
-                    os.unlink(self.control_path)
-                except FileNotFoundError:
-                    pass
-                control_server = await asyncio.start_unix_server(self._control_client, self.control_path)
-            if on_port is not None:
-                on_port(url)
-            tasks = [asyncio.create_task(self._host_reader()), asyncio.create_task(self._play())]
-            await asyncio.gather(*tasks)
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):
-                    pass
-            if control_server is not None:
-                control_server.close()
-                try:
-                    os.unlink(self.control_path)  # type: ignore[arg-type]
-                except OSError:
-                    pass
-            await self._close_endpoint(remove_link=True)
+        if self.peripheral is not None:
+            self.peripheral.attach(ReplayBleLink(self))
+            self._tasks = [asyncio.create_task(self._play())]
+        else:
+            self._tasks = [asyncio.create_task(self._host_reader()), asyncio.create_task(self._play())]
+
+    async def _serve(self) -> None:
+        await asyncio.gather(*self._tasks)
+
+    async def _stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+
+
+def replay_ble_options(capture_path: str, *, bus_address: str | None, address: str | None,
+                       mtu: int) -> BleOptions:
+    """BLE options for replaying `capture_path`: the given address, else the captured roller's, else the
+    virtual roller's default."""
+    if address is None:
+        address = capture_ble_address(read_capture(capture_path)) or DEFAULT_BLE_ADDRESS
+    return BleOptions(bus_address, address, mtu)
