@@ -52,6 +52,10 @@ TEXTURE_TAU_S = 0.5
 #: its mean (99.9th percentile 0.95-1.24, max 1.09-1.53). TEXTURE_NOISE_PER_N is that peak level:
 #: texture below it can be sensor noise alone.
 TEXTURE_NOISE_PER_N = 1.25
+#: hysteresis of the reversal counter, as a fraction of the trailing 2 s load range
+REV_HYST = 0.25
+#: ... and never below this fraction of the load: breathing and rib ripple (a few %) are not a swing
+REV_REL = 0.05
 
 
 def frames_in(window_s: float) -> int:
@@ -69,6 +73,7 @@ class MotionFrames:
     f_lo_l: np.ndarray
     tex_n: np.ndarray
     tex_noise_n: np.ndarray  # texture sensor noise alone can reach (N; NaN: noise not estimated)
+    rev_l: np.ndarray  # load swing reversals within the trailing 8 s window (count)
     x_rng_cm: np.ndarray | None
 
     def __len__(self) -> int:
@@ -95,6 +100,43 @@ class _Trailing:
         return hi, lo
 
 
+class _Reversals:
+    """Load swing reversals counted over a trailing window (exact under any chunking).
+
+    The load is classed above / below the middle of its trailing 2 s range when it is more than
+    `REV_HYST` of that range away from it (else it keeps its previous class); a reversal is a change
+    of class. A knee bend (0.1-1 Hz) swings the load around its level: 2 reversals per cycle, 2-16 in
+    8 s. Slow rolling moves the load monotonically along each 4-8 s stroke: the trailing 2 s middle
+    follows the ramp, so the class changes only at the stroke's reversals, 1-2 in 8 s.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._last_cls = 0
+        self._hist = np.zeros(n - 1, np.int64)
+
+    def process(self, f: np.ndarray, hi_s: np.ndarray, lo_s: np.ndarray) -> np.ndarray:
+        if len(f) == 0:
+            return np.empty(0, np.int64)
+        mid = 0.5 * (hi_s + lo_s)
+        d = np.maximum(REV_HYST * (hi_s - lo_s), REV_REL * np.abs(mid))
+        cls = np.where(f > mid + d, 1, np.where(f < mid - d, -1, 0))
+        ext = np.concatenate(([self._last_cls], cls))
+        nz = np.flatnonzero(ext)
+        # forward fill the undecided frames with the previous class
+        idx = np.zeros(len(ext), np.int64)
+        idx[nz] = nz
+        np.maximum.accumulate(idx, out=idx)
+        filled = ext[idx]
+        ch = ((filled[1:] != filled[:-1]) & (filled[:-1] != 0)).astype(np.int64)
+        self._last_cls = int(filled[-1])
+        h = np.concatenate((self._hist, ch))
+        c = np.concatenate(([0], np.cumsum(h)))
+        cnt = c[self.n:] - c[: len(ch)]
+        self._hist = h[len(h) - (self.n - 1):]
+        return cnt
+
+
 class Motion:
     """Computes `MotionFrames` from frames that went through low-pass, auto-zero and contact."""
 
@@ -102,6 +144,7 @@ class Motion:
         self._short = _Trailing(frames_in(SHORT_WINDOW_S))
         self._long = _Trailing(frames_in(LONG_WINDOW_S))
         self._enc = _Trailing(frames_in(ENC_WINDOW_S))
+        self._rev = _Reversals(frames_in(LONG_WINDOW_S))
         self._band = butter_sos(4, TEXTURE_BAND_HZ, "bandpass")  # (designed once per process)
         self._band_zi: np.ndarray | None = None
         a = FRAME_S / TEXTURE_TAU_S
@@ -139,4 +182,5 @@ class Motion:
             hi, lo = self._enc.process(x)
             x_rng = hi - lo
         noise = frames.noise_n if frames.noise_n is not None else np.full(n, np.nan)
-        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, TEXTURE_NOISE_PER_N * noise, x_rng)
+        rev = self._rev.process(f, hi_s, lo_s)
+        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, TEXTURE_NOISE_PER_N * noise, rev, x_rng)

@@ -111,6 +111,13 @@ class StateConfig:
     # reaches it at every stroke's fast part) with a swing < 40 % is still when below the rolling load.
     quiet_tex: float = 0.6
     quiet_rel: float = 0.4
+    # quiet windows whose load swings back and forth (>= quiet_rev_min reversals in 8 s, motion.py
+    # _Reversals) are a limb moving: still up to quiet_frac x the rolling load. Slow rolling moves the
+    # load monotonically along each 4-8 s stroke (1-2 reversals in 8 s); quiet windows without that
+    # swing stay under steady_light_frac (quiet_nonperiodic) or are not still.
+    quiet_rev_min: int = 3
+    quiet_frac: float = 1.0
+    quiet_nonperiodic: bool = True
     steady_light_frac: float = 0.85  # "below the rolling load": clearly below it (holds 10-25 % vs rolling 25-40 % BW)
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
@@ -716,8 +723,15 @@ class StateMachine:
                 # quiet: 8 s without a trace of rolling texture (below quiet_tex of the allowance all along),
                 # load swinging less than quiet_rel -- a hold with knee bends (10-30 % load shifts, no travel)
                 quiet = (self._tex_q.process(tex_x)[0] < c.quiet_tex) & fr.valid & (span_l < c.quiet_rel * mid_l)
-                below = (ok_l & (span_l < c.steady_rel * mid_l)) | quiet  # still if below the rolling load
-                steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0, np.where(below, mid_l, math.inf))
+                periodic = quiet & (mf.rev_l >= c.quiet_rev_min)
+                below = ok_l & (span_l < c.steady_rel * mid_l)  # still if below the rolling load
+                if c.quiet_nonperiodic:
+                    below |= quiet
+                # steady holds an effective level, compared with steady_light_frac x the rolling load:
+                # a periodic quiet window may be as heavy as quiet_frac x the rolling load
+                lvl = np.where(below, mid_l, math.inf)
+                lvl = np.minimum(lvl, np.where(periodic, mid_l * (c.steady_light_frac / c.quiet_frac), math.inf))
+                steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0, lvl)
                 light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
