@@ -73,6 +73,7 @@ class MotionFrames:
     f_lo_l: np.ndarray
     tex_n: np.ndarray
     tex_noise_n: np.ndarray  # texture sensor noise alone can reach (N; NaN: noise not estimated)
+    rev_ch: np.ndarray  # 1 where the load's swing reversed (see _Reversals), else 0
     rev_l: np.ndarray  # load swing reversals within the trailing 8 s window (count)
     x_rng_cm: np.ndarray | None
 
@@ -100,41 +101,49 @@ class _Trailing:
         return hi, lo
 
 
-class _Reversals:
-    """Load swing reversals counted over a trailing window (exact under any chunking).
-
-    The load is classed above / below the middle of its trailing 2 s range when it is more than
-    `REV_HYST` of that range away from it (else it keeps its previous class); a reversal is a change
-    of class. A knee bend (0.1-1 Hz) swings the load around its level: 2 reversals per cycle, 2-16 in
-    8 s. Slow rolling moves the load monotonically along each 4-8 s stroke: the trailing 2 s middle
-    follows the ramp, so the class changes only at the stroke's reversals, 1-2 in 8 s.
-    """
+class _TrailingSum:
+    """Trailing sum of integers over a fixed number of frames, history carried (exact under any chunking)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self._last_cls = 0
         self._hist = np.zeros(n - 1, np.int64)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        h = np.concatenate((self._hist, x.astype(np.int64)))
+        c = np.concatenate(([0], np.cumsum(h)))
+        out = c[self.n:] - c[: len(x)]
+        self._hist = h[len(h) - (self.n - 1):]
+        return out
+
+
+class _Reversals:
+    """Load swing reversals: 1 at each frame where the load's swing changed side (exact under any chunking).
+
+    The load is classed above / below the middle of its trailing 2 s range when it is more than
+    max(`REV_HYST` of that range, `REV_REL` of the load) away from it (else it keeps its previous
+    class); a reversal is a change of class. A knee bend (0.1-1 Hz) swings the load around its
+    level: 2 reversals per cycle, 2-16 in 8 s. Slow rolling moves the load monotonically along each
+    4-8 s stroke: the trailing 2 s middle follows the ramp and the load stays on one side of it, so
+    the class changes only at the stroke's reversals, 1-2 in 8 s. Breathing and rib ripple (a few %)
+    stay inside the hysteresis.
+    """
+
+    def __init__(self) -> None:
+        self._last_cls = 0
 
     def process(self, f: np.ndarray, hi_s: np.ndarray, lo_s: np.ndarray) -> np.ndarray:
         if len(f) == 0:
-            return np.empty(0, np.int64)
+            return np.empty(0, np.int8)
         mid = 0.5 * (hi_s + lo_s)
         d = np.maximum(REV_HYST * (hi_s - lo_s), REV_REL * np.abs(mid))
         cls = np.where(f > mid + d, 1, np.where(f < mid - d, -1, 0))
         ext = np.concatenate(([self._last_cls], cls))
-        nz = np.flatnonzero(ext)
-        # forward fill the undecided frames with the previous class
-        idx = np.zeros(len(ext), np.int64)
-        idx[nz] = nz
+        # undecided frames keep the previous class (forward fill of the non-zero classes)
+        idx = np.where(ext != 0, np.arange(len(ext)), 0)
         np.maximum.accumulate(idx, out=idx)
         filled = ext[idx]
-        ch = ((filled[1:] != filled[:-1]) & (filled[:-1] != 0)).astype(np.int64)
         self._last_cls = int(filled[-1])
-        h = np.concatenate((self._hist, ch))
-        c = np.concatenate(([0], np.cumsum(h)))
-        cnt = c[self.n:] - c[: len(ch)]
-        self._hist = h[len(h) - (self.n - 1):]
-        return cnt
+        return ((filled[1:] != filled[:-1]) & (filled[:-1] != 0)).astype(np.int8)
 
 
 class Motion:
@@ -144,7 +153,8 @@ class Motion:
         self._short = _Trailing(frames_in(SHORT_WINDOW_S))
         self._long = _Trailing(frames_in(LONG_WINDOW_S))
         self._enc = _Trailing(frames_in(ENC_WINDOW_S))
-        self._rev = _Reversals(frames_in(LONG_WINDOW_S))
+        self._rev = _Reversals()
+        self._rev_l = _TrailingSum(frames_in(LONG_WINDOW_S))
         self._band = butter_sos(4, TEXTURE_BAND_HZ, "bandpass")  # (designed once per process)
         self._band_zi: np.ndarray | None = None
         a = FRAME_S / TEXTURE_TAU_S
@@ -183,4 +193,5 @@ class Motion:
             x_rng = hi - lo
         noise = frames.noise_n if frames.noise_n is not None else np.full(n, np.nan)
         rev = self._rev.process(f, hi_s, lo_s)
-        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, TEXTURE_NOISE_PER_N * noise, rev, x_rng)
+        return MotionFrames(frames, hi_s, lo_s, hi_l, lo_l, tex, TEXTURE_NOISE_PER_N * noise, rev,
+                            self._rev_l.process(rev), x_rng)

@@ -75,7 +75,7 @@ import numpy as np
 from .events import Event, HoldEnded, HoldProgress, HoldStarted, StateEvent, WarningEvent
 from .frames import FRAME_S
 from .motion import (ENC_WINDOW_S, LONG_WINDOW_S, SHORT_WINDOW_S, TEXTURE_TAU_S, MotionFrames, _Trailing,
-                     frames_in)
+                     _TrailingSum, frames_in)
 
 MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
@@ -121,6 +121,11 @@ class StateConfig:
     steady_light_frac: float = 0.85  # "below the rolling load": clearly below it (holds 10-25 % vs rolling 25-40 % BW)
     light_frac: float = 0.75  # light hold: level below this fraction of the rolling load
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
+    # a light window swinging more than light_mono_rel must show light_rev_min reversals (motion.py
+    # _Reversals): a knee bend swings the load back and forth (>= 2 reversals in 4 s at >= 0.25 Hz),
+    # a slow stroke moves it one way for 4-8 s (0-1 reversal); 0 disables the check
+    light_rev_min: int = 2
+    light_mono_rel: float = 0.25
     tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
     # the load cell's own noise in the texture band (HX711: 0.3-0.8 N rms broadband, domain.md) is not
     # rolling texture: without this allowance a light hold (say 70 N) reads as "textured" from noise alone
@@ -319,6 +324,7 @@ class StateMachine:
         lag_k = frames_in(c.tex_lag_s)
         self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
         self._tex_q = _Trailing(max(self.w_l - lag_k, 1))
+        self._rev_light = _TrailingSum(self.w_light)
         # labeller: frames not yet consumed by the segmenter, as columns
         # (k, t_s, base label, force_n, x_cm or None, steady, light_ok, mid_s); bounded by the labelling delay
         self._buf: tuple[np.ndarray | None, ...] = (np.empty(0, np.int64),) + (None,) * 7
@@ -732,7 +738,11 @@ class StateMachine:
                 lvl = np.where(below, mid_l, math.inf)
                 lvl = np.minimum(lvl, np.where(periodic, mid_l * (c.steady_light_frac / c.quiet_frac), math.inf))
                 steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0, lvl)
-                light_ok = tex_ok_s & ((hi_s - lo_s) < c.light_rel * mid_s) & fr.valid
+                span_s = hi_s - lo_s
+                light_ok = tex_ok_s & (span_s < c.light_rel * mid_s) & fr.valid
+                if c.light_rev_min:  # a wide light swing must go back and forth (a limb), not one way (a stroke)
+                    rev_s = self._rev_light.process(mf.rev_ch)
+                    light_ok &= (span_s < c.light_mono_rel * mid_s) | (rev_s >= c.light_rev_min)
         w_steady = self.w_enc if self.has_encoder else self.w_l
         return steady, light_ok, mid_s, w_steady
 
