@@ -26,6 +26,11 @@ the state machine (which knows the session's rolling load) combines them:
   Hz) and knee bends (<= 1 Hz) do not. Re-positioning (short, irregular
   motion) also shows up here.
 
+* reversals (`rev_ch`, `rev_l`): how often the load's swing changed side (see `_Reversals`). A
+  limb moving during a hold swings the load back and forth; slow rolling ramps it one way along
+  each 4-8 s stroke. The state machine lets a quiet or light window with a wide swing count as
+  still only when the swing goes back and forth.
+
 All windows are trailing (they end at the current frame) and use max/min
 filters or recursive filters, so the features are exact under any chunking.
 """

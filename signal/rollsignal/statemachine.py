@@ -17,12 +17,16 @@ stream is chunked:
      at any load, including holds as heavy as rolling; within `steady_rel` (14 %),
      or "quiet" (no trace of texture all along, swing < `quiet_rel`: knee bends
      near the rolling load), only at a level below `steady_light_frac` x the
-     rolling load (slow rolling with a small lever swing spans 10-14 %);
+     rolling load (slow rolling with a small lever swing spans 10-14 %); a quiet
+     window whose load swings back and forth (>= `quiet_rev_min` reversals in 8 s,
+     motion._Reversals: a limb, not a stroke's one-way ramp) up to `quiet_frac` x;
    * force only, "light" path: 4 s at a level clearly below the rolling load
      seen so far (`light_frac`), swinging less than `light_rel`, no rolling
      texture anywhere in the window -- a person holding light while bending the
      knee shifts load by 10-30 % but stays far below their rolling load, while a
-     re-positioning between two light holds shows the ribs' texture.
+     re-positioning between two light holds shows the ribs' texture. A light window
+     swinging more than `light_mono_rel` must swing back and forth (`light_rev_min`
+     reversals): a slow stroke ramps the load one way.
 
    A frame is released (handed to the segmenter) at the arrival of the first frame at which its
    label is decided: at once when a still window covers it, or when no window that could still
@@ -123,7 +127,9 @@ class StateConfig:
     light_rel: float = 0.6  # span / level within 2 s allowed for a light hold (knee bends)
     # a light window swinging more than light_mono_rel must show light_rev_min reversals (motion.py
     # _Reversals): a knee bend swings the load back and forth (>= 2 reversals in 4 s at >= 0.25 Hz),
-    # a slow stroke moves it one way for 4-8 s (0-1 reversal); 0 disables the check
+    # a slow stroke moves it one way for 4-8 s (0-1 reversal); 0 disables the check. Cost: a window
+    # that holds the settling from rolling into a hold (a one-way drop) is refused too, so force-only
+    # hold starts come ~0.35 s later (median start error 0.7-0.8 -> 1.1 s)
     light_rev_min: int = 2
     light_mono_rel: float = 0.25
     tex_rel: float = 0.003  # rolling texture (1.5-6 Hz rms) / level above which the roller is moving
@@ -740,7 +746,9 @@ class StateMachine:
                 steady = np.where(ok_l & (span_l < c.steady_rel_heavy * mid_l), 0.0, lvl)
                 span_s = hi_s - lo_s
                 light_ok = tex_ok_s & (span_s < c.light_rel * mid_s) & fr.valid
-                if c.light_rev_min:  # a wide light swing must go back and forth (a limb), not one way (a stroke)
+                if c.light_rev_min:
+                    # a light window whose load swings widely but one way (a slow stroke's ramp) is not a
+                    # hold: a limb moving during a hold swings the load back and forth
                     rev_s = self._rev_light.process(mf.rev_ch)
                     light_ok &= (span_s < c.light_mono_rel * mid_s) | (rev_s >= c.light_rev_min)
         w_steady = self.w_enc if self.has_encoder else self.w_l
