@@ -282,13 +282,16 @@ class StateMachine:
                  config: StateConfig | None = None,
                  score_hold: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  check_hold: Callable[[float, float | None], str | None] | None = None,
-                 contact_on_n: float = 25.0) -> None:
+                 contact_on_n: float = 25.0, progress_events: bool = True) -> None:
         self.cfg = config or StateConfig()
         self.has_encoder = has_encoder
         self.body_mass_kg = body_mass_kg
         self.score_hold = score_hold
         self.check_hold = check_hold
         self.contact_on_n = contact_on_n
+        # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
+        # the same ticks, so warnings and everything else are identical
+        self.progress_events = progress_events
         c = self.cfg
         self.w_enc = frames_in(ENC_WINDOW_S)
         self.w_s = frames_in(SHORT_WINDOW_S)
@@ -616,39 +619,59 @@ class StateMachine:
             self._emit_kind(events, "hold", start, tq)
             events.append(HoldStarted(tq, t_start))
             self._last_progress_t = t_start + c.min_hold_s - c.progress_s
-        tk = ((kk + 1) * FRAME_S).tolist()  # end of the run after each frame (s), as in _tick
-        nt = len(tk)
+        tka = (kk + 1) * FRAME_S  # end of the run after each frame (s), as in _tick
+        nt = len(tka)
         thr = c.progress_s - 1e-9
         last = self._last_progress_t
         # first frame with tk - last >= thr (monotone in tk): bisect close to it, then step exactly
         j = max(q, int(np.searchsorted(kk, (last + thr) / FRAME_S - 2.0)))
-        while j < nt and not (tk[j] - last >= thr):
+        while j < nt and not (float(tka[j]) - last >= thr):
             j += 1
         if j >= nt:
             return
         step = max(1, int(round(c.progress_s / FRAME_S)))
-        cnt = np.cumsum(fin).tolist()
-        csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin]))).tolist()
-        n0 = cur.acc.n
-        roll_n = self.rolling_load_n  # (constant while a still run goes on)
-        while j < nt:
-            n_j = n0 + cnt[j]
-            mean = csum[cnt[j]] / n_j if n_j else math.nan
-            last = self._last_progress_t = tk[j]
-            tj = float(tn[j])
-            events.append(HoldProgress(tj, t_start, round(last - t_start, 3), round(mean, 2)))
-            if self.check_hold is not None and not self._hold_warned:
+        # the frames that fire: after one at j, the first j2 > j with tk[j2] - tk[j] >= thr. Guessed as every
+        # `step` frames, then checked with that very comparison (else found one by one, as _tick does)
+        js = np.arange(j, nt, step)
+        with np.errstate(invalid="ignore"):
+            if not (((tka[js[1:]] - tka[js[:-1]]) >= thr).all() and ((tka[js[1:] - 1] - tka[js[:-1]]) < thr).all()
+                    and not (tka[nt - 1] - tka[js[-1]] >= thr)):
+                fire = [j]
+                while True:
+                    lj = tka[fire[-1]]
+                    j2 = min(fire[-1] + step, nt)
+                    while j2 - 1 > fire[-1] and tka[j2 - 1] - lj >= thr:
+                        j2 -= 1
+                    while j2 < nt and not (tka[j2] - lj >= thr):
+                        j2 += 1
+                    if j2 >= nt:
+                        break
+                    fire.append(j2)
+                js = np.array(fire)
+        # mean force of the run after each firing frame (cumsum adds in order, as frame by frame)
+        cnt = np.cumsum(fin)[js]
+        csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin])))[cnt]
+        n_j = cur.acc.n + cnt
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(n_j > 0, csum / n_j, math.nan).tolist()
+        lasts = tka[js].tolist()
+        tjs = tn[js].tolist()
+        self._last_progress_t = lasts[-1]
+        if self.progress_events:
+            events.extend(HoldProgress(tj, t_start, round(lt - t_start, 3), round(mean, 2))
+                          for tj, lt, mean in zip(tjs, lasts, means))
+        if self.check_hold is not None and not self._hold_warned:
+            roll_n = self.rolling_load_n  # (constant while a still run goes on)
+            for i, mean in enumerate(means):
                 msg = self.check_hold(mean, roll_n)
                 if msg:
                     self._hold_warned = True
-                    events.append(WarningEvent(tj, msg))
-            # next firing: about `step` frames on; settle the exact frame with _tick's own comparison
-            j2 = min(j + step, nt)
-            while j2 - 1 > j and tk[j2 - 1] - last >= thr:
-                j2 -= 1
-            while j2 < nt and not (tk[j2] - last >= thr):
-                j2 += 1
-            j = j2
+                    w = WarningEvent(tjs[i], msg)
+                    if self.progress_events:  # right after its progress event
+                        events.insert(len(events) - len(means) + i + 1, w)
+                    else:
+                        events.append(w)
+                    break
 
     def _pend_trigger(self, cur: _Run, pend: _Run, i: int, e: int) -> int | None:
         """First frame of i..e-1 (same label as the pending excursion) at which the excursion stands on
@@ -862,8 +885,9 @@ class StateMachine:
             tk = cur.end_k * FRAME_S
             if tk - self._last_progress_t >= self.cfg.progress_s - 1e-9:
                 self._last_progress_t = tk
-                events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
-                                           round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
+                if self.progress_events:
+                    events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
+                                               round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
                 if self.check_hold is not None and not self._hold_warned:
                     msg = self.check_hold(cur.acc.mean, self.rolling_load_n)
                     if msg:
