@@ -82,6 +82,7 @@ G_N_PER_KG = 9.80665
 BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
 #: frames per block of the light path's reference (1 s): within a block the reference is one value
 REF_BLOCK_K = 20
+_BIG = np.iinfo(np.int64).max // 4  # "no frame" in the labeller's index arithmetic
 
 
 @dataclass
@@ -306,15 +307,15 @@ class StateMachine:
         # Light path window (force only): 2 s of force features from motion.py, widened here by trailing
         # max/min when light_window_s is longer.
         self.w_light = max(frames_in(c.light_window_s), self.w_s)
-        self._light_hi = _Trailing(self.w_light - self.w_s + 1)
-        self._light_lo = _Trailing(self.w_light - self.w_s + 1)
+        self._light_hi = _Trailing(self.w_light - self.w_s + 1, "max")
+        self._light_lo = _Trailing(self.w_light - self.w_s + 1, "min")
         # Trailing max of texture / its allowance over each still window (force only): a window is still
         # only when the roller travelled nowhere inside it, not just at its last frame. The texture
         # envelope lags the motion: texture in a window's first `tex_lag_s` belongs to motion before the
         # window (the decaying tail of the rolling before a hold), so it is not checked.
         lag_k = frames_in(c.tex_lag_s)
-        self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
-        self._tex_q = _Trailing(max(self.w_l - lag_k, 1))
+        self._tex_s = _Trailing(max(self.w_light - lag_k, 1), "max")
+        self._tex_q = _Trailing(max(self.w_l - lag_k, 1), "max")
         # labeller: frames not yet consumed by the segmenter, as columns
         # (k, t_s, base label, force_n, x_cm or None, steady, light_ok, mid_s); bounded by the labelling delay
         self._buf: tuple[np.ndarray | None, ...] = (np.empty(0, np.int64),) + (None,) * 7
@@ -442,7 +443,7 @@ class StateMachine:
             light = np.zeros(m, bool)
             still_l = st_any
         idx = np.arange(m)
-        big = np.iinfo(np.int64).max // 4
+        big = _BIG
         k_cov = np.full(m, big)
         for cand, w in ((still_l, self._w_steady), (light, self.w_light)):
             if cand.any():  # first window end k >= i with a still window over frame i
