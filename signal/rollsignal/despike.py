@@ -40,8 +40,9 @@ class Despiker:
         """Feed samples; returns the despiked samples that are now final (lags by one)."""
         if len(chunk) == 0:
             return chunk
-        sat = (chunk.flags & FLAG_SAT) != 0
-        n_sat = int(np.count_nonzero(sat))
+        any_flag = bool(chunk.flags.any())  # (usually none: skips the per-flag passes)
+        sat = (chunk.flags & FLAG_SAT) != 0 if any_flag else None
+        n_sat = int(np.count_nonzero(sat)) if any_flag else 0
         if n_sat:  # (else the force is used as it is: no copy)
             self.saturated += n_sat
             force = np.where(sat, np.nan, chunk.force_n)
@@ -68,7 +69,7 @@ class Despiker:
         right = x[1 : m + 1]
         c = x[:m]
         fl = work.flags[: m + 1]
-        if (fl & FLAG_GAP).any() or np.isnan(left).any() or np.isnan(right).any():
+        if (fl.any() and (fl & FLAG_GAP).any()) or prev_force != prev_force or np.isnan(x[: m + 1]).any():
             # no neighbour across a gap: lost samples in between make it unrelated
             gap_here = (work.flags[:m] & FLAG_GAP) != 0
             gap_next = (work.flags[1 : m + 1] & FLAG_GAP) != 0
@@ -80,13 +81,24 @@ class Despiker:
         hi = np.maximum(left, right, out=left)  # (left is a fresh array: scratch)
         np.minimum(hi, c, out=hi)
         np.maximum(med, hi, out=med)
-        thr = np.abs(med, out=hi)
-        np.multiply(self.rel_threshold, thr, out=thr)
-        np.add(self.abs_threshold_n, thr, out=thr)
-        dev = np.subtract(c, med)
-        spike = np.abs(dev, out=dev) > thr
+        dev = np.subtract(c, med, out=hi)
+        np.abs(dev, out=dev)
+        spike = None
+        if self.abs_threshold_n >= 0 and self.rel_threshold >= 0:
+            # thr >= abs_threshold_n everywhere: only samples beyond it can be spikes (rare), and only
+            # they get the full threshold (the same arithmetic, element by element)
+            cand = np.flatnonzero(dev > self.abs_threshold_n)
+            if len(cand):
+                sub = dev[cand] > self.abs_threshold_n + self.rel_threshold * np.abs(med[cand])
+                if sub.any():
+                    spike = np.zeros(m, bool)
+                    spike[cand] = sub
+        else:
+            spike = dev > self.abs_threshold_n + self.rel_threshold * np.abs(med)
+            if not spike.any():
+                spike = None
         flags = work.flags[:m]
-        if spike.any():
+        if spike is not None:
             self.spikes += int(np.count_nonzero(spike))
             c = np.where(spike, med, c)
             flags = flags.copy()

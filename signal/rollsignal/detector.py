@@ -100,7 +100,8 @@ class Detector:
                 has_encoder, self.body_mass_kg, self.config,
                 score_hold=lambda st: self.scorer.score_hold(st, self.body_mass_kg),
                 check_hold=lambda f, r: self.scorer.safety_message(f, r, self.body_mass_kg),
-                contact_on_n=self.contact.on_n, progress_events=self.progress_events)
+                contact_on_n=self.contact.on_n, progress_events=self.progress_events,
+                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg))
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:

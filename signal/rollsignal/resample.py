@@ -130,12 +130,17 @@ class Resampler:
             self.t_first_s = float(t[0])
         self.samples += len(t)
         # link gaps: flagged by the decoder, or visible as a hole in device time
-        flagged = (chunk.flags & FLAG_GAP) != 0
         dt0 = float(t[0]) - self._t_any  # (the first interval, from the last sample of the previous chunk)
-        self.gaps += int(bool(flagged[0]) or (math.isfinite(dt0) and dt0 > self.max_interp_s))
+        any_flag = bool(chunk.flags.any())
+        flagged = (chunk.flags & FLAG_GAP) != 0 if any_flag else None
+        self.gaps += int((any_flag and bool(flagged[0])) or (math.isfinite(dt0) and dt0 > self.max_interp_s))
         if len(t) > 1:
             dt = np.diff(t)
-            self.gaps += int(np.count_nonzero(flagged[1:] | (np.isfinite(dt) & (dt > self.max_interp_s))))
+            wide = dt > self.max_interp_s
+            if any_flag or wide.any():  # (usually neither: no gap to count)
+                if flagged is None:
+                    flagged = np.zeros(len(t), bool)
+                self.gaps += int(np.count_nonzero(flagged[1:] | (np.isfinite(dt) & wide)))
         self._t_any = float(t[-1])
         okf = np.isfinite(chunk.force_n)
         if okf.all():  # (the usual case: no copies)

@@ -283,7 +283,8 @@ class StateMachine:
                  config: StateConfig | None = None,
                  score_hold: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  check_hold: Callable[[float, float | None], str | None] | None = None,
-                 contact_on_n: float = 25.0, progress_events: bool = True) -> None:
+                 contact_on_n: float = 25.0, progress_events: bool = True,
+                 hold_limit: Callable[[float | None], float] | None = None) -> None:
         self.cfg = config or StateConfig()
         self.has_encoder = has_encoder
         self.body_mass_kg = body_mass_kg
@@ -293,6 +294,9 @@ class StateMachine:
         # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
         # the same ticks, so warnings and everything else are identical
         self.progress_events = progress_events
+        # optional: the mean force (N) above which check_hold(f, rolling_load) warns (it must warn exactly
+        # when f > hold_limit(rolling_load)); lets a long still run find its first warning tick with numpy
+        self.hold_limit = hold_limit
         c = self.cfg
         self.w_enc = frames_in(ENC_WINDOW_S)
         self.w_s = frames_in(SHORT_WINDOW_S)
@@ -334,6 +338,7 @@ class StateMachine:
         self._spec_ref = math.nan  # reference the labeller assumed for blocks not reached yet
         self._halt = False  # a speculative reference was wrong: stop segmenting, relabel
         self.relabels = 0  # how often that happened (diagnostics, tests)
+        self._need_cs: np.ndarray | None = None  # per labelled slice (see _label)
         # segmenter
         self._cur: _Run | None = None
         self._pend: _Run | None = None
@@ -431,7 +436,11 @@ class StateMachine:
         # reference (as the light path's level against light_frac x the reference); inf -- not still
         st_any = steady == 0.0
         st_ref = (steady > 0.0) & (steady < math.inf)
-        if self._use_ref and (lo.any() or st_ref.any()):
+        # frames whose still windows depend on the reference, counted (prefix sums) for _record_refs
+        self._need_cs = None
+        if self._use_ref:
+            self._need_cs = np.concatenate(([0], np.cumsum(lo | st_ref)))
+        if self._use_ref and self._need_cs[-1]:
             refs = np.full(b1 - b0 + 1, ref_now)
             for b in range(b0, min(b1, (c0 + L - 1) // R) + 1):  # reference frame already consumed
                 refs[b - b0] = self._snap_of(b)
@@ -495,10 +504,10 @@ class StateMachine:
         stop = k_b
         k0 = self._k_next
         i0, i1 = max(b_lo * R - k0, 0), min(b_hi * R - k0, m)  # this slice's frames of these blocks
-        st = self._buf[5][i0:i1] if i1 > i0 else None
-        st_ref = None if st is None else (st > 0.0) & (st < math.inf)
         # (blocks without light or reference-dependent steady candidates: nothing to check)
-        if i1 > i0 and (self._buf[6][i0:i1].any() or st_ref.any()):
+        if i1 > i0 and self._need_cs[i1] > self._need_cs[i0]:
+            st = self._buf[5][i0:i1]
+            st_ref = (st > 0.0) & (st < math.inf)
             lo, ms = self._buf[6][i0:i1], self._buf[7][i0:i1]
             lf, sf = self.cfg.light_frac, self.cfg.steady_light_frac
             with np.errstate(invalid="ignore"):
@@ -654,7 +663,8 @@ class StateMachine:
         csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin])))[cnt]
         n_j = cur.acc.n + cnt
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(n_j > 0, csum / n_j, math.nan).tolist()
+            means_a = np.where(n_j > 0, csum / n_j, math.nan)
+        means = means_a.tolist()
         lasts = tka[js].tolist()
         tjs = tn[js].tolist()
         self._last_progress_t = lasts[-1]
@@ -663,8 +673,12 @@ class StateMachine:
                           for tj, lt, mean in zip(tjs, lasts, means))
         if self.check_hold is not None and not self._hold_warned:
             roll_n = self.rolling_load_n  # (constant while a still run goes on)
-            for i, mean in enumerate(means):
-                msg = self.check_hold(mean, roll_n)
+            i0 = 0
+            if self.hold_limit is not None:  # no tick before the first one above the limit warns
+                over = np.flatnonzero(means_a > self.hold_limit(roll_n))
+                i0 = int(over[0]) if len(over) else len(means)
+            for i in range(i0, len(means)):
+                msg = self.check_hold(means[i], roll_n)
                 if msg:
                     self._hold_warned = True
                     w = WarningEvent(tjs[i], msg)
