@@ -511,7 +511,8 @@ class StateMachine:
             lo, ms = self._buf[6][i0:i1], self._buf[7][i0:i1]
             lf, sf = self.cfg.light_frac, self.cfg.steady_light_frac
             with np.errstate(invalid="ignore"):
-                r_fr = r[(k0 + i0 + np.arange(i1 - i0)) // R - b_lo]
+                # (one value over the step: the same products and comparisons with a scalar)
+                r_fr = refs if not isinstance(refs, np.ndarray) else r[(k0 + i0 + np.arange(i1 - i0)) // R - b_lo]
                 wrong = lo & ((ms < lf * r_fr) != (ms < lf * spec))
                 wrong |= st_ref & ((st < sf * r_fr) != (st < sf * spec))
             if wrong.any():
