@@ -78,8 +78,13 @@ class NoiseEstimator:
         d = a[:n]
         # usable: finite, and all ORDER intervals of the difference fast
         use = np.isfinite(d)
-        for i in range(ORDER):
-            use &= fast[i : i + n]
+        if fast[ORDER:].all():  # (the usual case) only the first ORDER differences can span a slow interval
+            q = min(n, ORDER)
+            for i in range(ORDER):
+                use[:q] &= fast[i : i + q]
+        else:
+            for i in range(ORDER):
+                use &= fast[i : i + n]
         n_use = int(np.count_nonzero(use))
         if n_use == 0:
             return np.full(n, self._last)
