@@ -45,8 +45,8 @@ class _Track:
         same sample times, e.g. the noise estimate) that signal interpolated with the same weights;
         updates the carried samples. Sharing the weights halves the work; the result is the same as
         interpolating each signal on its own."""
-        # tx = [t_last] + t_valid (and vx, vx2 alike), gathered without building those concatenations:
-        # they are sample-long (4x the frames) and every fresh long array costs page faults
+        # values at tx = [t_last] + t_valid (and vx, vx2 alike); a long chunk gathers them without building
+        # those concatenations: they are sample-long (4x the frames), and every fresh long array costs page faults
         t_last0, v_last0 = self.t_last, self.v_last
         v2_last0 = math.nan
         if also is not None:
@@ -61,6 +61,32 @@ class _Track:
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
         if len(t_frames) == 0:
             return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
+        if nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer numpy calls
+            tx = np.concatenate(([t_last0], t_valid))
+            j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
+            jl = np.maximum(j - 1, 0)
+            jr = np.minimum(j, nv)
+            t_left, t_right = tx[jl], tx[jr]
+
+            def gather(v: np.ndarray, v0: float) -> tuple[np.ndarray, np.ndarray]:
+                vx = np.concatenate(([v0], v))
+                return vx[jl], vx[jr]
+        else:
+            j, t_left, t_right, gather = self._gather_long(t_frames, t_valid, t_last0, nv)
+        exact = t_frames == t_left
+        ok = (j >= 1) & np.isfinite(t_left) & ((j < nv + 1) & (t_right - t_left <= max_interp_s) | exact)
+        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
+        out = []
+        for vv, v0 in ((v_valid, v_last0), (None if also is None else also[1], v2_last0)):
+            if vv is not None:
+                vl, vr = gather(vv, v0)
+                v = np.where(exact, vl, vl + w * (vr - vl))
+                out.append(np.where(ok, v, np.nan))
+        return out[0], ok, out[1] if also is not None else None
+
+    @staticmethod
+    def _gather_long(t_frames: np.ndarray, t_valid: np.ndarray, t_last0: float, nv: int):
+        """(j, tx[j-1], tx[j], gather) for tx = [t_last0] + t_valid without building tx (nor vx)."""
         # j = searchsorted(tx, t_frames, "right"): tx[j-1] <= t < tx[j]
         j = np.searchsorted(t_valid, t_frames, side="right")
         j += t_frames >= t_last0
@@ -80,16 +106,7 @@ class _Track:
             return left, right
 
         t_left, t_right = gather(t_valid, t_last0)
-        exact = t_frames == t_left
-        ok = (j >= 1) & np.isfinite(t_left) & ((j < nv + 1) & (t_right - t_left <= max_interp_s) | exact)
-        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
-        out = []
-        for vv, v0 in ((v_valid, v_last0), (None if also is None else also[1], v2_last0)):
-            if vv is not None:
-                vl, vr = gather(vv, v0)
-                v = np.where(exact, vl, vl + w * (vr - vl))
-                out.append(np.where(ok, v, np.nan))
-        return out[0], ok, out[1] if also is not None else None
+        return j, t_left, t_right, gather
 
 
 class Resampler:

@@ -436,11 +436,8 @@ class StateMachine:
         # reference (as the light path's level against light_frac x the reference); inf -- not still
         st_any = steady == 0.0
         st_ref = (steady > 0.0) & (steady < math.inf)
-        # frames whose still windows depend on the reference, counted (prefix sums) for _record_refs
-        self._need_cs = None
-        if self._use_ref:
-            self._need_cs = np.concatenate(([0], np.cumsum(lo | st_ref)))
-        if self._use_ref and self._need_cs[-1]:
+        self._need_cs = None  # (made by _record_refs when it needs it, for this slice)
+        if self._use_ref and (lo.any() or st_ref.any()):
             refs = np.full(b1 - b0 + 1, ref_now)
             for b in range(b0, min(b1, (c0 + L - 1) // R) + 1):  # reference frame already consumed
                 refs[b - b0] = self._snap_of(b)
@@ -505,6 +502,10 @@ class StateMachine:
         k0 = self._k_next
         i0, i1 = max(b_lo * R - k0, 0), min(b_hi * R - k0, m)  # this slice's frames of these blocks
         # (blocks without light or reference-dependent steady candidates: nothing to check)
+        if i1 > i0 and self._need_cs is None:
+            # frames of the slice whose still windows depend on the reference, counted (prefix sums)
+            st = self._buf[5][:m]
+            self._need_cs = np.concatenate(([0], np.cumsum(self._buf[6][:m] | ((st > 0.0) & (st < math.inf)))))
         if i1 > i0 and self._need_cs[i1] > self._need_cs[i0]:
             st = self._buf[5][i0:i1]
             st_ref = (st > 0.0) & (st < math.inf)
