@@ -40,10 +40,13 @@ class Despiker:
         """Feed samples; returns the despiked samples that are now final (lags by one)."""
         if len(chunk) == 0:
             return chunk
-        sat = (chunk.flags & FLAG_SAT) != 0
-        self.saturated += int(np.count_nonzero(sat))
-        force = np.where(sat, np.nan, chunk.force_n)
-        chunk = SampleChunk(chunk.t_s, force, chunk.angle_deg, chunk.flags, chunk.raw_counts)
+        any_flag = bool(chunk.flags.any())  # (usually none: skips the per-flag passes)
+        sat = (chunk.flags & FLAG_SAT) != 0 if any_flag else None
+        n_sat = int(np.count_nonzero(sat)) if any_flag else 0
+        if n_sat:  # (else the force is used as it is: no copy)
+            self.saturated += n_sat
+            force = np.where(sat, np.nan, chunk.force_n)
+            chunk = SampleChunk(chunk.t_s, force, chunk.angle_deg, chunk.flags, chunk.raw_counts)
         work = chunk if self._pending is None else SampleChunk.concat([self._pending, chunk])
         n = len(work)
         if n < 2:
@@ -64,19 +67,41 @@ class Despiker:
         x = work.force_n
         left = np.concatenate(([prev_force], x[: m - 1]))
         right = x[1 : m + 1]
-        # no neighbour across a gap: lost samples in between make it unrelated
-        gap_here = (work.flags[:m] & FLAG_GAP) != 0
-        gap_next = (work.flags[1 : m + 1] & FLAG_GAP) != 0
         c = x[:m]
-        left = np.where(gap_here | np.isnan(left), c, left)
-        right = np.where(gap_next | np.isnan(right), c, right)
-        med = np.maximum(np.minimum(left, right), np.minimum(np.maximum(left, right), c))
-        thr = self.abs_threshold_n + self.rel_threshold * np.abs(med)
-        spike = np.abs(c - med) > thr
-        flags = work.flags[:m].copy()
-        if spike.any():
+        fl = work.flags[: m + 1]
+        if (fl.any() and (fl & FLAG_GAP).any()) or prev_force != prev_force or np.isnan(x[: m + 1]).any():
+            # no neighbour across a gap: lost samples in between make it unrelated
+            gap_here = (work.flags[:m] & FLAG_GAP) != 0
+            gap_next = (work.flags[1 : m + 1] & FLAG_GAP) != 0
+            left = np.where(gap_here | np.isnan(left), c, left)
+            right = np.where(gap_next | np.isnan(right), c, right)
+        # med = max(min(l, r), min(max(l, r), c)) and thr = abs + rel x |med|, written into scratch arrays
+        # (every fresh temporary of a long chunk costs page faults)
+        med = np.minimum(left, right)
+        hi = np.maximum(left, right, out=left)  # (left is a fresh array: scratch)
+        np.minimum(hi, c, out=hi)
+        np.maximum(med, hi, out=med)
+        dev = np.subtract(c, med, out=hi)
+        np.abs(dev, out=dev)
+        spike = None
+        if self.abs_threshold_n >= 0 and self.rel_threshold >= 0:
+            # thr >= abs_threshold_n everywhere: only samples beyond it can be spikes (rare), and only
+            # they get the full threshold (the same arithmetic, element by element)
+            cand = np.flatnonzero(dev > self.abs_threshold_n)
+            if len(cand):
+                sub = dev[cand] > self.abs_threshold_n + self.rel_threshold * np.abs(med[cand])
+                if sub.any():
+                    spike = np.zeros(m, bool)
+                    spike[cand] = sub
+        else:
+            spike = dev > self.abs_threshold_n + self.rel_threshold * np.abs(med)
+            if not spike.any():
+                spike = None
+        flags = work.flags[:m]
+        if spike is not None:
             self.spikes += int(np.count_nonzero(spike))
             c = np.where(spike, med, c)
+            flags = flags.copy()
             flags[spike] |= FLAG_SPIKE
         return SampleChunk(work.t_s[:m], c, None if work.angle_deg is None else work.angle_deg[:m], flags,
                            None if work.raw_counts is None else work.raw_counts[:m])

@@ -65,10 +65,12 @@ class Detector:
     until they span this much device time before the stages run, which cuts
     per-call overhead; results are identical for any value (every stage streams
     exactly), only wall-clock latency changes (<= 0.25 s, below a cue's usefulness).
+    `progress_events`: False skips making the 1 Hz hold_progress events (analyze() keeps none; the
+    safety check still runs at each tick, so every other event and the result are the same).
     """
 
     def __init__(self, profile: Profile | str | None = None, body_mass_kg: float | None = None,
-                 config: StateConfig | None = None, batch_s: float = 0.25) -> None:
+                 config: StateConfig | None = None, batch_s: float = 0.25, progress_events: bool = True) -> None:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
         self.profile = profile
@@ -86,6 +88,7 @@ class Detector:
         # process() returns but nobody needs afterwards: a day of holding would keep 40 k of them (~9 MB)
         self.events: list[Event] = []
         self.batch_s = batch_s
+        self.progress_events = progress_events
         self._queue: list[SampleChunk] = []
         self._finished = False
         self._t_first: float | None = None
@@ -97,7 +100,8 @@ class Detector:
                 has_encoder, self.body_mass_kg, self.config,
                 score_hold=lambda st: self.scorer.score_hold(st, self.body_mass_kg),
                 check_hold=lambda f, r: self.scorer.safety_message(f, r, self.body_mass_kg),
-                contact_on_n=self.contact.on_n)
+                contact_on_n=self.contact.on_n, progress_events=self.progress_events,
+                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg))
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:
@@ -189,7 +193,7 @@ class Detector:
 def analyze(chunk: SampleChunk, body_mass_kg: float | None = None,
             profile: Profile | str | None = None) -> AnalysisResult:
     """Analyse a whole recording: exactly what a Detector fed the same samples ends up reporting."""
-    det = Detector(profile=profile, body_mass_kg=body_mass_kg)
+    det = Detector(profile=profile, body_mass_kg=body_mass_kg, progress_events=False)
     det.process(chunk)
     det.finish()
     return det.result()

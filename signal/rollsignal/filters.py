@@ -27,6 +27,8 @@ ORDER = 2
 
 def forward_fill(values: np.ndarray, ok: np.ndarray, carry: float) -> np.ndarray:
     """Replace entries where `ok` is False with the last ok value (`carry` before the first)."""
+    if ok.all():  # (the usual case: a copy, without the index arithmetic)
+        return values.copy()
     idx = np.where(ok, np.arange(len(values)), -1)
     np.maximum.accumulate(idx, out=idx)
     ext = np.concatenate((values, [carry]))

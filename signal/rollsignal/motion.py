@@ -87,21 +87,30 @@ class MotionFrames:
 
 
 class _Trailing:
-    """Trailing max/min over a fixed number of frames, with history carried between chunks."""
+    """Trailing max/min over a fixed number of frames, with history carried between chunks.
 
-    def __init__(self, n: int) -> None:
+    `want`: "both", or "max" / "min" when only one is used (the other is returned as None, not computed).
+    """
+
+    def __init__(self, n: int, want: str = "both") -> None:
+        if want not in ("both", "max", "min"):
+            raise ValueError(f"want: both, max or min, not {want!r}")
         self.n = n
+        self.want = want
         self._hist: np.ndarray | None = None
 
-    def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def process(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        hi = lo = None
         if len(x) == 0:
-            return np.empty(0), np.empty(0)
+            return (None if self.want == "min" else np.empty(0)), (None if self.want == "max" else np.empty(0))
         if self._hist is None:  # stream start: replicate the first value (same in batch)
             self._hist = np.full(self.n - 1, x[0])
         ext = np.concatenate((self._hist, x))
         origin = (self.n - 1) // 2  # shift the window so it ends at the current sample
-        hi = ndimage.maximum_filter1d(ext, self.n, origin=origin, mode="nearest")[self.n - 1 :]
-        lo = ndimage.minimum_filter1d(ext, self.n, origin=origin, mode="nearest")[self.n - 1 :]
+        if self.want != "min":
+            hi = ndimage.maximum_filter1d(ext, self.n, origin=origin, mode="nearest")[self.n - 1 :]
+        if self.want != "max":
+            lo = ndimage.minimum_filter1d(ext, self.n, origin=origin, mode="nearest")[self.n - 1 :]
         self._hist = ext[len(ext) - (self.n - 1) :] if self.n > 1 else ext[:0]
         return hi, lo
 

@@ -62,34 +62,54 @@ class NoiseEstimator:
         n = len(t_s)
         if n == 0:
             return np.empty(0)
-        tx = np.concatenate((self._t_prev, t_s))
-        vx = np.concatenate((self._v_prev, force_n))
-        self._t_prev, self._v_prev = tx[-ORDER:].copy(), vx[-ORDER:].copy()
-        d = np.diff(vx, ORDER)
-        dt = np.diff(tx)  # NaN before the first samples: such differences are not used
-        fast = dt <= self.max_dt_s
-        # all ORDER intervals of each difference fast (same as sliding_window_view(fast, ORDER).all(1), 100x faster)
+        # Few passes, two scratch arrays: on a long chunk every fresh 48 k-sample temporary costs page
+        # faults that outweigh the arithmetic. The differences are the same subtractions np.diff does.
+        m = n + ORDER
+        buf = np.concatenate((self._t_prev, t_s))
+        self._t_prev = buf[-ORDER:].copy()
+        dt = np.subtract(buf[1:], buf[:-1], out=np.empty(m - 1))
+        fast = dt <= self.max_dt_s  # (NaN before the first samples: such differences are not used)
+        vx = np.concatenate((self._v_prev, force_n), out=buf)
+        self._v_prev = vx[-ORDER:].copy()
+        a, b = vx, dt
+        for i in range(ORDER):  # a[j] - a[j-1] ORDER times, ping-ponging between the two arrays
+            np.subtract(a[1 : m - i], a[: m - 1 - i], out=b[: m - 1 - i])
+            a, b = b, a
+        d = a[:n]
+        # usable: finite, and all ORDER intervals of the difference fast
         use = np.isfinite(d)
-        for i in range(ORDER):
-            use &= fast[i : len(fast) - ORDER + 1 + i]
-        a = np.abs(d[use])
-        if not len(a):
+        if fast[ORDER:].all():  # (the usual case) only the first ORDER differences can span a slow interval
+            q = min(n, ORDER)
+            for i in range(ORDER):
+                use[:q] &= fast[i : i + q]
+        else:
+            for i in range(ORDER):
+                use &= fast[i : i + n]
+        n_use = int(np.count_nonzero(use))
+        if n_use == 0:
             return np.full(n, self._last)
+        a = np.abs(d, out=d)
+        if n_use < n:
+            a = a[use]
         w = self.window
         h = len(self._part)
-        ext = np.concatenate((self._part, a))
+        ext = np.concatenate((self._part, a)) if h else a
         n_blk = len(ext) // w
         self._part = ext[n_blk * w :].copy()
-        # estimate after each usable difference of this call: that of the latest complete block
-        est = np.full(len(a) + 1, self._last)  # [0]: before any difference of this call
-        if n_blk:
-            med = np.median(ext[: n_blk * w].reshape(n_blk, w), axis=1) / _MEDIAN_ABS_D
-            ends = np.arange(1, n_blk + 1) * w - h  # differences of this call that complete each block
-            est[ends] = med
-            filled = np.zeros(len(a) + 1, np.intp)
-            filled[ends] = ends
-            np.maximum.accumulate(filled, out=filled)
-            est = est[filled]
-            self._last = float(med[-1])
-        # each sample carries the estimate after the latest usable difference up to it
-        return est[np.cumsum(use)]
+        if not n_blk:
+            return np.full(n, self._last)
+        # median of each block: w is odd, so it is the middle element (what np.median returns, exactly);
+        # partitioned in place (ext is scratch)
+        blocks = ext[: n_blk * w].reshape(n_blk, w)
+        if w % 2:
+            blocks.partition(w // 2, axis=1)
+            med = blocks[:, w // 2] / _MEDIAN_ABS_D
+        else:
+            med = np.median(blocks, axis=1) / _MEDIAN_ABS_D
+        # each sample carries the estimate after the latest usable difference up to it: the estimate
+        # switches to block b's median at the sample whose difference completes block b
+        ends = np.arange(1, n_blk + 1) * w - h  # usable differences of this call that complete each block
+        at = ends - 1 if n_use == n else np.flatnonzero(use)[ends - 1]
+        vals = np.concatenate(([self._last], med))
+        self._last = float(med[-1])
+        return np.repeat(vals, np.diff(np.concatenate(([0], at, [n]))))

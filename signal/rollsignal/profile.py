@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -51,14 +52,27 @@ class Profile:
 
 def available_profiles() -> list[str]:
     """Names of the packaged profiles."""
-    return sorted(p.name[:-5] for p in resources.files("rollsignal.profiles").iterdir() if p.name.endswith(".json"))
+    return list(_available())
+
+
+@lru_cache(maxsize=None)
+def _available() -> tuple[str, ...]:
+    # package data does not change while the process runs: listed once (a Detector per analyze() call
+    # listed and read the files every time, ~2 % of analysing a 10-minute recording)
+    return tuple(sorted(p.name[:-5] for p in resources.files("rollsignal.profiles").iterdir()
+                        if p.name.endswith(".json")))
+
+
+@lru_cache(maxsize=None)
+def _profile_text(name: str) -> str:
+    return resources.files("rollsignal.profiles").joinpath(name + ".json").read_text("utf-8")
 
 
 def load_profile(name: str = DEFAULT_PROFILE) -> Profile:
     """Load a packaged profile by name (e.g. "be-patient")."""
-    if name not in available_profiles():
+    if name not in _available():
         raise ProfileError(f"unknown profile '{name}' (available: {', '.join(available_profiles())})")
-    data = json.loads(resources.files("rollsignal.profiles").joinpath(name + ".json").read_text("utf-8"))
+    data = json.loads(_profile_text(name))  # (parsed each time: every Profile owns its dict)
     if data.get("format") != PROFILE_FORMAT:
         raise ProfileError(f"profile '{name}': unknown format {data.get('format')!r}")
     for key in ("criteria", "safety", "session", "hold", "citations"):

@@ -45,33 +45,68 @@ class _Track:
         same sample times, e.g. the noise estimate) that signal interpolated with the same weights;
         updates the carried samples. Sharing the weights halves the work; the result is the same as
         interpolating each signal on its own."""
-        tx = np.concatenate(([self.t_last], t_valid))
-        vx = np.concatenate(([self.v_last], v_valid))
-        vx2 = None
+        # values at tx = [t_last] + t_valid (and vx, vx2 alike); a long chunk gathers them without building
+        # those concatenations: they are sample-long (4x the frames), and every fresh long array costs page faults
+        t_last0, v_last0 = self.t_last, self.v_last
+        v2_last0 = math.nan
         if also is not None:
             trk2, v2 = also
             if trk2.t_last != self.t_last and not (math.isnan(trk2.t_last) and math.isnan(self.t_last)):
                 raise ValueError("tracks sampled at different times")  # (never: both follow the same samples)
-            vx2 = np.concatenate(([trk2.v_last], v2))
+            v2_last0 = trk2.v_last
             if len(t_valid):
                 trk2.t_last, trk2.v_last = float(t_valid[-1]), float(v2[-1])
-        if len(t_valid):
+        nv = len(t_valid)
+        if nv:
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
         if len(t_frames) == 0:
-            return np.empty(0), np.empty(0, bool), None if vx2 is None else np.empty(0)
-        j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
-        jl = np.maximum(j - 1, 0)
-        jr = np.minimum(j, len(tx) - 1)
-        t_left, t_right = tx[jl], tx[jr]
+            return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
+        if nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer numpy calls
+            tx = np.concatenate(([t_last0], t_valid))
+            j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
+            jl = np.maximum(j - 1, 0)
+            jr = np.minimum(j, nv)
+            t_left, t_right = tx[jl], tx[jr]
+
+            def gather(v: np.ndarray, v0: float) -> tuple[np.ndarray, np.ndarray]:
+                vx = np.concatenate(([v0], v))
+                return vx[jl], vx[jr]
+        else:
+            j, t_left, t_right, gather = self._gather_long(t_frames, t_valid, t_last0, nv)
         exact = t_frames == t_left
-        ok = (j >= 1) & np.isfinite(t_left) & ((j < len(tx)) & (t_right - t_left <= max_interp_s) | exact)
+        ok = (j >= 1) & np.isfinite(t_left) & ((j < nv + 1) & (t_right - t_left <= max_interp_s) | exact)
         w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
         out = []
-        for vv in (vx, vx2):
+        for vv, v0 in ((v_valid, v_last0), (None if also is None else also[1], v2_last0)):
             if vv is not None:
-                v = np.where(exact, vv[jl], vv[jl] + w * (vv[jr] - vv[jl]))
+                vl, vr = gather(vv, v0)
+                v = np.where(exact, vl, vl + w * (vr - vl))
                 out.append(np.where(ok, v, np.nan))
-        return out[0], ok, out[1] if vx2 is not None else None
+        return out[0], ok, out[1] if also is not None else None
+
+    @staticmethod
+    def _gather_long(t_frames: np.ndarray, t_valid: np.ndarray, t_last0: float, nv: int):
+        """(j, tx[j-1], tx[j], gather) for tx = [t_last0] + t_valid without building tx (nor vx)."""
+        # j = searchsorted(tx, t_frames, "right"): tx[j-1] <= t < tx[j]
+        j = np.searchsorted(t_valid, t_frames, side="right")
+        j += t_frames >= t_last0
+        jl = np.maximum(j - 1, 0)
+        jr = np.minimum(j, nv)
+        first_l = jl == 0  # tx[0] is the carried sample
+        first_r = jr == 0
+        il = np.maximum(jl - 1, 0)
+        ir = np.maximum(jr - 1, 0)
+
+        def gather(v: np.ndarray, v0: float) -> tuple[np.ndarray, np.ndarray]:
+            if nv == 0:
+                return np.full(len(t_frames), v0), np.full(len(t_frames), v0)
+            left, right = v[il], v[ir]
+            np.copyto(left, v0, where=first_l)
+            np.copyto(right, v0, where=first_r)
+            return left, right
+
+        t_left, t_right = gather(t_valid, t_last0)
+        return j, t_left, t_right, gather
 
 
 class Resampler:
@@ -112,12 +147,23 @@ class Resampler:
             self.t_first_s = float(t[0])
         self.samples += len(t)
         # link gaps: flagged by the decoder, or visible as a hole in device time
-        dt = np.diff(np.concatenate(([self._t_any], t)))
-        flagged = (chunk.flags & FLAG_GAP) != 0
-        self.gaps += int(np.count_nonzero(flagged | (np.isfinite(dt) & (dt > self.max_interp_s))))
+        dt0 = float(t[0]) - self._t_any  # (the first interval, from the last sample of the previous chunk)
+        any_flag = bool(chunk.flags.any())
+        flagged = (chunk.flags & FLAG_GAP) != 0 if any_flag else None
+        self.gaps += int((any_flag and bool(flagged[0])) or (math.isfinite(dt0) and dt0 > self.max_interp_s))
+        if len(t) > 1:
+            dt = np.diff(t)
+            wide = dt > self.max_interp_s
+            if any_flag or wide.any():  # (usually neither: no gap to count)
+                if flagged is None:
+                    flagged = np.zeros(len(t), bool)
+                self.gaps += int(np.count_nonzero(flagged[1:] | (np.isfinite(dt) & wide)))
         self._t_any = float(t[-1])
         okf = np.isfinite(chunk.force_n)
-        tf, vf = t[okf], chunk.force_n[okf]
+        if okf.all():  # (the usual case: no copies)
+            tf, vf = t, chunk.force_n
+        else:
+            tf, vf = t[okf], chunk.force_n[okf]
         sf = self._noise_est.process(tf, vf)
         horizon = self._force.horizon(tf, self._t_any, self.max_interp_s)
         if has_x:

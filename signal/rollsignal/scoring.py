@@ -48,6 +48,22 @@ class Scorer:
         return (f"Very heavy pressure on one spot ({' and '.join(reasons)}): ease off. Stop if you feel sharp or "
                 "radiating pain, numbness or tingling, and ask a practitioner about safe pressure.")
 
+    def safety_limit_n(self, rolling_load_n: float | None, body_mass_kg: float | None) -> float:
+        """The force (N) above which `safety_message` warns, for this rolling load and body mass (inf: never).
+
+        Why: the detector checks the hold's mean force every second of holding; with the limit it finds
+        the first tick that warns with one vectorised comparison. `safety_message(f, r, m)` is not None
+        exactly when f > `safety_limit_n(r, m)` (same products, same comparisons).
+        """
+        s = self.p.safety
+        lims = []
+        if rolling_load_n:
+            lims.append(s["rolling_factor"] * rolling_load_n)
+        if body_mass_kg:
+            lims.append(s["body_frac"] * body_mass_kg * G_N_PER_KG)
+        lims = [v for v in lims if v == v]  # (f > NaN is never true: such a limit never warns)
+        return min(lims) if lims else math.inf
+
     # ---- one hold ---------------------------------------------------------------------------
     def score_hold(self, st: dict[str, Any], body_mass_kg: float | None = None) -> dict[str, Any]:
         """Hold dict of contracts.md §3 from the hold's statistics (see StateMachine._hold_dict)."""

@@ -86,6 +86,7 @@ G_N_PER_KG = 9.80665
 BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
 #: frames per block of the light path's reference (1 s): within a block the reference is one value
 REF_BLOCK_K = 20
+_BIG = np.iinfo(np.int64).max // 4  # "no frame" in the labeller's index arithmetic
 
 
 @dataclass
@@ -300,13 +301,20 @@ class StateMachine:
                  config: StateConfig | None = None,
                  score_hold: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                  check_hold: Callable[[float, float | None], str | None] | None = None,
-                 contact_on_n: float = 25.0) -> None:
+                 contact_on_n: float = 25.0, progress_events: bool = True,
+                 hold_limit: Callable[[float | None], float] | None = None) -> None:
         self.cfg = config or StateConfig()
         self.has_encoder = has_encoder
         self.body_mass_kg = body_mass_kg
         self.score_hold = score_hold
         self.check_hold = check_hold
         self.contact_on_n = contact_on_n
+        # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
+        # the same ticks, so warnings and everything else are identical
+        self.progress_events = progress_events
+        # optional: the mean force (N) above which check_hold(f, rolling_load) warns (it must warn exactly
+        # when f > hold_limit(rolling_load)); lets a long still run find its first warning tick with numpy
+        self.hold_limit = hold_limit
         c = self.cfg
         self.w_enc = frames_in(ENC_WINDOW_S)
         self.w_s = frames_in(SHORT_WINDOW_S)
@@ -321,15 +329,15 @@ class StateMachine:
         # Light path window (force only): 2 s of force features from motion.py, widened here by trailing
         # max/min when light_window_s is longer.
         self.w_light = max(frames_in(c.light_window_s), self.w_s)
-        self._light_hi = _Trailing(self.w_light - self.w_s + 1)
-        self._light_lo = _Trailing(self.w_light - self.w_s + 1)
+        self._light_hi = _Trailing(self.w_light - self.w_s + 1, "max")
+        self._light_lo = _Trailing(self.w_light - self.w_s + 1, "min")
         # Trailing max of texture / its allowance over each still window (force only): a window is still
         # only when the roller travelled nowhere inside it, not just at its last frame. The texture
         # envelope lags the motion: texture in a window's first `tex_lag_s` belongs to motion before the
         # window (the decaying tail of the rolling before a hold), so it is not checked.
         lag_k = frames_in(c.tex_lag_s)
-        self._tex_s = _Trailing(max(self.w_light - lag_k, 1))
-        self._tex_q = _Trailing(max(self.w_l - lag_k, 1))
+        self._tex_s = _Trailing(max(self.w_light - lag_k, 1), "max")
+        self._tex_q = _Trailing(max(self.w_l - lag_k, 1), "max")
         self._rev_light = _TrailingSum(self.w_light)
         # labeller: frames not yet consumed by the segmenter, as columns
         # (k, t_s, base label, force_n, x_cm or None, steady, light_ok, mid_s); bounded by the labelling delay
@@ -349,6 +357,7 @@ class StateMachine:
         self._spec_ref = math.nan  # reference the labeller assumed for blocks not reached yet
         self._halt = False  # a speculative reference was wrong: stop segmenting, relabel
         self.relabels = 0  # how often that happened (diagnostics, tests)
+        self._need_cs: np.ndarray | None = None  # per labelled slice (see _label)
         # segmenter
         self._cur: _Run | None = None
         self._pend: _Run | None = None
@@ -446,6 +455,7 @@ class StateMachine:
         # reference (as the light path's level against light_frac x the reference); inf -- not still
         st_any = steady == 0.0
         st_ref = (steady > 0.0) & (steady < math.inf)
+        self._need_cs = None  # (made by _record_refs when it needs it, for this slice)
         if self._use_ref and (lo.any() or st_ref.any()):
             refs = np.full(b1 - b0 + 1, ref_now)
             for b in range(b0, min(b1, (c0 + L - 1) // R) + 1):  # reference frame already consumed
@@ -458,7 +468,7 @@ class StateMachine:
             light = np.zeros(m, bool)
             still_l = st_any
         idx = np.arange(m)
-        big = np.iinfo(np.int64).max // 4
+        big = _BIG
         k_cov = np.full(m, big)
         for cand, w in ((still_l, self._w_steady), (light, self.w_light)):
             if cand.any():  # first window end k >= i with a still window over frame i
@@ -510,14 +520,19 @@ class StateMachine:
         stop = k_b
         k0 = self._k_next
         i0, i1 = max(b_lo * R - k0, 0), min(b_hi * R - k0, m)  # this slice's frames of these blocks
-        st = self._buf[5][i0:i1] if i1 > i0 else None
-        st_ref = None if st is None else (st > 0.0) & (st < math.inf)
         # (blocks without light or reference-dependent steady candidates: nothing to check)
-        if i1 > i0 and (self._buf[6][i0:i1].any() or st_ref.any()):
+        if i1 > i0 and self._need_cs is None:
+            # frames of the slice whose still windows depend on the reference, counted (prefix sums)
+            st = self._buf[5][:m]
+            self._need_cs = np.concatenate(([0], np.cumsum(self._buf[6][:m] | ((st > 0.0) & (st < math.inf)))))
+        if i1 > i0 and self._need_cs[i1] > self._need_cs[i0]:
+            st = self._buf[5][i0:i1]
+            st_ref = (st > 0.0) & (st < math.inf)
             lo, ms = self._buf[6][i0:i1], self._buf[7][i0:i1]
             lf, sf = self.cfg.light_frac, self.cfg.steady_light_frac
             with np.errstate(invalid="ignore"):
-                r_fr = r[(k0 + i0 + np.arange(i1 - i0)) // R - b_lo]
+                # (one value over the step: the same products and comparisons with a scalar)
+                r_fr = refs if not isinstance(refs, np.ndarray) else r[(k0 + i0 + np.arange(i1 - i0)) // R - b_lo]
                 wrong = lo & ((ms < lf * r_fr) != (ms < lf * spec))
                 wrong |= st_ref & ((st < sf * r_fr) != (st < sf * spec))
             if wrong.any():
@@ -599,8 +614,28 @@ class StateMachine:
         if lb < MOVE:
             return
         fs = f[i:e]
-        fin = ~np.isnan(fs)
         a = cur.acc
+        if lb == MOVE and x is None and e - i > 16:
+            with np.errstate(invalid="ignore"):
+                all_roll = bool((fs >= self.contact_on_n).all())  # (NaN: False)
+            if all_roll:
+                # every frame is loaded rolling: the run's and the rolling load's sums in one cumsum over
+                # four rows (accumulate adds strictly in order along each row: the same sums as below)
+                r = self.roll
+                buf = np.empty((4, e - i + 1))
+                buf[:, 0] = (a.s, a.s2, r.s, r.s2)
+                buf[0, 1:] = fs
+                np.multiply(fs, fs, out=buf[1, 1:])
+                buf[2, 1:] = fs
+                buf[3, 1:] = buf[1, 1:]
+                a.s, a.s2, r.s, r.s2 = np.cumsum(buf, axis=1)[:, -1].tolist()
+                f_max = float(fs.max())
+                a.n += e - i
+                a.f_max = max(a.f_max, f_max)
+                r.n += e - i
+                r.f_max = max(r.f_max, f_max)
+                return
+        fin = ~np.isnan(fs)
         if lb == STILL:
             self._ticks(events, cur, k[i:e], fs, fin, tn[i:e])
         fv = fs[fin]
@@ -635,39 +670,64 @@ class StateMachine:
             self._emit_kind(events, "hold", start, tq)
             events.append(HoldStarted(tq, t_start))
             self._last_progress_t = t_start + c.min_hold_s - c.progress_s
-        tk = ((kk + 1) * FRAME_S).tolist()  # end of the run after each frame (s), as in _tick
-        nt = len(tk)
+        tka = (kk + 1) * FRAME_S  # end of the run after each frame (s), as in _tick
+        nt = len(tka)
         thr = c.progress_s - 1e-9
         last = self._last_progress_t
         # first frame with tk - last >= thr (monotone in tk): bisect close to it, then step exactly
         j = max(q, int(np.searchsorted(kk, (last + thr) / FRAME_S - 2.0)))
-        while j < nt and not (tk[j] - last >= thr):
+        while j < nt and not (float(tka[j]) - last >= thr):
             j += 1
         if j >= nt:
             return
         step = max(1, int(round(c.progress_s / FRAME_S)))
-        cnt = np.cumsum(fin).tolist()
-        csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin]))).tolist()
-        n0 = cur.acc.n
-        roll_n = self.rolling_load_n  # (constant while a still run goes on)
-        while j < nt:
-            n_j = n0 + cnt[j]
-            mean = csum[cnt[j]] / n_j if n_j else math.nan
-            last = self._last_progress_t = tk[j]
-            tj = float(tn[j])
-            events.append(HoldProgress(tj, t_start, round(last - t_start, 3), round(mean, 2)))
-            if self.check_hold is not None and not self._hold_warned:
-                msg = self.check_hold(mean, roll_n)
+        # the frames that fire: after one at j, the first j2 > j with tk[j2] - tk[j] >= thr. Guessed as every
+        # `step` frames, then checked with that very comparison (else found one by one, as _tick does)
+        js = np.arange(j, nt, step)
+        with np.errstate(invalid="ignore"):
+            if not (((tka[js[1:]] - tka[js[:-1]]) >= thr).all() and ((tka[js[1:] - 1] - tka[js[:-1]]) < thr).all()
+                    and not (tka[nt - 1] - tka[js[-1]] >= thr)):
+                fire = [j]
+                while True:
+                    lj = tka[fire[-1]]
+                    j2 = min(fire[-1] + step, nt)
+                    while j2 - 1 > fire[-1] and tka[j2 - 1] - lj >= thr:
+                        j2 -= 1
+                    while j2 < nt and not (tka[j2] - lj >= thr):
+                        j2 += 1
+                    if j2 >= nt:
+                        break
+                    fire.append(j2)
+                js = np.array(fire)
+        # mean force of the run after each firing frame (cumsum adds in order, as frame by frame)
+        cnt = np.cumsum(fin)[js]
+        csum = np.cumsum(np.concatenate(([cur.acc.s], fs[fin])))[cnt]
+        n_j = cur.acc.n + cnt
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means_a = np.where(n_j > 0, csum / n_j, math.nan)
+        means = means_a.tolist()
+        lasts = tka[js].tolist()
+        tjs = tn[js].tolist()
+        self._last_progress_t = lasts[-1]
+        if self.progress_events:
+            events.extend(HoldProgress(tj, t_start, round(lt - t_start, 3), round(mean, 2))
+                          for tj, lt, mean in zip(tjs, lasts, means))
+        if self.check_hold is not None and not self._hold_warned:
+            roll_n = self.rolling_load_n  # (constant while a still run goes on)
+            i0 = 0
+            if self.hold_limit is not None:  # no tick before the first one above the limit warns
+                over = np.flatnonzero(means_a > self.hold_limit(roll_n))
+                i0 = int(over[0]) if len(over) else len(means)
+            for i in range(i0, len(means)):
+                msg = self.check_hold(means[i], roll_n)
                 if msg:
                     self._hold_warned = True
-                    events.append(WarningEvent(tj, msg))
-            # next firing: about `step` frames on; settle the exact frame with _tick's own comparison
-            j2 = min(j + step, nt)
-            while j2 - 1 > j and tk[j2 - 1] - last >= thr:
-                j2 -= 1
-            while j2 < nt and not (tk[j2] - last >= thr):
-                j2 += 1
-            j = j2
+                    w = WarningEvent(tjs[i], msg)
+                    if self.progress_events:  # right after its progress event
+                        events.insert(len(events) - len(means) + i + 1, w)
+                    else:
+                        events.append(w)
+                    break
 
     def _pend_trigger(self, cur: _Run, pend: _Run, i: int, e: int) -> int | None:
         """First frame of i..e-1 (same label as the pending excursion) at which the excursion stands on
@@ -894,8 +954,9 @@ class StateMachine:
             tk = cur.end_k * FRAME_S
             if tk - self._last_progress_t >= self.cfg.progress_s - 1e-9:
                 self._last_progress_t = tk
-                events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
-                                           round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
+                if self.progress_events:
+                    events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
+                                               round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
                 if self.check_hold is not None and not self._hold_warned:
                     msg = self.check_hold(cur.acc.mean, self.rolling_load_n)
                     if msg:
