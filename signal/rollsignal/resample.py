@@ -25,11 +25,17 @@ SHELL_RADIUS_CM = 7.5
 
 
 class _Track:
-    """Interpolation state of one signal (force or angle): the last valid sample seen."""
+    """Interpolation state of one signal (force or angle): the last valid sample seen, and before it
+    (`_pre_t`/`_pre_v`, usually empty) the earlier samples a frame not yet emitted still lies between:
+    frames are emitted up to the *slower* track's horizon, so the angle may have samples past the next
+    frame while the force has not (a NaN force with a valid angle); dropping them made chunked and
+    whole streams differ."""
 
     def __init__(self) -> None:
         self.t_last = -math.inf
         self.v_last = math.nan
+        self._pre_t = np.empty(0)
+        self._pre_v = np.empty(0)
 
     def horizon(self, t_valid: np.ndarray, t_any_max: float, max_interp_s: float) -> float:
         """Latest frame time whose value is final given the samples seen."""
@@ -39,12 +45,15 @@ class _Track:
         return t_last
 
     def values(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
-               max_interp_s: float, also: "tuple[_Track, np.ndarray] | None" = None
+               max_interp_s: float, also: "tuple[_Track, np.ndarray] | None" = None, t_keep_s: float = math.inf
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Interpolated values at frame times, their validity, and (`also`: another track's values at the
         same sample times, e.g. the noise estimate) that signal interpolated with the same weights;
-        updates the carried samples. Sharing the weights halves the work; the result is the same as
+        updates the carried samples, keeping those from the last one at or before `t_keep_s` (the
+        next frame to emit) on. Sharing the weights halves the work; the result is the same as
         interpolating each signal on its own."""
+        if len(self._pre_t):
+            return self._values_pre(t_frames, t_valid, v_valid, max_interp_s, also, t_keep_s)
         # values at tx = [t_last] + t_valid (and vx, vx2 alike); a long chunk gathers them without building
         # those concatenations: they are sample-long (4x the frames), and every fresh long array costs page faults
         t_last0, v_last0 = self.t_last, self.v_last
@@ -59,6 +68,9 @@ class _Track:
         nv = len(t_valid)
         if nv:
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
+            if t_valid[-1] > t_keep_s:  # samples past the next frame: keep those it lies between
+                self._keep(t_keep_s, np.array([t_last0]), np.array([v_last0]), t_valid, v_valid,
+                           None if also is None else (also[0], np.array([v2_last0]), also[1]))
         if len(t_frames) == 0:
             return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
         if nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer numpy calls
@@ -82,6 +94,62 @@ class _Track:
                 vl, vr = gather(vv, v0)
                 v = np.where(exact, vl, vl + w * (vr - vl))
                 out.append(np.where(ok, v, np.nan))
+        return out[0], ok, out[1] if also is not None else None
+
+    def _keep(self, t_keep_s: float, ct: np.ndarray, cv: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
+              also: "tuple[_Track, np.ndarray, np.ndarray] | None") -> None:
+        """Carry the samples of [ct, t_valid] from the last one at or before `t_keep_s` on (the last
+        one is t_last/v_last, the rest go to _pre_t/_pre_v); `also`: (track, its cv, its values)."""
+        c = int(np.searchsorted(t_valid, t_keep_s, side="right"))
+        if c >= 1:
+            pre_t, take = t_valid[c - 1 : -1].copy(), (lambda old, new: new[c - 1 : -1].copy())
+        else:
+            cc = max(int(np.searchsorted(ct, t_keep_s, side="right")) - 1, 0)
+            pre_t = np.concatenate((ct[cc:], t_valid[:-1]))
+            take = (lambda old, new: np.concatenate((old[cc:], new[:-1])))
+        self._pre_t, self._pre_v = pre_t, take(cv, v_valid)
+        if also is not None:
+            trk2, cv2, v2 = also
+            trk2._pre_t, trk2._pre_v = pre_t, take(cv2, v2)
+
+    def _values_pre(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray, max_interp_s: float,
+                    also: "tuple[_Track, np.ndarray] | None", t_keep_s: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`values` when earlier samples are carried too (rare: the general, concatenating path)."""
+        ct = np.concatenate((self._pre_t, [self.t_last]))
+        cv = np.concatenate((self._pre_v, [self.v_last]))
+        trk2 = cv2 = None
+        if also is not None:
+            trk2 = also[0]
+            cv2 = np.concatenate((trk2._pre_v, [trk2.v_last]))
+        tx = np.concatenate((ct, t_valid))
+        nx = len(tx)
+        j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
+        jl = np.maximum(j - 1, 0)
+        jr = np.minimum(j, nx - 1)
+        t_left, t_right = tx[jl], tx[jr]
+        exact = t_frames == t_left
+        ok = (j >= 1) & np.isfinite(t_left) & ((j < nx) & (t_right - t_left <= max_interp_s) | exact)
+        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
+        out = []
+        for vv, cvv in ((v_valid, cv), (None if also is None else also[1], cv2)):
+            if vv is not None:
+                vx = np.concatenate((cvv, vv))
+                vl, vr = vx[jl], vx[jr]
+                v = np.where(exact, vl, vl + w * (vr - vl))
+                out.append(np.where(ok, v, np.nan))
+        # carry: the last sample, and the earlier ones from the last at or before t_keep_s
+        if len(t_valid):
+            self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
+            if trk2 is not None:
+                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(also[1][-1])
+        cc = max(int(np.searchsorted(tx, t_keep_s, side="right")) - 1, 0)
+        self._pre_t = tx[cc:-1].copy()
+        self._pre_v = np.concatenate((cv, v_valid))[cc:-1].copy()
+        if trk2 is not None:
+            trk2._pre_t, trk2._pre_v = self._pre_t, np.concatenate((cv2, also[1]))[cc:-1].copy()
+        if len(t_frames) == 0:
+            return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
         return out[0], ok, out[1] if also is not None else None
 
     @staticmethod
@@ -177,10 +245,12 @@ class Resampler:
         k = np.arange(self._k_next, max(k_end + 1, self._k_next), dtype=np.int64)
         self._k_next = max(k_end + 1, self._k_next)
         tk = k * FRAME_S
-        force, valid, noise = self._force.values(tk, tf, vf, self.max_interp_s, also=(self._noise, sf))
+        t_keep = self._k_next * FRAME_S  # the next frame to emit
+        force, valid, noise = self._force.values(tk, tf, vf, self.max_interp_s, also=(self._noise, sf),
+                                                 t_keep_s=t_keep)
         x = None
         if has_x:
-            ang, _, _ = self._angle.values(tk, ta, va, self.max_interp_s)
+            ang, _, _ = self._angle.values(tk, ta, va, self.max_interp_s, t_keep_s=t_keep)
             x = ang * self.cm_per_deg
         return Frames(k, tk, force, valid, x, noise_n=noise)
 
