@@ -20,7 +20,8 @@ Fixtures (each a factory; everything it starts is stopped at teardown):
   `Session`: records through holdsense's own host path (in this process) and
   analyses it: `.samples`, `.holds`, `.analysis`, `.gaps`, `.stats`.
 - `holdsense_assert_holds` → `assert_holds(actual, expected, *, start_tol_s=3,
-  duration_tol_s=5, force_tol_frac=None)`: also importable from this module.
+  duration_tol_s=5, force_tol_frac=None)`: also importable from this module, as is
+  `assert_same_samples(actual, expected, *, t_atol_s=0)` (column-by-column sample identity).
 
 BLE (`ble=True`, needs `dbus-daemon`, Debian package `dbus`): the roller
 serves a fake `org.bluez` on its own private D-Bus; for the test's duration
@@ -253,6 +254,33 @@ def assert_holds(actual: Any, expected: Sequence[dict[str, Any]], *, start_tol_s
             return "\n    ".join(rows) or "(none)"
         raise AssertionError("holds differ: " + "; ".join(problems)
                              + f"\n  expected:\n    {fmt(exp)}\n  found:\n    {fmt(got)}")
+
+
+SAMPLE_COLUMNS = ("t_s", "force_n", "angle_deg", "raw_counts", "flags")
+
+
+def assert_same_samples(actual: Any, expected: Any, *, t_atol_s: float = 0.0) -> None:
+    """Assert two sample streams are the same, column by column (t_s, force_n, angle_deg, raw_counts,
+    flags): e.g. a capture replayed and recorded again against the original recording.
+
+    `actual`/`expected`: a `rollsignal.SampleChunk`, or anything with `.samples` (a `Session`, a
+    `holdsense.recording.Recording`). Exact equality (NaN equals NaN) except `t_s`, which may differ
+    by `t_atol_s` seconds (a replayed reboot restarts the device clock at a slightly other moment).
+    """
+    import numpy as np
+
+    a = getattr(actual, "samples", actual)
+    b = getattr(expected, "samples", expected)
+    assert len(a) == len(b), f"{len(a)} samples, expected {len(b)}"
+    for col in SAMPLE_COLUMNS:
+        x, y = getattr(a, col), getattr(b, col)
+        assert (x is None) == (y is None), f"{col}: present in only one of them"
+        if x is None:
+            continue
+        if col == "t_s" and t_atol_s:
+            np.testing.assert_allclose(x, y, rtol=0, atol=t_atol_s, err_msg=col)
+        else:
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f"{col} differs"
 
 
 # --------------------------------------------------------------------------------------- fixtures

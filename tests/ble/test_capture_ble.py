@@ -12,6 +12,7 @@ import pytest
 from holdsense.capture import K_RX, K_TX, decode_capture, read_capture
 from holdsense.protocol import decode_raw
 from holdsense.recording import read_recording
+from holdsense.pytest_plugin import assert_same_samples
 
 pytestmark = pytest.mark.ble
 
@@ -41,7 +42,6 @@ def test_record_ble_with_capture(roller_factory, ble_env, tmp_path: Path):
 
 # ------------------------------------------------------------------ replaying captures onto the fake BLE peripheral
 LIB = Path(__file__).resolve().parents[1] / "captures"
-COLUMNS = ("t_s", "force_n", "angle_deg", "raw_counts", "flags")
 
 
 def _replay_ble(ble_env, tmp_path: Path, first_lines, capture: Path, *args: str):
@@ -87,16 +87,6 @@ def _frames_of(cap) -> list[bytes]:
     return out
 
 
-def _same_columns(a, b, t_atol: float = 0.0) -> None:
-    assert len(a) == len(b), (len(a), len(b))
-    for col in COLUMNS:
-        x, y = getattr(a, col), getattr(b, col)
-        if col == "t_s" and t_atol:
-            np.testing.assert_allclose(x, y, rtol=0, atol=t_atol)
-        else:
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
-
-
 @pytest.mark.parametrize("name, command", [("session", "live"), ("dropout", "record"), ("corrupt", "record"),
                                            ("reboot", "record")])
 def test_serial_capture_replayed_onto_ble_records_the_same_samples(name, command, ble_env, tmp_path, first_lines):
@@ -125,7 +115,7 @@ def test_serial_capture_replayed_onto_ble_records_the_same_samples(name, command
     again = read_recording(out, warn=None)
     # t_s after a reboot: the host places the new boot by the host time that passed; the replay plays the
     # reboot at 1x (at 4x without that the new time base came ~0.4 s early), so it agrees to scheduling jitter
-    _same_columns(again.samples, original.samples, t_atol=0.05 if name == "reboot" else 0.0)
+    assert_same_samples(again.samples, original.samples, t_atol_s=0.05 if name == "reboot" else 0.0)
     if command == "live":
         assert again.metadata["port"] == f"ble {ble_name}"
         return
@@ -166,7 +156,7 @@ def test_ble_capture_replays_onto_ble_notification_for_notification(roller_facto
     rx1 = [r.data for r in read_capture(cap1).records if r.kind == K_RX]
     rx2 = [r.data for r in read_capture(cap2).records if r.kind == K_RX]
     assert rx2 == rx1 and len(rx1) > 50
-    _same_columns(read_recording(again, warn=None).samples, read_recording(first, warn=None).samples)
+    assert_same_samples(read_recording(again, warn=None).samples, read_recording(first, warn=None).samples)
 
 
 def test_replay_onto_ble_refuses_an_mtu_too_small_for_the_captured_frames(tmp_path):

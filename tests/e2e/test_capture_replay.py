@@ -18,11 +18,11 @@ import pytest
 from holdsense.capture import decode_capture, read_capture
 from holdsense.recording import read_recording
 from holdsense.virtual import spawn
+from holdsense.pytest_plugin import assert_same_samples
 
 pytestmark = pytest.mark.e2e
 
 LIB = Path(__file__).resolve().parents[1] / "captures"
-COLUMNS = ("t_s", "force_n", "angle_deg", "raw_counts", "flags")
 SCENARIO = LIB / "scenarios" / "capture-session.json"
 
 
@@ -30,16 +30,6 @@ def hs_popen(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "holdsense.cli", *args], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"), **kw)
-
-
-def _same_columns(a, b, t_atol: float = 0.0) -> None:
-    assert len(a) == len(b), (len(a), len(b))
-    for col in COLUMNS:
-        x, y = getattr(a, col), getattr(b, col)
-        if col == "t_s" and t_atol:
-            np.testing.assert_allclose(x, y, rtol=0, atol=t_atol)
-        else:
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
 
 
 def test_capture_survives_kill_9_of_the_recorder(tmp_path):
@@ -96,14 +86,14 @@ def test_replay_then_record_gives_the_original_samples(tmp_path, name, command):
     again = read_recording(out, warn=None)
     # after a reboot the host places the new time base by the host time that passed: the replay plays the
     # reboot itself at 1x (at 8x it came ~0.5 s early before), so t_s agrees to scheduling jitter
-    _same_columns(again.samples, original.samples, t_atol=0.05 if name == "reboot" else 0.0)
+    assert_same_samples(again.samples, original.samples, t_atol_s=0.05 if name == "reboot" else 0.0)
     assert again.metadata["device"] == original.metadata["device"]
     assert again.metadata["calibration"] == original.metadata["calibration"]
     if command == "live":
         return
     dec2, dec1 = decode_capture(cap2), decode_capture(src)
     # and the capture of the replay decodes to the same samples again, with the same faults seen
-    _same_columns(dec2.to_recording().samples, original.samples, t_atol=0.05 if name == "reboot" else 0.0)
+    assert_same_samples(dec2.to_recording().samples, original.samples, t_atol_s=0.05 if name == "reboot" else 0.0)
     for k in ("lost_samples", "reboots", "reconnects"):
         assert dec2.stats[k] == dec1.stats[k], k
     assert [g["reason"] for g in dec2.gaps] == [g["reason"] for g in dec1.gaps]

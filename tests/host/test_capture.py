@@ -21,10 +21,10 @@ from holdsense.capture import (K_DEVICE, K_END, K_HEADER, K_LINK_CLOSED, K_LINK_
                                encode_record, file_magic, is_capture, read_capture)
 from holdsense.recording import read_recording
 from holdsense.transport import Transport
+from holdsense.pytest_plugin import assert_same_samples
 
 LIB = Path(__file__).resolve().parents[1] / "captures"
 NAMES = ["session", "limb", "dropout", "reconnect", "corrupt", "reboot"]
-COLUMNS = ("t_s", "force_n", "angle_deg", "raw_counts", "flags")
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -133,23 +133,13 @@ def test_truncated_capture_reads_up_to_the_cut(tmp_path):
     assert np.array_equal(dec.to_recording().samples.raw_counts, rec.samples.raw_counts[:n])
 
 
-def _same_columns(a, b, *, t_atol: float = 0.0) -> None:
-    assert len(a) == len(b), (len(a), len(b))
-    for col in COLUMNS:
-        x, y = getattr(a, col), getattr(b, col)
-        if col == "t_s" and t_atol:
-            np.testing.assert_allclose(x, y, rtol=0, atol=t_atol)
-        else:
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), col
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_library_capture_decodes_to_the_recording_made_with_it(name):
     dec = decode_capture(LIB / f"{name}.hscap")
     rec = read_recording(LIB / f"{name}.csv.gz", warn=None)
     # after a reboot the host places the new time base by host time that passed: the capture's tap time and the
     # recorder's own clock differ by a few ms, so t_s after a reboot agrees to 0.05 s; everything else exactly
-    _same_columns(dec.to_recording().samples, rec.samples, t_atol=0.05 if name == "reboot" else 0.0)
+    assert_same_samples(dec.to_recording().samples, rec.samples, t_atol_s=0.05 if name == "reboot" else 0.0)
     st = dec.stats
     expect = {
         "session": dict(reconnects=0, lost=0, reboots=0),
@@ -277,7 +267,7 @@ def test_packet_capture_replays_onto_packets_and_onto_a_stream(tmp_path):
     w.close()
     ble = decode_capture(path)
     ref = decode_capture(LIB / "session.hscap")
-    _same_columns(ble.to_recording().samples, ref.to_recording().samples)
+    assert_same_samples(ble.to_recording().samples, ref.to_recording().samples)
     assert ble.frames["crc_errors"] == 0 and ble.frames["good"] == len(frames)
     assert ble.stats["commands_injected"] == 0
     # onto a byte stream (a BLE capture replayed on the virtual device's pty): COBS framed, the same frames
