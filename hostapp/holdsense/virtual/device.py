@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UserError
 from . import shims
 from .hardware import FakeAS5600, FakeHX711
-from .link import BleOptions, LinkServer, PtyEndpoint, TcpEndpoint, VirtualSerial, serve
+from .link import BleOptions, LinkServer, PtyEndpoint, TcpEndpoint, VirtualSerial, cancel_tasks, serve
 
 __all__ = ["VirtualDevice", "serve", "reference_build_sensor", "VirtualSerial", "PtyEndpoint", "TcpEndpoint"]
 
@@ -228,13 +228,7 @@ class VirtualDevice(LinkServer):
         return self.app.run((self.serial, self.serial))
 
     async def _shutdown_firmware(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_tasks(self._tasks)
         self._tasks = []
         # App.run cancels its own tasks (sampler, tx, ...) without awaiting them: let them finish on this
         # board before it goes, or a sampler woken by a last IRQ would read pins of no board at all

@@ -190,6 +190,18 @@ class TcpEndpoint:
             self.server = None
 
 
+async def cancel_tasks(tasks: list[asyncio.Task]) -> None:
+    """Cancel `tasks` and wait for each to end (whatever it raised: the roller is going away), so no
+    task of a finished boot or replay runs on."""
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        try:
+            await t
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
 def check_ble_address(address: str) -> str:
     """`7C:DF:A1:00:11:22` (any case) → upper case; UserError otherwise."""
     parts = address.split(":")

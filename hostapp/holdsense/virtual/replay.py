@@ -31,7 +31,8 @@ from typing import Any, TextIO
 from ..capture import K_DEVICE, End, LinkEnd, ReplayEngine, WaitHost, read_capture
 from ..errors import UserError
 from .device import ble_query
-from .link import DEFAULT_BLE_ADDRESS, BleEndpoint, BleOptions, LinkServer, PtyEndpoint, check_ble_address
+from .link import (DEFAULT_BLE_ADDRESS, BleEndpoint, BleOptions, LinkServer, PtyEndpoint, cancel_tasks,
+                   check_ble_address)
 
 
 def capture_ble_address(capture: Any) -> str | None:
@@ -284,13 +285,7 @@ class ReplayVirtualDevice(LinkServer):
         await asyncio.gather(*self._tasks)
 
     async def _stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_tasks(self._tasks)
         self._tasks = []
 
 
