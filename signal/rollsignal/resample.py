@@ -52,105 +52,76 @@ class _Track:
         updates the carried samples, keeping those from the last one at or before `t_keep_s` (the
         next frame to emit) on. Sharing the weights halves the work; the result is the same as
         interpolating each signal on its own."""
-        if len(self._pre_t):
-            return self._values_pre(t_frames, t_valid, v_valid, max_interp_s, also, t_keep_s)
-        # values at tx = [t_last] + t_valid (and vx, vx2 alike); a long chunk gathers them without building
-        # those concatenations: they are sample-long (4x the frames), and every fresh long array costs page faults
-        t_last0, v_last0 = self.t_last, self.v_last
-        v2_last0 = math.nan
+        # values at tx = carried samples + t_valid (and vx, vx2 alike)
+        trk2 = v2 = None
         if also is not None:
             trk2, v2 = also
             if trk2.t_last != self.t_last and not (math.isnan(trk2.t_last) and math.isnan(self.t_last)):
                 raise ValueError("tracks sampled at different times")  # (never: both follow the same samples)
-            v2_last0 = trk2.v_last
-            if len(t_valid):
-                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(v2[-1])
+        ct, cv = self._carried()
+        cv2 = trk2._carried()[1] if trk2 is not None else None
         nv = len(t_valid)
         if nv:
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
-            if t_valid[-1] > t_keep_s:  # samples past the next frame: keep those it lies between
-                self._keep(t_keep_s, np.array([t_last0]), np.array([v_last0]), t_valid, v_valid,
-                           None if also is None else (also[0], np.array([v2_last0]), also[1]))
+            if trk2 is not None:
+                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(v2[-1])
+        if len(ct) > 1 or (nv and t_valid[-1] > t_keep_s):  # samples past the next frame: keep those it lies between
+            self._carry(t_keep_s, ct, cv, t_valid, v_valid, None if trk2 is None else (trk2, cv2, v2))
         if len(t_frames) == 0:
             return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
-        if nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer numpy calls
-            tx = np.concatenate(([t_last0], t_valid))
+        if len(ct) > 1 or nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer calls
+            tx = np.concatenate((ct, t_valid))
+            nx = len(tx)
             j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
             jl = np.maximum(j - 1, 0)
-            jr = np.minimum(j, nv)
+            jr = np.minimum(j, nx - 1)
             t_left, t_right = tx[jl], tx[jr]
 
-            def gather(v: np.ndarray, v0: float) -> tuple[np.ndarray, np.ndarray]:
-                vx = np.concatenate(([v0], v))
+            def gather(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                vx = np.concatenate((c, v))
                 return vx[jl], vx[jr]
         else:
-            j, t_left, t_right, gather = self._gather_long(t_frames, t_valid, t_last0, nv)
-        exact = t_frames == t_left
-        ok = (j >= 1) & np.isfinite(t_left) & ((j < nv + 1) & (t_right - t_left <= max_interp_s) | exact)
-        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
-        out = []
-        for vv, v0 in ((v_valid, v_last0), (None if also is None else also[1], v2_last0)):
-            if vv is not None:
-                vl, vr = gather(vv, v0)
-                v = np.where(exact, vl, vl + w * (vr - vl))
-                out.append(np.where(ok, v, np.nan))
-        return out[0], ok, out[1] if also is not None else None
+            # a long chunk gathers without building the concatenations: they are sample-long (4x the
+            # frames), and every fresh long array costs page faults
+            nx = nv + 1
+            j, t_left, t_right, gather_one = self._gather_long(t_frames, t_valid, float(ct[0]), nv)
 
-    def _keep(self, t_keep_s: float, ct: np.ndarray, cv: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
-              also: "tuple[_Track, np.ndarray, np.ndarray] | None") -> None:
-        """Carry the samples of [ct, t_valid] from the last one at or before `t_keep_s` on (the last
-        one is t_last/v_last, the rest go to _pre_t/_pre_v); `also`: (track, its cv, its values)."""
-        c = int(np.searchsorted(t_valid, t_keep_s, side="right"))
-        if c >= 1:
-            pre_t, take = t_valid[c - 1 : -1].copy(), (lambda old, new: new[c - 1 : -1].copy())
-        else:
-            cc = max(int(np.searchsorted(ct, t_keep_s, side="right")) - 1, 0)
-            pre_t = np.concatenate((ct[cc:], t_valid[:-1]))
-            take = (lambda old, new: np.concatenate((old[cc:], new[:-1])))
-        self._pre_t, self._pre_v = pre_t, take(cv, v_valid)
-        if also is not None:
-            trk2, cv2, v2 = also
-            trk2._pre_t, trk2._pre_v = pre_t, take(cv2, v2)
-
-    def _values_pre(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray, max_interp_s: float,
-                    also: "tuple[_Track, np.ndarray] | None", t_keep_s: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """`values` when earlier samples are carried too (rare: the general, concatenating path)."""
-        ct = np.concatenate((self._pre_t, [self.t_last]))
-        cv = np.concatenate((self._pre_v, [self.v_last]))
-        trk2 = cv2 = None
-        if also is not None:
-            trk2 = also[0]
-            cv2 = np.concatenate((trk2._pre_v, [trk2.v_last]))
-        tx = np.concatenate((ct, t_valid))
-        nx = len(tx)
-        j = np.searchsorted(tx, t_frames, side="right")  # tx[j-1] <= t < tx[j]
-        jl = np.maximum(j - 1, 0)
-        jr = np.minimum(j, nx - 1)
-        t_left, t_right = tx[jl], tx[jr]
+            def gather(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                return gather_one(v, float(c[0]))
         exact = t_frames == t_left
         ok = (j >= 1) & np.isfinite(t_left) & ((j < nx) & (t_right - t_left <= max_interp_s) | exact)
         w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
         out = []
-        for vv, cvv in ((v_valid, cv), (None if also is None else also[1], cv2)):
+        for vv, c in ((v_valid, cv), (v2, cv2)):
             if vv is not None:
-                vx = np.concatenate((cvv, vv))
-                vl, vr = vx[jl], vx[jr]
+                vl, vr = gather(vv, c)
                 v = np.where(exact, vl, vl + w * (vr - vl))
                 out.append(np.where(ok, v, np.nan))
-        # carry: the last sample, and the earlier ones from the last at or before t_keep_s
-        if len(t_valid):
-            self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
-            if trk2 is not None:
-                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(also[1][-1])
-        cc = max(int(np.searchsorted(tx, t_keep_s, side="right")) - 1, 0)
-        self._pre_t = tx[cc:-1].copy()
-        self._pre_v = np.concatenate((cv, v_valid))[cc:-1].copy()
-        if trk2 is not None:
-            trk2._pre_t, trk2._pre_v = self._pre_t, np.concatenate((cv2, also[1]))[cc:-1].copy()
-        if len(t_frames) == 0:
-            return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
         return out[0], ok, out[1] if also is not None else None
+
+    def _carried(self) -> tuple[np.ndarray, np.ndarray]:
+        """The carried samples (times, values), oldest first; the last is t_last/v_last."""
+        if len(self._pre_t):
+            return np.append(self._pre_t, self.t_last), np.append(self._pre_v, self.v_last)
+        return np.array([self.t_last]), np.array([self.v_last])
+
+    def _carry(self, t_keep_s: float, ct: np.ndarray, cv: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
+               also: "tuple[_Track, np.ndarray, np.ndarray] | None") -> None:
+        """Carry the samples of [ct, t_valid] from the last one at or before `t_keep_s` on (the last
+        one is t_last/v_last, the rest go to _pre_t/_pre_v); `also`: (track, its cv, its values)."""
+        c = int(np.searchsorted(t_valid, t_keep_s, side="right"))
+        if c >= 1:
+            def take(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+                return new[c - 1 : -1].copy()
+        else:
+            cc = max(int(np.searchsorted(ct, t_keep_s, side="right")) - 1, 0)
+
+            def take(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+                return np.concatenate((old[cc:], new))[:-1]
+        self._pre_t, self._pre_v = take(ct, t_valid), take(cv, v_valid)
+        if also is not None:
+            trk2, cv2, v2 = also
+            trk2._pre_t, trk2._pre_v = self._pre_t, take(cv2, v2)
 
     @staticmethod
     def _gather_long(t_frames: np.ndarray, t_valid: np.ndarray, t_last0: float, nv: int):
