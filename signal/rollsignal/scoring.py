@@ -35,13 +35,23 @@ class Scorer:
         self.p = profile
 
     # ---- safety ---------------------------------------------------------------------------
+    def _safety_limits(self, rolling_load_n: float | None, body_mass_kg: float | None) -> dict[str, float]:
+        """Forces (N) above which a hold is far too heavy: vs the rolling load and vs body weight (each when known)."""
+        s = self.p.safety
+        lims = {}
+        if rolling_load_n:
+            lims["rolling"] = s["rolling_factor"] * rolling_load_n
+        if body_mass_kg:
+            lims["body"] = s["body_frac"] * body_mass_kg * G_N_PER_KG
+        return lims
+
     def safety_message(self, force_n: float, rolling_load_n: float | None, body_mass_kg: float | None) -> str | None:
         """A warning text when the force is far above the rolling load or above ~half body weight."""
-        s = self.p.safety
+        lims = self._safety_limits(rolling_load_n, body_mass_kg)
         reasons = []
-        if rolling_load_n and force_n > s["rolling_factor"] * rolling_load_n:
+        if "rolling" in lims and force_n > lims["rolling"]:
             reasons.append(f"{force_n / rolling_load_n:.1f}x your rolling load")
-        if body_mass_kg and force_n > s["body_frac"] * body_mass_kg * G_N_PER_KG:
+        if "body" in lims and force_n > lims["body"]:
             reasons.append(f"{100 * force_n / (body_mass_kg * G_N_PER_KG):.0f} % of your body weight")
         if not reasons:
             return None
@@ -52,17 +62,11 @@ class Scorer:
         """The force (N) above which `safety_message` warns, for this rolling load and body mass (inf: never).
 
         Why: the detector checks the hold's mean force every second of holding; with the limit it finds
-        the first tick that warns with one vectorised comparison. `safety_message(f, r, m)` is not None
-        exactly when f > `safety_limit_n(r, m)` (same products, same comparisons).
+        the first tick that warns with one vectorised comparison. Both use `_safety_limits`, so
+        `safety_message(f, r, m)` is not None exactly when f > `safety_limit_n(r, m)`.
         """
-        s = self.p.safety
-        lims = []
-        if rolling_load_n:
-            lims.append(s["rolling_factor"] * rolling_load_n)
-        if body_mass_kg:
-            lims.append(s["body_frac"] * body_mass_kg * G_N_PER_KG)
-        lims = [v for v in lims if v == v]  # (f > NaN is never true: such a limit never warns)
-        return min(lims) if lims else math.inf
+        lims = [v for v in self._safety_limits(rolling_load_n, body_mass_kg).values() if v == v]
+        return min(lims) if lims else math.inf  # (f > NaN is never true: such a limit never warns)
 
     # ---- one hold ---------------------------------------------------------------------------
     def score_hold(self, st: dict[str, Any], body_mass_kg: float | None = None) -> dict[str, Any]:
