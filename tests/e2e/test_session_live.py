@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from holdsense.recording import read_recording
+from holdsense.virtual.process import send_control
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]
 
@@ -56,20 +56,6 @@ def virtual_roller(tmp_path: Path):
         log.close()
 
 
-def _query(ctl: str) -> dict:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(5)
-        s.connect(ctl)
-        s.sendall(b'{"query": true}\n')
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf)
-
-
 def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_path: Path) -> None:
     port, ctl = virtual_roller
     answers = tmp_path / "a.json"
@@ -90,7 +76,7 @@ def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_pat
     assert rec.region == "quads" and rec.body_mass_kg == 70 and rec.metadata.get("device")
     assert 149.0 <= rec.duration_s <= 150.0
     # the roller's firmware received the cues: start (1), and the rising release-window pattern (4)
-    cues = [tuple(c) for c in _query(ctl)["cues"]]
+    cues = [tuple(c) for c in send_control(ctl, {"query": True}, timeout_s=5)["cues"]]
     assert (1, 1) in cues and (4, 1) in cues
     assert cues.count((4, 1)) == out.count("30 s: release window reached")
     # stored, and live == offline: the stored analysis is what `analyze` finds in the recording
