@@ -34,11 +34,9 @@ Each figure is printed with its target and the ratio against it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,6 +48,7 @@ from holdsense.device import Device
 from holdsense.listener import Listener
 from holdsense.notifier import Notifier
 from holdsense.protocol import FrameDecoder, SampleUnpacker
+from holdsense.virtual.process import spawn
 from holdsense_fw import frame as fw
 
 TARGET_MEDIAN_MS = 30.0
@@ -104,74 +103,48 @@ def latency_ms(arrival: np.ndarray, device_t: np.ndarray, window_s: float = 10.0
     return (d - base) * 1e3
 
 
-def start_virtual_device(link: str, rate_hz: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--link", link,
-                             "--rate", str(rate_hz), "--loop"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    if not line.startswith("port:"):
-        proc.kill()
-        raise SystemExit(f"virtual device did not start: {line!r} {proc.stderr.read()[-500:]}")
-    return proc
-
-
-def start_virtual_ble_device(rate_hz: int) -> tuple[subprocess.Popen, str]:
-    """`holdsense virtual-device --ble` on its own private bus; exports its address for bleak here."""
-    stand_in = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ble")
-    os.environ["PATH"] = f"{os.path.abspath(stand_in)}{os.pathsep}{os.environ.get('PATH', '')}"  # bluetoothctl
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--ble", "--rate", str(rate_hz),
-                             "--loop"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            text=True)
-    first, bus = proc.stdout.readline(), proc.stdout.readline()
-    if not first.startswith("ble:") or not bus.startswith("DBUS_SYSTEM_BUS_ADDRESS="):
-        proc.kill()
-        raise SystemExit(f"virtual BLE device did not start: {first!r} {proc.stderr.read()[-500:]}")
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = bus.strip().split("=", 1)[1]
-    return proc, first.split()[1]
-
-
 def run_link(port: str | None, minutes: float, rate_hz: int, ble: str | None = None) -> dict:
-    proc = None
-    tmp = tempfile.mkdtemp(prefix="holdsense-bench-")
-    if ble == "":
-        proc, ble = start_virtual_ble_device(rate_hz)
-    elif port is None and ble is None:
-        port = os.path.join(tmp, "roller")
-        proc = start_virtual_device(port, rate_hz)
-    try:
-        if ble:
-            from holdsense.ble import open_ble_device
+    """Stream from `port` / BLE `ble` (a name; "" or None with no port: start the virtual device) for
+    `minutes` of real time; latency and loss figures."""
+    with contextlib.ExitStack() as stack:
+        if ble == "":
+            # the virtual roller on its own private bus, with the stand-in bluetoothctl of tests/ble
+            stand_in = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ble")
+            os.environ["PATH"] = f"{os.path.abspath(stand_in)}{os.pathsep}{os.environ.get('PATH', '')}"
+            vd = stack.enter_context(spawn(rate_hz=rate_hz, loop=True, ble=True))
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = vd.bus_address
+            ble = vd.ble_name
+        elif port is None and ble is None:
+            port = os.path.join(stack.enter_context(tempfile.TemporaryDirectory(prefix="holdsense-bench-")), "roller")
+            stack.enter_context(spawn(rate_hz=rate_hz, loop=True, link=port))
+        return _measure(port, minutes, ble)
 
-            dev = open_ble_device(ble, timeout_s=10)
-            port = f"ble {ble}"
-        else:
-            dev = Device.open(port)
-        if not dev.has_encoder:
-            print("note: the device reports no encoder", file=sys.stderr)
-        lst = LatencyListener()
-        dev.start()
-        notifier = Notifier(dev, [lst])
-        t_end = time.monotonic() + minutes * 60
-        last = 0.0
-        try:
-            while time.monotonic() < t_end and notifier.running:
-                time.sleep(0.5)
-                if time.monotonic() - last > 30:
-                    last = time.monotonic()
-                    print(f"  ... {lst.n} samples, lost {lst.lost}", file=sys.stderr)
-        finally:
-            notifier.stop()
-            stats = dev.stats()
-            dev.close()
+
+def _measure(port: str | None, minutes: float, ble: str | None) -> dict:
+    if ble:
+        from holdsense.ble import open_ble_device
+
+        dev = open_ble_device(ble, timeout_s=10)
+        port = f"ble {ble}"
+    else:
+        dev = Device.open(port)
+    if not dev.has_encoder:
+        print("note: the device reports no encoder", file=sys.stderr)
+    lst = LatencyListener()
+    dev.start()
+    notifier = Notifier(dev, [lst])
+    t_end = time.monotonic() + minutes * 60
+    last = 0.0
+    try:
+        while time.monotonic() < t_end and notifier.running:
+            time.sleep(0.5)
+            if time.monotonic() - last > 30:
+                last = time.monotonic()
+                print(f"  ... {lst.n} samples, lost {lst.lost}", file=sys.stderr)
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        notifier.stop()
+        stats = dev.stats()
+        dev.close()
     arrival = np.concatenate(lst.arrival)
     device_t = np.concatenate(lst.device_t)
     skip = int(np.searchsorted(device_t, device_t[0] + 2.0))  # the first 2 s: connection warm-up
