@@ -6,10 +6,13 @@ shows the same numbers (contracts.md §3).
 from __future__ import annotations
 
 import os
+import sys
+import zlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import IO, Any, Iterable
 
 from .errors import UserError
+from .inputcheck import clean_samples, input_warnings
 from .recording import FORMAT, Recording, read_recording, sniff_format
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
@@ -29,11 +32,15 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
     try:
         prof = rollsignal.load_profile(profile) if profile else None
     except (KeyError, FileNotFoundError, ValueError) as exc:
-        raise UserError(f"unknown profile '{profile}' ({exc})") from None
-    result = rollsignal.analyze(rec.samples, body_mass_kg=mass, profile=prof)
+        from .options import profile_error
+
+        raise UserError(profile_error(profile, exc)) from None
+    samples, n_impossible = clean_samples(rec.samples)  # the same check DetectorListener makes live
+    result = rollsignal.analyze(samples, body_mass_kg=mass, profile=prof)
     out = result.to_dict(source=rec.source)
-    if rec.warnings:
-        out.setdefault("quality", {}).setdefault("warnings", []).extend(rec.warnings)
+    notes = list(rec.warnings) + input_warnings(samples, n_impossible)
+    if notes:
+        out.setdefault("quality", {}).setdefault("warnings", []).extend(notes)
     if rec.region:
         out.setdefault("region", rec.region)
     compare = getattr(rec, "compare_markers", None)  # XDF input: how our holds line up with recorded markers
@@ -44,15 +51,32 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
     return out
 
 
+# Names recordings have: in a folder, such a file whose start cannot be read at all (no permission, corrupt
+# compression) is an error entry of the batch rather than silently left out; readable files count by content.
+RECORDING_SUFFIXES = (".csv", ".csv.gz", ".xdf", ".xdfz", ".hscap")
+
+
 def expand_inputs(paths: Iterable[str]) -> list[str]:
-    """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3)."""
+    """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3).
+
+    In a folder, a file is taken when its content is a recording this version
+    reads (a `format:` line, an XDF or capture magic), and also when its name is
+    a recording's (`.csv`, `.csv.gz`, `.xdf`, `.xdfz`, `.hscap`) but its start
+    cannot be read at all (no permission, corrupt compression): such a file then
+    fails as one error entry instead of silently vanishing from the batch.
+    Other files (notes, `--table` outputs, an empty `.xdf`) are ignored.
+    """
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
+            try:
+                names = sorted(os.listdir(p))
+            except OSError as exc:
+                raise UserError(f"{p}: cannot list the folder ({exc.strerror or exc})") from None
             found = []
-            for name in sorted(os.listdir(p)):
+            for name in names:
                 full = os.path.join(p, name)
-                if os.path.isfile(full) and _readable_format(full):
+                if os.path.isfile(full) and _folder_member(full):
                     found.append(full)
             out.extend(found)
         else:
@@ -60,22 +84,31 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def _readable_format(path: str) -> bool:
+def _folder_member(path: str) -> bool:
     from .lab.xdf import is_xdf
 
+    low = path.lower()
     if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
         return True
-    if path.endswith(".hscap"):  # raw wire captures (holdsense.capture) decode like recordings
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+        fmt = sniff_format(path)
+    except (OSError, EOFError, zlib.error):  # unreadable, or compressed and corrupt from the start
+        return low.endswith(RECORDING_SUFFIXES)
+    if fmt is None:
         from .capture import is_capture
 
-        return is_capture(path)
-    fmt = sniff_format(path)
-    return fmt is not None and fmt.split(".")[0] == FORMAT
+        return is_capture(path)  # raw wire captures (holdsense.capture) decode like recordings
+    return fmt.split(".")[0] == FORMAT
 
 
-def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
+def load_for_analysis(path: str, *, stream: str | None = None, warn: IO[str] | None = None) -> Recording:
     """Read a recording for analysis: holdsense CSV, an XDF file's force stream (`stream` picks one by
-    name), or a raw wire capture (`.hscap`, decoded through the host's own device client)."""
+    name), or a raw wire capture (`.hscap`, decoded through the host's own device client).
+
+    The reader's warnings (a half-written last line) go to `warn` (default: stderr).
+    """
     from .capture import is_capture, load_capture_for_analysis
     from .lab.xdf import is_xdf, read_xdf
 
@@ -83,7 +116,7 @@ def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
         return read_xdf(path, stream)
     if str(path).endswith(".hscap") or is_capture(path):
         return load_capture_for_analysis(path)
-    return read_recording(path)
+    return read_recording(path, warn=sys.stderr if warn is None else warn)
 
 
 def fmt_clock(t_s: float) -> str:
@@ -98,7 +131,9 @@ def render_text(a: dict[str, Any]) -> str:
     """The human-readable report of one analysis."""
     s = a["summary"]
     q = a.get("quality", {})
-    lines = [f"{a['source']}: {fmt_clock(s['duration_s'])} session, {q.get('sample_rate_hz', 0):.1f} Hz"
+    rate = q.get("sample_rate_hz")  # None when too few samples to tell (one sample, or all at one time)
+    lines = [f"{a['source']}: {fmt_clock(s['duration_s'])} session, "
+             + (f"{rate:.1f} Hz" if isinstance(rate, (int, float)) else "sample rate unknown")
              + (f", region {a['region']}" if a.get("region") else "")]
     lines.append("")
     lines.append("Timeline")

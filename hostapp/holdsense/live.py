@@ -29,6 +29,7 @@ import numpy as np
 
 from rollsignal import FLAG_GAP, SampleChunk
 
+from .inputcheck import clean_samples
 from .listener import Listener
 
 G_MPS2 = 9.80665
@@ -195,6 +196,7 @@ class DetectorListener(Listener):
         if len(chunk) == 0:
             return
         self._ensure_started()
+        chunk, _ = clean_samples(chunk)  # impossible values are missing, exactly as `analyze` treats them
         events = list(self.detector.process(chunk))
         with self._lock:
             self._update_samples(chunk)

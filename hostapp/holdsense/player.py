@@ -32,17 +32,18 @@ from .recording import Recording, read_recording
 
 
 def parse_speed(text: str) -> float:
-    """`--speed` value: a positive factor (1 = real time), or 0 / 'max' for as fast as possible."""
-    t = str(text).strip().lower()
-    if t in ("max", "inf", "0", "0.0"):
-        return math.inf
+    """`--speed` value: a factor > 0 (1 = real time), or 'max' (math.inf) for as fast as possible.
+
+    The command line parses it with `holdsense.options.speed_factor`; this is the same for callers with a string.
+    """
+    import argparse
+
+    from .options import speed_factor
+
     try:
-        v = float(t.rstrip("x"))
-    except ValueError:
-        raise UserError(f"--speed: {text!r} is not a number (e.g. 1, 10, or max)") from None
-    if not math.isfinite(v) or v < 0:
-        raise UserError(f"--speed: {text!r} must be a positive number or 'max'")
-    return math.inf if v == 0 else v
+        return speed_factor(str(text))
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"--speed: {exc}") from None
 
 
 class Player:

@@ -89,8 +89,10 @@ class _Track:
             def gather(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return gather_one(v, float(c[0]))
         exact = t_frames == t_left
-        ok = (j >= 1) & np.isfinite(t_left) & ((j < nx) & (t_right - t_left <= max_interp_s) | exact)
-        w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0), 0.0)
+        with np.errstate(invalid="ignore"):  # no valid sample yet: t_left is NaN, masked out by `ok` below
+            ok = (j >= 1) & np.isfinite(t_left) & ((j < nx) & (t_right - t_left <= max_interp_s) | exact)
+            w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0),
+                         0.0)
         out = []
         for vv, c in ((v_valid, cv), (v2, cv2)):
             if vv is not None:

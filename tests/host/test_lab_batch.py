@@ -118,8 +118,8 @@ def test_single_bad_file_still_writes_the_tables(tmp_path: Path, capsys) -> None
 
 
 @pytest.mark.parametrize("option, where, message", [
-    ("--table", "missing/holds.csv", "--table {tmp}/missing/holds.csv: folder {tmp}/missing does not exist"),
-    ("--sessions", "", "--sessions {tmp}: is a directory"),
+    ("--table", "missing/holds.csv", "--table: {tmp}/missing/holds.csv: folder {tmp}/missing does not exist"),
+    ("--sessions", "", "--sessions: {tmp} is a folder, not a file name"),
 ])
 def test_unwritable_output_fails_before_the_batch(tmp_path: Path, capsys, option: str, where: str,
                                                    message: str) -> None:
@@ -129,7 +129,7 @@ def test_unwritable_output_fails_before_the_batch(tmp_path: Path, capsys, option
     rc = main(["analyze", str(d), option, target])
     out = capsys.readouterr()
     assert rc == 2 and out.out == ""  # nothing analysed: the error comes first
-    assert out.err.strip() == "holdsense: error: " + message.format(tmp=tmp_path)
+    assert out.err.strip() == "holdsense analyze: error: argument " + message.format(tmp=tmp_path)
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:

@@ -151,7 +151,7 @@ def test_run_drives_listeners_and_stops_them(rec_path):
 def test_parse_speed():
     assert parse_speed("1") == 1.0
     assert parse_speed("10x") == 10.0
-    assert math.isinf(parse_speed("max")) and math.isinf(parse_speed("0"))
-    for bad in ("fast", "-1", "nan"):
+    assert math.isinf(parse_speed("max")) and math.isinf(parse_speed("inf"))
+    for bad in ("fast", "-1", "nan", "0", "1e9"):  # 0 is no speed at all (issue 18): 'max' says as fast as possible
         with pytest.raises(UserError):
             parse_speed(bad)

@@ -352,7 +352,7 @@ BAD_INPUT = [
     (["--rate", "500"], "--rate"),
     (["--body-mass", "5"], "--body-mass"),
     (["--duration", "0"], "--duration"),
-    (["--seed", "x"], "invalid int"),
+    (["--seed", "x"], "not a whole number"),
 ]
 
 

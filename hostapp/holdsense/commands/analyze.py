@@ -7,15 +7,22 @@ row per session) for batches, with a progress bar on a terminal.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
+import traceback
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError
 from ..lab.batch import BatchTables, progress
+from ..lab.parallel import map_files
 from ..lab.xdf import is_xdf
+from ..options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,16 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "when you held, and each hold scored against the guidance.")
     p.add_argument("files", nargs="+", metavar="FILE", help="recording(s) or folder(s) of recordings")
     p.add_argument("--json", action="store_true", help="JSON output (JSON Lines for several files)")
-    p.add_argument("--body-mass", type=float, metavar="KG", dest="body_mass_kg",
+    p.add_argument("--body-mass", type=body_mass_kg, metavar="KG", dest="body_mass_kg",
                    help="body mass in kg (overrides the recording's metadata)")
-    p.add_argument("--profile", metavar="NAME", help="guidance profile (default: be-patient)")
-    p.add_argument("--plot", metavar="OUT.png", help="write a plot (several files: OUT-<name>.png)")
+    p.add_argument("--profile", type=profile_name, metavar="NAME", help="guidance profile (default: be-patient)")
+    p.add_argument("--plot", type=plot_path, metavar="OUT.png",
+                   help="write a plot (several files: OUT-<name>.png; any image type matplotlib writes)")
+    add_jobs_option(p)
     lab = p.add_argument_group("lab (docs/lab.md)")
     lab.add_argument("--stream", metavar="NAME",
                      help="in .xdf files: the force stream to analyse (name or source id; default: the "
                           "holdsense Force stream)")
-    lab.add_argument("--table", metavar="OUT.csv", help="write one CSV row per hold of every file")
-    lab.add_argument("--sessions", metavar="OUT.csv", help="write one CSV row per file (session summary)")
+    lab.add_argument("--table", type=output_path, metavar="OUT.csv", help="write one CSV row per hold of every file")
+    lab.add_argument("--sessions", type=output_path, metavar="OUT.csv",
+                     help="write one CSV row per file (session summary)")
     p.set_defaults(func=run)
 
 
@@ -45,9 +55,49 @@ def _plot_path(base: str, source: str, several: bool) -> str:
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
+@dataclass
+class FileAnalysis:
+    """What one worker sends back for one file: its analysis, or why it has none (all picklable)."""
+
+    result: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    error: str | None = None
+    internal: bool = False  # the error is a bug of ours (exit 1 alone, an error entry in a batch), not bad input
+    stderr: str = ""  # reader warnings, printed by the parent in input order
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    stream: str | None
+    body_mass_kg: float | None
+    profile: str | None
+    plot: str | None
+    several: bool
+
+
+def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
+    """Read, analyse (and plot) one file; never raises for a file's problem: a batch goes on.
+
+    Module-level (and its arguments picklable) so `--jobs` can run it in worker processes.
+    """
+    warn = io.StringIO()
+    try:
+        rec = load_for_analysis(path, stream=opts.stream, warn=warn)
+        result = analyze_recording(rec, body_mass_kg=opts.body_mass_kg, profile=opts.profile)
+        if opts.plot:
+            plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several))
+        return FileAnalysis(result=result, metadata=dict(rec.metadata), stderr=warn.getvalue())
+    except UserError as exc:
+        return FileAnalysis(error=str(exc), stderr=warn.getvalue())
+    except MemoryError:
+        return FileAnalysis(error=f"{path}: too large to analyse in the memory available", stderr=warn.getvalue())
+    except Exception as exc:  # a bug of ours on this file: reported as such, the batch goes on
+        detail = traceback.format_exc() if os.environ.get("HOLDSENSE_DEBUG") else ""
+        return FileAnalysis(error=f"{path}: internal error: {type(exc).__name__}: {exc}", internal=True,
+                            stderr=warn.getvalue() + detail)
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.body_mass_kg is not None and not (10 <= args.body_mass_kg <= 400):
-        raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
     tables = BatchTables(getattr(args, "table", None), getattr(args, "sessions", None))
     stream = getattr(args, "stream", None)
     files = expand_inputs(args.files)
@@ -56,42 +106,47 @@ def run(args: argparse.Namespace) -> int:
     if stream and not any(is_xdf(f) for f in files):
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
+    opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, profile=args.profile, plot=args.plot,
+                          several=several)
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
     reports = args.json or not tables.active
     failed: list[str] = []
+    internal = False
     show_bar = None if (not reports or not sys.stdout.isatty()) else False
+    shown = 0
     with progress(len(files), enabled=show_bar) as bar:
-        for i, path in enumerate(files):
+        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=getattr(args, "jobs", None)):
             bar.advance(Path(path).name)
-            try:
-                rec = load_for_analysis(path, stream=stream)
-                result: dict[str, Any] = analyze_recording(rec, body_mass_kg=args.body_mass_kg,
-                                                           profile=args.profile)
-                if args.plot:
-                    plot_analysis(rec, result, _plot_path(args.plot, path, several))
-            except UserError as exc:
+            if not isinstance(out, FileAnalysis):  # the worker itself died (WorkerCrashed) or could not answer
+                out = FileAnalysis(error=f"{path}: internal error: {type(out).__name__}: {out}", internal=True)
+            if out.stderr:
+                sys.stderr.write(out.stderr)
+            if out.error is not None:
                 failed.append(path)
-                tables.add_failure(path, str(exc))
+                internal = internal or out.internal
+                tables.add_failure(path, out.error)
                 if args.json:
-                    print(json.dumps({"source": path, "error": str(exc)}), flush=True)
-                print(f"holdsense: error: {exc}", file=sys.stderr)
-                if not several and not args.json and not tables.active:
-                    return 2
+                    print(json.dumps({"source": path, "error": out.error}), flush=True)
+                print(f"holdsense: {'' if out.internal else 'error: '}{out.error}", file=sys.stderr, flush=True)
                 continue
-            tables.add(path, result, rec.metadata)
+            assert out.result is not None
+            tables.add(path, out.result, out.metadata)
             if not reports:
                 continue
             if args.json:
-                text = json.dumps(result, separators=(",", ":")) if several else json.dumps(result, indent=2)
+                text = json.dumps(out.result, separators=(",", ":")) if several else json.dumps(out.result, indent=2)
                 print(text, flush=True)
             else:
-                if i:
+                if shown:
                     print()
-                print(render_text(result), flush=True)
+                print(render_text(out.result), flush=True)
+                shown += 1
     if tables.active:
         written = tables.write()
         if not args.json:
             print(f"analysed {len(files) - len(failed)} of {len(files)} file(s); wrote " + "; ".join(written))
     if failed and several:
         print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {', '.join(failed)}", file=sys.stderr)
+    if failed and not several and internal:
+        return 1  # one file, and the failure is ours: the internal-error exit code (contracts.md §3)
     return 2 if failed else 0

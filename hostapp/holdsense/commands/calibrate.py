@@ -33,6 +33,7 @@ from ..calibration import (STANDARD_GRAVITY_MPS2, CalibrationError, CalPoint, Fi
                            fit_calibration, save_calibration, window_stats)
 from ..errors import UserError
 from ..options import add_connection_options, open_device
+from ..options import number, output_path, seconds
 
 DEFAULT_POINT_TIMEOUT_S = 120.0
 FLAG_SAT = 1
@@ -50,19 +51,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "recording's metadata. See docs/calibration.md.")
     add_connection_options(p)
     # --timeout is the per-point wait here (issue 6); the handshake keeps its default.
-    p.add_argument("--timeout", type=float, default=DEFAULT_POINT_TIMEOUT_S, metavar="S", dest="point_timeout_s",
+    p.add_argument("--timeout", type=seconds(0.0, 3600.0, what="a wait per point in seconds"),
+                   default=DEFAULT_POINT_TIMEOUT_S, metavar="S", dest="point_timeout_s",
                    help=f"seconds to wait for each stable point (default {DEFAULT_POINT_TIMEOUT_S:g})")
     p.set_defaults(connect_timeout_s=3.0)
     p.add_argument("--points", metavar="KG,KG,...",
                    help="the masses in kg, starting with 0 (the tare), e.g. 0,5,20 or 0,5,20,75")
     p.add_argument("--yes", "-y", action="store_true",
                    help="no prompts: wait for each mass of --points in turn and save the result")
-    p.add_argument("--save", metavar="CAL.json", help="also write the calibration (with its report) to this file")
+    p.add_argument("--save", type=output_path, metavar="CAL.json", help="also write the calibration (with its report) to this file")
     p.add_argument("--no-store", action="store_true", help="fit and report only; leave the roller's calibration")
     p.add_argument("--linear", action="store_true", help="force a linear fit (no quadratic term)")
-    p.add_argument("--gravity", type=float, default=STANDARD_GRAVITY_MPS2, metavar="G", dest="g_mps2",
+    p.add_argument("--gravity", type=number(9.7, 9.9, unit="m/s²", what="local gravity on Earth", lo_open=True,
+                                            hi_open=True), default=STANDARD_GRAVITY_MPS2, metavar="G", dest="g_mps2",
                    help=f"local gravity in m/s² (default {STANDARD_GRAVITY_MPS2})")
-    p.add_argument("--window", type=float, default=StabilityCriteria.window_s, metavar="S", dest="window_s",
+    p.add_argument("--window", type=number(0.3, 30.0, unit="s", what="an averaging window"), default=StabilityCriteria.window_s, metavar="S", dest="window_s",
                    help=f"averaging window that must be stable (default {StabilityCriteria.window_s:g} s)")
     p.set_defaults(func=run)
 
@@ -188,15 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if args.yes and not args.points:
         raise UserError("--yes needs --points (e.g. --points 0,5,20): the wizard cannot ask for the masses")
     masses = parse_points(args.points) if args.points else None
-    if not args.point_timeout_s > 0:
-        raise UserError(f"--timeout {args.point_timeout_s:g}: must be a positive number of seconds")
-    if not 0.3 <= args.window_s <= 30:
-        raise UserError(f"--window {args.window_s:g}: must be between 0.3 and 30 seconds")
-    if not 9.7 < args.g_mps2 < 9.9:
-        raise UserError(f"--gravity {args.g_mps2:g}: local gravity on Earth is 9.78–9.84 m/s²")
-    save_path = Path(args.save) if args.save else None
-    if save_path is not None and not save_path.parent.exists():
-        raise UserError(f"--save {save_path}: folder {save_path.parent} does not exist")
+    save_path = Path(args.save) if args.save else None  # (numbers and the --save folder: checked when parsed)
 
     criteria = StabilityCriteria(window_s=args.window_s)
     out = sys.stdout

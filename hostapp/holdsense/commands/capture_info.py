@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from ..options import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,17 +14,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "bytes are decoded by the host's own device client, as on a live link.")
     p.add_argument("file", metavar="FILE.hscap", help="capture file")
     p.add_argument("--json", action="store_true", help="JSON output")
-    p.add_argument("--records", type=int, metavar="N", default=0,
+    p.add_argument("--records", type=integer(0, 10**9, what="a number of records"), metavar="N", default=0,
                    help="also list the first N records (kind, host time, size, bytes in hex)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..capture import KIND_NAMES, capture_summary, read_capture, render_summary
-    from ..errors import UserError
 
-    if args.records < 0:
-        raise UserError(f"--records {args.records}: must be 0 or more")
     summary = capture_summary(args.file)
     if args.json:
         print(json.dumps(summary, default=str))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import DeviceError, UserError
+from ..options import seconds, timeout_s
 
 #: USB ids of boards and bridges a holdsense roller uses: (vid, pid or None for any, what).
 KNOWN_USB: tuple[tuple[int, int | None, str], ...] = (
@@ -86,9 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "BLE is unavailable the serial rollers are still listed and the reason is given.")
     p.add_argument("--probe", metavar="PORT", help="ask one port, whatever it is")
     p.add_argument("--json", action="store_true", help="one JSON object per roller")
-    p.add_argument("--timeout", type=float, default=1.5, metavar="S", dest="timeout_s",
+    p.add_argument("--timeout", type=timeout_s, default=1.5, metavar="S", dest="timeout_s",
                    help="seconds each port gets to answer (default 1.5)")
-    p.add_argument("--ble-scan", type=float, default=3.0, metavar="S", dest="ble_scan_s",
+    p.add_argument("--ble-scan", type=seconds(0.0, 600.0, what="a scan time in seconds"), default=3.0, metavar="S", dest="ble_scan_s",
                    help="seconds to listen for Bluetooth LE rollers (default 3)")
     p.add_argument("--no-ble", action="store_true", help="serial ports only: no Bluetooth LE scan")
     p.set_defaults(func=run)
@@ -106,8 +107,6 @@ def describe(d: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, *, list_ports: Callable[[], list[Any]] | None = None) -> int:
-    if not args.timeout_s > 0:
-        raise UserError(f"--timeout {args.timeout_s:g}: must be a positive number of seconds")
     if args.probe:
         d = probe(args.probe, args.timeout_s)  # DeviceError: one clear line, exit 2
         print(json.dumps(d) if args.json else describe(d))

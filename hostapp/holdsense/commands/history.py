@@ -10,6 +10,7 @@ from typing import Any
 from ..coaching import compare_tests, find_region
 from ..errors import UserError
 from ..history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
+from ..options import plot_path
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +20,7 @@ def register(subparsers: Any) -> None:
                     "spent holding, the mean hold score and the before/after change.")
     add_db_option(p)
     p.add_argument("--region", help="only this body region (e.g. quads, calves)")
-    p.add_argument("--plot", metavar="OUT.png", help="draw the weekly trends to an image (png, pdf, svg)")
+    p.add_argument("--plot", type=plot_path, metavar="OUT.png", help="draw the weekly trends to an image (png, pdf, svg)")
     p.add_argument("--json", action="store_true", help="sessions and trends as one JSON object on stdout")
     p.set_defaults(func=run)
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..calibration import Calibration, load_calibration
 from ..errors import UserError
 from ..recording import format_meta_value, parse_recording_text, read_recording
+from ..options import output_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "calibration goes into the metadata, the old one is kept as calibration_previous.")
     p.add_argument("file", metavar="FILE", help="recording (holdsense-recording/1, .csv or .csv.gz) with raw_counts")
     p.add_argument("--calibration", required=True, metavar="CAL.json", help="calibration JSON file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output recording (.csv or .csv.gz)")
+    p.add_argument("-o", "--output", type=output_path, required=True, metavar="OUT", help="output recording (.csv or .csv.gz)")
     p.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ from ..errors import UserError
 from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..notifier import Notifier
 from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
-                       open_device)
+                       open_device, output_path)
 from ..recorder import Progress, Until, default_recording_name, run_session
 from ..recording import RecordingWriter
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    p.add_argument("--capture", metavar="FILE.hscap",
+    p.add_argument("--capture", type=output_path, metavar="FILE.hscap",
                    help="also write a raw wire capture: every byte received and every command sent, with host "
                         "time (docs/capture.md); replay it with 'holdsense virtual-device --replay-capture'")
     add_lsl_options(p)

@@ -5,13 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import UserError
 from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..live import DetectorListener, make_view
 from ..notifier import Notifier
-from ..player import Player, parse_speed
+from ..player import Player
 from ..recording import read_recording
 from ..options import add_session_options, check_session_options, load_profile_option
+from ..options import seconds, speed_factor
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Replay a recording through the live view (and the detector) at real "
                                    "time or any speed: the same listeners a live roller drives.")
     p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
-    p.add_argument("--speed", default="1", metavar="X",
+    p.add_argument("--speed", type=speed_factor, default=1.0, metavar="X",
                    help="playback speed: 1 = real time (default), 10 = ten times faster, max = as fast as possible")
-    p.add_argument("--skip", type=float, default=None, metavar="S", dest="skip_s",
+    p.add_argument("--skip", type=seconds(what="a pause length in seconds"), default=None, metavar="S", dest="skip_s",
                    help="shorten pauses in the recording longer than S seconds to S seconds")
     add_session_options(p, region=False)
     p.add_argument("--plain", action="store_true",
@@ -31,9 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    speed = parse_speed(args.speed)
-    if args.skip_s is not None and args.skip_s <= 0:
-        raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
+    speed = args.speed
     check_session_options(args)
     check_lsl_options(args)
     rec = read_recording(args.file)

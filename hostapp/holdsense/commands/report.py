@@ -17,6 +17,7 @@ from ..history import History, default_db_path
 from ..recording import read_recording
 from ..report import ReportInput, write_report
 from .history import add_db_option
+from ..options import body_mass_kg, output_with_suffix, profile_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "segments, each hold with its score and feedback, session totals, and the "
                                    "before/after test when the session history has one for this recording.")
     p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="report file: OUT.html or OUT.pdf")
-    p.add_argument("--body-mass", type=float, metavar="KG", dest="body_mass_kg",
+    p.add_argument("-o", "--output", type=output_with_suffix(".html", ".htm", ".pdf"), required=True, metavar="OUT", help="report file: OUT.html or OUT.pdf")
+    p.add_argument("--body-mass", type=body_mass_kg, metavar="KG", dest="body_mass_kg",
                    help="body mass in kg (default: from the recording's header)")
-    p.add_argument("--profile", metavar="NAME", help="guidance profile for scoring (default: be-patient)")
+    p.add_argument("--profile", type=profile_name, metavar="NAME", help="guidance profile for scoring (default: be-patient)")
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
     add_db_option(p)
     p.set_defaults(func=run)
@@ -40,8 +41,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")
     if out.is_dir():
         raise UserError(f"{out}: is a directory")
-    if args.body_mass_kg is not None and not 10 <= args.body_mass_kg <= 400:
-        raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
     rec = read_recording(args.file)
     analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)
     metadata = dict(rec.metadata)

@@ -33,6 +33,7 @@ from ..listener import Listener
 from ..options import add_connection_options, add_session_options, check_session_options, load_profile_option
 from ..recording import read_recording
 from .history import add_db_option
+from ..options import speed_factor
 
 ANSWER_KEYS = {"region", "before", "after", "body_mass_kg"}
 
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "buzzer/LED and the computer's sound where there is one. Stored in the history.")
     add_connection_options(p, required=False)
     p.add_argument("--replay", metavar="FILE", help="drive the session from a recording instead of a roller")
-    p.add_argument("--speed", default="1", metavar="X",
+    p.add_argument("--speed", type=speed_factor, default=None, metavar="X",
                    help="with --replay: playback speed (1 = real time, 20 = twenty times faster, max)")
     p.add_argument("--answers", metavar="FILE.json",
                    help='answers instead of questions: {"region": "quads", "before": {"pain": 4, "rom": "35 deg", '
@@ -214,11 +215,11 @@ def run(args: argparse.Namespace) -> int:
     if len(sources) != 1:
         raise UserError("give exactly one of --port P, --ble NAME or --replay FILE" if sources
                         else "no roller given: use --port P (or --ble NAME), or --replay FILE for a demo")
-    from ..player import parse_speed
-
-    speed = parse_speed(args.speed)
-    if args.speed not in ("1", None) and not args.replay:
+    if args.speed is not None and not args.replay:
         raise UserError("--speed only applies with --replay")
+    speed = 1.0 if args.speed is None else args.speed
+    # The recording first: a missing or broken --replay FILE is the problem to report, whatever else is missing.
+    rec = read_recording(args.replay) if args.replay else None  # bad input fails before the history is touched
     if args.answers:
         answers: ScriptedAnswers | Asker = ScriptedAnswers(args.answers)
     elif not sys.stdin.isatty():
@@ -227,7 +228,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         answers = Asker()
     profile = load_profile_option(args)
-    rec = read_recording(args.replay) if args.replay else None  # bad input fails before the history is touched
 
     # The history is opened (created, migrated) first: a locked or damaged file is reported before any rolling.
     db_path = default_db_path(args.db)

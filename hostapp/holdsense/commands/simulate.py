@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ..errors import UserError
+from ..options import number, output_path, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "file): writes the recording and a labels file with the ground truth.")
     p.add_argument("--scenario", default="standard", metavar="NAME|FILE",
                    help="built-in family (see --list) or scenario JSON file (default: standard)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed: same seed, same session (default 0)")
-    p.add_argument("--duration", type=float, metavar="S", dest="duration_s",
+    p.add_argument("--seed", type=seed, default=0, metavar="N", help="random seed: same seed, same session (default 0)")
+    p.add_argument("--duration", type=number(1.0, 48 * 3600.0, unit="s", what="a session length"), metavar="S", dest="duration_s",
                    help="session length in seconds (cuts the scenario, or repeats it with new draws)")
-    p.add_argument("--rate", type=float, metavar="HZ", dest="rate_hz",
+    p.add_argument("--rate", type=number(5.0, 100.0, unit="Hz", what="a simulated sample rate"), metavar="HZ", dest="rate_hz",
                    help="nominal sample rate, 5-100 Hz (HX711: 10 or 80; actual rate runs 0.975-1.15x)")
     p.add_argument("--no-encoder", action="store_true", help="force-only roller: no angle_deg column")
-    p.add_argument("--body-mass", type=float, metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
-    p.add_argument("-o", "--output", metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
+    p.add_argument("--body-mass", type=number(20.0, 250.0, unit="kg", what="a body mass the simulator models"), metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
+    p.add_argument("-o", "--output", type=output_path, metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
     p.set_defaults(func=run)
 
@@ -44,14 +45,6 @@ def run(args: argparse.Namespace) -> int:
     out = args.output
     if not (out.endswith(".csv") or out.endswith(".csv.gz")):
         raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
-    if args.duration_s is not None and not (1.0 <= args.duration_s <= 48 * 3600):
-        raise UserError(f"--duration {args.duration_s:g}: must be 1 s to 48 h")
-    if args.rate_hz is not None and not (5.0 <= args.rate_hz <= 100.0):
-        raise UserError(f"--rate {args.rate_hz:g}: must be 5-100 Hz (the HX711 offers 10 or 80)")
-    if args.body_mass_kg is not None and not (20.0 <= args.body_mass_kg <= 250.0):
-        raise UserError(f"--body-mass {args.body_mass_kg:g}: must be 20-250 kg")
-    if args.seed < 0:
-        raise UserError(f"--seed {args.seed}: must be 0 or more")
     scenario = load_scenario(args.scenario)
     res = simulate(scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None,
                    body_mass_kg=args.body_mass_kg, duration_s=args.duration_s)

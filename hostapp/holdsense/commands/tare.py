@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
 from ..options import add_connection_options, open_device
+from ..options import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,14 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and stores the zero in flash. The zero drifts with temperature (tens of "
                                    "counts per °C), so tare whenever the roller has warmed up or moved rooms.")
     add_connection_options(p)
-    p.add_argument("--samples", type=int, default=0, metavar="N",
+    p.add_argument("--samples", type=integer(0, 65535, what="a number of readings"),
+                   default=0, metavar="N",
                    help="readings to average (default: the roller's own, 40 ≈ 0.5 s at 80 Hz)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 <= args.samples <= 65535:
-        raise UserError(f"--samples {args.samples}: must be between 1 and 65535")
     dev = open_device(args)
     try:
         old = dev.calibration.tare_counts if dev.calibration is not None else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..options import finite_speed, integer, seed, tcp_port
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -13,14 +15,14 @@ def register(subparsers: Any) -> None:
                     "Runs until killed (SIGTERM/SIGINT).")
     p.add_argument("--scenario", default="standard", metavar="NAME|FILE",
                    help="scenario family name or JSON file (default: standard)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the simulated session (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of the simulated session (default 0)")
     p.add_argument("--link", metavar="PATH", help="also make a symlink to the pty at PATH (kept across unplugs)")
-    p.add_argument("--tcp", type=int, metavar="PORT",
+    p.add_argument("--tcp", type=tcp_port, metavar="PORT",
                    help="serve on 127.0.0.1:PORT (socket:// URL) instead of a pty; 0 picks a free port")
     p.add_argument("--rate", type=int, default=80, choices=(10, 80), metavar="HZ",
                    help="HX711 rate setting, 10 or 80 SPS (default 80; a real part runs 78-92)")
     p.add_argument("--no-encoder", action="store_true", help="force-only build: no AS5600 fitted")
-    p.add_argument("--speed", type=float, default=1.0, metavar="X", help="device time runs X times faster")
+    p.add_argument("--speed", type=finite_speed, default=1.0, metavar="X", help="device time runs X times faster")
     p.add_argument("--loop", action="store_true", help="repeat the scenario instead of stepping off")
     p.add_argument("--wait-for-start", action="store_true",
                    help="the simulated person steps on when a host first starts streaming (record/live), so "
@@ -38,7 +40,7 @@ def register(subparsers: Any) -> None:
                         "recorded bytes with their timing (scaled by --speed), the host's commands answered from "
                         "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
                         "options do not; with --ble the captured frames are notified by the fake BLE peripheral")
-    p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
+    p.add_argument("--ticks-offset-us", type=integer(0, 2**32 - 1, what="a tick offset"), default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
     b = p.add_argument_group("BLE (instead of a pty; docs/ble.md)")
     b.add_argument("--ble", action="store_true",
                    help="serve over BLE on a fake BlueZ on a private D-Bus; prints 'ble: NAME ADDRESS' and "
@@ -47,7 +49,7 @@ def register(subparsers: Any) -> None:
     b.add_argument("--ble-address", metavar="MAC",
                    help="with --ble: the roller's BLE address (its name is holdsense-<last two bytes>; default "
                         "7C:DF:A1:00:11:22, or with --replay-capture the captured roller's)")
-    b.add_argument("--ble-mtu", type=int, default=247, metavar="N", help="with --ble: ATT MTU of the link (default 247)")
+    b.add_argument("--ble-mtu", type=integer(23, 517, what="an ATT MTU"), default=247, metavar="N", help="with --ble: ATT MTU of the link (default 247)")
     p.set_defaults(func=run)
 
 

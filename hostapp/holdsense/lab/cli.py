@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from ..errors import UserError
+from ..options import seconds
 
 
 def add_lsl_options(parser: argparse.ArgumentParser, *, wait: bool = False) -> None:
@@ -24,7 +25,7 @@ def add_lsl_options(parser: argparse.ArgumentParser, *, wait: bool = False) -> N
                    help="publish LSL streams: force (type Force) and hold markers (type Markers), stamped from "
                         "the device clock; needs pip install 'holdsense[lab]'")
     if wait:
-        g.add_argument("--lsl-wait", type=float, default=None, metavar="S", dest="lsl_wait_s",
+        g.add_argument("--lsl-wait", type=seconds(0.0, 3600.0, what="a wait in seconds", lo_open=False), default=None, metavar="S", dest="lsl_wait_s",
                        help="with --lsl: wait up to S seconds for a consumer (LabRecorder, an inlet) to connect "
                             "before starting, so nothing is streamed to nobody")
 
@@ -40,8 +41,6 @@ def check_lsl_options(args: argparse.Namespace) -> None:
     if wait is not None:
         if not getattr(args, "lsl", False):
             raise UserError("--lsl-wait needs --lsl")
-        if not wait >= 0:
-            raise UserError(f"--lsl-wait {wait:g}: must be zero or a positive number of seconds")
 
 
 def add_lsl_listeners(listeners: list[Any], args: argparse.Namespace, info: dict[str, Any], *,

@@ -1,0 +1,58 @@
+"""Physical sanity of samples before the detector sees them (offline `analyze` and every live/replay path alike).
+
+A force a body on a foam roller cannot produce (beyond FORCE_LIMIT_N either
+way: a 400 kg person standing on it is ~4 kN; the load cells saturate far
+below 100 kN) is a corrupt cell, not a measurement: it is treated as missing
+(NaN, as an empty cell) and counted, so the analysis says how many it dropped
+instead of numpy printing overflow warnings and the detector scoring garbage.
+The same function runs in `analyze_recording` and in `DetectorListener`, so live
+and offline still agree sample for sample.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from rollsignal import SampleChunk
+
+FORCE_LIMIT_N = 1.0e5
+# Angles beyond this (about 280 000 turns of the shell) are corrupt cells too; the encoder's cumulative
+# angle of a 2-hour session stays far below it.
+ANGLE_LIMIT_DEG = 1.0e8
+
+
+def clean_samples(chunk: SampleChunk) -> tuple[SampleChunk, int]:
+    """(chunk with impossible force/angle values set to NaN, how many samples were touched).
+
+    The chunk is returned unchanged (same object) when nothing is out of range: the common case costs one
+    comparison per sample and no copy.
+    """
+    f = chunk.force_n
+    with np.errstate(invalid="ignore"):  # NaN (an empty cell) compares False: it is already "missing"
+        bad_f = np.abs(f) > FORCE_LIMIT_N
+        a = chunk.angle_deg
+        bad_a = (np.abs(a) > ANGLE_LIMIT_DEG) if a is not None else None
+    n_f = int(np.count_nonzero(bad_f))
+    n_a = int(np.count_nonzero(bad_a)) if bad_a is not None else 0
+    if not n_f and not n_a:
+        return chunk, 0
+    changes = {}
+    if n_f:
+        changes["force_n"] = np.where(bad_f, np.nan, f)
+    if n_a:
+        changes["angle_deg"] = np.where(bad_a, np.nan, a)
+    touched = bad_f | bad_a if bad_a is not None else bad_f
+    return replace(chunk, **changes), int(np.count_nonzero(touched))
+
+
+def input_warnings(chunk: SampleChunk, n_impossible: int) -> list[str]:
+    """Plain-words data-quality notes on a whole recording's samples (for `quality.warnings`)."""
+    out = []
+    if n_impossible:
+        out.append(f"{n_impossible} sample(s) with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or angle "
+                   f"treated as missing")
+    n = len(chunk)
+    if n and not np.isfinite(chunk.force_n).any():
+        out.append("no usable force value in the recording (every force_n cell is empty or impossible)")
+    return out
