@@ -341,6 +341,23 @@ def test_analyze_cli_reads_a_generated_recording(tmp_path):
     assert out["summary"]["duration_s"] == pytest.approx(s.t_s[-1], abs=0.5)
 
 
+def test_simulate_cli_with_the_quasistatic_generator(tmp_path):
+    out = tmp_path / "limb.csv"
+    cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "quasistatic"]
+    proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rec = read_recording(out, warn=None)
+    ref = generate("limb", 3, rate_hz=10.0, encoder=False)
+    np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-3)
+    assert rec.samples.angle_deg is None
+    assert json.loads((tmp_path / "limb.labels.json").read_text())["segments"] == ref.labels["segments"]
+    bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "gaps" in bad.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_corpus_cycles_families_and_seeds():
     got = [(x.family, x.seed) for x in corpus(2, seed0=40, families=("fast", "long"), rate_hz=10.0)]
     assert got == [("fast", 40), ("fast", 41), ("long", 40), ("long", 41)]
