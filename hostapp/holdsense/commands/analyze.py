@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..lab.batch import BatchTables, progress
 from ..lab.parallel import map_files
 from ..lab.xdf import is_xdf
-from ..options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name
+from ..options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,8 @@ class FileAnalysis:
 @dataclass(frozen=True)
 class AnalyzeOptions:
     stream: str | None
-    body_mass_kg: float | None
+    body_mass_kg: float | None  # --body-mass: overrides the recording's header
+    default_body_mass_kg: float | None  # the athlete's profile (`holdsense profile`): when neither says
     profile: str | None
     plot: str | None
     several: bool
@@ -83,7 +84,10 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
     warn = io.StringIO()
     try:
         rec = load_for_analysis(path, stream=opts.stream, warn=warn)
-        result = analyze_recording(rec, body_mass_kg=opts.body_mass_kg, profile=opts.profile)
+        mass = opts.body_mass_kg
+        if mass is None and not rec.body_mass_kg:  # --body-mass, else the recording's header, else the profile
+            mass = opts.default_body_mass_kg
+        result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
         if opts.plot:
             plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several))
         return FileAnalysis(result=result, metadata=dict(rec.metadata), stderr=warn.getvalue())
@@ -106,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if stream and not any(is_xdf(f) for f in files):
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
-    opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, profile=args.profile, plot=args.plot,
-                          several=several)
+    default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
+    opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, default_body_mass_kg=default_mass,
+                          profile=args.profile, plot=args.plot, several=several)
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
     reports = args.json or not tables.active
     failed: list[str] = []
