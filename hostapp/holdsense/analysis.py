@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 
 from .errors import UserError
-from .inputcheck import clean_samples, input_warnings
+from .inputcheck import check_times, clean_samples, input_warnings
 from .recording import FORMAT, Recording, read_recording, sniff_format
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
@@ -35,6 +35,7 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
         from .options import profile_error
 
         raise UserError(profile_error(profile, exc)) from None
+    check_times(rec.samples, rec.source)
     samples, n_impossible = clean_samples(rec.samples)  # the same check DetectorListener makes live
     result = rollsignal.analyze(samples, body_mass_kg=mass, profile=prof)
     out = result.to_dict(source=rec.source)

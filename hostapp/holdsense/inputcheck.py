@@ -16,7 +16,13 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
+from .errors import UserError
+
 FORCE_LIMIT_N = 1.0e5
+# Longest stretch of device time one analysis covers. The detector works on a fixed 20 Hz frame grid across
+# the whole span (gaps included), so a corrupt time stamp (an XDF clock jump, a flipped exponent) would
+# otherwise ask for billions of frames; no roller session lasts a day.
+MAX_SPAN_S = 24 * 3600.0
 # Angles beyond this (about 280 000 turns of the shell) are corrupt cells too; the encoder's cumulative
 # angle of a 2-hour session stays far below it.
 ANGLE_LIMIT_DEG = 1.0e8
@@ -44,6 +50,25 @@ def clean_samples(chunk: SampleChunk) -> tuple[SampleChunk, int]:
         changes["angle_deg"] = np.where(bad_a, np.nan, a)
     touched = bad_f | bad_a if bad_a is not None else bad_f
     return replace(chunk, **changes), int(np.count_nonzero(touched))
+
+
+def check_times(chunk: SampleChunk, source: str) -> None:
+    """Raise UserError (one line, naming `source`) for device times `analyze` cannot work on: not finite,
+    going backwards, or spanning more than MAX_SPAN_S."""
+    t = chunk.t_s
+    if not len(t):
+        return
+    bad = np.flatnonzero(~np.isfinite(t))
+    if len(bad):
+        raise UserError(f"{source}: sample {int(bad[0]) + 1}: device time is not a finite number")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if len(back):
+        k = int(back[0]) + 1
+        raise UserError(f"{source}: sample {k + 1}: device time goes backwards ({t[k]:g} s after {t[k - 1]:g} s)")
+    span = float(t[-1] - t[0])
+    if span > MAX_SPAN_S:
+        raise UserError(f"{source}: the samples span {span:.3g} s of device time, more than the "
+                        f"{MAX_SPAN_S / 3600:g} h one analysis covers (a corrupt time stamp?)")
 
 
 def input_warnings(chunk: SampleChunk, n_impossible: int) -> list[str]:
