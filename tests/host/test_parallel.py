@@ -90,3 +90,16 @@ def test_resolve_jobs() -> None:
     assert resolve_jobs(4, 0) == 1
     with pytest.raises(ValueError):
         resolve_jobs(-2)
+
+
+def test_workers_that_never_start_stop_the_batch_instead_of_retrying_every_file(workers) -> None:
+    from holdsense.lab.parallel import DEAD_START_LIMIT, WorkersCannotStart
+
+    paths = [f"{i}.crash" for i in range(40)]
+    with pytest.raises(WorkersCannotStart):
+        for _ in map_files(workers.crashy, paths, jobs=2):
+            pass
+    # one good answer first: later crashes are the files' own, each one entry
+    paths = ["ok"] + [f"{i}.crash" for i in range(DEAD_START_LIMIT + 1)]
+    got = dict(map_files(workers.crashy, paths, jobs=2))
+    assert got["ok"] == "OK" and all(isinstance(v, WorkerCrashed) for k, v in got.items() if k != "ok")

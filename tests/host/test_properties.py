@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from holdsense.analysis import analyze_recording, load_for_analysis
@@ -131,7 +131,6 @@ def recording_text(draw) -> bytes:
     lines += draw(st.lists(_meta_line, max_size=4))
     header = draw(_header)
     lines.append(header)
-    ncol = len(header.split(","))
     n = draw(st.integers(0, 120))
     t = 0.0
     for _ in range(n):

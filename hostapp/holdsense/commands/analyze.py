@@ -55,6 +55,11 @@ def _plot_path(base: str, source: str, several: bool) -> str:
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
+# What analyze_file imports on its first call (scipy through rollsignal's stages, the capture and XDF
+# readers): imported once in the fork server, not again in every worker (~2 s of CPU each).
+WORKER_PRELOAD = ("rollsignal.detector", "holdsense.capture", "holdsense.lab.xdf")
+
+
 @dataclass
 class FileAnalysis:
     """What one worker sends back for one file: its analysis, or why it has none (all picklable)."""
@@ -120,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     show_bar = None if (not reports or not sys.stdout.isatty()) else False
     shown = 0
     with progress(len(files), enabled=show_bar) as bar:
-        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=getattr(args, "jobs", None)):
+        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=getattr(args, "jobs", None),
+                                   preload=WORKER_PRELOAD):
             bar.advance(Path(path).name)
             if not isinstance(out, FileAnalysis):  # the worker itself died (WorkerCrashed) or could not answer
                 out = FileAnalysis(error=f"{path}: internal error: {type(out).__name__}: {out}", internal=True)

@@ -7,7 +7,8 @@ its good files because one file broke. `map_files(fn, paths)` calls
 in the order the paths were given, where `outcome` is what `fn` returned or
 the exception it raised (an exception is a value here, not a stop).
 
-- `fn` must be picklable: a module-level function, or a `functools.partial`
+- `fn` must be picklable: a module-level function (not in `__main__`: workers import its module; a
+  main script must be guarded by `if __name__ == "__main__"`), or a `functools.partial`
   of one with picklable arguments. Results and exceptions travel back
   pickled, so they must be picklable too (dicts, numbers, strings, UserError).
 - `jobs=None` uses every core this process may run on; `jobs=1` (or a single
@@ -37,8 +38,17 @@ P = TypeVar("P")
 LOOKAHEAD_PER_JOB = 2
 
 
+# Worker deaths in a row, before any worker ever returned, after which workers are taken to be unable to start
+# at all (an unguarded main script, a broken install): map_files then stops instead of retrying every file alone.
+DEAD_START_LIMIT = 3
+
+
 class WorkerCrashed(RuntimeError):
     """The worker process died (not an exception: a signal, os._exit, out of memory) while on this file."""
+
+
+class WorkersCannotStart(RuntimeError):
+    """Every worker process died before returning anything: parallel runs cannot work here (use jobs=1)."""
 
 
 def available_cores() -> int:
@@ -59,13 +69,16 @@ def resolve_jobs(jobs: int | None, n_items: int | None = None) -> int:
     return n
 
 
-def map_files(fn: Callable[[P], Any], paths: Iterable[P], jobs: int | None = None) -> Iterator[tuple[P, Any]]:
+def map_files(fn: Callable[[P], Any], paths: Iterable[P], jobs: int | None = None, *,
+              preload: Iterable[str] = ()) -> Iterator[tuple[P, Any]]:
     """Yield `(path, fn(path) or the exception it raised)` for every path, in input order.
 
     `paths` are passed to `fn` exactly as given (a str stays the same str, so
     a "source" field built from it matches a single-process run). Exceptions
     derived from `Exception` become outcomes; KeyboardInterrupt and SystemExit
     still stop the batch (the pool is shut down on the way out).
+    `preload`: modules `fn` imports lazily (scipy through rollsignal: ~2 s of CPU
+    per process), imported once in the fork server instead of in every worker.
     """
     items = list(paths)
     n = resolve_jobs(jobs, len(items))
@@ -73,7 +86,7 @@ def map_files(fn: Callable[[P], Any], paths: Iterable[P], jobs: int | None = Non
         for p in items:
             yield p, _call(fn, p)
         return
-    yield from _map_pool(fn, items, n)
+    yield from _map_pool(fn, items, n, tuple(preload))
 
 
 def _call(fn: Callable[[P], Any], p: P) -> Any:
@@ -89,13 +102,13 @@ def _context() -> Any:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _new_pool(fn: Callable[..., Any], n: int) -> ProcessPoolExecutor:
+def _new_pool(fn: Callable[..., Any], n: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
     ctx = _context()
     if ctx.get_start_method() == "forkserver":
         # Import the worker's module (and so numpy/scipy/rollsignal) once in the fork server, not per worker.
+        # (The fork server starts with the first pool; later preload lists only apply to a new server.)
         mod = getattr(getattr(fn, "func", fn), "__module__", None)
-        if mod and mod != "__main__":
-            ctx.set_forkserver_preload([mod])
+        ctx.set_forkserver_preload([m for m in (mod, *preload) if m and m != "__main__"])
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
 
 
@@ -112,9 +125,9 @@ def _settled(fut: Future) -> Any:
     return exc if exc is not None else fut.result()
 
 
-def _run_isolated(fn: Callable[[P], Any], p: P) -> Any:
+def _run_isolated(fn: Callable[[P], Any], p: P, preload: tuple[str, ...] = ()) -> Any:
     """Run one suspect file alone in a fresh worker: its outcome, or WorkerCrashed if it kills that one too."""
-    with _new_pool(fn, 1) as pool:
+    with _new_pool(fn, 1, preload) as pool:
         fut = pool.submit(fn, p)
         try:
             return fut.result()
@@ -125,10 +138,12 @@ def _run_isolated(fn: Callable[[P], Any], p: P) -> Any:
             return exc
 
 
-def _map_pool(fn: Callable[[P], Any], items: list[P], n: int) -> Iterator[tuple[P, Any]]:
+def _map_pool(fn: Callable[[P], Any], items: list[P], n: int, preload: tuple[str, ...]) -> Iterator[tuple[P, Any]]:
     todo = deque(items)
     window: deque[tuple[P, Future | None]] = deque()  # None: not handed to a worker (the pool broke first)
-    pool = _new_pool(fn, n)
+    pool = _new_pool(fn, n, preload)
+    answered = False  # some worker has returned something: workers can start here
+    dead_in_a_row = 0
     try:
         while todo or window:
             broken = False
@@ -150,6 +165,7 @@ def _map_pool(fn: Callable[[P], Any], items: list[P], n: int) -> Iterator[tuple[
                     outcome = exc
             if not broken:
                 window.popleft()
+                answered = True
                 yield p, outcome
                 continue
             # A worker died: every unfinished file in the window failed with it, guilty or not.
@@ -159,7 +175,20 @@ def _map_pool(fn: Callable[[P], Any], items: list[P], n: int) -> Iterator[tuple[
             window.clear()
             for q, f in suspects:
                 got = _settled(f) if f is not None else _BROKEN
-                yield q, (_run_isolated(fn, q) if got is _BROKEN else got)
-            pool = _new_pool(fn, n)
+                if got is _BROKEN:
+                    got = _run_isolated(fn, q, preload)
+                    if isinstance(got, WorkerCrashed):
+                        dead_in_a_row += 1
+                        if not answered and dead_in_a_row >= DEAD_START_LIMIT:
+                            raise WorkersCannotStart(
+                                f"{dead_in_a_row} worker processes died before any returned a result (is the main "
+                                "script guarded by if __name__ == '__main__'?): run with one job") from None
+                    else:
+                        answered = True
+                        dead_in_a_row = 0
+                else:
+                    answered = True
+                yield q, got
+            pool = _new_pool(fn, n, preload)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
