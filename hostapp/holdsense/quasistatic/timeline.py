@@ -222,7 +222,7 @@ class _Builder:
         settle = d.local("hold_settle_s")
         self.m_to(t0 + delay, t0 + delay + settle, m_hold)
         h = Hold(t0=t0, t_end=t0 + dur, spot_cm=self.x, load_frac_bw=frac, heavy=heavy)
-        sink = d.local("sink_rel") * self.p["sink_scale"]
+        sink = d.local("sink_rel")
         h.sink_rel = sink if rng.random() < 0.75 else -0.6 * sink  # mostly settles off the roller
         h.sink_tau_s = d.local("sink_tau_s")
         n_shift = int(rng.integers(1, 4)) if long_hold else int(dur > 40 and rng.random() < 0.3)
@@ -263,6 +263,8 @@ class _Builder:
         sign = float(rng.choice([-1.0, 1.0]))
         if swing * 1.3 > 0.7 * hold_frac:
             sign = 1.0
+        if sign > 0:  # a heavy hold plus the bend stays under ~0.65 BW on the spot (domain: 600-900 N top)
+            swing = min(swing, max(0.03, (0.65 - hold_frac) / 1.3))
         return {"swing_frac_bw": swing, "hz": hz, "sign": sign,
                 "skew": float(rng.uniform(0.7, 1.4)), "continuous": continuous, "cycles": cycles}
 
@@ -312,7 +314,6 @@ def person_draws(d: Drawer, family: str) -> dict:
         p[name] = d(name)
     p["segment_length_cm"] = p["segment_length_m"] * 100.0
     p["stroke_s"] = {s: d(f"stroke_s_{s}") for s in STYLES}
-    p["sink_scale"] = 1.0
     return p
 
 
@@ -325,7 +326,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
     b = _Builder(d, family, person)
     session_s = d("session_s")
     min_holds = 2 if family == "long" else 3
-    max_s = 660.0
+    max_s = 600.0  # the last hold ends by then; a short closing bout and the step-off follow
     heavy_p = {"mixed": 0.3, "standard": 0.3, "dropouts": 0.3}.get(family, 0.2)
     limb_p = {"limb": 1.0, "mixed": 0.5}.get(family, 0.0)
     repos_p = {"reposition": 1.0, "mixed": 0.4, "standard": 0.15, "limb": 0.1}.get(family, 0.0)
@@ -338,6 +339,11 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
         if family == "mixed":
             style = str(rng.choice(STYLES, p=[0.4, 0.3, 0.3]))
         bout = d.local("roll_bout_s")
+        if n_holds >= min_holds and b.t + bout + 15.0 > max_s:
+            if not after_off:
+                b.step_off()
+            b.off(d.local("off_s") * 0.5)
+            break
         spot = b.clip_x(rng.uniform(0.25, 0.75) * b.L)
         b.roll_bout(bout, style, spot, after_off)
         after_off = False
@@ -356,7 +362,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
             if family == "reposition":
                 dur = min(dur, rng.uniform(15.0, 60.0))
             if b.t + dur > max_s:
-                dur = max(8.0, max_s - b.t - 10.0)
+                dur = max(8.0, max_s - b.t)
             heavy = rng.random() < heavy_p
             limb = rng.random() < limb_p
             h = b.hold(dur, heavy, limb, long_hold)
@@ -364,7 +370,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
             n_holds += 1
             if gi < group - 1:
                 b.reposition()
-        done = (b.t >= session_s and n_holds >= min_holds) or b.t > max_s - 40.0
+        done = (b.t >= session_s and n_holds >= min_holds) or (n_holds >= min_holds and b.t > max_s - 25.0)
         if done:
             if rng.random() < 0.4:
                 b.roll_bout(d.local("roll_bout_s") * 0.5, FAMILY_STYLE.get(family, "standard"), None, False)
