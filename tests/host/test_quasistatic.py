@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,7 +179,7 @@ def test_limb_holds_swing_by_the_drawn_amount_while_the_angle_stays_put():
             coef, *_ = np.linalg.lstsq(X, f[m], rcond=None)
             ratio = coef[-1] / (lb["sign"] * lb["swing_n"])
             # foam low-pass and hysteresis shave a little off; support drift and breathing add noise
-            assert 0.6 <= ratio <= 1.2, (seed, h, ratio)
+            assert 0.7 <= ratio <= 1.15, (seed, h, ratio)
             checked += 1
             seg = (t >= h["start_s"]) & (t < h["end_s"])
             travel_cm = np.ptp(ang[seg]) * np.pi / 180 * 7.7
@@ -366,7 +365,10 @@ def test_corpus_cycles_families_and_seeds():
 def test_every_drawn_range_is_documented():
     doc = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     sec = doc[doc.index("## Second generator: quasistatic"):]
-    for name in list(RANGES) + [n for fam in FAMILY_RANGES.values() for n in fam]:
-        assert re.search(rf"`{re.escape(name)}`", sec), f"{name} missing from docs/scenarios.md"
+    for name, r in RANGES.items():
+        assert f"| `{name}` | {r.lo:g}–{r.hi:g} {r.unit} |" in sec, f"{name}: range missing or stale in docs/scenarios.md"
+    for fam, over in FAMILY_RANGES.items():
+        for name, r in over.items():
+            assert f"| {fam} | `{name}` | {r.lo:g}–{r.hi:g} {r.unit} |" in sec, f"{fam} {name}: stale in docs"
     for fam in FAMILIES:
         assert f"`{fam}`" in sec
