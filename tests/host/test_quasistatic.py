@@ -277,6 +277,14 @@ def test_encoder_is_a_quantised_unwrapped_as5600():
     travel = s.truth["shell_cm"] - s.truth["shell_cm"][0]
     est = np.radians(s.angle_deg) * s.labels["scenario"]["encoder_params"]["shell_radius_cm"]
     assert np.max(np.abs(est - travel)) < 0.1
+    # nobody on the roller: the shell does not turn, whatever spot the person lands on next
+    for fam in ("standard", "mixed", "dropouts"):
+        for seed in SEEDS:
+            s = sess_kw(fam, seed, _kw(encoder=True))
+            for seg in s.labels["segments"]:
+                m = (s.t_s >= seg["start_s"]) & (s.t_s < seg["end_s"])
+                if seg["kind"] == "off" and m.sum() > 2:
+                    assert np.ptp(s.angle_deg[m]) < 1.0
 
 
 def test_shell_and_foam_options():

@@ -107,7 +107,7 @@ class _Builder:
         self.x = x1
 
     # --- phases --------------------------------------------------------------
-    def off(self, dur: float, first: bool = False) -> None:
+    def off(self, dur: float) -> None:
         """Nobody on the roller. A step-off ramp (already begun by the caller) ends at self.t."""
         t0 = self.t
         self.phase("off", t0, t0 + dur)
@@ -128,7 +128,8 @@ class _Builder:
         """Contact ramps up from now; the person lands on a new spot. Returns the ramp end."""
         # landing spot: anywhere on the segment (the shell does not turn while nobody is on it)
         x_new = self.clip_x(self.rng.uniform(0.2, 0.8) * self.L)
-        self.moves.append(Move(self.t, self.t, self.x, x_new, 0.3))
+        # placed while nobody is on the roller (off stretches last >= 1.5 s), so the shell stays put
+        self.moves.append(Move(self.t - 0.5, self.t - 0.5, self.x, x_new, 0.3))
         self.x = x_new
         ramp = self.d.local("step_ramp_s")
         self.m_to(self.t - 1e-3, self.t, m_level)  # level set while unloaded
