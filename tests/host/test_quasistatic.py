@@ -287,6 +287,43 @@ def test_encoder_is_a_quantised_unwrapped_as5600():
                     assert np.ptp(s.angle_deg[m]) < 1.0
 
 
+def _band_power(s, kind: str, lo_hz: float, hi_hz: float) -> float:
+    from scipy import signal
+
+    t, f = s.t_s, s.truth["force_n"]
+    total = 0.0
+    for seg in s.labels["segments"]:
+        m = (t >= seg["start_s"] + 2) & (t < seg["end_s"] - 2)
+        if seg["kind"] == kind and m.sum() > 512:
+            fr, p = signal.welch(f[m] - f[m].mean(), fs=80.0, nperseg=256)
+            total += p[(fr >= lo_hz) & (fr < hi_hz)].sum()
+    return total
+
+
+def test_ribbed_shell_adds_a_texture_only_while_rolling():
+    for seed in (5, 6):
+        kw = dict(rate_hz=80.0, encoder=True)
+        rib = sess_kw("standard", seed, _kw(shell="ribbed", **kw))
+        smooth = sess_kw("standard", seed, _kw(shell="smooth", **kw))
+        # same person, same session (hold extras differ: slip, and the rib under a still roller)
+        assert [(x["kind"], x["start_s"], x["end_s"]) for x in rib.labels["segments"]] == \
+            [(x["kind"], x["start_s"], x["end_s"]) for x in smooth.labels["segments"]]
+        assert _band_power(rib, "roll", 1.0, 10.0) > 3.0 * _band_power(smooth, "roll", 1.0, 10.0)
+        # a function of shell position: still roller, no ripple
+        assert _band_power(rib, "hold", 1.0, 10.0) < 1.5 * _band_power(smooth, "hold", 1.0, 10.0)
+
+
+def test_mixed_mixes_styles_knee_bends_and_repositions():
+    styles, limb, plain, repos = set(), 0, 0, 0
+    for seed in SEEDS:
+        sc = sess("mixed", seed).labels["scenario"]
+        styles |= {p["style"] for p in sc["phases"] if p["kind"] == "roll"}
+        limb += sum("limb" in h for h in sc["holds"])
+        plain += sum("limb" not in h for h in sc["holds"])
+        repos += sum(p["kind"] == "reposition" for p in sc["phases"])
+    assert styles == {"standard", "fast", "slow"} and limb and plain and repos
+
+
 def test_shell_and_foam_options():
     shells = {sess(f, sd).metadata["shell"] for f in FAMILIES for sd in SEEDS}
     foams = {sess(f, sd).metadata["foam"] for f in FAMILIES for sd in SEEDS}
@@ -309,6 +346,7 @@ def test_rates_drawn_and_metadata():
     assert md["generator"] == "quasistatic"
     ch = s.chunk
     assert len(ch) == len(s.t_s) and ch.has_angle == (s.angle_deg is not None)
+    assert s.flags.dtype == np.uint8 and ch.flags.dtype == np.uint8
 
 
 def test_written_csv_round_trips_through_the_reader(tmp_path):
