@@ -347,6 +347,7 @@ def test_rates_drawn_and_metadata():
     ch = s.chunk
     assert len(ch) == len(s.t_s) and ch.has_angle == (s.angle_deg is not None)
     assert s.flags.dtype == np.uint8 and ch.flags.dtype == np.uint8
+    np.testing.assert_array_equal(s.samples.force_n, ch.force_n)  # holdsense.sim's name for it
 
 
 def test_written_csv_round_trips_through_the_reader(tmp_path):
@@ -374,19 +375,7 @@ def test_written_csv_round_trips_through_the_reader(tmp_path):
         assert json.loads(lab_path.read_text()) == json.loads(json.dumps(s.labels))
 
 
-def test_analyze_cli_reads_a_generated_recording(tmp_path):
-    s = generate("reposition", 6, rate_hz=80.0, encoder=False)
-    path, _ = s.write(tmp_path / "qs.csv")
-    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(path), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["format"] == "holdsense-analysis/1"
-    assert out["segments"][0]["start_s"] == 0.0
-    assert out["summary"]["duration_s"] == pytest.approx(s.t_s[-1], abs=0.5)
-
-
-def test_simulate_cli_with_the_quasistatic_generator(tmp_path):
+def test_simulate_and_analyze_cli_with_the_quasistatic_generator(tmp_path):
     out = tmp_path / "limb.csv"
     cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "quasistatic"]
     proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
@@ -397,6 +386,14 @@ def test_simulate_cli_with_the_quasistatic_generator(tmp_path):
     np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-3)
     assert rec.samples.angle_deg is None
     assert json.loads((tmp_path / "limb.labels.json").read_text())["segments"] == ref.labels["segments"]
+    # the project's analysis reads it (one subprocess for both commands keeps the test quick)
+    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["format"] == "holdsense-analysis/1"
+    assert res["segments"][0]["start_s"] == 0.0
+    assert res["summary"]["duration_s"] == pytest.approx(ref.t_s[-1], abs=0.5)
     bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "gaps" in bad.stderr

@@ -73,6 +73,11 @@ class QuasistaticSession:
         return SampleChunk(self.t_s, self.force_n, self.angle_deg, self.flags, self.raw_counts.astype(np.float64))
 
     @property
+    def samples(self) -> SampleChunk:
+        """The same as `chunk` (the name holdsense.sim's results use, so tools can take either)."""
+        return self.chunk
+
+    @property
     def duration_s(self) -> float:
         return float(self.labels["duration_s"])
 
