@@ -136,6 +136,7 @@ def generate(family: str, seed: int, *, rate_hz: float | None = None, encoder: b
     # --- body, foam, shell
     db = Drawer(family, _rng(family, seed, "body"))
     bp: dict[str, Any] = {"body_mass_kg": person["body_mass_kg"], "support_lever_m": person["support_lever_m"],
+                          "lever_compensation_rel": person["lever_compensation_rel"],
                           "segment_length_cm": person["segment_length_cm"], "shell": opt["shell"], "foam": opt["foam"]}
     for name in ("direction_support_frac_bw", "tissue_profile_rel", "tissue_corr_cm", "breath_hz", "breath_depth_rel",
                  "breath_inhale_frac", "breath_rate_wander_rel", "support_wander_rel", "support_wander_tau_s",

@@ -38,6 +38,7 @@ RANGES: dict[str, Range] = {
     "segment_length_m": Range(0.25, 0.45, "m", "WINTER: thigh/shank ~0.245 x height, height 1.5-2.0 m, rollable part"),
     "support_lever_m": Range(0.45, 1.20, "m", "WINTER: distance hands/forearms (or the other support) to the segment's proximal end"),
     "rolling_load_frac_bw": Range(0.25, 0.40, "BW", "DOM: rolling 25-40 % BW (Baumgart 2019: ~32-34 % BW thigh)"),
+    "lever_compensation_rel": Range(0.0, 0.7, "rel", "ASSUMED: people partly keep the pressure they feel as the roller travels"),
     "bout_load_jitter_rel": Range(0.0, 0.10, "rel", "ASSUMED: bout-to-bout change of chosen rolling load"),
     "light_hold_frac_bw": Range(0.10, 0.25, "BW", "DOM: light holds roughly 10-25 % BW"),
     "heavy_hold_frac_bw": Range(0.30, 0.50, "BW", "DOM: people also hold heavier, 30-50 % BW"),

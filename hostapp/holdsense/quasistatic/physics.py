@@ -142,6 +142,7 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
     x = position(tl, t)
     lever = bp["support_lever_m"] + x / 100.0
     m = eased(tl.m_knots, t)
+    r_ref = eased(tl.r_knots, t)
     env = np.clip(eased(tl.env_knots, t), 0.0, 1.0)
 
     # hold factor: settling (sinking) and posture shifts, fading back to 1 over the release
@@ -209,7 +210,10 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
         bump = ((1 + np.cos(ph)) / 2) ** 3  # narrow crests
         rib = bp["rib_depth_rel"] * (bump - 0.3125) / 0.35
 
-    static = W * m / lever
+    # the person partly keeps the pressure they feel as the roller travels (shifting weight
+    # to or from the hands): only (1 - c) of the lever effect remains; at r_ref the load is m/r_ref
+    c = bp["lever_compensation_rel"]
+    static = W * m / (lever ** (1 - c) * r_ref ** c)
     f = static * fac * (1 + breath + wander + tremor + tissue + rib) + direction * moving + limb
     f = np.maximum(f, 0.0)
     # foam: first-order low-pass (viscoelastic) then hysteresis
