@@ -77,7 +77,6 @@ class _Builder:
         self.env_knots: list[tuple[float, float]] = [(0.0, 0.0)]
         self.holds: list[Hold] = []
         self.phases: list[dict] = []
-        self.loaded = False
 
     # --- helpers -------------------------------------------------------------
     def lever_m(self, x_cm: float) -> float:
@@ -118,7 +117,6 @@ class _Builder:
         t0 = self.t
         self.phase("off", t0, t0 + dur)
         self.t = t0 + dur
-        self.loaded = False
 
     def step_off(self) -> None:
         """Contact ends at the end of a ramp that starts now (belongs to the phase before)."""
@@ -140,7 +138,6 @@ class _Builder:
         ramp = self.d.local("step_ramp_s")
         self.m_to(self.t - 1e-3, self.t, m_level, r_ref)  # level set while unloaded
         self.env_to(self.t, self.t + ramp, 1.0)
-        self.loaded = True
         return ramp
 
     def roll_bout(self, dur: float, style: str, spot: float | None, after_off: bool) -> float:
@@ -193,7 +190,6 @@ class _Builder:
             self.move(self._stroke_dur(stroke_s, dist, amp_cm, np.sign(spot - self.x)), spot, self._accel())
         self.phase("roll", t_start, self.t, style=style, load_frac_bw=round(frac, 4),
                    stroke_s=round(stroke_s, 3), strokes=n)
-        self._m_roll = m_roll
         return frac
 
     def _stroke_dur(self, stroke_s: float, dist: float, amp: float, direction: float) -> float:
