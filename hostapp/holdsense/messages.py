@@ -1,4 +1,10 @@
-"""The Listener interface: everything that consumes the sample stream.
+"""The messages every layer shares, and the Listener interface that consumes them.
+
+`Samples`, `Gap`, `Info`, `Status` are what a source (the device client in
+`holdsense.link.device`, the `Player` in `holdsense.io.player`, a capture
+replay) hands out and what `holdsense.listeners.notifier.Notifier` fans out
+(python-can's `can/message.py`: the one low module everything imports).
+This module imports nothing from holdsense.
 
 One receive loop (serial, BLE, or a Player replaying a file) fans out to many
 listeners: recorder, detector, live view, LSL outlet... (python-can's
@@ -7,7 +13,8 @@ not block for long.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, Union
 
 from rollsignal import SampleChunk
 
@@ -50,3 +57,40 @@ def as_listener(obj: Listener | Callable[[SampleChunk], Any]) -> Listener:
     if callable(obj):
         return _FunctionListener(obj)
     raise TypeError(f"not a listener: {obj!r}")
+
+
+@dataclass
+class Samples:
+    """A chunk of consecutive samples on the session time base."""
+
+    chunk: SampleChunk
+
+
+@dataclass
+class Gap:
+    """Samples were lost before `t_s` (link loss, reboot, dropped frames); `lost_samples` if known."""
+
+    t_s: float
+    reason: str
+    lost_samples: int | None = None
+
+
+@dataclass
+class Info:
+    """Device or recording metadata (at connect, after a reconnect, from a file's header)."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    """Device status: battery, lost/corrupt frame counters, errors, link state."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+Message = Union[Samples, Gap, Info, Status]
+
+
+class Source(Protocol):
+    def recv(self, timeout_s: float | None = None) -> list[Message] | None: ...

@@ -29,7 +29,7 @@ from typing import IO, Any, Callable, Iterable
 
 import numpy as np
 
-from .coaching import Cue
+from .flow import Cue
 
 # Roller CUE pattern per cue kind (protocol.md CUE); the 30 s milestone gets the rising "release window" pattern.
 ROLLER_PATTERNS = {"start": (1, 1), "limb": (1, 1), "ended": (2, 1), "nudge": (3, 1), "warning": (3, 2)}

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
-from .errors import UserError
+from ..errors import UserError
 
 # One or two lines, shown before anything else (domain.md "Safety and the user's body").
 SAFETY_LINES: tuple[str, ...] = (

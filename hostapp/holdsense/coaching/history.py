@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .coaching import MovementTest, compare_tests, parse_rom
-from .errors import UserError
+from .flow import MovementTest, compare_tests, parse_rom
+from ..errors import UserError
 
 APP_ID = 0x486F6C64  # "Hold": marks a holdsense history database
 SCHEMA_VERSION = 2

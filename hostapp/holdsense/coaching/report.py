@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .coaching import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region
-from .errors import UserError
+from .. import __version__
+from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region
+from ..errors import UserError
 
 HOLD_COLOR = "#2e9d5b"
 ROLL_COLOR = "#f0a23b"

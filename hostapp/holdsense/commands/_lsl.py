@@ -32,7 +32,7 @@ def add_lsl_options(parser: argparse.ArgumentParser, *, wait: bool = False) -> N
 def check_lsl_options(args: argparse.Namespace) -> None:
     """Before anything is opened: option sanity, and pylsl present when `--lsl` is given (exit 2 if not)."""
     if getattr(args, "lsl", False):
-        from . import ensure_lsl_config, require
+        from ..lab import ensure_lsl_config, require
 
         ensure_lsl_config()
         require("pylsl")
@@ -58,8 +58,8 @@ def add_lsl_listeners(listeners: list[Any], args: argparse.Namespace, info: dict
     if not getattr(args, "lsl", False):
         return None
     check_lsl_options(args)
-    from . import ensure_lsl_config, lsl_scope, require
-    from .lsl import DetectorFeed, LslRoller
+    from ..lab import ensure_lsl_config, lsl_scope, require
+    from ..listeners.lsl import DetectorFeed, LslRoller
 
     config = ensure_lsl_config()
     require("pylsl")

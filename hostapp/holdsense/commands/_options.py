@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def add_connection_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """`--port P`: a serial device (/dev/ttyACM0, a pty such as /tmp/roller) or a pyserial URL;
-    or `--ble NAME|ADDRESS`: a roller over Bluetooth LE (holdsense.ble)."""
+    or `--ble NAME|ADDRESS`: a roller over Bluetooth LE (holdsense.link.ble)."""
     g = parser.add_argument_group("connection")
     g.add_argument("--port", metavar="P",
                    help="serial port or pyserial URL (/dev/ttyACM0, /tmp/roller, socket://host:port, rfc2217://...)")
@@ -45,12 +45,12 @@ def check_connection_options(args: argparse.Namespace) -> None:
 
 
 def open_device(args: argparse.Namespace, **kwargs: Any):
-    """Open and handshake the roller named by the connection options (a `holdsense.device.Device`)."""
-    from .device import Device
+    """Open and handshake the roller named by the connection options (a `holdsense.link.device.Device`)."""
+    from ..link.device import Device
 
     check_connection_options(args)
     if getattr(args, "ble", None):
-        from .ble import open_ble_device
+        from ..link.ble import open_ble_device
 
         return open_ble_device(args.ble, timeout_s=args.connect_timeout_s,
                                handshake_timeout_s=args.connect_timeout_s, **kwargs)

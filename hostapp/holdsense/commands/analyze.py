@@ -15,7 +15,7 @@ from typing import Any
 from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError
 from ..lab.batch import BatchTables, progress
-from ..lab.xdf import is_xdf
+from ..io.xdf import is_xdf
 
 
 def register(sub: argparse._SubParsersAction) -> None:

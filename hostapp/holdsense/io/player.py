@@ -7,7 +7,8 @@ sample is due,
 
 so listeners (detector, live view, recorder, LSL) see the same stream they
 would see from a roller, only from a file. A `Player` is a notifier source
-(`recv(timeout_s)`), and also iterable. Recorded gaps (`gap` flags) become
+(`recv(timeout_s)`; run it with `holdsense.listeners.notifier.Notifier(player,
+listeners, start=False).run()`), and also iterable. Recorded gaps (`gap` flags) become
 `Gap` messages before the chunk that starts with them, as from a device.
 
 Time is read through `clock` and waited through `sleep` (both default to
@@ -19,15 +20,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from rollsignal import FLAG_GAP, SampleChunk
+from rollsignal import FLAG_GAP
 
-from .errors import UserError
-from .listener import Listener
-from .notifier import Gap, Info, Message, Notifier, Samples
+from ..errors import UserError
+from ..messages import Gap, Info, Message, Samples
 from .recording import Recording, read_recording
 
 
@@ -149,10 +149,3 @@ class Player:
             if msgs is None:
                 return
             yield from msgs
-
-    def run(self, listeners: Iterable[Listener | Callable[[SampleChunk], Any]]) -> Notifier:
-        """Replay to the end in the calling thread; every listener's stop() is called. Returns the notifier."""
-        notifier = Notifier(self, listeners, start=False, timeout_s=0.25)
-        notifier.run()
-        notifier.raise_errors()
-        return notifier

@@ -27,8 +27,8 @@ import numpy as np
 
 from rollsignal import SampleChunk, flags_to_text, text_to_flags
 
-from .errors import UserError
-from .listener import Listener
+from ..errors import UserError
+from ..messages import Listener
 
 FORMAT_PREFIX = "holdsense-recording/"
 FORMAT = "holdsense-recording/1"

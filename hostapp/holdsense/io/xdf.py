@@ -27,8 +27,8 @@ import numpy as np
 from rollsignal import FLAG_GAP, SampleChunk
 
 from ..errors import UserError
-from ..recording import Recording
-from . import require
+from .recording import Recording
+from ..lab import require
 
 XDF_MAGIC = b"XDF:"
 XDF_SUFFIXES = (".xdf", ".xdfz")
@@ -411,7 +411,7 @@ def compare_holds(analysis_holds: list[dict[str, Any]], recorded: list[dict[str,
 
 def render_marker_lines(m: dict[str, Any]) -> list[str]:
     """Text report lines for the `markers` section of an analysis."""
-    from ..analysis import fmt_clock
+    from ..fmt import fmt_clock
 
     head = (f"Recorded markers ({m.get('stream') or 'marker stream'}): {m['recorded_holds']} hold(s) recorded, "
             f"{m['analysis_holds']} found here, {m['matched']} line up")

@@ -32,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
-from .errors import DeviceError
+from ..errors import DeviceError
 from .transport import LinkLost, Transport
 
 # Wire constants of the roller's GATT service (the firmware's holdsense_fw/ble.py; tests check both agree).
@@ -421,7 +421,7 @@ class BleConnector:
 
 
 def open_ble_device(target: str, *, timeout_s: float = 5.0, **kwargs: Any):
-    """Connect to the roller named `target` over BLE and handshake: a `holdsense.device.Device`."""
+    """Connect to the roller named `target` over BLE and handshake: a `holdsense.link.device.Device`."""
     from .device import Device
 
     connector = BleConnector(target, timeout_s=timeout_s)

@@ -22,7 +22,7 @@ index jump says exactly how many samples were lost), a reboot. Faults it
 cannot survive — nothing answering, a foreign protocol major version — raise
 `DeviceError`: one clear line, exit 2.
 
-Decoding is `holdsense.protocol` (shared with every transport); this module
+Decoding is `holdsense.link.frames` / `holdsense.link.commands` (shared with every transport); this module
 owns the state machine around it.
 """
 from __future__ import annotations
@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .errors import DeviceError
-from .notifier import Gap, Info, Message, Samples, Status
-from .protocol import (PROTO_MAJOR, Cmd, DeviceInfo, Frame, FrameDecoder, FrameError, FrameType, Reply,
-                       SampleUnpacker, check_compatible, decode_raw, encode_command, parse_info, parse_reply,
-                       parse_status, parse_tare)
-from .transport import LinkLost, Transport, open_transport
+from ..errors import DeviceError
+from ..messages import Gap, Info, Message, Samples, Status
+from .frames import PROTO_MAJOR, Cmd, Frame, FrameDecoder, FrameError, FrameType, SampleUnpacker, decode_raw
+from .commands import (DeviceInfo, Reply, check_compatible, encode_command, parse_info, parse_reply, parse_status,
+                       parse_tare)
+from .transport import LinkLost, Transport
+from .serial import open_transport
 
 #: Reconnect backoff (seconds between attempts): quick at first (a cable re-seated), then every 2 s.
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
@@ -167,7 +168,7 @@ class Device:
                  host_clock: Callable[[], float] = time.monotonic,
                  on_transport: Callable[[Transport], None] | None = None) -> None:
         self.name = name
-        self._on_transport = on_transport  # sees every transport opened (raw capture: holdsense.capture)
+        self._on_transport = on_transport  # sees every transport opened (raw capture: holdsense.listeners.capture_tap)
         self._factory = transport_factory
         self.handshake_timeout_s = handshake_timeout_s
         self.reconnect = reconnect

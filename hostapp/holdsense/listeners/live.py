@@ -29,7 +29,7 @@ import numpy as np
 
 from rollsignal import FLAG_GAP, SampleChunk
 
-from .listener import Listener
+from ..messages import Listener
 
 G_MPS2 = 9.80665
 #: Light, sustained pressure: roughly 10–25 % of body weight (docs/domain facts; the profile may override).

@@ -33,8 +33,8 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
-from ..listener import Listener
-from . import require
+from ..messages import Listener
+from ..lab import require
 
 MARKER_FORMAT = "holdsense-markers/1"
 DEFAULT_RATE_HZ = 80.0

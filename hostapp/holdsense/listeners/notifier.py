@@ -1,7 +1,7 @@
 """One receive loop fanning out to many listeners (python-can's Notifier shape).
 
 A *source* is anything with `recv(timeout_s) -> list[Message] | None`: the
-device client (`holdsense.device.Device`), the recording `Player`, later a
+device client (`holdsense.link.device.Device`), the recording `Player`, later a
 capture replayer. `None` means the stream has ended; an empty list means
 "nothing yet". The `Notifier` runs that loop on a thread (serial) or as an
 asyncio task (`run_async`, for BLE, whose source offers `async arecv`), and
@@ -18,49 +18,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Union
+from typing import Any, Callable, Iterable
 
 from rollsignal import SampleChunk
 
-from .listener import Listener, as_listener
-
-
-@dataclass
-class Samples:
-    """A chunk of consecutive samples on the session time base."""
-
-    chunk: SampleChunk
-
-
-@dataclass
-class Gap:
-    """Samples were lost before `t_s` (link loss, reboot, dropped frames); `lost_samples` if known."""
-
-    t_s: float
-    reason: str
-    lost_samples: int | None = None
-
-
-@dataclass
-class Info:
-    """Device or recording metadata (at connect, after a reconnect, from a file's header)."""
-
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Status:
-    """Device status: battery, lost/corrupt frame counters, errors, link state."""
-
-    status: dict[str, Any] = field(default_factory=dict)
-
-
-Message = Union[Samples, Gap, Info, Status]
-
-
-class Source(Protocol):
-    def recv(self, timeout_s: float | None = None) -> list[Message] | None: ...
+from ..messages import Gap, Info, Listener, Message, Samples, Source, Status, as_listener
 
 
 def dispatch(listener: Listener, msg: Message) -> Any:

@@ -1,6 +1,6 @@
 """Running a live session: duration limit, progress line, clean stop on Ctrl-C / SIGTERM.
 
-`RecordingWriter` (holdsense.recording) writes the file; this module adds
+`RecordingWriter` (holdsense.io.recording) writes the file; this module adds
 what `holdsense record` and `holdsense live` need around it:
 
 - `Until`: forwards the stream to its listeners up to a duration of session
@@ -27,7 +27,7 @@ from typing import IO, Any, Callable, Iterator
 
 from rollsignal import SampleChunk
 
-from .listener import Listener, as_listener
+from ..messages import Listener, as_listener
 from .notifier import Notifier
 
 

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from holdsense.listener import Listener
-from holdsense.notifier import Gap, Info, Notifier, Samples, Status
+from holdsense.messages import Listener
+from holdsense.messages import Gap, Info, Samples, Status
+from holdsense.listeners.notifier import Notifier
 from rollsignal import SampleChunk
 
 

@@ -1,4 +1,4 @@
-"""XDF import (holdsense.lab.xdf): files written by the test's XDF writer, read back by real pyxdf.
+"""XDF import (holdsense.io.xdf): files written by the test's XDF writer, read back by real pyxdf.
 
 Covers stream selection (holdsense Force among other devices' streams,
 `--stream`), units, gaps, the marker comparison, and each bad input with its
@@ -16,7 +16,7 @@ import pytest
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -29,9 +29,9 @@ pyxdf = pytest.importorskip("pyxdf", reason="pyxdf missing: install the lab extr
 import rollsignal  # noqa: E402
 from holdsense.cli import main  # noqa: E402
 from holdsense.errors import UserError  # noqa: E402
-from holdsense.lab.lsl import marker_for_event  # noqa: E402
-from holdsense.lab.xdf import compare_holds, read_xdf  # noqa: E402
-from holdsense.recording import write_recording  # noqa: E402
+from holdsense.listeners.lsl import marker_for_event  # noqa: E402
+from holdsense.io.xdf import compare_holds, read_xdf  # noqa: E402
+from holdsense.io.recording import write_recording  # noqa: E402
 
 LSL_T0 = 51234.5  # an LSL clock reading (seconds since the recorder's boot): stamps are not session times
 

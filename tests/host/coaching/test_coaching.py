@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from holdsense.coaching import (REGIONS, SAFETY_LINES, CoachingFlow, CoachSettings, Cue, FlowError, MovementTest,
-                                Phase, compare_tests, find_region, movement_test_from_answers, parse_rom)
-from holdsense.cues import CueOutput, HostSound, RollerCues, TerminalCues, roller_pattern, spoken
+from holdsense.coaching.flow import (REGIONS, SAFETY_LINES, CoachingFlow, CoachSettings, Cue, FlowError, MovementTest,
+                                     Phase, compare_tests, find_region, movement_test_from_answers, parse_rom)
+from holdsense.coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues, roller_pattern, spoken
 from holdsense.errors import UserError
 
 

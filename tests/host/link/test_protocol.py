@@ -1,4 +1,4 @@
-"""Host decoder/encoder (holdsense.protocol) against the golden vectors, plus resync, fuzz and time base."""
+"""Host decoder/encoder (holdsense.link.frames, holdsense.link.commands) against the golden vectors, plus resync, fuzz and time base."""
 from __future__ import annotations
 
 import json
@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense import protocol as P
+from holdsense.link import commands as C
+from holdsense.link import frames as P
 from holdsense.errors import DeviceError
 from rollsignal import FLAG_GAP, FLAG_SAT, FLAG_SPIKE
 
-VECTORS = json.loads((Path(__file__).resolve().parents[1] / "golden" / "protocol_vectors.json").read_text())
+VECTORS = json.loads((Path(__file__).resolve().parents[2] / "golden" / "protocol_vectors.json").read_text())
 FRAMES = {v["name"]: v for v in VECTORS["frames"]}
 
 
@@ -47,7 +48,7 @@ def test_frame_vectors_decode(vec):
     assert P.encode_frame(vec["type"], vec["seq"], bytes.fromhex(vec["payload_hex"])).hex() == vec["raw_hex"]
     d = vec["decoded"]
     if f.type == P.FrameType.INFO:
-        info = P.parse_info(f.payload)
+        info = C.parse_info(f.payload)
         for k in ("proto_major", "proto_minor", "boot_id", "sensors", "rate_hz", "streaming",
                   "ble_cal_writes", "idle", "fw_version", "board", "device_id"):
             assert getattr(info, k) == d[k], k
@@ -60,20 +61,20 @@ def test_frame_vectors_decode(vec):
         assert got == d["samples"]
         assert arr.index.tolist() == [d["first_index"] + i for i in range(len(got))]
     elif f.type == P.FrameType.STATUS:
-        st = P.parse_status(f.payload)
+        st = C.parse_status(f.payload)
         assert st["samples_total"] == d["samples_total"] and st["dropped_total"] == d["dropped_total"]
         assert st["battery_mv"] == (d["battery_mv"] or None)
         assert st["battery_pct"] == (None if d["battery_pct"] == 255 else d["battery_pct"])
         assert st["error_bits"] == d["errors"] and st["rate_hz"] == d["rate_chz"] / 100
     elif f.type == P.FrameType.TARE:
-        ev = P.parse_tare(f.payload)
+        ev = C.parse_tare(f.payload)
         assert (ev.tare_counts, ev.from_index, ev.n_samples) == (d["tare_counts"], d["from_index"], d["n"])
-        assert ev.source == P.TARE_SOURCES[d["source"]]
+        assert ev.source == C.TARE_SOURCES[d["source"]]
     elif f.type == P.FrameType.CMD:
-        assert P.encode_command(d["cmd"], vec["seq"], **d["args"]).hex() == vec["serial_hex"]
-        assert P.encode_command(d["cmd"], vec["seq"], framing="raw", **d["args"]).hex() == vec["raw_hex"]
+        assert C.encode_command(d["cmd"], vec["seq"], **d["args"]).hex() == vec["serial_hex"]
+        assert C.encode_command(d["cmd"], vec["seq"], framing="raw", **d["args"]).hex() == vec["raw_hex"]
     elif f.type in (P.FrameType.ACK, P.FrameType.ERROR):
-        r = P.parse_reply(f)
+        r = C.parse_reply(f)
         assert (r.cmd_seq, r.cmd) == (d["cmd_seq"], d["cmd"])
         if f.type == P.FrameType.ERROR:
             assert not r.ok and r.code == d["code"] and r.message == d["message"]
@@ -81,7 +82,7 @@ def test_frame_vectors_decode(vec):
                 r.raise_for_error()
         else:
             exp = d["result"]
-            if isinstance(r.result, P.DeviceInfo):
+            if isinstance(r.result, C.DeviceInfo):
                 assert r.result.boot_id == exp["boot_id"] and r.result.fw_version == exp["fw_version"]
             elif isinstance(r.result, P.Calibration):
                 assert r.result == P.Calibration.from_dict(exp)
@@ -148,11 +149,11 @@ def test_fuzz_100k_corrupted_and_random_frames():
             for f in frames:  # every payload parser must fail with FrameError only
                 try:
                     if f.type == P.FrameType.INFO:
-                        P.parse_info(f.payload)
+                        C.parse_info(f.payload)
                     elif f.type == P.FrameType.STATUS:
-                        P.parse_status(f.payload)
+                        C.parse_status(f.payload)
                     elif f.type in (P.FrameType.ACK, P.FrameType.ERROR):
-                        P.parse_reply(f)
+                        C.parse_reply(f)
                 except P.FrameError:
                     pass
             unpacker.process(frames)
@@ -199,7 +200,7 @@ def test_unpacker_time_unwrap_gaps_and_reboot():
 
 def test_unpacker_reboot_from_boot_id_and_angle():
     u = P.SampleUnpacker(None, host_clock=lambda: 0.0)
-    info = P.parse_info(bytes.fromhex(FRAMES["info"]["payload_hex"]))
+    info = C.parse_info(bytes.fromhex(FRAMES["info"]["payload_hex"]))
     u.on_info(info)
     chunk, _ = u.process([_samples_frame(0, 50, 7_000_000, 3, has_angle=True)])
     assert chunk.angle_deg.tolist() == [0.0, 10 * 360 / 4096, 20 * 360 / 4096]
@@ -222,21 +223,21 @@ def test_unpacker_spike_and_bad_angle_flags():
 def test_protocol_major_mismatch_names_firmware():
     payload = bytearray(bytes.fromhex(FRAMES["info"]["payload_hex"]))
     payload[0] = 2
-    info = P.parse_info(bytes(payload))
+    info = C.parse_info(bytes(payload))
     with pytest.raises(DeviceError, match=r"holdsense_fw .*holdsense deploy"):
-        P.check_compatible(info)
+        C.check_compatible(info)
     payload[0] = 0
     with pytest.raises(DeviceError, match="deploy firmware holdsense_fw"):
-        P.check_compatible(P.parse_info(bytes(payload)))
-    P.check_compatible(P.parse_info(bytes.fromhex(FRAMES["info"]["payload_hex"])))
+        C.check_compatible(C.parse_info(bytes(payload)))
+    C.check_compatible(C.parse_info(bytes.fromhex(FRAMES["info"]["payload_hex"])))
 
 
 def test_command_argument_errors():
     with pytest.raises(TypeError):
-        P.encode_command("set_rate", 1)
+        C.encode_command("set_rate", 1)
     with pytest.raises(TypeError):
-        P.encode_command("start", 1, rate_hz=3)
-    assert P.decode_raw(P.encode_command("cue", 5, framing="raw", pattern="release")).payload == bytes((0x0B, 4, 1))
+        C.encode_command("start", 1, rate_hz=3)
+    assert P.decode_raw(C.encode_command("cue", 5, framing="raw", pattern="release")).payload == bytes((0x0B, 4, 1))
 
 
 def test_decode_throughput_sanity():

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from holdsense.live import (DetectorListener, LiveState, PlainView, RichView, _sparkline, light_band_n, make_view,
-                            render)
-from holdsense.notifier import Notifier
-from holdsense.player import Player
-from holdsense.recording import write_recording
+from holdsense.listeners.live import (DetectorListener, LiveState, PlainView, RichView, _sparkline, light_band_n,
+                                      make_view, render)
+from holdsense.listeners.notifier import Notifier
+from holdsense.io.player import Player
+from holdsense.io.recording import write_recording
 from rollsignal import SampleChunk
 
 
@@ -257,7 +257,7 @@ def test_subscribers_see_every_event_including_finish():
 
 
 def test_band_and_release_window_come_from_the_profile():
-    from holdsense.live import release_window_s
+    from holdsense.listeners.live import release_window_s
 
     class Prof:  # the shape of rollsignal.Profile: `criteria` is the parsed JSON's criteria
         criteria = {"duration": {"release_s": 45.0}, "pressure": {"light_max_of_body": 0.2}}
@@ -274,7 +274,7 @@ def test_the_detector_is_imported_before_samples_arrive_not_on_the_receive_threa
     import subprocess
     import sys
 
-    code = ("import sys, holdsense.live as L\n"
+    code = ("import sys, holdsense.listeners.live as L\n"
             "before = 'rollsignal.detector' in sys.modules\n"
             "L.DetectorListener(body_mass_kg=70)\n"
             "print(before, 'rollsignal.detector' in sys.modules)\n")

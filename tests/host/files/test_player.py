@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from holdsense.errors import UserError
-from holdsense.listener import Listener
-from holdsense.notifier import Gap, Info, Samples
-from holdsense.player import Player, parse_speed
-from holdsense.recording import read_recording, write_recording
+from holdsense.messages import Listener
+from holdsense.messages import Gap, Info, Samples
+from holdsense.listeners.notifier import Notifier
+from holdsense.io.player import Player, parse_speed
+from holdsense.io.recording import read_recording, write_recording
 from rollsignal import FLAG_GAP, SampleChunk
 
 
@@ -144,7 +145,10 @@ def test_run_drives_listeners_and_stops_them(rec_path):
 
     clk = FakeClock()
     lst = L()
-    Player(read_recording(rec_path), speed=50, clock=clk, sleep=clk.sleep).run([lst])
+    notifier = Notifier(Player(read_recording(rec_path), speed=50, clock=clk, sleep=clk.sleep), [lst], start=False,
+                        timeout_s=0.25)
+    notifier.run()
+    notifier.raise_errors()
     assert lst.n == 800 and lst.gaps == 1 and lst.stopped and lst.info["source"].endswith("r.csv")
 
 

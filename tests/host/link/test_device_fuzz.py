@@ -9,10 +9,10 @@ import struct
 
 import numpy as np
 
-from holdsense.device import Device
-from holdsense.notifier import Samples
-from holdsense.protocol import encode_frame, serial_wrap
-from holdsense.transport import LinkLost, Transport
+from holdsense.link.device import Device
+from holdsense.messages import Samples
+from holdsense.link.frames import encode_frame, serial_wrap
+from holdsense.link.transport import LinkLost, Transport
 from holdsense_fw import frame as fw
 
 CAL = {"tare_counts": 0, "counts_to_n": [0.0, 0.01], "residual_n": None, "fitted": True}
@@ -118,14 +118,14 @@ def test_fuzz_100k_frames_nothing_escapes_and_time_never_goes_back():
 
 
 def _frame(first, t0, n=4, dt_us=12_500, seq=0):
-    from holdsense.protocol import decode_raw
+    from holdsense.link.frames import decode_raw
 
     samples = [(t0 + k * dt_us, 0, 0, 0) for k in range(n)]
     return decode_raw(fw.encode_samples(seq, first, samples, True))
 
 
 def test_gate_drops_a_stray_frame_and_keeps_a_confirmed_jump():
-    from holdsense.device import SampleFrameGate
+    from holdsense.link.device import SampleFrameGate
 
     g = SampleFrameGate()
     a = _frame(0, 1_000_000)

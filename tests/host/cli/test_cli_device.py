@@ -17,12 +17,12 @@ import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
 from holdsense.commands import devices as devices_cmd
-from holdsense.recorder import Progress, Until
-from holdsense.recording import read_recording
+from holdsense.listeners.recorder import Progress, Until
+from holdsense.io.recording import read_recording
 from holdsense_fw import frame as fw
 from rollsignal import SampleChunk
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from scripted_roller import DT_US, roller  # noqa: E402,F401  (fixture)
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1")

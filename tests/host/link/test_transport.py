@@ -9,7 +9,8 @@ import time
 import pytest
 
 from holdsense.errors import DeviceError
-from holdsense.transport import LinkLost, SerialTransport, Transport, open_transport
+from holdsense.link.transport import LinkLost, Transport
+from holdsense.link.serial import SerialTransport, open_transport
 
 
 def _read_all(t: Transport, n: int, timeout_s: float = 2.0) -> bytes:

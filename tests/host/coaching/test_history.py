@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from holdsense.coaching import MovementTest
-from holdsense.history import (
-    APP_ID, SCHEMA_VERSION, History, HistoryError, SessionRecord, default_db_path, file_sha256, weekly_trends,
-)
+from holdsense.coaching.flow import MovementTest
+from holdsense.coaching.history import (APP_ID, SCHEMA_VERSION, History, HistoryError, SessionRecord, default_db_path,
+                                        file_sha256, weekly_trends)
 
-V1_SQL = Path(__file__).parent / "data" / "history_v1.sql"
+V1_SQL = Path(__file__).parents[1] / "data" / "history_v1.sql"
 
 
 def _analysis(hold_durations_s: list[float], scores: list[int], source: str = "x.csv") -> dict:

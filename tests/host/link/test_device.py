@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.device import Device, DeviceTimeout
+from holdsense.link.device import Device, DeviceTimeout
 from holdsense.errors import DeviceError
-from holdsense.notifier import Gap, Info, Notifier, Samples, Status
+from holdsense.messages import Gap, Info, Samples, Status
+from holdsense.listeners.notifier import Notifier
 from holdsense_fw import frame as fw
 from rollsignal import FLAG_GAP
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from scripted_roller import DT_US, roller  # noqa: E402,F401  (fixture)
 
 def collect(dev: Device, until, timeout_s: float = 10.0) -> list:

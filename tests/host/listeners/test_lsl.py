@@ -1,4 +1,4 @@
-"""LSL outlets (holdsense.lab.lsl) received by real pylsl inlets on the loopback.
+"""LSL outlets (holdsense.listeners.lsl) received by real pylsl inlets on the loopback.
 
 The outlets are fed by hand: SampleChunks as a receive loop delivers them
 (uneven chunk sizes, delivery delays) and Detector-shaped events, and a
@@ -19,7 +19,7 @@ import pytest
 
 
 def _load_support():
-    spec = importlib.util.spec_from_file_location("lab_support", Path(__file__).with_name("lab_support.py"))
+    spec = importlib.util.spec_from_file_location("lab_support", Path(__file__).parents[1] / "lab_support.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -30,7 +30,7 @@ support.use_loopback_lsl()  # before liblsl reads its configuration in this proc
 
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 
-from holdsense.lab.lsl import LslClock, LslRoller, device_id_from_info, marker_for_event, source_ids  # noqa: E402
+from holdsense.listeners.lsl import LslClock, LslRoller, device_id_from_info, marker_for_event, source_ids  # noqa: E402
 from rollsignal import SampleChunk  # noqa: E402
 
 
@@ -317,7 +317,7 @@ def test_import_holdsense_does_not_need_lab_extras(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "sys.modules['pylsl'] = None; sys.modules['pyxdf'] = None  # as if not installed\n"
-        "import holdsense, holdsense.cli, holdsense.lab, holdsense.lab.lsl, holdsense.lab.xdf, holdsense.lab.batch\n"
+        "import holdsense, holdsense.cli, holdsense.lab, holdsense.listeners.lsl, holdsense.io.xdf, holdsense.lab.batch\n"
         "from holdsense.lab import require\n"
         "from holdsense.errors import UserError\n"
         "try:\n    require('pylsl')\nexcept UserError as e:\n    print('LSL:', e)\n"

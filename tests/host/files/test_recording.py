@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.recording import RecordingError, RecordingWriter, read_recording, sniff_format, write_recording
+from holdsense.io.recording import RecordingError, RecordingWriter, read_recording, sniff_format, write_recording
 from rollsignal import FLAG_GAP, FLAG_SAT, SampleChunk
 
 HEADER = "# format: holdsense-recording/1\n# sample_rate_hz: 80\nt_s,force_n,angle_deg,raw_counts,flags\n"

@@ -1,4 +1,4 @@
-"""Raw wire captures (holdsense.capture): format, reader errors, the capture library decoding to exactly the
+"""Raw wire captures (holdsense.io.capture, holdsense.virtual.capture): format, reader errors, the capture library decoding to exactly the
 recordings made at the same time, analyze/capture-info on captures, the replay engine's command answering."""
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 
 from holdsense import cli
-from holdsense.capture import (K_DEVICE, K_END, K_HEADER, K_LINK_CLOSED, K_LINK_OPEN, K_RX, K_TX, CaptureError,
-                               CaptureTransport, CaptureWriter, ReplayEngine, _VirtualClock, decode_capture,
-                               encode_record, file_magic, is_capture, read_capture)
-from holdsense.recording import read_recording
-from holdsense.transport import Transport
+from holdsense.io.capture import (K_DEVICE, K_END, K_HEADER, K_LINK_CLOSED, K_LINK_OPEN, K_RX, K_TX, CaptureError,
+                                  encode_record, file_magic, is_capture, read_capture)
+from holdsense.virtual.capture import CaptureTransport, ReplayEngine, _VirtualClock, decode_capture
+from holdsense.listeners.capture_tap import CaptureWriter
+from holdsense.io.recording import read_recording
+from holdsense.link.transport import Transport
 from holdsense.pytest_plugin import assert_same_samples
 
-LIB = Path(__file__).resolve().parents[1] / "captures"
+LIB = Path(__file__).resolve().parents[2] / "captures"
 NAMES = ["session", "limb", "dropout", "reconnect", "corrupt", "reboot"]
 
 
@@ -209,7 +210,7 @@ def test_capture_info_text_and_json():
 
 def _offline_device(cap, *, first_seq: int = 0):
     """A Device over the capture through the replay engine (as decode_capture does), with its own seqs."""
-    from holdsense.device import Device
+    from holdsense.link.device import Device
 
     eng = ReplayEngine(cap, tx_wait_s=1.0)
     clock = _VirtualClock()
@@ -246,7 +247,7 @@ def test_engine_readdresses_replies_to_the_live_host_seq_and_answers_extra_comma
 
 def test_packet_capture_replays_onto_packets_and_onto_a_stream(tmp_path):
     """A BLE capture (one frame per chunk) decodes on a packet link, and COBS-framed onto a byte stream."""
-    from holdsense.protocol import FrameDecoder, encode_frame, serial_wrap
+    from holdsense.link.frames import FrameDecoder, encode_frame, serial_wrap
 
     src = read_capture(LIB / "session.hscap")
     path = tmp_path / "ble.hscap"
@@ -354,7 +355,7 @@ def test_serial_capture_onto_packets_is_one_frame_per_notification_byte_exact(na
     """A serial capture played onto a packet link (BLE): each notification is one delimited piece of the
     captured stream, the good ones exactly the raw frames the roller built (reads that cut a frame in two
     do not break it: `chunk`), garbage runs one bad notification each, as the serial decoder counts them."""
-    from holdsense.protocol import FrameDecoder, FrameError, decode_raw, encode_frame
+    from holdsense.link.frames import FrameDecoder, FrameError, decode_raw, encode_frame
 
     cap = read_capture(LIB / f"{name}.hscap")
     if chunk:

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.coaching import MovementTest
+from holdsense.coaching.flow import MovementTest
 from holdsense.errors import UserError
-from holdsense.report import ReportInput, mmss, render_html, write_report
+from holdsense.coaching.report import ReportInput, mmss, render_html, write_report
 from rollsignal import SampleChunk
 
 SEGMENTS = [("off", 0, 5), ("roll", 5, 40), ("hold", 40, 95), ("roll", 95, 120), ("hold", 120, 132),

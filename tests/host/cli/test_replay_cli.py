@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import rollsignal
-from holdsense.recording import write_recording
+from holdsense.io.recording import write_recording
 from rollsignal import SampleChunk
 
 if not hasattr(rollsignal, "Detector"):  # pragma: no cover - until the detector lands on this branch

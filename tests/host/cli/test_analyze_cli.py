@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "recordings" / "demo-standard.csv"
 FORCE_ONLY = ROOT / "recordings" / "demo-force-only.csv"
 
