@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 def make_folder(d: Path, files: int, minutes: float) -> None:
-    from holdsense.recording import write_recording
+    from holdsense.io.recording import write_recording
     from holdsense.sim import load_scenario, simulate
 
     scenario = load_scenario("standard")

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import IO, Any, Iterable
 
 from .errors import UserError
+from .fmt import fmt_clock
 from .inputcheck import check_times, clean_samples, input_warnings
-from .recording import FORMAT, Recording, read_recording, sniff_format
+from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
 SEGMENT_COLOURS = {"hold": "#2ca25f", "roll": "#fdae6b", "off": "#d9d9d9"}
@@ -32,8 +33,6 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
     try:
         prof = rollsignal.load_profile(profile) if profile else None
     except (KeyError, FileNotFoundError, ValueError) as exc:
-        from .options import profile_error
-
         raise UserError(profile_error(profile, exc)) from None
     check_times(rec.samples, rec.source)
     samples, n_impossible = clean_samples(rec.samples)  # the same check DetectorListener makes live
@@ -57,15 +56,22 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
 RECORDING_SUFFIXES = (".csv", ".csv.gz", ".xdf", ".xdfz", ".hscap")
 
 
+def profile_error(name: str, exc: BaseException) -> str:
+    """One message for a guidance profile that does not load (rollsignal's own message names it already)."""
+    msg = str(exc.args[0]) if exc.args else str(exc)
+    return msg if name in msg else f"unknown profile '{name}' ({msg})"
+
+
 def expand_inputs(paths: Iterable[str]) -> list[str]:
     """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3).
 
     In a folder, a file is taken when its content is a recording this version
-    reads (a `format:` line, an XDF or capture magic), and also when its name is
-    a recording's (`.csv`, `.csv.gz`, `.xdf`, `.xdfz`, `.hscap`) but its start
-    cannot be read at all (no permission, corrupt compression): such a file then
-    fails as one error entry instead of silently vanishing from the batch.
-    Other files (notes, `--table` outputs, an empty `.xdf`) are ignored.
+    reads (a `format:` line, an XDF or capture magic: `holdsense.io.registry`),
+    and also when its name is a recording's (`.csv`, `.csv.gz`, `.xdf`, `.xdfz`,
+    `.hscap`) but its start cannot be read at all (no permission, corrupt
+    compression): such a file then fails as one error entry instead of silently
+    vanishing from the batch. Other files (notes, `--table` outputs, an empty
+    `.xdf`) are ignored.
     """
     out: list[str] = []
     for p in paths:
@@ -77,7 +83,7 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
             found = []
             for name in names:
                 full = os.path.join(p, name)
-                if os.path.isfile(full) and _folder_member(full):
+                if os.path.isfile(full) and _folder_member(full):  # LabRecorder files, captures sit beside recordings
                     found.append(full)
             out.extend(found)
         else:
@@ -86,46 +92,23 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
 
 
 def _folder_member(path: str) -> bool:
-    from .lab.xdf import is_xdf
+    from .io.registry import is_readable
 
-    low = path.lower()
-    if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
-        return True
     try:
         with open(path, "rb") as fh:
             fh.read(1)
-        fmt = sniff_format(path)
+        return is_readable(path)
     except (OSError, EOFError, zlib.error):  # unreadable, or compressed and corrupt from the start
-        return low.endswith(RECORDING_SUFFIXES)
-    if fmt is None:
-        from .capture import is_capture
-
-        return is_capture(path)  # raw wire captures (holdsense.capture) decode like recordings
-    return fmt.split(".")[0] == FORMAT
+        return path.lower().endswith(RECORDING_SUFFIXES)
 
 
 def load_for_analysis(path: str, *, stream: str | None = None, warn: IO[str] | None = None) -> Recording:
-    """Read a recording for analysis: holdsense CSV, an XDF file's force stream (`stream` picks one by
-    name), or a raw wire capture (`.hscap`, decoded through the host's own device client).
+    """Read a recording for analysis through the format table (`holdsense.io.registry.open_reader`):
+    holdsense CSV, an XDF file's force stream (`stream` picks one by name), or a raw wire capture.
+    The reader's warnings (a half-written last line) go to `warn` (default: stderr)."""
+    from .io.registry import open_reader
 
-    The reader's warnings (a half-written last line) go to `warn` (default: stderr).
-    """
-    from .capture import is_capture, load_capture_for_analysis
-    from .lab.xdf import is_xdf, read_xdf
-
-    if is_xdf(path):
-        return read_xdf(path, stream)
-    if str(path).endswith(".hscap") or is_capture(path):
-        return load_capture_for_analysis(path)
-    return read_recording(path, warn=sys.stderr if warn is None else warn)
-
-
-def fmt_clock(t_s: float) -> str:
-    """m:ss (or h:mm:ss) for a time in seconds."""
-    t = int(round(t_s))
-    h, rem = divmod(t, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return open_reader(path, stream=stream, warn=sys.stderr if warn is None else warn)
 
 
 def render_text(a: dict[str, Any]) -> str:
@@ -162,7 +145,7 @@ def render_text(a: dict[str, Any]) -> str:
     for adv in s.get("advice", []):
         lines.append(f"  * {adv}")
     if a.get("markers"):
-        from .lab.xdf import render_marker_lines
+        from .io.xdf import render_marker_lines
 
         lines.extend(render_marker_lines(a["markers"]))
     warn = list(q.get("warnings", []))

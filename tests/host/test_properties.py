@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from holdsense.analysis import analyze_recording, load_for_analysis
 from holdsense.errors import UserError
-from holdsense.protocol import FrameDecoder, FrameType, encode_frame, serial_wrap
+from holdsense.link.frames import FrameDecoder, FrameType, encode_frame, serial_wrap
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT / "tests" / "captures" / "session.hscap"

@@ -20,9 +20,9 @@ from typing import Any
 from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError
 from ..lab.batch import BatchTables, progress
+from ..io.xdf import is_xdf
 from ..lab.parallel import map_files
-from ..lab.xdf import is_xdf
-from ..options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
+from ._options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def _plot_path(base: str, source: str, several: bool) -> str:
 
 # What analyze_file imports on its first call (scipy through rollsignal's stages, the capture and XDF
 # readers): imported once in the fork server, not again in every worker (~2 s of CPU each).
-WORKER_PRELOAD = ("rollsignal.detector", "holdsense.capture", "holdsense.lab.xdf")
+WORKER_PRELOAD = ("rollsignal.detector", "holdsense.virtual.capture", "holdsense.io.xdf")
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from ..options import integer
+from ._options import integer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..capture import KIND_NAMES, capture_summary, read_capture, render_summary
+    from ..io.capture import KIND_NAMES, read_capture
+    from ..virtual.capture import capture_summary, render_summary
 
     summary = capture_summary(args.file)
     if args.json:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from ..analysis import analyze_recording
 from ..errors import UserError
-from ..history import History, default_db_path
-from ..options import user_profile
-from ..recording import read_recording
-from ..report import ReportInput, write_report
+from ..coaching.history import History, default_db_path
+from ..io.registry import open_reader
+from ..coaching.report import ReportInput, write_report
+from ._options import user_profile
 from .history import add_db_option
-from ..options import body_mass_kg, output_with_suffix, profile_name
+from ._options import body_mass_kg, output_with_suffix, profile_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")
     if out.is_dir():
         raise UserError(f"{out}: is a directory")
-    rec = read_recording(args.file)
+    rec = open_reader(args.file)
     if args.body_mass_kg is None and not rec.body_mass_kg:
         args.body_mass_kg = user_profile(args).body_mass_kg  # the athlete's profile, when the header has none
     analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from ..options import number, output_path, seed
+from ._options import number, output_path, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:

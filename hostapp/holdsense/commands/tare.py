@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..options import add_connection_options, open_device
-from ..options import integer
+from ._options import add_connection_options, integer, open_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..options import finite_speed, integer, seed, tcp_port
+from ._options import finite_speed, integer, seed, tcp_port
 
 
 def register(subparsers: Any) -> None:
