@@ -160,14 +160,18 @@ def render_text(a: dict[str, Any]) -> str:
 
 def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike[str], *,
                   title: str | None = None) -> None:
-    """Force (and angle when present) with shaded hold/roll segments and each hold's score."""
+    """Force (and angle when present) with shaded hold/roll segments and each hold's score.
+
+    Impossible values (inputcheck) are left out, as the analysis left them out: a 1e300 cell would
+    otherwise send matplotlib's tick search into a minutes-long loop.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    smp = rec.samples
+    smp, _ = clean_samples(rec.samples)
     has_angle = smp.angle_deg is not None
     fig, axes = plt.subplots(2 if has_angle else 1, 1, figsize=(12, 6.5 if has_angle else 4.5),
                              sharex=True, squeeze=False)
@@ -204,8 +208,12 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
     fig.suptitle(title or f"{Path(a['source']).name}: {s['holds']} holds ({s['holds_over_30s']} over 30 s), "
                  f"session score {s['session_score']}", fontsize=11)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
+    try:
+        fig.savefig(out_path, dpi=110)
+    except OSError as exc:  # a folder that vanished, /proc, a full disk: the user's to fix, not a bug
+        raise UserError(f"{out_path}: cannot write the plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
 
 
 def _robust_max(x) -> float:

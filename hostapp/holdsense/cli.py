@@ -14,12 +14,14 @@ import sys
 from typing import Sequence
 
 from . import __version__, commands
-from .errors import UserError
+from .errors import UserError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's default is exit 2 too; keep it one line
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # Spelled like every other error ("holdsense: error: ..."), so scripts match one prefix; the message
+        # names the option ("argument --body-mass: ...").
+        self.exit(2, f"holdsense: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except UserError as exc:
-        print(f"holdsense: error: {exc}", file=sys.stderr)
+        print(f"holdsense: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -243,3 +243,64 @@ def test_good_values_still_parse() -> None:
     assert a.speed == 10.0
     a = p.parse_args(["virtual-device", "--tcp", "0", "--speed", "4", "--seed", "3"])
     assert (a.tcp, a.speed, a.seed) == (0, 4.0, 3)
+
+
+def test_ctrl_c_stops_a_parallel_batch_cleanly(tmp_path: Path) -> None:
+    # before: every worker printed its own KeyboardInterrupt traceback, and running workers finished their files
+    import signal
+    import time
+
+    d = tmp_path / "many"
+    d.mkdir()
+    for k in range(10):
+        shutil.copy(DEMO, d / f"s{k:02d}.csv")
+    p = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "analyze", str(d), "--json", "--jobs", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         stdin=subprocess.DEVNULL)
+    try:
+        assert p.stdout.readline().startswith('{"format"')  # the batch is running
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C on a terminal does: the whole process group
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # no worker left behind (zombies are reaped by init, give it a moment)
+        try:
+            os.killpg(p.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes still running after the batch was interrupted")
+
+
+def test_a_line_break_in_a_file_name_keeps_the_error_one_line(tmp_path: Path, capsys) -> None:
+    # before: the name's line break split the error over two lines on stderr
+    odd = tmp_path / "a\nb.csv"
+    rc = main(["analyze", str(odd), str(FORCE_ONLY), "--json"])
+    out = capsys.readouterr()
+    assert rc == 2
+    err = out.err.strip().splitlines()
+    assert len(err) == 2 and err[0].startswith("holdsense: error: ") and "a\\nb.csv" in err[0], out.err
+    first = json.loads(out.out.splitlines()[0])
+    assert first["source"] == str(odd) and "no such file" in first["error"]  # JSON keeps the exact name
+
+
+def test_plot_that_cannot_be_written_is_one_error_line(capsys) -> None:
+    # before: internal error (FileNotFoundError from matplotlib), exit 1
+    rc = main(["analyze", str(FORCE_ONLY), "--plot", "/proc/holdsense-test.png"])
+    out = capsys.readouterr()
+    assert rc == 2 and len(out.err.strip().splitlines()) == 1 and "internal error" not in out.err, out.err
+
+
+def test_plot_of_impossible_values_finishes(tmp_path: Path, capsys) -> None:
+    # before: angle cells of 1e300 sent matplotlib's tick search into a loop of minutes
+    p = tmp_path / "hugeangle.csv"
+    p.write_bytes(b"# format: holdsense-recording/1\nt_s,force_n,angle_deg\n"
+                  + b"".join(b"%g,200,%g\n" % (i / 80, 1e300 * (i % 2)) for i in range(800)))
+    rc = main(["analyze", str(p), "--plot", str(tmp_path / "h.png")])
+    out = capsys.readouterr()
+    assert rc == 0 and (tmp_path / "h.png").stat().st_size > 1000, out.err
+    assert "impossible" in out.out  # the data-quality line says what was left out

@@ -129,7 +129,7 @@ def test_unwritable_output_fails_before_the_batch(tmp_path: Path, capsys, option
     rc = main(["analyze", str(d), option, target])
     out = capsys.readouterr()
     assert rc == 2 and out.out == ""  # nothing analysed: the error comes first
-    assert out.err.strip() == "holdsense analyze: error: argument " + message.format(tmp=tmp_path)
+    assert out.err.strip() == "holdsense: error: argument " + message.format(tmp=tmp_path)
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:

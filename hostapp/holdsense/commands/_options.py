@@ -10,7 +10,7 @@ Every numeric option of every command is parsed by one of the argparse types
 below (`body_mass_kg`, `seconds(...)`, `speed_factor`, `count(...)`, ...):
 each checks the value against a physical range when the command line is
 parsed, before any work starts, and a bad value is one line on stderr and exit
-code 2 (`holdsense X: error: argument --body-mass: -5 kg is not a plausible body
+code 2 (`holdsense: error: argument --body-mass: -5 kg is not a plausible body
 mass (10-400 kg)`). Output paths (`output_path`, `plot_path`) are checked the
 same way: their folder exists and is writable, a plot's image type is one
 matplotlib writes. The ranges are listed in docs/options.md.

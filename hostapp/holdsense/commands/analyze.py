@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..lab.batch import BatchTables, progress
 from ..io.xdf import is_xdf
 from ..lab.parallel import map_files
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
                 tables.add_failure(path, out.error)
                 if args.json:
                     print(json.dumps({"source": path, "error": out.error}), flush=True)
-                print(f"holdsense: {'' if out.internal else 'error: '}{out.error}", file=sys.stderr, flush=True)
+                print(f"holdsense: {'' if out.internal else 'error: '}{one_line(out.error)}", file=sys.stderr,
+                      flush=True)
                 continue
             assert out.result is not None
             tables.add(path, out.result, out.metadata)
@@ -157,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"analysed {len(files) - len(failed)} of {len(files)} file(s); wrote " + "; ".join(written))
     if failed and several:
-        print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {one_line(', '.join(failed))}",
+              file=sys.stderr)
     if failed and not several and internal:
         return 1  # one file, and the failure is ours: the internal-error exit code (contracts.md §3)
     return 2 if failed else 0

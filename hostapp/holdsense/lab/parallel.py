@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -109,7 +110,24 @@ def _new_pool(fn: Callable[..., Any], n: int, preload: tuple[str, ...] = ()) -> 
         # (The fork server starts with the first pool; later preload lists only apply to a new server.)
         mod = getattr(getattr(fn, "func", fn), "__module__", None)
         ctx.set_forkserver_preload([m for m in (mod, *preload) if m and m != "__main__"])
-    return ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent (which stops them): no traceback per worker on the terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Leave now (Ctrl-C, the consumer stopped reading): cancel what is queued and end the running workers
+    instead of waiting for files nobody will read."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # (no public API to end running work)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(5)
 
 
 _BROKEN = object()
@@ -142,6 +160,7 @@ def _map_pool(fn: Callable[[P], Any], items: list[P], n: int, preload: tuple[str
     todo = deque(items)
     window: deque[tuple[P, Future | None]] = deque()  # None: not handed to a worker (the pool broke first)
     pool = _new_pool(fn, n, preload)
+    finished = False
     answered = False  # some worker has returned something: workers can start here
     dead_in_a_row = 0
     try:
@@ -190,5 +209,9 @@ def _map_pool(fn: Callable[[P], Any], items: list[P], n: int, preload: tuple[str
                     answered = True
                 yield q, got
             pool = _new_pool(fn, n, preload)
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _stop(pool)
