@@ -138,7 +138,12 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     # moved recording: still recognised by its contents
     moved = tmp_path / "moved.csv"
     demo.rename(moved)
-    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db))
+    first = html_out.read_bytes()
+    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db))  # an existing report: refused, as record
+    assert p.returncode == 2 and "exists already (use --overwrite to replace it)" in p.stderr
+    assert html_out.read_bytes() == first
+    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db), "--overwrite")
+    assert p.returncode == 0, p.stderr
     assert "before/after from history session 1" in p.stderr
 
 

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="body mass in kg (default: from the recording's header)")
     p.add_argument("--profile", metavar="NAME", help="guidance profile for scoring (default: be-patient)")
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -38,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")
-    if out.is_dir():
-        raise UserError(f"{out}: is a directory")
+    from .record import check_output
+
+    check_output(str(out), args.overwrite)  # refuses an existing report as record refuses a recording
     if args.body_mass_kg is not None and not 10 <= args.body_mass_kg <= 400:
         raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
     rec = read_recording(args.file)
