@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .coaching import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region
+from .coaching import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region, session_score
 from .errors import UserError
 
 HOLD_COLOR = "#2e9d5b"
@@ -127,7 +127,7 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
     holds = inp.holds
     n = s.get("holds", len(holds))
     return [
-        ("Session score", _num(s.get("session_score")), "of 100"),
+        ("Session score", _num(session_score(inp.analysis)), "of 100"),
         ("Duration", mmss(dur), "whole recording"),
         ("Holding", mmss(s.get("hold_s")), f"{_pct(s.get('hold_s'), dur)} of session"),
         ("Rolling", mmss(s.get("roll_s")), f"{_pct(s.get('roll_s'), dur)} of session"),
@@ -329,7 +329,7 @@ def render_html(inp: ReportInput) -> str:
     # totals
     parts.append('<section id="totals"><div class="totals">')
     for i, (label, value, note) in enumerate(totals(inp)):
-        style = f' style="color:{score_color(inp.summary.get("session_score"))}"' if i == 0 else ""
+        style = f' style="color:{score_color(session_score(inp.analysis))}"' if i == 0 else ""
         parts.append(f'<div class="total{" score" if i == 0 else ""}" data-key="{e(label)}">'
                      f'<div class="label">{e(label)}</div><div class="value"{style}>{e(value)}</div>'
                      f'<div class="tnote">{e(note)}</div></div>')
@@ -490,7 +490,7 @@ def _draw_pdf_page(fig: Any, inp: ReportInput, W: float, H: float) -> None:
         x = m + i * col_w
         fig.text(x / W, 1 - c.y / H, label.upper(), fontsize=6, color="#5a6b7b", va="top")
         fig.text(x / W, 1 - (c.y + 0.13) / H, value, fontsize=13 if i == 0 else 10, va="top", weight="bold",
-                 color=score_color(inp.summary.get("session_score")) if i == 0 else "#1b2733")
+                 color=score_color(session_score(inp.analysis)) if i == 0 else "#1b2733")
         fig.text(x / W, 1 - (c.y + 0.36) / H, note, fontsize=5.8, color="#6b7b8b", va="top")
     c.y += 0.55
 

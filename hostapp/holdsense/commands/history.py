@@ -64,6 +64,7 @@ def _session_json(s: SessionRecord) -> dict[str, Any]:
     ch = compare_tests(s.before, s.after) if s.before and s.after else None
     return {"id": s.id, "started_utc": s.started_utc, "region": s.region, "source": s.source,
             "recording_path": s.recording_path, "summary": s.summary,
+            "session_score": s.session_score,
             "hold_scores": [h.get("score") for h in s.holds], "mean_hold_score": s.mean_hold_score,
             "before": s.before.to_dict() if s.before else None, "after": s.after.to_dict() if s.after else None,
             "change": ch.to_dict() if ch else None}
@@ -89,15 +90,15 @@ def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note:
         lines.append(
             f"{s.id:>4}  {s.started.strftime('%Y-%m-%d %H:%M'):<16}  {(s.region or '?'):<11} "
             f"{_mmss(sm.get('duration_s')):>7} {_mmss(sm.get('hold_s')):>8} {len(s.holds):>5} "
-            f"{_fmt(sm.get('holds_over_30s')):>4} {_fmt(s.mean_hold_score):>5}  {pain:<18} "
+            f"{_fmt(sm.get('holds_over_30s')):>4} {_fmt(s.session_score):>5}  {pain:<18} "
             f"{Path(s.recording_path).name if s.recording_path else '-'}")
-    lines += ["", "Trends per region and week (hold time, mean hold score, mean change after - before)",
+    lines += ["", "Trends per region and week (hold time, mean session score, mean change after - before)",
               f"{'region':<11} {'week of':<10} {'sessions':>8} {'holding':>8} {'≥30s':>4} {'score':>5} "
               f"{'pain Δ':>6} {'ease Δ':>6} {'range Δ':>8}"]
     for t in trends:
         lines.append(
             f"{t.region:<11} {t.week_start.isoformat():<10} {t.sessions:>8} {_mmss(t.hold_s):>8} "
-            f"{t.holds_over_30s:>4} {_fmt(t.mean_hold_score):>5} {_fmt(t.mean_pain_change, '{:+.1f}'):>6} "
+            f"{t.holds_over_30s:>4} {_fmt(t.mean_session_score):>5} {_fmt(t.mean_pain_change, '{:+.1f}'):>6} "
             f"{_fmt(t.mean_ease_change, '{:+.1f}'):>6} {_fmt(t.mean_rom_change_deg, '{:+.0f}°'):>8}")
     lines.append("Pain Δ below zero and ease/range Δ above zero mean the rolling helped.")
     return "\n".join(lines)
