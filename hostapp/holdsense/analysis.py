@@ -140,13 +140,15 @@ def render_text(a: dict[str, Any]) -> str:
 
 
 def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike[str], *,
-                  title: str | None = None, body_mass_kg: float | None = None, profile: str | None = None) -> None:
+                  title: str | None = None, body_mass_kg: float | None = None, profile: str | None = None,
+                  units: str = "N") -> None:
     """Force (and roller position in cm when present) with segments by verdict, gaps, the light-pressure
-    band and the 30 s marks (holdsense.plots). `body_mass_kg` overrides the recording's metadata."""
+    band and the 30 s marks (holdsense.plots). `body_mass_kg` overrides the recording's metadata; forces
+    are drawn in `units` (N, kg or lb)."""
     import rollsignal
 
     from .plots import save_analysis_plot
 
     mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
     prof = rollsignal.load_profile(profile) if profile else None
-    save_analysis_plot(rec.samples, a, out_path, title=title, body_mass_kg=mass, profile=prof)
+    save_analysis_plot(rec.samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units)

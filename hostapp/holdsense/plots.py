@@ -160,16 +160,32 @@ def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[
                    zorder=0.5, gid="gap")
 
 
+def unit_factor(units: str) -> float:
+    """Display units per newton: 1 for N, 1/g for kg(-force), 1/(g x 0.4536) for lb(-force)."""
+    from .userprofile import force_in_units
+
+    return float(force_in_units(1.0, units))
+
+
+def force_label(units: str) -> str:
+    return "force (N)" if units == "N" else f"load ({units})"
+
+
 def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, analysis: dict[str, Any], *,
                body_mass_kg: float | None = None, profile: Any = None, t_scale: float = 60.0,
-               compact: bool = False, gaps: Sequence[tuple[float, float]] | None = None) -> list[Any]:
+               compact: bool = False, gaps: Sequence[tuple[float, float]] | None = None,
+               units: str = "N") -> list[Any]:
     """The force panel: segments by verdict, gaps, light band, 30 s marks, each hold's number and score.
 
-    `t_s`/`force_n` may be a reduced (envelope) trace; `gaps` then come from the full trace.
-    Returns legend handles.
+    `t_s`/`force_n` may be a reduced (envelope) trace; `gaps` then come from the full trace. Forces are
+    drawn in `units` (N, kg or lb: the athlete's profile). Returns legend handles.
     """
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+
+    k = unit_factor(units)
+    if force_n is not None:
+        force_n = np.asarray(force_n, float) * k
 
     holds = list(analysis.get("holds") or [])
     segs = list(analysis.get("segments") or [])
@@ -181,8 +197,10 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         ax.plot(tt / t_scale, ff, lw=0.6, color=FORCE_COLOUR, zorder=3, gid="force")
         top = max(1.0, robust_top(force_n))
     else:
-        top = max((float(h.get("mean_force_n") or 0) for h in holds), default=100.0) * 1.3
+        top = max((float(h.get("mean_force_n") or 0) * k for h in holds), default=100.0 * k) * 1.3
     band = light_band_n(body_mass_kg, profile)
+    if band is not None:
+        band = (band[0] * k, band[1] * k)
     if band is not None:
         top = max(top, band[1] * 1.05)
     y_top = top * 1.25
@@ -197,7 +215,8 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         ax.axhspan(band[0], band[1], color=BAND_COLOUR, alpha=0.13, lw=0, zorder=1, gid="light-band")
         for y in band:
             ax.axhline(y, color=BAND_COLOUR, lw=0.8, ls=(0, (6, 2)), zorder=1, gid="light-band-edge")
-        pct = f"{100 * band[0] / (body_mass_kg * G_N_PER_KG):.0f}–{100 * band[1] / (body_mass_kg * G_N_PER_KG):.0f} %"
+        bw = body_mass_kg * G_N_PER_KG * k
+        pct = f"{100 * band[0] / bw:.0f}–{100 * band[1] / bw:.0f} %"
         handles.append(Patch(facecolor=BAND_COLOUR, alpha=0.3, label=f"light pressure ({pct} body weight)"))
     rel = release_s(profile)
     for i, h in enumerate(holds, 1):
@@ -218,7 +237,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         if len(over):
             ax.plot(np.asarray(t_s)[over] / t_scale, np.full(len(over), y_top), "x", color="#cb181d", ms=4,
                     clip_on=False, zorder=4)
-    ax.set_ylabel("force (N)")
+    ax.set_ylabel(force_label(units))
     return handles
 
 
@@ -240,7 +259,7 @@ def draw_position(ax: Any, t_s: np.ndarray, angle_deg: np.ndarray, analysis: dic
 
 
 def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None,
-                    body_mass_kg: float | None = None, profile: Any = None) -> Any:
+                    body_mass_kg: float | None = None, profile: Any = None, units: str = "N") -> Any:
     """The `analyze --plot` figure: force panel, and the position panel when the roller has an encoder."""
     import matplotlib
 
@@ -256,7 +275,7 @@ def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None
     t_scale = 60.0 if dur >= 120 else 1.0  # minutes for sessions, seconds for short clips
     gaps = gap_spans(t)
     handles = draw_force(ax, t, samples.force_n, a, body_mass_kg=body_mass_kg, profile=profile, t_scale=t_scale,
-                         gaps=gaps)
+                         gaps=gaps, units=units)
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=4, frameon=False)
     if has_angle:
         draw_position(axes[1][0], t, samples.angle_deg, a, t_scale=t_scale, gaps=gaps)

@@ -169,3 +169,22 @@ def test_analyze_plot_cli_uses_body_mass_and_writes_png(tmp_path: Path) -> None:
         c = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
         blended = np.round(alpha * c + (1 - alpha) * 255).astype(int)  # the span over the white background
         assert (np.abs(rgb - blended).sum(axis=1) <= 6).any(), colour
+
+
+def test_forces_in_the_profiles_units(gappy, tmp_path: Path) -> None:
+    rec, a = gappy
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0, units="lb")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "load (lb)"
+    ((lo, hi),) = _ys(ax, "light-band")
+    assert hi == pytest.approx(0.25 * 70 / 0.45359237, rel=1e-6)  # 25 % of 70 kg in pounds
+    y = np.asarray(_line(ax, "force").get_data()[1], float)
+    assert np.nanmax(y) == pytest.approx(np.nanmax(rec.samples.force_n) / (G * 0.45359237), rel=1e-6)
+    matplotlib.pyplot.close(fig)
+    # the CLI takes the units and the body mass from the athlete's profile (tests/conftest.py: private dir)
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70", "--units", "lb"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(DROPOUT), "--plot",
+                        str(tmp_path / "lb.png")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "lb.png").stat().st_size > 10_000, r.stderr
