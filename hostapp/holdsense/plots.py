@@ -241,6 +241,28 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     return handles
 
 
+def declutter_labels(ax: Any, gid: str = "hold-label", max_rows: int = 3) -> None:
+    """Hold labels that would overlap their neighbours move down a row (up to `max_rows`); a label
+    that still has no room is hidden (every hold is listed in the text and the report's table)."""
+    texts = sorted((t for t in ax.texts if t.get_gid() == gid), key=lambda t: t.get_position()[0])
+    if len(texts) < 2:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    inv = ax.transData.inverted()
+    right = [-math.inf] * max_rows  # right edge (pixels) of the last label placed in each row
+    for t in texts:
+        bb = t.get_window_extent(renderer)
+        x, y0 = t.get_position()
+        step = inv.transform((0, bb.height * 1.15))[1] - inv.transform((0, 0))[1]  # one row in data units
+        for r in range(max_rows):
+            if bb.x0 > right[r] + 3:
+                t.set_y(y0 - r * step)
+                right[r] = bb.x1
+                break
+        else:
+            t.set_visible(False)
+
+
 def draw_position(ax: Any, t_s: np.ndarray, angle_deg: np.ndarray, analysis: dict[str, Any], *,
                   t_scale: float = 60.0, gaps: Sequence[tuple[float, float]] | None = None) -> None:
     """The roller's position along the roll path in cm (the text's unit), each hold's spot as a bar."""
@@ -290,6 +312,7 @@ def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None
                  f"({s['holds_over_30s']} over {release_s(profile):.0f} s), session score {s['session_score']}",
                  fontsize=11)
     fig.tight_layout()
+    declutter_labels(ax)
     return fig
 
 

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", metavar="NAME", help="guidance profile for scoring (default: be-patient)")
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--client", metavar="NAME",
+                   help="whose session, shown in the heading (default: the name in `holdsense profile`)")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -52,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
     metadata = dict(rec.metadata)
     if args.body_mass_kg is not None:
         metadata["body_mass_kg"] = args.body_mass_kg
+    prof = user_profile(args)
+    client = args.client.strip() if args.client is not None else (prof.name or None)
     inp = ReportInput(analysis=analysis, samples=rec.samples, metadata=metadata, region=rec.region,
-                      title=args.title)
+                      title=args.title, client=client or None, units=prof.units)
 
     db = default_db_path(args.db)
     found_id = None
