@@ -347,3 +347,28 @@ def test_unknown_suffix_and_unwritable(tmp_path: Path) -> None:
         write_report(_input(), tmp_path / "r.docx")
     with pytest.raises(UserError, match="cannot write"):
         write_report(_input(), tmp_path / "no" / "such" / "dir" / "r.html")
+
+
+def test_report_cli_client_from_option_or_profile(tmp_path: Path) -> None:
+    """`--client` names the client; without it the athlete's profile name is used (private config dir:
+    tests/conftest.py); an existing OUT is refused without --overwrite."""
+    import subprocess
+    import sys
+
+    demo = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
+
+    def hs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+
+    assert hs("profile", "--name", "Alex Example", "--units", "kg").returncode == 0
+    out = tmp_path / "r.html"
+    p = hs("report", str(demo), "-o", str(out), "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 0, p.stderr
+    page = out.read_text(encoding="utf-8")
+    assert 'Client <b class="client">Alex Example</b>' in page
+    assert re.search(r"<td class=\"num\">\d+\.\d kg \(\d+ % BW\)</td>", page)  # the profile's units
+    p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 2 and "--overwrite" in p.stderr
+    p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--overwrite", "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 0 and 'Client <b class="client">Sam</b>' in out.read_text(encoding="utf-8")
