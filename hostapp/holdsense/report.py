@@ -172,7 +172,10 @@ def local_time(iso_utc: Any) -> str:
     off = loc.strftime("%z")
     off_text = f"UTC{off[:3]}:{off[3:]}" if off else "UTC"
     name = loc.tzname() or ""
-    zone = off_text if not name or name.startswith(("+", "-")) or name == off_text else f"{name} ({off_text})"
+    if name in ("UTC", "GMT") and off in ("+0000", ""):
+        zone = "UTC"
+    else:
+        zone = off_text if not name or name.startswith(("+", "-")) or name == off_text else f"{name} ({off_text})"
     return f"{loc.strftime('%Y-%m-%d %H:%M')} {zone}"
 
 
@@ -485,6 +488,17 @@ def write_pdf(inp: ReportInput, path: str | Path) -> None:
                 plt.close(fig)
 
 
+def _join_lines(items: list[str], sep: str, width: int) -> list[str]:
+    """Items joined with `sep` into lines of at most `width` characters (an item longer than that alone)."""
+    lines: list[str] = []
+    for it in items:
+        if lines and len(lines[-1]) + len(sep) + len(it) <= width:
+            lines[-1] += sep + it
+        else:
+            lines.append(it)
+    return lines
+
+
 class _PdfPages:
     """Top-down layout over as many A4 pages as the content needs (y in inches from the page top)."""
 
@@ -555,7 +569,7 @@ class _PdfPages:
             bits.append(f"region {inp.region_name}")
         if inp.body_mass_kg:
             bits.append(f"body mass {inp.body_mass_kg:g} kg")
-        for ln in textwrap.wrap(" · ".join(bits), 120):
+        for ln in _join_lines(bits, " · ", 110):  # break between items, never inside one
             self.text(self.m, ln, size=8.5, color="#5a6b7b", dy=0.17)
         self.y += 0.1
 
@@ -581,8 +595,8 @@ class _PdfPages:
         draw_trace(ax, self.inp, compact=True)
         self.y += trace_h + 0.1
 
-    _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.45, "spot"), (2.9, "score"),
-             (3.3, "grade / feedback"))
+    _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.4, "spot"), (2.95, "score"),
+             (3.35, "grade / feedback"))
 
     def _table_head(self, has_spot: bool) -> None:
         for x, label in self._COLS:
