@@ -459,7 +459,8 @@ def write_html(inp: ReportInput, path: str | Path) -> None:
 PAGE_W_IN, PAGE_H_IN = 8.27, 11.69  # A4
 PDF_MARGIN_IN = 0.55
 LINE_IN = 0.15  # one 7-8 pt text line
-FEEDBACK_WRAP = 74  # characters of 7.2 pt text in the 3.9 in feedback column (checked with pdftotext -bbox: inside the margin)
+#: characters of 7.2 pt text in the 3.8 in feedback column (checked with pdftotext -bbox: inside the margin)
+FEEDBACK_WRAP = 74
 FOOTER_WRAP = 130
 
 
