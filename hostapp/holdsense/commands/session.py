@@ -364,6 +364,10 @@ def db_path_folder(history: History) -> Path:
     return history.path.parent
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
+
+
 def _fmt_score(v: int | None) -> str:
     return "-" if v is None else str(v)
 
@@ -383,7 +387,7 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
     lines = [f"Session summary ({rec.region}{', ended early' if reason == 'interrupted' else ''})",
              f"  {_mmss(dur)} on the roller: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
              f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))})",
-             f"  {s.get('holds', len(rec.holds))} hold(s), {s.get('holds_over_30s', 0)} of 30 s or more; "
+             f"  {plural(int(s.get('holds', len(rec.holds))), 'hold')}, {s.get('holds_over_30s', 0)} of 30 s or more; "
              f"session score {_fmt_score(session_score(rec.analysis))}"]
     for i, h in enumerate(rec.holds, 1):
         lines.append(f"  #{i} at {_mmss(h.get('start_s'))}: held {float(h.get('duration_s') or 0):.0f} s, "
