@@ -11,7 +11,7 @@ import pytest
 
 from holdsense.analysis import analyze_recording, render_text
 from holdsense.plots import LIGHT_MIN_OF_BODY, analysis_figure, hold_verdict
-from holdsense.recording import read_recording, write_recording
+from holdsense.io.recording import read_recording, write_recording
 from rollsignal import SampleChunk
 from rollsignal.types import FLAG_GAP
 

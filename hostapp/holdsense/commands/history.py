@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..coaching import compare_tests, find_region
+from ..coaching.flow import compare_tests, find_region
 from ..errors import UserError
-from ..history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
+from ..coaching.history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
 
 
 def register(subparsers: Any) -> None:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         if not sessions:
             raise UserError(f"{args.plot}: nothing to plot: {note}")
-        from ..options import user_profile
+        from ._options import user_profile
 
         plot_sessions(sessions, Path(args.plot), name=user_profile(args).name)
         if not args.json:

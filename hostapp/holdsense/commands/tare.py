@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserError
-from ..options import add_connection_options, open_device
+from ._options import add_connection_options, open_device
 
 #: Largest load (N) accepted as "nothing on it": about 2 kg. Zero drift with temperature is tens of counts
 #: per degC (a fraction of a newton); a limb resting on the roller is 50 N or more (domain.md).
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def measure_load_n(dev: Any, duration_s: float = MEASURE_S, timeout_s: float = MEASURE_TIMEOUT_S) -> float | None:
     """Median force (N) over `duration_s` of streamed samples (device clock), with the roller's current
     calibration; None when no calibrated sample arrived within `timeout_s` (host clock)."""
-    from ..notifier import Samples
+    from ..messages import Samples
 
     forces: list[np.ndarray] = []
     t_first = t_last = None
