@@ -14,8 +14,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
-
 from ..errors import UserError
 from ._options import add_connection_options, open_device
 
@@ -47,9 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def measure_load_n(dev: Any, duration_s: float = MEASURE_S, timeout_s: float = MEASURE_TIMEOUT_S) -> float | None:
     """Median force (N) over `duration_s` of streamed samples (device clock), with the roller's current
     calibration; None when no calibrated sample arrived within `timeout_s` (host clock)."""
+    import numpy as np  # here, not at the top: every command module is imported for `holdsense --help`
+
     from ..messages import Samples
 
-    forces: list[np.ndarray] = []
+    forces: list[Any] = []
     t_first = t_last = None
     dev.start()
     try:
