@@ -5,7 +5,7 @@
 import struct
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 1  # 1.1: TARE frames (0x05), IDLE's trailing auto_tare_after_s
+PROTO_MINOR = 2  # 1.1: TARE frames (0x05), IDLE's trailing auto_tare_after_s; 1.2: STATUS task_restarts
 
 # Frame types. Device -> host: 0x01..0x0F and ACK/ERROR; host -> device: CMD.
 T_INFO = 0x01
@@ -69,6 +69,8 @@ ERR_STORAGE = 0x0040
 ERR_OVERFLOW = 0x0080
 ERR_BATTERY_LOW = 0x0100
 ERR_RX_FRAME = 0x0200
+ERR_MISSED = 0x0400       # 1.2: HX711 conversions the firmware did not read in time (counted as lost)
+ERR_TASK = 0x0800         # 1.2: a firmware task raised and was restarted (STATUS task_restarts)
 
 MAX_FRAME = 244          # raw frame bytes (type..CRC): fits one BLE notification (ATT MTU 247)
 HEADER_LEN = 3           # type u8, seq u16
@@ -379,23 +381,30 @@ def decode_info_payload(b):
 STATE_STOPPED = 0
 STATE_STREAMING = 1
 STATE_IDLE = 2
-_STATUS_FMT = "<HBBIIHHHIH"
-STATUS_LEN = 26
+_STATUS_FMT = "<HBBIIHHHIHH"
+STATUS_LEN_10 = 24   # 1.0 / 1.1: up to rate_chz
+STATUS_LEN = 26      # 1.2: + task_restarts u16
 
 
 def encode_status_payload(st):
-    return struct.pack(_STATUS_FMT, st["battery_mv"], st["battery_pct"], st["state"],
-                       st["samples_total"] & 0xFFFFFFFF, st["dropped_total"] & 0xFFFFFFFF,
-                       st["errors"] & 0xFFFF, st["hx711_timeouts"] & 0xFFFF,
-                       st["rx_bad_frames"] & 0xFFFF, st["uptime_s"] & 0xFFFFFFFF,
-                       st["rate_chz"] & 0xFFFF)
+    out = struct.pack(_STATUS_FMT, st["battery_mv"], st["battery_pct"], st["state"],
+                      st["samples_total"] & 0xFFFFFFFF, st["dropped_total"] & 0xFFFFFFFF,
+                      st["errors"] & 0xFFFF, st["hx711_timeouts"] & 0xFFFF,
+                      st["rx_bad_frames"] & 0xFFFF, st["uptime_s"] & 0xFFFFFFFF,
+                      st["rate_chz"] & 0xFFFF, st.get("task_restarts", 0) & 0xFFFF)
+    if st.get("proto_minor", PROTO_MINOR) < 2:
+        return out[:STATUS_LEN_10]  # reproduce an older minor's bytes (golden vectors)
+    return out
 
 
 def decode_status_payload(b):
-    v = struct.unpack_from(_STATUS_FMT, b, 0)
-    return {"battery_mv": v[0], "battery_pct": v[1], "state": v[2], "samples_total": v[3],
-            "dropped_total": v[4], "errors": v[5], "hx711_timeouts": v[6],
-            "rx_bad_frames": v[7], "uptime_s": v[8], "rate_chz": v[9]}
+    v = struct.unpack_from(_STATUS_FMT[:-1], b, 0)
+    d = {"battery_mv": v[0], "battery_pct": v[1], "state": v[2], "samples_total": v[3],
+         "dropped_total": v[4], "errors": v[5], "hx711_timeouts": v[6],
+         "rx_bad_frames": v[7], "uptime_s": v[8], "rate_chz": v[9]}
+    if len(b) >= STATUS_LEN:
+        d["task_restarts"] = struct.unpack_from("<H", b, STATUS_LEN_10)[0]
+    return d
 
 
 # ---- TARE (1.1): the zero changed ----

@@ -4,7 +4,7 @@
 # queue without ever waiting for a link. Plain Python: runs under MicroPython and CPython.
 from . import compat
 from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
-from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
+from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MISSED, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
                     F_SPIKE, TARE_AUTO, TARE_COMMAND)
 from .hx711 import HX711, SPURIOUS_MASK
@@ -161,6 +161,15 @@ class SampleQueue:
         self._pending_drop = False
         self.enabled = False
 
+    def skip(self, n):
+        """`n` samples that exist but never reached this queue (conversions the firmware
+        missed): their indices are used up and counted as dropped, so the host sees the loss."""
+        if not self.enabled or n <= 0:
+            return
+        self.next_index += n
+        self.dropped += n
+        self._pending_drop = True
+
     def push(self, s):
         if not self.enabled:
             return False
@@ -194,6 +203,73 @@ class SampleQueue:
         self.buf = [None] * self.cap
 
 
+class EdgeTimer:
+    """Data-ready edges from IRQ stamps: how many conversions each read stands for, and when the
+    read one really happened.
+
+    The HX711 converts on its own clock (78-92 SPS at the "80" setting, steady within
+    ~0.4 %), whether or not the firmware reads. A conversion not read before the next one
+    is overwritten; on ESP32 pin IRQs are soft (run later, from the scheduler, several
+    edges collapsing into one call), so the stamp taken in the handler is the edge plus a
+    scheduling delay. This model tracks the chip's period from consecutive reads and:
+
+    - counts the conversions since the previous read: k = floor((stamp - last_edge + p/16) / p),
+      so a read that stands for k conversions reports k - 1 missed (the sample index
+      advances by k: the host's loss count sees them);
+    - corrects late stamps: the edge lies at most `SLACK` after last_edge + k*p (the
+      chip's own jitter), so a stamp later than that is pulled back to it.
+
+    Error bound of the corrected edge (docs/protocol.md "Time"): max(scheduler delay
+    not exceeding SLACK, period-estimate error x k) - in steady state ~0.4 ms; with a
+    hard IRQ the stamp is the edge within the IRQ latency. All values are wide µs (ints).
+    """
+
+    SLACK_DIV = 32          # slack = period / 32: 0.39 ms at 80 SPS, far above the chip's ~15 µs jitter
+    RELOCK_AFTER = 8        # this many corrected stamps in a row: the model is off (rate changed), re-lock
+
+    def __init__(self, rate_hz=80):
+        self.reset(rate_hz)
+        self.missed = 0     # conversions never read since boot
+        self.corrected = 0  # stamps pulled back to the model
+
+    def reset(self, rate_hz):
+        self.period_us = 1000000 // rate_hz
+        self.last = None
+        self._late = 0
+
+    def edge(self, t):
+        """Stamp `t` (wide µs) of a read conversion -> (edge wide µs, conversions missed before it)."""
+        last = self.last
+        if last is None:
+            self.last = t
+            return t, 0
+        p = self.period_us
+        dt = t - last
+        k = (dt + (p >> 4)) // p
+        if k < 1:
+            k = 1   # a read sooner than one period: the same conversion cannot be read twice
+        limit = last + k * p + p // self.SLACK_DIV
+        if t > limit:
+            self._late += 1
+            if self._late >= self.RELOCK_AFTER:
+                # stamps keep landing later than the model allows: the period changed
+                # (another chip, temperature): trust the stamps again
+                self._late = 0
+                self.period_us = (dt + (k >> 1)) // k
+                self.last = t
+                return t, k - 1
+            self.corrected += 1
+            t = limit
+        else:
+            self._late = 0
+            if k == 1:  # track the chip's own period (EMA, 1/16) from clean single steps
+                self.period_us += (dt - p) >> 4
+        self.last = t
+        if k > 1:
+            self.missed += k - 1
+        return t, k - 1
+
+
 class Sampler:
     def __init__(self, hx, enc=None, settings=None, clock=None):
         """hx: HX711 driver; enc: AS5600 driver or None; settings: dict (storage.load())."""
@@ -222,6 +298,11 @@ class Sampler:
         self.last_raw = None
         self.running = False
         self._n = 0
+        self.timer = EdgeTimer(getattr(hx, "rate_hz", 80))
+        self.spurious_wakes = 0   # IRQ wakes with no conversion waiting (ignored)
+        self.last_read_ms = compat.ticks_ms()
+        self.wdt = None           # machine.WDT (App): fed after every sample
+        self._flag = None
         if enc is not None:
             try:
                 self._check_magnet(enc.setup())
@@ -267,9 +348,23 @@ class Sampler:
             self.errors |= ERR_I2C
             return self.angle, F_ANGLE_BAD
 
+    def rate_changed(self):
+        """RATE switched: the chip restarts at its new period; re-learn it."""
+        self.timer.reset(self.hx.rate_hz)
+        self._rate_t0 = None
+
     def process(self, ticks, raw):
-        """Handle one HX711 reading taken at tick `ticks` (the data-ready edge)."""
-        t = self.clock.wide(ticks)
+        """Handle one HX711 reading whose data-ready IRQ stamped tick `ticks`.
+
+        The stamp is corrected to the edge and the conversions missed since the previous
+        read are counted into every streaming queue's index (EdgeTimer)."""
+        t, missed = self.timer.edge(self.clock.wide(ticks))
+        if missed:
+            self.errors |= ERR_MISSED
+            if not self.idle:  # idle streaming skips samples on purpose: those are not in the stream
+                for q in self.queues:
+                    q.skip(missed)
+            self._rate_n += missed
         self._n += 1
         self.samples_seen += 1
         flags = 0
@@ -358,26 +453,46 @@ class Sampler:
         self.errors |= ERR_HX711_TIMEOUT
         self.hx.power_cycle()
 
+    def check_stall(self, now_ms, timeout_ms=None):
+        """Called about once a second (App.status_task): no sample for `timeout_ms` -> an edge was
+        missed (data waiting: wake the sampler, stamp now) or the chip is stuck (count a timeout,
+        power-cycle it). Replaces a wait_for per sample (a task and an exception each time)."""
+        if not self.running:
+            return False
+        if timeout_ms is None:
+            timeout_ms = 1000 if self.hx.rate_hz == 80 else 1500
+        if compat.ticks_diff(now_ms, self.last_read_ms) < timeout_ms:
+            return False
+        self.last_read_ms = now_ms
+        if self.hx.is_ready():
+            self.hx.stamp = compat.ticks_us()
+            if self._flag is not None:
+                self._flag.set()
+        else:
+            self.timeout()
+        return True
+
     async def run(self):
-        """The sensor task: wait for each data-ready IRQ (timeout: count it, power-cycle the chip)."""
+        """The sensor task: wait for each data-ready IRQ, read, process, feed the watchdog.
+        No allocation per sample beyond the sample itself (no wait_for, no task)."""
         flag = compat.ThreadSafeFlag()
+        self._flag = flag
         self.hx.start_irq(flag)
         self.running = True
-        timeout_ms = 1000 if self.hx.rate_hz == 80 else 1500
+        hx = self.hx
         try:
             while self.running:
-                try:
-                    await compat.wait_for_ms(flag.wait(), timeout_ms)
-                except compat.asyncio.TimeoutError:
-                    if self.hx.is_ready():  # missed edge: read anyway, stamp now
-                        self.hx.stamp = compat.ticks_us()
-                    else:
-                        self.timeout()
-                        continue
+                await flag.wait()
+                if not hx.is_ready():
+                    self.spurious_wakes += 1  # a late soft IRQ for an edge already read
+                    continue
                 try:
                     self.step()
                 except OSError:
-                    pass  # edge without data (e.g. after a power cycle)
+                    continue  # edge without data (e.g. after a power cycle)
+                self.last_read_ms = compat.ticks_ms()
+                if self.wdt is not None:
+                    self.wdt.feed()
         finally:
-            self.hx.stop_irq()
+            hx.stop_irq()
             self.running = False
