@@ -70,13 +70,15 @@ class SerialPort:
         self.not_writable = 0       # passes that found the port full (the host is not reading)
         self.max_write_us = 0
         self._backoff_until = None
+        self.pushback = b""         # bytes read before the app started (boot window): handed on first
 
     def readable(self):
         return bool(compat.poll_flags(self._rxp) & compat.POLLIN)
 
     def read_available(self, limit=64):
         """Bytes that are there now (at most `limit`), never waiting for more."""
-        out = b""
+        out = self.pushback
+        self.pushback = b""
         while len(out) < limit and self.readable():
             b = self.rx.read(1)
             if not b:
@@ -420,16 +422,24 @@ def keep_feeding(wdt):
         return None
 
 
+REPL_KEYS = (b"\r\x03", b"\x03\x03")  # mpremote's connect sequence; Ctrl-C pressed twice in a terminal
+
+
 def boot_window(port, ms=BOOT_WINDOW_MS):
-    """The way back to the REPL: for `ms` after boot, a Ctrl-C (0x03) from the host (mpremote
-    sends one as it connects) keeps the app from starting. Ctrl-C is still enabled then, so
-    on a board the KeyboardInterrupt does the same. Returns True when the REPL was asked for."""
+    """The way back to the REPL: for `ms` after boot, Enter + Ctrl-C (what mpremote sends as it
+    connects) or Ctrl-C twice keeps the app from starting. A lone 0x03 is not enough: it occurs
+    inside command frames a host may send at once (Ctrl-C is already off for that reason, so the
+    window reads the bytes itself). Bytes that are not the REPL keys go to the app.
+    Returns True when the REPL was asked for."""
     t0 = compat.ticks_ms()
+    seen = b""
     while compat.ticks_diff(compat.ticks_ms(), t0) < ms:
-        data = port.read_available()
-        if b"\x03" in data:
-            return True
+        seen += port.read_available()
+        for key in REPL_KEYS:
+            if key in seen:
+                return True
         compat.sleep_blocking_ms(10)
+    port.pushback = seen  # a host that sent commands early: the app answers them
     return False
 
 
@@ -461,12 +471,15 @@ def main(board=None, stdin=None, stdout=None, root="/", boot_window_ms=BOOT_WIND
     rx = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     tx = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
     port = SerialPort(rx, tx, sys.stdin if stdin is None else None, sys.stdout if stdout is None else None)
+    micropython.kbd_intr(-1)  # a 0x03 byte inside a frame must not interrupt us; EXIT restores it
     if safe_mode_file(root):
+        micropython.kbd_intr(3)
         print("holdsense: /holdsense.repl found: staying in the REPL")
         return None
     if boot_window_ms:
-        print("holdsense: Ctrl-C within %d s for the REPL" % (boot_window_ms // 1000))
+        print("holdsense: Enter then Ctrl-C (or Ctrl-C twice) within %d ms for the REPL" % boot_window_ms)
         if boot_window(port, boot_window_ms):
+            micropython.kbd_intr(3)
             print("holdsense: REPL")
             return None
     board = board or config.detect_board()
@@ -474,7 +487,6 @@ def main(board=None, stdin=None, stdout=None, root="/", boot_window_ms=BOOT_WIND
     storage.recover()  # a power cut during the last save: put the newest complete settings back
     hw = build_hardware(board, storage.load())
     app = App(hw, storage, board, device_id())
-    micropython.kbd_intr(-1)  # a 0x03 byte inside a frame must not interrupt us; EXIT restores it
     start_watchdog(app)
     from . import ble
     extra = [lambda: ble.run(app)] if ble.available() else []  # BLE beside USB on boards with bluetooth + aioble

@@ -235,6 +235,38 @@ class ADC:
         return int(fn())
 
 
+class WDT:
+    """machine.WDT: cannot be stopped; the board resets when it is not fed within `timeout` ms.
+    Here the feeds are recorded on the board (`wdt_feeds`: device µs) for tests to check."""
+
+    def __init__(self, id: int = 0, timeout: int = 5000) -> None:
+        self.board = board()
+        self.timeout_ms = timeout
+        self.board.wdt = self
+        self.board.wdt_feeds = []
+
+    def feed(self) -> None:
+        self.board.wdt_feeds.append(self.board.clock_us())
+
+
+class Timer:
+    """machine.Timer: records its configuration (the callback is not run: no board timer here)."""
+    PERIODIC = 1
+    ONE_SHOT = 0
+
+    def __init__(self, id: int = 0) -> None:
+        self.board = board()
+        self.board.timers = getattr(self.board, "timers", [])
+        self.board.timers.append(self)
+        self.config: dict[str, Any] = {}
+
+    def init(self, **kw: Any) -> None:
+        self.config = kw
+
+    def deinit(self) -> None:
+        self.config = {}
+
+
 def disable_irq() -> int:
     b = board()
     b.irq_disabled += 1
@@ -256,7 +288,8 @@ def _kbd_intr(c: int) -> None:
 def _make_modules() -> tuple[types.ModuleType, types.ModuleType]:
     m = types.ModuleType("machine")
     m.__doc__ = "holdsense.virtual.shims: fake machine module (CPython)"
-    for name, obj in (("Pin", Pin), ("I2C", I2C), ("PWM", PWM), ("ADC", ADC), ("disable_irq", disable_irq),
+    for name, obj in (("Pin", Pin), ("I2C", I2C), ("PWM", PWM), ("ADC", ADC), ("WDT", WDT), ("Timer", Timer),
+                      ("disable_irq", disable_irq),
                       ("enable_irq", enable_irq), ("unique_id", unique_id)):
         setattr(m, name, obj)
     mp = types.ModuleType("micropython")
