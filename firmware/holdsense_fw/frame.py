@@ -186,7 +186,7 @@ class Deframer:
     noisy line cannot exhaust memory. `errors` counts frames that failed COBS or CRC.
     """
 
-    def __init__(self, max_len=MAX_FRAME + 4):
+    def __init__(self, max_len=MAX_FRAME + 1):  # COBS of a 244-byte frame: 245 bytes (docs/protocol.md §1)
         self._buf = bytearray()
         self._max = max_len
         self._skip = False
