@@ -186,7 +186,18 @@ for v in V["frames"]:
         assert F.decode_tare_payload(payload) == d
     elif ftype == F.T_ERROR:
         assert F.encode_error(seq, d["cmd_seq"], d["cmd"], d["code"], d["message"]) == raw
+    elif ftype == F.T_TEXT:
+        assert F.encode_frame(ftype, seq, bytes((d["level"],)) + d["message"].encode()) == raw
     n_frames += 1
+# the frame maximum (docs/protocol.md section 1): a 245-byte raw frame is refused on both paths
+for v in V["too_long"]:
+    try:
+        F.decode_frame(unhex(v["raw_hex"]))
+        raise AssertionError("a frame over the maximum was accepted")
+    except ValueError:
+        pass
+    de = F.Deframer()
+    assert de.feed(unhex(v["serial_hex"])) == [] and de.errors == 1
 print("vectors ok", n_frames)
 
 # --- command handling and sampler over the fake pins ---

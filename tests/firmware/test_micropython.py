@@ -27,4 +27,4 @@ def test_firmware_under_real_micropython():
                           str(ROOT / "tests" / "golden" / "protocol_vectors.json"), str(HERE / "mp_checks.py")],
                          capture_output=True, text=True, timeout=120, cwd=HERE)
     assert res.returncode == 0, f"MicroPython checks failed:\n{res.stdout}\n{res.stderr}"
-    assert "micropython (1, 27" in res.stdout and "vectors ok 38" in res.stdout and "MP-OK" in res.stdout
+    assert "micropython (1, 27" in res.stdout and "vectors ok 42" in res.stdout and "MP-OK" in res.stdout
