@@ -349,6 +349,28 @@ class VirtualDevice(LinkServer):
             return
         self._usb().write_nowait(os.urandom(int(n)))
 
+    def inject_fault(self, task: str) -> None:
+        """A firmware task raises once (tests of its supervision): "status" (the status task's next
+        STATUS payload) or "usb-rx" (the next bytes handled)."""
+        app = self.app
+        if task == "status":
+            orig = app.status_payload
+
+            def once(link: Any) -> bytes:
+                app.status_payload = orig
+                raise RuntimeError("injected fault")
+            app.status_payload = once
+        elif task == "usb-rx":
+            cmds = app.commands
+            orig_feed = cmds.feed_serial
+
+            def once_feed(data: bytes, link: Any) -> None:
+                cmds.feed_serial = orig_feed
+                raise RuntimeError("injected fault")
+            cmds.feed_serial = once_feed
+        else:
+            raise ValueError(f"fault_task: status or usb-rx, not {task!r}")
+
     def query(self) -> dict[str, Any]:
         app = self.app
         return {"boot_id": app.boot_id, "boots": self.boots, "device_s": self.device_us() / 1e6,
@@ -403,6 +425,8 @@ class VirtualDevice(LinkServer):
                 self.garbage(int(val))
             elif key == "query":
                 reply.update(self.query())
+            elif key == "fault_task":
+                self.inject_fault(str(val))
             elif key == "ble_notify_budget" and self.peripheral is not None:
                 # a slow radio: at most N notifications per second (None: unlimited)
                 self.peripheral.notify_budget_per_s = None if val is None else float(val)
