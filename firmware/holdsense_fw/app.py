@@ -348,20 +348,27 @@ class App:
         if port.empty():
             port.put_bytes(b"\x00")
         while True:
-            if port.empty():
-                frames = link.take_frames()
-                if frames:
-                    port.put_frames(frames)
-            port.pump()
+            self.tx_pass(link, port)
             if self.exit_requested and port.empty() and not link.out:
                 return  # the EXIT ack is out
             await compat.sleep_ms(TX_PERIOD_MS)
+
+    @staticmethod
+    def tx_pass(link, port):
+        """Hand the port what it can take now (never waits)."""
+        if port.empty():
+            frames = link.take_frames()
+            if frames:
+                port.put_frames(frames)
+        port.pump()
 
     async def serial_rx_task(self, link, port):
         while not self.exit_requested:
             data = port.read_available()
             if data:
                 self.commands.feed_serial(data, link)
+                if link.out:
+                    self.tx_pass(link, port)  # answer now, not at the next 20 ms flush
             else:
                 await compat.sleep_ms(RX_PERIOD_MS)
 
