@@ -16,7 +16,7 @@ from .commands import Commands
 from .cue import Cue
 from .frame import (S_AS5600, S_BATTERY, S_BUZZER, S_HX711, S_LED, S_RATE, STATE_IDLE,
                     STATE_STOPPED, STATE_STREAMING, T_INFO, T_STATUS, T_TARE, T_TEXT, TARE_AUTO,
-                    ERR_BATTERY_LOW, ERR_STORAGE, ERR_TASK, cobs_encode, encode_info_payload,
+                    ERR_BATTERY_LOW, ERR_STORAGE, ERR_TASK, cobs_encode_into, encode_info_payload,
                     encode_status_payload, encode_tare_payload)
 from .hx711 import HX711
 from .link import Link
@@ -107,10 +107,10 @@ class SerialPort:
         later = self.later
         i = 0
         while i < len(later):
-            if not self.put_bytes(cobs_encode(later[i])):
+            end = cobs_encode_into(later[i], self.buf, self.tail)
+            if end < 0:
                 break
-            self.buf[self.tail] = 0
-            self.tail += 1
+            self.tail = end
             i += 1
         self.later = later[i:] if i < len(later) else []
 
@@ -469,10 +469,14 @@ def main(board=None, stdin=None, stdout=None, root="/", boot_window_ms=BOOT_WIND
     """Board entry point (main.py). Streams frames on the USB REPL port, and over BLE when the
     MicroPython build has `bluetooth` and aioble is installed (docs/ble.md).
 
-    First the REPL window (firmware/README.md "Back to the REPL"): a Ctrl-C within
-    `boot_window_ms`, or a `/holdsense.repl` file, returns None without starting the app.
+    First the REPL window (firmware/README.md "Back to the REPL"): Enter + Ctrl-C or Ctrl-C twice
+    within `boot_window_ms`, or a `/holdsense.repl` file, returns None without starting the app.
     stdin/stdout/root: other streams and flash root (tests under the real interpreter).
-    Returns the App after EXIT."""
+    Returns the App after EXIT (on the WebAssembly port: a task giving it)."""
+    return compat.run(main_async(board, stdin, stdout, root, boot_window_ms))
+
+
+async def main_async(board=None, stdin=None, stdout=None, root="/", boot_window_ms=BOOT_WINDOW_MS):
     import sys
     import micropython
     rx = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
@@ -498,7 +502,7 @@ def main(board=None, stdin=None, stdout=None, root="/", boot_window_ms=BOOT_WIND
     from . import ble
     extra = [lambda: ble.run(app)] if ble.available() else []  # BLE beside USB on boards with bluetooth + aioble
     try:
-        asyncio.run(app.run(port, extra_tasks=extra))
+        await app.run(port, extra_tasks=extra)
     finally:
         micropython.kbd_intr(3)
         keep_feeding(app.wdt)

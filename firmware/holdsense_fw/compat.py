@@ -113,6 +113,15 @@ async def wait_for_ms(aw, ms):
     return await asyncio.wait_for(aw, ms / 1000.0 / _state["speed"])
 
 
+def run(coro):
+    """asyncio.run where the port has it; the WebAssembly port (no asyncio.run: Python runs inside
+    the JS event loop) gets a task that the caller awaits."""
+    r = getattr(asyncio, "run", None)
+    if r is not None:
+        return r(coro)
+    return asyncio.create_task(coro)
+
+
 # ---- stream polling (select.poll on the board; the same protocol for CPython stand-ins) ----
 POLLIN = 0x0001
 POLLOUT = 0x0004

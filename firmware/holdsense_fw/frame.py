@@ -101,11 +101,15 @@ def _make_table():
 _CRC_TABLE = _make_table()
 
 
-def crc16(data, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE of `data`; crc16(b"123456789") == 0x29B1."""
+def crc16(data, crc=0xFFFF, end=-1):
+    """CRC-16/CCITT-FALSE of `data` (its first `end` bytes when end >= 0); crc16(b"123456789") == 0x29B1."""
     t = _CRC_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ b) & 0xFF]
+    if end < 0:
+        for b in data:
+            crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ b) & 0xFF]
+        return crc
+    for i in range(end):
+        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ data[i]) & 0xFF]
     return crc
 
 
@@ -131,6 +135,40 @@ def cobs_encode(data):
         out.append(len(block) + 1)
         out.extend(block)
     return bytes(out)
+
+
+def cobs_encode_into(data, dst, pos):
+    """COBS-encode `data` into bytearray `dst` from `pos` and add the 0x00 delimiter, without
+    allocating (the serial TX path). Returns the new end, or -1 (nothing written) when it does not fit."""
+    n = len(data)
+    if pos + n + n // 254 + 2 > len(dst):
+        return -1
+    code_at = pos
+    out = pos + 1
+    code = 1
+    for i in range(n):
+        b = data[i]
+        if b == 0:
+            dst[code_at] = code
+            code_at = out
+            out += 1
+            code = 1
+        else:
+            dst[out] = b
+            out += 1
+            code += 1
+            if code == 255:
+                dst[code_at] = code
+                code_at = out
+                out += 1
+                code = 1
+                if i == n - 1:
+                    out -= 1  # data ends right after a full block: no trailing code byte
+                    code_at = -1
+    if code_at >= 0:
+        dst[code_at] = code
+    dst[out] = 0
+    return out + 1
 
 
 def cobs_decode(data):
@@ -247,21 +285,33 @@ def encode_samples(seq, first_index, samples, has_angle):
     The caller keeps len(samples) <= max_batch(has_angle) and deltas <= MAX_DELTA_US
     (see split_batches).
     """
+    # one buffer for the whole raw frame, fields written in place (no per-record objects); a
+    # 24-bit field is written as 4 bytes whose last one the next field overwrites
     n = len(samples)
-    out = bytearray(struct.pack("<BBII", 1 if has_angle else 0, n, first_index & 0xFFFFFFFF,
-                                samples[0][0] & 0xFFFFFFFF if n else 0))
+    rl = _rec_len(has_angle)
+    size = HEADER_LEN + SAMPLES_HEAD + n * rl + 2
+    if size > MAX_FRAME:
+        raise ValueError("frame too long")
+    buf = bytearray(size)
+    pack = struct.pack_into
+    pack("<BHBBI", buf, 0, T_SAMPLES, seq & 0xFFFF, 1 if has_angle else 0, n, first_index & 0xFFFFFFFF)
     prev = samples[0][0] if n else 0
+    pack("<I", buf, 9, prev & 0xFFFFFFFF)
+    o = HEADER_LEN + SAMPLES_HEAD
     for s in samples:
-        d = s[0] - prev
-        prev = s[0]
+        t = s[0]
+        d = t - prev
+        prev = t
         if d < 0 or d > MAX_DELTA_US:
             raise ValueError("sample delta out of range")
-        out.extend(pack_u24(d))
-        out.extend(pack_u24(s[1] & 0xFFFFFF))
-        out.append(s[2] & 0xFF)
+        pack("<I", buf, o, d)
+        pack("<I", buf, o + 3, s[1] & 0xFFFFFF)
+        buf[o + 6] = s[2] & 0xFF
         if has_angle:
-            out.extend(struct.pack("<i", s[3]))
-    return encode_frame(T_SAMPLES, seq, out)
+            pack("<i", buf, o + 7, s[3])
+        o += rl
+    pack("<H", buf, o, crc16(buf, 0xFFFF, o))
+    return buf
 
 
 def split_batches(samples, has_angle):
