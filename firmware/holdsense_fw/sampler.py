@@ -160,6 +160,7 @@ class SampleQueue:
         self.dropped = 0
         self._pending_drop = False
         self.enabled = False
+        self.wake = None  # set when the queue goes from empty to one sample (event-driven tx tasks)
 
     def skip(self, n):
         """`n` samples that exist but never reached this queue (conversions the firmware
@@ -184,6 +185,8 @@ class SampleQueue:
             self._pending_drop = False
         self.buf[(self.head + self.count) % self.cap] = (idx, s)
         self.count += 1
+        if self.count == 1 and self.wake is not None:
+            self.wake.set()
         return True
 
     def pop(self, max_n):

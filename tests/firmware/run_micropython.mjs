@@ -20,6 +20,8 @@ for (const name of fs.readdirSync(path.join(fwDir, "holdsense_fw"))) {
 if (fs.existsSync(path.join(fwDir, "main.py"))) {
   mp.FS.writeFile("/fw/main.py", fs.readFileSync(path.join(fwDir, "main.py")));  // the board's main.py
 }
+const fakes = path.join(path.dirname(script), "mp_fakes.py");  // test doubles imported inside MicroPython
+if (fs.existsSync(fakes)) mp.FS.writeFile("/fw/mp_fakes.py", fs.readFileSync(fakes));
 mp.FS.writeFile("/vectors.json", fs.readFileSync(vectors));
 mp.FS.mkdir("/flash");
 try {

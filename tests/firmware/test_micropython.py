@@ -60,3 +60,12 @@ def test_allocation_and_cpu_per_sample_on_the_real_interpreter():
     print("MicroPython figures:", fig)
     assert fig["queued"] == [256, 256]
     assert 0 <= fig["bytes_per_sample"] < 1024
+
+
+@pytest.mark.micropython
+def test_ble_aioble_glue_under_real_micropython():
+    """holdsense_fw.ble.run against a fake aioble that behaves like micropython-lib's (mp_fakes.py):
+    advertise, connect, MTU exchange, commands, notify with backpressure (ENOMEM), a disconnect
+    mid-stream and a reconnect with exact loss accounting; event-driven tx task (tests/firmware/mp_ble.py)."""
+    res = _run_mp("mp_ble.py")
+    assert res.returncode == 0 and "ble glue ok" in res.stdout and "MP-OK" in res.stdout, res.stdout + res.stderr
