@@ -63,6 +63,9 @@ class AutoTare:
     def __init__(self):
         self.checks = 0   # still windows completed (applied or not)
         self.applied = 0  # zero changes made
+        self._coeffs = None
+        self._slope = 0.0
+        self._band = 0
         self.reset()
 
     def reset(self):
@@ -85,12 +88,16 @@ class AutoTare:
             self._t0 = None
             return None
         c = cal.get("counts_to_n") or ()
-        slope = abs(c[1]) if len(c) > 1 else 0.0
+        if c is not self._coeffs:  # the calibration changed: thresholds in counts once, not per sample
+            self._coeffs = c
+            self._slope = abs(c[1]) if len(c) > 1 else 0.0
+            self._band = int(AUTO_TARE_BAND_N / self._slope) if self._slope else 0
+        slope = self._slope
         if not slope:
             self._t0 = None
             return None
         d = raw - tare
-        if abs(d) * slope >= AUTO_TARE_BAND_N:  # someone on the roller
+        if d >= self._band or -d >= self._band:  # someone on the roller (|force| >= 20 N)
             self._t0 = None
             return None
         if self._t0 is None or tare != self._tare:
@@ -239,6 +246,7 @@ class EdgeTimer:
         self.reset(rate_hz)
         self.missed = 0     # conversions never read since boot
         self.corrected = 0  # stamps later than their estimate by more than p/32
+        self.last_missed = 0
 
     def reset(self, rate_hz):
         self.period_us = 1000000 // rate_hz
@@ -247,10 +255,17 @@ class EdgeTimer:
 
     def edge(self, t):
         """Stamp `t` (wide µs) of a read conversion -> (edge wide µs, conversions missed before it)."""
+        e = self.step(t)
+        return e, self.last_missed
+
+    def step(self, t):
+        """edge() without the tuple (the sampler's per-sample path allocates nothing here): the edge;
+        the conversions missed before it are in `last_missed`."""
         last = self.last
+        self.last_missed = 0
         if last is None:
             self.last = t
-            return t, 0
+            return t
         p = self.period_us
         dt = t - last
         k = (dt + (p >> 4)) // p
@@ -270,7 +285,8 @@ class EdgeTimer:
                     self.last = t
                     if k > 1:
                         self.missed += k - 1
-                    return t, k - 1
+                        self.last_missed = k - 1
+                    return t
             else:
                 self._late = 0
             nudge = r >> 4
@@ -282,7 +298,8 @@ class EdgeTimer:
         self.last = est
         if k > 1:
             self.missed += k - 1
-        return est, k - 1
+            self.last_missed = k - 1
+        return est
 
 
 class Sampler:
@@ -373,7 +390,9 @@ class Sampler:
 
         The stamp is corrected to the edge and the conversions missed since the previous
         read are counted into every streaming queue's index (EdgeTimer)."""
-        t, missed = self.timer.edge(self.clock.wide(ticks))
+        timer = self.timer
+        t = timer.step(self.clock.wide(ticks))
+        missed = timer.last_missed
         if missed:
             self.errors |= ERR_MISSED
             if not self.idle:  # idle streaming skips samples on purpose: those are not in the stream

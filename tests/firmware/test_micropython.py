@@ -52,7 +52,7 @@ def test_board_glue_main_py_under_real_micropython():
 @pytest.mark.micropython
 def test_allocation_and_cpu_per_sample_on_the_real_interpreter():
     """Figures for firmware/README.md (printed with -s). The ceiling is a regression guard on memory,
-    not a timing: today 576 B/sample (target 0: see the README's list of what still allocates)."""
+    not a timing: today 544 B/sample (target 0: see the README's list of what still allocates)."""
     import json
     res = _run_mp("mp_measure.py")
     assert res.returncode == 0 and "MP-OK" in res.stdout, res.stdout + res.stderr
