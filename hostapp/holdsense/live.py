@@ -39,6 +39,16 @@ RELEASE_WINDOW_S = 30.0
 LOW_BATTERY_PCT = 15.0
 WARNING_SHOWN_S = 15.0  # a detector warning stays on screen this long (session time)
 STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waiting"}
+#: Pressure at which a hold is "too hard" (rollsignal's be-patient profile: 33 % of body weight, or the
+#: rolling load itself); the profile may override both.
+TOO_HARD_FRAC_BW = 0.33
+TOO_HARD_FRAC_ROLLING = 1.0
+#: No sample for this long (wall time) from a live roller: the view says LINK LOST before the link layer
+#: has noticed (a silent radio link can take seconds to time out). 80 Hz links deliver every ~50 ms.
+LINK_STALE_S = 0.6
+#: What a view shows as the state, in priority order (display_state()).
+DISPLAY_WORDS = {"link_lost": "LINK LOST", "too_hard": "TOO HARD", "hold": "HOLDING", "roll": "ROLLING",
+                 "off": "OFF", "waiting": "WAITING", "ended": "ENDED"}
 
 
 def _profile_value(profile: Any, names: Iterable[str]) -> Any:
@@ -82,6 +92,19 @@ def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float
     return lo * w, hi * w
 
 
+def too_hard_fracs(profile: Any = None) -> tuple[float, float]:
+    """(fraction of body weight, fraction of the rolling load) at which a hold is too hard."""
+    out = []
+    for name, default in (("criteria.pressure.too_hard_of_body", TOO_HARD_FRAC_BW),
+                          ("criteria.pressure.too_hard_of_rolling", TOO_HARD_FRAC_ROLLING)):
+        v = _profile_value(profile, (name,))
+        try:
+            out.append(float(v) if v is not None and float(v) > 0 else default)
+        except (TypeError, ValueError):
+            out.append(default)
+    return out[0], out[1]
+
+
 @dataclass
 class LiveState:
     """What the views show; updated by DetectorListener on the receive thread."""
@@ -111,17 +134,81 @@ class LiveState:
     history: deque = field(default_factory=lambda: deque(maxlen=15 * 20))  # (t_s, force_n) ~20/s, 15 s
     ended: bool = False
     result: dict[str, Any] | None = None
+    # link loss: lost intervals in session time (excluded from every state's total, counted as 'lost'),
+    # the link layer's word for the link, and when (monotonic wall time) the last samples arrived
+    lost_intervals: list[tuple[float, float]] = field(default_factory=list)
+    link_down_since: float | None = None  # monotonic wall time the link layer reported the loss
+    last_samples_wall: float | None = None
+    watch_stale: bool = False  # a live roller: silence longer than LINK_STALE_S means the link is lost
+    rolling_load_n: float | None = None  # the detector's rolling load (the "too hard" reference without a mass)
+    too_hard_fracs: tuple[float, float] = (TOO_HARD_FRAC_BW, TOO_HARD_FRAC_ROLLING)
 
     @property
     def hold_duration_s(self) -> float | None:
         return None if self.hold_start_s is None else max(0.0, self.t_s - self.hold_start_s)
 
     def totals_now(self) -> dict[str, float]:
-        """Time in each state so far, including the running state."""
+        """Time in each state so far, including the running state, and 'lost': time the link was down
+        (never counted as off, rolling or holding: nobody knows what happened then)."""
         out = dict(self.totals_s)
         if self.state in out:
-            out[self.state] += max(0.0, self.t_s - self.state_start_s)
+            out[self.state] += self.span_without_lost(self.state_start_s, self.t_s)
+        out["lost"] = sum(b - a for a, b in self.lost_intervals)
         return out
+
+    def span_without_lost(self, a_s: float, b_s: float) -> float:
+        """Seconds from a_s to b_s (session time) that were not inside a link loss."""
+        span = max(0.0, b_s - a_s)
+        for lo, hi in self.lost_intervals:
+            span -= max(0.0, min(hi, b_s) - max(lo, a_s))
+        return max(0.0, span)
+
+    def too_hard_n(self) -> float | None:
+        """The force (N) above which holding is too hard: the least of the body-weight and rolling-load limits."""
+        frac_bw, frac_roll = self.too_hard_fracs
+        lims = []
+        if self.body_mass_kg:
+            lims.append(frac_bw * self.body_mass_kg * G_MPS2)
+        if self.rolling_load_n:
+            lims.append(frac_roll * self.rolling_load_n)
+        return min(lims) if lims else None
+
+    def link_lost(self, now: float | None = None) -> bool:
+        """The link is down: the link layer says so, or (a live roller) no samples for LINK_STALE_S."""
+        if self.ended:
+            return False
+        if self.link_down_since is not None:
+            return True
+        if self.watch_stale and self.last_samples_wall is not None:
+            now = time.monotonic() if now is None else now
+            return now - self.last_samples_wall > LINK_STALE_S
+        return False
+
+    def link_lost_for_s(self, now: float | None = None) -> float:
+        """Wall seconds since the link went down (0 when it is up)."""
+        if not self.link_lost(now):
+            return 0.0
+        now = time.monotonic() if now is None else now
+        since = [x for x in (self.link_down_since, self.last_samples_wall) if x is not None]
+        return max(0.0, now - min(since)) if since else 0.0
+
+
+def display_state(state: LiveState, now: float | None = None) -> str:
+    """What every view shows as the state: 'link_lost', 'too_hard', 'hold', 'roll', 'off', 'waiting' or
+    'ended' (keys of DISPLAY_WORDS). One function, so the terminal and the web page never disagree."""
+    if state.ended:
+        return "ended"
+    if state.link_lost(now):
+        return "link_lost"
+    if state.state is None:
+        return "waiting"
+    if state.state == "hold":
+        limit = state.too_hard_n()
+        f = state.hold_mean_force_n if state.hold_mean_force_n is not None else state.force_n
+        recent_warning = any(state.hold_start_s is not None and t >= state.hold_start_s for t, _ in state.warnings)
+        if recent_warning or (limit is not None and math.isfinite(f) and f >= limit):
+            return "too_hard"
+    return state.state
 
 
 class View(Protocol):
@@ -162,6 +249,12 @@ class DetectorListener(Listener):
         self._started_views = False
         self._stopped = False
         self._subscribers: list[Callable[[Any], None]] = []
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the receive thread changes `state`: a view on another thread (the web page's
+        broadcaster) takes it to read a consistent snapshot."""
+        return self._lock
 
     def subscribe(self, fn: Callable[[Any], None]) -> None:
         """Call `fn(event)` for every detector event (e.g. an LSL marker outlet, a cue on the roller),
@@ -212,6 +305,9 @@ class DetectorListener(Listener):
         with self._lock:
             self.state.gaps += 1
             self.state.lost_samples += int(lost_samples or 0)
+            if self.state.first_t_s is not None and t_s > self.state.t_s:
+                # from the last sample before the gap to the first after it: lost, not off
+                self.state.lost_intervals.append((self.state.t_s, float(t_s)))
         ev = _GapEvent(t_s=t_s, reason=reason, lost_samples=lost_samples)
         for v in self.views:
             v.update(self.state, [ev])
@@ -256,6 +352,7 @@ class DetectorListener(Listener):
         prof = getattr(self.detector, "profile", None) or self.profile
         st.release_window_s = release_window_s(prof)
         st.light_band_n = light_band_n(st.body_mass_kg, prof)
+        st.too_hard_fracs = too_hard_fracs(prof)
         if not self._started_views:
             self._started_views = True
             for v in self.views:
@@ -275,6 +372,10 @@ class DetectorListener(Listener):
         for ti, fi in zip(t[ok][-8:], f[ok][-8:]):
             self._recent.append((float(ti), float(fi)))
         st.t_s = float(t[-1])
+        st.last_samples_wall = time.monotonic()
+        sm = getattr(self.detector, "sm", None)
+        roll = getattr(sm, "rolling_load_n", None)
+        st.rolling_load_n = float(roll) if isinstance(roll, (int, float)) and roll == roll and roll > 0 else None
         if st.first_t_s is None:
             st.first_t_s = float(t[0])
         st.samples += len(chunk)
@@ -296,10 +397,10 @@ class DetectorListener(Listener):
             new = getattr(ev, "state", None)
             start = float(getattr(ev, "start_s", getattr(ev, "t_s", st.t_s)))
             if st.state in st.totals_s:
-                st.totals_s[st.state] += max(0.0, start - st.state_start_s)
+                st.totals_s[st.state] += st.span_without_lost(st.state_start_s, start)
             elif st.first_t_s is not None and getattr(ev, "previous", None) in st.totals_s:
                 # the detector starts in a state without announcing it (e.g. off): count from the first sample
-                st.totals_s[ev.previous] += max(0.0, start - st.first_t_s)
+                st.totals_s[ev.previous] += st.span_without_lost(st.first_t_s, start)
             st.state, st.state_start_s = new, start
             if new != "hold":
                 st.hold_start_s = None
@@ -332,6 +433,12 @@ class DetectorListener(Listener):
         for key in ("lost_frames", "corrupt_frames", "dropped_samples", "reconnects", "link"):
             if key in status:
                 st.link[key] = status[key]
+        word = status.get("link")
+        if isinstance(word, str):
+            if word in ("ok", "connected"):
+                st.link_down_since = None
+            elif word != "closed" and st.link_down_since is None:
+                st.link_down_since = time.monotonic()
 
 
 @dataclass
@@ -360,7 +467,8 @@ def session_summary(state: LiveState) -> str:
     over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)
     scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
     text = (f"session {fmt_clock(state.t_s)}: holding {fmt_clock(tot['hold'])}, rolling {fmt_clock(tot['roll'])}, "
-            f"off {fmt_clock(tot['off'])}; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
+            f"off {fmt_clock(tot['off'])}" + (f", link lost {fmt_clock(tot['lost'])}" if tot["lost"] >= 0.5 else "")
+            + f"; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
     summ = (state.result or {}).get("summary") or {}
     if summ.get("session_score") is not None:
         text += f"; session score {summ['session_score']}"
@@ -669,7 +777,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
     return Group(Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
 
 
-def make_view(*, plain: bool | None = None, out: IO[str] | None = None) -> View:
+def make_view(*, plain: bool | None = None, out: IO[str] | None = None, units: str = "N") -> View:
     """RichView on a terminal, PlainView otherwise (or when `plain` is True)."""
     stream = out if out is not None else sys.stdout
     if plain is None:

@@ -1,0 +1,1 @@
+"""Listeners: everything that consumes the message stream (views, recorder, outlets)."""
