@@ -346,6 +346,7 @@ class WebServer:
         self._stop: asyncio.Event | None = None
         self.clients = 0
         self.pushes = 0
+        self._sockets: set[Any] = set()  # open WebSockets (touched only on the server's loop)
 
     @property
     def prefix(self) -> str:
@@ -396,7 +397,6 @@ class WebServer:
 
         self._stop = asyncio.Event()
         app = web.Application(middlewares=[self._token_middleware])
-        app["sockets"] = set()
         p = self.prefix
         app.router.add_get(p, self._index)
         app.router.add_get(p + "ws", self._ws)
@@ -417,12 +417,12 @@ class WebServer:
             if server is not None and server.sockets:
                 self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
-        pusher = asyncio.ensure_future(self._push(app))
+        pusher = asyncio.ensure_future(self._push())
         try:
             await self._stop.wait()
         finally:
             pusher.cancel()
-            for ws in list(app["sockets"]):
+            for ws in list(self._sockets):
                 await ws.close()
             await runner.cleanup()
 
@@ -474,7 +474,7 @@ class WebServer:
 
         ws = web.WebSocketResponse(heartbeat=10.0)
         await ws.prepare(request)
-        request.app["sockets"].add(ws)
+        self._sockets.add(ws)
         self.clients += 1
         try:
             await ws.send_str(json.dumps(self._snapshot() | {"rate_hz": self.rate_hz}))
@@ -488,16 +488,16 @@ class WebServer:
                         # commands (seek re-runs the detector) run off the event loop: pushes go on meanwhile
                         await asyncio.get_running_loop().run_in_executor(None, self.on_command, data)
         finally:
-            request.app["sockets"].discard(ws)
+            self._sockets.discard(ws)
         return ws
 
-    async def _push(self, app: Any) -> None:
+    async def _push(self) -> None:
         period = 1.0 / self.rate_hz
         loop = asyncio.get_running_loop()
         next_t = loop.time()
         while True:
             next_t += period
-            socks = list(app["sockets"])
+            socks = list(self._sockets)
             if socks:
                 text = json.dumps(self._snapshot() | {"rate_hz": self.rate_hz})
                 for ws in socks:

@@ -65,7 +65,12 @@ let lastHoldN = null, releaseCued = false, holdsKey = "";
 function render(s) {
   hs.last = s;
   document.title = `${s.word} · holdsense`;
-  $("who").textContent = [s.name, s.region, s.device].filter(Boolean).join(" · ");
+  const who = $("who");
+  who.textContent = [s.name, s.region].filter(Boolean).join(" · ");
+  if (s.device) {
+    const dev = document.createElement("span"); dev.className = "dev";
+    dev.textContent = (who.textContent ? " · " : "") + s.device; who.appendChild(dev);
+  }
 
   const st = $("state");
   st.textContent = s.word;
@@ -85,13 +90,14 @@ function render(s) {
     const left = s.release_s - held;
     $("timer-sub").textContent = left > 0 ? `${Math.ceil(left)} s to release` : "release window reached";
     ring.classList.toggle("reached", left <= 0);
+    ring.classList.toggle("hard", s.state === "too_hard");
     ring.classList.remove("idle");
     if (left <= 0 && !releaseCued) { releaseCued = true; cue("release"); }
   } else {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN);
     $("timer").textContent = "0:00";
     $("timer-sub").textContent = s.state === "link_lost" ? "paused: link lost" : `hold ${s.release_s} s`;
-    ring.classList.remove("reached"); ring.classList.add("idle");
+    ring.classList.remove("reached", "hard"); ring.classList.add("idle");
     releaseCued = false;
   }
 
