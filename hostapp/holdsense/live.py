@@ -193,6 +193,19 @@ class LiveState:
         return max(0.0, now - min(since)) if since else 0.0
 
 
+#: Force scale without a body mass: fixed, so the gauge never rescales under the person.
+DEFAULT_SCALE_N = 400.0
+
+
+def force_scale_n(state: LiveState) -> float:
+    """Full scale (N) of the force gauges: half of body weight when the mass is known (the light band,
+    10–25 %, sits in its lower half and the too-hard zone, from 33 %, stays visible), else a fixed
+    DEFAULT_SCALE_N. Fixed for a session: no autoscale jumps."""
+    if state.body_mass_kg:
+        return 0.5 * state.body_mass_kg * G_MPS2
+    return DEFAULT_SCALE_N
+
+
 def display_state(state: LiveState, now: float | None = None) -> str:
     """What every view shows as the state: 'link_lost', 'too_hard', 'hold', 'roll', 'off', 'waiting' or
     'ended' (keys of DISPLAY_WORDS). One function, so the terminal and the web page never disagree."""
@@ -456,6 +469,8 @@ class _GapEvent:
 
 
 def fmt_clock(t_s: float) -> str:
+    if not math.isfinite(t_s):
+        return "–:––"
     t = max(0, int(t_s))
     return f"{t // 60:d}:{t % 60:02d}"
 
@@ -561,9 +576,11 @@ def status_line(state: LiveState) -> str:
 class RichView:
     """The full-screen terminal view (rich.live.Live), refreshed `refresh_hz` times a second."""
 
-    def __init__(self, console: Any = None, *, refresh_hz: float = 12.0, title: str = "holdsense live") -> None:
+    def __init__(self, console: Any = None, *, refresh_hz: float = 12.0, title: str = "holdsense live",
+                 units: str = "N") -> None:
         from rich.console import Console
 
+        self.units = units
         self.console = console or Console()
         self.refresh_hz = refresh_hz
         self.title = title
@@ -580,7 +597,7 @@ class RichView:
             self._live.start()
 
     def _renderable(self) -> Any:
-        return render(self._state, self.console.width) if self._state is not None else ""
+        return render(self._state, self.console.width, units=self.units) if self._state is not None else ""
 
     def update(self, state: LiveState, events: list[Any]) -> None:
         self._state = state  # the Live thread re-renders at refresh_hz; nothing to do per chunk
@@ -599,8 +616,7 @@ def _force_bar(state: LiveState, width: int) -> Any:
     from rich.text import Text
 
     band = state.light_band_n
-    peak = max([f for _, f in state.history if math.isfinite(f)] or [0.0])
-    full = max(band[1] * 2.0 if band else 0.0, peak * 1.2, 100.0)
+    full = force_scale_n(state)  # fixed for the session: the mark moves, the scale never does
     f = state.force_n if math.isfinite(state.force_n) else 0.0
     pos = int(round(min(max(f, 0.0), full) / full * (width - 1)))
     lo_i = int(band[0] / full * (width - 1)) if band else -1
@@ -679,16 +695,76 @@ def _hold_timer(state: LiveState, width: int) -> Any:
     return t
 
 
-def render(state: LiveState, screen_width: int = 100) -> Any:
+STATE_STYLES = {"hold": "bold green", "roll": "bold yellow", "too_hard": "bold red", "off": "grey62",
+                "link_lost": "bold magenta", "waiting": "grey62", "ended": "grey62"}
+
+
+def _fmt_force(force_n: float, units: str) -> str:
+    from .userprofile import format_force
+
+    return format_force(force_n, units)
+
+
+def _floor_header(state: LiveState, key: str, screen_width: int, now: float | None, units: str) -> list[Any]:
+    """What a person on the floor reads from 3 m: the state and the hold timer in big block letters, and
+    full-width coloured lines for too much pressure and a lost link."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .listeners.bigtext import big_lines, big_width
+
+    out: list[Any] = []
+    word = DISPLAY_WORDS[key]
+    style = STATE_STYLES.get(key, "grey62")
+    d = state.hold_duration_s if key in ("hold", "too_hard", "link_lost") else None
+    clock = fmt_clock(d) if d is not None else "0:00"
+    if d is None or key == "link_lost":
+        clock_style = "grey35"  # no hold, or frozen while the link is down
+    else:
+        clock_style = "bold green" if d >= state.release_window_s else "bold yellow"
+    gap = 4
+    if big_width(word) + gap + big_width(clock) <= screen_width:
+        for a, b in zip(big_lines(word), big_lines(clock)):
+            pad = screen_width - len(a) - len(b)
+            out.append(Text(a, style=style, no_wrap=True) + Text(" " * max(gap, pad)) + Text(b, style=clock_style))
+    elif big_width(word) <= screen_width:  # narrow: stacked
+        out += [Text(line, style=style, no_wrap=True) for line in big_lines(word)]
+        out += [Text(line, style=clock_style, no_wrap=True) for line in big_lines(clock)]
+    else:  # very narrow: plain words
+        out.append(Text(f"{word}   {clock}", style=style))
+    if key == "link_lost":
+        lost = state.link_lost_for_s(now)
+        out.append(Padding(Text(f"LINK LOST {fmt_clock(lost)}: no data from the roller, reconnecting (check the "
+                                "cable, or move the roller closer). This time counts as lost, not as off.",
+                                style="bold white"), (0, 1), style="on dark_magenta", expand=True))
+    # the detector's heavy-pressure warning (old news after WARNING_SHOWN_S: the plain view keeps it)
+    warn = [msg for t_warn, msg in state.warnings if state.t_s - t_warn <= WARNING_SHOWN_S]
+    if key == "too_hard" or warn:
+        parts = []
+        if key == "too_hard":
+            lim = state.too_hard_n()
+            parts.append("TOO HARD: ease off, take weight off with your hands or the other leg"
+                         + (f" (too hard from {_fmt_force(lim, units)})" if lim else ""))
+        parts += [f"⚠ {msg}" for msg in warn[-1:]]
+        for part in parts:  # one full-width red line each: impossible to miss from the floor
+            out.append(Padding(Text(part, style="bold white"), (0, 1), style="on red", expand=True))
+    return out
+
+
+def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: float | None = None) -> Any:
     """The whole live screen as a rich renderable (pure: tests render it to text).
 
     screen_width: the terminal's width in columns; the gauges and the trace use what the labels and
     the panel leave (so the view fills a wide terminal and still fits an 80-column one).
+    units: forces shown in N, kg or lb (the athlete's profile). now: monotonic wall time (link loss).
     """
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
+
+    key = display_state(state, now)
+    header = _floor_header(state, key, screen_width, now, units)
 
     # panel borders and padding (4) + label column and gap (10) + the force value in front of the bar (9)
     width = max(20, min(110, screen_width - 24))
@@ -696,23 +772,38 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
     grid.add_column(style="bold", width=9, min_width=9, no_wrap=True)
     grid.add_column(overflow="fold")  # feedback lines wrap; the gauges are sized to fit
 
-    state_word = STATE_WORDS.get(state.state, str(state.state))
-    style = {"hold": "bold green", "roll": "bold yellow", "off": "grey62"}.get(state.state or "", "grey62")
-    since = f"  for {fmt_clock(state.t_s - state.state_start_s)}" if state.state else ""
-    grid.add_row("state", Text(state_word.upper(), style=style) + Text(since))
+    style = STATE_STYLES.get(key, "grey62")
+    since = f"  for {fmt_clock(state.t_s - state.state_start_s)}" if state.state and key != "link_lost" else ""
+    grid.add_row("state", Text(DISPLAY_WORDS[key], style=style) + Text(since))
 
     bar, full = _force_bar(state, width)
-    fval = f"{state.force_n:6.1f} N" if math.isfinite(state.force_n) else "    –  N"
-    grid.add_row("force", Text(fval + "  ") + bar)
+    if math.isfinite(state.force_n):
+        from .userprofile import force_in_units
+
+        fval = f"{force_in_units(state.force_n, units):6.1f} {units}"
+    else:
+        fval = f"    –  {units}"
+    mass_w = state.body_mass_kg * G_MPS2 if state.body_mass_kg else None
+    pct = f"  {100 * state.force_n / mass_w:3.0f} % body weight" if mass_w and math.isfinite(state.force_n) else ""
+    grid.add_row("force", Text(fval.ljust(9) + " ") + bar)
     if state.light_band_n:
         lo, hi = state.light_band_n
-        grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
+        lo_s, hi_s = _fmt_force(lo, units).rsplit(" ", 1)[0], _fmt_force(hi, units)
+        grid.add_row("", Text(f"light-pressure band {lo_s}–{hi_s} (▓/░), fixed scale 0–{_fmt_force(full, units)}",
+                              style="green"))
+        if pct:
+            lim = state.too_hard_n()
+            zone = ("bold red" if lim and state.force_n >= lim else "bold yellow" if state.force_n > hi
+                    else "bold green" if state.force_n >= lo else "bold")
+            grid.add_row("", Text(pct.strip(), style=zone))
     else:
-        grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
+        grid.add_row("", Text("light-pressure band: give --body-mass KG (or set it once: holdsense profile "
+                              "--body-mass KG)", style="grey50"))
     chart, bottom, top = _sparkline(state, width - 14)
     if chart:
         grid.add_row("trace", Text(chart, style="cyan", no_wrap=True)
-                     + Text(f" {bottom:.0f}–{top:.0f} N, last {TRACE_S:g} s", style="grey50"))
+                     + Text(f" {_fmt_force(bottom, units).rsplit(' ', 1)[0]}–{_fmt_force(top, units)}, "
+                                                           f"last {TRACE_S:g} s", style="grey50"))
 
     d = state.hold_duration_s
     if d is not None:
@@ -724,7 +815,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
         grid.add_row("hold", label)
         grid.add_row("", _hold_timer(state, width))
         if state.hold_mean_force_n is not None:
-            grid.add_row("", Text(f"mean force {state.hold_mean_force_n:.0f} N"))
+            grid.add_row("", Text(f"mean force {_fmt_force(state.hold_mean_force_n, units)}"))
     else:
         grid.add_row("hold", Text("—  settle on a tender spot and stay", style="grey50"))
 
@@ -745,10 +836,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
     if state.battery_low:
         pct = f" ({state.battery_pct:.0f}%)" if state.battery_pct is not None else ""
         alerts.append(Text(f"LOW BATTERY{pct}: charge the roller soon", style="bold red"))
-    for t_warn, msg in state.warnings:
-        if state.t_s - t_warn > WARNING_SHOWN_S:
-            continue  # old news: the plain view and the event list keep it
-        alerts.append(Text(f"⚠ {msg}", style="bold yellow"))
+    # detector warnings (heavy pressure) are the full-width red line above the panel
     link_state = state.link.get("link")
     if isinstance(link_state, str) and link_state not in ("ok", "connected"):
         alerts.append(Text(f"link: {link_state}", style="bold red"))
@@ -774,7 +862,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
         sub.append(f"{state.body_mass_kg:g} kg")
     sub.append(f"t {fmt_clock(state.t_s)}")
     title = "holdsense" + (" — session ended" if state.ended else "")
-    return Group(Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
+    return Group(*header, Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
 
 
 def make_view(*, plain: bool | None = None, out: IO[str] | None = None, units: str = "N") -> View:
@@ -786,4 +874,4 @@ def make_view(*, plain: bool | None = None, out: IO[str] | None = None, units: s
         return PlainView(stream)
     from rich.console import Console
 
-    return RichView(Console(file=stream))
+    return RichView(Console(file=stream), units=units)

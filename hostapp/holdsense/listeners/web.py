@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..errors import UserError
-from ..live import (DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state)
+from ..live import DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n
 from ..notifier import Gap, Info, Samples, dispatch
 from ..userprofile import G_MPS2, force_in_units
 
@@ -83,13 +83,7 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
     mass = state.body_mass_kg
     weight_n = mass * G_MPS2 if mass else None
     f = state.force_n if math.isfinite(state.force_n) else None
-    # a fixed scale (no autoscale jumps): from body weight when known, else from the band or 300 N
-    if weight_n:
-        scale_n = 0.5 * weight_n
-    elif too_hard:
-        scale_n = 1.5 * too_hard
-    else:
-        scale_n = 300.0
+    scale_n = force_scale_n(state)  # the terminal's scale: fixed, no autoscale jumps
 
     def u(x: float | None) -> float | None:
         return None if x is None else _num(force_in_units(x, units), 1)
