@@ -523,7 +523,8 @@ class PlainView:
     """Plain text lines for pipes and logs: each event, a status line each second, a summary at the end."""
 
     def __init__(self, out: IO[str] | None = None, *, status_interval_s: float = 1.0,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, units: str = "N") -> None:
+        self.units = units
         self.out = out if out is not None else sys.stdout
         self.status_interval_s = status_interval_s
         self._clock = clock or time.monotonic
@@ -548,15 +549,22 @@ class PlainView:
             self._last_status = now
         if now - self._last_status >= self.status_interval_s:
             self._last_status = now
-            self._print(state, status_line(state))
+            self._print(state, status_line(state, self.units))
 
     def close(self, state: LiveState) -> None:
         self._print(state, "end: " + session_summary(state))
 
 
-def status_line(state: LiveState) -> str:
-    parts = [f"force {state.force_n:6.1f} N" if math.isfinite(state.force_n) else "force    –  N",
-             f"state {STATE_WORDS.get(state.state, state.state)}"]
+def status_line(state: LiveState, units: str = "N") -> str:
+    if math.isfinite(state.force_n):
+        from .userprofile import force_in_units
+
+        force = f"force {force_in_units(state.force_n, units):6.1f} {units}"
+    else:
+        force = f"force    –  {units}"
+    key = display_state(state)
+    word = STATE_WORDS.get(state.state, state.state) if key not in ("link_lost", "too_hard") else key.replace("_", " ")
+    parts = [force, f"state {word}"]
     d = state.hold_duration_s
     if d is not None:
         parts.append(f"hold {d:5.1f} s" + (" (release window reached)" if d >= state.release_window_s else ""))
@@ -871,7 +879,7 @@ def make_view(*, plain: bool | None = None, out: IO[str] | None = None, units: s
     if plain is None:
         plain = not (hasattr(stream, "isatty") and stream.isatty())
     if plain:
-        return PlainView(stream)
+        return PlainView(stream, units=units)
     from rich.console import Console
 
     return RichView(Console(file=stream), units=units)

@@ -4,7 +4,8 @@ person), watched in a real browser (Chromium via Playwright), as a person on the
 - the page says HOLDING within 6 s of the simulated hold's start (device time), and its timer runs;
 - the hold's score appears after the hold ends;
 - LINK LOST shows within 1 s of an unplug and clears when the roller is back;
-- the page is pushed at least 10 updates a second.
+- the page is pushed at least 10 updates a second;
+- the sound cues fire at 30 s into the hold and at its end.
 """
 from __future__ import annotations
 
@@ -70,6 +71,9 @@ def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: 
             assert score.isdigit() and 0 <= int(score) <= 100, score
             assert page.inner_text("#last-feedback").strip()
             assert len(page.locator("#holds li").all()) == 1
+            # the sound cues fired: at 30 s into the hold, and when it ended (Web Audio plays them once the
+            # person has tapped "sound and screen on"; a headless browser has no speaker, the calls are logged)
+            assert page.evaluate("window.__hs.cues") == ["release", "end"]
 
             # unplug: LINK LOST within 1 s, and back to a roller state when it reconnects
             t_unplug = time.monotonic()

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.web:
         return _run_web(args, rec, profile, speed)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
-    view = make_view(plain=True if args.plain else None)
+    view = make_view(plain=True if args.plain else None, units=user_profile(args).units)
     det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
                            default_body_mass_kg=user_profile(args).body_mass_kg)
     listeners: list = [det]
