@@ -192,3 +192,10 @@ def test_replay_seek_equals_a_straight_run(demo) -> None:
     ctl.command({"cmd": "seek", "t_s": "nonsense"})  # ignored
     assert ctl.snapshot()["replay"]["position_s"] == pytest.approx(350.0, abs=0.05)
     ctl.stop()
+
+
+def test_cli_default_port_is_the_servers() -> None:
+    from holdsense.listeners import web
+    from holdsense import options
+
+    assert options.DEFAULT_WEB_PORT == web.DEFAULT_PORT

@@ -42,7 +42,7 @@ from ..notifier import Gap, Info, Samples, dispatch
 from ..userprofile import G_MPS2, force_in_units
 
 PAGE_DIR = Path(__file__).with_name("webpage")
-from ..options import DEFAULT_WEB_PORT as DEFAULT_PORT
+DEFAULT_PORT = 8765  # the CLI's --web-port default (options.DEFAULT_WEB_PORT; a test keeps them equal)
 DEFAULT_RATE_HZ = 20.0
 HOLDS_SENT = 200  # the page lists at most this many holds (a session has a few dozen)
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
