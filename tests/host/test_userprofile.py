@@ -138,7 +138,7 @@ def test_analyze_uses_profile_mass_only_when_nothing_else_gives_one(tmp_path: Pa
 @pytest.mark.e2e
 @pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")
 def test_live_uses_the_profiles_link_body_mass_and_shell(tmp_path: Path) -> None:
-    from holdsense.recording import read_recording
+    from holdsense.io.recording import read_recording
     from holdsense.virtual.process import spawn
 
     cfg = tmp_path / "cfg"

@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ..live import DetectorListener, make_view
-from ..notifier import Notifier
-from ..player import Player, parse_speed
-from ..recording import read_recording
-from ..options import (add_session_options, add_web_options, check_session_options, check_web_options,
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.live import DetectorListener, make_view
+from ..listeners.notifier import Notifier
+from ..io.player import Player, parse_speed
+from ..io.registry import open_reader
+from ._options import (add_session_options, add_web_options, check_session_options, check_web_options,
                        load_profile_option, user_profile)
 
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     check_web_options(args)
     if args.web and args.lsl:
         raise UserError("--web and --lsl together: replay to one of them at a time")
-    rec = read_recording(args.file)
+    rec = open_reader(args.file)
     profile = load_profile_option(args)
     if args.web:
         return _run_web(args, rec, profile, speed)

@@ -6,7 +6,7 @@ CSS; no build step, nothing from the internet) and pushes the live state over
 a WebSocket `rate_hz` times a second (20 by default).
 
 The pushed state is a JSON snapshot of the same `LiveState` the terminal
-view renders (holdsense.live), and the state word comes from the same
+view renders (holdsense.listeners.live), and the state word comes from the same
 `display_state()`, so the phone on the floor and the terminal never disagree.
 
 Security: binds 127.0.0.1 unless told otherwise. With `--lan` it binds the
@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..errors import UserError
-from ..live import DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n
-from ..notifier import Gap, Info, Samples, dispatch
+from .live import DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n
+from ..messages import Info, Samples
+from .notifier import dispatch
 from ..userprofile import G_MPS2, force_in_units
 
 PAGE_DIR = Path(__file__).with_name("webpage")
@@ -127,7 +128,7 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
 
 
 class WebView:
-    """A live view (holdsense.live.View) that the web server reads: keeps the latest LiveState and the
+    """A live view (holdsense.listeners.live.View) that the web server reads: keeps the latest LiveState and the
     DetectorListener's lock, and makes snapshots on the server's thread."""
 
     def __init__(self, *, units: str = "N", name: str | None = None, lock: Any = None) -> None:
@@ -168,7 +169,7 @@ class ReplayControl:
 
     def __init__(self, recording: Any, make_detector: Callable[[], DetectorListener], *, speed: float = 1.0,
                  units: str = "N", name: str | None = None, skip_s: float | None = None) -> None:
-        from ..player import Player
+        from ..io.player import Player
 
         self._Player = Player
         self.rec = recording
