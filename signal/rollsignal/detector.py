@@ -1,7 +1,7 @@
 """The streaming Detector and the batch `analyze()`: one chain of stage objects.
 
-    samples -> Despiker -> Resampler -> LowPass -> AutoZero -> Contact -> Motion -> StateMachine -> events
-                                                                                        |-> Scorer (profile)
+    samples -> Despiker -> Resampler -> LowPass -> AutoZero -> Contact -> Segmenter -> StateMachine -> events
+                                                                                           |-> Scorer (profile)
 
 `analyze(chunk)` is literally `Detector` fed the whole chunk plus `finish()`;
 every stage streams exactly, so feeding the same samples in chunks of any size
@@ -21,9 +21,9 @@ from .despike import Despiker
 from .events import Event, HoldProgress
 from .filters import LowPass
 from .frames import Frames
-from .motion import Motion
 from .profile import Profile, load_profile
 from .resample import Resampler
+from .segmenter import Segmenter, SegmenterModel, load_model
 from .scoring import Scorer
 from .statemachine import StateConfig, StateMachine
 from .types import SampleChunk
@@ -70,7 +70,8 @@ class Detector:
     """
 
     def __init__(self, profile: Profile | str | None = None, body_mass_kg: float | None = None,
-                 config: StateConfig | None = None, batch_s: float = 0.25, progress_events: bool = True) -> None:
+                 config: StateConfig | None = None, batch_s: float = 0.25, progress_events: bool = True,
+                 model: SegmenterModel | str | None = None) -> None:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
         self.profile = profile
@@ -82,7 +83,8 @@ class Detector:
         self.lowpass = LowPass()
         self.autozero = AutoZero()
         self.contact = Contact()
-        self.motion = Motion()
+        self.model = model if isinstance(model, SegmenterModel) else load_model(model)
+        self.seg: Segmenter | None = None
         self.sm: StateMachine | None = None
         # milestones (state changes, hold start/end, warnings) -- not the 1 Hz hold_progress ticks, which
         # process() returns but nobody needs afterwards: a day of holding would keep 40 k of them (~9 MB)
@@ -96,19 +98,26 @@ class Detector:
 
     def _machine(self, has_encoder: bool) -> StateMachine:
         if self.sm is None:
+            self.seg = Segmenter(has_encoder, self.model, min_hold_s=self.config.min_hold_s,
+                                 enc_still_cm=self.config.enc_still_cm)
+            mode = "enc" if has_encoder else "force"
             self.sm = StateMachine(
                 has_encoder, self.body_mass_kg, self.config,
                 score_hold=lambda st: self.scorer.score_hold(st, self.body_mass_kg),
                 check_hold=lambda f, r: self.scorer.safety_message(f, r, self.body_mass_kg),
                 contact_on_n=self.contact.on_n, progress_events=self.progress_events,
-                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg))
+                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg),
+                confidence=lambda z, d: self.model.hold_confidence(z, d, mode))
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:
         if len(fr) == 0:
             return []
         fr = self.contact.process(self.autozero.process(self.lowpass.process(fr)))
-        return self._machine(fr.x_cm is not None).process(self.motion.process(fr))
+        sm = self._machine(fr.x_cm is not None)
+        ev = sm.process(self.seg.process(fr))
+        sm.note_time(float(fr.t_s[-1]))
+        return ev
 
     def process(self, chunk: SampleChunk) -> list[Event]:
         """Feed samples (device time, non-decreasing); returns the events they caused, in time order."""
@@ -145,6 +154,9 @@ class Detector:
         ev = self._frames(self.resampler.process(self.despiker.finish()))
         ev += self._frames(self.resampler.finish())
         if self.sm is not None:
+            t_last = self.sm.t_last_s
+            ev += self.sm.process(self.seg.finish())
+            self.sm.note_time(t_last)
             ev += self.sm.finish()
         self._keep(ev)
         return queued + ev
