@@ -231,6 +231,8 @@ def logo_main(args: argparse.Namespace) -> int:
     os.makedirs(cache, exist_ok=True)
     result: dict[str, Any] = {}
     for fit_gen in gens:
+        if args.fit_on and fit_gen != args.fit_on:
+            continue
         model = _fit_model(fit_gen, args.fit_per_family, cache, args.refit)
         for ev_gen in gens:
             if ev_gen == fit_gen and len(gens) > 1 and not args.in_world:
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refit", action="store_true", help="--logo: refit even when a cached model exists")
     ap.add_argument("--in-world", action="store_true", help="--logo: also evaluate on the generator fitted on")
     ap.add_argument("--packaged", action="store_true", help="--logo: also evaluate the packaged model")
+    ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) fitted on this generator")
     args = ap.parse_args(argv)
     if args.logo:
         if args.per_family == 8 and "--per-family" not in (argv or sys.argv):

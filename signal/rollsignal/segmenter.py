@@ -59,6 +59,11 @@ LEVEL_FLOOR_N = 20.0
 #: one-sided windows (s) before and after the frame: a hold starts where the load goes quiet *after*
 #: the frame while it still moved before it (and ends the other way round)
 SIDE_S = 2.0
+#: the session's recent peak load: the highest 2 s mean level of loaded frames over the last PEAK_S
+#: (in 1 s blocks). Rolling is usually the heavier part of a session, so a frame's level against it
+#: tells a light hold from rolling, and unlike a mean it is not pulled down by the holds themselves.
+PEAK_S = 120.0
+PEAK_BLOCK_K = 20
 EPS = 1e-3
 
 FEATURE_NAMES: tuple[str, ...] = tuple(
@@ -68,6 +73,7 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
     + ["rsd_vs_session"]
     + [f"band_{a:g}_{b:g}hz" for a, b in BANDS_HZ]
     + [f"{q}_{d}_{SIDE_S:g}s" for d in ("before", "after") for q in ("rsd", "rtv")]
+    + [f"level_peak_{PEAK_S:g}s"]
 )
 
 
@@ -202,6 +208,10 @@ class ForceFeatures:
         a = FRAME_S / BAND_TAU_S
         self._pow_ba = (np.array([a]), np.array([1.0, -(1.0 - a)]))
         self._skip = self.D  # rows still to drop at the stream start
+        # peak reference: maxima of complete 1 s blocks (by output row index), the current block's so far
+        self._row = 0  # index of the next output row (the first D are the pre-stream history)
+        self._blk_hist = np.zeros(int(round(PEAK_S / (PEAK_BLOCK_K * FRAME_S))))
+        self._blk_cur = 0.0
 
     def _ema_cols(self, f: np.ndarray, ld: np.ndarray) -> np.ndarray:
         """Causal EMA features at each new frame: rolling-load references and band powers."""
@@ -227,6 +237,43 @@ class ForceFeatures:
             p, self._pow_zi[i] = sps.lfilter(*self._pow_ba, y * y, zi=self._pow_zi[i])
             out[:, len(REF_TAUS_S) + i] = np.sqrt(np.maximum(p, 0.0))
         return out
+
+    def _peak(self, lv: np.ndarray, lvl2: np.ndarray) -> np.ndarray:
+        """log(level / recent peak level): max over the last PEAK_S of complete 1 s blocks and the current
+        block so far (max is exact in any order: streaming equals batch)."""
+        B = PEAK_BLOCK_K
+        n = len(lv)
+        r = self._row + np.arange(n)
+        blk = r // B
+        b0 = int(blk[0])
+        nb = int(blk[-1]) - b0 + 1
+        if self._row > 0 and (self._row - 1) // B != b0:
+            # the previous call ended exactly at a block's end: that block is complete
+            self._blk_hist = np.concatenate((self._blk_hist[1:], [self._blk_cur]))
+            self._blk_cur = 0.0
+        # running max within each block, continuing the current one
+        start = np.flatnonzero(np.diff(blk, prepend=b0 - 1))  # first row of each block in this call
+        cur = np.empty(n)
+        for bi, a in enumerate(list(start) + [n]):
+            if bi == 0:
+                continue
+            pa = start[bi - 1]
+            seg = lv[pa:a]
+            init = self._blk_cur if pa == 0 else 0.0
+            cur[pa:a] = np.maximum.accumulate(np.concatenate(([init], seg)))[1:]
+        # block maxima of blocks completed so far: history + this call's complete blocks
+        ends = [a - 1 for a in list(start[1:]) + [n]]
+        done_max = cur[np.array(ends[:-1], dtype=np.int64)] if nb > 1 else np.empty(0)
+        hist = np.concatenate((self._blk_hist, done_max))
+        H = len(self._blk_hist)
+        # peak for rows of block j: max over the H blocks before it
+        csum = ndimage.maximum_filter1d(hist, H, origin=(H - 1) // 2, mode="nearest") if len(hist) else hist
+        prev = csum[H - 1 + np.arange(nb)]  # window ending at the block before block j
+        peak = np.maximum(prev[blk - b0], cur)
+        self._blk_hist = hist[len(hist) - H:]
+        self._blk_cur = float(cur[-1])
+        self._row += n
+        return np.log(np.maximum(lvl2, LEVEL_FLOOR_N) / np.maximum(peak, LEVEL_FLOOR_N))
 
     def process(self, frames: Frames) -> np.ndarray:
         return self._run(frames.force_n, frames.valid & (frames.loaded if frames.loaded is not None else True))
@@ -319,6 +366,7 @@ class ForceFeatures:
             cols += [np.log(sd / lvl + EPS), np.log(tv / lvl + EPS)]
         self._q = qe[len(qe) - self.H:]
         self._ld = lde[len(lde) - self.H:]
+        cols.append(self._peak(np.where(ldo, lvl2, 0.0), lvl2))
         self._n_seen += 0 if pad else n
         out = np.column_stack(cols)
         if self._skip:  # the first D rows of a stream belong to the (replicated) history before it
@@ -557,7 +605,6 @@ class Segmenter:
         """Feed frames (consecutive); returns the frames whose labels are now decided (or None)."""
         if len(frames) == 0:
             return None
-        n0 = 0 if self._pf is None else len(self._pf)
         self._pf = frames if self._pf is None else Frames.concat((self._pf, frames))
         if self.has_encoder:
             self._win = np.concatenate((self._win, self._enc_windows(frames)))
