@@ -64,13 +64,14 @@ class Detector:
     `batch_s`: tiny chunks (a BLE notification carries a few samples) are gathered
     until they span this much device time before the stages run, which cuts
     per-call overhead; results are identical for any value (every stage streams
-    exactly), only wall-clock latency changes (<= 0.25 s, below a cue's usefulness).
+    exactly), only wall-clock latency changes. None (default): 0.25 s with the encoder
+    (labels 0.45 s after the data), 1 s force only (the segmenter decides ~5 s after the data).
     `progress_events`: False skips making the 1 Hz hold_progress events (analyze() keeps none; the
     safety check still runs at each tick, so every other event and the result are the same).
     """
 
     def __init__(self, profile: Profile | str | None = None, body_mass_kg: float | None = None,
-                 config: StateConfig | None = None, batch_s: float = 0.25, progress_events: bool = True,
+                 config: StateConfig | None = None, batch_s: float | None = None, progress_events: bool = True,
                  model: SegmenterModel | str | None = None) -> None:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
@@ -89,7 +90,7 @@ class Detector:
         # milestones (state changes, hold start/end, warnings) -- not the 1 Hz hold_progress ticks, which
         # process() returns but nobody needs afterwards: a day of holding would keep 40 k of them (~9 MB)
         self.events: list[Event] = []
-        self.batch_s = batch_s
+        self.batch_s = batch_s  # None: chosen at the first chunk (see the docstring)
         self.progress_events = progress_events
         self._queue: list[SampleChunk] = []
         self._finished = False
@@ -129,6 +130,10 @@ class Detector:
             self._t_first = float(chunk.t_s[0])
         self._t_last = float(chunk.t_s[-1])
         self._queue.append(chunk)
+        if self.batch_s is None:
+            # with the encoder labels come 0.45 s after the data, force only ~5 s after (segmenter lag):
+            # gathering 1 s there adds little to that wait and cuts the per-call work fourfold
+            self.batch_s = 0.25 if chunk.angle_deg is not None else 1.0
         if self._t_last - float(self._queue[0].t_s[0]) < self.batch_s:
             return []
         return self._run_queue()

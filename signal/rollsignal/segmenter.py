@@ -141,15 +141,19 @@ class SegmenterModel:
 
     def logit(self, x: np.ndarray) -> np.ndarray:
         """Log-odds of hold per row of raw features `x` (n, F)."""
-        h = (x - self.mean) / self.scale
+        # features x rows (each feature's values contiguous)
+        h = np.ascontiguousarray(((x - self.mean) / self.scale).T)
         for i, (W, b) in enumerate(self.layers):
             # sum over inputs in a fixed order (not BLAS, whose blocking depends on the number of rows):
             # a row's result must not depend on how many rows came with it (streaming equals batch)
-            acc = np.broadcast_to(b, (len(h), len(b))).copy()
+            acc = np.empty((W.shape[1], h.shape[1]))
+            acc[:] = b[:, None]
+            tmp = np.empty_like(acc)
             for j in range(W.shape[0]):
-                acc += h[:, j:j + 1] * W[j]
+                np.multiply(W[j][:, None], h[j][None, :], out=tmp)
+                acc += tmp
             h = np.tanh(acc) if i < len(self.layers) - 1 else acc
-        return h[:, 0]
+        return h[0]
 
     def hold_confidence(self, mean_z: float, duration_s: float, mode: str) -> float:
         """Calibrated probability (0-1) that a reported hold is a true hold (mode "force" or "enc")."""
