@@ -27,8 +27,9 @@ young hold j (1..N-1 frames into a hold, it cannot end yet) and hold (>= N frame
 model's log-odds of hold (scaled by a fitted factor, since neighbouring frames are not independent);
 switching into and out of a hold costs fitted penalties. Fixed lag: when frame t's evidence arrives,
 the label of frame t - LAG is read off the best path ending at t (traceback), and never revised. The
-batch `analyze()` is the same decoder fed everything: identical labels. Total latency = look-ahead
-of the features + decoder lag (model file: 2 s + 1.5 s).
+batch `analyze()` is the same decoder fed everything: identical labels. The decoder works in steps of
+0.25 s (the sum of its frames' evidence). Latency = look-ahead of the features (2 s) + decoder lag
+(in the model file; segmenter-v1: 3 s) + up to one step.
 """
 from __future__ import annotations
 
