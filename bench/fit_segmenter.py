@@ -150,7 +150,7 @@ def score_decoder(prep: list[dict[str, Any]], zs: list[np.ndarray], m: Segmenter
     return ev_f1 + h_f1 - START_COST_PER_S * start
 
 
-def fit(sessions: list[Session], seed: int = 0, hidden: int = 16, verbose: bool = True,
+def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool = True,
         meta: dict[str, Any] | None = None) -> SegmenterModel:
     from sklearn.neural_network import MLPClassifier
 
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", action="append", default=[], help="folder of recordings + X.labels.json (repeatable)")
     ap.add_argument("--per-family", type=int, default=12)
     ap.add_argument("--seed0", type=int, default=1000, help="first seed (the accuracy bench uses 100...)")
-    ap.add_argument("--hidden", type=int, default=16, help="hidden units (0: logistic regression)")
+    ap.add_argument("--hidden", type=int, default=24, help="hidden units (0: logistic regression)")
     ap.add_argument("--out", default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     if not args.gen and not args.data:
