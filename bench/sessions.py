@@ -98,7 +98,7 @@ def force_only(c: SampleChunk) -> SampleChunk:
 
 def folder(path: str | Path) -> Iterator[Session]:
     """Recordings with X.labels.json beside them (X.csv or X.csv.gz)."""
-    from holdsense.recording import read_recording
+    from holdsense.io.recording import read_recording
     p = Path(path)
     for rec_path in sorted(list(p.glob("*.csv")) + list(p.glob("*.csv.gz"))):
         stem = rec_path.name.removesuffix(".gz").removesuffix(".csv")

@@ -7,12 +7,12 @@ import os
 import sys
 
 from ..errors import UserError
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ..notifier import Notifier
-from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.notifier import Notifier
+from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
                        open_device)
-from ..recorder import Progress, Until, default_recording_name, run_session
-from ..recording import RecordingWriter
+from ..listeners.recorder import Progress, Until, default_recording_name, run_session
+from ..io.recording import RecordingWriter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(out, args.overwrite)
     capture = None
     if args.capture:
-        from ..capture import CaptureWriter
+        from ..listeners.capture_tap import CaptureWriter
 
         check_output(args.capture, args.overwrite)
         if os.path.abspath(args.capture) == os.path.abspath(out):

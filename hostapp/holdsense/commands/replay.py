@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ..live import DetectorListener, make_view
-from ..notifier import Notifier
-from ..player import Player, parse_speed
-from ..recording import read_recording
-from ..options import add_session_options, check_session_options, load_profile_option
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.live import DetectorListener, make_view
+from ..listeners.notifier import Notifier
+from ..io.player import Player, parse_speed
+from ..io.registry import open_reader
+from ._options import add_session_options, check_session_options, load_profile_option, user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,11 +36,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
     check_session_options(args)
     check_lsl_options(args)
-    rec = read_recording(args.file)
+    rec = open_reader(args.file)
     profile = load_profile_option(args)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
     view = make_view(plain=True if args.plain else None)
-    det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view])
+    det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
+                           default_body_mass_kg=user_profile(args).body_mass_kg)
     listeners: list = [det]
     add_lsl_listeners(listeners, args, player.info, has_angle=rec.samples.angle_deg is not None, detector=det,
                       replay=True, fallback_id=Path(args.file).name.split(".")[0], profile=profile)

@@ -142,6 +142,7 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
     x = position(tl, t)
     lever = bp["support_lever_m"] + x / 100.0
     m = eased(tl.m_knots, t)
+    r_ref = eased(tl.r_knots, t)
     env = np.clip(eased(tl.env_knots, t), 0.0, 1.0)
 
     # hold factor: settling (sinking) and posture shifts, fading back to 1 over the release
@@ -193,7 +194,7 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
 
     breath = bp["breath_depth_rel"] * breathing(rng, t, bp["breath_hz"], bp["breath_inhale_frac"],
                                                 bp["breath_rate_wander_rel"])
-    wander_roll = bp["support_wander_rel"] * np.interp(t, t[::10], ou(rng, len(t[::10]), dt * 10, bp["support_wander_tau_s"]))
+    wander = bp["support_wander_rel"] * np.interp(t, t[::10], ou(rng, len(t[::10]), dt * 10, bp["support_wander_tau_s"]))
     sos = sps.butter(2, [0.5, 3.0], btype="bandpass", fs=GRID_HZ, output="sos")
     tremor = sps.sosfilt(sos, rng.standard_normal(n))
     tremor = bp["balance_tremor_rel"] * tremor / (tremor.std() + 1e-12)
@@ -209,8 +210,11 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
         bump = ((1 + np.cos(ph)) / 2) ** 3  # narrow crests
         rib = bp["rib_depth_rel"] * (bump - 0.3125) / 0.35
 
-    static = W * m / lever
-    f = static * fac * (1 + breath + wander_roll + tremor + tissue + rib) + direction * moving + limb
+    # the person partly keeps the pressure they feel as the roller travels (shifting weight
+    # to or from the hands): only (1 - c) of the lever effect remains; at r_ref the load is m/r_ref
+    c = bp["lever_compensation_rel"]
+    static = W * m / (lever ** (1 - c) * r_ref ** c)
+    f = static * fac * (1 + breath + wander + tremor + tissue + rib) + direction * moving + limb
     f = np.maximum(f, 0.0)
     # foam: first-order low-pass (viscoelastic) then hysteresis
     a = np.exp(-dt / bp["foam_tau_s"])

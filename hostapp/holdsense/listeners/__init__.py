@@ -1,0 +1,4 @@
+"""Consumers of the message stream: the `notifier` (fan-out loop), the `recorder` (session
+bookkeeping), the `live` detector and view, the `lsl` outlets, and the `capture_tap` that
+writes raw wire captures while recording.
+"""
