@@ -118,7 +118,6 @@ GENS = ["sim", "quasi"]
 #: cases the packaged model (segmenter-v1) is known to get wrong: strict xfail, so a model that fixes
 #: them makes the test fail loudly until the mark is removed (numbers in docs/detector.md)
 KNOWN: dict[tuple[str, str], str] = {
-    ("limb", "quasi"): "quasistatic knee-bend holds near the rolling load: most missed by force alone",
     ("slow", "quasi"): "quasistatic slow rolling: 2 false holds in 7 min of rolling",
     ("reposition", "sim"): "re-positions at the holds' load are bridged: holds merge",
     ("reposition", "quasi"): "re-positions at the holds' load are bridged: holds merge",
