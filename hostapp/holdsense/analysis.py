@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import sys
 import zlib
-from pathlib import Path
 from typing import IO, Any, Iterable
 
 from .errors import UserError
@@ -17,7 +16,6 @@ from .inputcheck import check_times, clean_samples, input_warnings
 from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
-SEGMENT_COLOURS = {"hold": "#2ca25f", "roll": "#fdae6b", "off": "#d9d9d9"}
 
 
 def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
@@ -140,7 +138,8 @@ def render_text(a: dict[str, Any]) -> str:
             lines.append(f"       - {fb}")
     lines.append("")
     lines.append(f"Session: holding {fmt_clock(s['hold_s'])}, rolling {fmt_clock(s['roll_s'])}, "
-                 f"off {fmt_clock(s['off_s'])}; {s['holds']} holds, {s['holds_over_30s']} over 30 s; "
+                 f"off {fmt_clock(s['off_s'])}; {s['holds']} hold{'' if s['holds'] == 1 else 's'}, "
+                 f"{s['holds_over_30s']} over 30 s; "
                  f"session score {s['session_score']}/100")
     for adv in s.get("advice", []):
         lines.append(f"  * {adv}")
@@ -159,72 +158,20 @@ def render_text(a: dict[str, Any]) -> str:
 
 
 def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike[str], *,
-                  title: str | None = None) -> None:
-    """Force (and angle when present) with shaded hold/roll segments and each hold's score.
+                  title: str | None = None, body_mass_kg: float | None = None, profile: str | None = None,
+                  units: str = "N") -> None:
+    """Force (and roller position in cm when present) with segments by verdict, gaps, the light-pressure
+    band and the 30 s marks (holdsense.plots). `body_mass_kg` overrides the recording's metadata; forces
+    are drawn in `units` (N, kg or lb). Impossible values (inputcheck) are left out, as the analysis left
+    them out: a 1e300 cell would otherwise send matplotlib's tick search into a minutes-long loop."""
+    import rollsignal
 
-    Impossible values (inputcheck) are left out, as the analysis left them out: a 1e300 cell would
-    otherwise send matplotlib's tick search into a minutes-long loop.
-    """
-    import matplotlib
+    from .plots import save_analysis_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    smp, _ = clean_samples(rec.samples)
-    has_angle = smp.angle_deg is not None
-    fig, axes = plt.subplots(2 if has_angle else 1, 1, figsize=(12, 6.5 if has_angle else 4.5),
-                             sharex=True, squeeze=False)
-    ax = axes[0][0]
-    t_min = smp.t_s / 60.0
-    for seg in a["segments"]:
-        for axr in axes:
-            axr[0].axvspan(seg["start_s"] / 60, seg["end_s"] / 60, color=SEGMENT_COLOURS[seg["kind"]],
-                           alpha=0.35, lw=0)
-    ax.plot(t_min, smp.force_n, lw=0.6, color="#08306b")
-    ax.set_ylabel("force (N)")
-    # Scale to the body's force, not to spurious ADC codes: outliers are drawn clipped at the top edge.
-    top = float(max(1.0, _robust_max(smp.force_n)))
-    for h in a["holds"]:
-        mid = (h["start_s"] + h["end_s"]) / 2 / 60
-        ax.annotate(f"{h['score']}\n{h['duration_s']:.0f} s", (mid, top * 1.02), ha="center", va="bottom",
-                    fontsize=8, color="#00441b", fontweight="bold")
-    y_top = top * 1.25
-    ax.set_ylim(min(0.0, float(_finite_min(smp.force_n))) - 5, y_top)
-    import numpy as np
-
-    over = np.flatnonzero(np.nan_to_num(smp.force_n) > y_top)
-    if len(over):
-        ax.plot(t_min[over], np.full(len(over), y_top), "x", color="#cb181d", ms=4, clip_on=False,
-                label="off-scale reading")
-    ax.legend(handles=[Patch(color=SEGMENT_COLOURS[k], alpha=0.5, label=k) for k in ("hold", "roll", "off")],
-              loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=3, frameon=False)
-    if has_angle:
-        ax2 = axes[1][0]
-        ax2.plot(t_min, smp.angle_deg, lw=0.6, color="#54278f")
-        ax2.set_ylabel("shell angle (deg)")
-    axes[-1][0].set_xlabel("time (min)")
-    s = a["summary"]
-    fig.suptitle(title or f"{Path(a['source']).name}: {s['holds']} holds ({s['holds_over_30s']} over 30 s), "
-                 f"session score {s['session_score']}", fontsize=11)
-    fig.tight_layout()
+    mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
+    prof = rollsignal.load_profile(profile) if profile else None
+    samples, _ = clean_samples(rec.samples)
     try:
-        fig.savefig(out_path, dpi=110)
+        save_analysis_plot(samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units)
     except OSError as exc:  # a folder that vanished, /proc, a full disk: the user's to fix, not a bug
         raise UserError(f"{out_path}: cannot write the plot ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
-
-
-def _robust_max(x) -> float:
-    import numpy as np
-
-    f = x[np.isfinite(x)]
-    return float(np.percentile(f, 99.5)) if len(f) else 1.0
-
-
-def _finite_min(x) -> float:
-    import numpy as np
-
-    f = x[np.isfinite(x)]
-    return float(f.min()) if len(f) else 0.0

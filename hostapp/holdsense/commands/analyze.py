@@ -79,6 +79,7 @@ class AnalyzeOptions:
     profile: str | None
     plot: str | None
     several: bool
+    units: str = "N"  # forces in the plot: the athlete's units (profile)
 
 
 def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
@@ -94,7 +95,8 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
             mass = opts.default_body_mass_kg
         result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
         if opts.plot:
-            plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several))
+            plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several), body_mass_kg=mass,
+                          profile=opts.profile, units=opts.units)
         return FileAnalysis(result=result, metadata=dict(rec.metadata), stderr=warn.getvalue())
     except UserError as exc:
         return FileAnalysis(error=str(exc), stderr=warn.getvalue())
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     several = len(files) > 1
     default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
     opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, default_body_mass_kg=default_mass,
-                          profile=args.profile, plot=args.plot, several=several)
+                          profile=args.profile, plot=args.plot, several=several,
+                          units=user_profile(args).units if args.plot else "N")
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
     reports = args.json or not tables.active
     failed: list[str] = []
