@@ -32,6 +32,30 @@ def make_folder(d: Path, files: int, minutes: float) -> None:
         write_recording(d / f"s{k:03d}.csv", res.samples, res.metadata)
 
 
+def _burn(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def machine_ceiling(jobs: int, n: int = 3_000_000) -> float:
+    """What `jobs` processes can gain here right now: a pure CPU burn, serial vs a Pool (the baseline a
+    shared or throttled machine sets; 2 idle cores give ~2)."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    for _ in range(2 * jobs):
+        _burn(n)
+    serial = time.perf_counter() - t0
+    with mp.get_context("forkserver").Pool(jobs) as pool:
+        pool.map(_burn, [n])  # start-up outside the timing
+        t0 = time.perf_counter()
+        pool.map(_burn, [n] * (2 * jobs))
+        par = time.perf_counter() - t0
+    return serial / par
+
+
 def timed(cmd: list[str]) -> tuple[float, str]:
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -64,10 +88,13 @@ def main() -> int:
             one.append(dt)
             dt, outn = timed(base + ["--jobs", str(jobs)])
             many.append(dt)
+        ceiling = machine_ceiling(jobs)
         same = out1 == outn
         b1, bn = min(one), min(many)
         print(f"--jobs 1: {b1:.2f} s   --jobs {jobs}: {bn:.2f} s   speed-up {b1 / bn:.2f}x "
               f"(ideal {min(jobs, a.files)}x); outputs identical: {same}")
+        print(f"machine ceiling now (pure CPU burn, {jobs} processes vs 1): {ceiling:.2f}x; "
+              f"--jobs efficiency against it: {b1 / bn / ceiling:.0%}")
         print(f"per file: {b1 / a.files * 1000:.0f} ms on one core, {bn / a.files * 1000:.0f} ms wall with {jobs}")
         try:
             print(f"load average during the run: {open('/proc/loadavg').read().split()[0]} on "
