@@ -107,7 +107,7 @@ for k in range(200):
     t_us = k * 5000
     app.sampler.clock.t = t_us
     if (t_us % 12500) < 5000:
-        q.push((t_us, 1000 + k, 0, 0))
+        q.push(t_us, 1000 + k, 0, 0)
     if k == 120:
         refuse[0] = True  # the stack is full for 50 ms: frames wait and are retried in order
     if k == 130:

@@ -6,15 +6,22 @@ import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
 
+// Options: --heap=BYTES (the interpreter's GC heap; default 128 KiB), --mpy=DIR (holdsense_fw from the
+// .mpy files in DIR, compiled by mpy-cross, instead of the .py sources: as deployed, no compiler memory).
 const [fwDir, vectors, script] = process.argv.slice(2);
+const opt = (name) => { const a = process.argv.find((x) => x.startsWith(name + "=")); return a && a.slice(name.length + 1); };
 let out = "";
+const heapOpt = opt("--heap");
 const mp = await loadMicroPython({ stdout: (s) => { out += s; process.stdout.write(s); },
-                                   stderr: (s) => { out += s; process.stderr.write(s); } });
+                                   stderr: (s) => { out += s; process.stderr.write(s); },
+                                   ...(heapOpt ? { heapsize: parseInt(heapOpt, 10) } : {}) });
 mp.FS.mkdir("/fw");
 mp.FS.mkdir("/fw/holdsense_fw");
-for (const name of fs.readdirSync(path.join(fwDir, "holdsense_fw"))) {
-  if (name.endsWith(".py")) {
-    mp.FS.writeFile("/fw/holdsense_fw/" + name, fs.readFileSync(path.join(fwDir, "holdsense_fw", name)));
+const mpyDir = opt("--mpy");
+const srcDir = mpyDir || path.join(fwDir, "holdsense_fw");
+for (const name of fs.readdirSync(srcDir)) {
+  if (name.endsWith(mpyDir ? ".mpy" : ".py")) {
+    mp.FS.writeFile("/fw/holdsense_fw/" + name, fs.readFileSync(path.join(srcDir, name)));
   }
 }
 if (fs.existsSync(path.join(fwDir, "main.py"))) {
