@@ -170,13 +170,15 @@ class SampleQueue:
 
     def __init__(self, capacity):
         self.cap = capacity
-        # bytearray initialisers: MicroPython copies them raw (a bytes/list would be iterated)
-        self.idx = array("I", bytearray(4 * capacity))      # sample index (the wire's u32)
-        self.t_hi = array("i", bytearray(4 * capacity))     # wide µs >> 30
-        self.t_lo = array("i", bytearray(4 * capacity))     # wide µs & 0x3FFFFFFF
-        self.raw = array("i", bytearray(4 * capacity))      # signed 24-bit reading
+        # initialised from a range: sized once from its len, no temporary buffer (the values are
+        # placeholders, every slot is written before it is read)
+        r = range(capacity)
+        self.idx = array("I", r)      # sample index (the wire's u32)
+        self.t_hi = array("i", r)     # wide µs >> 30
+        self.t_lo = array("i", r)     # wide µs & 0x3FFFFFFF
+        self.raw = array("i", r)      # signed 24-bit reading
         self.flags = bytearray(capacity)
-        self.angle = array("i", bytearray(4 * capacity))    # cumulative encoder count
+        self.angle = array("i", r)    # cumulative encoder count
         self.head = 0
         self.count = 0
         self.next_index = 0

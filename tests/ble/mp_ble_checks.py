@@ -88,7 +88,7 @@ refuse = [False]
 def notify(f):
     if refuse[0]:
         raise OSError(12)
-    sent.append(f)
+    sent.append(bytes(f))  # the stack copies the value at the call (gatts_notify); f's buffer is reused
 
 
 bl.on_connect(0)
