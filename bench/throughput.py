@@ -171,12 +171,13 @@ def _write_long(path: str, rows: int, seed: int = 1) -> None:
     piece_s = 600.0
     with RecordingWriter(path, {"sample_rate_hz": 80, "body_mass_kg": 72}, has_angle=True,
                          flush_interval_s=1e9) as w:
-        done, i = 0, 0
+        done, i, t0 = 0, 0, 0.0
         while done < rows:
-            ch = synth_stream(piece_s, 80.0, seed=seed + i, t0_s=i * piece_s)
+            ch = synth_stream(piece_s, 80.0, seed=seed + i, t0_s=t0)  # starts one jittered step after t0
             ch = ch.slice(0, min(len(ch), rows - done))
             w.write(ch)
             done += len(ch)
+            t0 = float(ch.t_s[-1])
             i += 1
 
 
@@ -190,7 +191,8 @@ def _run_analyze(args: list[str]) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", code, *cmd, "analyze", *args, "--json"], capture_output=True,
                          text=True, check=True).stdout.split()
     if out[2] != "0":
-        raise SystemExit(f"holdsense analyze {' '.join(args)} failed (exit {out[2]})")
+        err = subprocess.run([*cmd, "analyze", *args], capture_output=True, text=True).stderr
+        raise SystemExit(f"holdsense analyze {' '.join(args)} failed (exit {out[2]}): {err.strip()}")
     return float(out[0]), float(out[1])
 
 

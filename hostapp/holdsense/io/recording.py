@@ -377,6 +377,7 @@ class RecordingReader:
             lines.pop()  # text ends with "\n"
             first = self._line + 1
             self._line += len(lines)
+            self._text = text
             yield lines, first, False
 
     def _read_head(self) -> None:
@@ -440,16 +441,20 @@ class RecordingReader:
         for lines, first, final in self._iter:
             if final:
                 break
-            out = self._block(lines, first)
+            out = self._block(lines, first, self._text)
             if out is not None:
                 yield out
         if not self._rows:
             raise RecordingError(f"{self.source}: no samples")
 
-    def _block(self, data_lines: list[str], first_line: int) -> tuple[SampleChunk, dict[str, list[str]]] | None:
+    def _block(self, data_lines: list[str], first_line: int,
+               block_text: str | None = None) -> tuple[SampleChunk, dict[str, list[str]]] | None:
+        """Parse one block of data lines (`block_text`: the same lines as one text, when they are a whole
+        block: lets a few checks run as one C-level scan)."""
         source, columns = self.source, self.columns
-        # Blank lines are tolerated; keep their absolute line numbers for errors.
-        if any(not ln.strip() for ln in data_lines):
+        # Blank lines are tolerated; keep their absolute line numbers for errors. (all(map(...)) runs in C:
+        # a Python-level test per row cost more than numpy's parse of the block.)
+        if not all(map(str.strip, data_lines)):
             numbered = [(first_line + k, ln) for k, ln in enumerate(data_lines) if ln.strip()]
             rows = [ln for _, ln in numbered]
         else:
@@ -475,10 +480,13 @@ class RecordingReader:
         text_idx = self._text_idx
         if text_idx:
             if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
-                # Most rows have no flags: only split the ones that do (found by a C-level endswith map).
-                no_flags = np.fromiter(map(str.endswith, rows, itertools.repeat(",")), dtype=bool, count=len(rows))
-                for k in np.flatnonzero(~no_flags).tolist():
-                    flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
+                # Most rows have no flags: only split the ones that do (found by a C-level endswith map),
+                # and not even that when every row of the block ends with "," (one C-level count).
+                if block_text is None or block_text.count(",\n") != len(rows):
+                    no_flags = np.fromiter(map(str.endswith, rows, itertools.repeat(",")), dtype=bool,
+                                           count=len(rows))
+                    for k in np.flatnonzero(~no_flags).tolist():
+                        flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
             else:
                 split_rows = [ln.split(",") for ln in rows]
                 for j in text_idx:
