@@ -178,9 +178,14 @@ def test_tare_frame_tells_the_host_from_which_sample_on(rig_factory, tmp_path):
     tares = [C.parse_tare(f.payload) for f in frames if f.type == P.FrameType.TARE]
     assert len(tares) == 1 and tares[0].source == "auto"
     ev = tares[0]
+    # no flash write while streaming (it would stall sampling): stored once the link stops
+    assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] != ev.tare_counts
+    assert app.save_pending
+    link.queue.enabled = False
+    assert app.flush_settings()
     assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] == ev.tare_counts
     info = C.parse_info(frames[0].payload)
-    assert (info.proto_major, info.proto_minor) == (1, 1)
+    assert (info.proto_major, info.proto_minor) == (1, 2)
     for grouping in ("one batch", "frame by frame", "tare frame last"):
         unp = P.SampleUnpacker(host_clock=lambda: 0.0)
         unp.on_info(info)

@@ -13,6 +13,9 @@ from typing import Any
 
 from ..errors import UserError
 
+#: The live web page's port (`--web-port`): fixed, so a phone can keep a bookmark.
+DEFAULT_WEB_PORT = 8765
+
 
 def add_connection_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """`--port P`: a serial device (/dev/ttyACM0, a pty such as /tmp/roller) or a pyserial URL;
@@ -34,11 +37,45 @@ def connection_target(args: argparse.Namespace) -> str:
     return getattr(args, "port", None) or "?"
 
 
+def user_profile(args: argparse.Namespace | None = None) -> Any:
+    """The athlete's stored profile (holdsense.userprofile), loaded once per command run."""
+    from .. import userprofile
+
+    cached = getattr(args, "_user_profile", None) if args is not None else None
+    if cached is None:
+        cached = userprofile.load()
+        if args is not None:
+            args._user_profile = cached
+    return cached
+
+
+def apply_default_link(args: argparse.Namespace) -> None:
+    """No --port and no --ble: use the profile's default link (`holdsense profile --link`), if any."""
+    if getattr(args, "port", None) or getattr(args, "ble", None):
+        return
+    from ..userprofile import default_link_args
+
+    port, ble = default_link_args(user_profile(args).default_link)
+    if port:
+        args.port = port
+    elif ble:
+        args.ble = ble
+
+
+def profile_body_mass(args: argparse.Namespace) -> float | None:
+    """--body-mass if given, else the profile's body mass (None when neither is set)."""
+    mass = getattr(args, "body_mass_kg", None)
+    return mass if mass is not None else user_profile(args).body_mass_kg
+
+
 def check_connection_options(args: argparse.Namespace) -> None:
     if getattr(args, "port", None) and getattr(args, "ble", None):
         raise UserError("--port and --ble both given: choose one link to the roller")
+    if getattr(args, "_connection_required", True):
+        apply_default_link(args)
     if getattr(args, "_connection_required", True) and not (getattr(args, "port", None) or getattr(args, "ble", None)):
-        raise UserError("no roller given: use --port P or --ble NAME (see 'holdsense devices' for the rollers found)")
+        raise UserError("no roller given: use --port P or --ble NAME (see 'holdsense devices' for the rollers "
+                        "found; 'holdsense profile --link' sets a default)")
     t = getattr(args, "connect_timeout_s", 3.0)
     if t is not None and not t > 0:
         raise UserError(f"--timeout {t:g}: must be a positive number of seconds")
@@ -96,3 +133,24 @@ def load_profile_option(args: argparse.Namespace) -> Any:
         return rollsignal.load_profile(name)
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise UserError(f"unknown profile '{name}' ({exc})") from None
+
+
+def add_web_options(parser: Any) -> None:
+    g = parser.add_argument_group("web page")
+    g.add_argument("--web", action="store_true",
+                   help="serve a live page for a phone or laptop (big state, hold timer, force, scores)")
+    g.add_argument("--lan", action="store_true",
+                   help="serve the page on the local network with a secret token in its URL (printed with "
+                        "a QR code); implies --web")
+    g.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, metavar="N",
+                   help=f"port for the page (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
+    g.add_argument("--web-host", metavar="ADDR", help="address to bind (default 127.0.0.1; with --lan 0.0.0.0)")
+    g.add_argument("--no-browser", action="store_true", help="do not open a browser on the page")
+
+
+def check_web_options(args: Any) -> None:
+    if getattr(args, "lan", False):
+        args.web = True
+    port = getattr(args, "web_port", DEFAULT_WEB_PORT)
+    if not 0 <= port <= 65535:
+        raise UserError(f"--web-port {port}: not a port number (0-65535)")

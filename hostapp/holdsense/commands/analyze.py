@@ -11,6 +11,7 @@ import os
 import sys
 
 from ..errors import UserError
+from ._options import user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +41,13 @@ def _plot_path(base: str, source: str, several: bool) -> str:
     b = Path(base)
     stem = os.path.basename(source).split(".")[0]
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
+
+
+def _body_mass(args: argparse.Namespace, rec: object) -> float | None:
+    """--body-mass, else the recording's header, else the athlete's profile (`holdsense profile`)."""
+    if args.body_mass_kg is not None or getattr(rec, "body_mass_kg", None):
+        return args.body_mass_kg
+    return user_profile(args).body_mass_kg
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,13 +80,16 @@ def run(args: argparse.Namespace) -> int:
             try:
                 if args.plot:  # the plot needs every sample in memory
                     rec = load_for_analysis(path, stream=stream)
-                    result: dict[str, Any] = analyze_recording(rec, body_mass_kg=args.body_mass_kg,
+                    result: dict[str, Any] = analyze_recording(rec, body_mass_kg=_body_mass(args, rec),
                                                                profile=args.profile)
-                    plot_analysis(rec, result, _plot_path(args.plot, path, several))
+                    plot_analysis(rec, result, _plot_path(args.plot, path, several),
+                                  body_mass_kg=_body_mass(args, rec), profile=args.profile,
+                                  units=user_profile(args).units)  # the athlete's units (profile)
                     metadata = rec.metadata
                 else:  # streamed: the detector reads along with the reader, memory flat in the file's length
                     result, metadata = analyze_path(path, body_mass_kg=args.body_mass_kg, profile=args.profile,
-                                                    stream=stream)
+                                                    stream=stream,
+                                                    fallback_body_mass_kg=lambda: user_profile(args).body_mass_kg)
             except UserError as exc:
                 failed.append(path)
                 tables.add_failure(path, str(exc))

@@ -8,8 +8,8 @@ import sys
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.live import DetectorListener, make_view
 from ..listeners.notifier import Notifier
-from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
-                       open_device)
+from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
+                       check_web_options, load_profile_option, open_device, profile_body_mass, user_profile)
 from ..listeners.recorder import Until, run_session
 from ..io.recording import RecordingWriter
 from .record import check_output
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
+    add_web_options(p)
     add_lsl_options(p)
     p.set_defaults(func=run)
 
@@ -32,32 +33,51 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
     check_lsl_options(args)
+    check_web_options(args)
     if args.output:
         check_output(args.output, args.overwrite)
     profile = load_profile_option(args)
-    dev = open_device(args)
+    # the athlete on the roller: --body-mass, else `holdsense profile`; written into the recording's header
+    args.body_mass_kg = profile_body_mass(args)
+    me = user_profile(args)
+    server = web = None
+    if args.web:  # first: the page is up (saying WAITING) while the roller connects and the detector loads
+        from ..listeners.web import WebView, serve
+
+        web = WebView(units=me.units, name=me.name)
+        server = serve(args, web.snapshot)
     writer = None
     try:
-        view = make_view(plain=True if args.plain else None)
-        det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile, views=[view])
-        listeners: list = []
-        if args.output:
-            writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                          region=args.region),
-                                     has_angle=dev.has_encoder, has_raw=True)
-            listeners.append(writer)  # first: the file never waits on the screen
-        listeners.append(det)
-        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
-                          has_angle=dev.has_encoder, detector=det)
-        until = Until(listeners, args.duration_s)
-        det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
-        det.on_status(dev.stats())
-        det.start_views()
-        dev.start()
-        notifier = Notifier(dev, [until])
-        run_session(notifier, until)
+        dev = open_device(args)
+        try:
+            view = make_view(plain=True if args.plain else None, units=me.units)
+            det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile,
+                                   views=[view])
+            det.state.watch_stale = True  # a live roller: silence means the link is lost, say so at once
+            if web is not None:
+                det.views.append(web.attach(det))
+            listeners: list = []
+            if args.output:
+                writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                              region=args.region, shell=me.shell),
+                                         has_angle=dev.has_encoder, has_raw=True)
+                listeners.append(writer)  # first: the file never waits on the screen
+            listeners.append(det)
+            add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                      region=args.region),
+                              has_angle=dev.has_encoder, detector=det)
+            until = Until(listeners, args.duration_s)
+            det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
+            det.on_status(dev.stats())
+            det.start_views()
+            dev.start()
+            notifier = Notifier(dev, [until])
+            run_session(notifier, until)
+        finally:
+            dev.close()
     finally:
-        dev.close()
+        if server is not None:
+            server.stop()
     if writer is not None:
         print(f"saved {writer.rows_written} samples to {os.path.abspath(args.output)}", file=sys.stderr)
     return 0

@@ -17,7 +17,7 @@ SENSOR_BITS = {0x01: "hx711", 0x02: "as5600", 0x04: "rate_pin", 0x08: "buzzer", 
 STATUS_ERROR_BITS = {
     0x0001: "hx711_timeout", 0x0002: "saturated", 0x0004: "spurious_code", 0x0008: "i2c_error",
     0x0010: "no_magnet", 0x0020: "magnet_range", 0x0040: "storage_error", 0x0080: "queue_overflow",
-    0x0100: "battery_low", 0x0200: "rx_bad_frame",
+    0x0100: "battery_low", 0x0200: "rx_bad_frame", 0x0400: "missed_conversions", 0x0800: "task_restarted",
 }
 STATE_NAMES = {0: "stopped", 1: "streaming", 2: "idle"}
 CUE_PATTERNS = {"off": 0, "beep": 1, "double": 2, "long": 3, "release": 4, "led": 5}
@@ -197,7 +197,9 @@ def parse_status(payload: bytes) -> dict[str, Any]:
     return {"battery_mv": v[0] or None, "battery_pct": None if v[1] == 255 else v[1],
             "state": STATE_NAMES.get(v[2], str(v[2])), "samples_total": v[3], "dropped_total": v[4],
             "errors": [n for b, n in STATUS_ERROR_BITS.items() if v[5] & b], "error_bits": v[5],
-            "hx711_timeouts": v[6], "rx_bad_frames": v[7], "uptime_s": v[8], "rate_hz": v[9] / 100.0}
+            "hx711_timeouts": v[6], "rx_bad_frames": v[7], "uptime_s": v[8], "rate_hz": v[9] / 100.0,
+            # 1.2 adds task_restarts (26 bytes); a 1.0/1.1 device sends 24
+            "task_restarts": int.from_bytes(payload[24:26], "little") if len(payload) >= 26 else None}
 
 
 @dataclass

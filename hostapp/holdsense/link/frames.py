@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # annotations only: commands imports this module
 
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 1  # 1.1: TARE frames, IDLE's auto_tare_after_s
+PROTO_MINOR = 2  # 1.1: TARE frames, IDLE's auto_tare_after_s; 1.2: STATUS task_restarts, frame maximum 245 COBS bytes
 MAX_FRAME = 244
 COUNTS_PER_TURN = 4096
 
@@ -142,8 +142,9 @@ class FrameDecoder:
     `oversize` (runs longer than any legal frame, discarded), `bytes_discarded`.
     """
 
-    # longest legal COBS-encoded frame (244 raw bytes -> +1 code byte per 254)
-    MAX_ENCODED = MAX_FRAME + 2
+    # longest legal COBS-encoded frame (docs/protocol.md §1): 244 raw bytes + 1 code byte (one per
+    # 254 started): 245, so no part this decoder accepts decodes to more than MAX_FRAME bytes
+    MAX_ENCODED = MAX_FRAME + 1
 
     def __init__(self) -> None:
         self._buf = b""
