@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .errors import UserError
 from .fmt import fmt_clock
@@ -26,12 +26,52 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
     import rollsignal
 
     mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
+    result = rollsignal.analyze(rec.samples, body_mass_kg=mass, profile=_profile(profile))
+    return _finish(result.to_dict(source=rec.source), rec)
+
+
+def analyze_path(path: str, *, body_mass_kg: float | None = None, profile: str | None = None,
+                 stream: str | None = None,
+                 fallback_body_mass_kg: Callable[[], float | None] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(analysis, file metadata) = `analyze_recording(load_for_analysis(path))` and the recording's
+    metadata, streamed for recording CSVs: the detector is fed each block of rows as the reader parses
+    it, so memory stays flat in the file's length (streaming equals batch: the result is the same).
+    Other formats (XDF, captures, "-" and pipes) are loaded whole. Body mass: `body_mass_kg`, else the
+    file's header, else `fallback_body_mass_kg()` (the athlete's profile)."""
+    import rollsignal
+
+    from .io.recording import RecordingReader
+    from .io.registry import DEFAULT, detect, is_stream
+
+    if is_stream(path) or detect(path) is not DEFAULT:
+        rec = load_for_analysis(path, stream=stream)
+        if body_mass_kg is None and not rec.body_mass_kg and fallback_body_mass_kg is not None:
+            body_mass_kg = fallback_body_mass_kg()
+        return analyze_recording(rec, body_mass_kg=body_mass_kg, profile=profile), rec.metadata
+    prof = _profile(profile)
+    with RecordingReader.open(path) as reader:
+        head = Recording(reader.source, reader.metadata, rollsignal.SampleChunk(*([],) * 2), reader.columns)
+        mass = body_mass_kg if body_mass_kg is not None else head.body_mass_kg
+        if body_mass_kg is None and not head.body_mass_kg and fallback_body_mass_kg is not None:
+            mass = fallback_body_mass_kg()
+        det = rollsignal.Detector(profile=prof, body_mass_kg=mass, progress_events=False)
+        for chunk, _ in reader.chunks():
+            det.process(chunk)
+        det.finish()
+        head.warnings = reader.warnings
+    return _finish(det.result().to_dict(source=head.source), head), head.metadata
+
+
+def _profile(profile: str | None):
+    import rollsignal
+
     try:
-        prof = rollsignal.load_profile(profile) if profile else None
+        return rollsignal.load_profile(profile) if profile else None
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise UserError(f"unknown profile '{profile}' ({exc})") from None
-    result = rollsignal.analyze(rec.samples, body_mass_kg=mass, profile=prof)
-    out = result.to_dict(source=rec.source)
+
+
+def _finish(out: dict[str, Any], rec: Recording) -> dict[str, Any]:
     if rec.warnings:
         out.setdefault("quality", {}).setdefault("warnings", []).extend(rec.warnings)
     if rec.region:

@@ -7,15 +7,10 @@ row per session) for batches, with a progress bar on a terminal.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
-from pathlib import Path
-from typing import Any
 
-from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError
-from ..lab.batch import BatchTables, progress
-from ..io.xdf import is_xdf
 from ._options import user_profile
 
 
@@ -41,12 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _plot_path(base: str, source: str, several: bool) -> str:
     if not several:
         return base
+    from pathlib import Path  # not at the top: `analyze --help` skips pathlib's imports
+
     b = Path(base)
-    stem = Path(source).name.split(".")[0]
+    stem = os.path.basename(source).split(".")[0]
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
-def _body_mass(args: argparse.Namespace, rec: Any) -> float | None:
+def _body_mass(args: argparse.Namespace, rec: object) -> float | None:
     """--body-mass, else the recording's header, else the athlete's profile (`holdsense profile`)."""
     if args.body_mass_kg is not None or getattr(rec, "body_mass_kg", None):
         return args.body_mass_kg
@@ -54,6 +51,15 @@ def _body_mass(args: argparse.Namespace, rec: Any) -> float | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense analyze --help` must not pay for numpy and rollsignal
+    import json
+    from typing import Any
+
+    from ..analysis import analyze_path, analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
+    from ..io.registry import is_stream
+    from ..io.xdf import is_xdf
+    from ..lab.batch import BatchTables, progress
+
     if args.body_mass_kg is not None and not (10 <= args.body_mass_kg <= 400):
         raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
     tables = BatchTables(getattr(args, "table", None), getattr(args, "sessions", None))
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.files)
     if not files:
         raise UserError("no recordings found in " + ", ".join(args.files))
-    if stream and not any(is_xdf(f) for f in files):
+    if stream and not any(is_stream(f) or is_xdf(f) for f in files):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
@@ -70,15 +76,20 @@ def run(args: argparse.Namespace) -> int:
     show_bar = None if (not reports or not sys.stdout.isatty()) else False
     with progress(len(files), enabled=show_bar) as bar:
         for i, path in enumerate(files):
-            bar.advance(Path(path).name)
+            bar.advance(os.path.basename(path))
             try:
-                rec = load_for_analysis(path, stream=stream)
-                result: dict[str, Any] = analyze_recording(rec, body_mass_kg=_body_mass(args, rec),
-                                                           profile=args.profile)
-                if args.plot:
+                if args.plot:  # the plot needs every sample in memory
+                    rec = load_for_analysis(path, stream=stream)
+                    result: dict[str, Any] = analyze_recording(rec, body_mass_kg=_body_mass(args, rec),
+                                                               profile=args.profile)
                     plot_analysis(rec, result, _plot_path(args.plot, path, several),
                                   body_mass_kg=_body_mass(args, rec), profile=args.profile,
                                   units=user_profile(args).units)  # the athlete's units (profile)
+                    metadata = rec.metadata
+                else:  # streamed: the detector reads along with the reader, memory flat in the file's length
+                    result, metadata = analyze_path(path, body_mass_kg=args.body_mass_kg, profile=args.profile,
+                                                    stream=stream,
+                                                    fallback_body_mass_kg=lambda: user_profile(args).body_mass_kg)
             except UserError as exc:
                 failed.append(path)
                 tables.add_failure(path, str(exc))
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 if not several and not args.json and not tables.active:
                     return 2
                 continue
-            tables.add(path, result, rec.metadata)
+            tables.add(path, result, metadata)
             if not reports:
                 continue
             if args.json:
