@@ -180,6 +180,7 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
         ax2 = axes[1][0]
         ax2.plot(t_min, smp.angle_deg, lw=0.6, color="#54278f")
         ax2.set_ylabel("shell angle (deg)")
+    draw_markers([axr[0] for axr in axes], rec, minutes=True)
     axes[-1][0].set_xlabel("time (min)")
     s = a["summary"]
     fig.suptitle(title or f"{Path(a['source']).name}: {s['holds']} holds ({s['holds_over_30s']} over 30 s), "
@@ -187,6 +188,25 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
+
+
+MARKER_STYLE = {"hold_start": ("#006d2c", "▶ hold"), "hold_end": ("#a50f15", "hold ◀"), "note": ("#6a51a3", "")}
+
+
+def draw_markers(axes: list[Any], rec: Recording, *, minutes: bool = False) -> int:
+    """The person's markers of a recording (holdsense.io.markers) as dashed vertical lines; how many."""
+    from .io.markers import markers_of
+
+    marks = markers_of(rec)
+    scale = 60.0 if minutes else 1.0
+    for m in marks:
+        colour, word = MARKER_STYLE.get(m.kind, ("#6a51a3", ""))
+        for ax in axes:
+            ax.axvline(m.t_s / scale, color=colour, ls="--", lw=1.0, alpha=0.9)
+        label = word or (m.text[:24] + ("…" if len(m.text) > 24 else ""))
+        axes[0].annotate(label, (m.t_s / scale, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                         va="top", ha="right", fontsize=7, color=colour)
+    return len(marks)
 
 
 def _robust_max(x) -> float:

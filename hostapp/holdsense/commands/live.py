@@ -6,6 +6,8 @@ import os
 import sys
 
 from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
+                                 markers_wanted)
 from ..live import DetectorListener, make_view
 from ..notifier import Notifier
 from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
@@ -26,17 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
     add_lsl_options(p)
+    add_marker_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
     check_lsl_options(args)
+    check_marker_options(args)
     if args.output:
         check_output(args.output, args.overwrite)
     profile = load_profile_option(args)
     dev = open_device(args)
     writer = None
+    board = MarkerBoard() if markers_wanted(args) else None
+    inputs = None
     try:
         view = make_view(plain=True if args.plain else None)
         det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile, views=[view])
@@ -44,19 +50,34 @@ def run(args: argparse.Namespace) -> int:
         if args.output:
             writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
                                                                           region=args.region),
-                                     has_angle=dev.has_encoder, has_raw=True)
+                                     has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
             listeners.append(writer)  # first: the file never waits on the screen
         listeners.append(det)
-        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
-                          has_angle=dev.has_encoder, detector=det)
+        roller = add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                           region=args.region),
+                                   has_angle=dev.has_encoder, detector=det)
+        if board is not None:
+            listeners.insert(0, board)  # first: a marker is timed on the chunk the writer is about to get
+            if writer is not None:
+                board.add_sink(lambda t_s, kind, text: writer.add_marker(kind, text))
+            if roller is not None:
+                board.add_sink(roller.on_mark)
+            board.add_sink(det.on_mark)
+            inputs = MarkerInputs(board, args, echo=det.typing)
         until = Until(listeners, args.duration_s)
         det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
         det.on_status(dev.stats())
+        if inputs is not None:
+            inputs.start()
+            if inputs.keys is not None and inputs.keys.active:
+                det.state.mark_keys = KEY_HELP
         det.start_views()
         dev.start()
         notifier = Notifier(dev, [until])
         run_session(notifier, until)
     finally:
+        if inputs is not None:
+            inputs.stop()
         dev.close()
     if writer is not None:
         print(f"saved {writer.rows_written} samples to {os.path.abspath(args.output)}", file=sys.stderr)

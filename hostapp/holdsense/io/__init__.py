@@ -1,0 +1,1 @@
+"""File formats read and written by holdsense (recordings, captures, XDF, labels, markers)."""

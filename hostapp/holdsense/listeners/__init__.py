@@ -1,0 +1,1 @@
+"""Listeners on the sample stream (holdsense.listener.Listener) beyond the core ones."""
