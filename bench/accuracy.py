@@ -35,55 +35,11 @@ import numpy as np
 from scipy import signal as sps
 
 from rollsignal import SampleChunk, analyze
-
-GRID_S = 0.05
-KINDS = ("off", "roll", "hold")
-
-
-# ---- labels on the grid and metrics ------------------------------------------------------
-
-def grid_labels(segments: list[dict[str, Any]], t_end_s: float) -> np.ndarray:
-    """Segment kinds sampled at t = 0, 0.05, ... (0 off, 1 roll, 2 hold)."""
-    t = np.arange(0.0, t_end_s, GRID_S) + GRID_S / 2
-    out = np.zeros(len(t), np.int8)
-    for s in segments:
-        m = (t >= s["start_s"]) & (t < s["end_s"])
-        out[m] = KINDS.index(s["kind"])
-    return out
+from rollsignal.metrics import KINDS, f1_of, grid_labels, holds_of, match_events
+from rollsignal.metrics import frame_counts as f1
 
 
-def f1(truth: np.ndarray, pred: np.ndarray, cls: int) -> tuple[int, int, int]:
-    tp = int(np.sum((truth == cls) & (pred == cls)))
-    return tp, int(np.sum((truth != cls) & (pred == cls))), int(np.sum((truth == cls) & (pred != cls)))
-
-
-def f1_of(tp: int, fp: int, fn: int) -> float:
-    return 1.0 if tp + fp + fn == 0 else 2 * tp / max(2 * tp + fp + fn, 1)
-
-
-def holds_of(segments: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    return [(s["start_s"], s["end_s"]) for s in segments if s["kind"] == "hold"]
-
-
-def match_events(true_h: list[tuple[float, float]], pred_h: list[tuple[float, float]]):
-    """One-to-one matches (overlap >= half the longer); returns (tp, fp, fn, start errs, end errs)."""
-    used = set()
-    starts, ends = [], []
-    tp = 0
-    for a0, a1 in true_h:
-        best, best_ov = None, 0.0
-        for j, (b0, b1) in enumerate(pred_h):
-            if j in used:
-                continue
-            ov = min(a1, b1) - max(a0, b0)
-            if ov >= 0.5 * max(a1 - a0, b1 - b0) and ov > best_ov:
-                best, best_ov = j, ov
-        if best is not None:
-            used.add(best)
-            tp += 1
-            starts.append(abs(pred_h[best][0] - a0))
-            ends.append(abs(pred_h[best][1] - a1))
-    return tp, len(pred_h) - tp, len(true_h) - tp, starts, ends
+# metrics: rollsignal.metrics (grid labels, frame F1, event matching, boundary errors)
 
 
 # ---- baselines ---------------------------------------------------------------------------
@@ -212,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             a = acc[(fam, mode, meth)]
             for cls, key in ((2, "hold"), (1, "roll")):
                 a[key].append(f1(g_true, g, cls))
-            ev = match_events(holds_of(truth), holds_of(segs))
+            m = match_events(holds_of(truth), holds_of(segs))
+            ev = (m.tp, m.fp, m.fn, m.start_err_s, m.end_err_s)
             a["ev"].append(ev[:3])
             a["start"] += ev[3]
             a["end"] += ev[4]

@@ -143,8 +143,11 @@ class DetectorListener(Listener):
     """
 
     def __init__(self, *, body_mass_kg: float | None = None, region: str | None = None, profile: Any = None,
-                 views: Iterable[View] = (), detector_factory: Callable[..., Any] | None = None) -> None:
+                 views: Iterable[View] = (), detector_factory: Callable[..., Any] | None = None,
+                 default_body_mass_kg: float | None = None) -> None:
         self.profile = profile
+        # the athlete's profile mass: used only when neither the option nor the stream's header gives one
+        self.default_body_mass_kg = default_body_mass_kg
         self.state = LiveState(body_mass_kg=body_mass_kg, region=region)
         self.views: list[View] = list(views)
         self.events: list[Any] = []
@@ -263,6 +266,8 @@ class DetectorListener(Listener):
         if self.detector is not None:
             return
         st = self.state
+        if st.body_mass_kg is None:
+            st.body_mass_kg = self.default_body_mass_kg
         self.detector = self._factory(profile=self.profile, body_mass_kg=st.body_mass_kg)
         prof = getattr(self.detector, "profile", None) or self.profile
         st.release_window_s = release_window_s(prof)

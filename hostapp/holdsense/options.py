@@ -34,11 +34,45 @@ def connection_target(args: argparse.Namespace) -> str:
     return getattr(args, "port", None) or "?"
 
 
+def user_profile(args: argparse.Namespace | None = None) -> Any:
+    """The athlete's stored profile (holdsense.userprofile), loaded once per command run."""
+    from . import userprofile
+
+    cached = getattr(args, "_user_profile", None) if args is not None else None
+    if cached is None:
+        cached = userprofile.load()
+        if args is not None:
+            args._user_profile = cached
+    return cached
+
+
+def apply_default_link(args: argparse.Namespace) -> None:
+    """No --port and no --ble: use the profile's default link (`holdsense profile --link`), if any."""
+    if getattr(args, "port", None) or getattr(args, "ble", None):
+        return
+    from .userprofile import default_link_args
+
+    port, ble = default_link_args(user_profile(args).default_link)
+    if port:
+        args.port = port
+    elif ble:
+        args.ble = ble
+
+
+def profile_body_mass(args: argparse.Namespace) -> float | None:
+    """--body-mass if given, else the profile's body mass (None when neither is set)."""
+    mass = getattr(args, "body_mass_kg", None)
+    return mass if mass is not None else user_profile(args).body_mass_kg
+
+
 def check_connection_options(args: argparse.Namespace) -> None:
     if getattr(args, "port", None) and getattr(args, "ble", None):
         raise UserError("--port and --ble both given: choose one link to the roller")
+    if getattr(args, "_connection_required", True):
+        apply_default_link(args)
     if getattr(args, "_connection_required", True) and not (getattr(args, "port", None) or getattr(args, "ble", None)):
-        raise UserError("no roller given: use --port P or --ble NAME (see 'holdsense devices' for the rollers found)")
+        raise UserError("no roller given: use --port P or --ble NAME (see 'holdsense devices' for the rollers "
+                        "found; 'holdsense profile --link' sets a default)")
     t = getattr(args, "connect_timeout_s", 3.0)
     if t is not None and not t > 0:
         raise UserError(f"--timeout {t:g}: must be a positive number of seconds")

@@ -16,6 +16,7 @@ from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot
 from ..errors import UserError
 from ..lab.batch import BatchTables, progress
 from ..lab.xdf import is_xdf
+from ..options import user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +46,13 @@ def _plot_path(base: str, source: str, several: bool) -> str:
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
+def _body_mass(args: argparse.Namespace, rec: Any) -> float | None:
+    """--body-mass, else the recording's header, else the athlete's profile (`holdsense profile`)."""
+    if args.body_mass_kg is not None or getattr(rec, "body_mass_kg", None):
+        return args.body_mass_kg
+    return user_profile(args).body_mass_kg
+
+
 def run(args: argparse.Namespace) -> int:
     if args.body_mass_kg is not None and not (10 <= args.body_mass_kg <= 400):
         raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
@@ -65,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             bar.advance(Path(path).name)
             try:
                 rec = load_for_analysis(path, stream=stream)
-                result: dict[str, Any] = analyze_recording(rec, body_mass_kg=args.body_mass_kg,
+                result: dict[str, Any] = analyze_recording(rec, body_mass_kg=_body_mass(args, rec),
                                                            profile=args.profile)
                 if args.plot:
                     plot_analysis(rec, result, _plot_path(args.plot, path, several))

@@ -11,7 +11,7 @@ from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker
 from ..live import DetectorListener, make_view
 from ..notifier import Notifier
 from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
-                       open_device)
+                       open_device, profile_body_mass, user_profile)
 from ..recorder import Until, run_session
 from ..recording import RecordingWriter
 from .record import check_output
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_output(args.output, args.overwrite)
     profile = load_profile_option(args)
+    # the athlete on the roller: --body-mass, else `holdsense profile`; written into the recording's header
+    args.body_mass_kg = profile_body_mass(args)
     dev = open_device(args)
     writer = None
     board = MarkerBoard() if markers_wanted(args) else None
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         listeners: list = []
         if args.output:
             writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                          region=args.region),
+                                                                          region=args.region,
+                                                                          shell=user_profile(args).shell),
                                      has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
             listeners.append(writer)  # first: the file never waits on the screen
         listeners.append(det)

@@ -11,7 +11,7 @@ from ..live import DetectorListener, make_view
 from ..notifier import Notifier
 from ..player import Player, parse_speed
 from ..recording import read_recording
-from ..options import add_session_options, check_session_options, load_profile_option
+from ..options import add_session_options, check_session_options, load_profile_option, user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile_option(args)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
     view = make_view(plain=True if args.plain else None)
-    det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view])
+    det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
+                           default_body_mass_kg=user_profile(args).body_mass_kg)
     listeners: list = [det]
     add_lsl_listeners(listeners, args, player.info, has_angle=rec.samples.angle_deg is not None, detector=det,
                       replay=True, fallback_id=Path(args.file).name.split(".")[0], profile=profile)

@@ -247,6 +247,10 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
 
     interactive = isinstance(answers, Asker)
     body_mass = args.body_mass_kg if args.body_mass_kg is not None else answers.body_mass_kg
+    if body_mass is None and not (rec is not None and rec.body_mass_kg):
+        from ..options import user_profile
+
+        body_mass = user_profile(args).body_mass_kg  # the athlete's profile (`holdsense profile`)
 
     flow = CoachingFlow()
     term = TerminalCues(bell=None if args.sound != "off" else False)

@@ -1,0 +1,239 @@
+"""The athlete's profile: body mass, display units, shell type, default link and a name.
+
+Typed once with `holdsense profile --body-mass 72 --units kg`, then used by
+`live`, `replay`, `analyze`, `session` and `report` whenever their own option
+is not given, so the light-pressure band (10–25 % of body weight) shows without
+typing `--body-mass` every time.
+
+Stored as JSON (`profile.json`) in the user's config directory (platformdirs:
+~/.config/holdsense on Linux), or in `$HOLDSENSE_CONFIG_DIR` when set (tests
+set it so they never touch the real home). A missing file is an empty profile;
+a file that cannot be read is a UserError naming the file (exit 2).
+
+Not to be confused with rollsignal's *scoring* profile (`--profile be-patient`),
+which holds the guidance thresholds; this one describes the person.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+
+ENV_VAR = "HOLDSENSE_CONFIG_DIR"
+FILENAME = "profile.json"
+FORMAT = "holdsense-profile/1"
+G_MPS2 = 9.80665
+LB_KG = 0.45359237
+#: Plausible body mass (same bounds as --body-mass everywhere).
+BODY_MASS_RANGE_KG = (10.0, 400.0)
+UNITS = ("N", "kg", "lb")
+SHELLS = ("smooth", "ribbed")
+NAME_MAX = 80
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """Who is on the roller. Every field is optional (None: not set).
+
+    body_mass_kg: body mass in kg (the light-pressure band is a fraction of body weight).
+    units: how forces are shown: 'N' (newtons), 'kg' or 'lb' (kilogram- / pound-force).
+    shell: the roller's shell, 'smooth' or 'ribbed' (recorded in the recording header).
+    default_link: the roller used when no --port/--ble is given: a serial port / pyserial URL,
+        or 'ble:NAME|ADDRESS' for Bluetooth LE.
+    name: the athlete's (or client's) name, shown on the live page and in reports.
+    """
+
+    body_mass_kg: float | None = None
+    units: str = "N"
+    shell: str | None = None
+    default_link: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, **asdict(self)}
+
+    def force_in_units(self, force_n: float) -> float:
+        """`force_n` (newtons) in this profile's display unit."""
+        return force_in_units(force_n, self.units)
+
+    def percent_body_weight(self, force_n: float) -> float | None:
+        """`force_n` as a percentage of body weight, or None without a body mass."""
+        if not self.body_mass_kg:
+            return None
+        return 100.0 * force_n / (self.body_mass_kg * G_MPS2)
+
+
+def config_dir() -> Path:
+    """Where the profile lives: $HOLDSENSE_CONFIG_DIR, else the user's config dir (platformdirs)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    import platformdirs  # only here: tests set the env var and never touch the real home
+
+    return Path(platformdirs.user_config_dir("holdsense", appauthor=False))
+
+
+def profile_path() -> Path:
+    return config_dir() / FILENAME
+
+
+# -- checks (each raises UserError with one clear line) ----------------------------------------------
+
+def parse_body_mass(text: str | float) -> float:
+    """Body mass in kg from a number (kg) or a string with a unit: '72', '72kg', '160 lb'."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), "kg"
+    else:
+        m = re.fullmatch(r"\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*(kg|lb|lbs)?\s*", str(text), re.IGNORECASE)
+        if not m:
+            raise UserError(f"body mass {text!r}: give a number in kg, e.g. 72, or with a unit: 72kg, 160lb")
+        value, unit = float(m.group(1)), (m.group(2) or "kg").lower()
+    kg = value * LB_KG if unit.startswith("lb") else value
+    lo, hi = BODY_MASS_RANGE_KG
+    if not (math.isfinite(kg) and lo <= kg <= hi):
+        shown = f"{value:g} {unit}" + (f" ({kg:.1f} kg)" if unit.startswith("lb") else "")
+        raise UserError(f"body mass {shown} is not a plausible body mass ({lo:g}–{hi:g} kg)")
+    return round(kg, 3)
+
+
+def check_units(units: str) -> str:
+    """'N', 'kg' or 'lb' (case-insensitive on input; 'n', 'newton', 'lbs', 'kgf' accepted)."""
+    key = str(units).strip().lower()
+    aliases = {"n": "N", "newton": "N", "newtons": "N", "kg": "kg", "kgf": "kg", "lb": "lb", "lbs": "lb",
+               "lbf": "lb"}
+    if key not in aliases:
+        raise UserError(f"units {units!r}: unknown unit (use one of {', '.join(UNITS)})")
+    return aliases[key]
+
+
+def check_shell(shell: str) -> str:
+    key = str(shell).strip().lower()
+    if key not in SHELLS:
+        raise UserError(f"shell {shell!r}: unknown shell type (use {' or '.join(SHELLS)})")
+    return key
+
+
+def check_link(link: str) -> str:
+    text = str(link).strip()
+    if not text or "\n" in text:
+        raise UserError("default link: give a serial port (/dev/ttyACM0) or ble:NAME")
+    if text.lower().startswith("ble:") and not text[4:].strip():
+        raise UserError("default link 'ble:': give the roller's name or address after 'ble:'")
+    return text
+
+
+def check_name(name: str) -> str:
+    text = " ".join(str(name).split())
+    if not text:
+        raise UserError("name: give a non-empty name")
+    if len(text) > NAME_MAX:
+        raise UserError(f"name: at most {NAME_MAX} characters")
+    return text
+
+
+def validated(profile: UserProfile) -> UserProfile:
+    """The same profile with every set field checked and normalised (UserError if impossible)."""
+    return UserProfile(
+        body_mass_kg=None if profile.body_mass_kg is None else parse_body_mass(profile.body_mass_kg),
+        units=check_units(profile.units or "N"),
+        shell=None if profile.shell is None else check_shell(profile.shell),
+        default_link=None if profile.default_link is None else check_link(profile.default_link),
+        name=None if profile.name is None else check_name(profile.name),
+    )
+
+
+# -- load / save -------------------------------------------------------------------------------------
+
+def load(path: str | Path | None = None) -> UserProfile:
+    """The stored profile (an empty one when there is no file). UserError when the file is unusable."""
+    p = Path(path) if path is not None else profile_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return UserProfile()
+    except OSError as exc:
+        raise UserError(f"{p}: cannot read the profile ({exc.strerror or exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"{p}: not a holdsense profile (bad JSON: {exc}); fix it or delete it") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: not a holdsense profile (expected a JSON object)")
+    known = {f.name for f in fields(UserProfile)}
+    kwargs = {k: v for k, v in data.items() if k in known and v is not None}
+    try:
+        return validated(UserProfile(**kwargs))
+    except UserError as exc:
+        raise UserError(f"{p}: {exc}; fix it with 'holdsense profile'") from None
+
+
+def save(profile: UserProfile, path: str | Path | None = None) -> Path:
+    """Write the profile (checked first) atomically; returns the file's path."""
+    profile = validated(profile)
+    p = Path(path) if path is not None else profile_path()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(profile.to_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, p)  # never a half-written profile
+    except OSError as exc:
+        raise UserError(f"{p}: cannot write the profile ({exc.strerror or exc})") from None
+    return p
+
+
+def updated(profile: UserProfile, **changes: Any) -> UserProfile:
+    """A copy with `changes` applied and checked (a value of None clears the field)."""
+    return validated(replace(profile, **changes))
+
+
+# -- display helpers ----------------------------------------------------------------------------------
+
+def force_in_units(force_n: float, units: str) -> float:
+    """Newtons to the display unit: N, kg (kilogram-force) or lb (pound-force)."""
+    if units == "kg":
+        return force_n / G_MPS2
+    if units == "lb":
+        return force_n / (G_MPS2 * LB_KG)
+    return force_n
+
+
+def format_force(force_n: float, units: str, *, digits: int | None = None) -> str:
+    """'245 N', '25.0 kg', '55.1 lb' (N to whole newtons, kg/lb to one decimal by default)."""
+    if not math.isfinite(force_n):
+        return f"– {units}"
+    value = force_in_units(force_n, units)
+    d = (0 if units == "N" else 1) if digits is None else digits
+    return f"{value:.{d}f} {units}"
+
+
+def describe(profile: UserProfile) -> list[str]:
+    """Lines for `holdsense profile` (what is set, and what each value does)."""
+    mass = profile.body_mass_kg
+    lines = [
+        f"name          {profile.name or '(not set)'}",
+        "body mass     " + (f"{mass:g} kg ({mass / LB_KG:.0f} lb)" if mass else
+                           "(not set: the light-pressure band is not shown)"),
+        f"units         {profile.units}",
+        f"shell         {profile.shell or '(not set)'}",
+        f"default link  {profile.default_link or '(not set: give --port or --ble)'}",
+    ]
+    if mass:
+        lo, hi = 0.10 * mass * G_MPS2, 0.25 * mass * G_MPS2
+        lines.append(f"light-pressure band  {format_force(lo, profile.units)} – {format_force(hi, profile.units)}"
+                     " (10–25 % of body weight)")
+    return lines
+
+
+def default_link_args(link: str | None) -> tuple[str | None, str | None]:
+    """(port, ble) for a stored default link: 'ble:NAME' -> (None, NAME); anything else is a port."""
+    if not link:
+        return None, None
+    if link.lower().startswith("ble:"):
+        return None, link[4:].strip()
+    return link, None

@@ -1,0 +1,135 @@
+"""The athlete's profile: stored, shown and set by `holdsense profile`, used by live/replay/analyze/report
+when their own option is not given, impossible values refused (exit 2) without touching the stored file."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from holdsense import userprofile as up
+from holdsense.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "recordings" / "demo-standard.csv"
+
+
+def cli(*args: str, env_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HOLDSENSE_CONFIG_DIR=str(env_dir))
+    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_missing_file_is_an_empty_profile(tmp_path: Path) -> None:
+    prof = up.load(tmp_path / "nothing.json")
+    assert prof == up.UserProfile()
+    assert prof.body_mass_kg is None and prof.units == "N"
+
+
+def test_config_dir_follows_the_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(up.ENV_VAR, str(tmp_path / "cfg"))
+    assert up.profile_path() == tmp_path / "cfg" / "profile.json"
+    up.save(up.UserProfile(body_mass_kg=70, units="kg"))
+    assert json.loads((tmp_path / "cfg" / "profile.json").read_text())["body_mass_kg"] == 70
+    assert up.load().units == "kg"
+
+
+@pytest.mark.parametrize("text, kg", [("72", 72.0), ("72kg", 72.0), ("160 lb", 72.575), ("160lbs", 72.575),
+                                      (81.5, 81.5)])
+def test_body_mass_with_units(text: str, kg: float) -> None:
+    assert up.parse_body_mass(text) == pytest.approx(kg, abs=1e-3)
+
+
+@pytest.mark.parametrize("text", ["-70", "0", "5", "1000", "nan", "seventy", "70 stone", "20lb"])
+def test_impossible_body_mass_refused(text: str) -> None:
+    with pytest.raises(UserError, match="body mass"):
+        up.parse_body_mass(text)
+
+
+def test_units_and_forces() -> None:
+    assert up.check_units("LBS") == "lb" and up.check_units("n") == "N" and up.check_units("kg") == "kg"
+    with pytest.raises(UserError, match="unknown unit"):
+        up.check_units("stone")
+    # 1 kgf = 9.80665 N; 1 lbf = 4.448222 N
+    assert up.force_in_units(9.80665, "kg") == pytest.approx(1.0)
+    assert up.force_in_units(4.4482216, "lb") == pytest.approx(1.0, rel=1e-6)
+    assert up.format_force(245.4, "N") == "245 N"
+    assert up.format_force(245.16625, "kg") == "25.0 kg"
+    assert up.UserProfile(body_mass_kg=80).percent_body_weight(0.2 * 80 * 9.80665) == pytest.approx(20.0)
+    assert up.UserProfile().percent_body_weight(100) is None
+
+
+def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
+    p = tmp_path / "profile.json"
+    p.write_text("{not json")
+    with pytest.raises(UserError, match="not a holdsense profile"):
+        up.load(p)
+    p.write_text(json.dumps({"body_mass_kg": -4}))
+    with pytest.raises(UserError, match="plausible"):
+        up.load(p)
+
+
+def test_default_link_split() -> None:
+    assert up.default_link_args("ble:holdsense-1122") == (None, "holdsense-1122")
+    assert up.default_link_args("/dev/ttyACM0") == ("/dev/ttyACM0", None)
+    assert up.default_link_args(None) == (None, None)
+
+
+def test_cli_sets_shows_and_refuses(tmp_path: Path) -> None:
+    out = cli("profile", env_dir=tmp_path).stdout
+    assert "not set" in out and "not saved yet" in out
+    cli("profile", "--body-mass", "160lb", "--units", "LB", "--shell", "ribbed", "--name", "  Alex   K ",
+        "--link", "ble:holdsense-1122", env_dir=tmp_path)
+    data = json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)
+    assert data["body_mass_kg"] == pytest.approx(72.575, abs=1e-3)
+    assert (data["units"], data["shell"], data["name"], data["default_link"]) == ("lb", "ribbed", "Alex K",
+                                                                                   "ble:holdsense-1122")
+    shown = cli("profile", env_dir=tmp_path).stdout
+    assert "72.575 kg (160 lb)" in shown and "light-pressure band" in shown and " lb " in shown
+    before = (tmp_path / "profile.json").read_text()
+    for bad, msg in ((("--body-mass", "-70"), "plausible"), (("--body-mass", "900"), "plausible"),
+                     (("--units", "stone"), "unknown unit"), (("--shell", "spiky"), "unknown shell")):
+        proc = cli("profile", *bad, env_dir=tmp_path, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert msg in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "profile.json").read_text() == before  # a refused change writes nothing
+    cli("profile", "--unset", "name", "--unset", "units", env_dir=tmp_path)
+    data = json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)
+    assert data["name"] is None and data["units"] == "N" and data["shell"] == "ribbed"
+    cli("profile", "--reset", env_dir=tmp_path)
+    assert json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)["body_mass_kg"] is None
+
+
+def test_corrupt_profile_stops_a_command_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "profile.json").write_text("[1, 2]")
+    rec = _strip_mass(DEMO, tmp_path / "nomass.csv")  # a header without body mass: the profile is needed
+    proc = cli("analyze", str(rec), env_dir=tmp_path, check=False)
+    assert proc.returncode == 2 and "not a holdsense profile" in proc.stderr
+
+
+def _strip_mass(src: Path, dst: Path) -> Path:
+    lines = [ln for ln in src.read_text().splitlines(keepends=True) if not ln.startswith("# body_mass_kg")]
+    dst.write_text("".join(lines))
+    return dst
+
+
+def test_analyze_uses_profile_mass_only_when_nothing_else_gives_one(tmp_path: Path) -> None:
+    rec = _strip_mass(DEMO, tmp_path / "nomass.csv")
+    cfg = tmp_path / "cfg"
+    bare = json.loads(cli("analyze", str(rec), "--json", env_dir=cfg).stdout)
+    cli("profile", "--body-mass", "60", env_dir=cfg)
+    with_profile = json.loads(cli("analyze", str(rec), "--json", env_dir=cfg).stdout)
+    with_option = json.loads(cli("analyze", str(rec), "--json", "--body-mass", "60", env_dir=tmp_path / "empty").stdout)
+    # the profile's mass gives exactly what --body-mass gives, and differs from no mass at all
+    assert with_profile["holds"] == with_option["holds"]
+    assert with_profile != bare
+    # an option beats the profile
+    other = json.loads(cli("analyze", str(rec), "--json", "--body-mass", "110", env_dir=cfg).stdout)
+    assert other["holds"] != with_profile["holds"] or other.get("summary") != with_profile.get("summary")
