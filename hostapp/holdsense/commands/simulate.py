@@ -27,10 +27,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body-mass", type=float, metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
+    p.add_argument("--generator", choices=("sim", "quasistatic"), default="sim",
+                   help="session generator: sim (scenario files, default) or quasistatic (the independent "
+                        "body-on-roller statics model, built-in families only; docs/scenarios.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "generator", "sim") == "quasistatic":
+        return _run_quasistatic(args)
     from ..sim import list_families, load_scenario, simulate
 
     if args.list:
@@ -65,4 +70,42 @@ def run(args: argparse.Namespace) -> int:
           f"at ~{res.metadata['sample_rate_hz']} Hz, {'encoder' if s.has_angle else 'force only'}, "
           f"body {res.metadata['body_mass_kg']} kg, {len(holds)} holds", file=sys.stdout)
     print(f"{lab_path}: ground truth ({len(res.labels['segments'])} segments)")
+    return 0
+
+
+def _run_quasistatic(args: argparse.Namespace) -> int:
+    """`--generator quasistatic`: a built-in family of holdsense.quasistatic (no scenario files)."""
+    from ..quasistatic import FAMILIES, FAMILY_DESCRIPTIONS, generate
+
+    if args.list:
+        width = max(len(n) for n in FAMILIES)
+        for name in FAMILIES:
+            print(f"{name:<{width}}  {FAMILY_DESCRIPTIONS[name]}")
+        return 0
+    if not args.output:
+        raise UserError("simulate needs -o OUT.csv (or --list)")
+    out = args.output
+    if not (out.endswith(".csv") or out.endswith(".csv.gz")):
+        raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
+    if args.scenario not in FAMILIES:
+        raise UserError(f"--scenario {args.scenario}: the quasistatic generator has the families "
+                        f"{', '.join(FAMILIES)} (no scenario files)")
+    for opt, val in (("--duration", args.duration_s), ("--body-mass", args.body_mass_kg)):
+        if val is not None:
+            raise UserError(f"{opt}: not supported by the quasistatic generator (it draws every value per seed)")
+    if args.rate_hz is not None and not (5.0 <= args.rate_hz <= 100.0):
+        raise UserError(f"--rate {args.rate_hz:g}: must be 5-100 Hz (the HX711 offers 10 or 80)")
+    if args.seed < 0:
+        raise UserError(f"--seed {args.seed}: must be 0 or more")
+    s = generate(args.scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None)
+    try:
+        rec_path, lab_path = s.write(out)
+    except OSError as exc:
+        raise UserError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    holds = [x for x in s.labels["segments"] if x["kind"] == "hold"]
+    md = s.metadata
+    print(f"{rec_path}: quasistatic {args.scenario} seed {args.seed}, {s.duration_s:.1f} s, {len(s.t_s)} samples "
+          f"at ~{md['sample_rate_hz']} Hz, {'encoder' if s.angle_deg is not None else 'force only'}, "
+          f"{md['shell']} shell, {md['foam']} foam, body {md['body_mass_kg']} kg, {len(holds)} holds")
+    print(f"{lab_path}: ground truth ({len(s.labels['segments'])} segments)")
     return 0
