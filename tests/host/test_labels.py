@@ -220,3 +220,57 @@ def test_label_from_xdf_marker_streams(tmp_path: Path) -> None:
     assert [x for s in read_labels(out)["segments"] for x in (s["start_s"], s["end_s"])] == pytest.approx([70.0, 85.0])
     p = hs("label", path, "--from-markers", "--marker-stream", "nope", "--overwrite")
     assert p.returncode == 2 and "no string stream named 'nope'" in p.stderr
+
+
+def test_label_window_without_a_display_is_one_line_exit_2(tmp_path: Path) -> None:
+    import os
+
+    rec = tmp_path / "s.csv"
+    rec.write_bytes((REPO / "recordings" / "demo-standard.csv").read_bytes())
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "label", str(rec)], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=120, env=env)
+    assert p.returncode == 2 and "needs a display" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "s.labels.json").exists()
+
+
+def test_markers_on_plots_and_in_the_live_view(tmp_path: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from holdsense.analysis import draw_markers, plot_analysis
+    from holdsense.live import DetectorListener, PlainView, render
+
+    res = simulate("standard", 4, duration_s=40)
+    path = tmp_path / "m.csv"
+    with RecordingWriter(path, res.metadata, has_angle=True, has_markers=True) as w:
+        w.add_marker("hold_start")
+        w.write(res.samples.slice(0, 800))
+        w.add_marker("note", "knot")
+        w.add_marker("hold_end")
+        w.write(res.samples.slice(800, len(res.samples)))
+    rec = read_recording(path)
+    fig, ax = plt.subplots()
+    assert draw_markers([ax], rec) == 3
+    assert len(ax.lines) == 3 and {t.get_text() for t in ax.texts} == {"▶ hold", "knot", "hold ◀"}
+    plt.close(fig)
+    png = tmp_path / "m.png"
+    plot_analysis(rec, analyze_recording(rec), png)
+    assert png.stat().st_size > 10_000
+    out = io.StringIO()
+    det = DetectorListener(views=[PlainView(out)])
+    det.on_samples(res.samples.slice(0, 200))
+    det.on_mark(2.5, "hold_start")
+    det.on_mark(3.0, "note", "left calf")
+    assert "marker at 2.5 s: hold starts" in out.getvalue() and "marker at 3.0 s: note: left calf" in out.getvalue()
+    det.state.mark_keys = "keys: h/[ hold starts"
+    from rich.console import Console
+
+    con = Console(file=io.StringIO(), width=100)
+    con.print(render(det.state, 100))
+    text = con.file.getvalue()
+    assert "markers" in text and "0:02 hold starts" in text and "note: left calf" in text
