@@ -51,6 +51,7 @@ def _show(self: labelling.LabelWindow) -> None:
         widget.event_generate("<KeyPress>", keysym=keysym)
         widget.event_generate("<KeyRelease>", keysym=keysym)
 
+    log["initial_spans"] = len(self.session.spans)
     det_holds = [s for s in self.detector if s["kind"] == "hold"]
     h0, h1 = det_holds[0], det_holds[1]
     steps.append(lambda: key("A"))  # take all the detector's segments

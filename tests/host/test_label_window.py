@@ -50,9 +50,31 @@ def xvfb(tmp_path: Path):
             proc.wait()
 
 
+def _with_markers(src: Path, dst: Path) -> int:
+    """The demo recording again, with the markers a person would have pressed near the true holds."""
+    from holdsense.recording import RecordingWriter, read_recording
+
+    rec = read_recording(src)
+    truth = json.loads(src.with_name(src.name[:-4] + ".labels.json").read_text())
+    marks = []
+    for h in [s for s in truth["segments"] if s["kind"] == "hold"][:3]:
+        marks += [(h["start_s"] + 1.5, "hold_start", ""), (h["end_s"] - 1.0, "hold_end", "")]
+    marks.insert(2, (marks[1][0] + 4.0, "note", "knot in the left quad"))
+    t = rec.samples.t_s
+    cuts = [int((t < m[0]).sum()) for m in marks]
+    with RecordingWriter(dst, rec.metadata, has_angle=True, has_raw=True, has_markers=True) as w:
+        a = 0
+        for cut, (_, kind, text) in zip(cuts, marks):
+            w.write(rec.samples.slice(a, cut))
+            w.add_marker(kind, text)
+            a = cut
+        w.write(rec.samples.slice(a, len(t)))
+    return len(marks)
+
+
 def test_label_window_under_xvfb(tmp_path: Path, xvfb: str) -> None:
     rec = tmp_path / "quads.csv"
-    rec.write_bytes(DEMO.read_bytes())
+    assert _with_markers(DEMO, rec) == 7
     shot, result = tmp_path / "label-window.png", tmp_path / "result.json"
     env = dict(os.environ, DISPLAY=xvfb, MPLBACKEND="TkAgg")
     p = subprocess.run([sys.executable, str(DRIVER), str(rec), str(shot), str(result)], capture_output=True,
@@ -60,11 +82,12 @@ def test_label_window_under_xvfb(tmp_path: Path, xvfb: str) -> None:
     assert p.returncode == 0, p.stderr
     log = json.loads(result.read_text())
     assert log["rc"] == 0, p.stderr
-    assert "labelling" in p.stderr and "saved" in p.stderr
+    assert "starting from the markers in the recording" in p.stderr and "saved" in p.stderr
 
     labels = json.loads((tmp_path / "quads.labels.json").read_text())
     assert labels["format"] == "holdsense-labels/1" and labels["labeller"]["who"] == "xvfb-test"
-    assert labels["labeller"]["how"] == "manual"
+    assert labels["labeller"]["how"] == "manual" and labels["labeller"]["started_from"] == "markers"
+    assert log["initial_spans"] == 3  # the window opened on the three holds marked while rolling
     segs = labels["segments"]
     det_holds = [s for s in log["detector"] if s["kind"] == "hold"]
     h0, h1 = det_holds[0], det_holds[1]
