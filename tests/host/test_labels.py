@@ -274,3 +274,30 @@ def test_markers_on_plots_and_in_the_live_view(tmp_path: Path) -> None:
     con.print(render(det.state, 100))
     text = con.file.getvalue()
     assert "markers" in text and "0:02 hold starts" in text and "note: left calf" in text
+
+
+def test_label_and_evaluate_a_capture(tmp_path: Path) -> None:
+    """A raw wire capture (.hscap) labels and evaluates like a recording (decoded by the host's own client)."""
+    cap = tmp_path / "limb.hscap"
+    cap.write_bytes((REPO / "tests" / "captures" / "limb.hscap").read_bytes())
+    spans = tmp_path / "spans.csv"
+    a = json.loads(hs("analyze", cap, "--json").stdout)
+    holds = [s for s in a["segments"] if s["kind"] == "hold"]
+    assert holds, "the limb capture has holds"
+    spans.write_text("start_s,end_s,kind,side\n" + "".join(f"{h['start_s'] + 0.5},{h['end_s']},hold,left\n"
+                                                            for h in holds))
+    p = hs("label", cap, "--spans", spans)
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "limb.labels.json").is_file()
+    p = hs("evaluate", cap, "--json", "--jobs", "1")
+    assert p.returncode == 0, p.stderr
+    f = json.loads(p.stdout)["files"][0]
+    assert f["events"] == {"tp": len(holds), "fp": 0, "fn": 0} and f["roll_f1"] is None
+    assert all(x == pytest.approx(-0.5, abs=1e-3) for x in f["start_err_s"])
+
+
+def test_record_and_live_reject_a_missing_markers_file(tmp_path: Path) -> None:
+    for cmd in ("record", "live"):
+        p = hs(cmd, "--port", tmp_path / "no-roller", "--markers-from", tmp_path / "nope.fifo", "-o", tmp_path / "o.csv")
+        assert p.returncode == 2 and "--markers-from" in p.stderr and "no such file" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
