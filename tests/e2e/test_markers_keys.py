@@ -119,3 +119,61 @@ def test_marker_keys_in_a_terminal_go_into_the_recording(tmp_path: Path) -> None
     assert spans == pytest.approx([marks[0].t_s, marks[1].t_s, marks[3].t_s, marks[4].t_s], abs=1e-4)
     (note,) = labels["notes"]
     assert note["text"] == "felt it, let go" and note["t_s"] == pytest.approx(marks[2].t_s, abs=1e-4)
+
+
+def test_marker_keys_in_live_show_in_the_panel_and_the_file(tmp_path: Path) -> None:
+    """`live -o` on a terminal (the rich panel): keys typed into the pty land in the file and on screen."""
+    import pty
+
+    scen = tmp_path / "short.json"
+    scen.write_text(json.dumps({"format": "holdsense-scenario/1", "name": "short", "body_mass_kg": 70,
+                                "encoder": True, "phases": PHASES[:4]}))
+    truth = Body(str(scen), 0)
+    (h1,) = truth.holds()
+    link, out = tmp_path / "roller", tmp_path / "live.csv"
+    master, slave = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 110, 0, 0))  # a 110-column terminal
+    screen: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                return
+            if not b:
+                return
+            screen.append(b)
+
+    with spawn(str(scen), speed=SPEED, wait_for_start=True, link=str(link)):
+        proc = subprocess.Popen(hs_cmd("live", "--port", link, "-o", out, "--duration", truth.duration_s),
+                                stdin=slave, stdout=slave, stderr=slave,
+                                env=dict(os.environ, PYTHONUNBUFFERED="1", TERM="xterm-256color", COLUMNS="110"))
+        os.close(slave)
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            deadline = time.monotonic() + 120
+            for at_s, keys in ((h1["start_s"] + 1.0, b"["), (h1["start_s"] + 3.0, b"nok\r"),
+                               (h1["end_s"] - 1.0, b"]")):
+                while last_row_t(out) < at_s:
+                    assert proc.poll() is None, b"".join(screen).decode(errors="replace")
+                    assert time.monotonic() < deadline, "timed out waiting for the session"
+                    time.sleep(0.02)
+                os.write(master, keys)
+            rc = proc.wait(120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    reader.join(5)
+    os.close(master)
+    text = b"".join(screen).decode(errors="replace")
+    assert rc == 0, text[-3000:]
+    assert "keys: h/[ hold starts" in text and "hold starts" in text and "note: ok" in text
+    marks = markers_of(read_recording(out))
+    assert [(m.kind, m.text) for m in marks] == [("hold_start", ""), ("note", "ok"), ("hold_end", "")]
