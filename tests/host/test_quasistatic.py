@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -180,7 +179,7 @@ def test_limb_holds_swing_by_the_drawn_amount_while_the_angle_stays_put():
             coef, *_ = np.linalg.lstsq(X, f[m], rcond=None)
             ratio = coef[-1] / (lb["sign"] * lb["swing_n"])
             # foam low-pass and hysteresis shave a little off; support drift and breathing add noise
-            assert 0.6 <= ratio <= 1.2, (seed, h, ratio)
+            assert 0.7 <= ratio <= 1.15, (seed, h, ratio)
             checked += 1
             seg = (t >= h["start_s"]) & (t < h["end_s"])
             travel_cm = np.ptp(ang[seg]) * np.pi / 180 * 7.7
@@ -278,6 +277,51 @@ def test_encoder_is_a_quantised_unwrapped_as5600():
     travel = s.truth["shell_cm"] - s.truth["shell_cm"][0]
     est = np.radians(s.angle_deg) * s.labels["scenario"]["encoder_params"]["shell_radius_cm"]
     assert np.max(np.abs(est - travel)) < 0.1
+    # nobody on the roller: the shell does not turn, whatever spot the person lands on next
+    for fam in ("standard", "mixed", "dropouts"):
+        for seed in SEEDS:
+            s = sess_kw(fam, seed, _kw(encoder=True))
+            for seg in s.labels["segments"]:
+                m = (s.t_s >= seg["start_s"]) & (s.t_s < seg["end_s"])
+                if seg["kind"] == "off" and m.sum() > 2:
+                    assert np.ptp(s.angle_deg[m]) < 1.0
+
+
+def _band_power(s, kind: str, lo_hz: float, hi_hz: float) -> float:
+    from scipy import signal
+
+    t, f = s.t_s, s.truth["force_n"]
+    total = 0.0
+    for seg in s.labels["segments"]:
+        m = (t >= seg["start_s"] + 2) & (t < seg["end_s"] - 2)
+        if seg["kind"] == kind and m.sum() > 512:
+            fr, p = signal.welch(f[m] - f[m].mean(), fs=80.0, nperseg=256)
+            total += p[(fr >= lo_hz) & (fr < hi_hz)].sum()
+    return total
+
+
+def test_ribbed_shell_adds_a_texture_only_while_rolling():
+    for seed in (5, 6):
+        kw = dict(rate_hz=80.0, encoder=True)
+        rib = sess_kw("standard", seed, _kw(shell="ribbed", **kw))
+        smooth = sess_kw("standard", seed, _kw(shell="smooth", **kw))
+        # same person, same session (hold extras differ: slip, and the rib under a still roller)
+        assert [(x["kind"], x["start_s"], x["end_s"]) for x in rib.labels["segments"]] == \
+            [(x["kind"], x["start_s"], x["end_s"]) for x in smooth.labels["segments"]]
+        assert _band_power(rib, "roll", 1.0, 10.0) > 3.0 * _band_power(smooth, "roll", 1.0, 10.0)
+        # a function of shell position: still roller, no ripple
+        assert _band_power(rib, "hold", 1.0, 10.0) < 1.5 * _band_power(smooth, "hold", 1.0, 10.0)
+
+
+def test_mixed_mixes_styles_knee_bends_and_repositions():
+    styles, limb, plain, repos = set(), 0, 0, 0
+    for seed in SEEDS:
+        sc = sess("mixed", seed).labels["scenario"]
+        styles |= {p["style"] for p in sc["phases"] if p["kind"] == "roll"}
+        limb += sum("limb" in h for h in sc["holds"])
+        plain += sum("limb" not in h for h in sc["holds"])
+        repos += sum(p["kind"] == "reposition" for p in sc["phases"])
+    assert styles == {"standard", "fast", "slow"} and limb and plain and repos
 
 
 def test_shell_and_foam_options():
@@ -302,6 +346,8 @@ def test_rates_drawn_and_metadata():
     assert md["generator"] == "quasistatic"
     ch = s.chunk
     assert len(ch) == len(s.t_s) and ch.has_angle == (s.angle_deg is not None)
+    assert s.flags.dtype == np.uint8 and ch.flags.dtype == np.uint8
+    np.testing.assert_array_equal(s.samples.force_n, ch.force_n)  # holdsense.sim's name for it
 
 
 def test_written_csv_round_trips_through_the_reader(tmp_path):
@@ -329,19 +375,7 @@ def test_written_csv_round_trips_through_the_reader(tmp_path):
         assert json.loads(lab_path.read_text()) == json.loads(json.dumps(s.labels))
 
 
-def test_analyze_cli_reads_a_generated_recording(tmp_path):
-    s = generate("reposition", 6, rate_hz=80.0, encoder=False)
-    path, _ = s.write(tmp_path / "qs.csv")
-    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(path), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["format"] == "holdsense-analysis/1"
-    assert out["segments"][0]["start_s"] == 0.0
-    assert out["summary"]["duration_s"] == pytest.approx(s.t_s[-1], abs=0.5)
-
-
-def test_simulate_cli_with_the_quasistatic_generator(tmp_path):
+def test_simulate_and_analyze_cli_with_the_quasistatic_generator(tmp_path):
     out = tmp_path / "limb.csv"
     cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "quasistatic"]
     proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
@@ -352,6 +386,14 @@ def test_simulate_cli_with_the_quasistatic_generator(tmp_path):
     np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-3)
     assert rec.samples.angle_deg is None
     assert json.loads((tmp_path / "limb.labels.json").read_text())["segments"] == ref.labels["segments"]
+    # the project's analysis reads it (one subprocess for both commands keeps the test quick)
+    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["format"] == "holdsense-analysis/1"
+    assert res["segments"][0]["start_s"] == 0.0
+    assert res["summary"]["duration_s"] == pytest.approx(ref.t_s[-1], abs=0.5)
     bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "gaps" in bad.stderr
@@ -366,7 +408,10 @@ def test_corpus_cycles_families_and_seeds():
 def test_every_drawn_range_is_documented():
     doc = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
     sec = doc[doc.index("## Second generator: quasistatic"):]
-    for name in list(RANGES) + [n for fam in FAMILY_RANGES.values() for n in fam]:
-        assert re.search(rf"`{re.escape(name)}`", sec), f"{name} missing from docs/scenarios.md"
+    for name, r in RANGES.items():
+        assert f"| `{name}` | {r.lo:g}–{r.hi:g} {r.unit} |" in sec, f"{name}: range missing or stale in docs/scenarios.md"
+    for fam, over in FAMILY_RANGES.items():
+        for name, r in over.items():
+            assert f"| {fam} | `{name}` | {r.lo:g}–{r.hi:g} {r.unit} |" in sec, f"{fam} {name}: stale in docs"
     for fam in FAMILIES:
         assert f"`{fam}`" in sec

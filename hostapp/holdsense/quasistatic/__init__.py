@@ -73,6 +73,11 @@ class QuasistaticSession:
         return SampleChunk(self.t_s, self.force_n, self.angle_deg, self.flags, self.raw_counts.astype(np.float64))
 
     @property
+    def samples(self) -> SampleChunk:
+        """The same as `chunk` (the name holdsense.sim's results use, so tools can take either)."""
+        return self.chunk
+
+    @property
     def duration_s(self) -> float:
         return float(self.labels["duration_s"])
 
@@ -131,6 +136,7 @@ def generate(family: str, seed: int, *, rate_hz: float | None = None, encoder: b
     # --- body, foam, shell
     db = Drawer(family, _rng(family, seed, "body"))
     bp: dict[str, Any] = {"body_mass_kg": person["body_mass_kg"], "support_lever_m": person["support_lever_m"],
+                          "lever_compensation_rel": person["lever_compensation_rel"],
                           "segment_length_cm": person["segment_length_cm"], "shell": opt["shell"], "foam": opt["foam"]}
     for name in ("direction_support_frac_bw", "tissue_profile_rel", "tissue_corr_cm", "breath_hz", "breath_depth_rel",
                  "breath_inhale_frac", "breath_rate_wander_rel", "support_wander_rel", "support_wander_tau_s",

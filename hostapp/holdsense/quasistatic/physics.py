@@ -21,19 +21,22 @@ and with that choice fixed the load falls as 1/r while the roller travels distal
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import signal as sps
 
 from .timeline import Timeline
 
 G_M_S2 = 9.80665
-GRID_HZ = 200.0  # internal simulation grid (independent of the ADC rate, so a rate override keeps the person)
+GRID_HZ = 100.0  # internal simulation grid (independent of the ADC rate, so a rate override keeps the person)
 
 
 def gi(t_s: float | np.ndarray, n: int) -> np.ndarray | int:
     """Index of the first internal grid point at or after t_s (the grid starts at 0, step 1/GRID_HZ)."""
-    i = np.clip(np.ceil(np.asarray(t_s) * GRID_HZ - 1e-9), 0, n).astype(np.int64)
-    return int(i) if i.ndim == 0 else i
+    if isinstance(t_s, float | int):
+        return min(max(math.ceil(t_s * GRID_HZ - 1e-9), 0), n)
+    return np.clip(np.ceil(np.asarray(t_s) * GRID_HZ - 1e-9), 0, n).astype(np.int64)
 
 
 def eased(knots: list[tuple[float, float]], t: np.ndarray) -> np.ndarray:
@@ -54,16 +57,18 @@ def eased(knots: list[tuple[float, float]], t: np.ndarray) -> np.ndarray:
     return kv[idx] + (kv[nxt] - kv[idx]) * e
 
 
-def trapezoid_profile(u: np.ndarray, a: np.ndarray | float) -> np.ndarray:
+def trapezoid_profile(u: np.ndarray, a: float) -> np.ndarray:
     """Normalised position 0..1 of a move whose speed ramps up (raised cosine) over a share `a`,
     cruises, and ramps down symmetrically: zero speed and acceleration continuity at both ends."""
-    a = np.broadcast_to(np.asarray(a, dtype=float), u.shape)
+    a = float(a)
     norm = 1.0 - a  # area under the speed profile (peak speed 1)
-
-    def ramp(w: np.ndarray) -> np.ndarray:  # distance covered while speeding up, w < a
-        return (w - (a / np.pi) * np.sin(np.pi * w / a)) / 2
-
-    pos = np.where(u < a, ramp(u), np.where(u <= 1 - a, a / 2 + (u - a), norm - ramp(1.0 - u)))
+    pos = a / 2 + (u - a)  # cruising
+    lo = u < a
+    w = u[lo]
+    pos[lo] = (w - (a / np.pi) * np.sin(np.pi * w / a)) / 2  # speeding up
+    hi = u > 1 - a
+    w = 1.0 - u[hi]
+    pos[hi] = norm - (w - (a / np.pi) * np.sin(np.pi * w / a)) / 2  # slowing down (mirror)
     return np.clip(pos / norm, 0.0, 1.0)
 
 
@@ -78,13 +83,17 @@ def ou(rng: np.random.Generator, n: int, dt: float, tau_s: float) -> np.ndarray:
 def position(tl: Timeline, t: np.ndarray) -> np.ndarray:
     """Roller contact position along the segment, cm, on the internal grid t."""
     n = len(t)
-    x = np.full(n, tl.x_init_cm)
-    for m in tl.moves:  # in time order: each move sets the position from its start on
+    if not tl.moves:
+        return np.full(n, tl.x_init_cm)
+    # still between moves: the end position of the last move begun (a step function)
+    starts = gi(np.array([m.t0 for m in tl.moves]), n)
+    counts = np.diff(np.concatenate([[0], starts, [n]]))
+    x = np.repeat(np.concatenate([[tl.x_init_cm], [m.x1 for m in tl.moves]]), counts)
+    for m in tl.moves:
         i0, i1 = gi(m.t0, n), gi(m.t1, n)
         if i1 > i0:
             u = (t[i0:i1] - m.t0) / (m.t1 - m.t0)
             x[i0:i1] = m.x0 + (m.x1 - m.x0) * trapezoid_profile(u, m.accel_frac)
-        x[i1:] = m.x1
     return x
 
 
@@ -98,7 +107,7 @@ def breathing(rng: np.random.Generator, t: np.ndarray, hz: float, inhale: float,
     return 2 * w - 1
 
 
-def dahl(x: np.ndarray, gain: float, half_width: float, step: int = 10) -> np.ndarray:
+def dahl(x: np.ndarray, gain: float, half_width: float, step: int = 5) -> np.ndarray:
     """Rate-independent hysteresis (Dahl friction model) on a force trace: the output lags each
     change of direction by up to `half_width` N; small reversals pass scaled by (1 - gain).
 
@@ -133,6 +142,7 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
     x = position(tl, t)
     lever = bp["support_lever_m"] + x / 100.0
     m = eased(tl.m_knots, t)
+    r_ref = eased(tl.r_knots, t)
     env = np.clip(eased(tl.env_knots, t), 0.0, 1.0)
 
     # hold factor: settling (sinking) and posture shifts, fading back to 1 over the release
@@ -184,7 +194,7 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
 
     breath = bp["breath_depth_rel"] * breathing(rng, t, bp["breath_hz"], bp["breath_inhale_frac"],
                                                 bp["breath_rate_wander_rel"])
-    wander_roll = bp["support_wander_rel"] * np.interp(t, t[::20], ou(rng, len(t[::20]), dt * 20, bp["support_wander_tau_s"]))
+    wander = bp["support_wander_rel"] * np.interp(t, t[::10], ou(rng, len(t[::10]), dt * 10, bp["support_wander_tau_s"]))
     sos = sps.butter(2, [0.5, 3.0], btype="bandpass", fs=GRID_HZ, output="sos")
     tremor = sps.sosfilt(sos, rng.standard_normal(n))
     tremor = bp["balance_tremor_rel"] * tremor / (tremor.std() + 1e-12)
@@ -200,8 +210,11 @@ def simulate_body(tl: Timeline, bp: dict, rng: np.random.Generator) -> dict:
         bump = ((1 + np.cos(ph)) / 2) ** 3  # narrow crests
         rib = bp["rib_depth_rel"] * (bump - 0.3125) / 0.35
 
-    static = W * m / lever
-    f = static * fac * (1 + breath + wander_roll + tremor + tissue + rib) + direction * moving + limb
+    # the person partly keeps the pressure they feel as the roller travels (shifting weight
+    # to or from the hands): only (1 - c) of the lever effect remains; at r_ref the load is m/r_ref
+    c = bp["lever_compensation_rel"]
+    static = W * m / (lever ** (1 - c) * r_ref ** c)
+    f = static * fac * (1 + breath + wander + tremor + tissue + rib) + direction * moving + limb
     f = np.maximum(f, 0.0)
     # foam: first-order low-pass (viscoelastic) then hysteresis
     a = np.exp(-dt / bp["foam_tau_s"])

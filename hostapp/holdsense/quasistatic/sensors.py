@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rollsignal.types import FLAG_GAP, FLAG_SAT, FLAG_SPIKE
+from rollsignal.types import FLAG_SAT, FLAG_SPIKE
 
 from .physics import ou
 

@@ -55,6 +55,7 @@ class Timeline:
     x_init_cm: float
     moves: list[Move]
     m_knots: list[tuple[float, float]]  # (t_s, moment m) eased between knots
+    r_knots: list[tuple[float, float]]  # (t_s, reference lever r_ref m) the person's feel is set at
     env_knots: list[tuple[float, float]]  # (t_s, 0..1 contact) eased between knots
     holds: list[Hold]
     phases: list[dict]  # {"kind": off|roll|hold|reposition, "start_s", "end_s", ...}
@@ -72,10 +73,10 @@ class _Builder:
         self.x_init = self.x
         self.moves: list[Move] = []
         self.m_knots: list[tuple[float, float]] = [(0.0, 0.0)]
+        self.r_knots: list[tuple[float, float]] = [(0.0, self.lever_m(self.x))]
         self.env_knots: list[tuple[float, float]] = [(0.0, 0.0)]
         self.holds: list[Hold] = []
         self.phases: list[dict] = []
-        self.loaded = False
 
     # --- helpers -------------------------------------------------------------
     def lever_m(self, x_cm: float) -> float:
@@ -84,13 +85,17 @@ class _Builder:
     def clip_x(self, x: float) -> float:
         return float(np.clip(x, 1.0, self.L - 1.0))
 
-    def m_to(self, t0: float, t1: float, v: float) -> None:
-        """Eased change of the chosen moment to v over [t0, t1]."""
+    def m_to(self, t0: float, t1: float, v: float, r_ref: float | None = None) -> None:
+        """Eased change of the chosen moment to v over [t0, t1] (and of the reference lever,
+        where the person aims for their load, to r_ref if given)."""
         lt, lv = self.m_knots[-1]
+        lr = self.r_knots[-1][1]
         t0 = max(t0, lt)
         t1 = max(t1, t0 + 1e-3)
         self.m_knots.append((t0, lv))
         self.m_knots.append((t1, v))
+        self.r_knots.append((t0, lr))
+        self.r_knots.append((t1, lr if r_ref is None else r_ref))
 
     def env_to(self, t0: float, t1: float, v: float) -> None:
         lt, lv = self.env_knots[-1]
@@ -107,12 +112,11 @@ class _Builder:
         self.x = x1
 
     # --- phases --------------------------------------------------------------
-    def off(self, dur: float, first: bool = False) -> None:
+    def off(self, dur: float) -> None:
         """Nobody on the roller. A step-off ramp (already begun by the caller) ends at self.t."""
         t0 = self.t
         self.phase("off", t0, t0 + dur)
         self.t = t0 + dur
-        self.loaded = False
 
     def step_off(self) -> None:
         """Contact ends at the end of a ramp that starts now (belongs to the phase before)."""
@@ -124,16 +128,16 @@ class _Builder:
         if self.phases[-1]["kind"] == "hold":
             self.holds[-1].t_end = self.t
 
-    def step_on(self, m_level: float) -> float:
+    def step_on(self, m_level: float, r_ref: float) -> float:
         """Contact ramps up from now; the person lands on a new spot. Returns the ramp end."""
         # landing spot: anywhere on the segment (the shell does not turn while nobody is on it)
         x_new = self.clip_x(self.rng.uniform(0.2, 0.8) * self.L)
-        self.moves.append(Move(self.t, self.t, self.x, x_new, 0.3))
+        # placed while nobody is on the roller (off stretches last >= 1.5 s), so the shell stays put
+        self.moves.append(Move(self.t - 0.5, self.t - 0.5, self.x, x_new, 0.3))
         self.x = x_new
         ramp = self.d.local("step_ramp_s")
-        self.m_to(self.t - 1e-3, self.t, m_level)  # level set while unloaded
+        self.m_to(self.t - 1e-3, self.t, m_level, r_ref)  # level set while unloaded
         self.env_to(self.t, self.t + ramp, 1.0)
-        self.loaded = True
         return ramp
 
     def roll_bout(self, dur: float, style: str, spot: float | None, after_off: bool) -> float:
@@ -146,14 +150,14 @@ class _Builder:
         centre = float(np.clip(centre, 0.25 * self.L, 0.75 * self.L))
         m_roll = frac * self.lever_m(centre)
         if after_off:
-            ramp = self.step_on(m_roll)
+            ramp = self.step_on(m_roll, self.lever_m(centre))
             self.t += ramp * rng.uniform(0.3, 1.0)  # strokes start during or just after the step-on
         else:
             # leaving a hold: load moves to the rolling level around the first stroke's start
             lead = rng.uniform(-0.4, 0.2)
             ramp = rng.uniform(0.3, 1.0)
             self._release(self.t + lead, self.t + lead + ramp)
-            self.m_to(self.t + lead, self.t + lead + ramp, m_roll)
+            self.m_to(self.t + lead, self.t + lead + ramp, m_roll, self.lever_m(centre))
         stroke_s = p["stroke_s"][style]
         amp_cm = p["stroke_travel_cm"]
         jit = p["stroke_jitter_rel"]
@@ -186,7 +190,6 @@ class _Builder:
             self.move(self._stroke_dur(stroke_s, dist, amp_cm, np.sign(spot - self.x)), spot, self._accel())
         self.phase("roll", t_start, self.t, style=style, load_frac_bw=round(frac, 4),
                    stroke_s=round(stroke_s, 3), strokes=n)
-        self._m_roll = m_roll
         return frac
 
     def _stroke_dur(self, stroke_s: float, dist: float, amp: float, direction: float) -> float:
@@ -220,9 +223,9 @@ class _Builder:
         m_hold = frac * self.lever_m(self.x)
         delay = rng.uniform(0.0, 0.3)
         settle = d.local("hold_settle_s")
-        self.m_to(t0 + delay, t0 + delay + settle, m_hold)
+        self.m_to(t0 + delay, t0 + delay + settle, m_hold, self.lever_m(self.x))
         h = Hold(t0=t0, t_end=t0 + dur, spot_cm=self.x, load_frac_bw=frac, heavy=heavy)
-        sink = d.local("sink_rel") * self.p["sink_scale"]
+        sink = d.local("sink_rel")
         h.sink_rel = sink if rng.random() < 0.75 else -0.6 * sink  # mostly settles off the roller
         h.sink_tau_s = d.local("sink_tau_s")
         n_shift = int(rng.integers(1, 4)) if long_hold else int(dur > 40 and rng.random() < 0.3)
@@ -263,6 +266,8 @@ class _Builder:
         sign = float(rng.choice([-1.0, 1.0]))
         if swing * 1.3 > 0.7 * hold_frac:
             sign = 1.0
+        if sign > 0:  # a heavy hold plus the bend stays under ~0.65 BW on the spot (domain: 600-900 N top)
+            swing = min(swing, max(0.03, (0.65 - hold_frac) / 1.3))
         return {"swing_frac_bw": swing, "hz": hz, "sign": sign,
                 "skew": float(rng.uniform(0.7, 1.4)), "continuous": continuous, "cycles": cycles}
 
@@ -300,19 +305,19 @@ class _Builder:
             if h.t_release1 == 0.0:  # ended by a step-off: the factor fades with the contact
                 h.t_release0 = h.t_end
                 h.t_release1 = h.t_end + 1e-3
-        return Timeline(self.t, self.x_init, self.moves, self.m_knots, self.env_knots, self.holds, self.phases)
+        return Timeline(self.t, self.x_init, self.moves, self.m_knots, self.r_knots, self.env_knots, self.holds,
+                        self.phases)
 
 
 def person_draws(d: Drawer, family: str) -> dict:
     """Session-level (person and style) parameters."""
     p: dict = {}
     for name in ("body_mass_kg", "segment_length_m", "support_lever_m", "rolling_load_frac_bw",
-                 "bout_load_jitter_rel", "stroke_travel_cm", "stroke_jitter_rel", "stroke_asymmetry_rel",
+                 "bout_load_jitter_rel", "lever_compensation_rel", "stroke_travel_cm", "stroke_jitter_rel", "stroke_asymmetry_rel",
                  "stroke_accel_frac", "reversal_pause_s", "centre_wander_cm", "brief_stop_p"):
         p[name] = d(name)
     p["segment_length_cm"] = p["segment_length_m"] * 100.0
     p["stroke_s"] = {s: d(f"stroke_s_{s}") for s in STYLES}
-    p["sink_scale"] = 1.0
     return p
 
 
@@ -325,7 +330,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
     b = _Builder(d, family, person)
     session_s = d("session_s")
     min_holds = 2 if family == "long" else 3
-    max_s = 660.0
+    max_s = 600.0  # the last hold ends by then; a short closing bout and the step-off follow
     heavy_p = {"mixed": 0.3, "standard": 0.3, "dropouts": 0.3}.get(family, 0.2)
     limb_p = {"limb": 1.0, "mixed": 0.5}.get(family, 0.0)
     repos_p = {"reposition": 1.0, "mixed": 0.4, "standard": 0.15, "limb": 0.1}.get(family, 0.0)
@@ -338,6 +343,11 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
         if family == "mixed":
             style = str(rng.choice(STYLES, p=[0.4, 0.3, 0.3]))
         bout = d.local("roll_bout_s")
+        if n_holds >= min_holds and b.t + bout + 15.0 > max_s:
+            if not after_off:
+                b.step_off()
+            b.off(d.local("off_s") * 0.5)
+            break
         spot = b.clip_x(rng.uniform(0.25, 0.75) * b.L)
         b.roll_bout(bout, style, spot, after_off)
         after_off = False
@@ -356,7 +366,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
             if family == "reposition":
                 dur = min(dur, rng.uniform(15.0, 60.0))
             if b.t + dur > max_s:
-                dur = max(8.0, max_s - b.t - 10.0)
+                dur = max(8.0, max_s - b.t)
             heavy = rng.random() < heavy_p
             limb = rng.random() < limb_p
             h = b.hold(dur, heavy, limb, long_hold)
@@ -364,7 +374,7 @@ def build_timeline(d: Drawer, family: str, person: dict) -> Timeline:
             n_holds += 1
             if gi < group - 1:
                 b.reposition()
-        done = (b.t >= session_s and n_holds >= min_holds) or b.t > max_s - 40.0
+        done = (b.t >= session_s and n_holds >= min_holds) or (n_holds >= min_holds and b.t > max_s - 25.0)
         if done:
             if rng.random() < 0.4:
                 b.roll_bout(d.local("roll_bout_s") * 0.5, FAMILY_STYLE.get(family, "standard"), None, False)
