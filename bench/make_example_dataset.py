@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(REPO / "datasets" / "example"))
     args = ap.parse_args(argv)
     from holdsense.cli import main as hs
+
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "1796342400")  # 2026-12-04: the datasheet's date, fixed
 
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="holdsense-example-") as d:

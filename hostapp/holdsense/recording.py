@@ -342,7 +342,10 @@ class RecordingWriter(Listener):
         self.rows_written = 0
         self._gz = self.path.suffix == ".gz"
         self._raw_fh = open(self.path, "wb")
-        self._fh: IO[bytes] = gzip.GzipFile(fileobj=self._raw_fh, mode="wb") if self._gz else self._raw_fh
+        # SOURCE_DATE_EPOCH (reproducible builds) fixes the gzip header's time: a rebuilt file is byte-identical
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        self._fh: IO[bytes] = (gzip.GzipFile(fileobj=self._raw_fh, mode="wb", mtime=int(epoch) if epoch.isdigit()
+                                             else None) if self._gz else self._raw_fh)
         meta = {"format": FORMAT}
         for k, v in (metadata or {}).items():
             if k != "format" and v is not None:

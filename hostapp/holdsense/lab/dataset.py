@@ -140,7 +140,7 @@ def export_dataset(inputs: list[str], out_dir: str | os.PathLike[str], *, info: 
                   + ("; AS5600 magnetic encoder on the shell (angle_deg)" if any(s["encoder"] for s in sessions) else ""),
         "shell": info.get("shell") or TO_FILL,
         "rate_hz": rates,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": _created_utc(),
         "tool": f"holdsense {__version__}",
         "recording_format": FORMAT,
         "labels_format": "holdsense-labels/1",
@@ -152,6 +152,13 @@ def export_dataset(inputs: list[str], out_dir: str | os.PathLike[str], *, info: 
     (out / "load_dataset.py").write_text(LOADER, encoding="utf-8")
     write_checksums(out)
     return sheet
+
+
+def _created_utc() -> str:
+    """Now, or SOURCE_DATE_EPOCH when set (reproducible builds: the example dataset rebuilds byte for byte)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch and epoch.isdigit() else datetime.now(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_checksums(folder: Path) -> None:
