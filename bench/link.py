@@ -44,10 +44,10 @@ import time
 
 import numpy as np
 
-from holdsense.device import Device
-from holdsense.listener import Listener
-from holdsense.notifier import Notifier
-from holdsense.protocol import FrameDecoder, SampleUnpacker
+from holdsense.link.device import Device
+from holdsense.messages import Listener
+from holdsense.listeners.notifier import Notifier
+from holdsense.link.frames import FrameDecoder, SampleUnpacker
 from holdsense.virtual.process import spawn
 from holdsense_fw import frame as fw
 
@@ -122,7 +122,7 @@ def run_link(port: str | None, minutes: float, rate_hz: int, ble: str | None = N
 
 def _measure(port: str | None, minutes: float, ble: str | None) -> dict:
     if ble:
-        from holdsense.ble import open_ble_device
+        from holdsense.link.ble import open_ble_device
 
         dev = open_ble_device(ble, timeout_s=10)
         port = f"ble {ble}"
@@ -185,7 +185,7 @@ def throughput(n_samples: int, per_frame: int, has_angle: bool, read_size: int =
     CPU time (process_time) is what decoding costs; on a machine shared with other work the wall
     figure also holds the time this process waited for a core, so both are printed.
     """
-    from holdsense.protocol import Calibration
+    from holdsense.link.frames import Calibration
 
     data = make_stream(n_samples, per_frame, has_angle)
     best_cpu = best_wall = 0.0

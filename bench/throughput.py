@@ -3,7 +3,7 @@
     python bench/throughput.py [--hours 2] [--soak-hours 24]
 
 1. Batch: a 2-hour 80 Hz recording with encoder written as holdsense-recording/1
-   CSV, then read (holdsense.recording.read_recording) and analysed; target < 2 s
+   CSV, then read (holdsense.io.recording.read_recording) and analysed; target < 2 s
    for parse + analysis together.
 2. Against PELT: a 10-minute force trace, rollsignal.analyze vs the ruptures PELT
    baseline of bench/accuracy.py, in the same run; target ratio >= 100x.
@@ -64,7 +64,7 @@ def peak_rss_mb() -> float:
 
 
 def bench_batch(hours: float) -> None:
-    from holdsense.recording import read_recording, write_recording
+    from holdsense.io.recording import read_recording, write_recording
 
     ch = synth_stream(hours * 3600, 80.0, seed=1)
     with tempfile.TemporaryDirectory() as d:

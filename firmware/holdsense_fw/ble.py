@@ -50,7 +50,7 @@ ADV_STATE_BLE_CAL = 0x02       # calibration writes over BLE are enabled
 
 NAME_PREFIX = "holdsense-"
 FLUSH_MS = 25                  # the oldest queued sample waits at most this long (latency bound)
-POLL_MS = 5                    # how often the tx task looks at the queue
+POLL_MS = 5                    # flush-age rounding (half of it) and the retry pause after a refused notify
 DEFAULT_MTU = 23               # ATT MTU before the central negotiates a larger one
 PREFERRED_MTU = MAX_FRAME + 3  # 247: one notification holds the largest frame
 ATT_OVERHEAD = 3               # notification = ATT MTU - 3 bytes of value
@@ -100,7 +100,8 @@ class BleLink:
 
     Called by the radio glue (aioble on the board, the fake BlueZ on a PC):
     `on_connect`, `on_mtu`, `on_disconnect`, `on_write(raw)` for each write to
-    COMMAND, and `poll(now_ms)` every few ms for the frames to notify now;
+    COMMAND, and `poll(now_ms)` / `tx_step` for the frames to notify now (the
+    board's tx task sleeps until `due_ms()` or a wake: no busy polling);
     frames the stack refused go back with `requeue`.
     """
 
@@ -224,6 +225,22 @@ class BleLink:
                 out.append(f)
         return out
 
+    def due_ms(self):
+        """When the tx task must look next (event-driven, no polling): 0 now (frames to send or retry),
+        ms until the oldest queued sample's flush deadline, or None (nothing queued: wait for a wake)."""
+        link = self.link
+        if not self.connected or not self.ready:
+            return None  # a connection or a write wakes the task; the linger is checked by the advertiser
+        if self.pending or link.out:
+            return 0
+        q = link.queue.count
+        if not q or not self.per_notification:
+            return None
+        if q >= self.per_notification:
+            return 0
+        left = self.flush_ms - POLL_MS // 2 - self._oldest_age_ms()
+        return left if left > 0 else 0
+
     def requeue(self, frames):
         """`frames` (in order) were not taken by the stack: retry them first at the next poll."""
         if len(frames) > PENDING_MAX:
@@ -326,9 +343,11 @@ async def run(app):
                                               manufacturer=(COMPANY_ID, bl.manufacturer_data()),
                                               timeout_ms=ADV_REFRESH_MS)
             except asyncio.TimeoutError:
+                bl.poll(compat.ticks_ms())  # nobody came back for LINGER_MS: the session stops here
                 continue  # nobody connected: advertise again with a fresh battery level
             bl.on_connect(compat.ticks_ms())
             state["conn"] = conn
+            wake.set()
             try:
                 bl.on_mtu(conn.mtu or DEFAULT_MTU)
                 try:
@@ -339,6 +358,7 @@ async def run(app):
             finally:
                 state["conn"] = None
                 bl.on_disconnect(compat.ticks_ms())
+                wake.set()
 
     def notify(frame):
         try:
@@ -346,21 +366,41 @@ async def run(app):
         except (ValueError, AttributeError, TypeError):
             raise OSError("not connected")  # the link dropped under us: retried, then counted lost
 
+    wake = bl.link.wake = bl.link.queue.wake = compat.ThreadSafeFlag()  # set by new frames / first sample
+
+    async def sleep_or_wake(ms):
+        # event-driven: an idle link costs nothing; a queued sample wakes it by its flush deadline
+        if ms is None:
+            await wake.wait()
+        elif ms > 0:
+            await compat.sleep_ms(ms)
+
     async def tx_task():
-        n = 0
         while not app.exit_requested:
-            await compat.sleep_ms(POLL_MS)
             conn = state["conn"]
             if conn is not None and conn.mtu and conn.mtu != bl.mtu:
                 bl.on_mtu(conn.mtu)
-            bl.tx_step(compat.ticks_ms(), notify)
-            n += 1
-            if batt_char is not None and n % 2000 == 0:  # ~10 s: keep Battery Level fresh for generic tools
-                batt_char.write(bl.battery_level(), send_update=conn is not None)
+            sent = bl.tx_step(compat.ticks_ms(), notify)
+            if bl.pending:
+                await compat.sleep_ms(POLL_MS)  # the stack refused: retry shortly (backpressure)
+                continue
+            due = bl.due_ms()
+            await sleep_or_wake(due)
+            if sent == 0 and due == 0:
+                await compat.sleep_ms(1)  # nothing went out though due: never spin
+
+    async def battery_task():
+        while not app.exit_requested:
+            await compat.sleep_ms(10000)  # keep Battery Level fresh for generic tools
+            batt_char.write(bl.battery_level(), send_update=state["conn"] is not None)
 
     async def rx_task():
         while not app.exit_requested:
             _conn, data = await cmd_char.written()
             bl.on_write(data)
+            wake.set()
 
-    await asyncio.gather(advertise_task(), tx_task(), rx_task())
+    tasks = [advertise_task(), tx_task(), rx_task()]
+    if batt_char is not None:
+        tasks.append(battery_task())
+    await asyncio.gather(*tasks)

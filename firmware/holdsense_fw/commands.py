@@ -4,7 +4,7 @@ import struct
 
 from .frame import (C_BATTERY, C_BLE_CAL, C_CLEAR_CAL, C_CUE, C_EXIT, C_GET_CAL, C_IDLE, C_INFO,
                     C_SET_CAL, C_SET_RATE, C_START, C_STATUS, C_STOP, C_TARE, E_BAD_ARGS, E_BUSY,
-                    E_REFUSED, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, T_CMD, T_INFO,
+                    E_REFUSED, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, ERR_STORAGE, T_CMD, T_INFO,
                     decode_cal, encode_cal)
 
 
@@ -43,7 +43,7 @@ class Commands:
         except (ValueError, IndexError, TypeError) as e:
             link.error(seq, cmd, E_BAD_ARGS, "bad arguments: %s" % e)
         except OSError as e:
-            self.app.sampler.errors |= 0x0040
+            self.app.sampler.errors |= ERR_STORAGE
             link.error(seq, cmd, E_STORAGE, "storage error: %s" % e)
 
     # --- commands ---
@@ -51,14 +51,15 @@ class Commands:
         link.ack(seq, cmd, self.app.info_payload())
 
     def start(self, seq, cmd, args, link):
+        link.queue.enabled = True  # first: the INFO sent now has its streaming bit set
         link.ack(seq, cmd)
         link.send(T_INFO, self.app.info_payload())
-        link.queue.enabled = True
 
     def stop(self, seq, cmd, args, link):
         link.queue.enabled = False
         link.queue.clear()
         link.ack(seq, cmd)
+        self.app.flush_settings()  # settings changed while streaming reach flash now
 
     def tare(self, seq, cmd, args, link):
         n = struct.unpack_from("<H", args, 0)[0] if len(args) >= 2 else 0
@@ -69,10 +70,7 @@ class Commands:
         app = self.app
 
         def done(tare, used):
-            try:
-                app.save()
-            except OSError:
-                app.sampler.errors |= 0x0040
+            app.save_pending = True  # runs inside the sampler: flash is written later (status task, STOP)
             link.ack(seq, cmd, struct.pack("<iH", tare, used))
 
         try:
@@ -119,6 +117,7 @@ class Commands:
         except ValueError:
             link.error(seq, cmd, E_UNSUPPORTED, "RATE pin not wired: fixed at %d SPS" % self.app.hx.rate_hz)
             return
+        self.app.sampler.rate_changed()
         self.app.settings["rate_hz"] = hz
         self.app.save()
         link.ack(seq, cmd, bytes((hz,)))

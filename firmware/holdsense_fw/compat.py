@@ -30,6 +30,8 @@ if MICROPYTHON:
     def sleep_ms(ms):
         return asyncio.sleep_ms(ms)
 
+    sleep_blocking_ms = time.sleep_ms
+
 else:
     _state = {"now_us": lambda: time.monotonic_ns() // 1000, "speed": 1.0}
 
@@ -69,6 +71,9 @@ else:
         while ticks_diff(ticks_us(), t0) < us and n < 100000:
             n += 1
 
+    def sleep_blocking_ms(ms):
+        time.sleep(ms / 1000.0 / _state["speed"])
+
     def sleep_ms(ms):
         """Awaitable sleep in device milliseconds (scaled by the injected speed)."""
         return asyncio.sleep(ms / 1000.0 / _state["speed"])
@@ -106,6 +111,75 @@ async def wait_for_ms(aw, ms):
     if MICROPYTHON:
         return await asyncio.wait_for_ms(aw, ms)
     return await asyncio.wait_for(aw, ms / 1000.0 / _state["speed"])
+
+
+def run(coro):
+    """asyncio.run where the port has it; the WebAssembly port (no asyncio.run: Python runs inside
+    the JS event loop) gets a task that the caller awaits."""
+    r = getattr(asyncio, "run", None)
+    if r is not None:
+        return r(coro)
+    return asyncio.create_task(coro)
+
+
+# ---- stream polling (select.poll on the board; the same protocol for CPython stand-ins) ----
+POLLIN = 0x0001
+POLLOUT = 0x0004
+MP_STREAM_POLL = 3   # the ioctl request select.poll sends to a Python stream (io.IOBase subclass)
+
+
+class _Poll:
+    """select.poll for CPython: a stream with `ioctl(MP_STREAM_POLL, flags)` (MicroPython's
+    protocol for Python-level streams, what the virtual device's strict USB stream offers)
+    answers itself; anything else goes to the OS by fileno()."""
+
+    def __init__(self):
+        self._s = []
+
+    def register(self, stream, flags=POLLIN | POLLOUT):
+        self._s.append((stream, flags))
+
+    def ipoll(self, timeout_ms=0):
+        out = []
+        for stream, flags in self._s:
+            ioctl = getattr(stream, "ioctl", None)
+            if ioctl is not None:
+                ev = ioctl(MP_STREAM_POLL, flags)
+            else:
+                import select as _sel
+                p = _sel.poll()
+                p.register(stream, flags)
+                ev = 0
+                for _fd, e in p.poll(timeout_ms):
+                    ev |= e
+            if ev:
+                out.append((stream, ev))
+        return out
+
+    poll = ipoll
+
+
+def make_poll(stream, flags):
+    """A poll object watching one stream for `flags` (POLLIN / POLLOUT)."""
+    if MICROPYTHON:
+        try:
+            import select
+            p = select.poll()
+            p.register(stream, flags)
+            return p
+        except (ImportError, AttributeError, TypeError, OSError):
+            pass
+    p = _Poll()
+    p.register(stream, flags)
+    return p
+
+
+def poll_flags(p):
+    """Ready flags of the one stream `p` watches, without waiting and (ipoll) without allocating."""
+    ip = getattr(p, "ipoll", None) or p.poll
+    for _obj, ev in ip(0):
+        return ev
+    return 0
 
 
 class WideClock:

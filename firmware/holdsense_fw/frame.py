@@ -5,7 +5,7 @@
 import struct
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 1  # 1.1: TARE frames (0x05), IDLE's trailing auto_tare_after_s
+PROTO_MINOR = 2  # 1.1: TARE frames (0x05), IDLE's trailing auto_tare_after_s; 1.2: STATUS task_restarts
 
 # Frame types. Device -> host: 0x01..0x0F and ACK/ERROR; host -> device: CMD.
 T_INFO = 0x01
@@ -69,6 +69,8 @@ ERR_STORAGE = 0x0040
 ERR_OVERFLOW = 0x0080
 ERR_BATTERY_LOW = 0x0100
 ERR_RX_FRAME = 0x0200
+ERR_MISSED = 0x0400       # 1.2: HX711 conversions the firmware did not read in time (counted as lost)
+ERR_TASK = 0x0800         # 1.2: a firmware task raised and was restarted (STATUS task_restarts)
 
 MAX_FRAME = 244          # raw frame bytes (type..CRC): fits one BLE notification (ATT MTU 247)
 HEADER_LEN = 3           # type u8, seq u16
@@ -99,11 +101,15 @@ def _make_table():
 _CRC_TABLE = _make_table()
 
 
-def crc16(data, crc=0xFFFF):
-    """CRC-16/CCITT-FALSE of `data`; crc16(b"123456789") == 0x29B1."""
+def crc16(data, crc=0xFFFF, end=-1):
+    """CRC-16/CCITT-FALSE of `data` (its first `end` bytes when end >= 0); crc16(b"123456789") == 0x29B1."""
     t = _CRC_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ b) & 0xFF]
+    if end < 0:
+        for b in data:
+            crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ b) & 0xFF]
+        return crc
+    for i in range(end):
+        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ data[i]) & 0xFF]
     return crc
 
 
@@ -129,6 +135,40 @@ def cobs_encode(data):
         out.append(len(block) + 1)
         out.extend(block)
     return bytes(out)
+
+
+def cobs_encode_into(data, dst, pos):
+    """COBS-encode `data` into bytearray `dst` from `pos` and add the 0x00 delimiter, without
+    allocating (the serial TX path). Returns the new end, or -1 (nothing written) when it does not fit."""
+    n = len(data)
+    if pos + n + n // 254 + 2 > len(dst):
+        return -1
+    code_at = pos
+    out = pos + 1
+    code = 1
+    for i in range(n):
+        b = data[i]
+        if b == 0:
+            dst[code_at] = code
+            code_at = out
+            out += 1
+            code = 1
+        else:
+            dst[out] = b
+            out += 1
+            code += 1
+            if code == 255:
+                dst[code_at] = code
+                code_at = out
+                out += 1
+                code = 1
+                if i == n - 1:
+                    out -= 1  # data ends right after a full block: no trailing code byte
+                    code_at = -1
+    if code_at >= 0:
+        dst[code_at] = code
+    dst[out] = 0
+    return out + 1
 
 
 def cobs_decode(data):
@@ -184,7 +224,7 @@ class Deframer:
     noisy line cannot exhaust memory. `errors` counts frames that failed COBS or CRC.
     """
 
-    def __init__(self, max_len=MAX_FRAME + 4):
+    def __init__(self, max_len=MAX_FRAME + 1):  # COBS of a 244-byte frame: 245 bytes (docs/protocol.md §1)
         self._buf = bytearray()
         self._max = max_len
         self._skip = False
@@ -245,21 +285,33 @@ def encode_samples(seq, first_index, samples, has_angle):
     The caller keeps len(samples) <= max_batch(has_angle) and deltas <= MAX_DELTA_US
     (see split_batches).
     """
+    # one buffer for the whole raw frame, fields written in place (no per-record objects); a
+    # 24-bit field is written as 4 bytes whose last one the next field overwrites
     n = len(samples)
-    out = bytearray(struct.pack("<BBII", 1 if has_angle else 0, n, first_index & 0xFFFFFFFF,
-                                samples[0][0] & 0xFFFFFFFF if n else 0))
+    rl = _rec_len(has_angle)
+    size = HEADER_LEN + SAMPLES_HEAD + n * rl + 2
+    if size > MAX_FRAME:
+        raise ValueError("frame too long")
+    buf = bytearray(size)
+    pack = struct.pack_into
+    pack("<BHBBI", buf, 0, T_SAMPLES, seq & 0xFFFF, 1 if has_angle else 0, n, first_index & 0xFFFFFFFF)
     prev = samples[0][0] if n else 0
+    pack("<I", buf, 9, prev & 0xFFFFFFFF)
+    o = HEADER_LEN + SAMPLES_HEAD
     for s in samples:
-        d = s[0] - prev
-        prev = s[0]
+        t = s[0]
+        d = t - prev
+        prev = t
         if d < 0 or d > MAX_DELTA_US:
             raise ValueError("sample delta out of range")
-        out.extend(pack_u24(d))
-        out.extend(pack_u24(s[1] & 0xFFFFFF))
-        out.append(s[2] & 0xFF)
+        pack("<I", buf, o, d)
+        pack("<I", buf, o + 3, s[1] & 0xFFFFFF)
+        buf[o + 6] = s[2] & 0xFF
         if has_angle:
-            out.extend(struct.pack("<i", s[3]))
-    return encode_frame(T_SAMPLES, seq, out)
+            pack("<i", buf, o + 7, s[3])
+        o += rl
+    pack("<H", buf, o, crc16(buf, 0xFFFF, o))
+    return buf
 
 
 def split_batches(samples, has_angle):
@@ -379,23 +431,30 @@ def decode_info_payload(b):
 STATE_STOPPED = 0
 STATE_STREAMING = 1
 STATE_IDLE = 2
-_STATUS_FMT = "<HBBIIHHHIH"
-STATUS_LEN = 26
+_STATUS_FMT = "<HBBIIHHHIHH"
+STATUS_LEN_10 = 24   # 1.0 / 1.1: up to rate_chz
+STATUS_LEN = 26      # 1.2: + task_restarts u16
 
 
 def encode_status_payload(st):
-    return struct.pack(_STATUS_FMT, st["battery_mv"], st["battery_pct"], st["state"],
-                       st["samples_total"] & 0xFFFFFFFF, st["dropped_total"] & 0xFFFFFFFF,
-                       st["errors"] & 0xFFFF, st["hx711_timeouts"] & 0xFFFF,
-                       st["rx_bad_frames"] & 0xFFFF, st["uptime_s"] & 0xFFFFFFFF,
-                       st["rate_chz"] & 0xFFFF)
+    out = struct.pack(_STATUS_FMT, st["battery_mv"], st["battery_pct"], st["state"],
+                      st["samples_total"] & 0xFFFFFFFF, st["dropped_total"] & 0xFFFFFFFF,
+                      st["errors"] & 0xFFFF, st["hx711_timeouts"] & 0xFFFF,
+                      st["rx_bad_frames"] & 0xFFFF, st["uptime_s"] & 0xFFFFFFFF,
+                      st["rate_chz"] & 0xFFFF, st.get("task_restarts", 0) & 0xFFFF)
+    if st.get("proto_minor", PROTO_MINOR) < 2:
+        return out[:STATUS_LEN_10]  # reproduce an older minor's bytes (golden vectors)
+    return out
 
 
 def decode_status_payload(b):
-    v = struct.unpack_from(_STATUS_FMT, b, 0)
-    return {"battery_mv": v[0], "battery_pct": v[1], "state": v[2], "samples_total": v[3],
-            "dropped_total": v[4], "errors": v[5], "hx711_timeouts": v[6],
-            "rx_bad_frames": v[7], "uptime_s": v[8], "rate_chz": v[9]}
+    v = struct.unpack_from(_STATUS_FMT[:-1], b, 0)
+    d = {"battery_mv": v[0], "battery_pct": v[1], "state": v[2], "samples_total": v[3],
+         "dropped_total": v[4], "errors": v[5], "hx711_timeouts": v[6],
+         "rx_bad_frames": v[7], "uptime_s": v[8], "rate_chz": v[9]}
+    if len(b) >= STATUS_LEN:
+        d["task_restarts"] = struct.unpack_from("<H", b, STATUS_LEN_10)[0]
+    return d
 
 
 # ---- TARE (1.1): the zero changed ----

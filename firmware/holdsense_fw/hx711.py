@@ -1,6 +1,8 @@
 # HX711 24-bit load-cell ADC, bit-banged (robert-hh/hx711 shape: takes Pin objects).
-# Interrupts are off while clocking the 25..27 PD_SCK pulses, so no ISR can stretch
-# a high phase past 60 µs (the chip would power down) or split a read.
+# Interrupts are off for each PD_SCK pulse (high phase and the bit read), not for the
+# whole 25..27-pulse read: no ISR can stretch a high phase past 60 µs (the chip would
+# power down), while radio/USB interrupts still run between bits (the chip does not
+# care how long PD_SCK stays low).
 import machine
 
 from . import compat
@@ -21,6 +23,8 @@ class HX711:
         self._extra = self.GAIN_PULSES[gain]
         self._reading = False
         self.stamp = 0          # ticks_us of the last data-ready edge (set by the IRQ)
+        self.edges = 0          # IRQ calls that saw data ready (several edges may coalesce into one)
+        self.hard_irq = False   # True when the port gave a hard (immediate) IRQ: exact stamps
         self._flag = None
         self.rate_hz = 80
         self.sck.value(0)
@@ -42,16 +46,30 @@ class HX711:
         return self.dout.value() == 0
 
     def start_irq(self, flag):
-        """Timestamp each data-ready (DOUT falling) edge in the IRQ and set `flag`."""
+        """Timestamp each data-ready (DOUT falling) edge in the IRQ and set `flag`.
+
+        A hard IRQ (ESP32, RP2: `hard=True`) runs at the edge, so the stamp is the edge
+        within the interrupt latency; where the port has only soft IRQs the handler runs
+        later, from the scheduler, and the sampler's timing model corrects the stamp
+        (sampler.EdgeTimer, docs/protocol.md "Time")."""
         self._flag = flag
-        self.dout.irq(handler=self._isr, trigger=self.dout.IRQ_FALLING)
+        try:
+            self.dout.irq(handler=self._isr, trigger=self.dout.IRQ_FALLING, hard=True)
+            self.hard_irq = True
+        except (TypeError, ValueError):
+            self.dout.irq(handler=self._isr, trigger=self.dout.IRQ_FALLING)
+            self.hard_irq = False
 
     def stop_irq(self):
         self.dout.irq(handler=None)
 
     def _isr(self, pin):
-        if not self._reading:  # DOUT also falls while data bits are clocked out
+        # No allocation here (hard IRQ). DOUT also falls while data bits are clocked out, and a
+        # soft IRQ for such an edge may run after the read: only a low DOUT outside a read is
+        # a conversion waiting (a late call for an edge already read sees DOUT high).
+        if not self._reading and not self.dout.value():
             self.stamp = compat.ticks_us()
+            self.edges += 1
             self._flag.set()
 
     def read_raw(self):
@@ -62,18 +80,22 @@ class HX711:
         dout = self.dout
         v = 0
         self._reading = True
-        state = machine.disable_irq()
+        disable = machine.disable_irq
+        enable = machine.enable_irq
         try:
             for _ in range(24):
+                state = disable()  # per pulse: the high phase must stay < 60 µs
                 sck.value(1)
                 sck.value(0)
+                enable(state)
                 v = (v << 1) | dout.value()
             for _ in range(self._extra):
+                state = disable()
                 sck.value(1)
                 sck.value(0)
+                enable(state)
         finally:
-            machine.enable_irq(state)
-            self._reading = False  # pending DOUT IRQs from the data bits already ran (ignored)
+            self._reading = False  # DOUT is high now: late IRQs for the data bits are ignored
         if v & 0x800000:
             v -= 0x1000000
         return v

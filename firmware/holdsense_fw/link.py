@@ -18,6 +18,7 @@ class Link:
         self.out = []
         self.deframer = Deframer()    # serial links only; BLE gets whole frames
         self.outbox_dropped = 0
+        self.wake = None              # a flag the link's tx task waits on (BLE): set when a frame is queued
 
     @property
     def streaming(self):
@@ -34,12 +35,18 @@ class Link:
             self.out.pop(0)
             self.outbox_dropped += 1
         self.out.append(encode_frame(ftype, self._next_seq(), payload))
+        if self.wake is not None:
+            self.wake.set()
 
     def ack(self, cmd_seq, cmd, result=b""):
         self.out.append(encode_ack(self._next_seq(), cmd_seq, cmd, result))
+        if self.wake is not None:
+            self.wake.set()
 
     def error(self, cmd_seq, cmd, code, message):
         self.out.append(encode_error(self._next_seq(), cmd_seq, cmd, code, message))
+        if self.wake is not None:
+            self.wake.set()
 
     def take_frames(self, max_samples=64):
         """Raw frames ready to send now: control frames first, then sample batches."""

@@ -6,7 +6,9 @@ MAIN_PY = "from holdsense_fw.app import main; main()\n"
 
 def firmware_files():
     """[(local path, path on the board)] of every .py file of this package."""
-    here = os.path.dirname(__file__) if "__file__" in globals() else "holdsense_fw"
+    f = globals().get("__file__")
+    # os.path does not exist on MicroPython: cut the directory by hand
+    here = f[:f.rfind("/")] if f and "/" in f else "holdsense_fw"
     out = []
     for name in sorted(os.listdir(here)):
         if name.endswith(".py"):

@@ -4,7 +4,7 @@
 # queue without ever waiting for a link. Plain Python: runs under MicroPython and CPython.
 from . import compat
 from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
-from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
+from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MISSED, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
                     F_SPIKE, TARE_AUTO, TARE_COMMAND)
 from .hx711 import HX711, SPURIOUS_MASK
@@ -63,6 +63,9 @@ class AutoTare:
     def __init__(self):
         self.checks = 0   # still windows completed (applied or not)
         self.applied = 0  # zero changes made
+        self._coeffs = None
+        self._slope = 0.0
+        self._band = 0
         self.reset()
 
     def reset(self):
@@ -85,12 +88,16 @@ class AutoTare:
             self._t0 = None
             return None
         c = cal.get("counts_to_n") or ()
-        slope = abs(c[1]) if len(c) > 1 else 0.0
+        if c is not self._coeffs:  # the calibration changed: thresholds in counts once, not per sample
+            self._coeffs = c
+            self._slope = abs(c[1]) if len(c) > 1 else 0.0
+            self._band = int(AUTO_TARE_BAND_N / self._slope) if self._slope else 0
+        slope = self._slope
         if not slope:
             self._t0 = None
             return None
         d = raw - tare
-        if abs(d) * slope >= AUTO_TARE_BAND_N:  # someone on the roller
+        if d >= self._band or -d >= self._band:  # someone on the roller (|force| >= 20 N)
             self._t0 = None
             return None
         if self._t0 is None or tare != self._tare:
@@ -160,6 +167,16 @@ class SampleQueue:
         self.dropped = 0
         self._pending_drop = False
         self.enabled = False
+        self.wake = None  # set when the queue goes from empty to one sample (event-driven tx tasks)
+
+    def skip(self, n):
+        """`n` samples that exist but never reached this queue (conversions the firmware
+        missed): their indices are used up and counted as dropped, so the host sees the loss."""
+        if not self.enabled or n <= 0:
+            return
+        self.next_index += n
+        self.dropped += n
+        self._pending_drop = True
 
     def push(self, s):
         if not self.enabled:
@@ -175,6 +192,8 @@ class SampleQueue:
             self._pending_drop = False
         self.buf[(self.head + self.count) % self.cap] = (idx, s)
         self.count += 1
+        if self.count == 1 and self.wake is not None:
+            self.wake.set()
         return True
 
     def pop(self, max_n):
@@ -192,6 +211,95 @@ class SampleQueue:
         self.head = 0
         self.count = 0
         self.buf = [None] * self.cap
+
+
+class EdgeTimer:
+    """Data-ready edges from IRQ stamps: how many conversions each read stands for, and when the
+    read one really happened.
+
+    The HX711 converts on its own clock (78-92 SPS at the "80" setting, steady within
+    ~0.4 %), whether or not the firmware reads. A conversion not read before the next one
+    is overwritten; on ESP32 pin IRQs are soft (run later, from the scheduler, several
+    edges collapsing into one call), so the stamp taken in the handler is the edge plus a
+    scheduling delay that is never negative. This model follows the chip like a PLL that
+    locks onto the lower envelope of the stamps:
+
+    - k = floor((stamp - last_edge + p/16) / p) conversions since the previous read, so a read
+      that stands for k conversions reports k - 1 missed (the sample index advances by k: the
+      host's loss count sees them);
+    - the edge estimate is the prediction last_edge + k*p, pulled down to the stamp when the
+      stamp is earlier (a stamp is an upper bound of its edge) and nudged up by 1/16 of a later
+      stamp's excess, at most p/256 (the chip's period drifts slowly; a delay is not a drift);
+    - the period p follows the estimates (EMA 1/16); eight stamps in a row more than p/4 later
+      than predicted mean the rate changed: the model re-locks on the stamps.
+
+    Error of the edge estimate (docs/protocol.md "Time"): about the smallest scheduling delay of
+    the recent stamps plus the chip's ~15 µs jitter; on the virtual device's ESP32-like soft IRQs
+    (60 µs + exponential 250 µs, 1 % of 2-6 ms) it stays within ±p/32 (0.39 ms at 80 SPS) where
+    raw stamps are up to 6 ms late. With a hard IRQ the stamps are the edges within the IRQ
+    latency. All values are wide µs (ints).
+    """
+
+    RELOCK_AFTER = 8
+
+    def __init__(self, rate_hz=80):
+        self.reset(rate_hz)
+        self.missed = 0     # conversions never read since boot
+        self.corrected = 0  # stamps later than their estimate by more than p/32
+        self.last_missed = 0
+
+    def reset(self, rate_hz):
+        self.period_us = 1000000 // rate_hz
+        self.last = None
+        self._late = 0
+
+    def edge(self, t):
+        """Stamp `t` (wide µs) of a read conversion -> (edge wide µs, conversions missed before it)."""
+        e = self.step(t)
+        return e, self.last_missed
+
+    def step(self, t):
+        """edge() without the tuple (the sampler's per-sample path allocates nothing here): the edge;
+        the conversions missed before it are in `last_missed`."""
+        last = self.last
+        self.last_missed = 0
+        if last is None:
+            self.last = t
+            return t
+        p = self.period_us
+        dt = t - last
+        k = (dt + (p >> 4)) // p
+        if k < 1:
+            k = 1   # a read sooner than one period: the same conversion cannot be read twice
+        pred = last + k * p
+        r = t - pred
+        if r <= 0:
+            est = t
+            self._late = 0
+        else:
+            if r > p >> 2:
+                self._late += 1
+                if self._late >= self.RELOCK_AFTER:
+                    self._late = 0
+                    self.period_us = (dt + (k >> 1)) // k
+                    self.last = t
+                    if k > 1:
+                        self.missed += k - 1
+                        self.last_missed = k - 1
+                    return t
+            else:
+                self._late = 0
+            nudge = r >> 4
+            cap = p >> 8      # ~45 µs at 80 SPS: far above the chip's drift per sample
+            est = pred + (nudge if nudge < cap else cap)
+            if r > p >> 5:
+                self.corrected += 1
+        self.period_us = p + ((est - last) // k - p) // 16
+        self.last = est
+        if k > 1:
+            self.missed += k - 1
+            self.last_missed = k - 1
+        return est
 
 
 class Sampler:
@@ -222,6 +330,11 @@ class Sampler:
         self.last_raw = None
         self.running = False
         self._n = 0
+        self.timer = EdgeTimer(getattr(hx, "rate_hz", 80))
+        self.spurious_wakes = 0   # IRQ wakes with no conversion waiting (ignored)
+        self.last_read_ms = compat.ticks_ms()
+        self.wdt = None           # machine.WDT (App): fed after every sample
+        self._flag = None
         if enc is not None:
             try:
                 self._check_magnet(enc.setup())
@@ -267,9 +380,25 @@ class Sampler:
             self.errors |= ERR_I2C
             return self.angle, F_ANGLE_BAD
 
+    def rate_changed(self):
+        """RATE switched: the chip restarts at its new period; re-learn it."""
+        self.timer.reset(self.hx.rate_hz)
+        self._rate_t0 = None
+
     def process(self, ticks, raw):
-        """Handle one HX711 reading taken at tick `ticks` (the data-ready edge)."""
-        t = self.clock.wide(ticks)
+        """Handle one HX711 reading whose data-ready IRQ stamped tick `ticks`.
+
+        The stamp is corrected to the edge and the conversions missed since the previous
+        read are counted into every streaming queue's index (EdgeTimer)."""
+        timer = self.timer
+        t = timer.step(self.clock.wide(ticks))
+        missed = timer.last_missed
+        if missed:
+            self.errors |= ERR_MISSED
+            if not self.idle:  # idle streaming skips samples on purpose: those are not in the stream
+                for q in self.queues:
+                    q.skip(missed)
+            self._rate_n += missed
         self._n += 1
         self.samples_seen += 1
         flags = 0
@@ -358,26 +487,46 @@ class Sampler:
         self.errors |= ERR_HX711_TIMEOUT
         self.hx.power_cycle()
 
+    def check_stall(self, now_ms, timeout_ms=None):
+        """Called about once a second (App.status_task): no sample for `timeout_ms` -> an edge was
+        missed (data waiting: wake the sampler, stamp now) or the chip is stuck (count a timeout,
+        power-cycle it). Replaces a wait_for per sample (a task and an exception each time)."""
+        if not self.running:
+            return False
+        if timeout_ms is None:
+            timeout_ms = 1000 if self.hx.rate_hz == 80 else 1500
+        if compat.ticks_diff(now_ms, self.last_read_ms) < timeout_ms:
+            return False
+        self.last_read_ms = now_ms
+        if self.hx.is_ready():
+            self.hx.stamp = compat.ticks_us()
+            if self._flag is not None:
+                self._flag.set()
+        else:
+            self.timeout()
+        return True
+
     async def run(self):
-        """The sensor task: wait for each data-ready IRQ (timeout: count it, power-cycle the chip)."""
+        """The sensor task: wait for each data-ready IRQ, read, process, feed the watchdog.
+        No allocation per sample beyond the sample itself (no wait_for, no task)."""
         flag = compat.ThreadSafeFlag()
+        self._flag = flag
         self.hx.start_irq(flag)
         self.running = True
-        timeout_ms = 1000 if self.hx.rate_hz == 80 else 1500
+        hx = self.hx
         try:
             while self.running:
-                try:
-                    await compat.wait_for_ms(flag.wait(), timeout_ms)
-                except compat.asyncio.TimeoutError:
-                    if self.hx.is_ready():  # missed edge: read anyway, stamp now
-                        self.hx.stamp = compat.ticks_us()
-                    else:
-                        self.timeout()
-                        continue
+                await flag.wait()
+                if not hx.is_ready():
+                    self.spurious_wakes += 1  # a late soft IRQ for an edge already read
+                    continue
                 try:
                     self.step()
                 except OSError:
-                    pass  # edge without data (e.g. after a power cycle)
+                    continue  # edge without data (e.g. after a power cycle)
+                self.last_read_ms = compat.ticks_ms()
+                if self.wdt is not None:
+                    self.wdt.feed()
         finally:
-            self.hx.stop_irq()
+            hx.stop_irq()
             self.running = False

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import UserError
-from .recording import FORMAT, Recording, read_recording, sniff_format
+from .fmt import fmt_clock
+from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
 SEGMENT_COLOURS = {"hold": "#2ca25f", "roll": "#fdae6b", "off": "#d9d9d9"}
@@ -46,13 +47,15 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
 
 def expand_inputs(paths: Iterable[str]) -> list[str]:
     """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3)."""
+    from .io.registry import is_readable
+
     out: list[str] = []
     for p in paths:
         if os.path.isdir(p):
             found = []
             for name in sorted(os.listdir(p)):
                 full = os.path.join(p, name)
-                if os.path.isfile(full) and _readable_format(full):
+                if os.path.isfile(full) and is_readable(full):  # LabRecorder files, captures sit beside recordings
                     found.append(full)
             out.extend(found)
         else:
@@ -60,38 +63,12 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def _readable_format(path: str) -> bool:
-    from .lab.xdf import is_xdf
-
-    if is_xdf(path, strict=True):  # LabRecorder files sit beside recordings in lab folders
-        return True
-    if path.endswith(".hscap"):  # raw wire captures (holdsense.capture) decode like recordings
-        from .capture import is_capture
-
-        return is_capture(path)
-    fmt = sniff_format(path)
-    return fmt is not None and fmt.split(".")[0] == FORMAT
-
-
 def load_for_analysis(path: str, *, stream: str | None = None) -> Recording:
-    """Read a recording for analysis: holdsense CSV, an XDF file's force stream (`stream` picks one by
-    name), or a raw wire capture (`.hscap`, decoded through the host's own device client)."""
-    from .capture import is_capture, load_capture_for_analysis
-    from .lab.xdf import is_xdf, read_xdf
+    """Read a recording for analysis through the format table (`holdsense.io.registry.open_reader`):
+    holdsense CSV, an XDF file's force stream (`stream` picks one by name), or a raw wire capture."""
+    from .io.registry import open_reader
 
-    if is_xdf(path):
-        return read_xdf(path, stream)
-    if str(path).endswith(".hscap") or is_capture(path):
-        return load_capture_for_analysis(path)
-    return read_recording(path)
-
-
-def fmt_clock(t_s: float) -> str:
-    """m:ss (or h:mm:ss) for a time in seconds."""
-    t = int(round(t_s))
-    h, rem = divmod(t, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return open_reader(path, stream=stream)
 
 
 def render_text(a: dict[str, Any]) -> str:
@@ -126,7 +103,7 @@ def render_text(a: dict[str, Any]) -> str:
     for adv in s.get("advice", []):
         lines.append(f"  * {adv}")
     if a.get("markers"):
-        from .lab.xdf import render_marker_lines
+        from .io.xdf import render_marker_lines
 
         lines.extend(render_marker_lines(a["markers"]))
     warn = list(q.get("warnings", []))

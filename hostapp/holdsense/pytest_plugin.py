@@ -146,10 +146,10 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
     """
     import rollsignal
 
-    from holdsense.device import Device
-    from holdsense.listener import Listener
-    from holdsense.notifier import Notifier
-    from holdsense.recorder import Until
+    from holdsense.link.device import Device
+    from holdsense.messages import Listener
+    from holdsense.listeners.notifier import Notifier
+    from holdsense.listeners.recorder import Until
 
     handle = roller if isinstance(roller, RollerHandle) else None
     port = (handle.port or f"ble {handle.ble_address}") if handle else str(roller)
@@ -171,7 +171,7 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
 
     until = Until([_Collect()], duration_s)
     if handle is not None and handle.port is None and handle.ble_address:
-        from holdsense.ble import open_ble_device
+        from holdsense.link.ble import open_ble_device
 
         dev = open_ble_device(handle.ble_address, timeout_s=10.0, handshake_timeout_s=10.0)
     else:
@@ -264,7 +264,7 @@ def assert_same_samples(actual: Any, expected: Any, *, t_atol_s: float = 0.0) ->
     flags): e.g. a capture replayed and recorded again against the original recording.
 
     `actual`/`expected`: a `rollsignal.SampleChunk`, or anything with `.samples` (a `Session`, a
-    `holdsense.recording.Recording`). Exact equality (NaN equals NaN) except `t_s`, which may differ
+    `holdsense.io.recording.Recording`). Exact equality (NaN equals NaN) except `t_s`, which may differ
     by `t_atol_s` seconds (a replayed reboot restarts the device clock at a slightly other moment).
     """
     import numpy as np
@@ -323,8 +323,8 @@ def _system_bus(address: str) -> Iterator[None]:
         yield
     finally:
         _ble_in_use.clear()
-        if "holdsense.ble" in sys.modules:
-            sys.modules["holdsense.ble"].BleLoop.shutdown()
+        if "holdsense.link.ble" in sys.modules:
+            sys.modules["holdsense.link.ble"].BleLoop.shutdown()
         if old is None:
             os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
         else:

@@ -40,7 +40,7 @@ def ble_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     try:
         yield dict(os.environ)
     finally:
-        from holdsense.ble import BleLoop
+        from holdsense.link.ble import BleLoop
 
         BleLoop.shutdown()  # bleak's BlueZ manager lives on that loop: the next test gets a fresh one
         bus.stop()

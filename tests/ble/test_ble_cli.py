@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.recording import read_recording
+from holdsense.io.recording import read_recording
 
 pytestmark = pytest.mark.ble
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense import ble
+from holdsense.link import ble
 from holdsense.errors import DeviceError
-from holdsense.listener import Listener
-from holdsense.notifier import Notifier
-from holdsense.protocol import Cmd, ErrorCode, FrameError, FrameType, decode_raw
-from holdsense.recording import RecordingWriter, read_recording
+from holdsense.messages import Listener
+from holdsense.listeners.notifier import Notifier
+from holdsense.link.frames import Cmd, ErrorCode, FrameError, FrameType, decode_raw
+from holdsense.io.recording import RecordingWriter, read_recording
 
 pytestmark = pytest.mark.ble
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.capture import K_RX, K_TX, decode_capture, read_capture
-from holdsense.protocol import decode_raw
-from holdsense.recording import read_recording
+from holdsense.io.capture import K_RX, K_TX, read_capture
+from holdsense.virtual.capture import decode_capture
+from holdsense.link.frames import decode_raw
+from holdsense.io.recording import read_recording
 from holdsense.pytest_plugin import assert_same_samples
 
 pytestmark = pytest.mark.ble
@@ -68,7 +69,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def _frames_of(cap) -> list[bytes]:
     """Every good frame the capture's host received, as raw bytes (serial: COBS taken off), in order."""
-    from holdsense.protocol import FrameDecoder, FrameError, encode_frame
+    from holdsense.link.frames import FrameDecoder, FrameError, encode_frame
 
     out: list[bytes] = []
     decoders: dict[int, FrameDecoder] = {}

@@ -11,8 +11,9 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from holdsense import ble as host_ble
-from holdsense import protocol as P
+from holdsense.link import ble as host_ble
+from holdsense.link import commands as C
+from holdsense.link import frames as P
 from holdsense.virtual import shims
 from holdsense.virtual.hardware import FakeHX711
 
@@ -77,7 +78,7 @@ class Roller:
 
     def write_cmd(self, name: str, crc_ok: bool = True, **kw) -> None:
         self.seq += 1
-        raw = bytearray(P.encode_command(name, self.seq, framing="raw", **kw))
+        raw = bytearray(C.encode_command(name, self.seq, framing="raw", **kw))
         if not crc_ok:
             raw[-1] ^= 0xFF
         self.bl.on_write(bytes(raw))
@@ -85,8 +86,8 @@ class Roller:
     def frames(self) -> list[P.Frame]:
         return [P.decode_raw(f) for f in self.sent]
 
-    def replies(self) -> list[P.Reply]:
-        return [P.parse_reply(f) for f in self.frames() if f.type in (P.FrameType.ACK, P.FrameType.ERROR)]
+    def replies(self) -> list[C.Reply]:
+        return [C.parse_reply(f) for f in self.frames() if f.type in (P.FrameType.ACK, P.FrameType.ERROR)]
 
 
 @pytest.fixture
@@ -234,7 +235,7 @@ def test_a_slow_link_never_stalls_sampling_and_the_loss_is_exact(roller):
     assert got + q.dropped == last_first + last_n
     # the first sample after the overflow carries DROPPED
     assert sum(1 for x in flags if x & P.F_DROPPED) == 1
-    st = P.parse_status(r.app.status_payload(r.bl.link))
+    st = C.parse_status(r.app.status_payload(r.bl.link))
     assert st["dropped_total"] == q.dropped and "queue_overflow" in " ".join(st["errors"]).replace(" ", "_")
 
 
@@ -269,7 +270,7 @@ def test_calibration_writes_refused_over_ble_unless_enabled_over_usb(roller):
     assert r.app.settings["cal"]["counts_to_n"] == [0.0, 0.0123] or not r.app.settings["cal"]["fitted"]
     # enabled over USB (the BLE_CAL command on the USB link), BLE may write calibration
     r.app.commands.handle(P.FrameType.CMD, 7, bytes([P.Cmd.BLE_CAL, 1]), usb)
-    ack = P.parse_reply(P.decode_raw(usb.take_frames()[-1]))
+    ack = C.parse_reply(P.decode_raw(usb.take_frames()[-1]))
     assert ack.ok and r.app.settings["ble_cal_writes"] is True
     r.sent.clear()
     r.write_cmd("SET_CAL", calibration=cal)

@@ -74,7 +74,7 @@ def check_rate(samples) -> tuple[float, int]:
 
 def make(name: str, out_dir: Path, speed: float = SPEED) -> tuple[float, int]:
     """Record one capture; returns (sample rate Hz, unintended gaps: see check_rate)."""
-    from holdsense.recording import read_recording
+    from holdsense.io.recording import read_recording
     from holdsense.virtual import spawn
 
     scenario, faults, _ = CAPTURES[name]

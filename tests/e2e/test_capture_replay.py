@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.capture import decode_capture, read_capture
-from holdsense.recording import read_recording
+from holdsense.virtual.capture import decode_capture
+from holdsense.io.capture import read_capture
+from holdsense.io.recording import read_recording
 from holdsense.virtual import spawn
 from holdsense.pytest_plugin import assert_same_samples
 
@@ -147,7 +148,7 @@ def test_plugin_from_a_throwaway_project(tmp_path):
 def test_plugin_costs_nothing_when_unused(tmp_path):
     """Loading the plugin must not import holdsense's heavy parts (numpy, scipy, serial) into other projects."""
     code = ("import sys, holdsense.pytest_plugin; "
-            "print(','.join(m for m in ('numpy', 'scipy', 'serial', 'rollsignal', 'holdsense.capture') "
+            "print(','.join(m for m in ('numpy', 'scipy', 'serial', 'rollsignal', 'holdsense.io.capture') "
             "if m in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
@@ -155,7 +156,7 @@ def test_plugin_costs_nothing_when_unused(tmp_path):
 
 def _frame_times(cap) -> dict[int, float]:
     """Host time at which each SAMPLES frame (by first sample index) was complete, from a serial capture."""
-    from holdsense.protocol import FrameDecoder, FrameType
+    from holdsense.link.frames import FrameDecoder, FrameType
 
     dec = FrameDecoder()
     out: dict[int, float] = {}
@@ -171,7 +172,8 @@ def _frame_times(cap) -> dict[int, float]:
 def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
     """The bytes arrive with the original timing (speed 1) or that timing divided by `speed`: the host times
     of the replayed frames against the captured ones are a line of slope 1/speed, jitter a few ms."""
-    from holdsense.capture import K_END, K_HEADER, CaptureWriter
+    from holdsense.io.capture import K_END, K_HEADER
+    from holdsense.listeners.capture_tap import CaptureWriter
 
     src = read_capture(LIB / "session.hscap")
     short = tmp_path / "short.hscap"

@@ -31,7 +31,7 @@ support.use_loopback_lsl()
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 virtual = pytest.importorskip("holdsense.virtual", reason="needs the virtual device")
 
-from holdsense.recording import read_recording  # noqa: E402
+from holdsense.io.recording import read_recording  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

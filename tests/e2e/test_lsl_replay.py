@@ -35,7 +35,7 @@ xdf_writer = _load("xdf_writer")
 support.use_loopback_lsl()
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 
-from holdsense.recording import read_recording, write_recording  # noqa: E402
+from holdsense.io.recording import read_recording, write_recording  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from holdsense.io.markers import markers_of
-from holdsense.recording import read_recording
+from holdsense.io.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
 

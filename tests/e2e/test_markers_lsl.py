@@ -28,7 +28,7 @@ pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extr
 virtual = pytest.importorskip("holdsense.virtual", reason="needs the virtual device")
 
 from holdsense.io.markers import markers_of  # noqa: E402
-from holdsense.recording import read_recording  # noqa: E402
+from holdsense.io.recording import read_recording  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")]
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import holdsense_fw
-from holdsense.recording import read_recording
+from holdsense.io.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
 from rollsignal.types import FLAG_GAP

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from holdsense.history import History, SessionRecord
+from holdsense.coaching.history import History, SessionRecord
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "recordings" / "demo-standard.csv"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from holdsense.recording import read_recording
+from holdsense.io.recording import read_recording
 from holdsense.virtual.process import send_control
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]

@@ -161,7 +161,8 @@ for v in V["frames"]:
         first, has_angle, got = F.decode_samples(payload)
         assert first == d["first_index"] and [list(g[:3]) for g in got] == [x[:3] for x in d["samples"]]
     elif ftype == F.T_STATUS:
-        assert F.encode_frame(ftype, seq, F.encode_status_payload(d)) == raw
+        old = len(payload) == F.STATUS_LEN_10  # a 1.0/1.1 STATUS (no task_restarts)
+        assert F.encode_frame(ftype, seq, F.encode_status_payload(dict(d, proto_minor=1 if old else 2))) == raw
     elif ftype == F.T_CMD:
         args = d["args"]
         if d["cmd"] == F.C_SET_CAL:
@@ -185,7 +186,18 @@ for v in V["frames"]:
         assert F.decode_tare_payload(payload) == d
     elif ftype == F.T_ERROR:
         assert F.encode_error(seq, d["cmd_seq"], d["cmd"], d["code"], d["message"]) == raw
+    elif ftype == F.T_TEXT:
+        assert F.encode_frame(ftype, seq, bytes((d["level"],)) + d["message"].encode()) == raw
     n_frames += 1
+# the frame maximum (docs/protocol.md section 1): a 245-byte raw frame is refused on both paths
+for v in V["too_long"]:
+    try:
+        F.decode_frame(unhex(v["raw_hex"]))
+        raise AssertionError("a frame over the maximum was accepted")
+    except ValueError:
+        pass
+    de = F.Deframer()
+    assert de.feed(unhex(v["serial_hex"])) == [] and de.errors == 1
 print("vectors ok", n_frames)
 
 # --- command handling and sampler over the fake pins ---
@@ -261,5 +273,7 @@ frames = [F.decode_frame(r) for r in link.take_frames(1000)]
 tares = [F.decode_tare_payload(f[2]) for f in frames if f[0] == F.T_TARE]
 assert len(tares) == 1 and tares[0]["source"] == F.TARE_AUTO and tares[0]["n"] == 800, tares
 assert abs(tares[0]["tare_counts"] - 6570) <= 3 and app.settings["cal"]["tare_counts"] == tares[0]["tare_counts"]
+assert app.save_pending  # no flash write while streaming ...
+cmd(5, F.C_STOP)           # ... it happens at STOP
 assert json.load(open("/flash/holdsense.json"))["cal"]["tare_counts"] == tares[0]["tare_counts"]
 print("MP-OK")

@@ -1,6 +1,6 @@
 // Runs a MicroPython-side test script under the real MicroPython (WebAssembly port).
-// Usage: node run_micropython.mjs <firmware dir> <golden vectors json> <test script>
-// Copies firmware/holdsense_fw into the interpreter's file system as /fw/holdsense_fw,
+// Usage: node run_micropython.mjs <firmware dir> <golden vectors json> <test script> [--sync]
+// Copies firmware/holdsense_fw (and firmware/main.py as /fw/main.py) into the interpreter's file system as /fw/holdsense_fw,
 // the vectors as /vectors.json, then runs the script; exit code 0 only if it prints "MP-OK".
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
@@ -17,10 +17,18 @@ for (const name of fs.readdirSync(path.join(fwDir, "holdsense_fw"))) {
     mp.FS.writeFile("/fw/holdsense_fw/" + name, fs.readFileSync(path.join(fwDir, "holdsense_fw", name)));
   }
 }
+if (fs.existsSync(path.join(fwDir, "main.py"))) {
+  mp.FS.writeFile("/fw/main.py", fs.readFileSync(path.join(fwDir, "main.py")));  // the board's main.py
+}
+const fakes = path.join(path.dirname(script), "mp_fakes.py");  // test doubles imported inside MicroPython
+if (fs.existsSync(fakes)) mp.FS.writeFile("/fw/mp_fakes.py", fs.readFileSync(fakes));
 mp.FS.writeFile("/vectors.json", fs.readFileSync(vectors));
 mp.FS.mkdir("/flash");
 try {
-  await mp.runPythonAsync(fs.readFileSync(script, "utf8"));
+  // --sync: runPython (the GC can collect: under runPythonAsync this port frees nothing until the
+  // script returns, so heap figures need a synchronous run)
+  if (process.argv.includes("--sync")) mp.runPython(fs.readFileSync(script, "utf8"));
+  else await mp.runPythonAsync(fs.readFileSync(script, "utf8"));
 } catch (e) {
   process.stderr.write(String(e) + "\n");
   process.exit(1);

@@ -12,7 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from holdsense import protocol as P
+from holdsense.link import commands as C
+from holdsense.link import frames as P
 
 SLOPE_N = 1 / 2190.0   # N per count: the reference build (hardware/README.md force budget)
 TARE = 84210
@@ -174,12 +175,17 @@ def test_tare_frame_tells_the_host_from_which_sample_on(rig_factory, tmp_path):
         app.sampler.step()
         wire += b"".join(cobs_encode(fr) + b"\x00" for fr in link.take_frames(max_samples=2))
     frames = P.FrameDecoder().feed(wire)
-    tares = [P.parse_tare(f.payload) for f in frames if f.type == P.FrameType.TARE]
+    tares = [C.parse_tare(f.payload) for f in frames if f.type == P.FrameType.TARE]
     assert len(tares) == 1 and tares[0].source == "auto"
     ev = tares[0]
+    # no flash write while streaming (it would stall sampling): stored once the link stops
+    assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] != ev.tare_counts
+    assert app.save_pending
+    link.queue.enabled = False
+    assert app.flush_settings()
     assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] == ev.tare_counts
-    info = P.parse_info(frames[0].payload)
-    assert (info.proto_major, info.proto_minor) == (1, 1)
+    info = C.parse_info(frames[0].payload)
+    assert (info.proto_major, info.proto_minor) == (1, 2)
     for grouping in ("one batch", "frame by frame", "tare frame last"):
         unp = P.SampleUnpacker(host_clock=lambda: 0.0)
         unp.on_info(info)
@@ -190,7 +196,7 @@ def test_tare_frame_tells_the_host_from_which_sample_on(rig_factory, tmp_path):
         elif grouping == "frame by frame":
             for f in frames:
                 if f.type == P.FrameType.TARE:
-                    unp.on_tare(P.parse_tare(f.payload))
+                    unp.on_tare(C.parse_tare(f.payload))
                 elif f.type == P.FrameType.SAMPLES:
                     chunks.append(unp.process([f])[0])
         else:
@@ -218,7 +224,7 @@ def test_manual_tare_also_sends_a_tare_frame(rig_factory, tmp_path):
     app = _app(rig, tmp_path, {})
     link = app.add_link("usb")
     link.queue.enabled = True
-    app.commands.feed_serial(P.encode_command("tare", 5, n_samples=4), link)
+    app.commands.feed_serial(C.encode_command("tare", 5, n_samples=4), link)
     for v in (1000, 1001, 1002, 1003, 1004):
         rig.value = v
         rig.edge()
@@ -228,6 +234,6 @@ def test_manual_tare_also_sends_a_tare_frame(rig_factory, tmp_path):
     kinds = [f.type for f in frames]
     i_tare, i_ack = kinds.index(P.FrameType.TARE), kinds.index(P.FrameType.ACK)
     assert i_tare < i_ack, "the TARE frame precedes the ACK, so a host knows the index before the answer"
-    ev = P.parse_tare(frames[i_tare].payload)
+    ev = C.parse_tare(frames[i_tare].payload)
     assert (ev.tare_counts, ev.n_samples, ev.source) == (1002, 4, "command")
     assert ev.from_index == 3, "the reading that completed the tare is the first on the new zero"

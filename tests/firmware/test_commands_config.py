@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from holdsense import protocol as P
+from holdsense.link import commands as C
+from holdsense.link import frames as P
 
 ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"
@@ -39,13 +40,13 @@ class Host:
         from holdsense_fw.frame import cobs_encode
         self.frames += self.dec.feed(b"".join(cobs_encode(f) + b"\x00" for f in self.link.take_frames()))
 
-    def cmd(self, name, **kw) -> P.Reply:
+    def cmd(self, name, **kw) -> C.Reply:
         self.seq += 1
-        self.app.commands.feed_serial(P.encode_command(name, self.seq, **kw), self.link)
+        self.app.commands.feed_serial(C.encode_command(name, self.seq, **kw), self.link)
         self.pump()
         for f in self.frames:
             if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
-                r = P.parse_reply(f)
+                r = C.parse_reply(f)
                 if r.cmd_seq == self.seq:
                     self.frames.remove(f)
                     return r
@@ -80,14 +81,15 @@ def test_every_command(rig_factory, tmp_path):
     rig.value = 90000
     seq_before = h.seq
     h.seq += 1
-    app.commands.feed_serial(P.encode_command("tare", h.seq, n_samples=8), link)
+    app.commands.feed_serial(C.encode_command("tare", h.seq, n_samples=8), link)
     h.pump()
     assert not any(f.type == P.FrameType.ACK for f in h.frames if f.payload[:2] == h.seq.to_bytes(2, "little"))
     _edges(rig, app, 8)
     h.pump()
-    acks = [P.parse_reply(f) for f in h.frames if f.type == P.FrameType.ACK]
+    acks = [C.parse_reply(f) for f in h.frames if f.type == P.FrameType.ACK]
     assert any(r.cmd == P.Cmd.TARE and r.result == {"tare_counts": 90000, "n_samples": 8} for r in acks)
-    assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] == 90000
+    # streaming: the flash write waits (it would stall sampling for tens of ms) until STOP
+    assert "cal" not in json.loads((tmp_path / "holdsense.json").read_text()) and app.save_pending
     assert seq_before < h.seq
     # calibration set/get/clear (float32 on the device)
     cal = P.Calibration(90000, [0.0, 0.0125, 1.5e-9], 0.25)
@@ -117,15 +119,16 @@ def test_every_command(rig_factory, tmp_path):
     assert app.settings["auto_tare_after_s"] == 0
     app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 900, bytes((P.Cmd.IDLE,)) + bytes(8))), link)
     h.pump()
-    assert any(f.type == P.FrameType.ERROR and P.parse_reply(f).code == P.ErrorCode.BAD_ARGS for f in h.frames)
+    assert any(f.type == P.FrameType.ERROR and C.parse_reply(f).code == P.ErrorCode.BAD_ARGS for f in h.frames)
     assert app.settings["idle_after_s"] == 30
     assert h.cmd("ble_cal", enable=True).result is True
     assert h.cmd("stop").ok and not link.streaming
+    assert json.loads((tmp_path / "holdsense.json").read_text())["cal"]["tare_counts"] == 90000
     # unknown command and garbage: one ERROR / counted, never a crash
     h.seq += 1
     app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, h.seq, b"\x7f")), link)
     h.pump()
-    errs = [P.parse_reply(f) for f in h.frames if f.type == P.FrameType.ERROR]
+    errs = [C.parse_reply(f) for f in h.frames if f.type == P.FrameType.ERROR]
     assert errs and errs[-1].code == P.ErrorCode.UNKNOWN
     app.commands.feed_serial(b"\x01\x02garbage\x00" + b"\xff" * 600 + b"\x00", link)
     assert app.rx_bad_frames == 2
@@ -152,7 +155,7 @@ def test_rate_command_acts_and_ble_refusals(rig_factory, tmp_path):
     app.hx.stamp = compat.ticks_us()
     app.sampler.step()
     hb.pump()
-    assert any(P.parse_reply(f).cmd == P.Cmd.TARE for f in hb.frames if f.type == P.FrameType.ACK)
+    assert any(C.parse_reply(f).cmd == P.Cmd.TARE for f in hb.frames if f.type == P.FrameType.ACK)
     assert hu.cmd("ble_cal", enable=True).result is True
     assert hb.cmd("set_cal", calibration=cal).ok
     # settings survive a reboot (new App over the same flash)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from holdsense import protocol as P
+from holdsense.link import frames as P
 
 
 def _fw():

@@ -2,7 +2,7 @@
 
 Loaded by path (`load_support()` in each test file), since test folders are
 not packages. Until the simulator's bundled recordings exist, sessions are
-made here from synthetic arrays and written with holdsense.recording.
+made here from synthetic arrays and written with holdsense.io.recording.
 """
 from __future__ import annotations
 

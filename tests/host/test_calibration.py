@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.calibration import (
-    ADC_MAX_COUNTS, STANDARD_GRAVITY_MPS2, CalPoint, Calibration, CalibrationError, StabilityCriteria,
-    fit_calibration, load_calibration, save_calibration, window_stats,
-)
+from holdsense.calibration import (ADC_MAX_COUNTS, STANDARD_GRAVITY_MPS2, CalPoint, Calibration, CalibrationError,
+                                   StabilityCriteria, fit_calibration, load_calibration, save_calibration,
+                                   window_stats)
 
 G = STANDARD_GRAVITY_MPS2
 TARE = 84_210.0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from holdsense.calibration import Calibration
-from holdsense.recording import read_recording, write_recording
+from holdsense.io.recording import read_recording, write_recording
 from rollsignal import FLAG_GAP, SampleChunk
 
 OLD = {"tare_counts": 84210, "counts_to_n": [0.0, 0.0004, 0.0], "residual_n": 0.4}

@@ -27,7 +27,7 @@ support = _load("lab_support")
 
 from holdsense.cli import main  # noqa: E402
 from holdsense.lab.batch import HOLD_COLUMNS, SESSION_COLUMNS  # noqa: E402
-from holdsense.recording import write_recording  # noqa: E402
+from holdsense.io.recording import write_recording  # noqa: E402
 
 PLANS = {
     "a-quads.csv": ([("off", 2), ("roll", 10), ("hold", 35), ("roll", 8), ("off", 2)], "quads"),

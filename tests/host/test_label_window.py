@@ -52,7 +52,7 @@ def xvfb(tmp_path: Path):
 
 def _with_markers(src: Path, dst: Path) -> int:
     """The demo recording again, with the markers a person would have pressed near the true holds."""
-    from holdsense.recording import RecordingWriter, read_recording
+    from holdsense.io.recording import RecordingWriter, read_recording
 
     rec = read_recording(src)
     truth = json.loads(src.with_name(src.name[:-4] + ".labels.json").read_text())

@@ -17,7 +17,7 @@ from holdsense.io.labels import (LabelsError, labels_from_markers, labels_from_s
                                  read_labels, validate, write_labels)
 from holdsense.io.markers import Marker, decode_cell, encode_cell, markers_of
 from holdsense.lab.labelling import LabelSession
-from holdsense.recording import RecordingWriter, read_recording, write_recording
+from holdsense.io.recording import RecordingWriter, read_recording, write_recording
 from holdsense.sim import simulate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -243,7 +243,7 @@ def test_markers_on_plots_and_in_the_live_view(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from holdsense.analysis import draw_markers, plot_analysis
-    from holdsense.live import DetectorListener, PlainView, render
+    from holdsense.listeners.live import DetectorListener, PlainView, render
 
     res = simulate("standard", 4, duration_s=40)
     path = tmp_path / "m.csv"

@@ -14,7 +14,7 @@ import pytest
 
 from holdsense.quasistatic import FAMILIES, corpus, generate, labels_path
 from holdsense.quasistatic.params import FAMILY_RANGES, RANGES
-from holdsense.recording import read_recording
+from holdsense.io.recording import read_recording
 from rollsignal.types import FLAG_GAP, FLAG_SAT, FLAG_SPIKE
 
 G = 9.80665

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.recording import read_recording
-from holdsense.sim import (ADC_MAX, ADC_MIN, G_M_S2, Body, Encoder, LoadCell, ScenarioError, corpus,
-                           family_names, force_from_counts, labels_path_for, load_scenario, simulate)
+from holdsense.io.recording import read_recording
+from holdsense.sim import (ADC_MAX, ADC_MIN, G_M_S2, Body, Encoder, LoadCell, ScenarioError, corpus, family_names,
+                           force_from_counts, labels_path_for, load_scenario, simulate)
 from rollsignal import FLAG_GAP, FLAG_SAT
 
 FAMILIES = ["fast", "gaps", "limb", "long", "mixed", "reposition", "slow", "standard"]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import serial
 
-from holdsense import protocol as P
+from holdsense.link import commands as C
+from holdsense.link import frames as P
 
 pytest.importorskip("holdsense.sim", reason="holdsense.sim (simulator) not merged yet")
 from holdsense.virtual import spawn  # noqa: E402
@@ -35,8 +36,8 @@ class Client:
         self.dec = P.FrameDecoder()
         self.unpacker = P.SampleUnpacker()
         self.seq = 0
-        self.replies: list[P.Reply] = []
-        self.infos: list[P.DeviceInfo] = []
+        self.replies: list[C.Reply] = []
+        self.infos: list[C.DeviceInfo] = []
         self.gaps: list[P.Gap] = []
         self.chunks = []
 
@@ -44,24 +45,24 @@ class Client:
         frames = self.dec.feed(self.port.read(4096))
         for f in frames:
             if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
-                r = P.parse_reply(f)
+                r = C.parse_reply(f)
                 self.replies.append(r)
                 self.unpacker.on_reply(r)  # tare / calibration / info answers update the conversion
-                if isinstance(r.result, P.DeviceInfo):
+                if isinstance(r.result, C.DeviceInfo):
                     self.infos.append(r.result)
             elif f.type == P.FrameType.INFO:
-                self.infos.append(P.parse_info(f.payload))
+                self.infos.append(C.parse_info(f.payload))
                 self.unpacker.on_info(self.infos[-1])
             elif f.type == P.FrameType.TARE:  # 1.1: the zero changed from a given sample on
-                self.unpacker.on_tare(P.parse_tare(f.payload))
+                self.unpacker.on_tare(C.parse_tare(f.payload))
         chunk, gaps = self.unpacker.process(frames)
         self.gaps += gaps
         if chunk is not None:
             self.chunks.append(chunk)
 
-    def cmd(self, name: str, timeout_s: float = 5.0, **kw) -> P.Reply:
+    def cmd(self, name: str, timeout_s: float = 5.0, **kw) -> C.Reply:
         self.seq += 1
-        self.port.write(P.encode_command(name, self.seq, **kw))
+        self.port.write(C.encode_command(name, self.seq, **kw))
         t_end = time.monotonic() + timeout_s
         while time.monotonic() < t_end:
             self._pump()
@@ -89,7 +90,7 @@ def test_streams_and_commands_really_act(tmp_path, empty_scenario):
         c = Client(link)
         try:
             info = c.cmd("info").result
-            P.check_compatible(info)
+            C.check_compatible(info)
             assert info.has_encoder and info.rate_selectable and info.calibration.fitted and info.rate_hz == 80
             assert c.cmd("start").ok
             c.collect(0.3)
@@ -133,8 +134,8 @@ def test_automatic_tare_reaches_the_host_device_client(empty_scenario):
     """The roller re-zeroes itself when unloaded and still for 10 s (a 1 kg towel left on it: 9.8 N,
     inside the 20 N band); the Device client switches its force to the new zero at the announced
     sample, raw counts untouched; IDLE's auto_tare_after_s=0 switches it off."""
-    from holdsense.device import Device
-    from holdsense.notifier import Samples, Status
+    from holdsense.link.device import Device
+    from holdsense.messages import Samples, Status
     from rollsignal import SampleChunk
 
     def run(d, device_s: float, speed: float):

@@ -15,8 +15,8 @@ from typing import Any
 from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError
 from ..lab.batch import BatchTables, progress
-from ..lab.xdf import is_xdf
-from ..options import user_profile
+from ..io.xdf import is_xdf
+from ._options import user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -32,7 +32,7 @@ import numpy as np
 from ..calibration import (STANDARD_GRAVITY_MPS2, CalibrationError, CalPoint, FitResult, StabilityCriteria,
                            fit_calibration, save_calibration, window_stats)
 from ..errors import UserError
-from ..options import add_connection_options, open_device
+from ._options import add_connection_options, open_device
 
 DEFAULT_POINT_TIMEOUT_S = 120.0
 FLAG_SAT = 1
@@ -102,7 +102,7 @@ class PointWaiter:
         self._sat_run = 0  # consecutive saturated samples: a lone glitch is skipped, a run means overload
 
     def _pump(self, timeout_s: float) -> None:
-        from ..notifier import Gap, Samples
+        from ..messages import Gap, Samples
 
         msgs = self.recv(timeout_s) or []
         for m in msgs:

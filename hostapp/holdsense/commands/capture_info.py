@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..capture import KIND_NAMES, capture_summary, read_capture, render_summary
+    from ..io.capture import KIND_NAMES, read_capture
+    from ..virtual.capture import capture_summary, render_summary
     from ..errors import UserError
 
     if args.records < 0:

@@ -90,7 +90,7 @@ def build_command(mp: list[str], port: str, pkg: Path, files: list[Path], main_p
 
 def ask_firmware_to_exit(port: str) -> bool:
     """If holdsense firmware answers on `port`, ask it back to the REPL; False when nothing answered."""
-    from ..device import Device
+    from ..link.device import Device
 
     try:
         dev = Device.open(port, handshake_timeout_s=1.0, reconnect=False)

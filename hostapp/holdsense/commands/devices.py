@@ -59,7 +59,7 @@ def candidate_ports(ports: Iterable[Any]) -> tuple[list[Candidate], list[Any]]:
 
 def probe(port: str, timeout_s: float = 1.5) -> dict[str, Any]:
     """Handshake one port; the roller's description, or DeviceError."""
-    from ..device import Device
+    from ..link.device import Device
 
     dev = Device.open(port, handshake_timeout_s=timeout_s, reconnect=False)
     try:
@@ -158,7 +158,7 @@ def list_ble(scan_s: float, as_json: bool) -> int | None:
     """Print the rollers heard over BLE; None (and why, on stderr) when BLE is unavailable."""
     if not scan_s > 0:
         raise UserError(f"--ble-scan {scan_s:g}: must be a positive number of seconds")
-    from .. import ble
+    from ..link import ble
 
     try:
         adverts = ble.scan(scan_s)

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..coaching import compare_tests, find_region
+from ..coaching.flow import compare_tests, find_region
 from ..errors import UserError
-from ..history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
+from ..coaching.history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
 
 
 def register(subparsers: Any) -> None:

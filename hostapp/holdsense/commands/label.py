@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io.labels import (labels_from_analysis, labels_from_markers, labels_from_spans_csv, read_labels,
                              write_labels, xdf_markers)
     from ..io.markers import markers_of
-    from ..lab.xdf import is_xdf
+    from ..io.xdf import is_xdf
 
     out = Path(args.output) if args.output else labels_path_for(args.file)
     if not os.path.isfile(args.file):

@@ -5,15 +5,15 @@ import argparse
 import os
 import sys
 
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  markers_wanted)
-from ..live import DetectorListener, make_view
-from ..notifier import Notifier
-from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+from ..listeners.live import DetectorListener, make_view
+from ..listeners.notifier import Notifier
+from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
                        open_device, profile_body_mass, user_profile)
-from ..recorder import Until, run_session
-from ..recording import RecordingWriter
+from ..listeners.recorder import Until, run_session
+from ..io.recording import RecordingWriter
 from .record import check_output
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..calibration import Calibration, load_calibration
 from ..errors import UserError
-from ..recording import format_meta_value, parse_recording_text, read_recording
+from ..io.recording import format_meta_value, parse_recording_text, read_recording
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     del rec
     raw_bytes = src.read_bytes()
     if raw_bytes[:2] == b"\x1f\x8b":
-        from ..recording import gunzip_tolerant  # same tolerant decoder the reader uses
+        from ..io.recording import gunzip_tolerant  # same tolerant decoder the reader uses
         raw_bytes = gunzip_tolerant(raw_bytes)[0]
     text_in = raw_bytes.decode("utf-8")
     text_out, stats = recalibrate_text(text_in, cal, str(src))

@@ -7,14 +7,14 @@ import os
 import sys
 
 from ..errors import UserError
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  describe, markers_wanted)
-from ..notifier import Notifier
-from ..options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
+from ..listeners.notifier import Notifier
+from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
                        open_device)
-from ..recorder import Progress, Until, default_recording_name, fmt_elapsed, run_session
-from ..recording import RecordingWriter
+from ..listeners.recorder import Progress, Until, default_recording_name, fmt_elapsed, run_session
+from ..io.recording import RecordingWriter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(out, args.overwrite)
     capture = None
     if args.capture:
-        from ..capture import CaptureWriter
+        from ..listeners.capture_tap import CaptureWriter
 
         check_output(args.capture, args.overwrite)
         if os.path.abspath(args.capture) == os.path.abspath(out):

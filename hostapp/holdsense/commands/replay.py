@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..lab.cli import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ..live import DetectorListener, make_view
-from ..notifier import Notifier
-from ..player import Player, parse_speed
-from ..recording import read_recording
-from ..options import add_session_options, check_session_options, load_profile_option, user_profile
+from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.live import DetectorListener, make_view
+from ..listeners.notifier import Notifier
+from ..io.player import Player, parse_speed
+from ..io.registry import open_reader
+from ._options import add_session_options, check_session_options, load_profile_option, user_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
     check_session_options(args)
     check_lsl_options(args)
-    rec = read_recording(args.file)
+    rec = open_reader(args.file)
     profile = load_profile_option(args)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
     view = make_view(plain=True if args.plain else None)

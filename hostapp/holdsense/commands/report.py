@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..analysis import analyze_recording
 from ..errors import UserError
-from ..history import History, default_db_path
-from ..options import user_profile
-from ..recording import read_recording
-from ..report import ReportInput, write_report
+from ..coaching.history import History, default_db_path
+from ..io.registry import open_reader
+from ..coaching.report import ReportInput, write_report
+from ._options import user_profile
 from .history import add_db_option
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out}: is a directory")
     if args.body_mass_kg is not None and not 10 <= args.body_mass_kg <= 400:
         raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
-    rec = read_recording(args.file)
+    rec = open_reader(args.file)
     if args.body_mass_kg is None and not rec.body_mass_kg:
         args.body_mass_kg = user_profile(args).body_mass_kg  # the athlete's profile, when the header has none
     analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)

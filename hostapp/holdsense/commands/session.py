@@ -24,14 +24,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from ..coaching import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
-                        parse_rom, parse_scale_0_10, regions_help)
-from ..cues import CueOutput, HostSound, RollerCues, TerminalCues
+from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
+                             parse_rom, parse_scale_0_10, regions_help)
+from ..coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues
 from ..errors import UserError
-from ..history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
-from ..listener import Listener
-from ..options import add_connection_options, add_session_options, check_session_options, load_profile_option
-from ..recording import read_recording
+from ..coaching.history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
+from ..messages import Listener
+from ._options import add_connection_options, add_session_options, check_session_options, load_profile_option
+from ..io.registry import open_reader
 from .history import add_db_option
 
 ANSWER_KEYS = {"region", "before", "after", "body_mass_kg"}
@@ -183,7 +183,7 @@ class _Ticker(Listener):
 
 def _wait_for_end(notifier: Any, until: Any, interactive: bool) -> str:
     """Until the stream ends, --duration is reached, Enter (on a terminal) or Ctrl-C/SIGTERM."""
-    from ..recorder import sigterm_as_interrupt
+    from ..listeners.recorder import sigterm_as_interrupt
 
     reason = "end"
     with sigterm_as_interrupt():
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     if len(sources) != 1:
         raise UserError("give exactly one of --port P, --ble NAME or --replay FILE" if sources
                         else "no roller given: use --port P (or --ble NAME), or --replay FILE for a demo")
-    from ..player import parse_speed
+    from ..io.player import parse_speed
 
     speed = parse_speed(args.speed)
     if args.speed not in ("1", None) and not args.replay:
@@ -227,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         answers = Asker()
     profile = load_profile_option(args)
-    rec = read_recording(args.replay) if args.replay else None  # bad input fails before the history is touched
+    rec = open_reader(args.replay) if args.replay else None  # bad input fails before the history is touched
 
     # The history is opened (created, migrated) first: a locked or damaged file is reported before any rolling.
     db_path = default_db_path(args.db)
@@ -240,15 +240,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
          history: History, rec: Any) -> int:
-    from ..live import DetectorListener
-    from ..notifier import Notifier
-    from ..player import Player
-    from ..recorder import Until
+    from ..listeners.live import DetectorListener
+    from ..listeners.notifier import Notifier
+    from ..io.player import Player
+    from ..listeners.recorder import Until
 
     interactive = isinstance(answers, Asker)
     body_mass = args.body_mass_kg if args.body_mass_kg is not None else answers.body_mass_kg
     if body_mass is None and not (rec is not None and rec.body_mass_kg):
-        from ..options import user_profile
+        from ._options import user_profile
 
         body_mass = user_profile(args).body_mass_kg  # the athlete's profile (`holdsense profile`)
 
@@ -282,8 +282,8 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         started_utc = str(rec.metadata.get("started_utc") or utc_now_iso())
         kind = "replay"
     else:
-        from ..options import open_device
-        from ..recording import RecordingWriter
+        from ._options import open_device
+        from ..io.recording import RecordingWriter
         from .record import check_output
 
         out = Path(args.output) if args.output else (

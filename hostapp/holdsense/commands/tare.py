@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from ..options import add_connection_options, open_device
+from ._options import add_connection_options, open_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:

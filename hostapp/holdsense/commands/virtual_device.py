@@ -39,6 +39,14 @@ def register(subparsers: Any) -> None:
                         "the recorded replies (docs/capture.md); --link/--tcp/--control apply, the simulator "
                         "options do not; with --ble the captured frames are notified by the fake BLE peripheral")
     p.add_argument("--ticks-offset-us", type=int, default=0, help=argparse.SUPPRESS)  # tests: start near a wrap
+    u = p.add_argument_group("USB link (strict: MicroPython's blocking semantics; holdsense.virtual.usb)")
+    u.add_argument("--usb", default="s3", choices=("s3", "c3"),
+                   help="whose USB serial to model: s3 TinyUSB CDC (a write waits up to 500 ms per packet) or c3 "
+                        "USB-Serial-JTAG (200 ms, then gives up until the host reads); default s3")
+    u.add_argument("--usb-host-buffer", type=int, default=None, metavar="BYTES",
+                   help="bytes the host side buffers before the device's writes block (default 4096, Linux N_TTY)")
+    u.add_argument("--hard-irq", action="store_true",
+                   help="ideal hard pin IRQs (exact edge stamps) instead of ESP32-like soft, late, coalesced ones")
     b = p.add_argument_group("BLE (instead of a pty; docs/ble.md)")
     b.add_argument("--ble", action="store_true",
                    help="serve over BLE on a fake BlueZ on a private D-Bus; prints 'ble: NAME ADDRESS' and "
@@ -73,5 +81,6 @@ def run(args: argparse.Namespace) -> int:
                         speed=args.speed, loop=args.loop, link_path=args.link, tcp_port=args.tcp, ble=ble,
                         control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
                         rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us,
-                        wait_for_start=args.wait_for_start)
+                        wait_for_start=args.wait_for_start, usb_port=args.usb,
+                        usb_host_buffer=args.usb_host_buffer, soft_irq=not args.hard_irq)
     return serve(dev)

@@ -262,7 +262,7 @@ def xdf_markers(path: str | os.PathLike[str], stream: str | None = None,
     string stream (a lab's keyboard/marker app: "hold start", "hold_end", ...; other strings become
     notes). `marker_stream` restricts to one stream by name. Timing: LabRecorder's common clock.
     """
-    from ..lab.xdf import _load, _pick_force_stream, _text
+    from .xdf import _load, _pick_force_stream, _text
 
     p = Path(path)
     streams, _header, _notes = _load(p)

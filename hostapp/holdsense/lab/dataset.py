@@ -83,7 +83,7 @@ def export_dataset(inputs: list[str], out_dir: str | os.PathLike[str], *, info: 
     from ..analysis import expand_inputs, load_for_analysis
     from ..errors import UserError
     from ..io.labels import labels_path_for, read_labels, write_labels
-    from ..recording import FORMAT, sniff_format, write_recording
+    from ..io.recording import FORMAT, sniff_format, write_recording
 
     out = Path(out_dir)
     files = expand_inputs(inputs)
@@ -274,7 +274,7 @@ def check_dataset(folder: str | os.PathLike[str]) -> tuple[list[str], dict[str, 
     """(problems, facts) of a dataset folder: one line per problem, each naming the file."""
     from ..errors import UserError
     from ..io.labels import read_labels
-    from ..recording import read_recording
+    from ..io.recording import read_recording
 
     d = Path(folder)
     problems: list[str] = []

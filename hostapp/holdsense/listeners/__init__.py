@@ -1,1 +1,4 @@
-"""Listeners on the sample stream (holdsense.listener.Listener) beyond the core ones."""
+"""Consumers of the message stream: the `notifier` (fan-out loop), the `recorder` (session
+bookkeeping), the `live` detector and view, the `lsl` outlets, and the `capture_tap` that
+writes raw wire captures while recording.
+"""

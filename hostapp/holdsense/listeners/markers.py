@@ -25,7 +25,7 @@ from typing import IO, Any, Callable
 from rollsignal import SampleChunk
 
 from ..io.markers import Marker, marker_from_word
-from ..listener import Listener
+from ..messages import Listener
 
 Sink = Callable[[float, str, str], None]
 KEY_HELP = "keys: h/[ hold starts · e/] hold ends · n note"

@@ -83,7 +83,7 @@ class QuasistaticSession:
 
     def write(self, path_csv: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write the `holdsense-recording/1` file (.csv or .csv.gz) and `X.labels.json` beside it."""
-        from ..recording import write_recording
+        from ..io.recording import write_recording
 
         p = Path(path_csv)
         write_recording(p, self.chunk, self.metadata)

@@ -36,7 +36,7 @@ class SimResult:
 
     def write(self, path: "str | os.PathLike[str]") -> tuple[Path, Path]:
         """Write the recording (CSV or CSV.gz) and its labels file beside it; returns both paths."""
-        from ..recording import write_recording
+        from ..io.recording import write_recording
 
         p = Path(path)
         write_recording(p, self.samples, self.metadata)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import nullcontext
 import os
 import random
 import shutil
@@ -74,13 +75,21 @@ class VirtualDevice(LinkServer):
     wait_for_start: the simulated person steps on only when a host first
     sends START (the scenario's clock starts there, so a recording or live view
     begins with the scenario instead of joining it however late the host came).
+
+    The link is strict (holdsense.virtual.usb.StrictUsb): the firmware's USB port
+    has MicroPython's blocking semantics with the `usb_port` board's packet
+    timing ("s3" or "c3") and a host driver buffer of `usb_host_buffer` bytes;
+    pin IRQs are soft (late, coalesced: shims.FakeBoard) unless `soft_irq=False`.
     """
 
     def __init__(self, scenario: str = "standard", *, seed: int = 0, rate_hz: int = 80, encoder: bool = True,
                  speed: float = 1.0, loop: bool = False, link_path: str | None = None, tcp_port: int | None = None,
                  ble: BleOptions | None = None, control_path: str | None = None, state_dir: str | None = None,
                  calibrated: bool = True, rate_wired: bool = True, ticks_offset_us: int = 0,
-                 wait_for_start: bool = False, out: TextIO | None = None) -> None:
+                 wait_for_start: bool = False, out: TextIO | None = None, usb_port: str = "s3",
+                 usb_host_buffer: int | None = None, soft_irq: bool = True) -> None:
+        from .usb import HOST_BUFFER, USB_PORTS
+
         from holdsense import sim
 
         super().__init__(link_path=link_path, tcp_port=tcp_port, ble=ble, control_path=control_path, out=out)
@@ -88,6 +97,15 @@ class VirtualDevice(LinkServer):
             raise UserError("--speed must be > 0")
         if rate_hz not in (10, 80):
             raise UserError("--rate must be 10 or 80 (the HX711's two rates)")
+        if usb_port not in USB_PORTS:
+            raise UserError(f"--usb must be one of {', '.join(sorted(USB_PORTS))}")
+        self.usb_port = usb_port
+        self.usb_host_buffer = int(usb_host_buffer or HOST_BUFFER)
+        if self.usb_host_buffer < 64:
+            raise UserError("--usb-host-buffer must be at least 64 bytes (one USB packet)")
+        self.soft_irq = soft_irq
+        self.usb: Any = None
+        self._blocked_until_us = -1  # device µs: the firmware was blocked on USB until then
         self.body = sim.Body(scenario, seed)
         resolved = self.body.scenario
         ss = np.random.SeedSequence([int(seed), 4242])
@@ -189,7 +207,7 @@ class VirtualDevice(LinkServer):
         self._boot_world_us = now if resume_world_us is None else min(now, resume_world_us + BOOT_US)
         self.boots += 1
         pins = PINS[BOARD]
-        board = shims.FakeBoard(self._fast_device_clock())
+        board = shims.FakeBoard(self._fast_device_clock(), soft_irq=self.soft_irq, seed=self.seed + 7 * self.boots)
         board.speed = self.speed  # type: ignore[attr-defined]
         shims.install(board)  # before the drivers import `machine`
         from holdsense_fw import app as fw_app
@@ -208,6 +226,7 @@ class VirtualDevice(LinkServer):
             board.i2c_devices[FakeAS5600.ADDR] = self.as5600
         board.adc_uv[pins["VBAT_ADC"]] = self._battery_uv
         storage = Storage(self.state_dir)
+        storage.recover()
         hw = fw_app.build_hardware(BOARD, storage.load())
         boot_id = random.SystemRandom().getrandbits(32) or 1
         self.app = fw_app.App(hw, storage, BOARD, fw_app.device_id(), boot_id=boot_id)
@@ -225,7 +244,27 @@ class VirtualDevice(LinkServer):
 
             self.peripheral.attach(BleLink(self.app))  # a new boot: new firmware link; a connection drops
             return self.app.run(None)
-        return self.app.run((self.serial, self.serial))
+        from holdsense_fw.app import SerialPort
+
+        self.port = SerialPort(self._usb(), self.usb, measure_writes=False)
+        return self.app.run(self.port)
+
+    def _usb(self) -> Any:
+        """The board's USB port (one per device: it outlives reboots, like the cable)."""
+        if self.usb is None:
+            from .usb import StrictUsb
+
+            assert self.serial is not None
+
+            def blocked(t0_us: int, t1_us: int) -> None:
+                self._blocked_until_us = max(self._blocked_until_us, t1_us)
+                if self.board is not None:
+                    self.board.busy_until_us = self._blocked_until_us
+
+            self.usb = StrictUsb(self.serial, lambda: self.device_us(), port=self.usb_port,
+                                 host_buffer=self.usb_host_buffer, speed=self.speed, on_block=blocked,
+                                 freeze=lambda t: self.board.freeze(t) if self.board is not None else nullcontext())
+        return self.usb
 
     async def _shutdown_firmware(self) -> None:
         await cancel_tasks(self._tasks)
@@ -259,6 +298,8 @@ class VirtualDevice(LinkServer):
             if hx.next_edge_us != edge:  # rescheduled (RATE changed) while we slept
                 continue
             self._last_edge_us = hx.convert()
+            if edge <= self._blocked_until_us:
+                continue  # the firmware was stuck in a USB call: on a board this conversion is overwritten
             if self._scenario_t0_us is None and self.app is not None and any(lk.streaming for lk in self.app.links):
                 # the host started streaming: the scenario begins at this conversion (its block of
                 # pre-computed codes is re-evaluated from the next edge on)
@@ -293,7 +334,9 @@ class VirtualDevice(LinkServer):
         self.serial.tx.clear()
         while not self.serial.rx.empty():
             self.serial.rx.get_nowait()
-        self.serial.write(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
+        if self.usb is not None:
+            self.usb._rx.clear()
+            self.usb.write_nowait(REBOOT_BANNER)  # text before the app starts: garbage to the decoder
         # a board is silent while it boots (ROM, MicroPython, main.py): the host sees that time pass, which
         # is what it places the new time base by
         await asyncio.sleep(BOOT_US / 1e6 / self.speed)
@@ -304,8 +347,29 @@ class VirtualDevice(LinkServer):
         if self.peripheral is not None:
             self.peripheral.corrupt_next(int(n))
             return
-        assert self.serial is not None
-        self.serial.write(os.urandom(int(n)))
+        self._usb().write_nowait(os.urandom(int(n)))
+
+    def inject_fault(self, task: str) -> None:
+        """A firmware task raises once (tests of its supervision): "status" (the status task's next
+        STATUS payload) or "usb-rx" (the next bytes handled)."""
+        app = self.app
+        if task == "status":
+            orig = app.status_payload
+
+            def once(link: Any) -> bytes:
+                app.status_payload = orig
+                raise RuntimeError("injected fault")
+            app.status_payload = once
+        elif task == "usb-rx":
+            cmds = app.commands
+            orig_feed = cmds.feed_serial
+
+            def once_feed(data: bytes, link: Any) -> None:
+                cmds.feed_serial = orig_feed
+                raise RuntimeError("injected fault")
+            cmds.feed_serial = once_feed
+        else:
+            raise ValueError(f"fault_task: status or usb-rx, not {task!r}")
 
     def query(self) -> dict[str, Any]:
         app = self.app
@@ -317,8 +381,30 @@ class VirtualDevice(LinkServer):
                 "port": self.endpoint.url if self.endpoint else None, "plugged": self._plugged,
                 "conversions": self.hx.conversions if self.hx else 0,
                 "overwritten": self.hx.overwritten if self.hx else 0,
+                "usb": None if self.usb is None else {
+                    "port": self.usb_port, "max_block_ms": self.usb.max_block_us / 1000,
+                    "blocked_ms": self.usb.blocked_us / 1000, "read_cap_hits": self.usb.read_cap_hits,
+                    "dropped_bytes": self.usb.dropped_bytes, "written_bytes": self.usb.written_bytes},
+                "irq": {"soft": self.soft_irq, "delivered": self.board.irq_delivered if self.board else 0,
+                        "coalesced": self.board.irq_coalesced if self.board else 0},
+                "sampler": self._sampler_query(),
                 "as5600_watchdog": self.as5600.watchdog if self.as5600 else None,
                 **({"ble": dict(ble_query(self.peripheral), bus=self.bus_address)} if self.peripheral is not None else {})}
+
+    def _sampler_query(self) -> dict[str, Any]:
+        """The firmware's own counts (for benches: compare with the chip's truth above)."""
+        app = self.app
+        if app is None:
+            return {}
+        smp = app.sampler
+        links = {lk.name: {"next_index": lk.queue.next_index, "dropped": lk.queue.dropped,
+                           "streaming": lk.queue.enabled} for lk in app.links}
+        return {"missed": smp.timer.missed, "corrected": smp.timer.corrected, "spurious_wakes": smp.spurious_wakes,
+                "samples_seen": smp.samples_seen, "task_restarts": app.task_restarts, "links": links,
+                "max_gap_ms": getattr(smp, "max_gap_us", 0) / 1000,
+                "tx": None if getattr(self, "port", None) is None else {
+                    "stalls": self.port.stalls, "max_write_ms": self.port.max_write_us / 1000,
+                    "not_writable": getattr(self.port, "not_writable", 0)}}
 
     async def _control(self, obj: Any) -> dict[str, Any]:
         if not isinstance(obj, dict):
@@ -339,6 +425,8 @@ class VirtualDevice(LinkServer):
                 self.garbage(int(val))
             elif key == "query":
                 reply.update(self.query())
+            elif key == "fault_task":
+                self.inject_fault(str(val))
             elif key == "ble_notify_budget" and self.peripheral is not None:
                 # a slow radio: at most N notifications per second (None: unlimited)
                 self.peripheral.notify_budget_per_s = None if val is None else float(val)

@@ -48,6 +48,10 @@ class VirtualSerial:
         self.tx = bytearray()
         self.connected = asyncio.Event()
         self._send: Callable[[bytes], int] | None = None  # non-blocking sender; returns bytes taken
+        # raw access for holdsense.virtual.usb.StrictUsb (MicroPython semantics), set by the endpoint:
+        self.raw_read: Callable[[], bytes] | None = None           # bytes waiting now, bypassing the loop
+        self.wait_readable: Callable[[float], None] | None = None  # block until bytes (or timeout, s)
+        self.host_pending: Callable[[], int | None] | None = None  # bytes sent the host has not read
 
     async def read(self, n: int) -> bytes:
         return await self.rx.get()
@@ -95,6 +99,9 @@ class PtyEndpoint:
             os.replace(tmp, self.link_path)
         asyncio.get_running_loop().add_reader(self.master, self._readable)
         self.serial._send = lambda b: os.write(self.master, b)
+        from .usb import pty_hooks
+
+        pty_hooks(self.serial, self.master, self.slave)
         self.serial.connected.set()
         return self.path
 
@@ -109,6 +116,7 @@ class PtyEndpoint:
     async def close(self, remove_link: bool = False) -> None:
         self.serial.connected.clear()
         self.serial._send = None
+        self.serial.raw_read = self.serial.wait_readable = self.serial.host_pending = None
         if self.master >= 0:
             asyncio.get_running_loop().remove_reader(self.master)
             for fd in (self.master, self.slave):
@@ -162,6 +170,7 @@ class TcpEndpoint:
             return len(b)
 
         self.serial._send = send
+        self.serial.host_pending = lambda: None if writer.is_closing() else writer.transport.get_write_buffer_size()
         self.serial.connected.set()
         try:
             while True:
@@ -175,6 +184,7 @@ class TcpEndpoint:
             if self.writer is writer:
                 self.writer = None
                 self.serial._send = None
+                self.serial.host_pending = None
                 self.serial.connected.clear()
             writer.close()
 

@@ -2,7 +2,7 @@
 
 Instead of running the firmware against the simulator, the device side of
 the link plays the bytes a real roller sent, from a `holdsense-capture/1`
-file (holdsense.capture, docs/capture.md), with the original timing divided
+file (holdsense.io.capture, docs/capture.md), with the original timing divided
 by `speed`. The host's handshake and commands are answered from the replies
 recorded in the capture (`ReplayEngine`), so everything on the host —
 transport, decoder, lost-frame counting, gap, reconnect and reboot handling,
@@ -28,7 +28,8 @@ import termios
 import time
 from typing import Any, TextIO
 
-from ..capture import K_DEVICE, End, LinkEnd, ReplayEngine, WaitHost, read_capture
+from ..io.capture import K_DEVICE, read_capture
+from .capture import End, LinkEnd, ReplayEngine, WaitHost
 from ..errors import UserError
 from .device import ble_query
 from .link import (DEFAULT_BLE_ADDRESS, BleEndpoint, BleOptions, LinkServer, PtyEndpoint, cancel_tasks,

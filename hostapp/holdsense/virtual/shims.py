@@ -15,11 +15,39 @@ class FakeBoard:
     """Pins, I2C devices, ADC voltages and a clock for one simulated board.
 
     `clock_us()` is the device clock (µs); `freeze(t_us)` makes it read an exact
-    instant while an IRQ handler runs, so data-ready stamps are exact even when
-    the host's scheduler fires the edge a little late.
+    instant while an IRQ handler runs.
+
+    Pin IRQs: `soft_irq=False` runs a handler at the edge with the clock frozen there
+    (an ideal hard IRQ: unit tests). `soft_irq=True` is what ESP32 MicroPython does
+    (pin IRQs are scheduled even when `hard=True` is asked): the handler runs later,
+    from the event loop, with the clock reading the edge plus a scheduling delay
+    (`irq_latency_us()`: default 60 µs + exponential 250 µs mean, 1 % of calls
+    2-6 ms for a GC pause or flash-cache miss), or the end of a firmware freeze
+    (`busy_until_us`, set when the firmware sat in a blocking call: the scheduler
+    runs only after it); edges that arrive while a call is still pending collapse
+    into that one call (`irq_coalesced`). The host's own scheduling delays are not
+    the board's and do not show in the stamps.
     """
 
-    def __init__(self, clock_us: Callable[[], int], uid: bytes = b"\x7c\xdf\xa1\x00\x11\x22") -> None:
+    def __init__(self, clock_us: Callable[[], int], uid: bytes = b"\x7c\xdf\xa1\x00\x11\x22", *,
+                 soft_irq: bool = False, irq_latency_us: Callable[[], int] | None = None, seed: int = 0) -> None:
+        import random
+
+        self.soft_irq = soft_irq
+        rng = random.Random(seed)
+
+        def latency() -> int:
+            d = 60 + int(rng.expovariate(1 / 250.0))
+            if rng.random() < 0.01:
+                d += rng.randint(2000, 6000)
+            return d
+
+        self.irq_latency_us = irq_latency_us or latency
+        self._irq_pending: dict[int, int] = {}
+        self.soft_queue: list[tuple[int, int]] = []  # soft IRQs due when no event loop runs (unit tests)
+        self.irq_coalesced = 0
+        self.irq_delivered = 0
+        self.busy_until_us = -1
         self._clock = clock_us
         self._frozen: int | None = None
         self.pin_devices: dict[int, Any] = {}
@@ -58,11 +86,46 @@ class FakeBoard:
             dev.pin_write(pin, self.levels[pin])
 
     def fire_irq(self, pin: int, t_us: int) -> None:
-        """An edge on `pin` at device time t_us: run its handler (like a soft IRQ)."""
+        """An edge on `pin` at device time t_us: run its handler now (hard) or schedule it (soft)."""
         h = self.irq_handlers.get(pin)
-        if h is not None:
+        if h is None:
+            return
+        if not self.soft_irq:
             with self.freeze(t_us):
                 h(self.pin_objects.get(pin))
+            return
+        if pin in self._irq_pending:
+            self.irq_coalesced += 1  # the scheduler has not run the last call yet: the edges collapse
+            self._irq_pending[pin] = t_us + self.irq_latency_us()
+            return
+        due = t_us + self.irq_latency_us()
+        self._irq_pending[pin] = due
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.soft_queue.append((pin, due))
+            return
+        loop.call_soon(self._deliver, pin, due)
+
+    def run_soft_irqs(self) -> int:
+        """Unit tests without an event loop: run the scheduled soft IRQs now."""
+        q, self.soft_queue = self.soft_queue, []
+        for pin, due in q:
+            self._deliver(pin, due)
+        return len(q)
+
+    def _deliver(self, pin: int, due_us: int) -> None:
+        due = self._irq_pending.pop(pin, None)
+        if due is None:
+            return
+        h = self.irq_handlers.get(pin)
+        if h is None:
+            return
+        self.irq_delivered += 1
+        with self.freeze(max(due, self.busy_until_us)):
+            h(self.pin_objects.get(pin))
 
 
 _BOARD: list[FakeBoard] = []
@@ -172,6 +235,38 @@ class ADC:
         return int(fn())
 
 
+class WDT:
+    """machine.WDT: cannot be stopped; the board resets when it is not fed within `timeout` ms.
+    Here the feeds are recorded on the board (`wdt_feeds`: device µs) for tests to check."""
+
+    def __init__(self, id: int = 0, timeout: int = 5000) -> None:
+        self.board = board()
+        self.timeout_ms = timeout
+        self.board.wdt = self
+        self.board.wdt_feeds = []
+
+    def feed(self) -> None:
+        self.board.wdt_feeds.append(self.board.clock_us())
+
+
+class Timer:
+    """machine.Timer: records its configuration (the callback is not run: no board timer here)."""
+    PERIODIC = 1
+    ONE_SHOT = 0
+
+    def __init__(self, id: int = 0) -> None:
+        self.board = board()
+        self.board.timers = getattr(self.board, "timers", [])
+        self.board.timers.append(self)
+        self.config: dict[str, Any] = {}
+
+    def init(self, **kw: Any) -> None:
+        self.config = kw
+
+    def deinit(self) -> None:
+        self.config = {}
+
+
 def disable_irq() -> int:
     b = board()
     b.irq_disabled += 1
@@ -193,7 +288,8 @@ def _kbd_intr(c: int) -> None:
 def _make_modules() -> tuple[types.ModuleType, types.ModuleType]:
     m = types.ModuleType("machine")
     m.__doc__ = "holdsense.virtual.shims: fake machine module (CPython)"
-    for name, obj in (("Pin", Pin), ("I2C", I2C), ("PWM", PWM), ("ADC", ADC), ("disable_irq", disable_irq),
+    for name, obj in (("Pin", Pin), ("I2C", I2C), ("PWM", PWM), ("ADC", ADC), ("WDT", WDT), ("Timer", Timer),
+                      ("disable_irq", disable_irq),
                       ("enable_irq", enable_irq), ("unique_id", unique_id)):
         setattr(m, name, obj)
     mp = types.ModuleType("micropython")

@@ -1,0 +1,152 @@
+"""Strict-link benchmark (issue 15 "Done when"; not part of `make test`): the virtual roller on its
+MicroPython-like USB link (holdsense.virtual.usb.StrictUsb: read(n) blocks, writes block while the
+host does not read, soft late IRQs).
+
+    python bench/strict_link.py                      # 10 minutes at 80 Hz, host pauses 2 s every minute
+    python bench/strict_link.py --minutes 2          # shorter
+    python bench/strict_link.py --pause-s 5 --usb c3 # longer pauses (the 256-sample queue overflows)
+
+Rows:
+
+1. command latency: every command sent alone as its own small write, with pauses, on the strict
+   link; time to its ACK/ERROR (target: each ≤ 100 ms; TARE is listed apart: by the protocol it
+   answers once its samples are in).
+2. loss accounting: the device records at 80 Hz for --minutes while the host stops reading for
+   --pause-s every minute. The host's loss count (index gaps, holdsense.link.frames.SampleUnpacker)
+   must equal the samples the device dropped (its queue), and received + lost must equal the
+   conversions the simulated HX711 made while streaming (the simulator's truth; ± the few
+   samples queued when STOP clears the queue).
+3. sampling stalls: conversions the firmware missed (EdgeTimer), the longest time the firmware
+   sat in a USB call, and the largest gap between index-consecutive samples the host received,
+   in sample periods (target: no stall longer than one period: 0 missed, 0 ms blocked, ≤ 1.5).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import serial
+
+from holdsense.link import commands as C
+from holdsense.link import frames as P
+from holdsense.virtual import spawn
+
+COMMANDS = [("info", {}), ("status", {"clear": False}), ("battery", {}), ("get_cal", {}),
+            ("cue", {"pattern": 5, "repeat": 1}), ("set_rate", {"rate_hz": 80}),
+            ("idle", {"idle_after_s": 60, "decimation": 8, "load_counts": 43800}), ("ble_cal", {"enable": False}),
+            ("start", {}), ("tare", {"n_samples": 8}), ("status", {"clear": False}), ("stop", {}), ("info", {})]
+
+
+class Host:
+    def __init__(self, port: str) -> None:
+        self.s = serial.Serial(port, timeout=0.01)
+        self.dec = P.FrameDecoder()
+        self.unp = P.SampleUnpacker()
+        self.seq = 0
+        self.received = 0
+        self.lost = 0
+        self.max_step_periods = 0.0
+
+    def pump(self) -> list[P.Frame]:
+        frames = self.dec.feed(self.s.read(16384))
+        for f in frames:
+            if f.type == P.FrameType.INFO:
+                self.unp.on_info(C.parse_info(f.payload))
+        chunk, gaps = self.unp.process(frames)
+        self.lost += sum(g.lost_samples for g in gaps)
+        if chunk is not None and len(chunk):
+            self.received += len(chunk)
+            t = np.asarray(chunk.t_s)
+            if len(t) > 1 and not gaps:  # steps between samples with none lost in between
+                self.max_step_periods = max(self.max_step_periods, float(np.diff(t).max()) * 80.0)
+        return frames
+
+    def cmd(self, name: str, timeout_s: float = 2.0, **kw) -> tuple[C.Reply, float]:
+        self.seq += 1
+        t0 = time.monotonic()
+        self.s.write(C.encode_command(name, self.seq, **kw))
+        while time.monotonic() - t0 < timeout_s:
+            for f in self.pump():
+                if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
+                    r = C.parse_reply(f)
+                    if r.cmd_seq == self.seq:
+                        return r, time.monotonic() - t0
+        raise RuntimeError(f"no answer to {name} within {timeout_s} s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="recording length, device minutes (default 10)")
+    ap.add_argument("--pause-s", type=float, default=2.0, help="host stops reading this long every minute (default 2)")
+    ap.add_argument("--usb", default="s3", choices=("s3", "c3"))
+    ap.add_argument("--usb-host-buffer", type=int, default=4096)
+    ap.add_argument("--speed", type=float, default=1.0, help="device time per host second (default 1: real time)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    res: dict = {"minutes": a.minutes, "pause_s": a.pause_s, "usb": a.usb, "usb_host_buffer": a.usb_host_buffer,
+                 "speed": a.speed}
+    args = ["--usb", a.usb, "--usb-host-buffer", str(a.usb_host_buffer)]
+    # 1. commands one at a time (real time: the 100 ms target is host time)
+    with spawn("standard", speed=1.0, extra_args=args) as dev:
+        h = Host(dev.port)
+        lat = []
+        for name, kw in COMMANDS:
+            r, took = h.cmd(name, **kw)
+            lat.append((name, round(took * 1000, 1), r.ok))
+            time.sleep(0.2)
+        res["command_ms"] = lat
+        # TARE answers once its samples are in (docs/protocol.md §5: 8 samples here, ~0.1 s): not a latency
+        res["command_ms_max"] = max(x[1] for x in lat if x[0] != "tare")
+        res["tare_ms"] = [x[1] for x in lat if x[0] == "tare"]
+    # 2./3. the long run
+    with spawn("standard", speed=a.speed, loop=True, extra_args=args + ["--no-encoder"]) as dev:
+        h = Host(dev.port)
+        q0 = dev.control({"query": True})
+        h.cmd("start")
+        q_start = dev.control({"query": True})
+        t_run = a.minutes * 60.0 / a.speed
+        t0 = time.monotonic()
+        next_pause = 60.0 / a.speed
+        pauses = 0
+        while time.monotonic() - t0 < t_run:
+            h.pump()
+            if time.monotonic() - t0 >= next_pause and time.monotonic() - t0 + a.pause_s / a.speed < t_run:
+                time.sleep(a.pause_s / a.speed)  # the host application stops reading
+                pauses += 1
+                next_pause += 60.0 / a.speed
+        q_end = dev.control({"query": True})
+        h.cmd("stop", timeout_s=5.0)
+        for _ in range(30):
+            h.pump()
+        q = dev.control({"query": True})
+        link = q["sampler"]["links"]["usb"]
+        conv = q_end["conversions"] - q_start["conversions"]
+        res.update({
+            "pauses": pauses, "received": h.received, "host_lost": h.lost, "device_dropped": link["dropped"],
+            "device_index": link["next_index"], "chip_conversions_while_streaming": conv,
+            "truth_minus_host": link["next_index"] - (h.received + h.lost),
+            "missed_conversions": q["sampler"]["missed"], "usb_max_block_ms": q["usb"]["max_block_ms"],
+            "usb_read_cap_hits": q["usb"]["read_cap_hits"], "max_step_periods": round(h.max_step_periods, 2),
+            "overwritten_by_chip": q["overwritten"] - q0["overwritten"], "irq": q["irq"],
+            "stamps_corrected": q["sampler"]["corrected"],
+        })
+    ok_cmd = res["command_ms_max"] <= 100
+    ok_loss = res["host_lost"] == res["device_dropped"] and 0 <= res["truth_minus_host"] <= 4
+    ok_stall = res["missed_conversions"] == 0 and res["usb_max_block_ms"] == 0
+    print(f"commands: max {res['command_ms_max']} ms over {len(COMMANDS) - 1} (target <= 100 ms) "
+          f"{'OK' if ok_cmd else 'MISSED'}; TARE (answers after its 8 samples) {res['tare_ms']} ms")
+    print(f"loss: host counted {res['host_lost']}, device dropped {res['device_dropped']}, received {res['received']}, "
+          f"device indices {res['device_index']} (chip conversions while streaming ~{conv}), "
+          f"index - (received + lost) = {res['truth_minus_host']} {'OK' if ok_loss else 'MISMATCH'}")
+    print(f"stalls: missed conversions {res['missed_conversions']}, longest USB block {res['usb_max_block_ms']} ms, "
+          f"largest step between consecutive samples {res['max_step_periods']} periods {'OK' if ok_stall else 'STALL'}")
+    if a.json:
+        print(json.dumps(res))
+    return 0 if ok_cmd and ok_loss and ok_stall else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+"""Small text helpers shared by layers that must not import each other (analysis text, capture summary,
+XDF marker lines). Imports nothing from holdsense."""
+from __future__ import annotations
+
+
+def fmt_clock(t_s: float) -> str:
+    """m:ss (or h:mm:ss) for a time in seconds."""
+    t = int(round(t_s))
+    h, rem = divmod(t, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

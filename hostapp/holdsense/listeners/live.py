@@ -1,0 +1,715 @@
+"""Live feedback: the detector as a listener, and the terminal views it drives.
+
+`DetectorListener` wraps `rollsignal.Detector`: every chunk from the receive
+loop (device or `Player`) goes through `process()`, the events update a
+`LiveState` (force, state, current hold, last hold's score, session totals,
+battery, link health), and views render that state:
+
+- `RichView` (a terminal): a `rich.live.Live` display refreshed 12 times a
+  second — force bar with the light-pressure band, state, the current hold's
+  timer with the 30 s release window marked, the last hold's score and
+  feedback, session totals, warnings (low battery, too much force, link).
+- `PlainView` (a pipe, a log, CI): one line per event and a status line
+  each second. It never reads stdin, so it never blocks on a non-TTY.
+
+Live and offline agree: the totals shown at the end come from the same
+Detector that `holdsense analyze` runs in batch.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterable, Protocol
+
+import numpy as np
+
+from rollsignal import FLAG_GAP, SampleChunk
+
+from ..messages import Listener
+
+G_MPS2 = 9.80665
+#: Light, sustained pressure: roughly 10–25 % of body weight (docs/domain facts; the profile may override).
+LIGHT_BAND_FRAC_BW = (0.10, 0.25)
+#: The seed guidance: hold 30 s to a few minutes for the tissue to release.
+RELEASE_WINDOW_S = 30.0
+LOW_BATTERY_PCT = 15.0
+WARNING_SHOWN_S = 15.0  # a detector warning stays on screen this long (session time)
+STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waiting"}
+
+
+def _profile_value(profile: Any, names: Iterable[str]) -> Any:
+    """A value from a rollsignal profile (object or dict) under any of `names`, else None."""
+    if profile is None:
+        return None
+    for name in names:
+        cur: Any = profile
+        for part in name.split("."):
+            if isinstance(cur, dict):
+                cur = cur.get(part)
+            else:
+                cur = getattr(cur, part, None)
+            if cur is None:
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def release_window_s(profile: Any = None) -> float:
+    v = _profile_value(profile, ("criteria.duration.release_s", "release_window_s"))
+    try:
+        return float(v) if v is not None else RELEASE_WINDOW_S
+    except (TypeError, ValueError):
+        return RELEASE_WINDOW_S
+
+
+def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float, float] | None:
+    """The light-pressure band in newtons for this person, or None without a body mass."""
+    if not body_mass_kg:
+        return None
+    lo, hi = LIGHT_BAND_FRAC_BW
+    top = _profile_value(profile, ("criteria.pressure.light_max_of_body",))  # rollsignal's be-patient profile
+    try:
+        if top is not None and 0 < float(top) <= 1:
+            hi = float(top)
+    except (TypeError, ValueError):
+        pass
+    w = body_mass_kg * G_MPS2
+    return lo * w, hi * w
+
+
+@dataclass
+class LiveState:
+    """What the views show; updated by DetectorListener on the receive thread."""
+
+    body_mass_kg: float | None = None
+    region: str | None = None
+    light_band_n: tuple[float, float] | None = None
+    release_window_s: float = RELEASE_WINDOW_S
+    device: str | None = None
+    t_s: float = 0.0  # latest sample time, session time base
+    first_t_s: float | None = None  # the first sample's time
+    force_n: float = math.nan  # latest force (mean of the last ~0.25 s, readable at 12 Hz)
+    samples: int = 0
+    state: str | None = None
+    state_start_s: float = 0.0
+    hold_start_s: float | None = None  # the current hold (back-dated true start)
+    hold_mean_force_n: float | None = None
+    last_hold: dict[str, Any] | None = None
+    holds: list[dict[str, Any]] = field(default_factory=list)
+    totals_s: dict[str, float] = field(default_factory=lambda: {"off": 0.0, "roll": 0.0, "hold": 0.0})
+    warnings: deque = field(default_factory=lambda: deque(maxlen=3))
+    battery_pct: float | None = None
+    battery_low: bool = False
+    gaps: int = 0
+    lost_samples: int = 0
+    link: dict[str, Any] = field(default_factory=dict)  # lost/corrupt frame counters, link state
+    history: deque = field(default_factory=lambda: deque(maxlen=15 * 20))  # (t_s, force_n) ~20/s, 15 s
+    ended: bool = False
+    result: dict[str, Any] | None = None
+    marks: deque = field(default_factory=lambda: deque(maxlen=3))  # (t_s, text) of the person's markers
+    mark_keys: str | None = None  # the key hint, when marker keys are read
+    typing: str = ""  # a note being typed
+
+    @property
+    def hold_duration_s(self) -> float | None:
+        return None if self.hold_start_s is None else max(0.0, self.t_s - self.hold_start_s)
+
+    def totals_now(self) -> dict[str, float]:
+        """Time in each state so far, including the running state."""
+        out = dict(self.totals_s)
+        if self.state in out:
+            out[self.state] += max(0.0, self.t_s - self.state_start_s)
+        return out
+
+
+class View(Protocol):
+    def start(self, state: LiveState) -> None: ...
+    def update(self, state: LiveState, events: list[Any]) -> None: ...
+    def close(self, state: LiveState) -> None: ...
+
+
+class DetectorListener(Listener):
+    """Runs rollsignal's Detector on the stream and keeps a LiveState for views.
+
+    The Detector is made at the first samples (not at construction), so a
+    replayed recording's `body_mass_kg` from its header can still be used when
+    none was given. `events` collects every event; `result` is the detector's
+    final `to_dict()` after `stop()`.
+    """
+
+    def __init__(self, *, body_mass_kg: float | None = None, region: str | None = None, profile: Any = None,
+                 views: Iterable[View] = (), detector_factory: Callable[..., Any] | None = None,
+                 default_body_mass_kg: float | None = None) -> None:
+        self.profile = profile
+        # the athlete's profile mass: used only when neither the option nor the stream's header gives one
+        self.default_body_mass_kg = default_body_mass_kg
+        self.state = LiveState(body_mass_kg=body_mass_kg, region=region)
+        self.views: list[View] = list(views)
+        self.events: list[Any] = []
+        if detector_factory is None:
+            # rollsignal imports its scipy-backed Detector on first use: seconds on a busy machine. Do it
+            # here, before any sample arrives, never on the receive thread, where a stall of that length
+            # overflows the roller's queue (samples dropped, a gap in the recording).
+            from rollsignal import Detector
+
+            detector_factory = Detector
+        self._factory = detector_factory
+        self.detector: Any = None
+        self._lock = threading.Lock()
+        self._recent: deque = deque(maxlen=64)  # (t_s, force_n) for the displayed force
+        self._started_views = False
+        self._stopped = False
+        self._subscribers: list[Callable[[Any], None]] = []
+
+    def subscribe(self, fn: Callable[[Any], None]) -> None:
+        """Call `fn(event)` for every detector event (e.g. an LSL marker outlet, a cue on the roller),
+        on the receive thread, so one detector serves the live view and everything else."""
+        self._subscribers.append(fn)
+
+    def _keep(self, events: list[Any]) -> None:
+        # milestones only: the 1 Hz hold_progress ticks would grow without bound over a long session
+        self.events.extend(e for e in events if getattr(e, "kind", None) != "hold_progress")
+
+    def _publish(self, events: list[Any]) -> None:
+        for ev in events:
+            for fn in self._subscribers:
+                fn(ev)
+
+    # -- Listener -----------------------------------------------------------------------------
+    def on_info(self, info: dict[str, Any]) -> None:
+        st = self.state
+        if st.body_mass_kg is None:
+            mass = info.get("body_mass_kg")
+            try:
+                st.body_mass_kg = float(mass) if mass not in (None, "") else None
+            except (TypeError, ValueError):
+                pass
+        if st.region is None and info.get("region"):
+            st.region = str(info["region"])
+        name = info.get("device") or info.get("board") or info.get("source")
+        fw = info.get("fw") or info.get("firmware") or info.get("fw_version")
+        if name:
+            st.device = f"{name}" + (f" fw {fw}" if fw and f"fw={fw}" not in str(name) else "")
+        self._status(info)
+
+    def on_samples(self, chunk: SampleChunk) -> None:
+        if len(chunk) == 0:
+            return
+        self._ensure_started()
+        events = list(self.detector.process(chunk))
+        with self._lock:
+            self._update_samples(chunk)
+            for ev in events:
+                self._apply(ev)
+        self._keep(events)
+        self._publish(events)
+        for v in self.views:
+            v.update(self.state, events)
+
+    def on_mark(self, t_s: float, kind: str, text: str = "") -> None:
+        """A person's marker (holdsense.listeners.markers): shown by the views, kept in `state.marks`."""
+        words = {"hold_start": "hold starts", "hold_end": "hold ends"}.get(kind, "note")
+        line = words + (f": {text}" if text else "")
+        with self._lock:
+            self.state.marks.append((t_s, line))
+        for v in self.views:
+            v.update(self.state, [_MarkEvent(t_s, line)])
+
+    def typing(self, text: str) -> None:
+        """The note being typed (empty: none), shown by the full-screen view."""
+        self.state.typing = text
+
+    def on_gap(self, t_s: float, reason: str, lost_samples: int | None = None) -> None:
+        with self._lock:
+            self.state.gaps += 1
+            self.state.lost_samples += int(lost_samples or 0)
+        ev = _GapEvent(t_s=t_s, reason=reason, lost_samples=lost_samples)
+        for v in self.views:
+            v.update(self.state, [ev])
+
+    def on_status(self, status: dict[str, Any]) -> None:
+        with self._lock:
+            self._status(status)
+        for v in self.views:
+            v.update(self.state, [])
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        events: list[Any] = []
+        if self.detector is not None:
+            events = list(self.detector.finish())
+            with self._lock:
+                for ev in events:
+                    self._apply(ev)
+                self.state.result = self.detector.result().to_dict(source="live")
+            self._keep(events)
+            self._publish(events)
+        self.state.ended = True
+        for v in self.views:
+            if events:
+                v.update(self.state, events)
+            v.close(self.state)
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        return self.state.result
+
+    # -- internals ----------------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if self.detector is not None:
+            return
+        st = self.state
+        if st.body_mass_kg is None:
+            st.body_mass_kg = self.default_body_mass_kg
+        self.detector = self._factory(profile=self.profile, body_mass_kg=st.body_mass_kg)
+        prof = getattr(self.detector, "profile", None) or self.profile
+        st.release_window_s = release_window_s(prof)
+        st.light_band_n = light_band_n(st.body_mass_kg, prof)
+        if not self._started_views:
+            self._started_views = True
+            for v in self.views:
+                v.start(st)
+
+    def start_views(self) -> None:
+        """Show the views before the first sample arrives (a 'connecting…' screen)."""
+        if not self._started_views:
+            self._started_views = True
+            for v in self.views:
+                v.start(self.state)
+
+    def _update_samples(self, chunk: SampleChunk) -> None:
+        st = self.state
+        t, f = chunk.t_s, chunk.force_n
+        ok = np.isfinite(f)
+        for ti, fi in zip(t[ok][-8:], f[ok][-8:]):
+            self._recent.append((float(ti), float(fi)))
+        st.t_s = float(t[-1])
+        if st.first_t_s is None:
+            st.first_t_s = float(t[0])
+        st.samples += len(chunk)
+        if self._recent:
+            cut = st.t_s - 0.25
+            vals = [fv for tv, fv in self._recent if tv >= cut]
+            if vals:
+                st.force_n = float(np.mean(vals))
+        # ~20 points a second for the trace, whatever the sample rate
+        if not st.history or st.t_s - st.history[-1][0] >= 0.05:
+            st.history.append((st.t_s, st.force_n))
+        if chunk.flags.size and (chunk.flags & FLAG_GAP).any() and st.state is not None:
+            pass  # gaps are counted in on_gap; the flag travels with the samples to the detector
+
+    def _apply(self, ev: Any) -> None:
+        st = self.state
+        kind = getattr(ev, "kind", None)
+        if kind == "state":
+            new = getattr(ev, "state", None)
+            start = float(getattr(ev, "start_s", getattr(ev, "t_s", st.t_s)))
+            if st.state in st.totals_s:
+                st.totals_s[st.state] += max(0.0, start - st.state_start_s)
+            elif st.first_t_s is not None and getattr(ev, "previous", None) in st.totals_s:
+                # the detector starts in a state without announcing it (e.g. off): count from the first sample
+                st.totals_s[ev.previous] += max(0.0, start - st.first_t_s)
+            st.state, st.state_start_s = new, start
+            if new != "hold":
+                st.hold_start_s = None
+                st.hold_mean_force_n = None
+        elif kind == "hold_started":
+            st.hold_start_s = float(getattr(ev, "start_s", ev.t_s))
+            st.hold_mean_force_n = None
+        elif kind == "hold_progress":
+            st.hold_start_s = float(getattr(ev, "start_s", st.hold_start_s or ev.t_s))
+            st.hold_mean_force_n = getattr(ev, "mean_force_n", None)
+        elif kind == "hold_ended":
+            hold = dict(getattr(ev, "hold", {}) or {})
+            st.last_hold = hold
+            st.holds.append(hold)
+            st.hold_start_s = None
+            st.hold_mean_force_n = None
+        elif kind == "warning":
+            st.warnings.append((float(getattr(ev, "t_s", st.t_s)), str(getattr(ev, "message", ev))))
+
+    def _status(self, status: dict[str, Any]) -> None:
+        st = self.state
+        pct = status.get("battery_pct")
+        if pct is not None:
+            try:
+                st.battery_pct = float(pct)
+            except (TypeError, ValueError):
+                pass
+        low = status.get("battery_low")
+        st.battery_low = bool(low) if low is not None else (st.battery_pct is not None and st.battery_pct <= LOW_BATTERY_PCT)
+        for key in ("lost_frames", "corrupt_frames", "dropped_samples", "reconnects", "link"):
+            if key in status:
+                st.link[key] = status[key]
+
+
+@dataclass
+class _GapEvent:
+    """A gap shown to views like a detector event (kind 'gap')."""
+
+    t_s: float
+    reason: str
+    lost_samples: int | None
+    kind: str = "gap"
+
+
+@dataclass
+class _MarkEvent:
+    """A person's marker shown to views like a detector event (kind 'mark')."""
+
+    t_s: float
+    text: str
+    kind: str = "mark"
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting helpers shared by both views
+
+
+def fmt_clock(t_s: float) -> str:
+    t = max(0, int(t_s))
+    return f"{t // 60:d}:{t % 60:02d}"
+
+
+def session_summary(state: LiveState) -> str:
+    """One line of session totals: time in each state, holds, holds past the release window, score."""
+    tot = state.totals_now()
+    holds = state.holds
+    over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)
+    scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
+    text = (f"session {fmt_clock(state.t_s)}: holding {fmt_clock(tot['hold'])}, rolling {fmt_clock(tot['roll'])}, "
+            f"off {fmt_clock(tot['off'])}; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
+    summ = (state.result or {}).get("summary") or {}
+    if summ.get("session_score") is not None:
+        text += f"; session score {summ['session_score']}"
+    elif scores:
+        text += f"; mean hold score {sum(scores) / len(scores):.0f}"
+    return text
+
+
+def describe_event(ev: Any) -> str | None:
+    """One plain line for an event (None for events not worth a line, e.g. hold_progress)."""
+    kind = getattr(ev, "kind", None)
+    if kind == "state":
+        return f"now {STATE_WORDS.get(ev.state, ev.state)} (since {getattr(ev, 'start_s', ev.t_s):.1f} s)"
+    if kind == "hold_started":
+        return f"hold started at {getattr(ev, 'start_s', ev.t_s):.1f} s"
+    if kind == "hold_ended":
+        h = getattr(ev, "hold", {}) or {}
+        parts = [f"hold ended: {h.get('duration_s', 0):.0f} s"]
+        if h.get("mean_force_n") is not None:
+            parts.append(f"mean {h['mean_force_n']:.0f} N")
+        if h.get("score") is not None:
+            parts.append(f"score {h['score']}" + (f" ({h['grade']})" if h.get("grade") else ""))
+        line = ", ".join(parts)
+        fb = h.get("feedback") or []
+        if fb:
+            line += " — " + " ".join(str(x) for x in fb)
+        return line
+    if kind == "warning":
+        return f"warning: {getattr(ev, 'message', ev)}"
+    if kind == "gap":
+        lost = f", {ev.lost_samples} samples lost" if ev.lost_samples else ""
+        return f"gap: {ev.reason}{lost}"
+    if kind == "mark":
+        return f"marker at {ev.t_s:.1f} s: {ev.text}"
+    return None
+
+
+class PlainView:
+    """Plain text lines for pipes and logs: each event, a status line each second, a summary at the end."""
+
+    def __init__(self, out: IO[str] | None = None, *, status_interval_s: float = 1.0,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.out = out if out is not None else sys.stdout
+        self.status_interval_s = status_interval_s
+        self._clock = clock or time.monotonic
+        self._last_status: float | None = None
+
+    def _print(self, state: LiveState, text: str) -> None:
+        try:
+            print(f"[{state.t_s:8.2f} s] {text}", file=self.out, flush=True)
+        except (BrokenPipeError, ValueError):
+            pass  # reader went away: keep receiving (the recording matters more than the screen)
+
+    def start(self, state: LiveState) -> None:
+        self._last_status = self._clock()
+
+    def update(self, state: LiveState, events: list[Any]) -> None:
+        for ev in events:
+            line = describe_event(ev)
+            if line:
+                self._print(state, line)
+        now = self._clock()
+        if self._last_status is None:
+            self._last_status = now
+        if now - self._last_status >= self.status_interval_s:
+            self._last_status = now
+            self._print(state, status_line(state))
+
+    def close(self, state: LiveState) -> None:
+        self._print(state, "end: " + session_summary(state))
+
+
+def status_line(state: LiveState) -> str:
+    parts = [f"force {state.force_n:6.1f} N" if math.isfinite(state.force_n) else "force    –  N",
+             f"state {STATE_WORDS.get(state.state, state.state)}"]
+    d = state.hold_duration_s
+    if d is not None:
+        parts.append(f"hold {d:5.1f} s" + (" (release window reached)" if d >= state.release_window_s else ""))
+    parts.append(f"holds {len(state.holds)}")
+    if state.battery_pct is not None:
+        parts.append(f"battery {state.battery_pct:.0f}%" + (" LOW" if state.battery_low else ""))
+    for key in ("lost_frames", "corrupt_frames"):
+        if state.link.get(key):
+            parts.append(f"{key.replace('_', ' ')} {state.link[key]}")
+    if state.gaps:
+        parts.append(f"gaps {state.gaps}")
+    if isinstance(state.link.get("link"), str) and state.link["link"] != "ok":
+        parts.append(f"link {state.link['link']}")
+    return ", ".join(parts)
+
+
+class RichView:
+    """The full-screen terminal view (rich.live.Live), refreshed `refresh_hz` times a second."""
+
+    def __init__(self, console: Any = None, *, refresh_hz: float = 12.0, title: str = "holdsense live") -> None:
+        from rich.console import Console
+
+        self.console = console or Console()
+        self.refresh_hz = refresh_hz
+        self.title = title
+        self._live: Any = None
+        self._state: LiveState | None = None
+
+    def start(self, state: LiveState) -> None:
+        from rich.live import Live
+
+        self._state = state
+        if self._live is None:
+            self._live = Live(get_renderable=self._renderable, console=self.console,
+                              refresh_per_second=self.refresh_hz, transient=False, redirect_stderr=False)
+            self._live.start()
+
+    def _renderable(self) -> Any:
+        return render(self._state, self.console.width) if self._state is not None else ""
+
+    def update(self, state: LiveState, events: list[Any]) -> None:
+        self._state = state  # the Live thread re-renders at refresh_hz; nothing to do per chunk
+
+    def close(self, state: LiveState) -> None:
+        self._state = state
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+        self.console.print(session_summary(state))
+
+
+def _force_bar(state: LiveState, width: int) -> Any:
+    """A horizontal force gauge with the light-pressure band shaded and the current force marked."""
+    from rich.text import Text
+
+    band = state.light_band_n
+    peak = max([f for _, f in state.history if math.isfinite(f)] or [0.0])
+    full = max(band[1] * 2.0 if band else 0.0, peak * 1.2, 100.0)
+    f = state.force_n if math.isfinite(state.force_n) else 0.0
+    pos = int(round(min(max(f, 0.0), full) / full * (width - 1)))
+    lo_i = int(band[0] / full * (width - 1)) if band else -1
+    hi_i = int(band[1] / full * (width - 1)) if band else -1
+    bar = Text()
+    for i in range(width):
+        in_band = lo_i <= i <= hi_i
+        if i == pos:
+            bar.append("█", style="bold white")
+        elif i < pos:
+            bar.append("█" if not in_band else "▓", style="green" if in_band else ("cyan" if i < lo_i or not band else "yellow"))
+        else:
+            bar.append("░" if in_band else "·", style="green" if in_band else "grey50")
+    return bar, full
+
+
+TRACE_S = 15.0  # the trace shows the last 15 s: a few rolling strokes, or a hold settling
+TRACE_MIN_SPAN_N = 40.0  # at least this many newtons top to bottom: a still hold's breathing stays calm
+
+
+def _sparkline(state: LiveState, width: int) -> tuple[str, float, float]:
+    """The last TRACE_S of force as a strip chart `width` characters wide (newest on the right).
+
+    Returns (chart, bottom_n, top_n). The vertical scale follows the trace (so a rolling stroke's
+    ±20 N wave is visible, not lost on a 0–350 N scale) but never spans less than
+    TRACE_MIN_SPAN_N, so a still hold draws as a calm line instead of magnified noise.
+    """
+    pts = [(t, f) for t, f in list(state.history) if math.isfinite(f)]
+    if not pts or width < 2:
+        return "", 0.0, 0.0
+    t_end = pts[-1][0]
+    t0 = t_end - TRACE_S
+    sums = [0.0] * width
+    counts = [0] * width
+    for t, f in pts:
+        if t < t0:
+            continue
+        i = min(width - 1, int((t - t0) / TRACE_S * width))
+        sums[i] += f
+        counts[i] += 1
+    vals = [sums[i] / counts[i] if counts[i] else math.nan for i in range(width)]
+    # a bucket with no point between two with points (fewer points than columns): carry the last value
+    first = next(i for i, c in enumerate(counts) if c)
+    for i in range(first + 1, width):
+        if not counts[i]:
+            vals[i] = vals[i - 1]
+    finite = [v for v in vals if math.isfinite(v)]
+    lo, hi = min(finite), max(finite)
+    span = max(hi - lo, TRACE_MIN_SPAN_N)
+    bottom = (lo + hi) / 2 - span / 2
+    if bottom < 0 <= lo:
+        bottom = 0.0  # nothing below 0 N to show
+    top = bottom + span
+    ticks = "▁▂▃▄▅▆▇█"
+    chart = "".join(ticks[min(7, max(0, int((v - bottom) / span * 8)))] if math.isfinite(v) else " " for v in vals)
+    return chart, bottom, top
+
+
+def _hold_timer(state: LiveState, width: int) -> Any:
+    """The current hold's timer: a bar with the release window (30 s) marked by '|'."""
+    from rich.text import Text
+
+    d = state.hold_duration_s or 0.0
+    win = state.release_window_s
+    span = max(2 * win, d * 1.1 + 5)
+    mark = int(win / span * (width - 1))
+    pos = int(min(d, span) / span * (width - 1))
+    t = Text()
+    for i in range(width):
+        if i == mark:
+            t.append("┃", style="bold magenta")
+        elif i <= pos and state.hold_start_s is not None:
+            t.append("━", style="bold green" if d >= win else "bold yellow")
+        else:
+            t.append("─", style="grey42")
+    return t
+
+
+def render(state: LiveState, screen_width: int = 100) -> Any:
+    """The whole live screen as a rich renderable (pure: tests render it to text).
+
+    screen_width: the terminal's width in columns; the gauges and the trace use what the labels and
+    the panel leave (so the view fills a wide terminal and still fits an 80-column one).
+    """
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    # panel borders and padding (4) + label column and gap (10) + the force value in front of the bar (9)
+    width = max(20, min(110, screen_width - 24))
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", width=9, min_width=9, no_wrap=True)
+    grid.add_column(overflow="fold")  # feedback lines wrap; the gauges are sized to fit
+
+    state_word = STATE_WORDS.get(state.state, str(state.state))
+    style = {"hold": "bold green", "roll": "bold yellow", "off": "grey62"}.get(state.state or "", "grey62")
+    since = f"  for {fmt_clock(state.t_s - state.state_start_s)}" if state.state else ""
+    grid.add_row("state", Text(state_word.upper(), style=style) + Text(since))
+
+    bar, full = _force_bar(state, width)
+    fval = f"{state.force_n:6.1f} N" if math.isfinite(state.force_n) else "    –  N"
+    grid.add_row("force", Text(fval + "  ") + bar)
+    if state.light_band_n:
+        lo, hi = state.light_band_n
+        grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
+    else:
+        grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
+    chart, bottom, top = _sparkline(state, width - 14)
+    if chart:
+        grid.add_row("trace", Text(chart, style="cyan", no_wrap=True)
+                     + Text(f" {bottom:.0f}–{top:.0f} N, last {TRACE_S:g} s", style="grey50"))
+
+    d = state.hold_duration_s
+    if d is not None:
+        label = Text(f"{d:5.1f} s ", style="bold")
+        if d >= state.release_window_s:
+            label.append(f"release window reached ({state.release_window_s:g} s) ", style="bold green")
+        else:
+            label.append(f"{state.release_window_s - d:4.1f} s to the release window ", style="yellow")
+        grid.add_row("hold", label)
+        grid.add_row("", _hold_timer(state, width))
+        if state.hold_mean_force_n is not None:
+            grid.add_row("", Text(f"mean force {state.hold_mean_force_n:.0f} N"))
+    else:
+        grid.add_row("hold", Text("—  settle on a tender spot and stay", style="grey50"))
+
+    if state.last_hold:
+        h = state.last_hold
+        head = Text(f"last hold {h.get('duration_s', 0):.0f} s", style="bold")
+        if h.get("score") is not None:
+            head.append(f"  score {h['score']}", style="bold cyan")
+        if h.get("grade"):
+            head.append(f"  {h['grade']}")
+        grid.add_row("score", head)
+        for line in (h.get("feedback") or [])[:3]:
+            grid.add_row("", Text(f"• {line}"))
+
+    grid.add_row("session", Text(session_summary(state).split(": ", 1)[1]))
+
+    alerts: list[Text] = []
+    if state.battery_low:
+        pct = f" ({state.battery_pct:.0f}%)" if state.battery_pct is not None else ""
+        alerts.append(Text(f"LOW BATTERY{pct}: charge the roller soon", style="bold red"))
+    for t_warn, msg in state.warnings:
+        if state.t_s - t_warn > WARNING_SHOWN_S:
+            continue  # old news: the plain view and the event list keep it
+        alerts.append(Text(f"⚠ {msg}", style="bold yellow"))
+    link_state = state.link.get("link")
+    if isinstance(link_state, str) and link_state not in ("ok", "connected"):
+        alerts.append(Text(f"link: {link_state}", style="bold red"))
+    link_bits = []
+    if state.battery_pct is not None and not state.battery_low:
+        link_bits.append(f"battery {state.battery_pct:.0f}%")
+    for key in ("lost_frames", "corrupt_frames", "dropped_samples"):
+        if state.link.get(key):
+            link_bits.append(f"{key.replace('_', ' ')} {state.link[key]}")
+    if state.gaps:
+        link_bits.append(f"gaps {state.gaps}" + (f" ({state.lost_samples} samples)" if state.lost_samples else ""))
+    if link_bits:
+        grid.add_row("link", Text(", ".join(link_bits), style="grey62"))
+    for a in alerts:
+        grid.add_row("", a)
+    if state.marks or state.mark_keys or state.typing:
+        bits = [f"{fmt_clock(t)} {text}" for t, text in state.marks]
+        grid.add_row("markers", Text(" · ".join(bits) or "none yet", style="magenta"))
+        if state.typing:
+            grid.add_row("", Text(state.typing + "▏", style="bold magenta"))
+        elif state.mark_keys:
+            grid.add_row("", Text(state.mark_keys, style="grey50"))
+
+    sub = []
+    if state.device:
+        sub.append(state.device)
+    if state.region:
+        sub.append(state.region)
+    if state.body_mass_kg:
+        sub.append(f"{state.body_mass_kg:g} kg")
+    sub.append(f"t {fmt_clock(state.t_s)}")
+    title = "holdsense" + (" — session ended" if state.ended else "")
+    return Group(Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
+
+
+def make_view(*, plain: bool | None = None, out: IO[str] | None = None) -> View:
+    """RichView on a terminal, PlainView otherwise (or when `plain` is True)."""
+    stream = out if out is not None else sys.stdout
+    if plain is None:
+        plain = not (hasattr(stream, "isatty") and stream.isatty())
+    if plain:
+        return PlainView(stream)
+    from rich.console import Console
+
+    return RichView(Console(file=stream))

@@ -1,0 +1,120 @@
+# Runs INSIDE real MicroPython (WebAssembly port 1.27), via run_micropython.mjs, in a fresh
+# interpreter: heap, bytes allocated per sample (gc.mem_alloc with the GC off, so nothing is
+# freed in between) and CPU per sample of the firmware's hot path - HX711 read + Sampler.process
+# (encoder on, two links), the USB flush (SAMPLES encoding + COBS into the TX buffer) and the BLE
+# link's tx_step - every other sample as at 80 SPS. Prints "FIGURES {...}" (firmware/README.md).
+# Fakes: mp_fakes.py.
+import sys
+import gc
+import io
+import json
+import struct
+import time
+
+sys.path.append("/fw")
+print("impl", sys.implementation.name, sys.implementation.version)
+assert sys.implementation.name == "micropython"
+import asyncio  # noqa: E402
+
+
+from mp_fakes import B, Stream, convert  # noqa: E402  (installs machine, bluetooth, aioble)
+
+gc.collect()
+heap_interp = gc.mem_alloc()
+
+
+from holdsense_fw import frame as F  # noqa: E402
+from holdsense_fw import app as A  # noqa: E402
+from holdsense_fw import compat  # noqa: E402
+# ---------------------------------------------------------------- 2. figures
+from holdsense_fw.ble import BleLink  # noqa: E402
+from holdsense_fw.storage import Storage  # noqa: E402
+
+gc.collect()
+heap_base = gc.mem_alloc()  # interpreter + every firmware module imported
+st = Storage("/flash")
+app = A.App(A.build_hardware("esp32s3", st.load()), st, "esp32s3", "X", boot_id=9)
+sink = Stream()
+port = A.SerialPort(Stream(), sink, measure_writes=False)
+usb = app.add_link("usb")
+bl = BleLink(app)
+bl.on_connect(0)
+bl.on_mtu(247)
+bl.ready = True
+usb.queue.enabled = True
+bl.link.queue.enabled = True
+flag = compat.ThreadSafeFlag()
+app.hx.start_irq(flag)
+setup_end = gc.mem_alloc()
+notified = [0]
+
+
+def notify(f):
+    notified[0] += 1
+
+
+PARTS = [1, 1, 1]  # sampling, USB flush, BLE step: switched for the breakdown
+
+
+def one_sample(i, t_us):
+    convert()
+    if PARTS[0]:
+        app.sampler.process(t_us, app.hx.read_raw())
+    if i % 2 == 0:  # the 20 ms serial flush and the BLE poll, about every other sample at 80 SPS
+        if PARTS[1]:
+            A.App.tx_pass(usb, port)
+            sink.out = bytearray()
+        if PARTS[2]:
+            bl.tx_step(i * 12, notify)
+
+
+t = compat.ticks_us()
+for i in range(300):  # warm up: queues, dicts and caches at their steady size
+    one_sample(i, compat.ticks_add(t, i * 12500))
+N = 400
+base = 300
+parts_b = []
+for parts in ([1, 0, 0], [1, 1, 0], [1, 0, 1]):
+    PARTS[:] = parts
+    A.App.tx_pass(usb, port)
+    bl.tx_step(0, notify)
+    usb.take_frames(10000)
+    bl.link.take_frames(10000)
+    gc.collect()
+    gc.disable()
+    b0 = gc.mem_alloc()
+    for i in range(base, base + N):
+        one_sample(i, compat.ticks_add(t, i * 12500))
+    base += N
+    b1 = gc.mem_alloc()
+    gc.enable()
+    parts_b.append((b1 - b0) / N)
+PARTS[:] = [1,1,1]
+gc.collect()
+gc.disable()
+a0 = gc.mem_alloc()
+c0 = time.ticks_us()
+for i in range(base, base + N):
+    one_sample(i, compat.ticks_add(t, i * 12500))
+base += N
+c1 = time.ticks_us()
+a1 = gc.mem_alloc()
+gc.enable()
+# This port frees nothing while a script runs (gc.collect() returns no memory: checked), so live
+# heap cannot be measured here; the heap figures are allocations (upper bounds of what stays live).
+f0 = gc.mem_alloc()
+usb.take_frames(10000)
+bl.link.take_frames(10000)
+for i in range(base, base + 256):  # both 256-sample queues fill (the host stopped reading)
+    convert()
+    app.sampler.process(compat.ticks_add(t, i * 12500), app.hx.read_raw())
+f1 = gc.mem_alloc()
+figures = {"bytes_per_sample": (a1 - a0) / N, "bytes_sampling": parts_b[0],
+           "bytes_usb_flush": parts_b[1] - parts_b[0], "bytes_ble_step": parts_b[2] - parts_b[0],
+           "cpu_us_per_sample": time.ticks_diff(c1, c0) / N,
+           "heap_interpreter_kb": heap_interp / 1024, "imports_alloc_kb": (heap_base - heap_interp) / 1024,
+           "app_setup_alloc_kb": (setup_end - heap_base) / 1024,
+           "queues_fill_alloc_kb": (f1 - f0) / 1024, "queued": [usb.queue.count, bl.link.queue.count],
+           "notified": notified[0]}
+print("FIGURES", json.dumps(figures))
+print("MP-OK")

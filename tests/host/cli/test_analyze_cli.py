@@ -1,0 +1,101 @@
+"""`holdsense analyze` as a subprocess: exit codes, JSON schema, folders, plots (contracts.md §3)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DEMO = ROOT / "recordings" / "demo-standard.csv"
+FORCE_ONLY = ROOT / "recordings" / "demo-force-only.csv"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def _check_schema(obj: dict) -> None:
+    assert obj["format"] == "holdsense-analysis/1"
+    assert set(obj) >= {"source", "segments", "holds", "summary", "quality"}
+    segs = obj["segments"]
+    assert segs and all(s["kind"] in {"off", "roll", "hold"} for s in segs)
+    for a, b in zip(segs, segs[1:]):  # tile the recording in time order, no overlaps
+        assert a["end_s"] == pytest.approx(b["start_s"], abs=1e-6) and a["kind"] != b["kind"]
+    for h in obj["holds"]:
+        assert set(h) >= {"start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm", "spot_cm",
+                          "score", "grade", "feedback"}
+        assert h["duration_s"] >= 5.0 and 0 <= h["score"] <= 100 and h["feedback"]
+        assert any(s["kind"] == "hold" and s["start_s"] == pytest.approx(h["start_s"]) for s in segs)
+    s = obj["summary"]
+    assert set(s) >= {"duration_s", "hold_s", "roll_s", "off_s", "holds", "holds_over_30s", "session_score", "advice"}
+    assert s["hold_s"] + s["roll_s"] + s["off_s"] == pytest.approx(s["duration_s"], abs=0.05)
+    assert set(obj["quality"]) >= {"sample_rate_hz", "gaps", "saturated_samples", "warnings"}
+
+
+def test_json_single_file_schema_and_holds_match_labels() -> None:
+    r = cli("analyze", str(DEMO), "--json")
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    _check_schema(obj)
+    labels = json.loads(DEMO.with_suffix(".labels.json").read_text())
+    true_holds = [s for s in labels["segments"] if s["kind"] == "hold" and s["end_s"] - s["start_s"] >= 5]
+    assert len(obj["holds"]) == len(true_holds)
+    for h, t in zip(obj["holds"], true_holds):
+        assert abs(h["start_s"] - t["start_s"]) < 1.0 and abs(h["end_s"] - t["end_s"]) < 1.0
+    assert obj["holds"][0]["travel_cm"] is not None  # encoder present
+
+
+def test_force_only_has_null_travel() -> None:
+    obj = json.loads(cli("analyze", str(FORCE_ONLY), "--json").stdout)
+    assert obj["holds"] and all(h["travel_cm"] is None and h["spot_cm"] is None for h in obj["holds"])
+
+
+def test_text_report_and_plot(tmp_path: Path) -> None:
+    png = tmp_path / "out.png"
+    r = cli("analyze", str(DEMO), "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    assert "Holds (" in r.stdout and "session score" in r.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_folder_json_lines_with_bad_file_in_place(tmp_path: Path) -> None:
+    shutil.copy(DEMO, tmp_path / "a.csv")
+    (tmp_path / "b.csv").write_text("# format: holdsense-recording/1\nt_s,force_n\n0,1\n0.1,oops\n")
+    shutil.copy(FORCE_ONLY, tmp_path / "c.csv")
+    (tmp_path / "notes.txt").write_text("not a recording\n")
+    r = cli("analyze", str(tmp_path), "--json")
+    assert r.returncode == 2
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(x["source"]).name for x in lines] == ["a.csv", "b.csv", "c.csv"]
+    assert "error" in lines[1] and "line 4" in lines[1]["error"]
+    _check_schema(lines[0])
+    _check_schema(lines[2])
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "no such file"),
+    ("", "empty file"),
+    ("# format: holdsense-recording/9\nt_s,force_n\n0,1\n", "unknown format version"),
+    ("# format: holdsense-recording/1\nt_s,force_n\n", "no samples"),
+    ("# format: holdsense-recording/1\nt_s,force_n\n1,1\n0,1\n", "t_s decreases"),
+])
+def test_bad_input_exit_2_one_line(tmp_path: Path, content: str | None, needle: str) -> None:
+    p = tmp_path / "bad.csv"
+    if content is not None:
+        p.write_text(content)
+    r = cli("analyze", str(p))
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--body-mass", "-3"], ["--bogus"], ["--profile", "no-such-profile"]])
+def test_bad_options_exit_2(args: list[str]) -> None:
+    r = cli("analyze", str(DEMO), *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 2

@@ -1,0 +1,72 @@
+"""`holdsense replay` as a subprocess with the real rollsignal.Detector: live and offline agree."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import rollsignal
+from holdsense.io.recording import write_recording
+from rollsignal import SampleChunk
+
+if not hasattr(rollsignal, "Detector"):  # pragma: no cover - until the detector lands on this branch
+    pytest.skip("rollsignal.Detector not available yet", allow_module_level=True)
+
+
+def session(tmp_path):
+    """Roll 20 s, hold 45 s at light pressure, step off 10 s, roll 15 s, hold 35 s; 80 Hz with encoder."""
+    rng = np.random.default_rng(7)
+    parts_f, parts_a = [], []
+    angle = 0.0
+    for kind, dur in (("off", 5), ("roll", 20), ("hold", 45), ("off", 10), ("roll", 15), ("hold", 35), ("off", 5)):
+        t = np.arange(0, dur, 1 / 80)
+        if kind == "off":
+            f = rng.normal(0, 0.5, len(t))
+            a = np.full(len(t), angle)
+        elif kind == "roll":
+            f = 230 + 30 * np.sin(2 * np.pi * t / 2.5) + rng.normal(0, 3, len(t))
+            a = angle + 150 * np.sin(2 * np.pi * t / 2.5)
+        else:
+            f = 120 + 4 * np.sin(2 * np.pi * 0.25 * t) + rng.normal(0, 1.5, len(t))
+            a = np.full(len(t), angle) + rng.normal(0, 0.05, len(t))
+        angle = float(a[-1])
+        parts_f.append(f)
+        parts_a.append(a)
+    f = np.concatenate(parts_f)
+    a = np.concatenate(parts_a)
+    t = np.arange(len(f)) / 80
+    p = tmp_path / "s.csv"
+    write_recording(p, SampleChunk(t, f, angle_deg=a), {"sample_rate_hz": 80, "body_mass_kg": 75})
+    return p
+
+
+def hs(*args):
+    return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def test_replay_plain_lines_agree_with_analyze(tmp_path):
+    p = session(tmp_path)
+    r = hs("replay", str(p), "--speed", "max")  # stdout is a pipe: plain lines, no stdin read
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    ended = [ln for ln in lines if "hold ended" in ln]
+    assert any("now holding" in ln for ln in lines) and any("now rolling" in ln for ln in lines)
+    assert lines[-1].startswith("[") and "end: session" in lines[-1]
+    a = hs("analyze", str(p), "--json")
+    assert a.returncode == 0, a.stderr
+    holds = json.loads(a.stdout)["holds"]
+    assert len(holds) == 2 and len(ended) == len(holds)
+    for ln, h in zip(ended, holds):  # the same scores the batch analysis gives
+        assert f"score {h['score']}" in ln and f"{h['duration_s']:.0f} s" in ln
+
+
+def test_replay_bad_input_exit_2(tmp_path):
+    r = hs("replay", str(tmp_path / "missing.csv"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = hs("replay", str(session(tmp_path)), "--speed", "fast")
+    assert r.returncode == 2 and "--speed" in r.stderr

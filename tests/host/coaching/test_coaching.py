@@ -1,0 +1,285 @@
+"""The guided flow driven by synthetic detector event sequences (rollsignal's documented event API),
+regions, before/after tests and the cue outputs."""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import wave
+from pathlib import Path
+
+import pytest
+
+from holdsense.coaching.flow import (REGIONS, SAFETY_LINES, CoachingFlow, CoachSettings, Cue, FlowError, MovementTest,
+                                     Phase, compare_tests, find_region, movement_test_from_answers, parse_rom)
+from holdsense.coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues, roller_pattern, spoken
+from holdsense.errors import UserError
+
+
+def _guided(region: str = "quads") -> CoachingFlow:
+    f = CoachingFlow()
+    f.start()
+    f.choose_region(region)
+    f.record_before(MovementTest(5, 40.0, None, 4))
+    f.begin_guide(0.0)
+    return f
+
+
+def _state(t_s: float, state: str, previous: str, start_s: float | None = None) -> dict:
+    return {"kind": "state", "t_s": t_s, "state": state, "previous": previous,
+            "start_s": t_s if start_s is None else start_s}
+
+
+def _run(f: CoachingFlow, script: list[tuple[float, dict | None]], t_end: float, step: float = 0.5) -> list[Cue]:
+    """Feed events at their times and tick the clock every `step` s (as chunks would), up to t_end."""
+    out: list[Cue] = []
+    script = sorted(script, key=lambda x: x[0])
+    t = 0.0
+    i = 0
+    while t <= t_end + 1e-9:
+        while i < len(script) and script[i][0] <= t + 1e-9:
+            if script[i][1] is not None:
+                out += f.on_event(script[i][1])
+            i += 1
+        out += f.on_time(t)
+        t = round(t + step, 6)
+    return out
+
+
+def _hold(start_s: float, end_s: float, score: int) -> dict:
+    d = end_s - start_s
+    return {"start_s": start_s, "end_s": end_s, "duration_s": d, "mean_force_n": 140.0, "score": score,
+            "grade": "release window reached" if d >= 30 else "short",
+            "feedback": [f"Held {d:.0f} s."]}
+
+
+def test_safety_comes_first_and_phases_are_enforced() -> None:
+    f = CoachingFlow()
+    with pytest.raises(FlowError):
+        f.choose_region("quads")
+    cues = f.start()
+    text = " ".join(c.text for c in cues).lower()
+    assert [c.text for c in cues] == list(SAFETY_LINES) and 1 <= len(cues) <= 2
+    for word in ("practitioner", "joints", "bones", "sharp"):
+        assert word in text
+    assert f.phase is Phase.REGION
+    with pytest.raises(FlowError):
+        f.begin_guide(0.0)
+    cues = f.choose_region("quad")
+    assert f.region.key == "quads" and "heel" in cues[1].text and "kneecap" in cues[0].text
+    f.record_before(MovementTest(4))
+    cues = f.begin_guide(0.0)
+    assert "tight" in cues[0].text and "bend and straighten the knee" in cues[0].text
+    with pytest.raises(FlowError):
+        f.record_after(MovementTest(2))
+    f.end_guide(10.0)
+    out = f.record_after(MovementTest(2))
+    assert f.phase is Phase.DONE and any("Pain 4 → 2/10" in c.text for c in out)
+
+
+def test_regions_table() -> None:
+    assert {"quads", "hamstrings", "calves", "glutes", "it-band", "upper-back", "lats", "adductors"} <= set(REGIONS)
+    for r in REGIONS.values():
+        assert r.test_movement and r.related_limb and r.avoid and r.rom_hint
+    assert "knee" in REGIONS["quads"].related_limb  # the seed's own example
+    assert find_region("IT band").key == "it-band" and find_region("  Upper_Back ").key == "upper-back"
+    assert find_region("3").key == list(REGIONS)[2]
+    with pytest.raises(UserError, match="quads, hamstrings"):
+        find_region("elbow")
+
+
+def test_hold_milestones_limb_prompt_and_end() -> None:
+    f = _guided()
+    script = [(2.0, _state(2.0, "roll", "off")),
+              # the detector confirms the hold 5 s after its true start at 20 s, and back-dates it
+              (25.0, _state(25.0, "hold", "roll", start_s=20.0)),
+              (25.0, {"kind": "hold_started", "t_s": 25.0, "start_s": 20.0})]
+    script += [(20.0 + d, {"kind": "hold_progress", "t_s": 20.0 + d, "start_s": 20.0, "duration_s": float(d),
+                           "mean_force_n": 140.0}) for d in range(6, 150)]
+    script += [(170.0, _state(170.0, "roll", "hold", start_s=170.0)),
+               (170.5, {"kind": "hold_ended", "t_s": 170.5, "hold": _hold(20.0, 170.0, 93)})]
+    cues = _run(f, script, 175.0)
+    ms = [c for c in cues if c.kind == "milestone"]
+    assert [c.milestone_s for c in ms] == [30, 60, 90, 120]  # each once, in order, 150 s hold: no 180 s cue
+    assert [c.t_s for c in ms] == [50.0, 80.0, 110.0, 140.0]  # due at the hold's true start + milestone
+    assert "release window reached" in ms[0].text
+    limb = [c for c in cues if c.kind == "limb"]
+    assert len(limb) == 1 and limb[0].t_s == 60.0 and "bend and straighten the knee" in limb[0].text
+    starts = [c for c in cues if c.kind == "start"]
+    assert len(starts) == 1 and starts[0].t_s == 25.0
+    (ended,) = [c for c in cues if c.kind == "ended"]
+    assert "150 s" in ended.text and "score 93" in ended.text and "Held 150 s." in ended.text
+    assert not [c for c in cues if c.kind == "nudge"]  # 18 s of rolling before the hold
+    assert len(f.stats.holds) == 1
+
+
+def test_long_hold_gets_a_cue_each_further_minute() -> None:
+    f = _guided()
+    script = [(1.0, _state(1.0, "roll", "off")), (10.0, {"kind": "hold_started", "t_s": 10.0, "start_s": 5.0})]
+    cues = _run(f, script, 5.0 + 305.0)
+    assert [c.milestone_s for c in cues if c.kind == "milestone"] == [30, 60, 90, 120, 180, 240, 300]
+
+
+def test_nudge_after_long_rolling_not_while_off_and_reset_by_a_hold() -> None:
+    f = _guided("calves")
+    script = [(0.0, _state(0.0, "roll", "off")),
+              (30.0, _state(30.0, "off", "roll")),  # steps off for a minute: not rolling
+              (90.0, _state(90.0, "roll", "off"))]
+    cues = _run(f, script, 200.0)
+    nudges = [c for c in cues if c.kind == "nudge"]
+    # 30 s + 15 s = 45 s of rolling at t = 105 s, given 5 s later (a hold may be awaiting confirmation)
+    assert [c.t_s for c in nudges] == [110.0, 155.0, 200.0]
+    assert "don't just roll" in nudges[0].text
+    # a hold resets the count
+    g = _guided("calves")
+    script = [(0.0, _state(0.0, "roll", "off")),
+              (35.0, {"kind": "hold_started", "t_s": 35.0, "start_s": 30.0}),
+              (70.0, _state(70.0, "roll", "hold")),
+              (70.0, {"kind": "hold_ended", "t_s": 70.0, "hold": _hold(30.0, 70.0, 80)})]
+    cues = _run(g, script, 115.0)
+    assert [c.t_s for c in cues if c.kind == "nudge"] == [] and g.stats.nudges == 0
+    cues = _run(g, [], 125.0)
+    assert [c.t_s for c in cues if c.kind == "nudge"] == [120.0]
+
+
+def test_no_nudge_for_a_hold_awaiting_confirmation() -> None:
+    f = _guided()
+    # rolling from 0; a hold truly starts at 44 s and is confirmed (back-dated) at 49 s
+    script = [(0.0, _state(0.0, "roll", "off")), (49.0, {"kind": "hold_started", "t_s": 49.0, "start_s": 44.0})]
+    cues = _run(f, script, 60.0)
+    assert not [c for c in cues if c.kind == "nudge"]
+
+
+def test_joining_mid_hold_gives_one_milestone_not_a_storm() -> None:
+    f = _guided()
+    cues = f.on_event({"kind": "hold_progress", "t_s": 105.0, "start_s": 10.0, "duration_s": 95.0})
+    assert [c.milestone_s for c in cues if c.kind == "milestone"] == [90]
+    assert len([c for c in cues if c.kind == "limb"]) == 1
+    assert f.on_time(106.0) == []
+
+
+def test_warning_event_and_custom_settings() -> None:
+    f = CoachingFlow(CoachSettings(milestones_s=(10.0,), repeat_after_last_s=0, limb_prompt_s=5.0))
+    f.start()
+    f.choose_region("glutes")
+    f.record_before(MovementTest())
+    f.begin_guide(0.0)
+    cues = f.on_event({"kind": "warning", "t_s": 3.0, "message": "force far above your rolling load"})
+    assert cues[0].kind == "warning" and "far above" in cues[0].text and f.stats.warnings
+    cues = f.on_event({"kind": "hold_started", "t_s": 8.0, "start_s": 3.0})  # 5 s in: the limb prompt is due
+    cues += f.on_time(30.0)
+    assert [c.milestone_s for c in cues if c.kind == "milestone"] == [10.0]
+    assert "knee" in [c for c in cues if c.kind == "limb"][0].text  # glutes: let the knee fall open and closed
+
+
+def test_events_as_objects_work_too() -> None:
+    from types import SimpleNamespace as NS
+
+    f = _guided()
+    f.on_event(NS(kind="state", t_s=1.0, state="roll", previous="off", start_s=1.0))
+    f.on_event(NS(kind="hold_started", t_s=8.0, start_s=3.0))
+    cues = f.on_event(NS(kind="hold_progress", t_s=33.5, start_s=3.0, duration_s=30.5, mean_force_n=120.0))
+    assert [c.milestone_s for c in cues if c.kind == "milestone"] == [30]
+
+
+def test_compare_tests_words_and_numbers() -> None:
+    ch = compare_tests(MovementTest(6, 40.0, None, 3), MovementTest(3, 55.0, None, 6))
+    assert (ch.pain_delta, ch.rom_delta_deg, ch.ease_delta) == (-3, 15.0, 3)
+    assert ch.improved == ["reduced pain", "increased ease of motion", "greater range of motion"]
+    ch = compare_tests(MovementTest(3, None, "fingers to shins"), MovementTest(4, None, "fingers to ankles"))
+    assert ch.pain_delta == 1 and ch.improved == [] and ch.rom_delta_deg is None
+    assert any('before "fingers to shins", after "fingers to ankles"' in ln for ln in ch.lines)
+    assert "No clear change" in ch.lines[-1]
+    assert compare_tests(None, MovementTest(2)).lines == ["No before/after test recorded."]
+
+
+def test_answers_parsing() -> None:
+    assert parse_rom("35 deg") == (35.0, None) and parse_rom("35°") == (35.0, None) and parse_rom(40) == (40.0, None)
+    assert parse_rom("heel 10 cm from buttock") == (None, "heel 10 cm from buttock")
+    t = movement_test_from_answers({"pain": "4", "rom": "35 deg", "ease": 6}, "before", "quad stretch")
+    assert t == MovementTest(4, 35.0, None, 6, "quad stretch")
+    with pytest.raises(UserError, match="before pain: '11'"):
+        movement_test_from_answers({"pain": 11}, "before")
+    with pytest.raises(UserError, match="whole number"):
+        movement_test_from_answers({"ease": 2.5}, "after")
+    with pytest.raises(UserError, match="unknown field"):
+        movement_test_from_answers({"pian": 3}, "after")
+    with pytest.raises(UserError, match="expected an object"):
+        movement_test_from_answers([1, 2], "after")
+    assert movement_test_from_answers(None, "after").is_empty()
+
+
+# --- cue outputs ----------------------------------------------------------------------------
+
+def test_roller_patterns_and_speech() -> None:
+    assert roller_pattern(Cue("milestone", "30 s: release window reached.", 30.0, 30.0)) == (4, 1)
+    assert roller_pattern(Cue("milestone", "60 s", 60.0, 60.0)) == (2, 1)
+    assert roller_pattern(Cue("nudge", "x")) == (3, 1) and roller_pattern(Cue("warning", "x")) == (3, 2)
+    assert roller_pattern(Cue("info", "x")) is None
+    assert spoken(Cue("milestone", "30 s: release window reached. Stay if it still feels tight.")) == \
+        "30 seconds: release window reached"
+
+
+def test_terminal_bell_only_on_a_terminal() -> None:
+    buf = io.StringIO()
+    TerminalCues(buf)(Cue("milestone", "30 s: release window reached.", 50.0, 30.0))
+    assert buf.getvalue() == "[ 0:50] ⏱ 30 s: release window reached.\n"
+    buf = io.StringIO()
+    t = TerminalCues(buf, bell=True)
+    t(Cue("nudge", "hold it", 5.0))
+    t(Cue("info", "text only"))
+    assert buf.getvalue() == "[ 0:05] → hold it\a\n   text only\n"
+
+
+def test_cue_output_sends_roller_cues_off_the_calling_thread() -> None:
+    import threading
+
+    sent: list[tuple[int, int, str]] = []
+    roller = RollerCues(lambda p, r: sent.append((p, r, threading.current_thread().name)))
+    failing = RollerCues(lambda p, r: (_ for _ in ()).throw(OSError("link lost")))
+    buf = io.StringIO()
+    out = CueOutput(TerminalCues(buf), [roller, failing])
+    out([Cue("info", "a"), Cue("milestone", "30 s", 30.0, 30.0), Cue("nudge", "n", 40.0)])
+    out.close()
+    assert [(p, r) for p, r, _ in sent] == [(4, 1), (3, 1)]
+    assert all(name == "holdsense-cues" for _, _, name in sent)
+    assert failing.failed == 2 and roller.sent == 2
+    assert buf.getvalue().count("\n") == 3
+
+
+def _fake_tool(folder: Path, name: str, log: Path) -> None:
+    p = folder / name
+    p.write_text(f"#!/bin/sh\necho \"$0 $@\" >> {log}\n")
+    p.chmod(p.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="shell-script stand-ins for sound players")
+def test_host_sound_plays_a_tone_where_a_device_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULSE_SERVER", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    bin_dir, snd, log = tmp_path / "bin", tmp_path / "snd", tmp_path / "played.log"
+    bin_dir.mkdir()
+    snd.mkdir()
+    _fake_tool(bin_dir, "aplay", log)
+    # no sound device: skipped silently, even with a player installed
+    assert HostSound.detect(snd_dir=str(snd), path=str(bin_dir)) is None
+    (snd / "pcmC0D0p").write_text("")
+    hs = HostSound.detect(snd_dir=str(snd), path=str(bin_dir))
+    assert hs is not None and hs.speaker is None
+    hs(Cue("milestone", "30 s: release window reached.", 30.0, 30.0))
+    hs(Cue("info", "not audible"))
+    played = log.read_text().split()
+    assert played[0].endswith("aplay") and played[1].endswith("rising.wav") and len(played) == 2
+    with wave.open(played[1]) as w:  # a real, short 16-bit tone
+        assert w.getframerate() == 22050 and w.getsampwidth() == 2 and 0.3 < w.getnframes() / 22050 < 1.0
+    hs.close()
+    assert not Path(played[1]).exists()
+    # speech preferred where a speaker exists
+    _fake_tool(bin_dir, "espeak-ng", log)
+    hs = HostSound.detect(snd_dir=str(snd), path=str(bin_dir))
+    hs(Cue("nudge", "You have rolled 45 s without holding: don't just roll around. Stop.", 45.0))
+    assert "espeak-ng You have rolled 45 s without holding: don't just roll around" in log.read_text()
+    # nothing to play with: None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert HostSound.detect(snd_dir=str(snd), path=str(empty)) is None

@@ -1,0 +1,247 @@
+"""Session report: the HTML is parsed and checked by content; the PDF is one real A4 page."""
+from __future__ import annotations
+
+import base64
+import io
+import re
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.coaching.flow import MovementTest
+from holdsense.errors import UserError
+from holdsense.coaching.report import ReportInput, mmss, render_html, write_report
+from rollsignal import SampleChunk
+
+SEGMENTS = [("off", 0, 5), ("roll", 5, 40), ("hold", 40, 95), ("roll", 95, 120), ("hold", 120, 132),
+            ("roll", 132, 150), ("hold", 150, 260), ("off", 260, 275), ("roll", 275, 300), ("hold", 300, 400),
+            ("off", 400, 420)]
+SCORES = [63, 37, 95, 90]
+
+
+def _session(n_holds_extra: int = 0) -> tuple[SampleChunk, dict]:
+    """A 7-minute trace shaped like contracts.md §3's example, with its analysis object."""
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 420, 1 / 80)
+    f = np.zeros_like(t)
+    for kind, a, b in SEGMENTS:
+        m = (t >= a) & (t < b)
+        if kind == "roll":
+            f[m] = 230 + 70 * np.sin(2 * np.pi * (t[m] - a) / 3.0)
+        elif kind == "hold":
+            f[m] = 140 * (1 + 0.03 * np.sin(2 * np.pi * 0.25 * t[m]))
+    f += rng.normal(0, 2, len(t))
+    holds = []
+    for (kind, a, b) in [s for s in SEGMENTS if s[0] == "hold"]:
+        d = b - a
+        holds.append({"start_s": float(a), "end_s": float(b), "duration_s": float(d), "mean_force_n": 140.0,
+                      "force_cv": 0.04, "travel_cm": None, "spot_cm": None, "score": SCORES[len(holds)],
+                      "grade": "release window reached" if d >= 30 else "too short",
+                      "feedback": [f"Held {d} s.", "Light pressure: good."]})
+    for k in range(n_holds_extra):
+        holds.append(dict(holds[0], start_s=400.0 + k, end_s=401.0 + k, score=50 + k,
+                          feedback=[f"extra {k} first", f"extra {k} second"]))
+    analysis = {"format": "holdsense-analysis/1", "source": "/some/where/demo.csv",
+                "segments": [{"kind": k, "start_s": float(a), "end_s": float(b)} for k, a, b in SEGMENTS],
+                "holds": holds,
+                "summary": {"duration_s": 420.0, "hold_s": 277.0, "roll_s": 98.0, "off_s": 45.0,
+                            "holds": len(holds), "holds_over_30s": 3, "session_score": 78,
+                            "advice": ["Hold 2 was short: stay 30 s or more on each spot."]},
+                "quality": {"sample_rate_hz": 80.0, "gaps": 1, "saturated_samples": 0,
+                            "warnings": ["link gap of 0.4 s at 3:10"]}}
+    return SampleChunk(t, f), analysis
+
+
+class _Page(HTMLParser):
+    """Collects what the tests look at: text per element class/id, table rows, images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, dict]] = []
+        self.hold_rows: list[list[str]] = []
+        self.test_rows: dict[str, list[str]] = {}
+        self.totals: dict[str, str] = {}
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self.sections: dict[str, str] = {}
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._total: str | None = None
+        self._total_text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.stack.append((tag, a))
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        if tag in ("link", "script") and (a.get("href") or a.get("src")):
+            self.external.append(a.get("href") or a.get("src"))
+        if tag == "tr" and (a.get("class") == "hold" or "data-test" in a):
+            self._row = []
+        if tag == "td" and self._row is not None:
+            self._cell = []
+        if tag == "div" and "data-key" in a:
+            self._total, self._total_text = a["data-key"], []
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        if tag == "tr" and self._row is not None:
+            attrs = next((a for t, a in reversed(self.stack) if t == "tr"), {})
+            if "data-test" in attrs:
+                self.test_rows[attrs["data-test"]] = self._row
+            else:
+                self.hold_rows.append(self._row)
+            self._row = None
+        while self.stack:
+            t, a = self.stack.pop()
+            if t == "div" and "data-key" in a and self._total == a["data-key"]:
+                self.totals[self._total] = " ".join(self._total_text)
+                self._total = None
+            if t == tag:
+                break
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._total is not None and data.strip():
+            self._total_text.append(data.strip())
+        for t, a in self.stack:
+            if t == "section" and a.get("id"):
+                self.sections[a["id"]] = self.sections.get(a["id"], "") + data
+
+
+def _parse(html_text: str) -> _Page:
+    p = _Page()
+    p.feed(html_text)
+    p.close()
+    return p
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def _input(**kw) -> ReportInput:
+    samples, analysis = _session()
+    base = dict(analysis=analysis, samples=samples,
+                metadata={"started_utc": "2026-11-24T10:00:00Z", "body_mass_kg": 72, "region": "quads"},
+                before=MovementTest(5, 40.0, None, 4, "standing quad stretch"),
+                after=MovementTest(3, 52.0, None, 7, "standing quad stretch"))
+    base.update(kw)
+    return ReportInput(**base)
+
+
+def test_html_lists_each_hold_with_score_and_feedback() -> None:
+    page = _parse(render_html(_input()))
+    assert len(page.hold_rows) == 4
+    for i, (row, score) in enumerate(zip(page.hold_rows, SCORES), 1):
+        assert row[0] == str(i)
+        assert row[4] == str(score)  # columns: #, start, held, force, score, grade + feedback (no spot: no encoder)
+        assert row[1] == mmss([s for s in SEGMENTS if s[0] == "hold"][i - 1][1])
+        assert "Light pressure: good." in row[5]
+    assert page.hold_rows[1][2] == "12 s" and page.hold_rows[1][5].startswith("too short") and "Held 12 s." in page.hold_rows[1][5]
+    assert page.hold_rows[0][3] == "140 N (20 % BW)"  # 140 N / (72 kg * 9.81)
+
+
+def test_html_totals_and_before_after() -> None:
+    page = _parse(render_html(_input()))
+    # each total reads "<label> <value> <note>"
+    assert page.totals["Session score"] == "Session score 78 of 100"
+    assert page.totals["Duration"] == "Duration 7:00 whole recording"
+    assert page.totals["Holding"] == "Holding 4:37 66 % of session"
+    assert page.totals["Rolling"] == "Rolling 1:38 23 % of session"
+    assert page.totals["Holds"].startswith("Holds 4 ") and page.totals["Holds ≥ 30 s"].startswith("Holds ≥ 30 s 3 ")
+    assert page.totals["Longest hold"] == "Longest hold 1:50 min:s"
+    assert page.test_rows["Pain (0–10)"] == ["Pain (0–10)", "5", "3", "-2"]
+    assert page.test_rows["Range of motion"] == ["Range of motion", "40°", "52°", "+12°"]
+    assert page.test_rows["Ease (0–10)"] == ["Ease (0–10)", "4", "7", "+3"]
+    ba = page.sections["before-after"]
+    assert "reduced pain" in ba and "greater range of motion" in ba and "standing quad stretch" in ba
+    assert "Hold 2 was short" in page.sections["advice"]
+    assert "quadriceps" in render_html(_input())
+    # a measure not given before nor after is left out rather than shown as dashes
+    page = _parse(render_html(_input(before=MovementTest(5), after=MovementTest(3))))
+    assert list(page.test_rows) == ["Pain (0–10)"]
+
+
+def test_html_is_self_contained_with_a_real_plot() -> None:
+    page = _parse(render_html(_input()))
+    assert page.external == []
+    (src,) = page.images
+    assert src.startswith("data:image/png;base64,")
+    png = base64.b64decode(src.split(",", 1)[1])
+    w, h = _png_size(png)
+    assert w >= 1200 and 300 <= h < w
+    # the plot is drawn, not blank: the image has the force line's dark blue and the hold shading's green
+    import matplotlib.image as mpimg
+    img = mpimg.imread(io.BytesIO(png), format="png")[..., :3]
+    dark = (img[..., 2] > img[..., 0] + 0.1) & (img.sum(axis=2) < 1.0)
+    greenish = (img[..., 1] > img[..., 0] + 0.04) & (img[..., 1] > img[..., 2])
+    assert dark.mean() > 0.005 and greenish.mean() > 0.05
+
+
+def test_html_without_tests_or_samples_still_reads() -> None:
+    page_html = render_html(_input(before=None, after=None, samples=None))
+    page = _parse(page_html)
+    assert "No before/after test recorded" in page.sections["before-after"]
+    assert page.test_rows == {}
+    assert len(page.hold_rows) == 4 and page.images  # segments still drawn
+    assert "trace not available" not in page.sections.get("holds", "")
+
+
+def test_html_escapes_and_keeps_one_page_with_many_holds() -> None:
+    samples, analysis = _session(n_holds_extra=12)
+    analysis["holds"][0]["feedback"] = ["<script>alert(1)</script> & more"]
+    page_html = render_html(ReportInput(analysis=analysis, samples=samples))
+    assert "<script>alert" not in page_html and "&lt;script&gt;" in page_html
+    page = _parse(page_html)
+    assert len(page.hold_rows) == 16
+    # many holds: only the first feedback line each, to stay on one page
+    assert "extra 3 first" in page.hold_rows[7][-1] and "extra 3 second" not in page_html
+
+
+def test_layout_tightens_with_content() -> None:
+    light = render_html(_input())
+    assert "<body>" in light  # 4 holds with short feedback: the roomy layout
+    samples, analysis = _session()
+    for h in analysis["holds"]:
+        h["feedback"] = ["A long line of feedback that a person reads and acts on, about pressure and time. " * 2] * 5
+    crowded = render_html(ReportInput(analysis=analysis, samples=samples))
+    assert '<body class="dense">' in crowded
+    page = _parse(crowded)  # past ~44 printed lines: the first two feedback lines per hold and a pointer
+    assert all(r[-1].count("A long line") == 2 * 2 and "(+3 more: holdsense analyze)" in r[-1] for r in page.hold_rows)
+
+
+def test_no_holds_message() -> None:
+    samples, analysis = _session()
+    analysis["holds"] = []
+    page = _parse(render_html(ReportInput(analysis=analysis, samples=samples)))
+    assert page.hold_rows == [] and "No holds in this session" in page.sections["holds"]
+
+
+def test_pdf_is_one_a4_page(tmp_path: Path) -> None:
+    out = tmp_path / "r.pdf"
+    assert write_report(_input(), out) == "pdf"
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
+    assert box and abs(float(box.group(1)) - 595.4) < 1.5 and abs(float(box.group(2)) - 841.7) < 1.5
+    assert len(data) > 20_000  # the trace and the text are in it
+    # many holds still make one page
+    samples, analysis = _session(n_holds_extra=20)
+    write_report(ReportInput(analysis=analysis, samples=samples), out)
+    assert len(re.findall(rb"/Type\s*/Page\b", out.read_bytes())) == 1
+
+
+def test_unknown_suffix_and_unwritable(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="use .html or .pdf"):
+        write_report(_input(), tmp_path / "r.docx")
+    with pytest.raises(UserError, match="cannot write"):
+        write_report(_input(), tmp_path / "no" / "such" / "dir" / "r.html")

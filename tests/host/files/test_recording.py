@@ -1,0 +1,123 @@
+"""Reader/writer for holdsense-recording/1: round trips and every bad input of contracts.md §1."""
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.io.recording import RecordingError, RecordingWriter, read_recording, sniff_format, write_recording
+from rollsignal import FLAG_GAP, FLAG_SAT, SampleChunk
+
+HEADER = "# format: holdsense-recording/1\n# sample_rate_hz: 80\nt_s,force_n,angle_deg,raw_counts,flags\n"
+
+
+def _chunk(n: int = 500, angle: bool = True, raw: bool = True) -> SampleChunk:
+    rng = np.random.default_rng(1)
+    t = np.cumsum(rng.uniform(0.011, 0.014, n))
+    t -= t[0]
+    flags = np.zeros(n, np.uint8)
+    flags[10] = FLAG_GAP
+    flags[20] = FLAG_SAT | FLAG_GAP
+    return SampleChunk(t, rng.normal(100, 30, n), np.cumsum(rng.normal(0, 1, n)) if angle else None,
+                       flags, np.round(rng.normal(84000, 500, n)) if raw else None)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+@pytest.mark.parametrize("angle", [True, False])
+def test_round_trip(tmp_path: Path, suffix: str, angle: bool) -> None:
+    c = _chunk(angle=angle)
+    meta = {"sample_rate_hz": 80, "calibration": {"tare_counts": 84210, "counts_to_n": [0.0, 0.0123, 0.0]},
+            "body_mass_kg": 72, "region": "quads", "unknown_key": "kept"}
+    p = tmp_path / f"r{suffix}"
+    write_recording(p, c, meta)
+    rec = read_recording(p)
+    assert rec.metadata["format"] == "holdsense-recording/1"
+    assert rec.metadata["calibration"]["counts_to_n"] == [0.0, 0.0123, 0.0]
+    assert rec.body_mass_kg == 72 and rec.region == "quads" and rec.metadata["unknown_key"] == "kept"
+    np.testing.assert_allclose(rec.samples.t_s, c.t_s, atol=1e-6)
+    np.testing.assert_allclose(rec.samples.force_n, c.force_n, atol=1e-3)
+    if angle:
+        np.testing.assert_allclose(rec.samples.angle_deg, c.angle_deg, atol=1e-3)
+    else:
+        assert rec.samples.angle_deg is None
+    np.testing.assert_array_equal(rec.samples.flags, c.flags)
+    np.testing.assert_array_equal(rec.samples.raw_counts, c.raw_counts)
+    assert sniff_format(p) == "holdsense-recording/1"
+
+
+def test_streaming_writer_equals_whole(tmp_path: Path) -> None:
+    c = _chunk()
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_recording(a, c)
+    with RecordingWriter(b, has_angle=True, has_raw=True) as w:
+        for part in c.split([1, 7, 64, 3, 200]):
+            w.on_samples(part)
+    assert a.read_text() == b.read_text()
+
+
+def test_missing_cells_are_nan_and_unknown_columns_ignored(tmp_path: Path) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text("# format: holdsense-recording/1\nt_s,force_n,extra,angle_deg,flags\n0,1,x,,\n0.1,,y,2,gap|weird\n")
+    rec = read_recording(p)
+    assert np.isnan(rec.samples.force_n[1]) and np.isnan(rec.samples.angle_deg[0])
+    assert rec.samples.flags[1] == FLAG_GAP
+    assert rec.extra_columns["extra"] == ["x", "y"]
+
+
+def test_half_written_last_line_skipped_with_warning(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv"
+    p.write_text(HEADER + "0.0,1,0,1,\n0.0125,2,0,2,\n0.025,3,0.")
+    err = io.StringIO()
+    rec = read_recording(p, warn=err)
+    assert len(rec.samples) == 2
+    assert "half-written last line" in err.getvalue() and "line 6" in err.getvalue()
+
+
+def test_truncated_gzip_keeps_complete_rows(tmp_path: Path) -> None:
+    p = tmp_path / "t.csv.gz"
+    body = HEADER + "".join(f"{i * 0.0125:.4f},{i},0,{i},\n" for i in range(5000))
+    data = gzip.compress(body.encode())
+    p.write_bytes(data[: len(data) // 2])
+    rec = read_recording(p, warn=io.StringIO())
+    assert 0 < len(rec.samples) < 5000
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (None, "no such file"),
+        ("", "empty file"),
+        ("# format: holdsense-recording/1\n# a: b\n", "no header"),
+        ("t_s,force_n\n0,1\n", "not a holdsense recording"),
+        ("# format: holdsense-recording/2\nt_s,force_n\n0,1\n", "unknown format version"),
+        ("# format: other-thing/1\nt_s,force_n\n0,1\n", "unknown format"),
+        ("# format: holdsense-recording/1\nt_s,angle_deg\n0,1\n", "required column 'force_n'"),
+        ("# format: holdsense-recording/1\nforce_n\n1\n", "required column 't_s'"),
+        ("# format: holdsense-recording/1\nt_s,force_n\n0,1\n0.1,abc\n", "line 4: column force_n: 'abc' is not a number"),
+        ("# format: holdsense-recording/1\nt_s,force_n\n0,1\n0.2,1\n0.1,1\n", "line 5: t_s decreases"),
+        ("# format: holdsense-recording/1\nt_s,force_n\n", "no samples"),
+        ("# format: holdsense-recording/1\nt_s,force_n\n0,1\n0.1,1,5\n", "line 4: expected 2 fields"),
+    ],
+)
+def test_bad_input_one_clear_error(tmp_path: Path, content: str | None, needle: str) -> None:
+    p = tmp_path / "bad.csv"
+    if content is not None:
+        p.write_text(content)
+    with pytest.raises(RecordingError) as ei:
+        read_recording(p)
+    msg = str(ei.value)
+    assert needle in msg and str(p) in msg and "\n" not in msg
+
+
+def test_text_metadata_that_looks_like_json_reads_back_as_text(tmp_path: Path) -> None:
+    # a protocol version "1.10" must not come back as the number 1.1
+    meta = {"protocol": "1.10", "note": "true", "board": "esp32s3", "body_mass_kg": 72, "id": "72"}
+    p = tmp_path / "m.csv"
+    with RecordingWriter(p, meta) as w:
+        w.write(SampleChunk(np.array([0.0, 0.0125]), np.array([1.0, 2.0])))
+    got = read_recording(p).metadata
+    assert got["protocol"] == "1.10" and got["note"] == "true" and got["id"] == "72"
+    assert got["board"] == "esp32s3" and got["body_mass_kg"] == 72

@@ -1,0 +1,210 @@
+"""Device client over a real pty, against a scripted roller speaking the firmware's own framing code
+(scripted_roller.py); the end-to-end tests in tests/e2e run the real virtual device."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.link.device import Device, DeviceTimeout
+from holdsense.errors import DeviceError
+from holdsense.messages import Gap, Info, Samples, Status
+from holdsense.listeners.notifier import Notifier
+from holdsense_fw import frame as fw
+from rollsignal import FLAG_GAP
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from scripted_roller import DT_US, roller  # noqa: E402,F401  (fixture)
+
+def collect(dev: Device, until, timeout_s: float = 10.0) -> list:
+    msgs = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        msgs += dev.recv(0.05) or []
+        if until(msgs):
+            return msgs
+    raise AssertionError(f"condition not met; got {[type(m).__name__ for m in msgs][-20:]}")
+
+
+def samples_of(msgs):
+    from rollsignal import SampleChunk
+
+    return SampleChunk.concat([m.chunk for m in msgs if isinstance(m, Samples)])
+
+
+def n_samples(msgs):
+    return sum(len(m.chunk) for m in msgs if isinstance(m, Samples))
+
+
+def test_handshake_stream_calibration_and_time_base(roller):
+    r = roller()
+    with Device.open(r.link) as dev:
+        assert dev.info.fw_version == "0.9.0" and dev.info.boot_id == 0x1234 and dev.has_encoder
+        meta = dev.recording_metadata(body_mass_kg=70, region=None)
+        assert meta["device"] == "holdsense-roller fw=0.9.0 id=AA:BB"
+        assert meta["calibration"]["counts_to_n"] == pytest.approx([0.0, 0.01])
+        assert meta["body_mass_kg"] == 70 and "region" not in meta
+        dev.start()
+        msgs = collect(dev, lambda m: n_samples(m) >= 200)
+        assert isinstance(msgs[0], Info) and msgs[0].info["fw_version"] == "0.9.0"
+        s = samples_of(msgs)
+        assert s.t_s[0] == 0.0
+        np.testing.assert_allclose(np.diff(s.t_s), DT_US / 1e6)  # device clock, not host arrival
+        np.testing.assert_allclose(s.force_n, 0.01 * (s.raw_counts - 1000))
+        np.testing.assert_allclose(np.diff(s.angle_deg), 3 * 360 / 4096)
+        assert not (s.flags & FLAG_GAP).any()
+        assert dev.stats()["lost_frames"] == 0 and dev.stats()["corrupt_frames"] == 0
+    assert fw.C_STOP in r.commands  # close() stops the stream
+
+
+def test_commands_tare_status_and_refusal(roller):
+    r = roller()
+    with Device.open(r.link) as dev:
+        dev.start()
+        res = dev.tare()
+        assert res["tare_counts"] == 1500 and dev.calibration.tare_counts == 1500
+        msgs = collect(dev, lambda m: n_samples(m) >= 40)
+        s = samples_of(msgs)
+        np.testing.assert_allclose(s.force_n[-10:], 0.01 * (s.raw_counts[-10:] - 1500))
+        st = dev.status()
+        assert st["battery_pct"] == 12 and "battery_low" in st["errors"]
+        msgs = collect(dev, lambda m: any(isinstance(x, Status) for x in m))
+        status = [m.status for m in msgs if isinstance(m, Status)][0]
+        assert status["battery_low"] is True and status["battery_pct"] == 12 and status["link"] == "ok"
+        with pytest.raises(DeviceError, match="refused set_rate: RATE pin not wired"):
+            dev.set_rate(10)
+
+
+def test_commands_from_another_thread_while_a_notifier_receives(roller):
+    r = roller()
+    dev = Device.open(r.link)
+    dev.start()
+    got = []
+    n = Notifier(dev, [lambda c: got.append(len(c))])
+    try:
+        time.sleep(0.2)
+        assert dev.tare()["tare_counts"] == 1500  # answered through the notifier's receive loop
+        assert dev.battery() is not None
+        time.sleep(0.1)
+    finally:
+        n.stop()
+        dev.close()
+    assert sum(got) > 0
+
+
+def test_lost_frames_are_a_gap_with_the_exact_count(roller):
+    r = roller()
+    with Device.open(r.link) as dev:
+        dev.start()
+        before = collect(dev, lambda m: n_samples(m) >= 20)
+        r.drop_frames = 3  # 3 frames of 4 samples never sent
+        msgs = collect(dev, lambda m: n_samples(m) >= 40)
+        gaps = [m for m in msgs if isinstance(m, Gap)]
+        assert len(gaps) == 1 and gaps[0].lost_samples == 12 and gaps[0].reason == "lost"
+        i = msgs.index(gaps[0])
+        after = msgs[i + 1]
+        assert isinstance(after, Samples) and after.chunk.flags[0] & FLAG_GAP
+        assert after.chunk.t_s[0] == pytest.approx(gaps[0].t_s)
+        assert dev.stats()["lost_frames"] == 3 and dev.stats()["lost_samples"] == 12
+        s = samples_of(before + msgs)
+        assert np.diff(s.t_s).max() == pytest.approx(13 * DT_US / 1e6)  # the gap keeps device time
+
+
+def test_garbage_resync_counts_errors_and_loses_nothing(roller):
+    r = roller()
+    with Device.open(r.link) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 20)
+        rng = np.random.default_rng(3)
+        r.send_garbage(rng.integers(1, 256, 200, dtype=np.uint8).tobytes() + b"\x00" + b"\x05\x01\x02\x00")
+        msgs = collect(dev, lambda m: n_samples(m) >= 80)
+        assert not any(isinstance(m, Gap) for m in msgs)  # garbage between frames costs no sample
+        assert dev.stats()["corrupt_frames"] >= 1
+        assert dev.stats()["lost_samples"] == 0
+
+
+def test_unplug_reconnects_and_marks_the_gap(roller):
+    r = roller()
+    with Device.open(r.link, reconnect_timeout_s=10) as dev:
+        dev.start()
+        before = collect(dev, lambda m: n_samples(m) >= 40)
+        threading.Thread(target=r.unplug, args=(0.5,), daemon=True).start()
+        msgs = collect(dev, lambda m: any(isinstance(x, Info) and x.info.get("reconnected") for x in m)
+                       and n_samples(m) >= 40, timeout_s=15)
+        assert dev.reconnects == 1
+        statuses = [m.status for m in msgs if isinstance(m, Status)]
+        assert statuses[0]["link"] == "reconnecting"
+        assert statuses[-1]["link"] == "ok"
+        gaps = [m for m in msgs if isinstance(m, Gap)]
+        assert len(gaps) == 1 and gaps[0].reason == "lost" and gaps[0].lost_samples > 0
+        s = samples_of(before + msgs)
+        assert (np.diff(s.t_s) > 0).all()  # one time base: the device did not reboot
+        # exact accounting: samples received + samples lost == indices spanned
+        span = round((s.t_s[-1] - s.t_s[0]) / (DT_US / 1e6)) + 1
+        assert len(s) + gaps[0].lost_samples == span
+
+
+def test_reboot_starts_a_new_time_base_after_the_last_sample(roller):
+    r = roller()
+    with Device.open(r.link) as dev:
+        dev.start()
+        before = collect(dev, lambda m: n_samples(m) >= 40)
+        last_t = samples_of(before).t_s[-1]
+        r.reboot()  # new boot id, clock and index restart, stream stops until START
+        msgs = collect(dev, lambda m: n_samples(m) >= 40)
+        infos = [m for m in msgs if isinstance(m, Info)]
+        assert infos and infos[0].info.get("rebooted") and infos[0].info["boot_id"] == 0x1235
+        gaps = [m for m in msgs if isinstance(m, Gap)]
+        assert len(gaps) == 1 and gaps[0].reason == "reboot"
+        s = samples_of(msgs)
+        assert s.t_s[0] > last_t and s.flags[0] & FLAG_GAP
+        assert dev.stats()["reboots"] == 1 and dev.stats()["lost_frames"] == 0
+        assert r.commands.count(fw.C_START) == 2  # the host restarted the stream by itself
+
+
+def test_silent_port_is_one_clear_error(roller):
+    r = roller(silent=True)
+    t0 = time.monotonic()
+    with pytest.raises(DeviceTimeout.__mro__[1], match="no answer from a holdsense roller within 0.6 s"):
+        Device.open(r.link, handshake_timeout_s=0.6)
+    assert time.monotonic() - t0 < 3
+    assert r.commands.count(fw.C_INFO) == 3  # retried: a command frame may be lost on the wire
+
+
+def test_garbage_speaking_port_is_not_a_roller(roller):
+    r = roller(garbage_only=True)
+    with pytest.raises(DeviceError, match="no valid holdsense frame"):
+        Device.open(r.link, handshake_timeout_s=0.6)
+
+
+def test_incompatible_protocol_names_the_firmware_to_deploy(roller):
+    r = roller(proto_major=2)
+    with pytest.raises(DeviceError, match=r"protocol 2\.0.*holdsense deploy --port"):
+        Device.open(r.link)
+    assert r.commands == [fw.C_INFO]  # nothing else sent to a device we do not understand
+
+
+def test_no_reconnect_raises_device_error(roller):
+    r = roller()
+    with Device.open(r.link, reconnect=False) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 8)
+        threading.Thread(target=r.unplug, args=(5.0,), daemon=True).start()
+        with pytest.raises(DeviceError, match="link lost"):
+            for _ in range(100):
+                dev.recv(0.05)
+
+
+def test_reconnect_gives_up_after_its_timeout(roller):
+    r = roller()
+    with Device.open(r.link, reconnect_timeout_s=0.5) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 8)
+        threading.Thread(target=r.unplug, args=(5.0,), daemon=True).start()
+        with pytest.raises(DeviceError, match="did not come back within 0.5 s"):
+            for _ in range(100):
+                dev.recv(0.05)
