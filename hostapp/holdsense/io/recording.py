@@ -388,7 +388,7 @@ class RecordingWriter(Listener):
         # NaN renders as "nan": an empty cell is the format's missing value (no flag token contains "nan").
         rows = "\n".join(map(fmt.__mod__, zip(*cols))).replace("nan", "")
         if self.has_markers:  # appended after the NaN clean-up: a note may well contain "nan"
-            from .io.markers import encode_cell
+            from .markers import encode_cell
 
             with self._marker_lock:
                 pending, self._pending_markers = self._pending_markers, []
@@ -406,7 +406,7 @@ class RecordingWriter(Listener):
         """Queue a marker (`hold_start`, `hold_end`, `note`) for the next sample written (thread-safe)."""
         if not self.has_markers:
             raise ValueError("this recording was opened without a marker column (has_markers=False)")
-        from .io.markers import marker_token
+        from .markers import marker_token
 
         marker_token(kind, text)  # validates the kind now, in the caller's thread
         with self._marker_lock:
