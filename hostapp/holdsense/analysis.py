@@ -14,7 +14,6 @@ from .fmt import fmt_clock
 from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
-SEGMENT_COLOURS = {"hold": "#2ca25f", "roll": "#fdae6b", "off": "#d9d9d9"}
 
 
 def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
@@ -98,7 +97,8 @@ def render_text(a: dict[str, Any]) -> str:
             lines.append(f"       - {fb}")
     lines.append("")
     lines.append(f"Session: holding {fmt_clock(s['hold_s'])}, rolling {fmt_clock(s['roll_s'])}, "
-                 f"off {fmt_clock(s['off_s'])}; {s['holds']} holds, {s['holds_over_30s']} over 30 s; "
+                 f"off {fmt_clock(s['off_s'])}; {s['holds']} hold{'' if s['holds'] == 1 else 's'}, "
+                 f"{s['holds_over_30s']} over 30 s; "
                  f"session score {s['session_score']}/100")
     for adv in s.get("advice", []):
         lines.append(f"  * {adv}")
@@ -117,84 +117,18 @@ def render_text(a: dict[str, Any]) -> str:
 
 
 def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike[str], *,
-                  title: str | None = None) -> None:
-    """Force (and angle when present) with shaded hold/roll segments and each hold's score."""
-    import matplotlib
+                  title: str | None = None, body_mass_kg: float | None = None, profile: str | None = None,
+                  units: str = "N") -> None:
+    """Force (and roller position in cm when present) with segments by verdict, gaps, the light-pressure
+    band and the 30 s marks (holdsense.plots). `body_mass_kg` overrides the recording's metadata; forces
+    are drawn in `units` (N, kg or lb)."""
+    import rollsignal
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
+    from .plots import save_analysis_plot
 
-    smp = rec.samples
-    has_angle = smp.angle_deg is not None
-    fig, axes = plt.subplots(2 if has_angle else 1, 1, figsize=(12, 6.5 if has_angle else 4.5),
-                             sharex=True, squeeze=False)
-    ax = axes[0][0]
-    t_min = smp.t_s / 60.0
-    for seg in a["segments"]:
-        for axr in axes:
-            axr[0].axvspan(seg["start_s"] / 60, seg["end_s"] / 60, color=SEGMENT_COLOURS[seg["kind"]],
-                           alpha=0.35, lw=0)
-    ax.plot(t_min, smp.force_n, lw=0.6, color="#08306b")
-    ax.set_ylabel("force (N)")
-    # Scale to the body's force, not to spurious ADC codes: outliers are drawn clipped at the top edge.
-    top = float(max(1.0, _robust_max(smp.force_n)))
-    for h in a["holds"]:
-        mid = (h["start_s"] + h["end_s"]) / 2 / 60
-        ax.annotate(f"{h['score']}\n{h['duration_s']:.0f} s", (mid, top * 1.02), ha="center", va="bottom",
-                    fontsize=8, color="#00441b", fontweight="bold")
-    y_top = top * 1.25
-    ax.set_ylim(min(0.0, float(_finite_min(smp.force_n))) - 5, y_top)
-    import numpy as np
-
-    over = np.flatnonzero(np.nan_to_num(smp.force_n) > y_top)
-    if len(over):
-        ax.plot(t_min[over], np.full(len(over), y_top), "x", color="#cb181d", ms=4, clip_on=False,
-                label="off-scale reading")
-    ax.legend(handles=[Patch(color=SEGMENT_COLOURS[k], alpha=0.5, label=k) for k in ("hold", "roll", "off")],
-              loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=3, frameon=False)
-    if has_angle:
-        ax2 = axes[1][0]
-        ax2.plot(t_min, smp.angle_deg, lw=0.6, color="#54278f")
-        ax2.set_ylabel("shell angle (deg)")
-    draw_markers([axr[0] for axr in axes], rec, minutes=True)
-    axes[-1][0].set_xlabel("time (min)")
-    s = a["summary"]
-    fig.suptitle(title or f"{Path(a['source']).name}: {s['holds']} holds ({s['holds_over_30s']} over 30 s), "
-                 f"session score {s['session_score']}", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
-    plt.close(fig)
-
-
-MARKER_STYLE = {"hold_start": ("#006d2c", "▶ hold"), "hold_end": ("#a50f15", "hold ◀"), "note": ("#6a51a3", "")}
-
-
-def draw_markers(axes: list[Any], rec: Recording, *, minutes: bool = False) -> int:
-    """The person's markers of a recording (holdsense.io.markers) as dashed vertical lines; how many."""
+    mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
+    prof = rollsignal.load_profile(profile) if profile else None
     from .io.markers import markers_of
 
-    marks = markers_of(rec)
-    scale = 60.0 if minutes else 1.0
-    for m in marks:
-        colour, word = MARKER_STYLE.get(m.kind, ("#6a51a3", ""))
-        for ax in axes:
-            ax.axvline(m.t_s / scale, color=colour, ls="--", lw=1.0, alpha=0.9)
-        label = word or (m.text[:24] + ("…" if len(m.text) > 24 else ""))
-        axes[0].annotate(label, (m.t_s / scale, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                         va="top", ha="right", fontsize=7, color=colour)
-    return len(marks)
-
-
-def _robust_max(x) -> float:
-    import numpy as np
-
-    f = x[np.isfinite(x)]
-    return float(np.percentile(f, 99.5)) if len(f) else 1.0
-
-
-def _finite_min(x) -> float:
-    import numpy as np
-
-    f = x[np.isfinite(x)]
-    return float(f.min()) if len(f) else 0.0
+    save_analysis_plot(rec.samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units,
+                       markers=markers_of(rec))

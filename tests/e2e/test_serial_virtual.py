@@ -278,8 +278,15 @@ def test_probe_and_tare_act_on_the_device_over_a_socket_url(tmp_path: Path) -> N
         assert {"hx711", "as5600"} <= set(dev["sensors"]) and dev["calibrated"] and dev["board"] == "esp32s3"
         assert 0 < dev["battery_pct"] <= 100
         tare0 = vd.control({"query": True})["settings"]["cal"]["tare_counts"]
+        p = hs("tare", "--port", link)  # nothing on it: zeroed without a word of warning
+        assert p.returncode == 0 and not p.stderr, p.stderr
+        tare0 = vd.control({"query": True})["settings"]["cal"]["tare_counts"]
         assert vd.control({"load_kg": 5})["ok"]
-        p = hs("tare", "--port", link)
+        p = hs("tare", "--port", link)  # 5 kg on it: refused, the measured load in the message
+        assert p.returncode == 2 and "--force" in p.stderr, p.stderr
+        assert float(re.search(r"carries (\d+) N", p.stderr).group(1)) == pytest.approx(5 * 9.80665, abs=3)
+        assert vd.control({"query": True})["settings"]["cal"]["tare_counts"] == tare0
+        p = hs("tare", "--port", link, "--force")
         assert p.returncode == 0, p.stderr
         tare1 = vd.control({"query": True})["settings"]["cal"]["tare_counts"]
         counts_per_n = 1 / vd.control({"query": True})["settings"]["cal"]["counts_to_n"][1]
@@ -308,3 +315,16 @@ def test_nothing_answering_is_one_line_exit_2(tmp_path: Path) -> None:
         os.close(slave)
     assert p.returncode == 2 and p.stderr.startswith("holdsense: error: ") and p.stderr.count("\n") == 1, p.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_tare_refuses_a_body_on_the_roller(tmp_path: Path) -> None:
+    """A simulated leg holding on the virtual roller (18 % of 70 kg): tare measures it and refuses."""
+    scen = write_scenario(tmp_path, "leg", [{"kind": "hold", "duration_s": 600, "force_frac": 0.18}])
+    with spawn(scen, speed=1.0) as vd:  # the scenario's clock runs from the start: the leg has stepped on
+        time.sleep(3.0)
+        tare0 = vd.control({"query": True})["settings"]["cal"]["tare_counts"]
+        p = hs("tare", "--port", vd.port)
+        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+        load_n = float(re.search(r"carries (\d+) N", p.stderr).group(1))
+        assert load_n == pytest.approx(0.18 * BODY_MASS_KG * 9.80665, rel=0.15)
+        assert vd.control({"query": True})["settings"]["cal"]["tare_counts"] == tare0  # not zeroed

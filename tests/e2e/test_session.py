@@ -92,7 +92,7 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     assert holds, "the bundled demo recording should contain holds"
 
     p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
-           "--sound", "off")
+           "--sound", "off", "--save-history")
     assert p.returncode == 0, p.stderr
     out = p.stdout
     lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
@@ -120,6 +120,14 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     assert s["hold_scores"] == [x["score"] for x in holds]
     assert s["change"]["pain_delta"] == -2 and s["change"]["ease_delta"] == 3 and s["change"]["rom_delta_deg"] == 12
     assert s["summary"]["session_score"] == offline["summary"]["session_score"]
+    # one session score everywhere: the session's summary, the history's listing and JSON, the report
+    score = offline["summary"]["session_score"]
+    assert f"session score {score}" in out and s["session_score"] == score
+    assert round(s["mean_hold_score"]) != score  # (the demo's mean hold score differs: the test can fail)
+    listing = hs("history", "--db", str(db)).stdout.splitlines()
+    row = next(ln for ln in listing if ln.split()[:1] == ["1"])
+    header = next(ln for ln in listing if ln.split()[:1] == ["id"])
+    assert row[header.index("score"):header.index("score") + 5].strip() == str(score)
     con = sqlite3.connect(db)
     stored = json.loads(con.execute("SELECT analysis_json FROM sessions").fetchone()[0])
     con.close()
@@ -138,7 +146,12 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     # moved recording: still recognised by its contents
     moved = tmp_path / "moved.csv"
     demo.rename(moved)
-    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db))
+    first = html_out.read_bytes()
+    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db))  # an existing report: refused, as record
+    assert p.returncode == 2 and "exists already (use --overwrite to replace it)" in p.stderr
+    assert html_out.read_bytes() == first
+    p = hs("report", str(moved), "-o", str(html_out), "--db", str(db), "--overwrite")
+    assert p.returncode == 0, p.stderr
     assert "before/after from history session 1" in p.stderr
 
 
@@ -187,6 +200,26 @@ def test_bad_answers_fail_before_anything_is_stored(tmp_path: Path, demo: Path, 
         assert "Roll slowly" not in p.stdout
 
 
+def test_replay_is_not_stored_unless_asked(tmp_path: Path, demo: Path, answers: Path) -> None:
+    """A replayed demo is not a session the user rolled: it stays out of their history without --save-history."""
+    db = tmp_path / "h.sqlite3"
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+           "--sound", "off")
+    assert p.returncode == 0, p.stderr
+    assert "Not stored in the history" in p.stdout and "--save-history" in p.stdout and "Stored as" not in p.stdout
+    assert not db.exists()
+    with History.open(db) as h:  # an existing history is not touched either
+        h.add_session(SessionRecord(started_utc="2026-11-20T10:00:00Z", region="quads",
+                                    analysis={"holds": [], "summary": {}}))
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+           "--sound", "off")
+    assert p.returncode == 0, p.stderr
+    with History.open(db, readonly=True) as h:
+        assert len(h.sessions()) == 1
+    p = hs("session", "--port", "/dev/null", "--answers", str(answers), "--db", str(db), "--save-history")
+    assert p.returncode == 2 and "--save-history only applies with --replay" in p.stderr
+
+
 def test_source_options(tmp_path: Path, demo: Path, answers: Path) -> None:
     p = hs("session", "--answers", str(answers), "--db", str(tmp_path / "h.sqlite3"))
     assert p.returncode == 2 and "--replay FILE" in p.stderr
@@ -205,7 +238,8 @@ def test_locked_history_stops_before_guiding(tmp_path: Path, demo: Path, answers
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db))
+        p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+               "--save-history")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -222,7 +256,7 @@ def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None
     e = dict(os.environ, PYTHONUNBUFFERED="1")
     e.pop("HOLDSENSE_HISTORY", None)
     proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo), "--speed",
-                             "max", "--db", str(db), "--sound", "off"],
+                             "max", "--db", str(db), "--sound", "off", "--save-history"],
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     os.close(slave)
     # region is in the recording's header, so the questions are the before test, then the after test.

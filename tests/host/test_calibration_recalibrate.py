@@ -138,3 +138,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str, message: str
 def test_missing_options_exit_2(tmp_path: Path) -> None:
     r = _cli("recalibrate", str(tmp_path / "x.csv"))
     assert r.returncode == 2 and "--calibration" in r.stderr
+
+
+def test_existing_output_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    """Like `record`: an existing OUT is never replaced silently; --overwrite (record's option) replaces it."""
+    src = tmp_path / "in.csv"
+    _recording(src)
+    cal = tmp_path / "cal.json"
+    cal.write_text(json.dumps(NEW))
+    out = tmp_path / "out.csv"
+    out.write_text("keep me\n")
+    r = _cli("recalibrate", str(src), "--calibration", str(cal), "-o", str(out))
+    assert r.returncode == 2 and "exists already (use --overwrite to replace it)" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and out.read_text() == "keep me\n"
+    r = _cli("recalibrate", str(src), "--calibration", str(cal), "-o", str(out), "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert read_recording(out).metadata["calibration"]["counts_to_n"] == NEW["counts_to_n"]

@@ -242,7 +242,8 @@ def test_markers_on_plots_and_in_the_live_view(tmp_path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from holdsense.analysis import draw_markers, plot_analysis
+    from holdsense.analysis import plot_analysis
+    from holdsense.plots import draw_markers
     from holdsense.listeners.live import DetectorListener, PlainView, render
 
     res = simulate("standard", 4, duration_s=40)
@@ -255,7 +256,7 @@ def test_markers_on_plots_and_in_the_live_view(tmp_path: Path) -> None:
         w.write(res.samples.slice(800, len(res.samples)))
     rec = read_recording(path)
     fig, ax = plt.subplots()
-    assert draw_markers([ax], rec) == 3
+    assert draw_markers([ax], markers_of(rec)) == 3
     assert len(ax.lines) == 3 and {t.get_text() for t in ax.texts} == {"▶ hold", "knot", "hold ◀"}
     plt.close(fig)
     png = tmp_path / "m.png"

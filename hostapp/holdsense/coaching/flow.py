@@ -220,6 +220,22 @@ class TestChange:
         return asdict(self)
 
 
+def session_score(analysis: Mapping[str, Any] | None) -> int | None:
+    """The one score (0-100) of a session, wherever it is shown (session summary, history, report, plots).
+
+    It is the analysis summary's `session_score` (rollsignal's Scorer.summarize: the mean hold score
+    weighted with the share of loaded time spent holding), never a mean of hold scores recomputed on the
+    side, so the history says the same number as the session and the report. None when not known
+    (an analysis without a summary).
+    """
+    summary = (analysis or {}).get("summary") or {}
+    v = summary.get("session_score")
+    try:
+        return None if v is None else int(round(float(v)))
+    except (TypeError, ValueError):
+        return None
+
+
 def compare_tests(before: MovementTest | None, after: MovementTest | None) -> TestChange:
     """The change from before to after, in numbers and in words (seed: reduced pain, ease, range)."""
     lines: list[str] = []

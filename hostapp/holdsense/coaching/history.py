@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .flow import MovementTest, compare_tests, parse_rom
+from .flow import MovementTest, compare_tests, parse_rom, session_score
 from ..errors import UserError
 
 APP_ID = 0x486F6C64  # "Hold": marks a holdsense history database
@@ -93,7 +93,13 @@ class SessionRecord:
         return list(self.analysis.get("holds") or [])
 
     @property
+    def session_score(self) -> int | None:
+        """The session's score: the same number the session summary and the report show (coaching.session_score)."""
+        return session_score(self.analysis)
+
+    @property
     def mean_hold_score(self) -> float | None:
+        """Mean of the hold scores (a detail: the session's own score is `session_score`)."""
         scores = [h["score"] for h in self.holds if h.get("score") is not None]
         return sum(scores) / len(scores) if scores else None
 
@@ -486,8 +492,7 @@ def weekly_trends(sessions: list[SessionRecord]) -> list[WeekTrend]:
             hold_s=sum(float(s.summary.get("hold_s") or 0.0) for s in ss),
             roll_s=sum(float(s.summary.get("roll_s") or 0.0) for s in ss),
             mean_hold_score=_mean(hold_scores),
-            mean_session_score=_mean([float(s.summary["session_score"]) for s in ss
-                                      if s.summary.get("session_score") is not None]),
+            mean_session_score=_mean([float(s.session_score) for s in ss if s.session_score is not None]),
             mean_pain_change=_mean([c.pain_delta for c in changes if c.pain_delta is not None]),
             mean_ease_change=_mean([c.ease_delta for c in changes if c.ease_delta is not None]),
             mean_rom_change_deg=_mean([c.rom_delta_deg for c in changes if c.rom_delta_deg is not None]),

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region
+from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region, session_score
 from ..errors import UserError
 
-HOLD_COLOR = "#2e9d5b"
-ROLL_COLOR = "#f0a23b"
+G_N_PER_KG = 9.80665
 FORCE_COLOR = "#1f3b57"
 MAX_PLOT_POINTS = 3000  # min/max envelope above this: keeps the PNG small and every peak visible
 
@@ -47,6 +46,8 @@ class ReportInput:
     after: MovementTest | None = None
     title: str = "holdsense session report"
     history_note: str | None = None  # e.g. "before/after from history session 12"
+    client: str | None = None  # whose session: --client, else the athlete's profile name
+    units: str = "N"  # forces shown in N, kg or lb (the athlete's profile)
 
     @property
     def holds(self) -> list[dict[str, Any]]:
@@ -127,7 +128,7 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
     holds = inp.holds
     n = s.get("holds", len(holds))
     return [
-        ("Session score", _num(s.get("session_score")), "of 100"),
+        ("Session score", _num(session_score(inp.analysis)), "of 100"),
         ("Duration", mmss(dur), "whole recording"),
         ("Holding", mmss(s.get("hold_s")), f"{_pct(s.get('hold_s'), dur)} of session"),
         ("Rolling", mmss(s.get("roll_s")), f"{_pct(s.get('roll_s'), dur)} of session"),
@@ -139,11 +140,43 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
 
 
 def _force_label(inp: ReportInput, force_n: Any) -> str:
-    f = _num(force_n, "{:.0f} N")
+    from ..userprofile import format_force
+
+    try:
+        fv = float(force_n)
+    except (TypeError, ValueError):
+        return "–"
+    if not math.isfinite(fv):
+        return "–"
+    f = format_force(fv, inp.units)
     m = inp.body_mass_kg
-    if m and force_n is not None:
-        f += f" ({100.0 * float(force_n) / (m * 9.81):.0f} % BW)"
+    if m:
+        f += f" ({100.0 * fv / (m * G_N_PER_KG):.0f} % BW)"
     return f
+
+
+def local_time(iso_utc: Any) -> str:
+    """An ISO 8601 UTC time as local time with its zone: '2026-11-24 11:00 CET (UTC+01:00)'.
+
+    Local = this computer's zone (TZ). A value that does not parse is returned as it was."""
+    import datetime as dt
+
+    text = str(iso_utc).strip()
+    try:
+        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=dt.timezone.utc)
+    loc = d.astimezone()
+    off = loc.strftime("%z")
+    off_text = f"UTC{off[:3]}:{off[3:]}" if off else "UTC"
+    name = loc.tzname() or ""
+    if name in ("UTC", "GMT") and off in ("+0000", ""):
+        zone = "UTC"
+    else:
+        zone = off_text if not name or name.startswith(("+", "-")) or name == off_text else f"{name} ({off_text})"
+    return f"{loc.strftime('%Y-%m-%d %H:%M')} {zone}"
 
 
 # --- the trace figure ---------------------------------------------------------------------
@@ -174,45 +207,33 @@ def _envelope(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray
 
 
 def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
-    """Force over time, hold/roll segments shaded, each hold labelled '#n score'."""
-    from matplotlib.patches import Patch
+    """Force over time (holdsense.plots): segments with holds coloured by verdict, gaps as gaps, the
+    light-pressure band, the 30 s marks, each hold labelled '#n score'."""
+    from ..plots import declutter_labels, draw_force, gap_spans
 
-    segs = list(inp.analysis.get("segments") or [])
     t_end = float(inp.summary.get("duration_s") or 0.0)
     if inp.samples is not None and len(inp.samples):
         t = np.asarray(inp.samples.t_s, dtype=float)
         f = np.asarray(inp.samples.force_n, dtype=float)
         t_end = max(t_end, float(t[-1]))
         tp, fp = _envelope(t, f, MAX_PLOT_POINTS)
-        ax.plot(tp / 60.0, fp, color=FORCE_COLOR, lw=0.7, label="force")
-        f_top = float(np.nanpercentile(f, 99.5)) if np.isfinite(f).any() else 1.0
+        gaps = gap_spans(t)
     else:
-        f_top = max((float(h.get("mean_force_n") or 0) for h in inp.holds), default=100.0) * 1.6
+        tp = fp = None
+        gaps = []
         ax.text(0.5, 0.5, "trace not available (recording not found)", transform=ax.transAxes,
                 ha="center", va="center", color="0.4")
-    for s in segs:
-        kind = s.get("kind")
-        if kind in ("hold", "roll"):
-            ax.axvspan(float(s["start_s"]) / 60, float(s["end_s"]) / 60, lw=0,
-                       color=HOLD_COLOR if kind == "hold" else ROLL_COLOR, alpha=0.22 if kind == "hold" else 0.16)
-    y_top = max(f_top, 1.0) * 1.22
-    ax.set_ylim(min(0.0, ax.get_ylim()[0]), y_top)
-    for i, h in enumerate(inp.holds, 1):
-        mid = (float(h["start_s"]) + float(h["end_s"])) / 2 / 60
-        score = h.get("score")
-        ax.text(mid, y_top * 0.97, f"#{i}\n{_num(score)}", ha="center", va="top",
-                fontsize=6.5 if compact else 7.5, color=score_color(score), fontweight="bold")
+    handles = draw_force(ax, tp, fp, inp.analysis, body_mass_kg=inp.body_mass_kg, t_scale=60.0, compact=True,
+                         gaps=gaps, units=inp.units)
     if t_end > 0:
         ax.set_xlim(0, t_end / 60)
     ax.set_xlabel("time (min)")
-    ax.set_ylabel("force (N)")
     ax.grid(alpha=0.25, lw=0.5)
-    handles = [Patch(color=HOLD_COLOR, alpha=0.4, label="hold (#n = hold, score)"),
-               Patch(color=ROLL_COLOR, alpha=0.35, label="roll / re-position")]
-    ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=7, frameon=False,
-              borderaxespad=0.2)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=4, fontsize=6.5, frameon=False,
+              borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    declutter_labels(ax)
 
 
 def trace_png(inp: ReportInput, width_in: float = 10.0, height_in: float = 2.9, dpi: int = 150) -> bytes:
@@ -224,6 +245,7 @@ def trace_png(inp: ReportInput, width_in: float = 10.0, height_in: float = 2.9, 
 
     fig, ax = plt.subplots(figsize=(width_in, height_in), layout="constrained")
     try:
+        fig.canvas.draw()  # the constrained layout first: label decluttering measures the final axes
         draw_trace(ax, inp)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi)
@@ -311,8 +333,10 @@ def render_html(inp: ReportInput) -> str:
     md = inp.metadata
     source = Path(str(a.get("source") or md.get("source") or "recording")).name
     sub_bits = [f"Recording <b>{e(source)}</b>"]  # joined with " · "; the device is hidden when dense
+    if inp.client:
+        sub_bits.insert(0, f'Client <b class="client">{e(inp.client)}</b>')
     if md.get("started_utc"):
-        sub_bits.append(f"started {e(str(md['started_utc']))}")
+        sub_bits.append(f"started {e(local_time(md['started_utc']))}")
     if inp.region_name:
         sub_bits.append(f"region <b>{e(inp.region_name)}</b>")
     if inp.body_mass_kg:
@@ -329,7 +353,7 @@ def render_html(inp: ReportInput) -> str:
     # totals
     parts.append('<section id="totals"><div class="totals">')
     for i, (label, value, note) in enumerate(totals(inp)):
-        style = f' style="color:{score_color(inp.summary.get("session_score"))}"' if i == 0 else ""
+        style = f' style="color:{score_color(session_score(inp.analysis))}"' if i == 0 else ""
         parts.append(f'<div class="total{" score" if i == 0 else ""}" data-key="{e(label)}">'
                      f'<div class="label">{e(label)}</div><div class="value"{style}>{e(value)}</div>'
                      f'<div class="tnote">{e(note)}</div></div>')
@@ -432,161 +456,264 @@ def write_html(inp: ReportInput, path: str | Path) -> None:
 
 # --- PDF ----------------------------------------------------------------------------------
 
+PAGE_W_IN, PAGE_H_IN = 8.27, 11.69  # A4
+PDF_MARGIN_IN = 0.55
+LINE_IN = 0.15  # one 7-8 pt text line
+#: characters of 7.2 pt text in the 3.8 in feedback column (checked with pdftotext -bbox: inside the margin)
+FEEDBACK_WRAP = 74
+FOOTER_WRAP = 130
+
+
 def write_pdf(inp: ReportInput, path: str | Path) -> None:
-    """One A4 page with matplotlib's PdfPages: header, totals, trace, holds, advice, before/after."""
+    """A4 pages with matplotlib's PdfPages: header, totals, trace, every hold (continued on more pages
+    when they do not fit), advice, before/after, data quality; the guidance, safety lines and
+    "page n of N" in every page's footer. Text is embedded as TrueType (selectable, searchable)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
-    W, H = 8.27, 11.69  # A4 in inches
-    fig = plt.figure(figsize=(W, H))
-    try:
-        _draw_pdf_page(fig, inp, W, H)
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        pages = _PdfPages(inp)
         try:
-            with PdfPages(path, metadata={"Title": f"{inp.title}", "Creator": f"holdsense {__version__}"}) as pdf:
-                pdf.savefig(fig)
-        except OSError as exc:
-            raise UserError(f"{path}: cannot write report ({exc.strerror or exc})") from None
-    finally:
-        plt.close(fig)
+            pages.draw_all()
+            try:
+                with PdfPages(path, metadata={"Title": f"{inp.title}", "Creator": f"holdsense {__version__}"}) as pdf:
+                    for fig in pages.figs:
+                        pdf.savefig(fig)
+            except OSError as exc:
+                raise UserError(f"{path}: cannot write report ({exc.strerror or exc})") from None
+        finally:
+            for fig in pages.figs:
+                plt.close(fig)
 
 
-class _Cursor:
-    """Top-down text layout on a figure, in inches from the top."""
-
-    def __init__(self, fig: Any, W: float, H: float, margin_in: float = 0.55) -> None:
-        self.fig, self.W, self.H, self.m = fig, W, H, margin_in
-        self.y = margin_in
-
-    def text(self, x_in: float, s: str, size: float = 8.5, dy: float | None = None, **kw: Any) -> None:
-        self.fig.text(x_in / self.W, 1 - self.y / self.H, s, fontsize=size, va="top", **kw)
-        self.y += dy if dy is not None else size / 72 * 1.45
-
-    def room(self) -> float:
-        return self.H - self.m - self.y
+def _join_lines(items: list[str], sep: str, width: int) -> list[str]:
+    """Items joined with `sep` into lines of at most `width` characters (an item longer than that alone)."""
+    lines: list[str] = []
+    for it in items:
+        if lines and len(lines[-1]) + len(sep) + len(it) <= width:
+            lines[-1] += sep + it
+        else:
+            lines.append(it)
+    return lines
 
 
-def _draw_pdf_page(fig: Any, inp: ReportInput, W: float, H: float) -> None:
-    c = _Cursor(fig, W, H)
-    m = c.m
-    a, md = inp.analysis, inp.metadata
-    source = Path(str(a.get("source") or "recording")).name
-    c.text(m, inp.title, size=16, weight="bold", color=FORCE_COLOR, dy=0.32)
-    bits = [f"Recording {source}"]
-    if md.get("started_utc"):
-        bits.append(f"started {md['started_utc']}")
-    if inp.region_name:
-        bits.append(f"region {inp.region_name}")
-    if inp.body_mass_kg:
-        bits.append(f"body mass {inp.body_mass_kg:g} kg")
-    c.text(m, " · ".join(bits), size=8.5, color="#5a6b7b", dy=0.3)
+class _PdfPages:
+    """Top-down layout over as many A4 pages as the content needs (y in inches from the page top)."""
 
-    # totals strip
-    tl = totals(inp)
-    col_w = (W - 2 * m) / len(tl)
-    for i, (label, value, note) in enumerate(tl):
-        x = m + i * col_w
-        fig.text(x / W, 1 - c.y / H, label.upper(), fontsize=6, color="#5a6b7b", va="top")
-        fig.text(x / W, 1 - (c.y + 0.13) / H, value, fontsize=13 if i == 0 else 10, va="top", weight="bold",
-                 color=score_color(inp.summary.get("session_score")) if i == 0 else "#1b2733")
-        fig.text(x / W, 1 - (c.y + 0.36) / H, note, fontsize=5.8, color="#6b7b8b", va="top")
-    c.y += 0.55
+    def __init__(self, inp: ReportInput) -> None:
+        self.inp = inp
+        self.W, self.H, self.m = PAGE_W_IN, PAGE_H_IN, PDF_MARGIN_IN
+        foot = ("Guidance: be patient: hold a tight spot 30 s to a few minutes with light, sustained pressure; "
+                "don't just roll around; a related limb may move while holding; test the area before and after. "
+                + " ".join(SAFETY_LINES))
+        self.footer_lines = textwrap.wrap(foot, FOOTER_WRAP)
+        self.footer_h = 0.13 * (len(self.footer_lines) + 1) + 0.12
+        self.figs: list[Any] = []
+        self.fig: Any = None
+        self.y = self.m
 
-    # trace
-    trace_h = 2.45
-    # axes from 0.25 in below the cursor (legend above) to 0.4 in above the trace's bottom (ticks, x label)
-    ax = fig.add_axes((m / W + 0.06, 1 - (c.y + trace_h - 0.4) / H, (W - 2 * m) / W - 0.07, (trace_h - 0.65) / H))
-    draw_trace(ax, inp, compact=True)
-    c.y += trace_h + 0.1
+    # -- page mechanics
+    @property
+    def bottom(self) -> float:
+        return self.H - self.m - self.footer_h
 
-    # holds
-    c.text(m, "Holds", size=11, weight="bold", color=FORCE_COLOR, dy=0.22)
-    holds = inp.holds
-    if not holds:
-        c.text(m, "No holds in this session: find a tender spot and stay on it for 30 s or more.", dy=0.2)
-    has_spot = any(h.get("spot_cm") is not None for h in holds)
-    cols = [(m, "#"), (m + 0.3, "start"), (m + 0.75, "held"), (m + 1.2, "mean force"), (m + 2.3, "spot"),
-            (m + 2.75, "score"), (m + 3.15, "grade / feedback")]
-    if holds:
-        for x, label in cols:
+    def new_page(self) -> None:
+        import matplotlib.pyplot as plt
+
+        self.fig = plt.figure(figsize=(self.W, self.H))
+        self.figs.append(self.fig)
+        self.y = self.m
+        if len(self.figs) > 1:  # a continuation page says whose report it is
+            who = " · ".join(x for x in (self.inp.client, self._source()) if x)
+            self.text(self.m, f"{self.inp.title} (continued) · {who}", size=8.5, color="#5a6b7b", dy=0.3)
+
+    def ensure(self, h_in: float) -> bool:
+        """Start a new page unless `h_in` more inches fit on this one; True when a page was started."""
+        if self.y + h_in > self.bottom:
+            self.new_page()
+            return True
+        return False
+
+    def text(self, x_in: float, s: str, size: float = 8.5, dy: float | None = None, y_in: float | None = None,
+             **kw: Any) -> None:
+        y = self.y if y_in is None else y_in
+        self.fig.text(x_in / self.W, 1 - y / self.H, s, fontsize=size, va="top", **kw)
+        if y_in is None:
+            self.y += dy if dy is not None else size / 72 * 1.45
+
+    def _source(self) -> str:
+        return Path(str(self.inp.analysis.get("source") or "recording")).name
+
+    # -- content
+    def draw_all(self) -> None:
+        self.new_page()
+        self.header()
+        self.totals()
+        self.trace()
+        self.holds()
+        self.advice_and_tests()
+        self.quality()
+        self.footers()
+
+    def header(self) -> None:
+        inp, md = self.inp, self.inp.metadata
+        self.text(self.m, inp.title, size=16, weight="bold", color=FORCE_COLOR, dy=0.34)
+        if inp.client:
+            self.text(self.m, f"Client: {inp.client}", size=10.5, weight="bold", color="#1b2733", dy=0.22)
+        bits = [f"Recording {self._source()}"]
+        if md.get("started_utc"):
+            bits.append(f"started {local_time(md['started_utc'])}")
+        if inp.region_name:
+            bits.append(f"region {inp.region_name}")
+        if inp.body_mass_kg:
+            bits.append(f"body mass {inp.body_mass_kg:g} kg")
+        for ln in _join_lines(bits, " · ", 110):  # break between items, never inside one
+            self.text(self.m, ln, size=8.5, color="#5a6b7b", dy=0.17)
+        self.y += 0.1
+
+    def totals(self) -> None:
+        tl = totals(self.inp)
+        col_w = (self.W - 2 * self.m) / len(tl)
+        y = self.y
+        for i, (label, value, note) in enumerate(tl):
+            x = self.m + i * col_w
+            self.text(x, label.upper(), size=5.6, color="#5a6b7b", y_in=y)
+            self.text(x, value, size=13 if i == 0 else 10, weight="bold", y_in=y + 0.13,
+                      color=score_color(session_score(self.inp.analysis)) if i == 0 else "#1b2733")
+            self.text(x, note, size=5.4, color="#6b7b8b", y_in=y + 0.36)
+        self.y = y + 0.58
+
+    def trace(self) -> None:
+        trace_h = 2.6
+        # the legend sits above the axes (0.35 in), tick labels and the x label below (0.4 in)
+        top, bottom = self.y + 0.35, self.y + trace_h - 0.4
+        W, H = self.W, self.H
+        left = self.m + 0.62  # room for the tick labels and the y label inside the margin
+        ax = self.fig.add_axes((left / W, 1 - bottom / H, (W - self.m - 0.05 - left) / W, (bottom - top) / H))
+        draw_trace(ax, self.inp, compact=True)
+        self.y += trace_h + 0.1
+
+    _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.4, "spot"), (2.95, "score"),
+             (3.35, "grade / feedback"))
+
+    def _table_head(self, has_spot: bool) -> None:
+        for x, label in self._COLS:
             if label != "spot" or has_spot:
-                c.text(x, label, size=7, color="#5a6b7b", dy=0)
-        c.y += 0.16
-    wrap_chars = 88
-    reserve_in = 2.1  # keep room for advice, before/after and footer
-    shown = 0
-    for i, h in enumerate(holds, 1):
-        fb = [str(x) for x in (h.get("feedback") or [])]
-        lines = [str(h.get("grade") or "")] + [ln for x in fb for ln in textwrap.wrap("• " + x, wrap_chars)]
-        need = 0.15 * len(lines) + 0.06
-        if c.room() - need < reserve_in:
-            lines = lines[:2]
-            need = 0.15 * len(lines) + 0.06
-            if c.room() - need < reserve_in:
-                break
-        y0 = c.y
-        for x, val in zip([cx for cx, _ in cols[:5]],
-                          [str(i), mmss(h.get("start_s")), _num(h.get("duration_s"), "{:.0f} s"),
-                           _force_label(inp, h.get("mean_force_n")),
-                           _num(h.get("spot_cm"), "{:.0f} cm") if has_spot else ""]):
-            c.y = y0
-            c.text(x, val, size=8, dy=0)
-        c.y = y0
-        c.text(cols[5][0], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), dy=0)
-        for k, ln in enumerate(lines):
-            c.text(cols[6][0], ln, size=8 if k == 0 else 7.2, weight="bold" if k == 0 else "normal",
-                   color="#1b2733" if k == 0 else "#37474f", dy=0.15)
-        c.y += 0.06
-        shown += 1
-    if shown < len(holds):
-        c.text(m, f"… and {len(holds) - shown} more hold(s): see the HTML report or `holdsense analyze`.",
-               size=7.5, color="#5a6b7b", dy=0.2)
+                self.text(self.m + x, label, size=7, color="#5a6b7b", dy=0)
+        self.y += 0.17
 
-    # advice (left) and before/after (right)
-    c.y += 0.1
-    y_cols = c.y
-    c.text(m, "Advice", size=11, weight="bold", color=FORCE_COLOR, dy=0.22)
-    for x in (inp.summary.get("advice") or ["No advice: a well-paced session."]):
-        for k, ln in enumerate(textwrap.wrap(str(x), 58)):
-            c.text(m, ("• " if k == 0 else "  ") + ln, size=7.8, dy=0.15)
-    y_left = c.y
-    c.y = y_cols
-    x2 = W / 2 + 0.1
-    c.text(x2, "Before / after test", size=11, weight="bold", color=FORCE_COLOR, dy=0.22)
-    ch = inp.change
-    if ch is None:
-        for ln in textwrap.wrap("No before/after test recorded for this recording. A guided `holdsense session` "
-                                "asks for one and keeps it in the history.", 58):
-            c.text(x2, ln, size=7.8, color="#5a6b7b", dy=0.15)
-    else:
-        b, af = inp.before or MovementTest(), inp.after or MovementTest()
-        for x, lab in ((x2, ""), (x2 + 1.0, "before"), (x2 + 2.0, "after"), (x2 + 3.0, "change")):
-            c.text(x, lab, size=7, color="#5a6b7b", dy=0)
-        c.y += 0.15
-        for lab, bv, av, d in (("Pain (0–10)", _num(b.pain_0_10), _num(af.pain_0_10), _num(ch.pain_delta, "{:+.0f}")),
-                               ("Range of motion", b.rom_words or "–", af.rom_words or "–",
-                                _num(ch.rom_delta_deg, "{:+.0f}°")),
-                               ("Ease (0–10)", _num(b.ease_0_10), _num(af.ease_0_10), _num(ch.ease_delta, "{:+.0f}"))):
-            y0, nl = c.y, 1
-            for x, v in ((x2, lab), (x2 + 1.0, bv), (x2 + 2.0, av), (x2 + 3.0, d)):
-                wrapped = textwrap.wrap(v, 19 if x > x2 else 30) or [""]
-                nl = max(nl, len(wrapped))
-                fig.text(x / W, 1 - y0 / H, "\n".join(wrapped), fontsize=7.8, va="top", linespacing=1.15)
-            c.y = y0 + 0.05 + 0.135 * nl
-        for ln in textwrap.wrap(ch.lines[-1], 60):
-            c.text(x2, ln, size=8, weight="bold", dy=0.16)
-    c.y = max(c.y, y_left) + 0.1
+    def holds(self) -> None:
+        holds = self.inp.holds
+        self.ensure(0.6)
+        self.text(self.m, "Holds", size=11, weight="bold", color=FORCE_COLOR, dy=0.24)
+        if not holds:
+            self.text(self.m, "No holds in this session: find a tender spot and stay on it for 30 s or more.", dy=0.2)
+            return
+        has_spot = any(h.get("spot_cm") is not None for h in holds)
+        self._table_head(has_spot)
+        xs = [self.m + x for x, _ in self._COLS]
+        for i, h in enumerate(holds, 1):
+            fb = [str(x) for x in (h.get("feedback") or [])]
+            lines = [str(h.get("grade") or "")]
+            for x in fb:
+                wrapped = textwrap.wrap(x, FEEDBACK_WRAP - 2) or [""]
+                lines += ["• " + wrapped[0]] + ["   " + w for w in wrapped[1:]]
+            need = LINE_IN * len(lines) + 0.07
+            if self.ensure(need):
+                self.text(self.m, f"Holds (continued, from #{i})", size=11, weight="bold", color=FORCE_COLOR,
+                          dy=0.24)
+                self._table_head(has_spot)
+            y0 = self.y
+            cells = [str(i), mmss(h.get("start_s")), _num(h.get("duration_s"), "{:.0f} s"),
+                     _force_label(self.inp, h.get("mean_force_n")),
+                     _num(h.get("spot_cm"), "{:.0f} cm") if has_spot else ""]
+            for x, val in zip(xs[:5], cells):
+                self.text(x, val, size=8, y_in=y0)
+            self.text(xs[5], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), y_in=y0)
+            for k, ln in enumerate(lines):
+                self.text(xs[6], ln, size=8 if k == 0 else 7.2, weight="bold" if k == 0 else "normal",
+                          color="#1b2733" if k == 0 else "#37474f", dy=LINE_IN)
+            self.y += 0.07
 
-    # footer at the bottom of the page
-    foot = ("Guidance: be patient: hold a tight spot 30 s to a few minutes with light, sustained pressure; don't just "
-            "roll around; a related limb may move while holding; test the area before and after. "
-            + " ".join(SAFETY_LINES))
-    lines = textwrap.wrap(foot, 150) + [f"holdsense {__version__}" + (f" · {inp.history_note}" if inp.history_note else "")]
-    c.y = H - m - 0.13 * len(lines)
-    for ln in lines:
-        c.text(m, ln, size=6.3, color="#6b7b8b", dy=0.13)
+    def _advice_lines(self) -> list[str]:
+        out = []
+        for x in (self.inp.summary.get("advice") or ["No advice: a well-paced session."]):
+            for k, ln in enumerate(textwrap.wrap(str(x), 56)):
+                out.append(("• " if k == 0 else "   ") + ln)
+        return out
+
+    def advice_and_tests(self) -> None:
+        inp = self.inp
+        advice = self._advice_lines()
+        ch = inp.change
+        rows: list[tuple[str, str, str, str]] = []
+        if ch is not None:
+            b, af = inp.before or MovementTest(), inp.after or MovementTest()
+            rows = [("Pain (0–10)", _num(b.pain_0_10), _num(af.pain_0_10), _num(ch.pain_delta, "{:+.0f}")),
+                    ("Range of motion", b.rom_words or "–", af.rom_words or "–", _num(ch.rom_delta_deg, "{:+.0f}°")),
+                    ("Ease (0–10)", _num(b.ease_0_10), _num(af.ease_0_10), _num(ch.ease_delta, "{:+.0f}"))]
+            rows = [r for r in rows if not (r[1] == "–" and r[2] == "–")]
+            verdict = textwrap.wrap(ch.lines[-1], 50) if ch.lines else []
+            cells = [[textwrap.wrap(v, 16 if k else 26) or [""] for k, v in enumerate(r)] for r in rows]
+            right_h = 0.24 + 0.16 + sum(0.05 + 0.135 * max(len(c) for c in cs) for cs in cells) + 0.17 * len(verdict)
+        else:
+            none = textwrap.wrap("No before/after test recorded for this recording. A guided `holdsense session` "
+                                 "asks for one and keeps it in the history.", 56)
+            right_h = 0.24 + LINE_IN * len(none)
+        left_h = 0.24 + LINE_IN * len(advice)
+        self.y += 0.12
+        self.ensure(max(left_h, right_h) + 0.05)
+        y_cols = self.y
+        self.text(self.m, "Advice", size=11, weight="bold", color=FORCE_COLOR, dy=0.24)
+        for ln in advice:
+            self.text(self.m, ln, size=7.8, dy=LINE_IN)
+        y_left = self.y
+        self.y = y_cols
+        x2 = self.W / 2 + 0.1
+        self.text(x2, "Before / after test", size=11, weight="bold", color=FORCE_COLOR, dy=0.24)
+        if ch is None:
+            for ln in none:
+                self.text(x2, ln, size=7.8, color="#5a6b7b", dy=LINE_IN)
+        else:
+            xs = (x2, x2 + 1.25, x2 + 2.15, x2 + 3.0)
+            for x, lab in zip(xs, ("", "before", "after", "change")):
+                self.text(x, lab, size=7, color="#5a6b7b", y_in=self.y)
+            self.y += 0.16
+            for cs in cells:
+                for x, c in zip(xs, cs):
+                    self.text(x, "\n".join(c), size=7.8, y_in=self.y, linespacing=1.15)
+                self.y += 0.05 + 0.135 * max(len(c) for c in cs)
+            for ln in verdict:
+                self.text(x2, ln, size=8, weight="bold", dy=0.17)
+        self.y = max(self.y, y_left) + 0.1
+
+    def quality(self) -> None:
+        q = dict(self.inp.analysis.get("quality") or {})
+        bits = []
+        if q.get("sample_rate_hz"):
+            bits.append(f"{float(q['sample_rate_hz']):.1f} Hz")
+        bits.append(f"{int(q.get('gaps') or 0)} gap(s)")
+        bits.append(f"{int(q.get('saturated_samples') or 0)} saturated sample(s)")
+        text = "Data quality: " + ", ".join(bits) + "." + "".join(f" {w}" for w in (q.get("warnings") or []))
+        lines = textwrap.wrap(text, 125)
+        self.ensure(LINE_IN * len(lines) + 0.05)
+        for ln in lines:
+            self.text(self.m, ln, size=7.2, color="#5a6b7b", dy=0.14)
+
+    def footers(self) -> None:
+        n = len(self.figs)
+        for k, fig in enumerate(self.figs, 1):
+            self.fig = fig
+            last = f"holdsense {__version__} · analysis {self.inp.analysis.get('format', '')}" + (
+                f" · {self.inp.history_note}" if self.inp.history_note else "") + f" · page {k} of {n}"
+            lines = self.footer_lines + [last]
+            y = self.H - self.m - 0.13 * len(lines)
+            for ln in lines:
+                self.text(self.m, ln, size=6.3, color="#6b7b8b", y_in=y)
+                y += 0.13
 
 
 def write_report(inp: ReportInput, out: str | Path) -> str:

@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
                 result: dict[str, Any] = analyze_recording(rec, body_mass_kg=_body_mass(args, rec),
                                                            profile=args.profile)
                 if args.plot:
-                    plot_analysis(rec, result, _plot_path(args.plot, path, several))
+                    plot_analysis(rec, result, _plot_path(args.plot, path, several),
+                                  body_mass_kg=_body_mass(args, rec), profile=args.profile,
+                                  units=user_profile(args).units)  # the athlete's units (profile)
             except UserError as exc:
                 failed.append(path)
                 tables.add_failure(path, str(exc))

@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="recording (holdsense-recording/1, .csv or .csv.gz) with raw_counts")
     p.add_argument("--calibration", required=True, metavar="CAL.json", help="calibration JSON file")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="output recording (.csv or .csv.gz)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=run)
 
 
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
     cal = load_calibration(args.calibration)
     if src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise UserError(f"{dst}: output must differ from the input (the original recording is never overwritten)")
+    from .record import check_output
+
+    check_output(str(dst), args.overwrite)  # an existing file is replaced only when asked, as in record
     rec = read_recording(src, warn=None)  # clear errors for missing/corrupt files, gzip handled
     del rec
     raw_bytes = src.read_bytes()

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="body mass in kg (default: from the recording's header)")
     p.add_argument("--profile", metavar="NAME", help="guidance profile for scoring (default: be-patient)")
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--client", metavar="NAME",
+                   help="whose session, shown in the heading (default: the name in `holdsense profile`)")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -39,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")
-    if out.is_dir():
-        raise UserError(f"{out}: is a directory")
+    from .record import check_output
+
+    check_output(str(out), args.overwrite)  # refuses an existing report as record refuses a recording
     if args.body_mass_kg is not None and not 10 <= args.body_mass_kg <= 400:
         raise UserError(f"--body-mass {args.body_mass_kg:g} kg is not a plausible body mass (10–400 kg)")
     rec = open_reader(args.file)
@@ -50,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
     metadata = dict(rec.metadata)
     if args.body_mass_kg is not None:
         metadata["body_mass_kg"] = args.body_mass_kg
+    prof = user_profile(args)
+    client = args.client.strip() if args.client is not None else (prof.name or None)
     inp = ReportInput(analysis=analysis, samples=rec.samples, metadata=metadata, region=rec.region,
-                      title=args.title)
+                      title=args.title, client=client or None, units=prof.units)
 
     db = default_db_path(args.db)
     found_id = None

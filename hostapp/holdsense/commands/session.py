@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
-                             parse_rom, parse_scale_0_10, regions_help)
+                             parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues
 from ..errors import UserError
 from ..coaching.history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
@@ -45,7 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "related-limb prompt), test again, see the change. Cues go to the terminal, the roller's "
                     "buzzer/LED and the computer's sound where there is one. Stored in the history.")
     add_connection_options(p, required=False)
-    p.add_argument("--replay", metavar="FILE", help="drive the session from a recording instead of a roller")
+    p.add_argument("--replay", metavar="FILE", help="drive the session from a recording instead of a roller "
+                                                     "(a demo: not stored in the history unless --save-history)")
+    p.add_argument("--save-history", action="store_true",
+                   help="with --replay: store the replayed session in the history too (live sessions always are)")
     p.add_argument("--speed", default="1", metavar="X",
                    help="with --replay: playback speed (1 = real time, 20 = twenty times faster, max)")
     p.add_argument("--answers", metavar="FILE.json",
@@ -227,8 +230,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         answers = Asker()
     profile = load_profile_option(args)
+    if args.save_history and not args.replay:
+        raise UserError("--save-history only applies with --replay (live sessions are always stored)")
     rec = open_reader(args.replay) if args.replay else None  # bad input fails before the history is touched
 
+    # A replay (a demo, a recording seen again) stays out of the user's history unless asked: it is not a
+    # session they rolled now, and it would skew their trends.
+    if rec is not None and not args.save_history:
+        return _run(args, answers, speed, profile, None, rec)
     # The history is opened (created, migrated) first: a locked or damaged file is reported before any rolling.
     db_path = default_db_path(args.db)
     history = History.open(db_path)
@@ -239,7 +248,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
-         history: History, rec: Any) -> int:
+         history: History | None, rec: Any) -> int:
+    """The guided session; stored in `history` unless it is None (a replay without --save-history)."""
     from ..listeners.live import DetectorListener
     from ..listeners.notifier import Notifier
     from ..io.player import Player
@@ -282,6 +292,7 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         started_utc = str(rec.metadata.get("started_utc") or utc_now_iso())
         kind = "replay"
     else:
+        assert history is not None  # live sessions are always stored
         from ._options import open_device
         from ..io.recording import RecordingWriter
         from .record import check_output
@@ -342,15 +353,23 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
                            recording_path=str(recording_path), recording_sha256=file_sha256(recording_path),
                            before=None if before.is_empty() else before, after=None if after.is_empty() else after,
                            source=kind)
-    sid = history.add_session(record)
+    sid = history.add_session(record) if history is not None else None
     print()
-    print(format_summary(record, sid, history.path, flow, reason))
+    print(format_summary(record, sid, history.path if history is not None else None, flow, reason))
     return 0
 
 
 def db_path_folder(history: History) -> Path:
     """Live recordings go beside the history file (the user's data dir, or the --db folder)."""
     return history.path.parent
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
+
+
+def _fmt_score(v: int | None) -> str:
+    return "-" if v is None else str(v)
 
 
 def _mmss(t_s: float | None) -> str:
@@ -360,7 +379,7 @@ def _mmss(t_s: float | None) -> str:
     return f"{t // 60}:{t % 60:02d}"
 
 
-def format_summary(rec: SessionRecord, sid: int, db: Path, flow: CoachingFlow, reason: str) -> str:
+def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: CoachingFlow, reason: str) -> str:
     """The end-of-session summary: totals, each hold, the before/after change, where it is stored."""
     s = rec.summary
     dur = float(s.get("duration_s") or 0.0)
@@ -368,8 +387,8 @@ def format_summary(rec: SessionRecord, sid: int, db: Path, flow: CoachingFlow, r
     lines = [f"Session summary ({rec.region}{', ended early' if reason == 'interrupted' else ''})",
              f"  {_mmss(dur)} on the roller: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
              f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))})",
-             f"  {s.get('holds', len(rec.holds))} hold(s), {s.get('holds_over_30s', 0)} of 30 s or more; "
-             f"session score {s.get('session_score', '-')}"]
+             f"  {plural(int(s.get('holds', len(rec.holds))), 'hold')}, {s.get('holds_over_30s', 0)} of 30 s or more; "
+             f"session score {_fmt_score(session_score(rec.analysis))}"]
     for i, h in enumerate(rec.holds, 1):
         lines.append(f"  #{i} at {_mmss(h.get('start_s'))}: held {float(h.get('duration_s') or 0):.0f} s, "
                      f"score {h.get('score', '-')} ({h.get('grade') or ''})")
@@ -379,7 +398,10 @@ def format_summary(rec: SessionRecord, sid: int, db: Path, flow: CoachingFlow, r
         lines.append(f"  nudged {flow.stats.nudges} time(s) to stop rolling and hold")
     lines.append("Before → after:")
     lines += [f"  {ln}" for ln in flow.change().lines]
-    lines.append(f"Stored as session {sid} in {db}")
+    if sid is None:
+        lines.append("Not stored in the history (a replay; add --save-history to keep it)")
+    else:
+        lines.append(f"Stored as session {sid} in {db}")
     lines.append(f"Report: holdsense report {rec.recording_path} -o report.html")
     return "\n".join(lines)
 

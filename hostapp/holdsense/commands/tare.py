@@ -1,21 +1,74 @@
-"""`holdsense tare --port P`: zero the roller's load cells (nothing on it), stored on the roller."""
+"""`holdsense tare --port P [--force]`: zero the roller's load cells (nothing on it), stored on the roller.
+
+Before zeroing, the roller streams for about half a second and the load on it is
+measured with its current calibration: a roller carrying more than
+`MAX_TARE_LOAD_N` (a leg, a hand, a bag left on it) is refused with the load in
+the message, because a zero taken under load makes every later force too low by
+that load. `--force` zeroes it anyway.
+"""
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+import time
+from typing import Any
 
 from ..errors import UserError
 from ._options import add_connection_options, open_device
+
+#: Largest load (N) accepted as "nothing on it": about 2 kg. Zero drift with temperature is tens of counts
+#: per degC (a fraction of a newton); a limb resting on the roller is 50 N or more (domain.md).
+MAX_TARE_LOAD_N = 20.0
+#: How long the roller streams to measure its load, and how long to wait for the samples at most.
+MEASURE_S = 0.5
+MEASURE_TIMEOUT_S = 3.0
+G_N_PER_KG = 9.80665
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tare", help="zero the roller's load cells (take everything off it first)",
                        description="Zero the load cells: the roller averages its readings with nothing on it "
                                    "and stores the zero in flash. The zero drifts with temperature (tens of "
-                                   "counts per °C), so tare whenever the roller has warmed up or moved rooms.")
+                                   "counts per °C), so tare whenever the roller has warmed up or moved rooms. "
+                                   f"A roller that carries more than {MAX_TARE_LOAD_N:g} N is refused "
+                                   "(use --force to zero it anyway).")
     add_connection_options(p)
     p.add_argument("--samples", type=int, default=0, metavar="N",
                    help="readings to average (default: the roller's own, 40 ≈ 0.5 s at 80 Hz)")
+    p.add_argument("--force", action="store_true",
+                   help=f"zero the roller even when it carries load (more than {MAX_TARE_LOAD_N:g} N) or the "
+                        "load cannot be measured")
     p.set_defaults(func=run)
+
+
+def measure_load_n(dev: Any, duration_s: float = MEASURE_S, timeout_s: float = MEASURE_TIMEOUT_S) -> float | None:
+    """Median force (N) over `duration_s` of streamed samples (device clock), with the roller's current
+    calibration; None when no calibrated sample arrived within `timeout_s` (host clock)."""
+    import numpy as np  # here, not at the top: every command module is imported for `holdsense --help`
+
+    from ..messages import Samples
+
+    forces: list[Any] = []
+    t_first = t_last = None
+    dev.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for m in dev.recv(0.1) or []:
+                if isinstance(m, Samples) and len(m.chunk):
+                    forces.append(np.asarray(m.chunk.force_n, dtype=float))
+                    t_first = float(m.chunk.t_s[0]) if t_first is None else t_first
+                    t_last = float(m.chunk.t_s[-1])
+            if t_first is not None and t_last - t_first >= duration_s:
+                break
+    finally:
+        dev.stop_streaming()
+    if not forces:
+        return None
+    f = np.concatenate(forces)
+    f = f[np.isfinite(f)]
+    return float(np.median(f)) if len(f) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,11 +76,27 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--samples {args.samples}: must be between 1 and 65535")
     dev = open_device(args)
     try:
+        load_n = measure_load_n(dev)
+        if load_n is None:
+            if not args.force:
+                raise UserError(f"{dev.name}: could not measure the load on the roller (no calibrated samples "
+                                f"within {MEASURE_TIMEOUT_S:g} s), so it was not zeroed; use --force to zero it "
+                                "without checking")
+            print("holdsense: load not measured (no calibrated samples); zeroing anyway (--force)", file=sys.stderr)
+        elif abs(load_n) > MAX_TARE_LOAD_N:
+            carries = f"{load_n:.0f} N ({load_n / G_N_PER_KG:.1f} kg)"
+            if not args.force:
+                raise UserError(f"{dev.name}: the roller carries {carries}, more than the {MAX_TARE_LOAD_N:g} N "
+                                "allowed for a zero; take everything off it and tare again (or use --force to "
+                                "zero it with this load on it)")
+            print(f"holdsense: zeroing with {carries} on the roller (--force): later forces will read "
+                  f"{abs(load_n):.0f} N {'low' if load_n > 0 else 'high'}", file=sys.stderr)
         old = dev.calibration.tare_counts if dev.calibration is not None else None
         res = dev.tare(n_samples=args.samples)
     finally:
         dev.close()
     change = f" (was {old})" if old is not None else ""
+    measured = "" if load_n is None or not math.isfinite(load_n) else f"; load before zeroing {load_n:.1f} N"
     print(f"tared {dev.info.device_line()}: zero = {res['tare_counts']} counts{change}, "
-          f"averaged over {res['n_samples']} readings; stored on the roller")
+          f"averaged over {res['n_samples']} readings; stored on the roller{measured}")
     return 0

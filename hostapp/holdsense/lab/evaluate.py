@@ -248,10 +248,9 @@ def plot_disagreements(results: list[dict[str, Any]], out_path: str | os.PathLik
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..analysis import SEGMENT_COLOURS, analyze_recording, load_for_analysis
+    from ..analysis import analyze_recording, load_for_analysis
     from ..io.labels import read_labels
-
-    colours = dict(SEGMENT_COLOURS, other="#9e9ac8")
+    from ..plots import KIND_COLOURS as colours
     cases = sorted(((d, r) for r in results for d in r["disagreements"]), key=lambda x: -x[0]["duration_s"])[:worst]
     n = max(1, len(cases))
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.4 * n), squeeze=False)

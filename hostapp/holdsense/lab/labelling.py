@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..analysis import SEGMENT_COLOURS
+from ..plots import KIND_COLOURS
 from ..io.labels import LABELS_FORMAT, SIDES, SPAN_KINDS, labeller, validate, write_labels
 
-COLOURS = dict(SEGMENT_COLOURS, other="#9e9ac8")
+COLOURS = KIND_COLOURS
 KIND_KEYS = {"h": "hold", "r": "roll", "o": "off", "x": "other"}
 SIDE_KEYS = {"[": "left", "]": "right", "\\": None}
 HELP = ("h hold · r roll · o off · x other | [ left ] right \\ none | a take detector · A take all | "
@@ -190,9 +190,10 @@ class LabelWindow:
         for s in self.detector:
             self.ax_strip.broken_barh([(s["start_s"], s["end_s"] - s["start_s"])], (0.1, 0.8),
                                       color=COLOURS[s["kind"]], alpha=0.8, lw=0)
-        from ..analysis import draw_markers
+        from ..io.markers import markers_of
+        from ..plots import draw_markers
 
-        draw_markers([a for a in (self.ax_force, self.ax_angle) if a is not None], rec)
+        draw_markers([a for a in (self.ax_force, self.ax_angle) if a is not None], markers_of(rec))
         self._artists: list[Any] = []
         self.selectors = [SpanSelector(ax, self._on_select, "horizontal", useblit=False, minspan=0.05,
                                        props=dict(alpha=0.25, facecolor="#3182bd"), interactive=False)

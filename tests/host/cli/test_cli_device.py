@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -116,11 +117,17 @@ def test_incompatible_protocol_exit_2_names_deploy(roller, tmp_path):
     assert len(p.stderr.strip().splitlines()) == 1
 
 
-def test_tare(roller):
+def test_tare_refuses_a_loaded_roller_unless_forced(roller):
+    # the scripted roller reads 100-108 N (raw 11000-11790 counts, zero 1000, 0.01 N per count)
     r = roller()
     p = hs("tare", "--port", r.link)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    n = int(re.search(r"carries (\d+) N", p.stderr).group(1))
+    assert 100 <= n <= 108 and "--force" in p.stderr
+    assert fw.C_TARE not in r.commands and fw.C_STOP in r.commands  # measured, then left alone
+    p = hs("tare", "--port", r.link, "--force")
     assert p.returncode == 0, p.stderr
-    assert "zero = 1500 counts (was 1000)" in p.stdout
+    assert "zero = 1500 counts (was 1000)" in p.stdout and "--force" in p.stderr
     assert fw.C_TARE in r.commands
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from holdsense.coaching.flow import MovementTest
@@ -300,3 +301,54 @@ def test_history_cli_migrates_v1(tmp_path: Path) -> None:
     assert "migrated from schema v1" in p.stderr and (tmp_path / "h.sqlite3.v1.bak").exists()
     assert "toe 4 cm" not in p.stdout  # words are kept in the DB, the table shows pain
     assert "5 → 3" in p.stdout and "calves" in p.stdout
+
+
+def test_history_plot_reads_from_one_session_on(tmp_path: Path) -> None:
+    """One session: one narrow bar, its session score (the same number the session and report show),
+    its pain before -> after; the plot is not an empty weekly axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from holdsense.commands.history import sessions_figure
+
+    rec = _record("2026-11-02T10:00:00Z")
+    rec.id = 1
+    fig = sessions_figure([rec], name="Alex")
+    hold_ax, score_ax, pain_ax = fig.axes[:3]
+    (bar,) = [p for p in hold_ax.patches if p.get_height() > 0]
+    assert bar.get_height() == pytest.approx(97.0 / 60)
+    x0, x1 = hold_ax.get_xlim()
+    assert 0.1 < bar.get_width() / (x1 - x0) < 0.3  # a bar, not a page-wide slab or a sliver
+    assert any(t.get_text() == "2 holds" for t in hold_ax.texts)
+    (pts,) = [c for c in score_ax.collections if c.get_gid() == "session-scores"]
+    assert pts.get_offsets()[0][1] == rec.session_score == rec.analysis["summary"]["session_score"]
+    assert any(t.get_text() == str(rec.session_score) for t in score_ax.texts)
+    assert [ln.get_ydata()[0] for ln in pain_ax.lines if ln.get_gid() == "pain-before"] == [5]
+    assert [ln.get_ydata()[0] for ln in pain_ax.lines if ln.get_gid() == "pain-after"] == [3]
+    assert "Alex" in hold_ax.get_title(loc="left") and "1 session" in hold_ax.get_title(loc="left")
+    plt.close(fig)
+    # through the CLI with one stored session: the bar's colour fills a good part of the picture
+    db = tmp_path / "h.sqlite3"
+    with History.open(db) as h:
+        h.add_session(_record("2026-11-02T10:00:00Z"))
+    png = tmp_path / "one.png"
+    p = _cli("history", "--db", str(db), "--plot", str(png))
+    assert p.returncode == 0, p.stderr
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)[..., :3]
+    c0 = np.array([0x1F, 0x77, 0xB4]) / 255  # matplotlib's C0, the only region's colour
+    share = (np.abs(img - c0).sum(axis=2) < 0.05).mean()
+    assert 0.01 < share < 0.2
+
+
+def test_history_lists_local_time_with_zone(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite3"
+    with History.open(db) as h:
+        h.add_session(_record("2026-11-02T10:00:00Z"))
+        h.add_session(_record("2026-07-02T10:00:00Z"))
+    p = _cli("history", "--db", str(db), env={"TZ": "Europe/Berlin"})
+    assert p.returncode == 0, p.stderr
+    assert "2026-11-02 11:00 CET" in p.stdout and "2026-07-02 12:00 CEST" in p.stdout and "date (local time)" in p.stdout

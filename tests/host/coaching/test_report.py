@@ -225,19 +225,121 @@ def test_no_holds_message() -> None:
     assert page.hold_rows == [] and "No holds in this session" in page.sections["holds"]
 
 
-def test_pdf_is_one_a4_page(tmp_path: Path) -> None:
+def _pdf_pages(data: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b", data))
+
+
+def test_pdf_is_a4_and_lists_every_hold_on_as_many_pages_as_needed(tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
     assert write_report(_input(), out) == "pdf"
     data = out.read_bytes()
-    assert data.startswith(b"%PDF-")
-    assert len(re.findall(rb"/Type\s*/Page\b", data)) == 1
+    assert data.startswith(b"%PDF-") and _pdf_pages(data) == 1
     box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
     assert box and abs(float(box.group(1)) - 595.4) < 1.5 and abs(float(box.group(2)) - 841.7) < 1.5
     assert len(data) > 20_000  # the trace and the text are in it
-    # many holds still make one page
-    samples, analysis = _session(n_holds_extra=20)
+    # many holds: more pages, and every hold with all its feedback is on one of them
+    samples, analysis = _session(n_holds_extra=30)
     write_report(ReportInput(analysis=analysis, samples=samples), out)
-    assert len(re.findall(rb"/Type\s*/Page\b", out.read_bytes())) == 1
+    assert _pdf_pages(out.read_bytes()) >= 2
+    text = _pdftotext(out)
+    assert "more hold" not in text and "… and" not in text
+    for k in range(30):
+        assert f"extra {k} first" in text and f"extra {k} second" in text
+    assert "page 1 of " in text and "Holds (continued, from #" in text
+
+
+def _pdftotext(path: Path, *args: str) -> str:
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext not found: install poppler-utils (Debian) to check the PDF's text")
+    return subprocess.run(["pdftotext", *args, str(path), "-"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout
+
+
+def _words(path: Path) -> list[tuple[float, float, list[tuple[float, float, float, float, str]]]]:
+    """Per page: width, height (pt) and every word's box (pdftotext -bbox)."""
+    out = _pdftotext(path, "-bbox")
+    pages = []
+    for pg in re.finditer(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S):
+        words = [(float(a), float(b), float(c), float(d), t) for a, b, c, d, t in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', pg.group(3))]
+        pages.append((float(pg.group(1)), float(pg.group(2)), words))
+    return pages
+
+
+def _crowded() -> ReportInput:
+    """Long feedback on every hold, many holds, a long advice list and a before/after test."""
+    samples, analysis = _session(n_holds_extra=14)
+    for h in analysis["holds"]:
+        h["feedback"] = ["A long line of feedback that a person reads and acts on, about pressure, time and where "
+                         "the roller was. " * 2] * 3
+    analysis["summary"]["advice"] = [f"Advice number {k}: " + "hold longer and lighter on the spots you find. " * 3
+                                     for k in range(8)]
+    return _input(analysis=analysis, samples=samples, client="Alex Example-Longname")
+
+
+@pytest.mark.parametrize("case", ["light", "crowded"])
+def test_pdf_text_never_overlaps_and_stays_on_the_page(tmp_path: Path, case: str) -> None:
+    """Every word's box (pdftotext -bbox) is clear of every other word's and inside the margins; the
+    pages rendered to PNG (pdftoppm) have no ink past the right margin."""
+    import shutil
+    import subprocess
+
+    out = tmp_path / "r.pdf"
+    write_report(_input(client="Alex Example") if case == "light" else _crowded(), out)
+    pages = _words(out)
+    assert pages and (case == "light") == (len(pages) == 1)
+    for W, H, words in pages:
+        assert len(words) > 40
+        for i, a in enumerate(words):
+            assert a[0] >= 0.5 * 72 - 1 and a[2] <= W - 0.5 * 72 + 1 and a[3] <= H - 0.5 * 72 + 1, a
+            for b in words[i + 1:]:
+                ix = min(a[2], b[2]) - max(a[0], b[0])
+                iy = min(a[3], b[3]) - max(a[1], b[1])
+                assert not (ix > 0.5 and iy > 0.5), (a, b)
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm not found: install poppler-utils (Debian) to render the PDF")
+    subprocess.run(["pdftoppm", "-r", "72", "-png", str(out), str(tmp_path / "page")], check=True, timeout=120)
+    import matplotlib.image as mpimg
+
+    pngs = sorted(tmp_path.glob("page-*.png"))
+    assert len(pngs) == len(pages)
+    for png in pngs:
+        img = mpimg.imread(png)[..., :3]
+        ink = img.sum(axis=2) < 2.4  # anything clearly darker than the white page
+        w = img.shape[1]
+        assert ink[:, : int(w * 0.9)].mean() > 0.01  # text is there
+        assert not ink[:, int(w - 0.45 * 72):].any()  # and nothing runs into the right margin
+        # the footer (guidance, safety, page n of N) stands alone: a blank band above it
+        rows = np.flatnonzero(ink.any(axis=1))
+        foot_top = rows[rows > img.shape[0] - 1.4 * 72].min()
+        assert not ink[foot_top - 8:foot_top - 1].any()
+
+
+def test_local_time_with_zone_and_client_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from holdsense.coaching.report import local_time
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        assert local_time("2026-11-24T10:00:00Z") == "2026-11-24 11:00 CET (UTC+01:00)"
+        assert local_time("2026-07-01T10:00:00Z") == "2026-07-01 12:00 CEST (UTC+02:00)"
+        assert local_time("not a time") == "not a time"
+        page_html = render_html(_input(client="Alex <Example>"))
+        assert "2026-11-24 11:00 CET (UTC+01:00)" in page_html and "2026-11-24T10:00:00Z" not in page_html
+        assert 'Client <b class="client">Alex &lt;Example&gt;</b>' in page_html
+        out = tmp_path / "r.pdf"
+        write_report(_input(client="Alex Example"), out)
+        text = _pdftotext(out)
+        assert "started 2026-11-24 11:00 CET (UTC+01:00)" in text and "Client: Alex Example" in text
+        assert "T10:00:00Z" not in text
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_unknown_suffix_and_unwritable(tmp_path: Path) -> None:
@@ -245,3 +347,28 @@ def test_unknown_suffix_and_unwritable(tmp_path: Path) -> None:
         write_report(_input(), tmp_path / "r.docx")
     with pytest.raises(UserError, match="cannot write"):
         write_report(_input(), tmp_path / "no" / "such" / "dir" / "r.html")
+
+
+def test_report_cli_client_from_option_or_profile(tmp_path: Path) -> None:
+    """`--client` names the client; without it the athlete's profile name is used (private config dir:
+    tests/conftest.py); an existing OUT is refused without --overwrite."""
+    import subprocess
+    import sys
+
+    demo = Path(__file__).resolve().parents[3] / "recordings" / "demo-standard.csv"
+
+    def hs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+
+    assert hs("profile", "--name", "Alex Example", "--units", "kg").returncode == 0
+    out = tmp_path / "r.html"
+    p = hs("report", str(demo), "-o", str(out), "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 0, p.stderr
+    page = out.read_text(encoding="utf-8")
+    assert 'Client <b class="client">Alex Example</b>' in page
+    assert re.search(r"<td class=\"num\">\d+\.\d kg \(\d+ % BW\)</td>", page)  # the profile's units
+    p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 2 and "--overwrite" in p.stderr
+    p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--overwrite", "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 0 and 'Client <b class="client">Sam</b>' in out.read_text(encoding="utf-8")

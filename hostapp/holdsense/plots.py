@@ -1,0 +1,352 @@
+"""Figures that explain a session: shared by `analyze --plot` and the report's trace.
+
+What a reader should see at a glance, and how it is drawn:
+- **gaps as gaps**: where the samples stop for longer than the resampler bridges
+  (`GAP_S`), the line breaks and the span is hatched "no data"; no segment colour
+  is drawn across it (no fake ramps, no rolling slivers over missing data);
+- **the light-pressure band**: 10 % of body weight up to the scoring profile's
+  `light_max_of_body` (25 % in be-patient), when the body mass is known;
+- **the 30 s mark** (the profile's `release_s`) on every hold: a dashed line
+  `release_s` after the hold's start, inside the hold when it was reached, past
+  its end when the hold was too short;
+- **holds coloured by verdict**: good (green), too short (amber), too hard (red),
+  from the hold's grade (rollsignal's Scorer);
+- **position in cm**, like the text: angle x shell radius (rollsignal's
+  `SHELL_RADIUS_CM`), from the point of first contact, so a hold's `spot_cm` is
+  its level on this axis (each hold's spot drawn as a short bar).
+
+Artists carry a `gid` ("gap", "light-band", "release-mark", "hold-good", ...) so
+tests can find them in the figure.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+#: Longest stretch without samples drawn as continuous (s): rollsignal's resampler bridges up to 0.35 s
+#: (Resampler.max_interp_s); anything longer is missing data, drawn as a gap.
+GAP_S = 0.35
+#: Lower edge of the light-pressure band as a fraction of body weight (domain.md: light = 10-25 % BW);
+#: the upper edge is the profile's `light_max_of_body`.
+LIGHT_MIN_OF_BODY = 0.10
+G_N_PER_KG = 9.80665
+
+VERDICT_COLOURS = {"good": "#2ca25f", "short": "#f0a202", "hard": "#d7301f"}
+VERDICT_LABELS = {"good": "hold: good", "short": "hold: too short", "hard": "hold: too hard"}
+ROLL_COLOUR = "#9ecae1"
+OFF_COLOUR = "#f4f4f4"
+BAND_COLOUR = "#525252"  # neutral grey: reads as a zone over any segment colour
+FORCE_COLOUR = "#08306b"
+POSITION_COLOUR = "#54278f"
+#: One colour per segment kind for label/detector strips (the labelling window, evaluate --plot); "off" a
+#: shade darker than OFF_COLOUR so an off bar stands out on white.
+KIND_COLOURS = {"hold": VERDICT_COLOURS["good"], "roll": ROLL_COLOUR, "off": "#d9d9d9", "other": "#9e9ac8"}
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 hold', '2 holds' (`words` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def hold_verdict(hold: dict[str, Any]) -> str:
+    """'hard', 'short' or 'good' from a hold's grade (rollsignal's Scorer grades)."""
+    grade = str(hold.get("grade") or "")
+    if grade.startswith("too hard"):
+        return "hard"
+    if grade.startswith("too short"):
+        return "short"
+    return "good"
+
+
+def _profile(profile: Any) -> Any:
+    import rollsignal
+
+    return profile if profile is not None else rollsignal.load_profile()
+
+
+def release_s(profile: Any = None) -> float:
+    """The profile's release window (s): 30 s in be-patient."""
+    return float(_profile(profile).criteria["duration"]["release_s"])
+
+
+def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float, float] | None:
+    """(low, high) force in N of light pressure for this body mass; None without a body mass."""
+    if not body_mass_kg:
+        return None
+    pr = _profile(profile).criteria["pressure"]
+    w = float(body_mass_kg) * G_N_PER_KG
+    return float(pr.get("light_min_of_body", LIGHT_MIN_OF_BODY)) * w, float(pr["light_max_of_body"]) * w
+
+
+def gap_spans(t_s: np.ndarray, max_gap_s: float = GAP_S) -> list[tuple[float, float]]:
+    """(last sample before, first sample after) of every stretch longer than `max_gap_s` without samples."""
+    t = np.asarray(t_s, dtype=float)
+    if len(t) < 2:
+        return []
+    dt = np.diff(t)
+    idx = np.flatnonzero(dt > max_gap_s)
+    return [(float(t[i]), float(t[i + 1])) for i in idx]
+
+
+def break_at_gaps(t: np.ndarray, y: np.ndarray, gaps: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """t, y with a NaN point inside each gap, so a line plot breaks there instead of ramping across."""
+    if not gaps or not len(t):
+        return t, y
+    mids = np.array([(a + b) / 2 for a, b in gaps])
+    at = np.searchsorted(t, mids)
+    return np.insert(np.asarray(t, float), at, mids), np.insert(np.asarray(y, float), at, np.nan)
+
+
+def minus_gaps(start: float, end: float, gaps: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [start, end] outside every gap."""
+    parts = [(start, end)]
+    for a, b in gaps:
+        nxt = []
+        for s, e in parts:
+            if b <= s or a >= e:
+                nxt.append((s, e))
+                continue
+            if a > s:
+                nxt.append((s, a))
+            if b < e:
+                nxt.append((b, e))
+        parts = nxt
+    return [(s, e) for s, e in parts if e > s]
+
+
+def position_cm(t_s: np.ndarray, angle_deg: np.ndarray, segments: Sequence[dict[str, Any]],
+                shell_radius_cm: float | None = None) -> np.ndarray:
+    """Roller position along the roll path (cm): angle x shell radius, zero at the first contact (the
+    start of the first roll or hold), the reference the analysis uses for `spot_cm`."""
+    from rollsignal.resample import SHELL_RADIUS_CM
+
+    r = SHELL_RADIUS_CM if shell_radius_cm is None else shell_radius_cm
+    x = np.asarray(angle_deg, dtype=float) * math.pi / 180.0 * r
+    ok = np.isfinite(x)
+    if not ok.any():
+        return x
+    first = next((float(s["start_s"]) for s in segments if s.get("kind") in ("roll", "hold")), None)
+    t = np.asarray(t_s, dtype=float)
+    x0 = float(np.interp(first, t[ok], x[ok])) if first is not None else float(x[ok][0])
+    return x - x0
+
+
+def robust_top(force_n: np.ndarray) -> float:
+    """Top of the force scale: the 99.5th percentile (spurious ADC codes are drawn clipped at the edge)."""
+    f = np.asarray(force_n, dtype=float)
+    f = f[np.isfinite(f)]
+    return float(np.percentile(f, 99.5)) if len(f) else 1.0
+
+
+def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[dict[str, Any]],
+                   gaps: Sequence[tuple[float, float]], t_scale: float, *, alpha: float = 0.33) -> None:
+    """Roll/off/hold spans (holds in their verdict's colour), each minus the gaps, then the gaps hatched."""
+    verdicts = {round(float(h["start_s"]), 2): hold_verdict(h) for h in holds}
+    for seg in segments:
+        kind = seg.get("kind")
+        if kind == "hold":
+            v = verdicts.get(round(float(seg["start_s"]), 2), "good")
+            colour, gid = VERDICT_COLOURS[v], f"hold-{v}"
+        elif kind == "roll":
+            colour, gid = ROLL_COLOUR, "roll"
+        else:
+            colour, gid = OFF_COLOUR, "off"
+        for a, b in minus_gaps(float(seg["start_s"]), float(seg["end_s"]), gaps):
+            ax.axvspan(a / t_scale, b / t_scale, color=colour, alpha=alpha if kind != "off" else 1.0, lw=0,
+                       zorder=0, gid=gid)
+    for a, b in gaps:
+        ax.axvspan(a / t_scale, b / t_scale, facecolor="white", edgecolor="#969696", hatch="////", lw=0,
+                   zorder=0.5, gid="gap")
+
+
+def unit_factor(units: str) -> float:
+    """Display units per newton: 1 for N, 1/g for kg(-force), 1/(g x 0.4536) for lb(-force)."""
+    from .userprofile import force_in_units
+
+    return float(force_in_units(1.0, units))
+
+
+def force_label(units: str) -> str:
+    return "force (N)" if units == "N" else f"load ({units})"
+
+
+def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, analysis: dict[str, Any], *,
+               body_mass_kg: float | None = None, profile: Any = None, t_scale: float = 60.0,
+               compact: bool = False, gaps: Sequence[tuple[float, float]] | None = None,
+               units: str = "N") -> list[Any]:
+    """The force panel: segments by verdict, gaps, light band, 30 s marks, each hold's number and score.
+
+    `t_s`/`force_n` may be a reduced (envelope) trace; `gaps` then come from the full trace. Forces are
+    drawn in `units` (N, kg or lb: the athlete's profile). Returns legend handles.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    k = unit_factor(units)
+    if force_n is not None:
+        force_n = np.asarray(force_n, float) * k
+
+    holds = list(analysis.get("holds") or [])
+    segs = list(analysis.get("segments") or [])
+    gaps = list(gaps or [])
+    shade_segments(ax, segs, holds, gaps, t_scale)
+    have = t_s is not None and force_n is not None and len(t_s) > 0
+    if have:
+        tt, ff = break_at_gaps(np.asarray(t_s, float), np.asarray(force_n, float), gaps)
+        ax.plot(tt / t_scale, ff, lw=0.6, color=FORCE_COLOUR, zorder=3, gid="force")
+        top = max(1.0, robust_top(force_n))
+    else:
+        top = max((float(h.get("mean_force_n") or 0) * k for h in holds), default=100.0 * k) * 1.3
+    band = light_band_n(body_mass_kg, profile)
+    if band is not None:
+        band = (band[0] * k, band[1] * k)
+    if band is not None:
+        top = max(top, band[1] * 1.05)
+    y_top = top * 1.25
+    lo = min(0.0, float(np.nanmin(force_n))) if have and np.isfinite(force_n).any() else 0.0
+    ax.set_ylim(lo - 0.02 * y_top, y_top)
+    handles: list[Any] = [Patch(color=VERDICT_COLOURS[k], alpha=0.5, label=VERDICT_LABELS[k])
+                          for k in ("good", "short", "hard")]
+    handles += [Patch(color=ROLL_COLOUR, alpha=0.5, label="rolling")]
+    if gaps:
+        handles.append(Patch(facecolor="white", edgecolor="#969696", hatch="////", label="no data (gap)"))
+    if band is not None:
+        ax.axhspan(band[0], band[1], color=BAND_COLOUR, alpha=0.13, lw=0, zorder=1, gid="light-band")
+        for y in band:
+            ax.axhline(y, color=BAND_COLOUR, lw=0.8, ls=(0, (6, 2)), zorder=1, gid="light-band-edge")
+        bw = body_mass_kg * G_N_PER_KG * k
+        pct = f"{100 * band[0] / bw:.0f}–{100 * band[1] / bw:.0f} %"
+        handles.append(Patch(facecolor=BAND_COLOUR, alpha=0.3, label=f"light pressure ({pct} body weight)"))
+    rel = release_s(profile)
+    for i, h in enumerate(holds, 1):
+        s, e = float(h["start_s"]), float(h["end_s"])
+        mark = s + rel
+        ax.axvline(mark / t_scale, ymin=0.0, ymax=0.78, color="#252525", lw=0.9, ls=(0, (3, 2)), zorder=2,
+                   gid="release-mark")
+        v = hold_verdict(h)
+        label = f"#{i} {h.get('score', '–')}" if compact else f"#{i}: {h.get('score', '–')}\n{h['duration_s']:.0f} s"
+        # over the widest part of the hold that has data (not over a hatched gap)
+        a, b = max(minus_gaps(s, e, gaps) or [(s, e)], key=lambda p: p[1] - p[0])
+        ax.text((a + b) / 2 / t_scale, top * 1.03, label, ha="center", va="bottom", fontsize=6.5 if compact else 8,
+                color=VERDICT_COLOURS[v], fontweight="bold", zorder=4, gid="hold-label",
+                bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.75))
+    handles.append(Line2D([], [], color="#252525", lw=0.9, ls=(0, (3, 2)), label=f"{rel:.0f} s into the hold"))
+    if have:
+        over = np.flatnonzero(np.nan_to_num(np.asarray(force_n, float)) > y_top)
+        if len(over):
+            ax.plot(np.asarray(t_s)[over] / t_scale, np.full(len(over), y_top), "x", color="#cb181d", ms=4,
+                    clip_on=False, zorder=4)
+    ax.set_ylabel(force_label(units))
+    return handles
+
+
+def declutter_labels(ax: Any, gid: str = "hold-label", max_rows: int = 3) -> None:
+    """Hold labels that would overlap their neighbours move down a row (up to `max_rows`); a label
+    that still has no room is hidden (every hold is listed in the text and the report's table)."""
+    texts = sorted((t for t in ax.texts if t.get_gid() == gid), key=lambda t: t.get_position()[0])
+    if len(texts) < 2:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    inv = ax.transData.inverted()
+    right = [-math.inf] * max_rows  # right edge (pixels) of the last label placed in each row
+    for t in texts:
+        bb = t.get_window_extent(renderer)
+        x, y0 = t.get_position()
+        step = inv.transform((0, bb.height * 1.15))[1] - inv.transform((0, 0))[1]  # one row in data units
+        for r in range(max_rows):
+            if bb.x0 > right[r] + 3:
+                t.set_y(y0 - r * step)
+                right[r] = bb.x1
+                break
+        else:
+            t.set_visible(False)
+
+
+def draw_position(ax: Any, t_s: np.ndarray, angle_deg: np.ndarray, analysis: dict[str, Any], *,
+                  t_scale: float = 60.0, gaps: Sequence[tuple[float, float]] | None = None) -> None:
+    """The roller's position along the roll path in cm (the text's unit), each hold's spot as a bar."""
+    segs = list(analysis.get("segments") or [])
+    holds = list(analysis.get("holds") or [])
+    gaps = list(gaps or [])
+    shade_segments(ax, segs, holds, gaps, t_scale)
+    x = position_cm(t_s, angle_deg, segs)
+    tt, xx = break_at_gaps(np.asarray(t_s, float), x, gaps)
+    ax.plot(tt / t_scale, xx, lw=0.6, color=POSITION_COLOUR, zorder=3, gid="position")
+    for h in holds:
+        if h.get("spot_cm") is not None:
+            ax.plot([float(h["start_s"]) / t_scale, float(h["end_s"]) / t_scale], [h["spot_cm"]] * 2,
+                    color="black", lw=1.6, alpha=0.6, zorder=4, solid_capstyle="butt", gid="spot")
+    ax.set_ylabel("roller position (cm)")
+
+
+def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None,
+                    body_mass_kg: float | None = None, profile: Any = None, units: str = "N",
+                    markers: Sequence[Any] = ()) -> Any:
+    """The `analyze --plot` figure: force panel, and the position panel when the roller has an encoder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_angle = samples.angle_deg is not None and np.isfinite(samples.angle_deg).any()
+    fig, axes = plt.subplots(2 if has_angle else 1, 1, figsize=(12, 6.8 if has_angle else 4.8), sharex=True,
+                             squeeze=False, height_ratios=[3, 2] if has_angle else None)
+    ax = axes[0][0]
+    t = np.asarray(samples.t_s, float)
+    dur = float(a["summary"].get("duration_s") or (t[-1] if len(t) else 0.0))
+    t_scale = 60.0 if dur >= 120 else 1.0  # minutes for sessions, seconds for short clips
+    gaps = gap_spans(t)
+    handles = draw_force(ax, t, samples.force_n, a, body_mass_kg=body_mass_kg, profile=profile, t_scale=t_scale,
+                         gaps=gaps, units=units)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=4, frameon=False)
+    if has_angle:
+        draw_position(axes[1][0], t, samples.angle_deg, a, t_scale=t_scale, gaps=gaps)
+    draw_markers([r[0] for r in axes], markers, t_scale=t_scale)
+    last = axes[-1][0]
+    last.set_xlabel("time (min)" if t_scale == 60.0 else "time (s)")
+    if len(t):
+        last.set_xlim(min(0.0, t[0]) / t_scale, max(dur, t[-1]) / t_scale)
+    for r in axes:
+        r[0].grid(alpha=0.25, lw=0.5)
+    s = a["summary"]
+    fig.suptitle(title or f"{Path(str(a.get('source') or 'recording')).name}: {plural(int(s['holds']), 'hold')} "
+                 f"({s['holds_over_30s']} over {release_s(profile):.0f} s), session score {s['session_score']}",
+                 fontsize=11)
+    fig.tight_layout()
+    declutter_labels(ax)
+    return fig
+
+
+MARKER_STYLE = {"hold_start": ("#006d2c", "▶ hold"), "hold_end": ("#a50f15", "hold ◀"), "note": ("#6a51a3", "")}
+
+
+def draw_markers(axes: Sequence[Any], markers: Sequence[Any], *, t_scale: float = 1.0) -> int:
+    """Markers pressed while rolling (holdsense.io.markers.Marker: t_s, kind, text) as dashed vertical lines,
+    labelled on the first axes; how many were drawn."""
+    for m in markers:
+        colour, word = MARKER_STYLE.get(m.kind, ("#6a51a3", ""))
+        for ax in axes:
+            ax.axvline(m.t_s / t_scale, color=colour, ls="--", lw=1.0, alpha=0.9)
+        label = word or (m.text[:24] + ("…" if len(m.text) > 24 else ""))
+        axes[0].annotate(label, (m.t_s / t_scale, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                         va="top", ha="right", fontsize=7, color=colour)
+    return len(markers)
+
+
+def save_analysis_plot(samples: Any, a: dict[str, Any], out_path: str | os.PathLike[str], **kw: Any) -> None:
+    """Draw `analysis_figure` to a file (png, pdf, svg by the suffix)."""
+    import matplotlib.pyplot as plt
+
+    from .errors import UserError
+
+    fig = analysis_figure(samples, a, **kw)
+    try:
+        fig.savefig(out_path, dpi=110)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{out_path}: cannot write plot ({exc})") from None
+    finally:
+        plt.close(fig)

@@ -1,0 +1,190 @@
+"""Plots that explain (holdsense.plots via `analyze --plot`): checked in the figure's artists and in the
+rendered pixels, on a real recording with link gaps cut into it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.analysis import analyze_recording, render_text
+from holdsense.plots import LIGHT_MIN_OF_BODY, analysis_figure, hold_verdict
+from holdsense.io.recording import read_recording, write_recording
+from rollsignal import SampleChunk
+from rollsignal.types import FLAG_GAP
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "recordings" / "demo-standard.csv"
+DROPOUT = ROOT / "tests" / "captures" / "dropout.csv.gz"
+#: seconds cut out of the demo: inside hold 1, inside a roll, and inside hold 4 (short)
+CUTS = [(60.0, 68.0), (140.0, 146.0), (250.0, 251.5)]
+G = 9.80665
+
+
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory: pytest.TempPathFactory):
+    """The demo recording with three link gaps (samples removed, the next sample flagged as after a gap)."""
+    rec = read_recording(DEMO)
+    s = rec.samples
+    keep = np.ones(len(s), bool)
+    for a, b in CUTS:
+        keep &= ~((s.t_s > a) & (s.t_s < b))
+    flags = s.flags.copy()
+    flags[np.flatnonzero(np.diff(keep.astype(int)) == 1) + 1] |= FLAG_GAP
+    chunk = SampleChunk(s.t_s[keep], s.force_n[keep], s.angle_deg[keep], flags[keep],
+                        None if s.raw_counts is None else s.raw_counts[keep])
+    path = tmp_path_factory.mktemp("plots") / "gappy.csv"
+    write_recording(path, chunk, rec.metadata)
+    rec = read_recording(path)
+    return rec, analyze_recording(rec, body_mass_kg=70.0)
+
+
+def _spans(ax, prefix: str) -> list[tuple[str, float, float]]:
+    """(gid, x0, x1) of the patches whose gid starts with prefix, in data x units."""
+    out = []
+    for p in ax.patches:
+        gid = p.get_gid() or ""
+        if gid.startswith(prefix):
+            xs = p.get_path().transformed(p.get_patch_transform()).vertices[:, 0]
+            out.append((gid, float(xs.min()), float(xs.max())))
+    return out
+
+
+def _ys(ax, gid: str) -> list[tuple[float, float]]:
+    out = []
+    for p in ax.patches:
+        if p.get_gid() == gid:
+            ys = p.get_path().transformed(p.get_patch_transform()).vertices[:, 1]
+            out.append((float(ys.min()), float(ys.max())))
+    return out
+
+
+def _line(ax, gid: str):
+    return next(ln for ln in ax.lines if ln.get_gid() == gid)
+
+
+def test_gaps_are_drawn_as_gaps(gappy) -> None:
+    rec, a = gappy
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0)
+    force_ax, pos_ax = fig.axes[:2]
+    for ax, gid in ((force_ax, "force"), (pos_ax, "position")):
+        gaps = sorted((x0, x1) for _, x0, x1 in _spans(ax, "gap"))
+        assert len(gaps) == len(CUTS)
+        for (x0, x1), (a_s, b_s) in zip(gaps, CUTS):  # minutes on the axis
+            assert x0 == pytest.approx(a_s / 60, abs=0.05 / 60) and x1 == pytest.approx(b_s / 60, abs=0.05 / 60)
+        # the line breaks in every gap: no drawn point inside, a NaN between the two sides (no ramp across)
+        x, y = (np.asarray(v, float) for v in _line(ax, gid).get_data())
+        for x0, x1 in gaps:
+            inside = (x > x0 + 1e-9) & (x < x1 - 1e-9)
+            assert not np.isfinite(y[inside]).any() and np.isnan(y[inside]).any()
+        # no segment colour (hold, roll, off) is drawn across a gap
+        for kind in ("hold", "roll", "off"):
+            for _, s0, s1 in _spans(ax, kind):
+                assert all(s1 <= x0 + 1e-9 or s0 >= x1 - 1e-9 for x0, x1 in gaps), (kind, s0, s1)
+    # and in the rendered image: no pixel of the force line in the middle of the 8 s gap
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    h = img.shape[0]
+    gx0, gx1 = CUTS[0]
+    to_px = force_ax.transData.transform
+    (px0, py_top), (px1, py_bot) = to_px(((gx0 + 2) / 60, force_ax.get_ylim()[1])), to_px(((gx1 - 2) / 60, 0.0))
+    region = img[h - int(py_top):h - int(py_bot), int(px0):int(px1)]
+    line_rgb = np.array([0x08, 0x30, 0x6B])
+    assert region.size and not (np.abs(region - line_rgb).sum(axis=-1) < 60).any()
+    # while the same kind of region just before the gap (inside the hold) does have the line
+    (qx0, _), (qx1, _) = to_px(((gx0 - 6) / 60, 0)), to_px(((gx0 - 2) / 60, 0))
+    before = img[h - int(py_top):h - int(py_bot), int(qx0):int(qx1)]
+    assert (np.abs(before - line_rgb).sum(axis=-1) < 60).any()
+    matplotlib.pyplot.close(fig)
+
+
+def test_light_band_release_marks_and_verdict_colours(gappy) -> None:
+    rec, a = gappy
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0)
+    ax = fig.axes[0]
+    ((lo, hi),) = _ys(ax, "light-band")
+    assert lo == pytest.approx(LIGHT_MIN_OF_BODY * 70 * G, rel=1e-6) and hi == pytest.approx(0.25 * 70 * G, rel=1e-6)
+    assert any("light pressure (10–25 % body weight)" == t.get_text() for t in ax.get_legend().get_texts())
+    # a 30 s mark on every hold, 30 s after its start
+    marks = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "release-mark")
+    assert marks == pytest.approx([(h["start_s"] + 30) / 60 for h in a["holds"]], abs=1e-9)
+    # each hold's span coloured by its verdict; the demo has one too short and one too hard
+    verdicts = [hold_verdict(h) for h in a["holds"]]
+    assert sorted(set(verdicts)) == ["good", "hard", "short"]
+    for h, v in zip(a["holds"], verdicts):
+        spans = [s for s in _spans(ax, "hold-") if s[1] < (h["end_s"] / 60) and s[2] > (h["start_s"] / 60)]
+        assert spans and all(gid == f"hold-{v}" for gid, _, _ in spans)
+    labels = [t for t in ax.texts if t.get_gid() == "hold-label"]
+    assert [t.get_color() for t in labels] == [{"good": "#2ca25f", "short": "#f0a202", "hard": "#d7301f"}[v]
+                                               for v in verdicts]
+    matplotlib.pyplot.close(fig)
+    # without a body mass there is no band to draw (and none is made up)
+    fig = analysis_figure(rec.samples, analyze_recording(rec), body_mass_kg=None)
+    assert _ys(fig.axes[0], "light-band") == []
+    matplotlib.pyplot.close(fig)
+
+
+def test_position_panel_in_cm_agrees_with_the_text(gappy) -> None:
+    rec, a = gappy
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0)
+    pos = fig.axes[1]
+    assert "cm" in pos.get_ylabel() and "deg" not in pos.get_ylabel()
+    x, y = (np.asarray(v, float) for v in _line(pos, "position").get_data())
+    for h in a["holds"]:  # the hold's spot (as the text says it) is where the plotted roller sits
+        inside = (x >= h["start_s"] / 60) & (x <= h["end_s"] / 60) & np.isfinite(y)
+        assert np.mean(y[inside]) == pytest.approx(h["spot_cm"], abs=0.3)
+        assert h["travel_cm"] == pytest.approx(np.ptp(y[inside]), abs=0.3)
+    matplotlib.pyplot.close(fig)
+
+
+def test_plurals_in_title_and_text() -> None:
+    rec = read_recording(DROPOUT)
+    a = analyze_recording(rec)
+    assert a["summary"]["holds"] == 1
+    fig = analysis_figure(rec.samples, a)
+    title = fig._suptitle.get_text()
+    assert "1 hold (" in title and "1 holds" not in title
+    matplotlib.pyplot.close(fig)
+    session_line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Session:"))
+    assert "; 1 hold, 0 over 30 s;" in session_line
+
+
+def test_analyze_plot_cli_uses_body_mass_and_writes_png(tmp_path: Path) -> None:
+    png = tmp_path / "p.png"
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(DEMO), "--body-mass", "70", "--plot",
+                        str(png)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(png)
+    assert img.shape[0] > 500 and img.shape[1] > 1000
+    # the band's grey and the three verdict colours are all in the picture
+    rgb = (img[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    for colour, alpha in (("#d7301f", 0.33), ("#f0a202", 0.33), ("#2ca25f", 0.33)):
+        c = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        blended = np.round(alpha * c + (1 - alpha) * 255).astype(int)  # the span over the white background
+        assert (np.abs(rgb - blended).sum(axis=1) <= 6).any(), colour
+
+
+def test_forces_in_the_profiles_units(gappy, tmp_path: Path) -> None:
+    rec, a = gappy
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0, units="lb")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "load (lb)"
+    ((lo, hi),) = _ys(ax, "light-band")
+    assert hi == pytest.approx(0.25 * 70 / 0.45359237, rel=1e-6)  # 25 % of 70 kg in pounds
+    y = np.asarray(_line(ax, "force").get_data()[1], float)
+    assert np.nanmax(y) == pytest.approx(np.nanmax(rec.samples.force_n) / (G * 0.45359237), rel=1e-6)
+    matplotlib.pyplot.close(fig)
+    # the CLI takes the units and the body mass from the athlete's profile (tests/conftest.py: private dir)
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70", "--units", "lb"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(DROPOUT), "--plot",
+                        str(tmp_path / "lb.png")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "lb.png").stat().st_size > 10_000, r.stderr
