@@ -23,7 +23,7 @@ $(NODE_STAMP): tests/firmware/package.json
 	  cd tests/firmware && npm install --no-audit --no-fund --silent && touch node_modules/.installed; \
 	else echo "npm not found: MicroPython (WebAssembly) tests will skip; install nodejs and npm"; fi
 
-# Debian packages the tests use (dbus for the fake BlueZ); installed only when root.
+# Debian packages the tests use (dbus for the fake BlueZ, chromium for the live page); installed only when root.
 sysdeps:
 	@bash .ci/sysdeps
 

@@ -133,3 +133,21 @@ def test_analyze_uses_profile_mass_only_when_nothing_else_gives_one(tmp_path: Pa
     # an option beats the profile
     other = json.loads(cli("analyze", str(rec), "--json", "--body-mass", "110", env_dir=cfg).stdout)
     assert other["holds"] != with_profile["holds"] or other.get("summary") != with_profile.get("summary")
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")
+def test_live_uses_the_profiles_link_body_mass_and_shell(tmp_path: Path) -> None:
+    from holdsense.io.recording import read_recording
+    from holdsense.virtual.process import spawn
+
+    cfg = tmp_path / "cfg"
+    with spawn("standard", seed=1, speed=4.0, link=str(tmp_path / "roller")) as dev:
+        assert dev.port
+        cli("profile", "--link", str(tmp_path / "roller"), "--body-mass", "81", "--shell", "ribbed", env_dir=cfg)
+        out = tmp_path / "s.csv"
+        proc = cli("live", "--duration", "3", "--plain", "-o", str(out), env_dir=cfg)  # no --port, no --body-mass
+        assert "holds" in proc.stdout
+    rec = read_recording(out)
+    assert rec.body_mass_kg == 81 and rec.metadata.get("shell") == "ribbed"
+    assert rec.duration_s == pytest.approx(3.0, abs=0.2)

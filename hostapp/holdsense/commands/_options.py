@@ -13,6 +13,9 @@ from typing import Any
 
 from ..errors import UserError
 
+#: The live web page's port (`--web-port`): fixed, so a phone can keep a bookmark.
+DEFAULT_WEB_PORT = 8765
+
 
 def add_connection_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """`--port P`: a serial device (/dev/ttyACM0, a pty such as /tmp/roller) or a pyserial URL;
@@ -130,3 +133,24 @@ def load_profile_option(args: argparse.Namespace) -> Any:
         return rollsignal.load_profile(name)
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise UserError(f"unknown profile '{name}' ({exc})") from None
+
+
+def add_web_options(parser: Any) -> None:
+    g = parser.add_argument_group("web page")
+    g.add_argument("--web", action="store_true",
+                   help="serve a live page for a phone or laptop (big state, hold timer, force, scores)")
+    g.add_argument("--lan", action="store_true",
+                   help="serve the page on the local network with a secret token in its URL (printed with "
+                        "a QR code); implies --web")
+    g.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, metavar="N",
+                   help=f"port for the page (default {DEFAULT_WEB_PORT}; 0 picks a free one)")
+    g.add_argument("--web-host", metavar="ADDR", help="address to bind (default 127.0.0.1; with --lan 0.0.0.0)")
+    g.add_argument("--no-browser", action="store_true", help="do not open a browser on the page")
+
+
+def check_web_options(args: Any) -> None:
+    if getattr(args, "lan", False):
+        args.web = True
+    port = getattr(args, "web_port", DEFAULT_WEB_PORT)
+    if not 0 <= port <= 65535:
+        raise UserError(f"--web-port {port}: not a port number (0-65535)")

@@ -10,8 +10,8 @@ from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker
                                  markers_wanted)
 from ..listeners.live import DetectorListener, make_view
 from ..listeners.notifier import Notifier
-from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
-                       open_device, profile_body_mass, user_profile)
+from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
+                       check_web_options, load_profile_option, open_device, profile_body_mass, user_profile)
 from ..listeners.recorder import Until, run_session
 from ..io.recording import RecordingWriter
 from .record import check_output
@@ -27,61 +27,88 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
+    add_web_options(p)
     add_lsl_options(p)
     add_marker_options(p)
     p.set_defaults(func=run)
+
+
+def mark_from_page(board: MarkerBoard | None, msg: dict) -> None:
+    """The page's marker buttons: `{"cmd": "mark", "mark": "hold_start"|"hold_end"|"note", "text": ...}`."""
+    if board is None or not isinstance(msg, dict) or msg.get("cmd") != "mark":
+        return
+    kind, text = msg.get("mark"), str(msg.get("text") or "").strip()[:200]
+    if kind in ("hold_start", "hold_end") or (kind == "note" and text):
+        board.mark(kind, text if kind == "note" else "")
 
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
     check_lsl_options(args)
     check_marker_options(args)
+    check_web_options(args)
     if args.output:
         check_output(args.output, args.overwrite)
     profile = load_profile_option(args)
     # the athlete on the roller: --body-mass, else `holdsense profile`; written into the recording's header
     args.body_mass_kg = profile_body_mass(args)
-    dev = open_device(args)
-    writer = None
-    board = MarkerBoard() if markers_wanted(args) else None
+    me = user_profile(args)
+    server = web = None
+    # markers: keys on a terminal, --markers-from, and the page's buttons with --web
+    board = MarkerBoard() if (markers_wanted(args) or args.web) else None
     inputs = None
+    if args.web:  # first: the page is up (saying WAITING) while the roller connects and the detector loads
+        from ..listeners.web import WebView, serve
+
+        web = WebView(units=me.units, name=me.name)
+        server = serve(args, web.snapshot, on_command=lambda msg: mark_from_page(board, msg))
+    writer = None
     try:
-        view = make_view(plain=True if args.plain else None)
-        det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile, views=[view])
-        listeners: list = []
-        if args.output:
-            writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                          region=args.region,
-                                                                          shell=user_profile(args).shell),
-                                     has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
-            listeners.append(writer)  # first: the file never waits on the screen
-        listeners.append(det)
-        roller = add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                           region=args.region),
-                                   has_angle=dev.has_encoder, detector=det)
-        if board is not None:
-            listeners.insert(0, board)  # first: a marker is timed on the chunk the writer is about to get
-            if writer is not None:
-                board.add_sink(lambda t_s, kind, text: writer.add_marker(kind, text))
-            if roller is not None:
-                board.add_sink(roller.on_mark)
-            board.add_sink(det.on_mark)
-            inputs = MarkerInputs(board, args, echo=det.typing)
-        until = Until(listeners, args.duration_s)
-        det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
-        det.on_status(dev.stats())
-        if inputs is not None:
-            inputs.start()
-            if inputs.keys is not None and inputs.keys.active:
-                det.state.mark_keys = KEY_HELP
-        det.start_views()
-        dev.start()
-        notifier = Notifier(dev, [until])
-        run_session(notifier, until)
+        dev = open_device(args)
+        try:
+            view = make_view(plain=True if args.plain else None, units=me.units)
+            det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile,
+                                   views=[view])
+            det.state.watch_stale = True  # a live roller: silence means the link is lost, say so at once
+            if web is not None:
+                det.views.append(web.attach(det))
+            listeners: list = []
+            if args.output:
+                writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                              region=args.region, shell=me.shell),
+                                         has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
+                listeners.append(writer)  # first: the file never waits on the screen
+            listeners.append(det)
+            roller = add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                               region=args.region),
+                                       has_angle=dev.has_encoder, detector=det)
+            if board is not None:
+                listeners.insert(0, board)  # first: a marker is timed on the chunk the writer is about to get
+                if writer is not None:
+                    board.add_sink(lambda t_s, kind, text: writer.add_marker(kind, text))
+                if roller is not None:
+                    board.add_sink(roller.on_mark)
+                board.add_sink(det.on_mark)
+                det.state.marks_on = True
+                inputs = MarkerInputs(board, args, echo=det.typing)
+            until = Until(listeners, args.duration_s)
+            det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
+            det.on_status(dev.stats())
+            if inputs is not None:
+                inputs.start()
+                if inputs.keys is not None and inputs.keys.active:
+                    det.state.mark_keys = KEY_HELP
+            det.start_views()
+            dev.start()
+            notifier = Notifier(dev, [until])
+            run_session(notifier, until)
+        finally:
+            if inputs is not None:
+                inputs.stop()
+            dev.close()
     finally:
-        if inputs is not None:
-            inputs.stop()
-        dev.close()
+        if server is not None:
+            server.stop()
     if writer is not None:
         print(f"saved {writer.rows_written} samples to {os.path.abspath(args.output)}", file=sys.stderr)
     return 0

@@ -11,7 +11,8 @@ from ..listeners.live import DetectorListener, make_view
 from ..listeners.notifier import Notifier
 from ..io.player import Player, parse_speed
 from ..io.registry import open_reader
-from ._options import add_session_options, check_session_options, load_profile_option, user_profile
+from ._options import (add_session_options, add_web_options, check_session_options, check_web_options,
+                       load_profile_option, user_profile)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, region=False)
     p.add_argument("--plain", action="store_true",
                    help="plain text lines (the default when stdout is not a terminal)")
+    add_web_options(p)
     add_lsl_options(p, wait=True)
     p.set_defaults(func=run)
 
@@ -36,10 +38,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--skip {args.skip_s:g}: must be a positive number of seconds")
     check_session_options(args)
     check_lsl_options(args)
+    check_web_options(args)
+    if args.web and args.lsl:
+        raise UserError("--web and --lsl together: replay to one of them at a time")
     rec = open_reader(args.file)
     profile = load_profile_option(args)
+    if args.web:
+        return _run_web(args, rec, profile, speed)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
-    view = make_view(plain=True if args.plain else None)
+    view = make_view(plain=True if args.plain else None, units=user_profile(args).units)
     det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
                            default_body_mass_kg=user_profile(args).body_mass_kg)
     listeners: list = [det]
@@ -54,3 +61,33 @@ def run(args: argparse.Namespace) -> int:
         print("holdsense: replay interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: float) -> int:
+    """The recording on the live page with a scrubber (pause, play, seek); serves until Ctrl-C."""
+    from ..listeners.web import ReplayControl, serve
+
+    me = user_profile(args)
+
+    def make_detector() -> DetectorListener:
+        return DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile,
+                                default_body_mass_kg=me.body_mass_kg)
+
+    ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=me.name, skip_s=args.skip_s)
+    server = serve(args, ctl.snapshot, on_command=ctl.command)
+    print("replaying on the page (pause, play and seek there); Ctrl-C to stop", file=sys.stderr, flush=True)
+    ctl.start()
+    try:
+        announced = False
+        while True:
+            if ctl.done.wait(0.2) and not announced:
+                announced = True
+                print("replay finished: the page stays up to scrub through it; Ctrl-C to stop",
+                      file=sys.stderr, flush=True)
+            elif not ctl.done.is_set():
+                announced = False
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        ctl.stop()
+        server.stop()

@@ -39,6 +39,16 @@ RELEASE_WINDOW_S = 30.0
 LOW_BATTERY_PCT = 15.0
 WARNING_SHOWN_S = 15.0  # a detector warning stays on screen this long (session time)
 STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waiting"}
+#: Pressure at which a hold is "too hard" (rollsignal's be-patient profile: 33 % of body weight, or the
+#: rolling load itself); the profile may override both.
+TOO_HARD_FRAC_BW = 0.33
+TOO_HARD_FRAC_ROLLING = 1.0
+#: No sample for this long (wall time) from a live roller: the view says LINK LOST before the link layer
+#: has noticed (a silent radio link can take seconds to time out). 80 Hz links deliver every ~50 ms.
+LINK_STALE_S = 0.6
+#: What a view shows as the state, in priority order (display_state()).
+DISPLAY_WORDS = {"link_lost": "LINK LOST", "too_hard": "TOO HARD", "hold": "HOLDING", "roll": "ROLLING",
+                 "off": "OFF", "waiting": "WAITING", "ended": "ENDED"}
 
 
 def _profile_value(profile: Any, names: Iterable[str]) -> Any:
@@ -82,6 +92,19 @@ def light_band_n(body_mass_kg: float | None, profile: Any = None) -> tuple[float
     return lo * w, hi * w
 
 
+def too_hard_fracs(profile: Any = None) -> tuple[float, float]:
+    """(fraction of body weight, fraction of the rolling load) at which a hold is too hard."""
+    out = []
+    for name, default in (("criteria.pressure.too_hard_of_body", TOO_HARD_FRAC_BW),
+                          ("criteria.pressure.too_hard_of_rolling", TOO_HARD_FRAC_ROLLING)):
+        v = _profile_value(profile, (name,))
+        try:
+            out.append(float(v) if v is not None and float(v) > 0 else default)
+        except (TypeError, ValueError):
+            out.append(default)
+    return out[0], out[1]
+
+
 @dataclass
 class LiveState:
     """What the views show; updated by DetectorListener on the receive thread."""
@@ -114,17 +137,95 @@ class LiveState:
     marks: deque = field(default_factory=lambda: deque(maxlen=3))  # (t_s, text) of the person's markers
     mark_keys: str | None = None  # the key hint, when marker keys are read
     typing: str = ""  # a note being typed
+    marks_on: bool = False  # markers are taken (keys, --markers-from, the web page's buttons)
+    # link loss: lost intervals in session time (excluded from every state's total, counted as 'lost'),
+    # the link layer's word for the link, and when (monotonic wall time) the last samples arrived
+    lost_intervals: list[tuple[float, float]] = field(default_factory=list)
+    link_down_since: float | None = None  # monotonic wall time the link layer reported the loss
+    last_samples_wall: float | None = None
+    watch_stale: bool = False  # a live roller: silence longer than LINK_STALE_S means the link is lost
+    rolling_load_n: float | None = None  # the detector's rolling load (the "too hard" reference without a mass)
+    too_hard_fracs: tuple[float, float] = (TOO_HARD_FRAC_BW, TOO_HARD_FRAC_ROLLING)
 
     @property
     def hold_duration_s(self) -> float | None:
         return None if self.hold_start_s is None else max(0.0, self.t_s - self.hold_start_s)
 
     def totals_now(self) -> dict[str, float]:
-        """Time in each state so far, including the running state."""
+        """Time in each state so far, including the running state, and 'lost': time the link was down
+        (never counted as off, rolling or holding: nobody knows what happened then)."""
         out = dict(self.totals_s)
         if self.state in out:
-            out[self.state] += max(0.0, self.t_s - self.state_start_s)
+            out[self.state] += self.span_without_lost(self.state_start_s, self.t_s)
+        out["lost"] = sum(b - a for a, b in self.lost_intervals)
         return out
+
+    def span_without_lost(self, a_s: float, b_s: float) -> float:
+        """Seconds from a_s to b_s (session time) that were not inside a link loss."""
+        span = max(0.0, b_s - a_s)
+        for lo, hi in self.lost_intervals:
+            span -= max(0.0, min(hi, b_s) - max(lo, a_s))
+        return max(0.0, span)
+
+    def too_hard_n(self) -> float | None:
+        """The force (N) above which holding is too hard: the least of the body-weight and rolling-load limits."""
+        frac_bw, frac_roll = self.too_hard_fracs
+        lims = []
+        if self.body_mass_kg:
+            lims.append(frac_bw * self.body_mass_kg * G_MPS2)
+        if self.rolling_load_n:
+            lims.append(frac_roll * self.rolling_load_n)
+        return min(lims) if lims else None
+
+    def link_lost(self, now: float | None = None) -> bool:
+        """The link is down: the link layer says so, or (a live roller) no samples for LINK_STALE_S."""
+        if self.ended:
+            return False
+        if self.link_down_since is not None:
+            return True
+        if self.watch_stale and self.last_samples_wall is not None:
+            now = time.monotonic() if now is None else now
+            return now - self.last_samples_wall > LINK_STALE_S
+        return False
+
+    def link_lost_for_s(self, now: float | None = None) -> float:
+        """Wall seconds since the link went down (0 when it is up)."""
+        if not self.link_lost(now):
+            return 0.0
+        now = time.monotonic() if now is None else now
+        since = [x for x in (self.link_down_since, self.last_samples_wall) if x is not None]
+        return max(0.0, now - min(since)) if since else 0.0
+
+
+#: Force scale without a body mass: fixed, so the gauge never rescales under the person.
+DEFAULT_SCALE_N = 400.0
+
+
+def force_scale_n(state: LiveState) -> float:
+    """Full scale (N) of the force gauges: half of body weight when the mass is known (the light band,
+    10–25 %, sits in its lower half and the too-hard zone, from 33 %, stays visible), else a fixed
+    DEFAULT_SCALE_N. Fixed for a session: no autoscale jumps."""
+    if state.body_mass_kg:
+        return 0.5 * state.body_mass_kg * G_MPS2
+    return DEFAULT_SCALE_N
+
+
+def display_state(state: LiveState, now: float | None = None) -> str:
+    """What every view shows as the state: 'link_lost', 'too_hard', 'hold', 'roll', 'off', 'waiting' or
+    'ended' (keys of DISPLAY_WORDS). One function, so the terminal and the web page never disagree."""
+    if state.ended:
+        return "ended"
+    if state.link_lost(now):
+        return "link_lost"
+    if state.state is None:
+        return "waiting"
+    if state.state == "hold":
+        limit = state.too_hard_n()
+        f = state.hold_mean_force_n if state.hold_mean_force_n is not None else state.force_n
+        recent_warning = any(state.hold_start_s is not None and t >= state.hold_start_s for t, _ in state.warnings)
+        if recent_warning or (limit is not None and math.isfinite(f) and f >= limit):
+            return "too_hard"
+    return state.state
 
 
 class View(Protocol):
@@ -165,6 +266,12 @@ class DetectorListener(Listener):
         self._started_views = False
         self._stopped = False
         self._subscribers: list[Callable[[Any], None]] = []
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the receive thread changes `state`: a view on another thread (the web page's
+        broadcaster) takes it to read a consistent snapshot."""
+        return self._lock
 
     def subscribe(self, fn: Callable[[Any], None]) -> None:
         """Call `fn(event)` for every detector event (e.g. an LSL marker outlet, a cue on the roller),
@@ -228,6 +335,9 @@ class DetectorListener(Listener):
         with self._lock:
             self.state.gaps += 1
             self.state.lost_samples += int(lost_samples or 0)
+            if self.state.first_t_s is not None and t_s > self.state.t_s:
+                # from the last sample before the gap to the first after it: lost, not off
+                self.state.lost_intervals.append((self.state.t_s, float(t_s)))
         ev = _GapEvent(t_s=t_s, reason=reason, lost_samples=lost_samples)
         for v in self.views:
             v.update(self.state, [ev])
@@ -272,6 +382,7 @@ class DetectorListener(Listener):
         prof = getattr(self.detector, "profile", None) or self.profile
         st.release_window_s = release_window_s(prof)
         st.light_band_n = light_band_n(st.body_mass_kg, prof)
+        st.too_hard_fracs = too_hard_fracs(prof)
         if not self._started_views:
             self._started_views = True
             for v in self.views:
@@ -291,6 +402,10 @@ class DetectorListener(Listener):
         for ti, fi in zip(t[ok][-8:], f[ok][-8:]):
             self._recent.append((float(ti), float(fi)))
         st.t_s = float(t[-1])
+        st.last_samples_wall = time.monotonic()
+        sm = getattr(self.detector, "sm", None)
+        roll = getattr(sm, "rolling_load_n", None)
+        st.rolling_load_n = float(roll) if isinstance(roll, (int, float)) and roll == roll and roll > 0 else None
         if st.first_t_s is None:
             st.first_t_s = float(t[0])
         st.samples += len(chunk)
@@ -312,10 +427,10 @@ class DetectorListener(Listener):
             new = getattr(ev, "state", None)
             start = float(getattr(ev, "start_s", getattr(ev, "t_s", st.t_s)))
             if st.state in st.totals_s:
-                st.totals_s[st.state] += max(0.0, start - st.state_start_s)
+                st.totals_s[st.state] += st.span_without_lost(st.state_start_s, start)
             elif st.first_t_s is not None and getattr(ev, "previous", None) in st.totals_s:
                 # the detector starts in a state without announcing it (e.g. off): count from the first sample
-                st.totals_s[ev.previous] += max(0.0, start - st.first_t_s)
+                st.totals_s[ev.previous] += st.span_without_lost(st.first_t_s, start)
             st.state, st.state_start_s = new, start
             if new != "hold":
                 st.hold_start_s = None
@@ -348,6 +463,12 @@ class DetectorListener(Listener):
         for key in ("lost_frames", "corrupt_frames", "dropped_samples", "reconnects", "link"):
             if key in status:
                 st.link[key] = status[key]
+        word = status.get("link")
+        if isinstance(word, str):
+            if word in ("ok", "connected"):
+                st.link_down_since = None
+            elif word != "closed" and st.link_down_since is None:
+                st.link_down_since = time.monotonic()
 
 
 @dataclass
@@ -374,6 +495,8 @@ class _MarkEvent:
 
 
 def fmt_clock(t_s: float) -> str:
+    if not math.isfinite(t_s):
+        return "–:––"
     t = max(0, int(t_s))
     return f"{t // 60:d}:{t % 60:02d}"
 
@@ -385,7 +508,8 @@ def session_summary(state: LiveState) -> str:
     over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)
     scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
     text = (f"session {fmt_clock(state.t_s)}: holding {fmt_clock(tot['hold'])}, rolling {fmt_clock(tot['roll'])}, "
-            f"off {fmt_clock(tot['off'])}; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
+            f"off {fmt_clock(tot['off'])}" + (f", link lost {fmt_clock(tot['lost'])}" if tot["lost"] >= 0.5 else "")
+            + f"; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
     summ = (state.result or {}).get("summary") or {}
     if summ.get("session_score") is not None:
         text += f"; session score {summ['session_score']}"
@@ -427,7 +551,8 @@ class PlainView:
     """Plain text lines for pipes and logs: each event, a status line each second, a summary at the end."""
 
     def __init__(self, out: IO[str] | None = None, *, status_interval_s: float = 1.0,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, units: str = "N") -> None:
+        self.units = units
         self.out = out if out is not None else sys.stdout
         self.status_interval_s = status_interval_s
         self._clock = clock or time.monotonic
@@ -452,15 +577,22 @@ class PlainView:
             self._last_status = now
         if now - self._last_status >= self.status_interval_s:
             self._last_status = now
-            self._print(state, status_line(state))
+            self._print(state, status_line(state, self.units))
 
     def close(self, state: LiveState) -> None:
         self._print(state, "end: " + session_summary(state))
 
 
-def status_line(state: LiveState) -> str:
-    parts = [f"force {state.force_n:6.1f} N" if math.isfinite(state.force_n) else "force    –  N",
-             f"state {STATE_WORDS.get(state.state, state.state)}"]
+def status_line(state: LiveState, units: str = "N") -> str:
+    if math.isfinite(state.force_n):
+        from ..userprofile import force_in_units
+
+        force = f"force {force_in_units(state.force_n, units):6.1f} {units}"
+    else:
+        force = f"force    –  {units}"
+    key = display_state(state)
+    word = STATE_WORDS.get(state.state, state.state) if key not in ("link_lost", "too_hard") else key.replace("_", " ")
+    parts = [force, f"state {word}"]
     d = state.hold_duration_s
     if d is not None:
         parts.append(f"hold {d:5.1f} s" + (" (release window reached)" if d >= state.release_window_s else ""))
@@ -480,9 +612,11 @@ def status_line(state: LiveState) -> str:
 class RichView:
     """The full-screen terminal view (rich.live.Live), refreshed `refresh_hz` times a second."""
 
-    def __init__(self, console: Any = None, *, refresh_hz: float = 12.0, title: str = "holdsense live") -> None:
+    def __init__(self, console: Any = None, *, refresh_hz: float = 12.0, title: str = "holdsense live",
+                 units: str = "N") -> None:
         from rich.console import Console
 
+        self.units = units
         self.console = console or Console()
         self.refresh_hz = refresh_hz
         self.title = title
@@ -499,7 +633,7 @@ class RichView:
             self._live.start()
 
     def _renderable(self) -> Any:
-        return render(self._state, self.console.width) if self._state is not None else ""
+        return render(self._state, self.console.width, units=self.units) if self._state is not None else ""
 
     def update(self, state: LiveState, events: list[Any]) -> None:
         self._state = state  # the Live thread re-renders at refresh_hz; nothing to do per chunk
@@ -518,8 +652,7 @@ def _force_bar(state: LiveState, width: int) -> Any:
     from rich.text import Text
 
     band = state.light_band_n
-    peak = max([f for _, f in state.history if math.isfinite(f)] or [0.0])
-    full = max(band[1] * 2.0 if band else 0.0, peak * 1.2, 100.0)
+    full = force_scale_n(state)  # fixed for the session: the mark moves, the scale never does
     f = state.force_n if math.isfinite(state.force_n) else 0.0
     pos = int(round(min(max(f, 0.0), full) / full * (width - 1)))
     lo_i = int(band[0] / full * (width - 1)) if band else -1
@@ -598,16 +731,76 @@ def _hold_timer(state: LiveState, width: int) -> Any:
     return t
 
 
-def render(state: LiveState, screen_width: int = 100) -> Any:
+STATE_STYLES = {"hold": "bold green", "roll": "bold yellow", "too_hard": "bold red", "off": "grey62",
+                "link_lost": "bold magenta", "waiting": "grey62", "ended": "grey62"}
+
+
+def _fmt_force(force_n: float, units: str) -> str:
+    from ..userprofile import format_force
+
+    return format_force(force_n, units)
+
+
+def _floor_header(state: LiveState, key: str, screen_width: int, now: float | None, units: str) -> list[Any]:
+    """What a person on the floor reads from 3 m: the state and the hold timer in big block letters, and
+    full-width coloured lines for too much pressure and a lost link."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .bigtext import big_lines, big_width
+
+    out: list[Any] = []
+    word = DISPLAY_WORDS[key]
+    style = STATE_STYLES.get(key, "grey62")
+    d = state.hold_duration_s if key in ("hold", "too_hard", "link_lost") else None
+    clock = fmt_clock(d) if d is not None else "0:00"
+    if d is None or key == "link_lost":
+        clock_style = "grey35"  # no hold, or frozen while the link is down
+    else:
+        clock_style = "bold green" if d >= state.release_window_s else "bold yellow"
+    gap = 4
+    if big_width(word) + gap + big_width(clock) <= screen_width:
+        for a, b in zip(big_lines(word), big_lines(clock)):
+            pad = screen_width - len(a) - len(b)
+            out.append(Text(a, style=style, no_wrap=True) + Text(" " * max(gap, pad)) + Text(b, style=clock_style))
+    elif big_width(word) <= screen_width:  # narrow: stacked
+        out += [Text(line, style=style, no_wrap=True) for line in big_lines(word)]
+        out += [Text(line, style=clock_style, no_wrap=True) for line in big_lines(clock)]
+    else:  # very narrow: plain words
+        out.append(Text(f"{word}   {clock}", style=style))
+    if key == "link_lost":
+        lost = state.link_lost_for_s(now)
+        out.append(Padding(Text(f"LINK LOST {fmt_clock(lost)}: no data from the roller, reconnecting (check the "
+                                "cable, or move the roller closer). This time counts as lost, not as off.",
+                                style="bold white"), (0, 1), style="on dark_magenta", expand=True))
+    # the detector's heavy-pressure warning (old news after WARNING_SHOWN_S: the plain view keeps it)
+    warn = [msg for t_warn, msg in state.warnings if state.t_s - t_warn <= WARNING_SHOWN_S]
+    if key == "too_hard" or warn:
+        parts = []
+        if key == "too_hard":
+            lim = state.too_hard_n()
+            parts.append("TOO HARD: ease off, take weight off with your hands or the other leg"
+                         + (f" (too hard from {_fmt_force(lim, units)})" if lim else ""))
+        parts += [f"⚠ {msg}" for msg in warn[-1:]]
+        for part in parts:  # one full-width red line each: impossible to miss from the floor
+            out.append(Padding(Text(part, style="bold white"), (0, 1), style="on red", expand=True))
+    return out
+
+
+def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: float | None = None) -> Any:
     """The whole live screen as a rich renderable (pure: tests render it to text).
 
     screen_width: the terminal's width in columns; the gauges and the trace use what the labels and
     the panel leave (so the view fills a wide terminal and still fits an 80-column one).
+    units: forces shown in N, kg or lb (the athlete's profile). now: monotonic wall time (link loss).
     """
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
+
+    key = display_state(state, now)
+    header = _floor_header(state, key, screen_width, now, units)
 
     # panel borders and padding (4) + label column and gap (10) + the force value in front of the bar (9)
     width = max(20, min(110, screen_width - 24))
@@ -615,23 +808,38 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
     grid.add_column(style="bold", width=9, min_width=9, no_wrap=True)
     grid.add_column(overflow="fold")  # feedback lines wrap; the gauges are sized to fit
 
-    state_word = STATE_WORDS.get(state.state, str(state.state))
-    style = {"hold": "bold green", "roll": "bold yellow", "off": "grey62"}.get(state.state or "", "grey62")
-    since = f"  for {fmt_clock(state.t_s - state.state_start_s)}" if state.state else ""
-    grid.add_row("state", Text(state_word.upper(), style=style) + Text(since))
+    style = STATE_STYLES.get(key, "grey62")
+    since = f"  for {fmt_clock(state.t_s - state.state_start_s)}" if state.state and key != "link_lost" else ""
+    grid.add_row("state", Text(DISPLAY_WORDS[key], style=style) + Text(since))
 
     bar, full = _force_bar(state, width)
-    fval = f"{state.force_n:6.1f} N" if math.isfinite(state.force_n) else "    –  N"
-    grid.add_row("force", Text(fval + "  ") + bar)
+    if math.isfinite(state.force_n):
+        from ..userprofile import force_in_units
+
+        fval = f"{force_in_units(state.force_n, units):6.1f} {units}"
+    else:
+        fval = f"    –  {units}"
+    mass_w = state.body_mass_kg * G_MPS2 if state.body_mass_kg else None
+    pct = f"  {100 * state.force_n / mass_w:3.0f} % body weight" if mass_w and math.isfinite(state.force_n) else ""
+    grid.add_row("force", Text(fval.ljust(9) + " ") + bar)
     if state.light_band_n:
         lo, hi = state.light_band_n
-        grid.add_row("", Text(f"light-pressure band {lo:.0f}–{hi:.0f} N (▓/░), scale 0–{full:.0f} N", style="green"))
+        lo_s, hi_s = _fmt_force(lo, units).rsplit(" ", 1)[0], _fmt_force(hi, units)
+        grid.add_row("", Text(f"light-pressure band {lo_s}–{hi_s} (▓/░), fixed scale 0–{_fmt_force(full, units)}",
+                              style="green"))
+        if pct:
+            lim = state.too_hard_n()
+            zone = ("bold red" if lim and state.force_n >= lim else "bold yellow" if state.force_n > hi
+                    else "bold green" if state.force_n >= lo else "bold")
+            grid.add_row("", Text(pct.strip(), style=zone))
     else:
-        grid.add_row("", Text("light-pressure band: give --body-mass KG to show it", style="grey50"))
+        grid.add_row("", Text("light-pressure band: give --body-mass KG (or set it once: holdsense profile "
+                              "--body-mass KG)", style="grey50"))
     chart, bottom, top = _sparkline(state, width - 14)
     if chart:
         grid.add_row("trace", Text(chart, style="cyan", no_wrap=True)
-                     + Text(f" {bottom:.0f}–{top:.0f} N, last {TRACE_S:g} s", style="grey50"))
+                     + Text(f" {_fmt_force(bottom, units).rsplit(' ', 1)[0]}–{_fmt_force(top, units)}, "
+                                                           f"last {TRACE_S:g} s", style="grey50"))
 
     d = state.hold_duration_s
     if d is not None:
@@ -643,7 +851,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
         grid.add_row("hold", label)
         grid.add_row("", _hold_timer(state, width))
         if state.hold_mean_force_n is not None:
-            grid.add_row("", Text(f"mean force {state.hold_mean_force_n:.0f} N"))
+            grid.add_row("", Text(f"mean force {_fmt_force(state.hold_mean_force_n, units)}"))
     else:
         grid.add_row("hold", Text("—  settle on a tender spot and stay", style="grey50"))
 
@@ -664,10 +872,7 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
     if state.battery_low:
         pct = f" ({state.battery_pct:.0f}%)" if state.battery_pct is not None else ""
         alerts.append(Text(f"LOW BATTERY{pct}: charge the roller soon", style="bold red"))
-    for t_warn, msg in state.warnings:
-        if state.t_s - t_warn > WARNING_SHOWN_S:
-            continue  # old news: the plain view and the event list keep it
-        alerts.append(Text(f"⚠ {msg}", style="bold yellow"))
+    # detector warnings (heavy pressure) are the full-width red line above the panel
     link_state = state.link.get("link")
     if isinstance(link_state, str) and link_state not in ("ok", "connected"):
         alerts.append(Text(f"link: {link_state}", style="bold red"))
@@ -700,16 +905,16 @@ def render(state: LiveState, screen_width: int = 100) -> Any:
         sub.append(f"{state.body_mass_kg:g} kg")
     sub.append(f"t {fmt_clock(state.t_s)}")
     title = "holdsense" + (" — session ended" if state.ended else "")
-    return Group(Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
+    return Group(*header, Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))
 
 
-def make_view(*, plain: bool | None = None, out: IO[str] | None = None) -> View:
+def make_view(*, plain: bool | None = None, out: IO[str] | None = None, units: str = "N") -> View:
     """RichView on a terminal, PlainView otherwise (or when `plain` is True)."""
     stream = out if out is not None else sys.stdout
     if plain is None:
         plain = not (hasattr(stream, "isatty") and stream.isatty())
     if plain:
-        return PlainView(stream)
+        return PlainView(stream, units=units)
     from rich.console import Console
 
-    return RichView(Console(file=stream))
+    return RichView(Console(file=stream), units=units)

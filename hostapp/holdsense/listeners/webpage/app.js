@@ -1,0 +1,230 @@
+// holdsense live page: renders the state pushed over the WebSocket (holdsense.listeners.web.snapshot).
+// No framework, no build step, nothing loaded from the internet.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const RING_LEN = 2 * Math.PI * 86;
+const SUBS = {
+  hold: "holding: stay and breathe", too_hard: "ease off: take weight off with your hands",
+  roll: "rolling", off: "off the roller", link_lost: "no data from the roller: check the cable or the radio",
+  waiting: "waiting for the roller", ended: "session ended",
+};
+// what tests and the curious can read: messages received, when, the last state shown
+const hs = (window.__hs = { messages: 0, firstAt: null, lastAt: null, last: null, cues: [] });
+
+function clock(s) {
+  if (s === null || s === undefined || !isFinite(s)) return "–";
+  const t = Math.max(0, Math.floor(s));
+  return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
+}
+function fmtForce(v, units) {
+  if (v === null || v === undefined) return "–";
+  return units === "N" ? `${Math.round(v)} N` : `${v.toFixed(1)} ${units}`;
+}
+
+// --- sound (Web Audio) and keeping the screen awake (Wake Lock), both after one tap ---------------
+let audio = null;
+let wakeLock = null;
+function tone(freq, start, dur, gain = 0.25) {
+  if (!audio) return;
+  const o = audio.createOscillator(), g = audio.createGain();
+  o.type = "sine"; o.frequency.value = freq;
+  g.gain.setValueAtTime(0, audio.currentTime + start);
+  g.gain.linearRampToValueAtTime(gain, audio.currentTime + start + 0.02);
+  g.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + start + dur);
+  o.connect(g).connect(audio.destination);
+  o.start(audio.currentTime + start); o.stop(audio.currentTime + start + dur + 0.05);
+}
+function cue(kind) {
+  hs.cues.push(kind);
+  if (kind === "release") { tone(660, 0, 0.25); tone(880, 0.28, 0.25); tone(1320, 0.56, 0.45); }
+  else if (kind === "end") { tone(520, 0, 0.35); tone(390, 0.32, 0.5); }
+}
+async function keepAwake() {
+  if (!("wakeLock" in navigator)) { $("enable-note").textContent = "this browser cannot keep the screen on"; return; }
+  try {
+    wakeLock = await navigator.wakeLock.request("screen");
+    $("enable-note").textContent = "screen stays on";
+    wakeLock.addEventListener("release", () => { wakeLock = null; });
+  } catch (e) { $("enable-note").textContent = `screen may sleep (${e.name})`; }
+}
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible" && audio && !wakeLock) keepAwake();
+});
+$("enable").addEventListener("click", async () => {
+  const Ctx = window.AudioContext || window.webkitAudioContext;
+  if (Ctx && !audio) audio = new Ctx();
+  if (audio && audio.state === "suspended") await audio.resume();
+  tone(880, 0, 0.15);
+  $("enable").textContent = "sound on";
+  await keepAwake();
+});
+
+// --- rendering --------------------------------------------------------------------------------------
+let lastHoldN = null, releaseCued = false, holdsKey = "";
+function render(s) {
+  hs.last = s;
+  document.title = `${s.word} · holdsense`;
+  const who = $("who");
+  who.textContent = [s.name, s.region].filter(Boolean).join(" · ");
+  if (s.device) {
+    const dev = document.createElement("span"); dev.className = "dev";
+    dev.textContent = (who.textContent ? " · " : "") + s.device; who.appendChild(dev);
+  }
+
+  const st = $("state");
+  st.textContent = s.word;
+  st.className = `state s-${s.state}`;
+  let sub = SUBS[s.state] || "";
+  if (s.state === "link_lost") sub = `link lost ${clock(s.link.lost_for_s)}: ${SUBS.link_lost}`;
+  else if (s.state_for_s !== null && ["hold", "roll", "off"].includes(s.state)) sub += ` · ${clock(s.state_for_s)}`;
+  $("state-sub").textContent = sub;
+
+  // hold timer: the ring fills over the release window, then stays full and turns green
+  const ring = $("ring");
+  const held = s.hold ? s.hold.elapsed_s : null;
+  if (held !== null) {
+    const frac = Math.min(1, held / s.release_s);
+    $("ring-fill").style.strokeDashoffset = String(RING_LEN * (1 - frac));
+    $("timer").textContent = clock(held);
+    const left = s.release_s - held;
+    $("timer-sub").textContent = left > 0 ? `${Math.ceil(left)} s to release` : "release window reached";
+    ring.classList.toggle("reached", left <= 0);
+    ring.classList.toggle("hard", s.state === "too_hard");
+    ring.classList.remove("idle");
+    if (left <= 0 && !releaseCued) { releaseCued = true; cue("release"); }
+  } else {
+    $("ring-fill").style.strokeDashoffset = String(RING_LEN);
+    $("timer").textContent = "0:00";
+    $("timer-sub").textContent = s.state === "link_lost" ? "paused: link lost" : `hold ${s.release_s} s`;
+    ring.classList.remove("reached", "hard"); ring.classList.add("idle");
+    releaseCued = false;
+  }
+
+  // force
+  $("force").textContent = fmtForce(s.force, s.units);
+  const pct = $("pct");
+  pct.textContent = s.pct_bw !== null ? `${s.pct_bw} % body weight` : (s.body_mass_kg ? "" : "set your body mass: holdsense profile --body-mass KG");
+  pct.className = "";
+  if (s.pct_bw !== null && s.band_n) {
+    const f = s.force_n;
+    if (s.too_hard_n && f >= s.too_hard_n) pct.className = "hard";
+    else if (f > s.band_n[1]) pct.className = "over";
+    else if (f >= s.band_n[0]) pct.className = "in-band";
+  }
+  const scale = s.scale_n || 300;
+  const at = (n) => `${Math.max(0, Math.min(100, (100 * n) / scale))}%`;
+  $("bar-fill").style.width = at(s.force_n || 0);
+  $("bar-mark").style.left = at(s.force_n || 0);
+  if (s.band_n) {
+    $("bar-band").style.left = at(s.band_n[0]);
+    $("bar-band").style.width = `calc(${at(s.band_n[1])} - ${at(s.band_n[0])})`;
+    $("bar-band").hidden = false;
+  } else $("bar-band").hidden = true;
+  if (s.too_hard_n) { $("bar-hard").style.left = at(s.too_hard_n); $("bar-hard").hidden = false; }
+  else $("bar-hard").hidden = true;
+  $("bar-legend").textContent = s.band
+    ? `light pressure ${fmtForce(s.band[0], s.units)}–${fmtForce(s.band[1], s.units)} (10–25 % body weight)` +
+      (s.too_hard ? ` · too hard from ${fmtForce(s.too_hard, s.units)}` : "") + ` · scale 0–${fmtForce(s.scale, s.units)}`
+    : `scale 0–${fmtForce(s.scale, s.units)}`;
+  const warn = s.warnings.length ? s.warnings[s.warnings.length - 1] : (s.state === "too_hard" ? "Too hard: ease off." : "");
+  $("warning").textContent = warn; $("warning").hidden = !warn;
+
+  // last hold
+  const h = s.last_hold;
+  $("last").hidden = !h; $("last-none").hidden = !!h;
+  if (h) {
+    const sc = $("last-score");
+    sc.textContent = h.score ?? "–";
+    sc.className = "score " + (h.score >= 80 ? "good" : h.score >= 50 ? "mid" : "bad");
+    $("last-dur").textContent = `held ${clock(h.duration_s)}` + (h.mean_force !== null ? ` at ${fmtForce(h.mean_force, s.units)}` : "");
+    $("last-grade").textContent = h.grade || "";
+    $("last-conf").textContent = h.confidence !== null && h.confidence !== undefined
+      ? `confidence ${typeof h.confidence === "number" ? Math.round(100 * h.confidence) + " %" : h.confidence}` : "";
+    $("last-feedback").textContent = h.feedback || "";
+    if (lastHoldN !== null && h.n > lastHoldN) cue("end");
+    lastHoldN = h.n;
+  } else lastHoldN = 0;
+
+  // the session's holds (rebuilt only when they change)
+  const key = s.holds.map((x) => `${x.n}:${x.score}`).join(",");
+  if (key !== holdsKey) {
+    holdsKey = key;
+    const ol = $("holds");
+    ol.textContent = "";
+    if (!s.holds.length) {
+      const li = document.createElement("li"); li.className = "empty"; li.textContent = "no holds yet"; ol.appendChild(li);
+    }
+    for (const x of s.holds.slice().reverse()) {
+      const li = document.createElement("li");
+      for (const [cls, text] of [["n", `${x.n}`], ["d", clock(x.duration_s)], ["sc", x.score ?? "–"], ["gr", x.grade || ""]]) {
+        const span = document.createElement("span"); span.className = cls; span.textContent = text; li.appendChild(span);
+      }
+      ol.appendChild(li);
+    }
+  }
+  const t = s.totals || {};
+  $("totals").textContent = `holding ${clock(t.hold)} · rolling ${clock(t.roll)} · off ${clock(t.off)}` +
+    (t.lost >= 0.5 ? ` · link lost ${clock(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : "");
+
+  // markers while rolling: buttons when the session takes them, the last few pressed
+  const m = s.marks || { on: false, recent: [] };
+  $("marks-card").hidden = !m.on;
+  const mkey = m.recent.map((x) => `${x.t_s}:${x.text}`).join("|");
+  if (mkey !== marksKey) {
+    marksKey = mkey;
+    const ol = $("marks");
+    ol.textContent = "";
+    for (const x of m.recent.slice().reverse()) {
+      const li = document.createElement("li"); li.textContent = `${clock(x.t_s)} ${x.text}`; ol.appendChild(li);
+    }
+  }
+
+  // replay controls
+  const r = s.replay;
+  $("replay-card").hidden = !r;
+  if (r) {
+    $("replay-src").textContent = r.source;
+    $("play").textContent = r.playing ? "pause" : "play";
+    const scrub = $("scrub");
+    scrub.max = String(r.duration_s);
+    if (!scrubbing) scrub.value = String(r.position_s);
+    $("replay-pos").textContent = `${clock(r.position_s)} / ${clock(r.duration_s)}`;
+  }
+}
+
+// --- the connection ---------------------------------------------------------------------------------
+let ws = null, scrubbing = false, marksKey = null;
+function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
+$("play").addEventListener("click", () => send({ cmd: hs.last && hs.last.replay && hs.last.replay.playing ? "pause" : "play" }));
+$("scrub").addEventListener("input", () => { scrubbing = true; });
+for (const id of ["mark-start", "mark-end", "mark-note"]) {
+  $(id).addEventListener("click", (e) => {
+    const mark = e.currentTarget.dataset.mark;
+    if (mark !== "note") { send({ cmd: "mark", mark }); return; }
+    const text = window.prompt("note (saved in the recording at this moment):", "");
+    if (text && text.trim()) send({ cmd: "mark", mark, text: text.trim() });
+  });
+}
+$("scrub").addEventListener("change", (e) => { scrubbing = false; send({ cmd: "seek", t_s: parseFloat(e.target.value) }); });
+
+function connect() {
+  const url = new URL("ws", window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  ws = new WebSocket(url);
+  ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "conn ok"; };
+  ws.onmessage = (ev) => {
+    const now = performance.now();
+    hs.messages += 1; if (hs.firstAt === null) hs.firstAt = now; hs.lastAt = now;
+    const s = JSON.parse(ev.data);
+    render(s);
+    if (hs.messages % 20 === 0 && hs.lastAt > hs.firstAt) {
+      $("rate").textContent = `${((1000 * (hs.messages - 1)) / (hs.lastAt - hs.firstAt)).toFixed(0)} updates/s`;
+    }
+  };
+  ws.onclose = () => {
+    $("conn").textContent = "no connection to holdsense: retrying"; $("conn").className = "conn bad";
+    setTimeout(connect, 1000);
+  };
+}
+connect();

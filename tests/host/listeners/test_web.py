@@ -1,0 +1,208 @@
+"""The live page's server side without a browser: the state word, link-loss accounting, the snapshot the
+page receives, the token check, the push rate, and replay seeking (streaming equals batch)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.listeners.web import ReplayControl, WebServer, WebView, one_line_feedback, snapshot
+from holdsense.listeners.live import LINK_STALE_S, DetectorListener, LiveState, display_state
+from holdsense.listeners.notifier import Notifier, dispatch
+from holdsense.io.player import Player
+from holdsense.io.recording import read_recording
+from rollsignal import FLAG_GAP
+
+REPO = Path(__file__).resolve().parents[3]
+DEMO = REPO / "recordings" / "demo-standard.csv"
+
+
+def _play(rec, det) -> None:
+    """The whole recording into `det` as fast as it takes it, then stop() (end of stream)."""
+    n = Notifier(Player(rec, speed=math.inf), [det], start=False)
+    n.run()
+    n.raise_errors()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return read_recording(DEMO)
+
+
+def test_display_state_priorities() -> None:
+    st = LiveState(body_mass_kg=80.0)
+    assert display_state(st) == "waiting"
+    st.state, st.force_n = "roll", 250.0
+    assert display_state(st) == "roll"
+    st.state, st.hold_start_s, st.t_s = "hold", 10.0, 20.0
+    st.hold_mean_force_n = 0.20 * 80 * 9.80665
+    assert display_state(st) == "hold"
+    st.hold_mean_force_n = 0.34 * 80 * 9.80665  # above 33 % of body weight
+    assert display_state(st) == "too_hard"
+    st.hold_mean_force_n = 0.20 * 80 * 9.80665
+    st.warnings.append((15.0, "Very heavy pressure"))  # a warning during this hold
+    assert display_state(st) == "too_hard"
+    st.warnings.clear()
+    st.watch_stale, st.last_samples_wall = True, 100.0
+    assert display_state(st, now=100.0 + LINK_STALE_S / 2) == "hold"
+    assert display_state(st, now=100.0 + LINK_STALE_S + 0.01) == "link_lost"
+    st.watch_stale = False
+    st.link_down_since = 5.0
+    assert display_state(st, now=6.0) == "link_lost"
+    st.ended = True
+    assert display_state(st) == "ended"
+
+
+def test_link_status_sets_and_clears_link_lost() -> None:
+    det = DetectorListener()
+    det.on_status({"link": "reconnecting"})
+    assert det.state.link_lost() and display_state(det.state) == "link_lost"
+    det.on_status({"link": "ok"})
+    assert not det.state.link_lost()
+
+
+def _with_gap(rec, a_s: float, b_s: float):
+    """The recording with samples between a_s and b_s removed and the next one flagged as after a gap."""
+    s = rec.samples
+    t = s.t_s - s.t_s[0]
+    keep = ~((t > a_s) & (t < b_s))
+    idx = np.flatnonzero(keep)
+    chunk = type(s)(s.t_s[idx], s.force_n[idx], None if s.angle_deg is None else s.angle_deg[idx],
+                    s.flags[idx].copy())
+    first_after = int(np.searchsorted(t[idx], b_s))
+    chunk.flags[first_after] |= FLAG_GAP
+    return replace(rec, samples=chunk)
+
+
+def test_link_loss_counts_as_lost_not_off(demo) -> None:
+    rec = _with_gap(demo, 60.0, 72.0)  # 12 s lost in the middle of the first hold
+    det = DetectorListener()
+    _play(rec, det)
+    tot = det.state.totals_now()
+    assert tot["lost"] == pytest.approx(12.0, abs=0.1)
+    duration = float(rec.samples.t_s[-1] - rec.samples.t_s[0])
+    assert tot["off"] + tot["roll"] + tot["hold"] + tot["lost"] == pytest.approx(duration, abs=0.2)
+    # without the gap the same session has no lost time, and no more off time than with it
+    ref = DetectorListener()
+    _play(demo, ref)
+    ref_tot = ref.state.totals_now()
+    assert ref_tot["lost"] == 0.0
+    assert tot["off"] <= ref_tot["off"] + 0.2
+
+
+def test_snapshot_units_band_and_json(demo) -> None:
+    det = DetectorListener()
+    _play(demo, det)
+    st = det.state
+    snap_n = snapshot(st, units="N", name="A")
+    snap_lb = snapshot(st, units="lb", name="A")
+    json.dumps(snap_n)  # JSON-ready: no NaN, no numpy types
+    assert snap_n["units"] == "N" and snap_lb["units"] == "lb"
+    mass = st.body_mass_kg
+    assert snap_n["band_n"][0] == pytest.approx(0.10 * mass * 9.80665, abs=0.1)
+    assert snap_lb["band"][1] == pytest.approx(snap_n["band_n"][1] / 4.4482216, abs=0.1)
+    assert snap_n["scale_n"] == pytest.approx(0.5 * mass * 9.80665, abs=0.1)  # fixed: from body weight
+    assert [h["score"] for h in snap_n["holds"]] == [h["score"] for h in st.holds]
+    assert snap_n["last_hold"]["feedback"] == one_line_feedback(st.holds[-1])
+    assert snap_n["word"] == "ENDED" and snap_n["ended"]
+
+
+def test_one_line_feedback_prefers_what_to_change() -> None:
+    assert one_line_feedback({"feedback": ["Held 77 s: past the 30 s release window.", "Light pressure (19 %): good.",
+                                           "The roller moved 4.0 cm: stay on the spot instead of drifting."]}) \
+        .startswith("The roller moved")
+    assert one_line_feedback({"feedback": ["Held 10 s: too short.", "Too hard: you held at 40 %."]}) \
+        .startswith("Too hard")
+    assert one_line_feedback({"feedback": ["Held 77 s: past the 30 s release window."]}).startswith("Held 77")
+    assert one_line_feedback({}) is None
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_server_token_and_push_rate() -> None:
+    view = WebView(units="kg")
+    view.state = LiveState(body_mass_kg=70.0)
+    server = WebServer(view.snapshot, port=0, token="s3cret-token-xyz", rate_hz=20.0)
+    url = server.start()
+    try:
+        assert url.endswith("/s3cret-token-xyz/")
+        base = url.split("/s3cret")[0]
+        assert _get(url) == 200 and _get(url + "app.js") == 200 and _get(url + "style.css") == 200
+        assert _get(url + "../etc/passwd") in (403, 404)
+        for bad in ("/", "/app.js", "/ws", "/state.json", "/s3cret-token-xy/", "/S3CRET-TOKEN-XYZ/"):
+            assert _get(base + bad) == 403, bad
+
+        async def count(seconds: float) -> tuple[int, dict]:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(url.replace("http", "ws") + "ws") as ws:
+                    n, last, t_end = 0, {}, time.monotonic() + seconds
+                    while time.monotonic() < t_end:
+                        msg = await ws.receive(timeout=2)
+                        last = json.loads(msg.data)
+                        n += 1
+                    return n, last
+
+        n, last = asyncio.run(count(2.0))
+        assert n / 2.0 >= 10.0, n  # at least 10 updates a second (20 configured)
+        assert last["state"] == "waiting" and last["units"] == "kg"
+    finally:
+        server.stop()
+
+
+def test_server_refuses_a_busy_port() -> None:
+    from holdsense.errors import UserError
+
+    a = WebServer(lambda: {}, port=0)
+    a.start()
+    try:
+        b = WebServer(lambda: {}, port=a.port)
+        with pytest.raises(UserError, match="cannot listen"):
+            b.start()
+    finally:
+        a.stop()
+
+
+def _holds_after_run(rec, t_s: float) -> list:
+    """Holds a straight, uninterrupted run has reported after feeding everything up to t_s."""
+    det = DetectorListener()
+    s = rec.samples
+    stop = int(np.searchsorted(s.t_s, s.t_s[0] + t_s, side="right"))
+    for m in Player(replace(rec, samples=s.slice(0, stop)), speed=math.inf):
+        dispatch(det, m)
+    return det.state.holds
+
+
+def test_replay_seek_equals_a_straight_run(demo) -> None:
+    ctl = ReplayControl(demo, lambda: DetectorListener(), speed=1.0)
+    ctl.command({"cmd": "pause"})
+    for t in (200.0, 120.0, 0.0, 350.0):  # forward, back, to the start, forward again
+        ctl.command({"cmd": "seek", "t_s": t})
+        snap = ctl.snapshot()
+        assert snap["replay"]["position_s"] == pytest.approx(t, abs=0.05)
+        assert ctl.det.state.holds == _holds_after_run(demo, t)
+    ctl.command({"cmd": "seek", "t_s": "nonsense"})  # ignored
+    assert ctl.snapshot()["replay"]["position_s"] == pytest.approx(350.0, abs=0.05)
+    ctl.stop()
+
+
+def test_cli_default_port_is_the_servers() -> None:
+    from holdsense.listeners import web
+    from holdsense.commands import _options as options
+
+    assert options.DEFAULT_WEB_PORT == web.DEFAULT_PORT

@@ -1,0 +1,91 @@
+"""`holdsense live --web` against the virtual roller (the firmware's own code on a pty, fed by a simulated
+person), watched in a real browser (Chromium via Playwright), as a person on the floor would watch it:
+
+- the page says HOLDING within 6 s of the simulated hold's start (device time), and its timer runs;
+- the hold's score appears after the hold ends;
+- LINK LOST shows within 1 s of an unplug and clears when the roller is back;
+- the page is pushed at least 10 updates a second;
+- the sound cues fire at 30 s into the hold and at its end.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from holdsense import sim
+from holdsense.virtual.process import spawn
+
+HERE = Path(__file__).resolve().parent
+SCENARIO = HERE / "floor-scenario.json"  # off 2 s, roll 10 s, one 34 s hold, roll 60 s
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]
+
+
+def _scenario_now_s(dev) -> float:
+    q = dev.control({"query": True})
+    assert q["scenario_t0_world_s"] is not None, q
+    return q["world_s"] - q["scenario_t0_world_s"]
+
+
+def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70", "--name", "Floor Test"],
+                   env=hs_env, check=True, capture_output=True, timeout=60)
+    (hold,) = sim.Body(str(SCENARIO), 0).holds()
+    with spawn(str(SCENARIO), seed=0, speed=1.0, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
+        hs = serve_page("live", "--port", str(tmp_path / "roller"), "--web", "--web-port", "0", "--no-browser",
+                        "--plain")
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        try:
+            page.goto(hs.url)
+            page.wait_for_function("window.__hs && window.__hs.messages > 0", timeout=30_000)
+            assert "Floor Test" in page.inner_text("#who")
+
+            # HOLDING within 6 s of the hold's start (the detector needs a few still seconds to call it)
+            page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'",
+                                   timeout=(hold["start_s"] + 40) * 1000)
+            late_s = _scenario_now_s(dev) - hold["start_s"]
+            print(f"HOLDING shown {late_s:.2f} s after the simulated hold started")
+            assert -1.0 <= late_s <= 6.0, late_s
+
+            # the timer runs: seconds on the page follow seconds on the roller
+            e0 = page.evaluate("window.__hs.last.hold.elapsed_s")
+            m0, w0 = page.evaluate("window.__hs.messages"), time.monotonic()
+            time.sleep(3.0)
+            e1 = page.evaluate("window.__hs.last.hold.elapsed_s")
+            m1, w1 = page.evaluate("window.__hs.messages"), time.monotonic()
+            assert 2.0 <= e1 - e0 <= 4.0, (e0, e1)
+            assert page.text_content("#timer") not in ("0:00", "", None)
+            rate = (m1 - m0) / (w1 - w0)
+            print(f"page updates: {rate:.1f} per second")
+            assert rate >= 10.0, rate
+
+            # the score appears after the hold ends
+            page.wait_for_function("window.__hs.last.last_hold !== null",
+                                   timeout=(hold["end_s"] - hold["start_s"] + 30) * 1000)
+            score = page.inner_text("#last-score").strip()
+            assert score.isdigit() and 0 <= int(score) <= 100, score
+            assert page.inner_text("#last-feedback").strip()
+            assert len(page.locator("#holds li").all()) == 1
+            # the sound cues fired: at 30 s into the hold, and when it ended (Web Audio plays them once the
+            # person has tapped "sound and screen on"; a headless browser has no speaker, the calls are logged)
+            assert page.evaluate("window.__hs.cues") == ["release", "end"]
+
+            # unplug: LINK LOST within 1 s, and back to a roller state when it reconnects
+            t_unplug = time.monotonic()
+            dev.control({"unplug_s": 3.0})
+            page.wait_for_function("document.getElementById('state').textContent === 'LINK LOST'", timeout=5_000)
+            shown_s = time.monotonic() - t_unplug
+            print(f"LINK LOST shown {shown_s:.2f} s after the unplug")
+            assert shown_s <= 1.0, shown_s
+            page.wait_for_function("document.getElementById('state').textContent !== 'LINK LOST'", timeout=30_000)
+            assert page.inner_text("#state") in ("ROLLING", "HOLDING", "OFF", "TOO HARD")
+            # the lost time is counted as lost, not as off
+            page.wait_for_function("window.__hs.last.totals.lost >= 1.0", timeout=10_000)
+            assert "link lost" in page.inner_text("#totals")
+        finally:
+            page.close()
