@@ -26,7 +26,7 @@ def xvfb(tmp_path: Path):
     try:
         import tkinter  # noqa: F401
     except ImportError:
-        pytest.skip("tkinter not installed: install the Debian package python3-tk")
+        pytest.skip("tkinter not installed: install the Debian package python3-tk (make sysdeps does it as root)")
     for n in range(91, 120):
         if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
             break
