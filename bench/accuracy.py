@@ -1,6 +1,14 @@
 """Accuracy of rollsignal's hold/roll detection on a labelled simulator corpus, against two baselines.
 
     python bench/accuracy.py [--per-family 8] [--families standard,limb,...] [--json OUT]
+    python bench/accuracy.py --logo [--per-family 6] [--fit-per-family 8] [--json OUT]
+
+--logo: leave-one-generator-out. The force-only segmenter model is fitted (bench/fit_segmenter.py) on
+one generator (holdsense.sim or holdsense.quasistatic) and evaluated on the other, both directions;
+per family, force-only and encoder (the same sessions without / with their angle), 10 and 80 Hz,
+ribbed and smooth shell; false holds per 10 min of rolling; and a reliability table of the per-hold
+confidence (of the holds reported with confidence >= 0.9, 0.5-0.9, < 0.5: what share are true).
+The figures on the generator not used for fitting are the ones that count.
 
 Corpus: holdsense.sim families (standard, fast, slow, limb, mixed, long,
 reposition, gaps), each session cycling 10/80 Hz x encoder/force-only.
@@ -34,7 +42,9 @@ from typing import Any, Callable
 import numpy as np
 from scipy import signal as sps
 
-from rollsignal import SampleChunk, analyze
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.abspath(__file__)))
+
+from rollsignal import Detector, SampleChunk, analyze
 from rollsignal.metrics import KINDS, f1_of, grid_labels, holds_of, match_events
 from rollsignal.metrics import frame_counts as f1
 
@@ -113,6 +123,136 @@ def detector(chunk: SampleChunk, body_mass_kg: float | None) -> list[dict[str, A
     return analyze(chunk).segments  # body mass unknown: the harder, common case
 
 
+# ---- leave-one-generator-out ------------------------------------------------------------
+
+def _fit_model(gen: str, per_family: int, cache_dir: str, refit: bool) -> str:
+    """Path of a model fitted on `gen` only (cached in cache_dir)."""
+    import os
+
+    path = os.path.join(cache_dir, f"segmenter-fit-{gen}-{per_family}.json")
+    if os.path.exists(path) and not refit:
+        return path
+    import fit_segmenter
+    rc = fit_segmenter.main(["--gen", gen, "--per-family", str(per_family), "--out", path])
+    if rc:
+        raise SystemExit(rc)
+    return path
+
+
+def _run_detector(chunk: SampleChunk, model: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    det = Detector(model=model, progress_events=False)
+    det.process(chunk)
+    det.finish()
+    res = det.result()
+    return res.segments, res.holds
+
+
+def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verbose: bool = False) -> dict[str, Any]:
+    """Score the detector (model file `model_path`, None: the packaged one) on `gen`'s corpus."""
+    from rollsignal.metrics import reliability, score_session, summarise
+    from rollsignal.segmenter import load_model
+    from sessions import corpus, force_only
+
+    model = load_model(model_path)
+    scores: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)  # (family, mode, rate, shell)
+    conf: list[float] = []
+    correct: list[bool] = []
+    n = 0
+    for s in corpus(gen, per_family, seed0):
+        n += 1
+        t_end = float(s.samples.t_s[-1])
+        for mode, chunk in (("enc", s.samples), ("force", force_only(s.samples))):
+            segs, holds = _run_detector(chunk, model)
+            sc = score_session(s.segments, segs, t_end)
+            scores[(s.family, mode, f"{s.rate_hz:g}Hz", str(s.shell))].append(sc)
+            if mode == "force":
+                ok = [False] * len(holds)
+                for _i, j in sc.events.pairs:
+                    ok[j] = True
+                conf += [h.get("confidence") or 0.0 for h in holds]
+                correct += ok
+            if verbose and (sc.events.fp or sc.events.fn):
+                print(f"  {s.name} {mode}: events tp/fp/fn {sc.events.counts()}", file=sys.stderr)
+
+    def pool(pred: Callable[[tuple[str, str, str, str]], bool]) -> dict[str, float]:
+        return summarise([x for k, v in scores.items() if pred(k) for x in v])
+
+    fams = sorted({k[0] for k in scores})
+    out: dict[str, Any] = {"generator": gen, "sessions": n, "rows": {}}
+    for mode in ("force", "enc"):
+        for fam in fams:
+            out["rows"][f"{fam}/{mode}"] = pool(lambda k: k[0] == fam and k[1] == mode)
+        for rate in ("10Hz", "80Hz"):
+            out["rows"][f"@{rate}/{mode}"] = pool(lambda k: k[2] == rate and k[1] == mode)
+        for shell in ("ribbed", "smooth"):
+            out["rows"][f"@{shell}/{mode}"] = pool(lambda k: k[3] == shell and k[1] == mode)
+        out["rows"][f"ALL/{mode}"] = pool(lambda k: k[1] == mode)
+    out["reliability"] = reliability(conf, correct)
+    return out
+
+
+def print_eval(title: str, ev: dict[str, Any]) -> None:
+    print(f"\n{title}: {ev['sessions']} sessions of {ev['generator']} (each force-only and with encoder)")
+    hdr = (f"{'rows':<20}{'hold F1':>8}{'roll F1':>8}{'event F1':>9}{'start|s|':>9}{'end|s|':>8}"
+           f"{'false':>6}{'missed':>7}{'FP/10min roll':>14}")
+    print(hdr)
+    print("-" * len(hdr))
+    for key, r in ev["rows"].items():
+        print(f"{key:<20}{r['hold']:>8.3f}{r['roll']:>8.3f}{r['event']:>9.3f}{r['start']:>9.2f}{r['end']:>8.2f}"
+              f"{r['fp']:>6d}{r['fn']:>7d}{r['fp_per_10min_roll']:>14.2f}")
+    print("reliability of force-only hold confidence:")
+    for b in ev["reliability"]:
+        print(f"  confidence {b['lo']:.1f}-{b['hi']:.1f}: {b['n']:4d} holds, share true {b['share_true']:.3f}"
+              f" (mean confidence {b['mean_conf']:.3f})")
+    f = ev["rows"]["ALL/force"]
+    e = ev["rows"]["ALL/enc"]
+    fam_ev = {k.split("/")[0]: r["event"] for k, r in ev["rows"].items() if k.endswith("/force") and not k.startswith(("@", "ALL"))}
+    worst = min(fam_ev.items(), key=lambda kv: kv[1]) if fam_ev else ("-", float("nan"))
+    rib, smo = ev["rows"]["@ribbed/force"]["hold"], ev["rows"]["@smooth/force"]["hold"]
+    print(f"targets force-only: hold F1 {f['hold']:.3f} (>=0.93), roll F1 {f['roll']:.3f} (>=0.90), event F1 "
+          f"{f['event']:.3f} (>=0.90), worst family {worst[0]} {worst[1]:.3f} (>=0.80), median boundary "
+          f"{max(f['start'], f['end']):.2f} s (<=0.5), false holds/10 min rolling {f['fp_per_10min_roll']:.2f} (<=1), "
+          f"smooth - ribbed hold F1 {smo - rib:+.3f} (>=-0.02)")
+    print(f"targets encoder: hold F1 {e['hold']:.3f} (>=0.99), event F1 {e['event']:.3f} (>=0.98), boundary "
+          f"{max(e['start'], e['end']):.2f} s (<=0.25)")
+
+
+def logo_main(args: argparse.Namespace) -> int:
+    import os
+
+    from sessions import have_quasi
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    gens = ["sim", "quasi"] if have_quasi() else ["sim"]
+    if len(gens) < 2:
+        print("holdsense.quasistatic is not installed: only the in-generator figures (sim on sim) are shown",
+              file=sys.stderr)
+    cache = args.cache_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache")
+    os.makedirs(cache, exist_ok=True)
+    result: dict[str, Any] = {}
+    for fit_gen in gens:
+        if args.fit_on and fit_gen != args.fit_on:
+            continue
+        model = _fit_model(fit_gen, args.fit_per_family, cache, args.refit)
+        for ev_gen in gens:
+            if ev_gen == fit_gen and len(gens) > 1 and not args.in_world:
+                continue
+            ev = evaluate(ev_gen, model, args.per_family, args.seed0, args.verbose)
+            kind = "held out" if ev_gen != fit_gen else "in world (tuned on it: does not count)"
+            print_eval(f"fitted on {fit_gen}, evaluated on {ev_gen} [{kind}]", ev)
+            result[f"{fit_gen}->{ev_gen}"] = ev
+    if args.packaged:
+        for ev_gen in gens:
+            ev = evaluate(ev_gen, None, args.per_family, args.seed0, args.verbose)
+            print_eval(f"packaged model (fitted on both), evaluated on {ev_gen} [in world]", ev)
+            result[f"packaged->{ev_gen}"] = ev
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return 0
+
+
+
 # ---- run -----------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,7 +266,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-cache", default=None,
                     help="JSON file keeping the baselines' segments per session (they do not depend on rollsignal, "
                          "and PELT is slow): reused when present, filled when not")
+    ap.add_argument("--logo", action="store_true", help="leave-one-generator-out evaluation (see the docstring)")
+    ap.add_argument("--fit-per-family", type=int, default=8, help="--logo: sessions per family to fit on")
+    ap.add_argument("--cache-dir", default=None, help="--logo: where fitted models are kept (bench/.cache)")
+    ap.add_argument("--refit", action="store_true", help="--logo: refit even when a cached model exists")
+    ap.add_argument("--in-world", action="store_true", help="--logo: also evaluate on the generator fitted on")
+    ap.add_argument("--packaged", action="store_true", help="--logo: also evaluate the packaged model")
+    ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) fitted on this generator")
     args = ap.parse_args(argv)
+    if args.logo:
+        if args.per_family == 8 and "--per-family" not in (argv or sys.argv):
+            args.per_family = 6
+        return logo_main(args)
     try:
         from holdsense.sim import corpus, family_names
     except ImportError:

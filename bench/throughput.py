@@ -2,12 +2,12 @@
 
     python bench/throughput.py [--hours 2] [--soak-hours 24]
 
-1. Batch: a 2-hour 80 Hz recording with encoder written as holdsense-recording/1
+1. Batch: a 2-hour 80 Hz recording with encoder (and one force only) written as holdsense-recording/1
    CSV, then read (holdsense.io.recording.read_recording) and analysed; target < 2 s
    for parse + analysis together.
 2. Against PELT: a 10-minute force trace, rollsignal.analyze vs the ruptures PELT
    baseline of bench/accuracy.py, in the same run; target ratio >= 100x.
-3. Streaming: the Detector fed 8-sample chunks; target >= 200x real time.
+3. Streaming: the Detector fed 8-sample chunks (encoder, force only); target >= 200x real time.
 4. Soak: a 24-hour synthetic stream through one Detector in 8-sample chunks
    (generated piecewise, never held whole); peak RSS sampled along the way must
    stay flat (memory does not grow with session length).
@@ -63,10 +63,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
-def bench_batch(hours: float) -> None:
+def bench_batch(hours: float, encoder: bool = True) -> None:
     from holdsense.io.recording import read_recording, write_recording
 
-    ch = synth_stream(hours * 3600, 80.0, seed=1)
+    ch = synth_stream(hours * 3600, 80.0, seed=1, encoder=encoder)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "long.csv")
         write_recording(path, ch, {"sample_rate_hz": 80})
@@ -80,7 +80,7 @@ def bench_batch(hours: float) -> None:
             t2 = time.perf_counter()
             best.append((t2 - t0, t1 - t0, t2 - t1, time.process_time() - c0))
         tot, parse, ana, cpu = min(best)
-    print(f"batch: {hours:g} h @ 80 Hz with encoder ({len(ch)} samples, {size_mb:.0f} MB CSV), best of 3: "
+    print(f"batch: {hours:g} h @ 80 Hz {'with encoder' if encoder else 'force only'} ({len(ch)} samples, {size_mb:.0f} MB CSV), best of 3: "
           f"parse {parse:.2f} s + analyze {ana:.2f} s = {tot:.2f} s wall ({cpu:.2f} s CPU) (target < 2 s) "
           f"[{len(res.holds)} holds]  {'OK' if tot < 2 else 'MISSED'}")
 
@@ -119,8 +119,8 @@ def bench_pelt(rounds: int = 5) -> None:
           f"(target >= 100x)  {'OK' if ratio >= 100 else 'MISSED'}")
 
 
-def bench_stream(minutes: float = 30) -> None:
-    ch = synth_stream(minutes * 60, 80.0, seed=3)
+def bench_stream(minutes: float = 30, encoder: bool = True) -> None:
+    ch = synth_stream(minutes * 60, 80.0, seed=3, encoder=encoder)
     chunks = ch.split([8] * (len(ch) // 8 + 1))
 
     def run() -> None:
@@ -131,7 +131,7 @@ def bench_stream(minutes: float = 30) -> None:
 
     cpu, wall = _best_of(run, 2)
     rt = minutes * 60 / cpu
-    print(f"streaming: {minutes:g} min @ 80 Hz in 8-sample chunks, best of 2: {cpu:.2f} s CPU = {rt:.0f}x real time "
+    print(f"streaming ({'encoder' if encoder else 'force only'}): {minutes:g} min @ 80 Hz in 8-sample chunks, best of 2: {cpu:.2f} s CPU = {rt:.0f}x real time "
           f"({wall:.2f} s wall = {minutes * 60 / wall:.0f}x) (target >= 200x)  {'OK' if rt >= 200 else 'MISSED'}")
 
 
@@ -168,10 +168,12 @@ def main() -> int:
     skip = set(args.skip.split(","))
     if "batch" not in skip:
         bench_batch(args.hours)
+        bench_batch(args.hours, encoder=False)  # the fitted segmenter's features, model and decoder
     if "pelt" not in skip:
         bench_pelt()
     if "stream" not in skip:
         bench_stream()
+        bench_stream(encoder=False)
     if "soak" not in skip:
         bench_soak(args.soak_hours)
     return 0

@@ -1,7 +1,7 @@
 """The streaming Detector and the batch `analyze()`: one chain of stage objects.
 
-    samples -> Despiker -> Resampler -> LowPass -> AutoZero -> Contact -> Motion -> StateMachine -> events
-                                                                                        |-> Scorer (profile)
+    samples -> Despiker -> Resampler -> LowPass -> AutoZero -> Contact -> Segmenter -> StateMachine -> events
+                                                                                           |-> Scorer (profile)
 
 `analyze(chunk)` is literally `Detector` fed the whole chunk plus `finish()`;
 every stage streams exactly, so feeding the same samples in chunks of any size
@@ -21,9 +21,9 @@ from .despike import Despiker
 from .events import Event, HoldProgress
 from .filters import LowPass
 from .frames import Frames
-from .motion import Motion
 from .profile import Profile, load_profile
 from .resample import Resampler
+from .segmenter import Segmenter, SegmenterModel, load_model
 from .scoring import Scorer
 from .statemachine import StateConfig, StateMachine
 from .types import SampleChunk
@@ -64,13 +64,15 @@ class Detector:
     `batch_s`: tiny chunks (a BLE notification carries a few samples) are gathered
     until they span this much device time before the stages run, which cuts
     per-call overhead; results are identical for any value (every stage streams
-    exactly), only wall-clock latency changes (<= 0.25 s, below a cue's usefulness).
+    exactly), only wall-clock latency changes. None (default): 0.25 s with the encoder
+    (labels 0.45 s after the data), 1 s force only (the segmenter decides ~5 s after the data).
     `progress_events`: False skips making the 1 Hz hold_progress events (analyze() keeps none; the
     safety check still runs at each tick, so every other event and the result are the same).
     """
 
     def __init__(self, profile: Profile | str | None = None, body_mass_kg: float | None = None,
-                 config: StateConfig | None = None, batch_s: float = 0.25, progress_events: bool = True) -> None:
+                 config: StateConfig | None = None, batch_s: float | None = None, progress_events: bool = True,
+                 model: SegmenterModel | str | None = None) -> None:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
         self.profile = profile
@@ -82,12 +84,13 @@ class Detector:
         self.lowpass = LowPass()
         self.autozero = AutoZero()
         self.contact = Contact()
-        self.motion = Motion()
+        self.model = model if isinstance(model, SegmenterModel) else load_model(model)
+        self.seg: Segmenter | None = None
         self.sm: StateMachine | None = None
         # milestones (state changes, hold start/end, warnings) -- not the 1 Hz hold_progress ticks, which
         # process() returns but nobody needs afterwards: a day of holding would keep 40 k of them (~9 MB)
         self.events: list[Event] = []
-        self.batch_s = batch_s
+        self.batch_s = batch_s  # None: chosen at the first chunk (see the docstring)
         self.progress_events = progress_events
         self._queue: list[SampleChunk] = []
         self._finished = False
@@ -96,19 +99,26 @@ class Detector:
 
     def _machine(self, has_encoder: bool) -> StateMachine:
         if self.sm is None:
+            self.seg = Segmenter(has_encoder, self.model, min_hold_s=self.config.min_hold_s,
+                                 enc_still_cm=self.config.enc_still_cm)
+            mode = "enc" if has_encoder else "force"
             self.sm = StateMachine(
                 has_encoder, self.body_mass_kg, self.config,
                 score_hold=lambda st: self.scorer.score_hold(st, self.body_mass_kg),
                 check_hold=lambda f, r: self.scorer.safety_message(f, r, self.body_mass_kg),
                 contact_on_n=self.contact.on_n, progress_events=self.progress_events,
-                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg))
+                hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg),
+                confidence=lambda z, d: self.model.hold_confidence(z, d, mode))
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:
         if len(fr) == 0:
             return []
         fr = self.contact.process(self.autozero.process(self.lowpass.process(fr)))
-        return self._machine(fr.x_cm is not None).process(self.motion.process(fr))
+        sm = self._machine(fr.x_cm is not None)
+        ev = sm.process(self.seg.process(fr))
+        sm.note_time(float(fr.t_s[-1]))
+        return ev
 
     def process(self, chunk: SampleChunk) -> list[Event]:
         """Feed samples (device time, non-decreasing); returns the events they caused, in time order."""
@@ -120,6 +130,10 @@ class Detector:
             self._t_first = float(chunk.t_s[0])
         self._t_last = float(chunk.t_s[-1])
         self._queue.append(chunk)
+        if self.batch_s is None:
+            # with the encoder labels come 0.45 s after the data, force only ~5 s after (segmenter lag):
+            # gathering 1 s there adds little to that wait and cuts the per-call work fourfold
+            self.batch_s = 0.25 if chunk.angle_deg is not None else 1.0
         if self._t_last - float(self._queue[0].t_s[0]) < self.batch_s:
             return []
         return self._run_queue()
@@ -145,6 +159,9 @@ class Detector:
         ev = self._frames(self.resampler.process(self.despiker.finish()))
         ev += self._frames(self.resampler.finish())
         if self.sm is not None:
+            t_last = self.sm.t_last_s
+            ev += self.sm.process(self.seg.finish())
+            self.sm.note_time(t_last)
             ev += self.sm.finish()
         self._keep(ev)
         return queued + ev

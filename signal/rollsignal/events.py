@@ -18,10 +18,15 @@ class StateEvent:
 
 @dataclass(frozen=True)
 class HoldStarted:
-    """A hold was confirmed at `t_s` (>= 5 s still); it started at `start_s` (back-dated)."""
+    """A hold was confirmed at `t_s` (>= 5 s still); it started at `start_s` (back-dated).
+
+    `confidence`: calibrated probability (0-1) that this is a true hold, from the evidence up to the
+    confirmation (None when unknown); the final figure is in the HoldEnded hold dict.
+    """
 
     t_s: float
     start_s: float
+    confidence: float | None = None
     kind: str = field(default="hold_started", init=False)
 
 

@@ -174,6 +174,7 @@ class Scorer:
             "start_s": _r(st["start_s"], 2), "end_s": _r(st["end_s"], 2), "duration_s": _r(d, 2),
             "mean_force_n": _r(f, 1), "force_cv": _r(cv, 3), "travel_cm": _r(travel, 2),
             "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "feedback": fb,
+            "confidence": _r(st.get("confidence"), 3),
         }
 
     # ---- session ------------------------------------------------------------------------

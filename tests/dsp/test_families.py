@@ -46,7 +46,10 @@ def _hold_f1(truth, segs, t_end):
 
 
 # families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed)
-KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {}
+KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {
+    "mixed": "fitted segmenter v1 splits a hold in two at a 7 s dip of its evidence (two extra holds)",
+    "reposition": "fitted segmenter v1 merges holds across 3-4 s re-positions at the holds' load",
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

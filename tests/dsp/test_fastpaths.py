@@ -15,7 +15,6 @@ import pytest
 from rollsignal import Detector, SampleChunk, analyze, load_profile
 from rollsignal.despike import Despiker
 from rollsignal.frames import Frames
-from rollsignal.motion import _Trailing
 from rollsignal.noise import _MEDIAN_ABS_D, ORDER, NoiseEstimator
 from rollsignal.resample import Resampler
 from rollsignal.scoring import Scorer
@@ -127,20 +126,6 @@ def test_resampler_long_chunk_path_equals_live_chunks(seed: int) -> None:
         assert (x is None) == (y is None), name
         if x is not None:
             assert np.array_equal(x, y, equal_nan=True), name
-
-
-@pytest.mark.parametrize("want", ["max", "min"])
-def test_trailing_one_sided_equals_both(want: str) -> None:
-    rng = np.random.default_rng(3)
-    x = rng.normal(0, 1, 3000)
-    both, one = _Trailing(37), _Trailing(37, want)
-    for c in np.array_split(x, [5, 6, 500, 1700]):
-        hi, lo = both.process(c)
-        h1, l1 = one.process(c)
-        assert np.array_equal(h1 if want == "max" else l1, hi if want == "max" else lo)
-        assert (l1 if want == "max" else h1) is None
-    with pytest.raises(ValueError):
-        _Trailing(3, "mean")
 
 
 def test_safety_limit_is_where_the_safety_message_starts() -> None:

@@ -1,7 +1,8 @@
-"""Sensor noise must not read as rolling texture (force only): the noise estimate and the scaled veto.
+"""Sensor noise must not turn holds into rolling or rolling into holds (force only), and the noise estimate.
 
-Bug this guards: with ~2 N rms white noise at 80 Hz (a poor cell or a noisy supply) the 2-6 Hz
-texture of noise alone (~0.6 N) exceeded the fixed allowance and every force-only hold became roll.
+Bug this guards (first found with the old texture veto): with ~2 N rms white noise at 80 Hz (a poor
+cell or a noisy supply) every force-only hold became roll. The fitted segmenter's features are all
+relative to the load and below 2 Hz; these sessions (dsp_synth, a world it was not fitted on) check it.
 """
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import numpy as np
 import pytest
 
 import dsp_synth
-from rollsignal import Detector, analyze
+from rollsignal import analyze
 from rollsignal.noise import NoiseEstimator
-from rollsignal.statemachine import StateConfig
 
 BW_N = 72.0 * dsp_synth.G
 HOLD_FRAC = 140.0 / BW_N  # 140 N holds, 3 % breathing at 0.25 Hz (dsp_synth's default breath)
@@ -41,15 +41,6 @@ def test_holds_survive_sensor_noise_at_80_hz(noise_n: float) -> None:
     _check_against_truth(_segs(analyze(ch)), truth, tol_s=2.0)
 
 
-def test_fixed_allowance_alone_fails_at_3_n() -> None:
-    """The regression is real: without the noise-scaled allowance 3 N noise loses the holds."""
-    ch, _ = dsp_synth.session(PHASES, encoder=False, rate_hz=80.0, noise_n=3.0, seed=11)
-    det = Detector(config=StateConfig(tex_noise_scale=False))
-    det.process(ch)
-    det.finish()
-    assert not det.result().holds
-
-
 @pytest.mark.parametrize("noise_n", [0.5, 2.0, 3.0])
 @pytest.mark.parametrize("roll", [{}, {"stroke_s": 6.0}, {"frac": 0.25}], ids=["normal", "slow", "light"])
 def test_rolling_with_noise_stays_roll(noise_n: float, roll: dict) -> None:
@@ -62,13 +53,8 @@ def test_rolling_with_noise_stays_roll(noise_n: float, roll: dict) -> None:
     assert roll_s >= 59.0, _segs(res)
 
 
-def test_10_hz_keeps_the_fixed_rule() -> None:
-    """At 10 Hz there is no noise estimate (body motion fills the second differences): results unchanged."""
+def test_holds_at_10_hz() -> None:
     ch, truth = dsp_synth.session(PHASES, encoder=False, rate_hz=10.0, noise_n=0.5, seed=11)
-    det = Detector(config=StateConfig(tex_noise_scale=False))
-    det.process(ch)
-    det.finish()
-    assert analyze(ch).to_dict("x") == det.result().to_dict("x")
     _check_against_truth(_segs(analyze(ch)), truth, tol_s=2.0)
 
 

@@ -16,8 +16,8 @@ from rollsignal.contact import Contact
 from rollsignal.despike import Despiker
 from rollsignal.filters import LowPass
 from rollsignal.frames import Frames
-from rollsignal.motion import Motion
 from rollsignal.resample import Resampler
+from rollsignal.segmenter import Segmenter
 
 
 def _session(encoder: bool, rate_hz: float, seed: int = 3) -> SampleChunk:
@@ -55,16 +55,19 @@ def test_each_stage_streams_exactly(encoder: bool, rate_hz: float) -> None:
     rng = np.random.default_rng(7)
 
     def run(chunks: list[SampleChunk]) -> tuple:
-        d, r, lp, az, ct, mo = Despiker(), Resampler(), LowPass(), AutoZero(), Contact(), Motion()
+        d, r, lp, az, ct, sg = Despiker(), Resampler(), LowPass(), AutoZero(), Contact(), Segmenter(encoder)
         samples, frames, stages = [], [], []
         for c in chunks + [None]:
             s = d.finish() if c is None else d.process(c)
             samples.append(s)
             fr = r.process(s)
+            if c is None:
+                fr = Frames.concat([fr, r.finish()])
             fr2 = ct.process(az.process(lp.process(fr)))
             frames.append(fr2)
-            stages.append(mo.process(fr2))
-        return SampleChunk.concat(samples), Frames.concat(frames), stages
+            stages.append(sg.process(fr2))
+        stages.append(sg.finish())
+        return SampleChunk.concat(samples), Frames.concat(frames), [x for x in stages if x is not None]
 
     s1, f1, m1 = run([ch])
     s2, f2, m2 = run(ch.split(_sizes(rng, len(ch))))
@@ -72,13 +75,14 @@ def test_each_stage_streams_exactly(encoder: bool, rate_hz: float) -> None:
     for name in ("t_s", "force_n", "angle_deg", "flags"):
         assert _eq(getattr(s1, name), getattr(s2, name)), name
     _frames_equal(f1, f2)
-    for name in ("f_hi_s", "f_lo_s", "f_hi_l", "f_lo_l", "tex_n", "tex_noise_n", "x_rng_cm"):
-        a = [getattr(m, name) for m in m1]
-        b = [getattr(m, name) for m in m2]
-        if a[0] is None:
-            assert all(v is None for v in a + b)
-            continue
-        assert _eq(np.concatenate(a), np.concatenate(b)), name
+    # the segmenter: every frame labelled once, in order, the same labels, log-odds and decision times
+    for m in (m1, m2):
+        lab = Frames.concat([x.frames for x in m])
+        for name in ("k", "t_s", "force_n", "valid", "loaded", "x_cm"):
+            assert _eq(getattr(lab, name), getattr(f1, name)), name
+    for name in ("still", "z", "t_release_s"):
+        assert _eq(np.concatenate([getattr(m, name) for m in m1]), np.concatenate([getattr(m, name) for m in m2])), name
+    assert np.concatenate([m.still for m in m1]).any()
 
 
 @pytest.mark.parametrize("encoder,rate_hz,seed", [(True, 80.0, 1), (False, 80.0, 2), (True, 10.0, 3),

@@ -524,7 +524,7 @@ def describe_event(ev: Any) -> str | None:
     if kind == "state":
         return f"now {STATE_WORDS.get(ev.state, ev.state)} (since {getattr(ev, 'start_s', ev.t_s):.1f} s)"
     if kind == "hold_started":
-        return f"hold started at {getattr(ev, 'start_s', ev.t_s):.1f} s"
+        return f"hold started at {getattr(ev, 'start_s', ev.t_s):.1f} s" + (f" (confidence {c:.2f})" if (c := getattr(ev, "confidence", None)) is not None else "")
     if kind == "hold_ended":
         h = getattr(ev, "hold", {}) or {}
         parts = [f"hold ended: {h.get('duration_s', 0):.0f} s"]

@@ -1,0 +1,114 @@
+"""Labelled sessions for the accuracy bench and the segmenter fit, from either generator or a folder.
+
+* generator "sim": holdsense.sim (the project's first simulator), families from its scenario files;
+  smooth shell = the family's scenario with rib_frac 0.
+* generator "quasi": holdsense.quasistatic (an independently designed quasi-static body-on-roller
+  model, branch gen), when installed.
+* a dataset folder: recordings (holdsense-recording/1, *.csv / *.csv.gz) each with X.labels.json
+  (holdsense-labels/1) beside it -- so a lab can refit on its own labelled data.
+
+Every session comes as a `Session` (name, family, generator, samples, true segments, metadata).
+Sessions cycle through rate (10 / 80 Hz) x encoder (on / off) x shell (ribbed / smooth), so a
+corpus of n per family covers every combination when n is a multiple of 8.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from rollsignal import SampleChunk
+
+GENERATORS = ("sim", "quasi")
+COMBOS = list(itertools.product((10, 80), (True, False), ("ribbed", "smooth")))
+#: rate x shell, for corpora recorded with the encoder (force-only = the same session without its angle)
+RATE_SHELL = list(itertools.product((10, 80), ("ribbed", "smooth")))
+
+
+@dataclass
+class Session:
+    name: str
+    family: str
+    generator: str
+    samples: SampleChunk
+    segments: list[dict[str, Any]]
+    rate_hz: float | None = None
+    encoder: bool | None = None
+    shell: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def have_quasi() -> bool:
+    try:
+        import holdsense.quasistatic  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def families(generator: str) -> list[str]:
+    if generator == "sim":
+        from holdsense.sim import family_names
+        return list(family_names())
+    if generator == "quasi":
+        from holdsense.quasistatic import FAMILIES
+        return list(FAMILIES)
+    raise ValueError(f"unknown generator {generator!r} (sim, quasi)")
+
+
+def generate(generator: str, family: str, seed: int, rate_hz: float, encoder: bool, shell: str) -> Session:
+    """One labelled session of `family` from `generator`."""
+    if generator == "sim":
+        from holdsense.sim import simulate
+        from holdsense.sim.spec import load_scenario
+        scn: Any = family
+        if shell == "smooth":
+            sc = load_scenario(family)
+            spec = dict(sc.spec, rib_frac=0.0)
+            spec.setdefault("name", sc.name)
+            scn = spec
+        res = simulate(scn, seed, rate_hz=rate_hz, encoder=encoder)
+        return Session(f"sim/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family, "sim",
+                       res.samples, res.labels["segments"], rate_hz, encoder, shell, res.metadata)
+    if generator == "quasi":
+        from holdsense.quasistatic import generate as qgen
+        res = qgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
+        return Session(f"quasi/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
+                       "quasi", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
+    raise ValueError(f"unknown generator {generator!r}")
+
+
+def corpus(generator: str, n_per_family: int, seed0: int = 0, fams: list[str] | None = None) -> Iterator[Session]:
+    """n sessions per family with the encoder, cycling rate (10 / 80 Hz) x shell (ribbed / smooth).
+
+    Every session has the angle; drop it (`force_only`) for the force-only evaluation of the same session.
+    """
+    for fam in fams or families(generator):
+        for i in range(n_per_family):
+            rate, shell = RATE_SHELL[i % len(RATE_SHELL)]
+            yield generate(generator, fam, seed0 + i, rate, True, shell)
+
+
+def force_only(c: SampleChunk) -> SampleChunk:
+    """The same samples without the encoder angle."""
+    return SampleChunk(c.t_s, c.force_n, None, c.flags, c.raw_counts)
+
+
+def folder(path: str | Path) -> Iterator[Session]:
+    """Recordings with X.labels.json beside them (X.csv or X.csv.gz)."""
+    from holdsense.io.recording import read_recording
+    p = Path(path)
+    for rec_path in sorted(list(p.glob("*.csv")) + list(p.glob("*.csv.gz"))):
+        stem = rec_path.name.removesuffix(".gz").removesuffix(".csv")
+        lab_path = rec_path.with_name(stem + ".labels.json")
+        if not lab_path.is_file():
+            continue
+        with open(lab_path, encoding="utf-8") as fh:
+            labels = json.load(fh)
+        rec = read_recording(rec_path, warn=None)
+        fam = str(labels.get("family") or (labels.get("scenario") or {}).get("name") or "folder") \
+            if isinstance(labels.get("scenario"), (dict, type(None))) else str(labels.get("scenario"))
+        yield Session(f"folder/{stem}", fam, "folder", rec.samples, labels["segments"],
+                      rec.metadata.get("sample_rate_hz"), rec.samples.angle_deg is not None, None, rec.metadata)

@@ -1,0 +1,209 @@
+"""The force-only segmenter: model file, fixed-lag decoder, and the hard cases from both generators.
+
+The generators' sessions are worlds the packaged model was fitted on only in part (other seeds, and
+for whichever generator it was not fitted on, not at all); holdsense.quasistatic (branch gen) is
+skipped cleanly while it is not installed.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rollsignal import Detector, SampleChunk, analyze
+from rollsignal.metrics import holds_of, match_events
+from rollsignal.segmenter import FEATURE_NAMES, FixedLagDecoder, SegmenterModel, load_model
+
+
+# ---- model file ---------------------------------------------------------------------------
+
+def test_packaged_model_loads_and_matches_the_features() -> None:
+    m = load_model()
+    assert m.feature_names == FEATURE_NAMES
+    assert m.mean.shape == m.scale.shape == (len(FEATURE_NAMES),)
+    assert m.layers[0][0].shape[0] == len(FEATURE_NAMES) and m.layers[-1][0].shape[1] == 1
+    assert m.min_hold_s == 5.0 and 0 < m.lag_s <= 3.0 and m.lookahead_s <= 3.0
+    assert {"force", "enc"} <= set(m.confidence)
+    # the file round-trips
+    again = SegmenterModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    x = np.random.default_rng(0).normal(size=(7, len(FEATURE_NAMES)))
+    assert np.array_equal(again.logit(x), m.logit(x))
+
+
+def test_model_with_other_features_is_refused() -> None:
+    d = load_model().to_dict()
+    d["feature_names"] = d["feature_names"][:-1]
+    with pytest.raises(ValueError, match="refit"):
+        SegmenterModel.from_dict(d)
+
+
+def test_logit_of_a_row_does_not_depend_on_its_batch() -> None:
+    m = load_model()
+    x = np.random.default_rng(1).normal(size=(301, len(FEATURE_NAMES)))
+    whole = m.logit(x)
+    parts = np.concatenate([m.logit(x[a:b]) for a, b in ((0, 1), (1, 2), (2, 77), (77, 301))])
+    assert np.array_equal(whole, parts)
+
+
+# ---- decoder ------------------------------------------------------------------------------
+
+def _runs(lab: list[bool]) -> list[tuple[int, int]]:
+    x = np.concatenate(([0], np.asarray(lab, np.int8), [0]))
+    e = np.flatnonzero(np.diff(x))
+    return list(zip(e[::2].tolist(), e[1::2].tolist()))
+
+
+def test_decoder_min_hold_and_switching() -> None:
+    n_min, lag = 100, 30
+    e = np.full(1000, -1.0)
+    e[200:260] = 2.0   # 3 s of hold evidence: too short for a hold
+    e[400:700] = 1.0   # 15 s: a hold
+    e[520:530] = -1.0  # a 0.5 s blip inside it: bridged by the switching costs
+    dec = FixedLagDecoder(n_min, lag, enter_cost=5.0, exit_cost=5.0)
+    lab = dec.process(e) + dec.finish()
+    assert len(lab) == len(e)
+    # a fixed-lag decision may call the start of a too-short burst a (young) hold; it never grows to the
+    # minimum, and the segment layer reads still runs shorter than 5 s as rolling
+    assert [r for r in _runs(lab) if r[1] - r[0] >= n_min] == [(400, 700)]
+    assert all(b - a < n_min for a, b in _runs(lab) if a < 400)
+
+
+def test_decoder_fixed_lag_is_causal_and_chunking_free() -> None:
+    """The label of frame t depends only on evidence up to t + lag; any chunking gives the same labels."""
+    rng = np.random.default_rng(5)
+    e = np.repeat(rng.normal(0, 1.0, 300), rng.integers(5, 200, 300))[:20000] + rng.normal(0, 1, 20000)[: 20000]
+    lag = 30
+    full = FixedLagDecoder(100, lag, 4.0, 6.0)
+    lab = full.process(e) + full.finish()
+    for m in (1, 150, 4321, 12000):
+        pre = FixedLagDecoder(100, lag, 4.0, 6.0).process(e[:m])
+        assert pre == lab[: max(m - lag, 0)]
+    dec = FixedLagDecoder(100, lag, 4.0, 6.0)
+    out: list[bool] = []
+    i = 0
+    while i < len(e):
+        k = int(rng.integers(1, 700))
+        out += dec.process(e[i:i + k])
+        i += k
+    out += dec.finish()
+    assert out == lab
+    assert any(lab) and not all(lab)
+
+
+# ---- hard cases from both generators ------------------------------------------------------
+
+def _force_only(c: SampleChunk) -> SampleChunk:
+    return SampleChunk(c.t_s, c.force_n, None, c.flags, None)
+
+
+def _session(gen: str, family: str, seed: int, rate_hz: float, shell: str = "ribbed") -> tuple[SampleChunk, list[dict[str, Any]]]:
+    if gen == "sim":
+        sim = pytest.importorskip("holdsense.sim")
+        spec = None
+        if shell == "smooth":
+            from holdsense.sim.spec import load_scenario
+            sc = load_scenario(family)
+            spec = dict(sc.spec, rib_frac=0.0)
+            spec.setdefault("name", sc.name)
+        res = sim.simulate(spec or family, seed, rate_hz=rate_hz, encoder=False)
+        return res.samples, res.labels["segments"]
+    qs = pytest.importorskip("holdsense.quasistatic", reason="holdsense.quasistatic (branch gen) not installed")
+    res = qs.generate(family, seed, rate_hz=rate_hz, encoder=False, shell=shell)
+    return _force_only(res.chunk), res.labels["segments"]
+
+
+GENS = ["sim", "quasi"]
+#: cases the packaged model (segmenter-v1) is known to get wrong: strict xfail, so a model that fixes
+#: them makes the test fail loudly until the mark is removed (numbers in docs/detector.md)
+KNOWN: dict[tuple[str, str], str] = {
+    ("slow", "quasi"): "quasistatic slow rolling: 2 false holds in 7 min of rolling",
+    ("reposition", "sim"): "re-positions at the holds' load are bridged: holds merge",
+    ("reposition", "quasi"): "re-positions at the holds' load are bridged: holds merge",
+}
+
+
+def _known(request: pytest.FixtureRequest, family: str, gen: str) -> None:
+    if (family, gen) in KNOWN:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN[(family, gen)]))
+
+
+@pytest.mark.parametrize("gen", GENS)
+@pytest.mark.parametrize("rate_hz,shell", [(80.0, "ribbed"), (10.0, "smooth")])
+def test_holds_with_knee_bends_are_holds(gen: str, rate_hz: float, shell: str, request: pytest.FixtureRequest) -> None:
+    _known(request, "limb", gen)
+    found = true = 0
+    for seed in (301, 302):
+        ch, truth = _session(gen, "limb", seed, rate_hz, shell)
+        m = match_events(holds_of(truth), holds_of(analyze(ch).segments))
+        found += m.tp
+        true += m.tp + m.fn
+    assert true >= 4
+    assert found >= 0.75 * true, (found, true)
+
+
+@pytest.mark.parametrize("gen", GENS)
+def test_slow_rolling_is_not_a_hold(gen: str, request: pytest.FixtureRequest) -> None:
+    _known(request, "slow", gen)
+    false_holds = 0
+    roll_s = 0.0
+    for seed, rate in ((311, 80.0), (312, 10.0)):
+        ch, truth = _session(gen, "slow", seed, rate, "smooth")
+        m = match_events(holds_of(truth), holds_of(analyze(ch).segments))
+        false_holds += m.fp
+        roll_s += sum(s["end_s"] - s["start_s"] for s in truth if s["kind"] == "roll")
+    assert roll_s > 120
+    assert false_holds <= max(1, roll_s / 300.0), (false_holds, roll_s)
+
+
+@pytest.mark.parametrize("gen", GENS)
+def test_a_reposition_between_two_holds_gives_two_holds(gen: str, request: pytest.FixtureRequest) -> None:
+    """Holds separated by a short loaded re-position: each found on its own (not merged into one)."""
+    _known(request, "reposition", gen)
+    split = pairs = 0
+    for seed, rate in ((321, 80.0), (322, 10.0), (323, 80.0)):
+        ch, truth = _session(gen, "reposition", seed, rate)
+        segs = analyze(ch).segments
+        th = holds_of(truth)
+        m = match_events(th, holds_of(segs))
+        matched = {i for i, _ in m.pairs}
+        for i in range(len(th) - 1):
+            if th[i + 1][0] - th[i][1] <= 5.0:  # a short move between two holds
+                pairs += 1
+                split += (i in matched) and (i + 1 in matched)
+    assert pairs >= 2
+    assert split >= 0.75 * pairs, (split, pairs)
+
+
+# ---- streaming equals batch with NaN and gaps ---------------------------------------------
+
+@pytest.mark.parametrize("encoder", [False, True])
+def test_streaming_equals_batch_with_nan_and_gaps(encoder: bool) -> None:
+    sim = pytest.importorskip("holdsense.sim")
+    res = sim.simulate("limb", 331, rate_hz=80.0, encoder=encoder, duration_s=150.0)
+    c = res.samples
+    rng = np.random.default_rng(3)
+    f = c.force_n.copy()
+    f[rng.choice(len(f), 40, replace=False)] = np.nan  # missing values
+    keep = np.ones(len(f), bool)
+    for a in rng.choice(len(f) - 400, 4, replace=False):  # link gaps 0.2-4 s
+        keep[a:a + int(rng.integers(16, 320))] = False
+    ch = SampleChunk(c.t_s[keep], f[keep], None if c.angle_deg is None else c.angle_deg[keep], c.flags[keep])
+    batch = analyze(ch)
+    assert batch.holds
+    for trial in range(3):
+        det = Detector(batch_s=float(rng.choice([0.0, 0.25, 2.0])))
+        i = 0
+        ev = []
+        while i < len(ch):
+            k = int(rng.choice([1, 2, 7, 64, int(rng.integers(1, 3000))]))
+            ev += det.process(ch.slice(i, i + k))
+            i += k
+        ev += det.finish()
+        assert det.events == batch.events
+        assert det.result().to_dict("x") == batch.to_dict("x")
+    for h in batch.holds:
+        assert 0.0 <= h["confidence"] <= 1.0
+    started = [e for e in batch.events if e.kind == "hold_started"]
+    assert started and all(e.confidence is not None and 0.0 <= e.confidence <= 1.0 for e in started)
