@@ -168,4 +168,7 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
 
     mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
     prof = rollsignal.load_profile(profile) if profile else None
-    save_analysis_plot(rec.samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units)
+    from .io.markers import markers_of
+
+    save_analysis_plot(rec.samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units,
+                       markers=markers_of(rec))

@@ -23,6 +23,7 @@ import os
 import select
 import stat
 import sys
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -593,24 +594,37 @@ class RecordingWriter(Listener):
     flushed at least every `flush_interval_s` (default 0.5 s) and fsync'd about
     once a second, so a killed recorder loses at most the last second and the
     file stays valid. `.gz` paths are written gzip-compressed.
+
+    `has_markers` adds the optional `marker` column (holdsense.io.markers):
+    `add_marker()` (any thread) puts a marker on the next sample written.
     """
 
     def __init__(self, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, *,
-                 has_angle: bool = False, has_raw: bool = False, flush_interval_s: float = 0.5) -> None:
+                 has_angle: bool = False, has_raw: bool = False, flush_interval_s: float = 0.5,
+                 has_markers: bool = False) -> None:
         self.path = Path(path)
+        self.has_markers = has_markers
+        self.markers_written = 0
+        self._pending_markers: list[tuple[str, str]] = []
+        self._marker_lock = threading.Lock()
         self.has_angle = has_angle
         self.has_raw = has_raw
         self.flush_interval_s = flush_interval_s
         self.rows_written = 0
         self._gz = self.path.suffix == ".gz"
         self._raw_fh = open(self.path, "wb")
-        self._fh: IO[bytes] = gzip.GzipFile(fileobj=self._raw_fh, mode="wb") if self._gz else self._raw_fh
+        # SOURCE_DATE_EPOCH (reproducible builds) fixes the gzip header's time: a rebuilt file is byte-identical
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        self._fh: IO[bytes] = (gzip.GzipFile(fileobj=self._raw_fh, mode="wb", mtime=int(epoch) if epoch.isdigit()
+                                             else None) if self._gz else self._raw_fh)
         meta = {"format": FORMAT}
         for k, v in (metadata or {}).items():
             if k != "format" and v is not None:
                 meta[k] = v
         head = [f"# {k}: {format_meta_value(v)}" for k, v in meta.items()]
         cols = ["t_s", "force_n"] + (["angle_deg"] if has_angle else []) + (["raw_counts"] if has_raw else []) + ["flags"]
+        if has_markers:
+            cols.append("marker")  # after flags: appended, so column positions old tools use stay put
         head.append(",".join(cols))
         self._write("\n".join(head) + "\n")
         self._last_flush = time.monotonic()
@@ -644,11 +658,30 @@ class RecordingWriter(Listener):
         fmt += ",%s"
         # NaN renders as "nan": an empty cell is the format's missing value (no flag token contains "nan").
         rows = "\n".join(map(fmt.__mod__, zip(*cols))).replace("nan", "")
+        if self.has_markers:  # appended after the NaN clean-up: a note may well contain "nan"
+            from .markers import encode_cell
+
+            with self._marker_lock:
+                pending, self._pending_markers = self._pending_markers, []
+            first, nl, rest = rows.partition("\n")
+            rows = first + "," + (encode_cell(pending) if pending else "") + (
+                nl + rest.replace("\n", ",\n") + "," if nl else "")
+            self.markers_written += len(pending)
         self._write(rows + "\n")
         self.rows_written += n
         now = time.monotonic()
         if now - self._last_flush >= self.flush_interval_s:
             self.flush(sync=now - self._last_sync >= 1.0)
+
+    def add_marker(self, kind: str, text: str = "") -> None:
+        """Queue a marker (`hold_start`, `hold_end`, `note`) for the next sample written (thread-safe)."""
+        if not self.has_markers:
+            raise ValueError("this recording was opened without a marker column (has_markers=False)")
+        from .markers import marker_token
+
+        marker_token(kind, text)  # validates the kind now, in the caller's thread
+        with self._marker_lock:
+            self._pending_markers.append((kind, text))
 
     def flush(self, sync: bool = False) -> None:
         if self._gz:
