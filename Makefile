@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/firmware/node_modules/.installed
 DEMO   := recordings/demo-standard.csv
 
-.PHONY: demo test venv node sysdeps bench clean recordings
+.PHONY: demo test venv node sysdeps bench clean recordings example-dataset
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ sysdeps:
 # Regenerate the bundled demo recordings (fixed simulator seeds; outputs are committed).
 recordings: venv
 	$(PY) bench/make_recordings.py
+
+# Rebuild the worked-example dataset (simulated, labelled; docs/dataset.md). Output is committed.
+example-dataset: venv
+	$(PY) bench/make_example_dataset.py
 
 demo: venv
 	$(VENV)/bin/holdsense analyze $(DEMO) --plot demo.png

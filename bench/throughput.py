@@ -11,11 +11,16 @@
 4. Soak: a 24-hour synthetic stream through one Detector in 8-sample chunks
    (generated piecewise, never held whole); peak RSS sampled along the way must
    stay flat (memory does not grow with session length).
+5. The whole `holdsense analyze` process (issue 16), as ratios to ruptures PELT's samples/s on a
+   10-minute trace measured in the same run (wall time, best of 3 each): one 2-hour 80 Hz file
+   (target >= 60x), a folder of ten such files (target >= 100x); and 10 million rows (split in
+   quarters to show time linear in rows) under 400 MB peak RSS of the analyze process.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,11 +164,88 @@ def bench_soak(hours: float) -> None:
           "(the per-hold results list grows by design: ~1 kB per hold)")
 
 
+def _write_long(path: str, rows: int, seed: int = 1) -> None:
+    """A recording of `rows` samples, written piecewise (10-minute pieces) so the bench stays small too."""
+    from holdsense.io.recording import RecordingWriter
+
+    piece_s = 600.0
+    with RecordingWriter(path, {"sample_rate_hz": 80, "body_mass_kg": 72}, has_angle=True,
+                         flush_interval_s=1e9) as w:
+        done, i, t0 = 0, 0, 0.0
+        while done < rows:
+            ch = synth_stream(piece_s, 80.0, seed=seed + i, t0_s=t0)  # starts one jittered step after t0
+            ch = ch.slice(0, min(len(ch), rows - done))
+            w.write(ch)
+            done += len(ch)
+            t0 = float(ch.t_s[-1])
+            i += 1
+
+
+def _run_analyze(args: list[str]) -> tuple[float, float]:
+    """(wall s, peak RSS MB) of one `holdsense analyze` process (its own peak, via a wrapper process)."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); w = time.perf_counter() - t; "
+            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3, r.returncode)")
+    script = os.path.join(os.path.dirname(sys.executable), "holdsense")
+    cmd = [script] if os.path.isfile(script) else [sys.executable, "-m", "holdsense.cli"]
+    out = subprocess.run([sys.executable, "-c", code, *cmd, "analyze", *args, "--json"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    if out[2] != "0":
+        err = subprocess.run([*cmd, "analyze", *args], capture_output=True, text=True).stderr
+        raise SystemExit(f"holdsense analyze {' '.join(args)} failed (exit {out[2]}): {err.strip()}")
+    return float(out[0]), float(out[1])
+
+
+def bench_cli(big_rows: int, repeats: int = 3) -> None:
+    import shutil
+
+    import accuracy
+
+    trace = synth_stream(600, 80.0, seed=2, encoder=False)
+    pelt_wall = min(_best_of(lambda: accuracy.baseline_pelt(trace), 1)[1] for _ in range(2))
+    pelt_sps = len(trace) / pelt_wall
+    print(f"cli: PELT baseline {len(trace)} samples in {pelt_wall:.2f} s = {pelt_sps:,.0f} samples/s (wall)")
+    with tempfile.TemporaryDirectory() as d:
+        one = os.path.join(d, "two-hours.csv")
+        _write_long(one, int(2 * 3600 * 84.7))  # 2 h at the ~85 Hz a real "80 SPS" HX711 runs: ~610k rows
+        n_one = int(2 * 3600 * 84.7)
+        folder = os.path.join(d, "ten")
+        os.mkdir(folder)
+        for k in range(10):
+            shutil.copy(one, os.path.join(folder, f"s{k}.csv"))
+        w_one = min(_run_analyze([one])[0] for _ in range(repeats))
+        w_ten = min(_run_analyze([folder])[0] for _ in range(repeats))
+        for label, rows, wall, target in (("one 2-h file", n_one, w_one, 60), ("folder of 10", 10 * n_one, w_ten, 100)):
+            ratio = rows / wall / pelt_sps
+            print(f"cli: analyze {label}: {rows:,} rows in {wall:.2f} s = {rows / wall:,.0f} rows/s = {ratio:.0f}x "
+                  f"PELT (target >= {target}x)  {'OK' if ratio >= target else 'MISSED'}")
+        os.remove(os.path.join(folder, "s0.csv"))
+        shutil.rmtree(folder)
+        per_row, walls = [], []
+        for q in (4, 2, 1):
+            rows = big_rows // q
+            big = os.path.join(d, f"big{q}.csv")
+            _write_long(big, rows, seed=50)
+            wall, rss = _run_analyze([big])
+            os.remove(big)
+            per_row.append(wall / rows)
+            walls.append((rows, wall))
+            print(f"cli: analyze {rows:,} rows: {wall:.1f} s ({wall / rows * 1e6:.2f} µs/row), peak RSS {rss:.0f} MB")
+        # Linear in rows: the cost of each added row is the same from a quarter to a half as from a half to
+        # all (the fixed start-up cost, imports, cancels out of both differences).
+        (r1, w1), (r2, w2), (r3, w3) = walls
+        lin = ((w3 - w2) / (r3 - r2)) / ((w2 - w1) / (r2 - r1))
+        print(f"cli: {big_rows:,} rows peak RSS {rss:.0f} MB (target < 400 MB); marginal time per row "
+              f"{(w3 - w2) / (r3 - r2) * 1e6:.2f} µs (half to all) vs {(w2 - w1) / (r2 - r1) * 1e6:.2f} µs (quarter to "
+              f"half): ratio {lin:.2f} (linear: close to 1)  {'OK' if rss < 400 and 0.7 < lin < 1.3 else 'MISSED'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--soak-hours", type=float, default=24.0)
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: batch,pelt,stream,soak")
+    ap.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the memory/linearity file (cli)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: batch,pelt,stream,soak,cli")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     if "batch" not in skip:
@@ -176,6 +258,8 @@ def main() -> int:
         bench_stream(encoder=False)
     if "soak" not in skip:
         bench_soak(args.soak_hours)
+    if "cli" not in skip:
+        bench_cli(args.big_rows)
     return 0
 
 

@@ -16,7 +16,7 @@ from .commands import Commands
 from .cue import Cue
 from .frame import (S_AS5600, S_BATTERY, S_BUZZER, S_HX711, S_LED, S_RATE, STATE_IDLE,
                     STATE_STOPPED, STATE_STREAMING, T_INFO, T_STATUS, T_TARE, T_TEXT, TARE_AUTO,
-                    ERR_BATTERY_LOW, ERR_STORAGE, ERR_TASK, cobs_encode_into, encode_info_payload,
+                    ERR_BATTERY_LOW, ERR_STORAGE, ERR_TASK, MAX_FRAME, cobs_encode_into, encode_info_payload,
                     encode_status_payload, encode_tare_payload)
 from .hx711 import HX711
 from .link import Link
@@ -30,6 +30,8 @@ RX_PERIOD_MS = 10      # look for command bytes this often (a command is answere
 STATUS_PERIOD_MS = 1000
 USB_PACKET = 64        # write at most one USB full-speed packet at a time
 TX_BUF = 1536          # bytes of encoded frames per pass (about 6 full SAMPLES frames)
+TX_SAMPLES_PER_PASS = 64  # samples taken from the queue per pass
+MAX_COBS_FRAME = MAX_FRAME + MAX_FRAME // 254 + 2  # a raw frame COBS-encoded, with its delimiter
 SLOW_WRITE_US = 30000  # a 64-byte write that took longer: the port blocked (host not reading;
                        # a normal one takes < 1 ms) ...
 STALL_BACKOFF_MS = 500   # ... so write nothing for this long (samples queue, then drop, counted)
@@ -59,10 +61,17 @@ class SerialPort:
         self.measure_writes = measure_writes
         self.rx = rx
         self.tx = tx
-        self._rxp = compat.make_poll(rx_poll_obj if rx_poll_obj is not None else rx, compat.POLLIN)
-        self._txp = compat.make_poll(tx_poll_obj if tx_poll_obj is not None else tx, compat.POLLOUT)
+        self._rxp = compat.poll_method(compat.make_poll(rx_poll_obj if rx_poll_obj is not None else rx,
+                                                        compat.POLLIN))
+        self._txp = compat.poll_method(compat.make_poll(tx_poll_obj if tx_poll_obj is not None else tx,
+                                                        compat.POLLOUT))
         self.buf = bytearray(TX_BUF)
         self.mv = memoryview(self.buf)
+        # what write() gets, made once (a memoryview slice per write would be an allocation):
+        # whole aligned packets of buf, else a copy in a one-packet scratch and its view of that length
+        self._packets = [self.mv[i:i + USB_PACKET] for i in range(0, TX_BUF, USB_PACKET)]
+        self._scratch = bytearray(USB_PACKET)
+        self._scratch_views = [memoryview(self._scratch)[:n] for n in range(USB_PACKET + 1)]  # ~1 KB
         self.head = 0               # next byte to write
         self.tail = 0               # end of the encoded bytes
         self.later = []             # frames of the current pass that did not fit the buffer
@@ -114,6 +123,17 @@ class SerialPort:
             i += 1
         self.later = later[i:] if i < len(later) else []
 
+    def _packet(self, a, b):
+        """buf[a:b] (b - a <= USB_PACKET) as a buffer made once, not per write."""
+        n = b - a
+        if n == USB_PACKET and a % USB_PACKET == 0:
+            return self._packets[a // USB_PACKET]
+        sc = self._scratch
+        buf = self.buf
+        for i in range(n):
+            sc[i] = buf[a + i]
+        return self._scratch_views[n]
+
     def pump(self):
         """Write what the port takes now; never waits for the host."""
         if self._backoff_until is not None:
@@ -135,7 +155,7 @@ class SerialPort:
             if end > self.tail:
                 end = self.tail
             t0 = compat.ticks_us()
-            n = self.tx.write(self.mv[self.head:end])
+            n = self.tx.write(self._packet(self.head, end))
             dt = compat.ticks_diff(compat.ticks_us(), t0)
             if dt > self.max_write_us:
                 self.max_write_us = dt
@@ -357,9 +377,20 @@ class App:
     def tx_pass(link, port):
         """Hand the port what it can take now (never waits)."""
         if port.empty():
-            frames = link.take_frames()
+            port.head = port.tail = 0
+            frames = link.take_control()
             if frames:
                 port.put_frames(frames)
+            if not port.later:
+                # sample batches straight from the queue into the TX buffer (no list, no frame
+                # object); samples that do not fit wait in the bounded queue, never in a frame
+                budget = TX_SAMPLES_PER_PASS
+                q = link.queue
+                buf = link.fbuf
+                while budget > 0 and q.count and port.tail + MAX_COBS_FRAME <= TX_BUF:
+                    n = link.encode_batch(budget)
+                    port.tail = cobs_encode_into(buf, port.buf, port.tail, n)
+                    budget -= link.last_batch
         port.pump()
 
     async def serial_rx_task(self, link, port):

@@ -15,6 +15,8 @@ class AS5600:
     def __init__(self, i2c, addr=ADDR):
         self.i2c = i2c
         self.addr = addr
+        self._b1 = bytearray(1)  # read buffers: the per-sample reads allocate nothing
+        self._b2 = bytearray(2)
 
     def setup(self):
         """Disable the watchdog (it drops to low power after ~1 min still: exactly a hold)
@@ -29,9 +31,16 @@ class AS5600:
 
     def status(self):
         """(magnet detected, too weak, too strong)."""
-        s = self.i2c.readfrom_mem(self.addr, REG_STATUS, 1)[0]
+        s = self.status_bits()
         return bool(s & MD), bool(s & ML), bool(s & MH)
 
+    def status_bits(self):
+        """The STATUS register (MD, ML, MH bits), read without allocating."""
+        b = self._b1
+        self.i2c.readfrom_mem_into(self.addr, REG_STATUS, b)
+        return b[0]
+
     def raw_angle(self):
-        b = self.i2c.readfrom_mem(self.addr, REG_RAW_ANGLE, 2)
+        b = self._b2
+        self.i2c.readfrom_mem_into(self.addr, REG_RAW_ANGLE, b)
         return ((b[0] & 0x0F) << 8) | b[1]

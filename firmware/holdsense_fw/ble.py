@@ -108,6 +108,7 @@ class BleLink:
     def __init__(self, app, flush_ms=FLUSH_MS):
         self.app = app
         self.link = app.add_link("ble")   # the name gates calibration writes (commands.py)
+        self.link.make_views()            # notified frames: views made now, not mid-stream
         self.link.out = []                # the boot INFO of add_link: nobody is listening yet
         self.flush_ms = flush_ms
         self.mtu = DEFAULT_MTU
@@ -171,8 +172,7 @@ class BleLink:
         q = self.link.queue
         if not q.count:
             return -1
-        t_us = q.buf[q.head][1][0]  # (index, (t_wide_us, raw, flags, angle))
-        return (self.app.sampler.clock.wide() - t_us) // 1000
+        return (self.app.sampler.clock.wide() - q.t_at(0)) // 1000
 
     def poll(self, now_ms):
         """Raw frames to notify now, oldest first (control frames, then sample batches)."""
@@ -253,6 +253,9 @@ class BleLink:
         (notify raises OSError: buffers full, link dropping) and the ones after it are retried
         first next time; meanwhile new samples wait in the bounded queue, which drops and counts
         when full, so the sampler never waits for the radio. Returns the frames sent."""
+        link = self.link
+        if self.connected and self.ready and not self.pending and not link.out:
+            return self._tx_samples(notify)
         frames = self.poll(now_ms)
         for i in range(len(frames)):
             try:
@@ -262,6 +265,37 @@ class BleLink:
                 return i
             self.notified += 1
         return len(frames)
+
+    def _tx_samples(self, notify):
+        """The steady state of tx_step (connected, nothing to retry, no control frame): the same
+        batches as poll(), each encoded into the link's frame buffer and notified from a cached
+        memoryview of it - no list, no frame object. A refused one is copied for the retry."""
+        link = self.link
+        per = self.per_notification
+        q = link.queue.count
+        if not per or not q:
+            return 0
+        if self._oldest_age_ms() >= self.flush_ms - POLL_MS // 2:
+            n = q
+        else:
+            n = (q // per) * per
+        if n > per * FRAMES_PER_POLL:
+            n = per * FRAMES_PER_POLL
+        sent = 0
+        while n > 0:
+            ln = link.encode_batch(per if per < n else n)
+            if not ln:
+                break
+            n -= link.last_batch
+            v = link.view(ln)
+            try:
+                notify(v)
+            except OSError:
+                self.requeue([bytes(v)])  # the frame buffer is reused: keep a copy to retry
+                return sent
+            self.notified += 1
+            sent += 1
+        return sent
 
     # --- advertising and standard services ---
     @property

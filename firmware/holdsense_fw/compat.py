@@ -174,9 +174,16 @@ def make_poll(stream, flags):
     return p
 
 
+def poll_method(p):
+    """The poll object's ipoll (MicroPython: no list per call) or poll, bound once: pass it to
+    poll_flags (a bound method made per call would be an allocation per call)."""
+    return getattr(p, "ipoll", None) or p.poll
+
+
 def poll_flags(p):
-    """Ready flags of the one stream `p` watches, without waiting and (ipoll) without allocating."""
-    ip = getattr(p, "ipoll", None) or p.poll
+    """Ready flags of the one stream watched, without waiting. p: a poll object, or (no
+    allocation) its poll_method."""
+    ip = p if callable(p) else poll_method(p)
     for _obj, ev in ip(0):
         return ev
     return 0

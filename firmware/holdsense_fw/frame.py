@@ -137,10 +137,12 @@ def cobs_encode(data):
     return bytes(out)
 
 
-def cobs_encode_into(data, dst, pos):
-    """COBS-encode `data` into bytearray `dst` from `pos` and add the 0x00 delimiter, without
-    allocating (the serial TX path). Returns the new end, or -1 (nothing written) when it does not fit."""
-    n = len(data)
+def cobs_encode_into(data, dst, pos, n=-1):
+    """COBS-encode `data` (its first `n` bytes when n >= 0) into bytearray `dst` from `pos` and add
+    the 0x00 delimiter, without allocating (the serial TX path). Returns the new end, or -1
+    (nothing written) when it does not fit."""
+    if n < 0:
+        n = len(data)
     if pos + n + n // 254 + 2 > len(dst):
         return -1
     code_at = pos

@@ -1,12 +1,17 @@
 # One link to a host (USB serial now, BLE later): its own frame sequence number,
 # its own bounded sample queue and an outbox of control frames. Transport tasks
-# only call take_frames() and feed received bytes/frames to the command handler,
-# so every link speaks exactly the same frames.
-from .frame import (Deframer, encode_ack, encode_error, encode_frame, encode_samples, max_batch,
-                    split_batches)
+# take control frames (take_control) and encode sample batches straight from the
+# queue into the link's frame buffer (encode_batch), so every link speaks exactly
+# the same frames and the per-sample path allocates nothing (firmware/README.md).
+import struct
+
+from .frame import (Deframer, HEADER_LEN, MAX_DELTA_US, MAX_FRAME, SAMPLES_HEAD, T_SAMPLES, crc16, encode_ack,
+                    encode_error, encode_frame, max_batch)
 from .sampler import SampleQueue
 
 OUTBOX_MAX = 32
+_NONE = ()  # take_control's answer when there is nothing (no new list)
+_GAP_LO = 0x40000000  # 2^30: SampleQueue keeps wide µs as (t >> 30, t & (2^30 - 1))
 
 
 class Link:
@@ -19,6 +24,9 @@ class Link:
         self.deframer = Deframer()    # serial links only; BLE gets whole frames
         self.outbox_dropped = 0
         self.wake = None              # a flag the link's tx task waits on (BLE): set when a frame is queued
+        self.fbuf = bytearray(MAX_FRAME + 4)  # one raw frame (+ room for a 4-byte pack at its end)
+        self.last_batch = 0           # samples in the last encode_batch
+        self._views = {}              # frame length -> memoryview of fbuf (made once per length)
 
     @property
     def streaming(self):
@@ -48,27 +56,109 @@ class Link:
         if self.wake is not None:
             self.wake.set()
 
-    def take_frames(self, max_samples=64):
-        """Raw frames ready to send now: control frames first, then sample batches."""
+    def take_control(self):
+        """The queued control frames (a list, oldest first), or an empty tuple: no list is
+        made when there are none (the steady state)."""
         frames = self.out
+        if not frames:
+            return _NONE
         self.out = []
-        items = self.queue.pop(max_samples)
-        if items:
-            run = []
-            for it in items:
-                if run and it[0] != run[-1][0] + 1:
-                    self._encode_run(run, frames)
-                    run = []
-                run.append(it)
-            self._encode_run(run, frames)
         return frames
 
-    def _encode_run(self, run, frames):
-        first = run[0][0]
-        samples = [it[1] for it in run]
-        for part in split_batches(samples, self.has_angle):
-            frames.append(encode_samples(self._next_seq(), first, part, self.has_angle))
-            first += len(part)
+    def take_frames(self, max_samples=64):
+        """Raw frames ready to send now: control frames first, then sample batches (copies:
+        for tests and tools; the transmit tasks use take_control + encode_batch)."""
+        frames = list(self.take_control())
+        while max_samples > 0 and self.queue.count:
+            n = self.encode_batch(max_samples)
+            frames.append(bytes(self.fbuf[:n]))
+            max_samples -= self.last_batch
+        return frames
+
+    def make_views(self):
+        """Make the memoryviews of every SAMPLES frame length now (a BLE link notifies them), so
+        none is first made mid-stream."""
+        rl = 11 if self.has_angle else 7
+        for k in range(1, max_batch(self.has_angle) + 1):
+            self.view(HEADER_LEN + SAMPLES_HEAD + k * rl + 2)
+
+    def view(self, n):
+        """A memoryview of the first n bytes of the frame buffer (cached: no allocation after the first)."""
+        v = self._views.get(n)
+        if v is None:
+            v = self._views[n] = memoryview(self.fbuf)[:n]
+        return v
+
+    def encode_batch(self, max_n):
+        """Encode the oldest queued samples - at most max_n and max_batch, consecutive indices,
+        deltas that fit u24 - as one SAMPLES frame into self.fbuf and drop them from the queue.
+        Returns the frame's length (0: nothing queued); self.last_batch = samples taken.
+        Fields are packed in place; the wide times are read as (hi, lo) small ints, so nothing
+        is allocated on MicroPython while the index and wide clock are below 2^30."""
+        q = self.queue
+        cnt = q.count
+        has_angle = self.has_angle
+        cap = max_batch(has_angle)
+        if max_n < cap:
+            cap = max_n
+        if cnt < cap:
+            cap = cnt
+        if cap <= 0:
+            self.last_batch = 0
+            return 0
+        rl = 11 if has_angle else 7
+        buf = self.fbuf
+        pack = struct.pack_into
+        qcap = q.cap
+        j = q.head
+        idx0 = q.idx[j]
+        phi = q.t_hi[j]
+        plo = q.t_lo[j]
+        o = HEADER_LEN + SAMPLES_HEAD
+        n = 0
+        while n < cap:
+            hi = q.t_hi[j]
+            lo = q.t_lo[j]
+            if n:
+                if q.idx[j] - idx0 != n and q.idx[j] != ((idx0 + n) & 0xFFFFFFFF):  # (the u32 wrap)
+                    break  # missed conversions or drops before it: a new batch says its index
+                dh = hi - phi
+                if dh == 0:
+                    d = lo - plo
+                elif dh == 1 and lo < plo:
+                    d = lo + (_GAP_LO - plo)
+                else:
+                    break  # 2^30 µs or more: cannot be a u24 delta
+                if d < 0:
+                    raise ValueError("sample delta out of range")
+                if d > MAX_DELTA_US:
+                    break
+            else:
+                d = 0
+            pack("<I", buf, o, d)
+            pack("<I", buf, o + 3, q.raw[j] & 0xFFFFFF)
+            buf[o + 6] = q.flags[j]
+            if has_angle:
+                pack("<i", buf, o + 7, q.angle[j])
+            o += rl
+            phi = hi
+            plo = lo
+            n += 1
+            j += 1
+            if j >= qcap:
+                j = 0
+        # header: type, seq, layout, n, first_index u32, t0 u32 (the low 32 bits of the wide µs,
+        # written as two u16 so no value needs more than 30 bits)
+        j = q.head
+        hi = q.t_hi[j]
+        lo = q.t_lo[j]
+        pack("<BHBB", buf, 0, T_SAMPLES, self._next_seq(), 1 if has_angle else 0, n)
+        pack("<HH", buf, 5, idx0 & 0xFFFF, idx0 >> 16)
+        pack("<HH", buf, 9, lo & 0xFFFF, (lo >> 16) | ((hi & 3) << 14))
+        pack("<H", buf, o, crc16(buf, 0xFFFF, o))
+        q.drop_front(n)
+        self.last_batch = n
+        return o + 2
 
     @staticmethod
     def max_batch(has_angle):

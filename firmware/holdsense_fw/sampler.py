@@ -2,11 +2,14 @@
 # IRQ), reads and unwraps the encoder, flags saturation/spikes, handles tare and
 # idle mode and the automatic tare, and pushes samples into each link's bounded
 # queue without ever waiting for a link. Plain Python: runs under MicroPython and CPython.
+from array import array
+
 from . import compat
 from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
 from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MISSED, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
                     F_SPIKE, TARE_AUTO, TARE_COMMAND)
+from .as5600 import MD, MH, ML
 from .hx711 import HX711, SPURIOUS_MASK
 
 # A spurious HX711 code has its low bits forced to ones (hx711.SPURIOUS_MASK: the low 12).
@@ -153,14 +156,29 @@ class AutoTare:
         return tare + delta, n
 
 
+T_LO_BITS = 30            # a wide time is kept as (t >> 30, t & T_LO_MASK): both small ints on
+T_LO_MASK = 0x3FFFFFFF    # MicroPython (31-bit), so reading them back allocates nothing
+
+
 class SampleQueue:
     """Bounded per-link queue. Never blocks: when full, the new sample is dropped,
     counted, and the next sample that gets in carries F_DROPPED. Indices count
-    every sample offered while the link streams, so the host sees exact losses."""
+    every sample offered while the link streams, so the host sees exact losses.
+
+    Storage is preallocated parallel arrays (ring buffer), not tuples: pushing and
+    popping a sample allocates nothing on MicroPython (firmware/README.md "measurements")."""
 
     def __init__(self, capacity):
         self.cap = capacity
-        self.buf = [None] * capacity
+        # initialised from a range: sized once from its len, no temporary buffer (the values are
+        # placeholders, every slot is written before it is read)
+        r = range(capacity)
+        self.idx = array("I", r)      # sample index (the wire's u32)
+        self.t_hi = array("i", r)     # wide µs >> 30
+        self.t_lo = array("i", r)     # wide µs & 0x3FFFFFFF
+        self.raw = array("i", r)      # signed 24-bit reading
+        self.flags = bytearray(capacity)
+        self.angle = array("i", r)    # cumulative encoder count
         self.head = 0
         self.count = 0
         self.next_index = 0
@@ -178,7 +196,8 @@ class SampleQueue:
         self.dropped += n
         self._pending_drop = True
 
-    def push(self, s):
+    def push(self, t, raw, flags, angle):
+        """Queue one sample (wide µs, raw counts, flags, angle). False when not streaming or full."""
         if not self.enabled:
             return False
         idx = self.next_index
@@ -188,29 +207,52 @@ class SampleQueue:
             self._pending_drop = True
             return False
         if self._pending_drop:
-            s = (s[0], s[1], s[2] | F_DROPPED, s[3])
+            flags |= F_DROPPED
             self._pending_drop = False
-        self.buf[(self.head + self.count) % self.cap] = (idx, s)
+        j = self.head + self.count
+        if j >= self.cap:
+            j -= self.cap
+        self.idx[j] = idx if idx <= T_LO_MASK else idx & 0xFFFFFFFF  # no long int below 2^30
+        self.t_hi[j] = t >> T_LO_BITS
+        self.t_lo[j] = t & T_LO_MASK
+        self.raw[j] = raw
+        self.flags[j] = flags & 0xFF
+        self.angle[j] = angle
         self.count += 1
         if self.count == 1 and self.wake is not None:
             self.wake.set()
         return True
 
+    def t_at(self, k):
+        """Wide µs of the k-th queued sample (0 = oldest). Allocates past 2^30 µs on MicroPython."""
+        j = self.head + k
+        if j >= self.cap:
+            j -= self.cap
+        return (self.t_hi[j] << T_LO_BITS) | self.t_lo[j]
+
+    def drop_front(self, n):
+        """Forget the n oldest samples (they were encoded)."""
+        h = self.head + n
+        if h >= self.cap:
+            h -= self.cap
+        self.head = h
+        self.count -= n
+
     def pop(self, max_n):
-        """Up to max_n (index, sample) pairs, oldest first."""
+        """Up to max_n (index, (t, raw, flags, angle)) pairs, oldest first. Allocates: tests and
+        CPython tools; the transmit path encodes from the arrays (Link.encode_batch)."""
         n = min(max_n, self.count)
         out = []
-        for _ in range(n):
-            out.append(self.buf[self.head])
-            self.buf[self.head] = None
-            self.head = (self.head + 1) % self.cap
-        self.count -= n
+        for k in range(n):
+            j = (self.head + k) % self.cap
+            raw = self.raw[j]
+            out.append((self.idx[j], (self.t_at(k), raw, self.flags[j], self.angle[j])))
+        self.drop_front(n)
         return out
 
     def clear(self):
         self.head = 0
         self.count = 0
-        self.buf = [None] * self.cap
 
 
 class EdgeTimer:
@@ -359,26 +401,30 @@ class Sampler:
     # -- per sample --
     def _check_magnet(self, st):
         md, ml, mh = st
+        self._check_magnet_bits((MD if md else 0) | (ML if ml else 0) | (MH if mh else 0))
+
+    def _check_magnet_bits(self, s):
         self.angle_flags = 0
-        if not md:
+        if not s & MD:
             self.errors |= ERR_NO_MAGNET
             self.angle_flags = F_ANGLE_BAD
-        elif ml or mh:
+        elif s & (ML | MH):
             self.errors |= ERR_MAGNET_RANGE
             self.angle_flags = F_MAGNET
 
     def _read_angle(self):
+        """Read and unwrap the encoder into self.angle; returns the angle flags (no tuple)."""
         enc = self.enc
         try:
             if self._n % STATUS_EVERY == 0:
-                self._check_magnet(enc.status())
+                self._check_magnet_bits(enc.status_bits())
             if self.angle_flags & F_ANGLE_BAD:
-                return self.angle, self.angle_flags
+                return self.angle_flags
             self.angle = self.unwrapper.update(enc.raw_angle())
-            return self.angle, self.angle_flags
+            return self.angle_flags
         except OSError:
             self.errors |= ERR_I2C
-            return self.angle, F_ANGLE_BAD
+            return F_ANGLE_BAD
 
     def rate_changed(self):
         """RATE switched: the chip restarts at its new period; re-learn it."""
@@ -419,8 +465,8 @@ class Sampler:
         self.last_raw = raw
         angle = 0
         if self.enc is not None:
-            angle, af = self._read_angle()
-            flags |= af
+            flags |= self._read_angle()
+            angle = self.angle
         self._measure_rate(t)
         # tare: average good readings
         tr = self._tare
@@ -460,9 +506,8 @@ class Sampler:
             if (self._decim - 1) % max(1, s["idle_decimation"]):
                 return
             flags |= F_IDLE
-        sample = (t, raw, flags, angle)
         for q in self.queues:
-            if not q.push(sample) and q.enabled:
+            if not q.push(t, raw, flags, angle) and q.enabled:
                 self.errors |= ERR_OVERFLOW
 
     def _measure_rate(self, t):
@@ -473,7 +518,10 @@ class Sampler:
         self._rate_n += 1
         dt = t - self._rate_t0
         if dt >= 2000000:
-            self.rate_chz = (self._rate_n * 100000000 + dt // 2) // dt
+            # n * 1e8 / dt in units of 32 µs: every term stays below 2^30 (no long int on
+            # MicroPython) up to 300 SPS over the 2 s window, at 1.6e-5 resolution
+            d32 = dt >> 5
+            self.rate_chz = (self._rate_n * 3125000 + d32 // 2) // d32
             self._rate_t0 = t
             self._rate_n = 0
 

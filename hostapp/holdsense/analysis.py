@@ -8,11 +8,11 @@ from __future__ import annotations
 import os
 import sys
 import zlib
-from typing import IO, Any, Iterable
+from typing import IO, Any, Callable, Iterable
 
 from .errors import UserError
 from .fmt import fmt_clock
-from .inputcheck import check_times, clean_samples, input_warnings
+from .inputcheck import StreamChecks, check_times, clean_samples, input_warnings
 from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
@@ -28,15 +28,59 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
     import rollsignal
 
     mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
-    try:
-        prof = rollsignal.load_profile(profile) if profile else None
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        raise UserError(profile_error(profile, exc)) from None
+    prof = _profile(profile)
     check_times(rec.samples, rec.source)
     samples, n_impossible = clean_samples(rec.samples)  # the same check DetectorListener makes live
     result = rollsignal.analyze(samples, body_mass_kg=mass, profile=prof)
-    out = result.to_dict(source=rec.source)
-    notes = list(rec.warnings) + input_warnings(samples, n_impossible)
+    return _finish(result.to_dict(source=rec.source), rec, input_warnings(samples, n_impossible))
+
+
+def analyze_path(path: str, *, body_mass_kg: float | None = None, profile: str | None = None,
+                 stream: str | None = None,
+                 fallback_body_mass_kg: Callable[[], float | None] | None = None,
+                 warn: IO[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(analysis, file metadata) = `analyze_recording(load_for_analysis(path))` and the recording's
+    metadata, streamed for recording CSVs: the detector is fed each block of rows as the reader parses
+    it, so memory stays flat in the file's length (streaming equals batch: the result is the same).
+    Other formats (XDF, captures, "-" and pipes) are loaded whole. Body mass: `body_mass_kg`, else the
+    file's header, else `fallback_body_mass_kg()` (the athlete's profile)."""
+    import rollsignal
+
+    from .io.recording import RecordingReader
+    from .io.registry import DEFAULT, detect, is_stream
+
+    if is_stream(path) or detect(path) is not DEFAULT:
+        rec = load_for_analysis(path, stream=stream, warn=warn)
+        if body_mass_kg is None and not rec.body_mass_kg and fallback_body_mass_kg is not None:
+            body_mass_kg = fallback_body_mass_kg()
+        return analyze_recording(rec, body_mass_kg=body_mass_kg, profile=profile), rec.metadata
+    prof = _profile(profile)
+    with RecordingReader.open(path, warn=sys.stderr if warn is None else warn) as reader:
+        head = Recording(reader.source, reader.metadata, rollsignal.SampleChunk(*([],) * 2), reader.columns)
+        mass = body_mass_kg if body_mass_kg is not None else head.body_mass_kg
+        if body_mass_kg is None and not head.body_mass_kg and fallback_body_mass_kg is not None:
+            mass = fallback_body_mass_kg()
+        det = rollsignal.Detector(profile=prof, body_mass_kg=mass, progress_events=False)
+        checks = StreamChecks(head.source)  # what analyze_recording checks, block by block
+        for chunk, _ in reader.chunks():
+            det.process(checks.feed(chunk))
+        checks.finish()
+        det.finish()
+        head.warnings = reader.warnings
+    return _finish(det.result().to_dict(source=head.source), head, checks.warnings()), head.metadata
+
+
+def _profile(profile: str | None):
+    import rollsignal
+
+    try:
+        return rollsignal.load_profile(profile) if profile else None
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise UserError(profile_error(profile, exc)) from None
+
+
+def _finish(out: dict[str, Any], rec: Recording, notes: list[str] | None = None) -> dict[str, Any]:
+    notes = list(rec.warnings) + list(notes or [])
     if notes:
         out.setdefault("quality", {}).setdefault("warnings", []).extend(notes)
     if rec.region:
@@ -170,8 +214,11 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
 
     mass = body_mass_kg if body_mass_kg is not None else rec.body_mass_kg
     prof = rollsignal.load_profile(profile) if profile else None
+    from .io.markers import markers_of
+
     samples, _ = clean_samples(rec.samples)
     try:
-        save_analysis_plot(samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units)
+        save_analysis_plot(samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units,
+                           markers=markers_of(rec))
     except OSError as exc:  # a folder that vanished, /proc, a full disk: the user's to fix, not a bug
         raise UserError(f"{out_path}: cannot write the plot ({exc.strerror or exc})") from None

@@ -71,6 +71,59 @@ def check_times(chunk: SampleChunk, source: str) -> None:
                         f"{MAX_SPAN_S / 3600:g} h one analysis covers (a corrupt time stamp?)")
 
 
+class StreamChecks:
+    """`check_times` + `clean_samples` + `input_warnings` for a recording fed block by block (streamed
+    analysis): the same refusals and the same notes as on the whole recording."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+        self.n = 0
+        self.n_impossible = 0
+        self.any_force = False
+
+    def feed(self, chunk: SampleChunk) -> SampleChunk:
+        if not len(chunk):
+            return chunk
+        t = chunk.t_s
+        if self.t_last is not None:  # across the block boundary too
+            t = np.concatenate(([self.t_last], t))
+        probe = SampleChunk(t_s=t, force_n=np.zeros(len(t)))
+        try:
+            check_times(probe, self.source)
+        except UserError as exc:  # sample numbers count from the file's first sample
+            raise UserError(_renumber(str(exc), self.n - (1 if self.t_last is not None else 0))) from None
+        if self.t_first is None:
+            self.t_first = float(chunk.t_s[0])
+        self.t_last = float(chunk.t_s[-1])
+        if self.t_last - self.t_first > MAX_SPAN_S:
+            check_times(SampleChunk(t_s=np.array([self.t_first, self.t_last]), force_n=np.zeros(2)), self.source)
+        self.n += len(chunk)
+        chunk, bad = clean_samples(chunk)
+        self.n_impossible += bad
+        self.any_force = self.any_force or bool(np.isfinite(chunk.force_n).any())
+        return chunk
+
+    def finish(self) -> None:
+        pass
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.n_impossible:
+            out.append(f"{self.n_impossible} sample(s) with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or "
+                       f"angle treated as missing")
+        if self.n and not self.any_force:
+            out.append("no usable force value in the recording (every force_n cell is empty or impossible)")
+        return out
+
+
+def _renumber(message: str, offset: int) -> str:
+    import re
+
+    return re.sub(r"sample (\d+)", lambda m: f"sample {int(m.group(1)) + offset}", message, count=1)
+
+
 def input_warnings(chunk: SampleChunk, n_impossible: int) -> list[str]:
     """Plain-words data-quality notes on a whole recording's samples (for `quality.warnings`)."""
     out = []

@@ -42,6 +42,9 @@ OFF_COLOUR = "#f4f4f4"
 BAND_COLOUR = "#525252"  # neutral grey: reads as a zone over any segment colour
 FORCE_COLOUR = "#08306b"
 POSITION_COLOUR = "#54278f"
+#: One colour per segment kind for label/detector strips (the labelling window, evaluate --plot); "off" a
+#: shade darker than OFF_COLOUR so an off bar stands out on white.
+KIND_COLOURS = {"hold": VERDICT_COLOURS["good"], "roll": ROLL_COLOUR, "off": "#d9d9d9", "other": "#9e9ac8"}
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -281,7 +284,8 @@ def draw_position(ax: Any, t_s: np.ndarray, angle_deg: np.ndarray, analysis: dic
 
 
 def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None,
-                    body_mass_kg: float | None = None, profile: Any = None, units: str = "N") -> Any:
+                    body_mass_kg: float | None = None, profile: Any = None, units: str = "N",
+                    markers: Sequence[Any] = ()) -> Any:
     """The `analyze --plot` figure: force panel, and the position panel when the roller has an encoder."""
     import matplotlib
 
@@ -301,6 +305,7 @@ def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=4, frameon=False)
     if has_angle:
         draw_position(axes[1][0], t, samples.angle_deg, a, t_scale=t_scale, gaps=gaps)
+    draw_markers([r[0] for r in axes], markers, t_scale=t_scale)
     last = axes[-1][0]
     last.set_xlabel("time (min)" if t_scale == 60.0 else "time (s)")
     if len(t):
@@ -314,6 +319,22 @@ def analysis_figure(samples: Any, a: dict[str, Any], *, title: str | None = None
     fig.tight_layout()
     declutter_labels(ax)
     return fig
+
+
+MARKER_STYLE = {"hold_start": ("#006d2c", "▶ hold"), "hold_end": ("#a50f15", "hold ◀"), "note": ("#6a51a3", "")}
+
+
+def draw_markers(axes: Sequence[Any], markers: Sequence[Any], *, t_scale: float = 1.0) -> int:
+    """Markers pressed while rolling (holdsense.io.markers.Marker: t_s, kind, text) as dashed vertical lines,
+    labelled on the first axes; how many were drawn."""
+    for m in markers:
+        colour, word = MARKER_STYLE.get(m.kind, ("#6a51a3", ""))
+        for ax in axes:
+            ax.axvline(m.t_s / t_scale, color=colour, ls="--", lw=1.0, alpha=0.9)
+        label = word or (m.text[:24] + ("…" if len(m.text) > 24 else ""))
+        axes[0].annotate(label, (m.t_s / t_scale, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                         va="top", ha="right", fontsize=7, color=colour)
+    return len(markers)
 
 
 def save_analysis_plot(samples: Any, a: dict[str, Any], out_path: str | os.PathLike[str], **kw: Any) -> None:

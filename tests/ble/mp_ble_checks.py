@@ -88,7 +88,7 @@ refuse = [False]
 def notify(f):
     if refuse[0]:
         raise OSError(12)
-    sent.append(f)
+    sent.append(bytes(f))  # the stack copies the value at the call (gatts_notify); f's buffer is reused
 
 
 bl.on_connect(0)
@@ -107,7 +107,7 @@ for k in range(200):
     t_us = k * 5000
     app.sampler.clock.t = t_us
     if (t_us % 12500) < 5000:
-        q.push((t_us, 1000 + k, 0, 0))
+        q.push(t_us, 1000 + k, 0, 0)
     if k == 120:
         refuse[0] = True  # the stack is full for 50 ms: frames wait and are retried in order
     if k == 130:

@@ -259,9 +259,9 @@ assert [u.update(x) for x in (4000, 10, 4090)] == [0, 106, 90]
 q = SampleQueue(3)
 q.enabled = True
 for i in range(5):
-    q.push((i, 0, 0, 0))
+    q.push(i, 0, 0, 0)
 assert q.dropped == 2 and [i for i, _ in q.pop(9)] == [0, 1, 2]
-q.push((9, 0, 0, 0))
+q.push(9, 0, 0, 0)
 assert q.pop(1)[0][1][2] & F.F_DROPPED
 # automatic tare: 11 s unloaded and still (3 N off the zero) -> one TARE frame, new zero stored
 app.settings["cal"] = {"tare_counts": 0, "counts_to_n": [0.0, 1.0 / 2190], "residual_n": None, "fitted": True}

@@ -135,7 +135,7 @@ def test_missed_conversions_are_counted_from_timing(rig_factory):
     for s in stamps:
         t, missed = et.edge(s)
         q.skip(missed)
-        q.push((t, 0, 0, 0))
+        q.push(t, 0, 0, 0)
     assert et.missed == len(skip) and q.dropped == len(skip) and q.next_index == 2000
     idx = [i for i, _ in q.pop(4096)]
     assert sorted(set(range(2000)) - set(idx)) == sorted(skip)

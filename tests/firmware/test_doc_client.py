@@ -182,6 +182,13 @@ def test_a_client_written_from_the_document_agrees_with_the_device():
             c.pump()
         texts = [p for f, _s, p in c.frames if f == TEXT]
         assert texts and texts[0][0] == 2 and b"status" in texts[0]
+        # the restarted status task sends STATUS again (200 ms restart + 1 s period, device time);
+        # waited for explicitly: the steps below can take less than that on a fast machine
+        t_end = time.monotonic() + 5.0
+        while time.monotonic() < t_end and not any(f[0] == STATUS for f in c.frames):
+            c.pump()
+        statuses = [p for f, _s, p in c.frames if f == STATUS]
+        assert statuses and len(statuses[0]) == 26
         t, r = c.cmd("status", clear=True)
         assert struct.unpack_from("<H", r, 24)[0] == 1 and struct.unpack_from("<H", r, 12)[0] & 0x0800
         # the frame maximum: a 244-byte command is a frame (answered: bad arguments), 245 is not

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import sys
 import traceback
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from ..analysis import analyze_recording, expand_inputs, load_for_analysis, plot_analysis, render_text
 from ..errors import UserError, one_line
-from ..lab.batch import BatchTables, progress
-from ..io.xdf import is_xdf
-from ..lab.parallel import map_files
 from ._options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
 
 
@@ -50,8 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _plot_path(base: str, source: str, several: bool) -> str:
     if not several:
         return base
+    from pathlib import Path  # not at the top: `analyze --help` skips pathlib's imports
+
     b = Path(base)
-    stem = Path(source).name.split(".")[0]
+    stem = os.path.basename(source).split(".")[0]
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
@@ -87,17 +83,24 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
 
     Module-level (and its arguments picklable) so `--jobs` can run it in worker processes.
     """
+    from ..analysis import analyze_path, analyze_recording, load_for_analysis, plot_analysis
+
     warn = io.StringIO()
     try:
-        rec = load_for_analysis(path, stream=opts.stream, warn=warn)
-        mass = opts.body_mass_kg
-        if mass is None and not rec.body_mass_kg:  # --body-mass, else the recording's header, else the profile
-            mass = opts.default_body_mass_kg
-        result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
-        if opts.plot:
+        if opts.plot:  # the plot needs every sample in memory
+            rec = load_for_analysis(path, stream=opts.stream, warn=warn)
+            mass = opts.body_mass_kg
+            if mass is None and not rec.body_mass_kg:  # --body-mass, else the recording's header, else the profile
+                mass = opts.default_body_mass_kg
+            result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
             plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several), body_mass_kg=mass,
                           profile=opts.profile, units=opts.units)
-        return FileAnalysis(result=result, metadata=dict(rec.metadata), stderr=warn.getvalue())
+            metadata = rec.metadata
+        else:  # streamed: the detector reads along with the reader, memory flat in the file's length
+            default = opts.default_body_mass_kg
+            result, metadata = analyze_path(path, body_mass_kg=opts.body_mass_kg, profile=opts.profile,
+                                            stream=opts.stream, fallback_body_mass_kg=lambda: default, warn=warn)
+        return FileAnalysis(result=result, metadata=dict(metadata), stderr=warn.getvalue())
     except UserError as exc:
         return FileAnalysis(error=str(exc), stderr=warn.getvalue())
     except MemoryError:
@@ -109,12 +112,22 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense analyze --help` must not pay for numpy and rollsignal
+    import json
+    from pathlib import Path
+
+    from ..analysis import expand_inputs, render_text
+    from ..io.registry import is_stream
+    from ..io.xdf import is_xdf
+    from ..lab.batch import BatchTables, progress
+    from ..lab.parallel import map_files
+
     tables = BatchTables(getattr(args, "table", None), getattr(args, "sessions", None))
     stream = getattr(args, "stream", None)
     files = expand_inputs(args.files)
     if not files:
         raise UserError("no recordings found in " + ", ".join(args.files))
-    if stream and not any(is_xdf(f) for f in files):
+    if stream and not any(is_stream(f) or is_xdf(f) for f in files):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
     default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
@@ -128,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
     show_bar = None if (not reports or not sys.stdout.isatty()) else False
     shown = 0
     with progress(len(files), enabled=show_bar) as bar:
-        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=getattr(args, "jobs", None),
+        # stdin ("-") and pipes are read once, by this process: a worker could not read them
+        jobs = 1 if any(is_stream(f) for f in files) else getattr(args, "jobs", None)
+        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=jobs,
                                    preload=WORKER_PRELOAD):
             bar.advance(Path(path).name)
             if not isinstance(out, FileAnalysis):  # the worker itself died (WorkerCrashed) or could not answer

@@ -6,6 +6,8 @@ import os
 import sys
 
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
+                                 markers_wanted)
 from ..listeners.live import DetectorListener, make_view
 from ..listeners.notifier import Notifier
 from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
@@ -27,12 +29,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
     add_web_options(p)
     add_lsl_options(p)
+    add_marker_options(p)
     p.set_defaults(func=run)
+
+
+def mark_from_page(board: MarkerBoard | None, msg: dict) -> None:
+    """The page's marker buttons: `{"cmd": "mark", "mark": "hold_start"|"hold_end"|"note", "text": ...}`."""
+    if board is None or not isinstance(msg, dict) or msg.get("cmd") != "mark":
+        return
+    kind, text = msg.get("mark"), str(msg.get("text") or "").strip()[:200]
+    if kind in ("hold_start", "hold_end") or (kind == "note" and text):
+        board.mark(kind, text if kind == "note" else "")
 
 
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
     check_lsl_options(args)
+    check_marker_options(args)
     check_web_options(args)
     if args.output:
         check_output(args.output, args.overwrite)
@@ -41,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
     args.body_mass_kg = profile_body_mass(args)
     me = user_profile(args)
     server = web = None
+    # markers: keys on a terminal, --markers-from, and the page's buttons with --web
+    board = MarkerBoard() if (markers_wanted(args) or args.web) else None
+    inputs = None
     if args.web:  # first: the page is up (saying WAITING) while the roller connects and the detector loads
         from ..listeners.web import WebView, serve
 
         web = WebView(units=me.units, name=me.name)
-        server = serve(args, web.snapshot)
+        server = serve(args, web.snapshot, on_command=lambda msg: mark_from_page(board, msg))
     writer = None
     try:
         dev = open_device(args)
@@ -60,20 +76,35 @@ def run(args: argparse.Namespace) -> int:
             if args.output:
                 writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
                                                                               region=args.region, shell=me.shell),
-                                         has_angle=dev.has_encoder, has_raw=True)
+                                         has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
                 listeners.append(writer)  # first: the file never waits on the screen
             listeners.append(det)
-            add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                      region=args.region),
-                              has_angle=dev.has_encoder, detector=det)
+            roller = add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                               region=args.region),
+                                       has_angle=dev.has_encoder, detector=det)
+            if board is not None:
+                listeners.insert(0, board)  # first: a marker is timed on the chunk the writer is about to get
+                if writer is not None:
+                    board.add_sink(lambda t_s, kind, text: writer.add_marker(kind, text))
+                if roller is not None:
+                    board.add_sink(roller.on_mark)
+                board.add_sink(det.on_mark)
+                det.state.marks_on = True
+                inputs = MarkerInputs(board, args, echo=det.typing)
             until = Until(listeners, args.duration_s)
             det.on_info(dev.recording_metadata() | {"device": dev.info.device_line()})
             det.on_status(dev.stats())
+            if inputs is not None:
+                inputs.start()
+                if inputs.keys is not None and inputs.keys.active:
+                    det.state.mark_keys = KEY_HELP
             det.start_views()
             dev.start()
             notifier = Notifier(dev, [until])
             run_session(notifier, until)
         finally:
+            if inputs is not None:
+                inputs.stop()
             dev.close()
     finally:
         if server is not None:

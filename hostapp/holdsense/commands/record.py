@@ -8,10 +8,12 @@ import sys
 
 from ..errors import UserError
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
+from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
+                                 describe, markers_wanted)
 from ..listeners.notifier import Notifier
 from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
                        open_device, output_path)
-from ..listeners.recorder import Progress, Until, default_recording_name, run_session
+from ..listeners.recorder import Progress, Until, default_recording_name, fmt_elapsed, run_session
 from ..io.recording import RecordingWriter
 
 
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write a raw wire capture: every byte received and every command sent, with host "
                         "time (docs/capture.md); replay it with 'holdsense virtual-device --replay-capture'")
     add_lsl_options(p)
+    add_marker_options(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +50,7 @@ def check_output(path: str, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     check_session_options(args)
     check_lsl_options(args)
+    check_marker_options(args)
     out = args.output or default_recording_name()
     check_output(out, args.overwrite)
     capture = None
@@ -59,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         capture = CaptureWriter(args.capture, session={
             "body_mass_kg": args.body_mass_kg, "region": args.region, "duration_s": args.duration_s,
             "recording": os.path.basename(out)})
+    board = MarkerBoard() if markers_wanted(args) else None
+    inputs = None
     try:
         dev = open_device(args, **({"on_transport": capture.attach_transport} if capture else {}))
     except BaseException:
@@ -67,11 +73,22 @@ def run(args: argparse.Namespace) -> int:
         raise
     try:
         writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
-                                 has_angle=dev.has_encoder, has_raw=True)
+                                 has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
         progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}", quiet=args.quiet)
         listeners = [writer, progress]  # quiet: no line, but it still times the session for the summary
-        add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
-                          has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
+        roller = add_lsl_listeners(listeners, args, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
+                                                                           region=args.region),
+                                   has_angle=dev.has_encoder, profile=load_profile_option(args) if args.lsl else None)
+        if board is not None:
+            listeners.insert(0, board)  # first: a marker is timed and queued before the writer gets the chunk
+            board.add_sink(lambda t_s, kind, text: writer.add_marker(kind, text))
+            if roller is not None:
+                board.add_sink(roller.on_mark)
+            board.add_sink(lambda t_s, kind, text: progress.note(f"marker at {fmt_elapsed(t_s)}: "
+                                                                 f"{describe(kind, text)}"))
+            inputs = MarkerInputs(board, args, echo=progress.note).start()
+            if inputs.keys is not None and inputs.keys.active:
+                print(KEY_HELP, file=sys.stderr)
         until = Until(listeners, args.duration_s)
         extra = [capture] if capture is not None else []
         print(f"recording {dev.info.device_line()} on {dev.name} to {out}"
@@ -80,11 +97,14 @@ def run(args: argparse.Namespace) -> int:
         notifier = Notifier(dev, [until] + extra)
         reason = run_session(notifier, until)
     finally:
+        if inputs is not None:
+            inputs.stop()  # the terminal back to normal before anything else is printed
         dev.close()
         if capture is not None:
             capture.close(dev.stats())
     st = dev.stats()
     print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
           f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "
-          f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else ""), file=sys.stderr)
+          f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else "")
+          + (f"; {writer.markers_written} marker(s)" if board is not None else ""), file=sys.stderr)
     return 0

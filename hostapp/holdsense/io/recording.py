@@ -4,24 +4,31 @@ CSV, UTF-8, optionally gzip-compressed (`.csv.gz`). Metadata lines `# key: value
 precede a header row; `t_s` and `force_n` are required, `angle_deg`,
 `raw_counts` and `flags` optional, unknown columns kept and ignored.
 
-The reader has a fast path (numpy's C parser) for well-formed files and falls
-back to a careful line-by-line parse that names the first bad line, so a 2-hour
-80 Hz file loads in a fraction of a second and a broken one gets a precise error.
+The reader streams (`RecordingReader`): it parses a couple of megabytes of
+text at a time with numpy's C parser for well-formed blocks and falls back to
+a careful line-by-line parse that names the first bad line, so a 2-hour 80 Hz
+file loads in a fraction of a second, a broken one gets a precise error, and
+memory beyond the samples does not grow with the file. "-" reads standard
+input; pipes and FIFOs are read once, front to back.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import itertools
 import json
 import math
 import os
+import select
+import stat
 import sys
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
@@ -35,6 +42,11 @@ FORMAT = "holdsense-recording/1"
 SUPPORTED_MAJOR = 1
 REQUIRED_COLUMNS = ("t_s", "force_n")
 KNOWN_NUMERIC = ("t_s", "force_n", "angle_deg", "raw_counts")
+#: Limits of the time column (docs/contracts.md §1): t_s counts seconds since the recording started, so a value
+#: beyond MAX_T_S (about 11.6 days) or a pause longer than MAX_GAP_S between two rows is damage, not a session;
+#: the analysis would spend memory and time in proportion to the empty stretch.
+MAX_T_S = 1e6
+MAX_GAP_S = 6 * 3600.0
 
 
 class RecordingError(UserError):
@@ -89,17 +101,9 @@ def format_meta_value(value: Any) -> str:
 
 
 def _open_text(path: Path) -> str:
+    """The whole decoded text of a recording file (gzip undone, BOM dropped); for tools that rewrite files."""
     with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gunzip_tolerant(raw)[0]
-        except OSError as exc:
-            raise RecordingError(f"{path}: not a readable gzip file ({exc})") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecordingError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        return "".join(block for block, _ in _text_blocks(fh, str(path), 1 << 30))
 
 
 def gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
@@ -108,24 +112,153 @@ def gunzip_tolerant(raw: bytes) -> tuple[bytes, bool]:
     Shared by recordings, captures and recalibration: a recorder killed mid-write
     leaves a stream without its trailer, and everything flushed before still counts.
     """
-    out = bytearray()
-    truncated = False
-    while raw:
-        d = zlib.decompressobj(wbits=31)
+    gz = _Gunzip()
+    out = gz.feed(raw)
+    return out, gz.finish(bool(out))
+
+
+class _Gunzip:
+    """Incremental, tolerant gunzip of concatenated gzip members (the streaming form of `gunzip_tolerant`)."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(wbits=31)
+        self._pending = b""      # input after a member's end, before the next member starts
+        self.produced = 0
+        self.truncated = False
+        self.stopped = False      # damaged data after good data: the rest is ignored (a killed writer)
+
+    def feed(self, raw: bytes) -> bytes:
+        if self.stopped:
+            return b""
+        out = bytearray()
+        data = self._pending + raw
+        self._pending = b""
+        while data:
+            if self._d is None:
+                data = data.lstrip(b"\x00")  # padding some tools leave between members
+                if not data:
+                    break
+                self._d = zlib.decompressobj(wbits=31)
+            try:
+                out += self._d.decompress(data)
+            except zlib.error as exc:
+                if not (self.produced or out):
+                    raise OSError(str(exc)) from None
+                self.truncated = self.stopped = True
+                break
+            if not self._d.eof:
+                break
+            data = self._d.unused_data
+            self._d = None
+        self.produced += len(out)
+        return bytes(out)
+
+    def finish(self, produced: bool) -> bool:
+        """End of input: True if the stream stopped early (no trailer, or damaged after good data)."""
+        if self._d is not None and not self._d.eof:
+            self.truncated = True
+        return self.truncated
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+FIFO_WAIT_S = 3.0  # how long a named pipe may stay silent before "no writer"
+MAX_LINE_BYTES = 16 << 20  # no recording line comes near this; a file without newlines is not a recording
+
+
+def _text_blocks(fh: IO[bytes], source: str, block_bytes: int) -> Iterator[tuple[str, bool]]:
+    """Decoded text of a (maybe gzip) byte stream in blocks of whole lines: (text, final).
+
+    Every block but the last ends with a newline; the last (`final`) holds what
+    follows the last newline (a half-written line, or ""). Blocks split at
+    newlines, which never fall inside a UTF-8 character, so each decodes alone;
+    a decoding error names its byte offset in the whole (decompressed) text. A
+    leading UTF-8 byte-order mark is dropped. Reads `fh` once, front to back:
+    pipes and FIFOs work.
+    """
+    raw = fh.read(max(block_bytes, 64))  # enough to see the gzip magic whatever the block size
+    gz = _Gunzip() if raw[:2] == b"\x1f\x8b" else None
+    carry = b""
+    offset = 0  # bytes of text before `carry`
+    at_start = True
+
+    def decode(b: bytes) -> str:
         try:
-            out += d.decompress(raw)
-        except zlib.error as exc:
-            if not out:
-                raise OSError(str(exc)) from None
-            truncated = True
-            break
-        if not d.eof:
-            truncated = True  # the stream stops without its trailer: keep what decoded
-            break
-        raw = d.unused_data
-        while raw[:1] == b"\x00":  # padding some tools leave between members
-            raw = raw[1:]
-    return bytes(out), truncated
+            return b.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordingError(f"{source}: not UTF-8 text (byte {offset + exc.start})") from None
+
+    while raw:
+        if gz is not None:
+            try:
+                data = gz.feed(raw)
+            except OSError as exc:
+                raise RecordingError(f"{source}: not a readable gzip file ({exc})") from None
+        else:
+            data = raw
+        buf = carry + data if carry else data
+        if at_start and len(buf) >= 3:
+            at_start = False
+            if buf[:3] == BOM:  # some editors write one; it is not part of the text
+                buf = buf[3:]
+                offset = 3
+        end = buf.rfind(b"\n") + 1
+        if end:
+            text = decode(buf[:end])
+            offset += end
+            yield text, False
+        carry = buf[end:]
+        if len(carry) > MAX_LINE_BYTES:
+            decode(carry)
+            raise RecordingError(f"{source}: not a holdsense recording (a line longer than "
+                                 f"{MAX_LINE_BYTES >> 20} MB)")
+        raw = fh.read(block_bytes)
+    if at_start and carry[:3] == BOM:
+        carry = carry[3:]
+        offset = 3
+    yield decode(carry), True
+
+
+def _open_binary(path: str) -> tuple[IO[bytes], bool]:
+    """Open `path` for reading once: "-" is standard input; a FIFO opens without waiting for a writer.
+    Returns (file, close it?). Errors are one RecordingError line naming the cause."""
+    if path == "-":
+        return sys.stdin.buffer, False
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise RecordingError(_os_error_text(path, exc)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise RecordingError(f"{path}: is a directory")
+    try:
+        if stat.S_ISFIFO(st.st_mode):
+            # open() of a FIFO waits forever for a writer: open without waiting, then give a writer
+            # FIFO_WAIT_S to send something (or to close) before saying there is none
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            if not select.select([fd], [], [], FIFO_WAIT_S)[0]:
+                os.close(fd)
+                raise RecordingError(f"{path}: a FIFO with no writer (nothing arrived in {FIFO_WAIT_S:g} s)")
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb"), True
+        return open(path, "rb"), True
+    except OSError as exc:
+        raise RecordingError(_os_error_text(path, exc)) from None
+
+
+def _os_error_text(path: str, exc: OSError) -> str:
+    """One line naming why a path cannot be opened (a symlink loop is not "no such file")."""
+    if exc.errno == errno.ELOOP:
+        return f"{path}: symbolic link loop (the link points, through other links, back to itself)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied (cannot read it as this user)"
+    if exc.errno == errno.ENOENT:
+        if os.path.islink(path):
+            return f"{path}: broken symbolic link (it points to {os.readlink(path)!r}, which does not exist)"
+        return f"{path}: no such file"
+    if exc.errno == errno.EISDIR:
+        return f"{path}: is a directory"
+    return f"{path}: cannot read ({exc.strerror or exc})"
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str | None:
@@ -136,8 +269,10 @@ def sniff_format(path: str | os.PathLike[str]) -> str | None:
         if head[:2] == b"\x1f\x8b":
             with gzip.open(path, "rb") as gz:
                 head = gz.read(256)
+        if head[:3] == BOM:
+            head = head[3:]
         line = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    except OSError:
+    except (OSError, EOFError):
         return None
     if line.startswith("#") and ":" in line:
         key, _, value = line[1:].partition(":")
@@ -147,134 +282,271 @@ def sniff_format(path: str | os.PathLike[str]) -> str | None:
 
 
 def read_recording(path: str | os.PathLike[str], *, warn: IO[str] | None = sys.stderr) -> Recording:
-    """Read a `holdsense-recording/1` file (CSV or CSV.gz).
+    """Read a `holdsense-recording/1` file (CSV or CSV.gz; "-" reads standard input once).
 
-    Raises RecordingError with one clear line for: missing or empty file, no
-    format line or header, unknown format version, missing `t_s`/`force_n`,
-    non-numeric cell (line named), decreasing `t_s`, no samples. A half-written
-    last line (no newline at the end: a killed recorder) is skipped with a
-    warning on `warn`.
+    Raises RecordingError with one clear line for: missing, unreadable (permission,
+    symbolic link loop) or empty file, no format line or header, unknown format
+    version, missing `t_s`/`force_n`, non-numeric cell (line named), `t_s`
+    missing, not finite, negative, beyond `MAX_T_S`, jumping by more than
+    `MAX_GAP_S` or decreasing, no samples. A half-written last line (no newline
+    at the end: a killed recorder) is skipped with a warning on `warn`.
+
+    Streams the file (`RecordingReader`): memory beyond the samples themselves
+    stays constant in the file's length.
     """
-    p = Path(path)
-    if not p.exists():
-        raise RecordingError(f"{p}: no such file")
-    if p.is_dir():
-        raise RecordingError(f"{p}: is a directory")
-    try:
-        text = _open_text(p)
-    except OSError as exc:
-        raise RecordingError(f"{p}: cannot read ({exc.strerror or exc})") from None
-    if not text.strip():
-        raise RecordingError(f"{p}: empty file")
-    return parse_recording_text(text, str(p), warn=warn)
+    with RecordingReader.open(path, warn=warn) as reader:
+        return reader.read_all()
 
 
 def parse_recording_text(text: str, source: str, *, warn: IO[str] | None = sys.stderr) -> Recording:
     """Parse recording text (see `read_recording`); `source` names it in errors."""
-    warnings: list[str] = []
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # text ended with a newline: every line is complete
-    elif lines:
-        last = lines.pop()
-        msg = f"{source}: line {len(lines) + 1}: half-written last line skipped"
-        warnings.append(msg)
-        if warn is not None:
-            print(f"holdsense: warning: {msg}", file=warn)
+    return RecordingReader(io.BytesIO(text.encode("utf-8")), source, warn=warn).read_all()
 
-    metadata: dict[str, Any] = {}
-    header_idx = None
-    for i, line in enumerate(lines):
-        s = line.strip()
-        if not s:
-            continue
-        if s.startswith("#"):
-            key, sep, value = s[1:].partition(":")
-            if sep:
-                metadata[key.strip()] = parse_meta_value(value)
-            continue
-        header_idx = i
-        break
 
-    fmt = metadata.get("format")
-    if fmt is None:
-        raise RecordingError(f"{source}: not a holdsense recording (no '# format: {FORMAT}' line)")
-    fmt = str(fmt)
-    if not fmt.startswith(FORMAT_PREFIX):
-        raise RecordingError(f"{source}: unknown format '{fmt}' (this version reads {FORMAT})")
-    version = fmt[len(FORMAT_PREFIX):]
-    major = version.split(".")[0]
-    if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
-        raise RecordingError(f"{source}: unknown format version '{fmt}' (this version reads {FORMAT})")
-    if header_idx is None:
-        raise RecordingError(f"{source}: no header row (expected 't_s,force_n,...' after the metadata)")
+class RecordingReader:
+    """A recording read as a stream: `metadata` and `columns` at once, then `chunks()` of samples.
 
-    columns = [c.strip() for c in lines[header_idx].split(",")]
-    for req in REQUIRED_COLUMNS:
-        if req not in columns:
-            raise RecordingError(f"{source}: line {header_idx + 1}: header lacks required column '{req}'")
-    if len(set(columns)) != len(columns):
-        raise RecordingError(f"{source}: line {header_idx + 1}: duplicate column names in header")
+    Parses about `block_bytes` of text at a time (numpy's C parser for
+    well-formed blocks, a careful line-by-line parse naming the first bad line
+    otherwise), checking the time column as it goes, so memory stays constant
+    in the file's length and `holdsense analyze` can feed the detector while
+    reading (streaming equals batch). Errors are `RecordingError` lines naming
+    the file and line, the same as `read_recording`'s.
+    """
 
-    first_data = header_idx + 1
-    data_lines = lines[first_data:]
-    # Blank lines are tolerated; keep their absolute line numbers for errors.
-    if any(not ln.strip() for ln in data_lines):
-        numbered = [(first_data + k + 1, ln) for k, ln in enumerate(data_lines) if ln.strip()]
-    else:
-        numbered = None
-    rows_text = [ln for _, ln in numbered] if numbered is not None else data_lines
-    if not rows_text:
-        raise RecordingError(f"{source}: no samples")
+    BLOCK_BYTES = 1 << 21  # ~2 MB of text per parse (~40k rows): big enough for numpy, small in memory
 
-    def lineno(k: int) -> int:
-        return numbered[k][0] if numbered is not None else first_data + k + 1
+    def __init__(self, fh: IO[bytes], source: str, *, warn: IO[str] | None = sys.stderr,
+                 block_bytes: int | None = None, close: bool = False) -> None:
+        self.source = source
+        self.warnings: list[str] = []
+        self._fh = fh
+        self._close = close
+        self._warn = warn
+        self._blocks = _text_blocks(fh, source, block_bytes or self.BLOCK_BYTES)
+        self._line = 0          # lines consumed before the current block
+        self._last_t: float | None = None
+        self._rows = 0
+        self._pending: list[str] = []   # data lines that came in the header's block
+        self._pending_first = 0
+        self._done = False
+        self.metadata: dict[str, Any] = {}
+        self.columns: list[str] = []
+        try:
+            self._read_head()
+        except BaseException:
+            self.close()
+            raise
 
-    ncol = len(columns)
-    numeric_idx = [columns.index(c) for c in KNOWN_NUMERIC if c in columns]
-    values = _parse_fast(rows_text, ncol, numeric_idx)
-    if values is None:
-        values = _parse_slow(rows_text, columns, numeric_idx, source, lineno)
-    cols = {columns[j]: values[:, k] for k, j in enumerate(numeric_idx)}
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, warn: IO[str] | None = sys.stderr,
+             block_bytes: int | None = None) -> "RecordingReader":
+        p = os.fspath(path)
+        fh, close = _open_binary(p)
+        try:
+            return cls(fh, "<stdin>" if p == "-" else str(Path(p)), warn=warn, block_bytes=block_bytes,
+                       close=close)
+        except BaseException:
+            if close:
+                fh.close()
+            raise
 
-    t = cols["t_s"]
-    bad_t = np.flatnonzero(~np.isfinite(t))
-    if len(bad_t):
-        k = int(bad_t[0])
-        raise RecordingError(f"{source}: line {lineno(k)}: t_s is missing")
-    dec = np.flatnonzero(np.diff(t) < 0)
-    if len(dec):
-        k = int(dec[0]) + 1
-        raise RecordingError(f"{source}: line {lineno(k)}: t_s decreases ({t[k]:g} after {t[k - 1]:g})")
+    def close(self) -> None:
+        if self._close:
+            self._fh.close()
 
-    flags = np.zeros(len(rows_text), dtype=np.uint8)
-    extra: dict[str, list[str]] = {}
-    text_idx = [j for j, c in enumerate(columns) if c not in KNOWN_NUMERIC]
-    if text_idx:
-        if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
-            # Most rows have no flags: only split the ones that do (found by a C-level endswith map).
-            no_flags = np.fromiter(map(str.endswith, rows_text, itertools.repeat(",")), dtype=bool,
-                                   count=len(rows_text))
-            for k in np.flatnonzero(~no_flags).tolist():
-                flags[k] = text_to_flags(rows_text[k].rsplit(",", 1)[1].strip())
+    def __enter__(self) -> "RecordingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the head: metadata lines and the header row --
+    def _lines(self) -> Iterator[tuple[list[str], int, bool]]:
+        """(complete lines of a block, number of the first, final block?); the half-written last line
+        is dropped here with its warning."""
+        for text, final in self._blocks:
+            if final:
+                if text.strip() or (text and self._line):
+                    msg = f"{self.source}: line {self._line + 1}: half-written last line skipped"
+                    self.warnings.append(msg)
+                    if self._warn is not None:
+                        print(f"holdsense: warning: {msg}", file=self._warn)
+                yield [], self._line + 1, True
+                return
+            lines = text.split("\n")
+            lines.pop()  # text ends with "\n"
+            first = self._line + 1
+            self._line += len(lines)
+            self._text = text
+            yield lines, first, False
+
+    def _read_head(self) -> None:
+        self._iter = self._lines()
+        source = self.source
+        header: str | None = None
+        header_line = 0
+        seen_text = False
+        for lines, first, final in self._iter:
+            for k, line in enumerate(lines):
+                s = line.strip()
+                if not s:
+                    continue
+                seen_text = True
+                if s.startswith("#"):
+                    key, sep, value = s[1:].partition(":")
+                    if sep:
+                        self.metadata[key.strip()] = parse_meta_value(value)
+                    continue
+                header, header_line = line, first + k
+                self._pending, self._pending_first = lines[k + 1:], first + k + 1
+                break
+            if header is not None or final:
+                seen_text = seen_text or bool(self.warnings)
+                break
+        if not seen_text and header is None:
+            raise RecordingError(f"{source}: empty file")
+        fmt = self.metadata.get("format")
+        if fmt is None:
+            raise RecordingError(f"{source}: not a holdsense recording (no '# format: {FORMAT}' line)")
+        fmt = str(fmt)
+        if not fmt.startswith(FORMAT_PREFIX):
+            raise RecordingError(f"{source}: unknown format '{fmt}' (this version reads {FORMAT})")
+        major = fmt[len(FORMAT_PREFIX):].split(".")[0]
+        if not major.isdigit() or int(major) != SUPPORTED_MAJOR:
+            raise RecordingError(f"{source}: unknown format version '{fmt}' (this version reads {FORMAT})")
+        if header is None:
+            raise RecordingError(f"{source}: no header row (expected 't_s,force_n,...' after the metadata)")
+        columns = [c.strip() for c in header.split(",")]
+        for req in REQUIRED_COLUMNS:
+            if req not in columns:
+                raise RecordingError(f"{source}: line {header_line}: header lacks required column '{req}'")
+        if len(set(columns)) != len(columns):
+            raise RecordingError(f"{source}: line {header_line}: duplicate column names in header")
+        self.columns = columns
+        self._numeric_idx = [columns.index(c) for c in KNOWN_NUMERIC if c in columns]
+        self._text_idx = [j for j, c in enumerate(columns) if c not in KNOWN_NUMERIC]
+
+    # -- the samples --
+    def chunks(self) -> Iterator[tuple[SampleChunk, dict[str, list[str]]]]:
+        """(samples, unknown text columns) of each block of rows, in order; RecordingError at the first
+        bad row. Raises "no samples" for a file whose header has no rows after it."""
+        if self._done:
+            return
+        self._done = True
+        if self._pending:
+            out = self._block(self._pending, self._pending_first)
+            self._pending = []
+            if out is not None:
+                yield out
+        for lines, first, final in self._iter:
+            if final:
+                break
+            out = self._block(lines, first, self._text)
+            if out is not None:
+                yield out
+        if not self._rows:
+            raise RecordingError(f"{self.source}: no samples")
+
+    def _block(self, data_lines: list[str], first_line: int,
+               block_text: str | None = None) -> tuple[SampleChunk, dict[str, list[str]]] | None:
+        """Parse one block of data lines (`block_text`: the same lines as one text, when they are a whole
+        block: lets a few checks run as one C-level scan)."""
+        source, columns = self.source, self.columns
+        # Blank lines are tolerated; keep their absolute line numbers for errors. (all(map(...)) runs in C:
+        # a Python-level test per row cost more than numpy's parse of the block.)
+        if not all(map(str.strip, data_lines)):
+            numbered = [(first_line + k, ln) for k, ln in enumerate(data_lines) if ln.strip()]
+            rows = [ln for _, ln in numbered]
         else:
-            split_rows = [ln.split(",") for ln in rows_text]
-            for j in text_idx:
-                col = [r[j].strip() if j < len(r) else "" for r in split_rows]
-                if columns[j] == "flags":
-                    flags = np.fromiter((text_to_flags(x) for x in col), dtype=np.uint8, count=len(col))
-                else:
-                    extra[columns[j]] = col
+            numbered = None
+            rows = data_lines
+        if not rows:
+            return None
 
-    samples = SampleChunk(
-        t_s=t,
-        force_n=cols["force_n"],
-        angle_deg=cols.get("angle_deg"),
-        flags=flags,
-        raw_counts=cols.get("raw_counts"),
-    )
-    return Recording(source=source, metadata=metadata, samples=samples, columns=columns,
-                     extra_columns=extra, warnings=warnings)
+        def lineno(k: int) -> int:
+            return numbered[k][0] if numbered is not None else first_line + k
+
+        numeric_idx = self._numeric_idx
+        values = _parse_fast(rows, len(columns), numeric_idx)
+        if values is None:
+            values = _parse_slow(rows, columns, numeric_idx, source, lineno)
+        cols = {columns[j]: values[:, k] for k, j in enumerate(numeric_idx)}
+        t = np.ascontiguousarray(cols["t_s"])
+        self._check_time(t, lineno)
+        self._rows += len(rows)
+
+        flags = np.zeros(len(rows), dtype=np.uint8)
+        extra: dict[str, list[str]] = {}
+        text_idx = self._text_idx
+        if text_idx:
+            if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
+                # Most rows have no flags: only split the ones that do (found by a C-level endswith map),
+                # and not even that when every row of the block ends with "," (one C-level count).
+                if block_text is None or block_text.count(",\n") != len(rows):
+                    no_flags = np.fromiter(map(str.endswith, rows, itertools.repeat(",")), dtype=bool,
+                                           count=len(rows))
+                    for k in np.flatnonzero(~no_flags).tolist():
+                        flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
+            else:
+                split_rows = [ln.split(",") for ln in rows]
+                for j in text_idx:
+                    col = [r[j].strip() if j < len(r) else "" for r in split_rows]
+                    if columns[j] == "flags":
+                        flags = np.fromiter((text_to_flags(x) for x in col), dtype=np.uint8, count=len(col))
+                    else:
+                        extra[columns[j]] = col
+        angle = cols.get("angle_deg")
+        raw = cols.get("raw_counts")
+        chunk = SampleChunk(t_s=t, force_n=np.ascontiguousarray(cols["force_n"]),
+                            angle_deg=None if angle is None else np.ascontiguousarray(angle), flags=flags,
+                            raw_counts=None if raw is None else np.ascontiguousarray(raw))
+        return chunk, extra
+
+    def _check_time(self, t: np.ndarray, lineno: Callable[[int], int]) -> None:
+        """Device time sanity: every t_s finite, >= 0, <= MAX_T_S, never decreasing, never jumping by more
+        than MAX_GAP_S (the detector would spend memory and time on the empty stretch)."""
+        source = self.source
+        bad = np.flatnonzero(~np.isfinite(t))
+        if len(bad):
+            k = int(bad[0])
+            if np.isnan(t[k]):
+                raise RecordingError(f"{source}: line {lineno(k)}: t_s is missing")
+            raise RecordingError(f"{source}: line {lineno(k)}: t_s is not finite ({t[k]:g})")
+        out = np.flatnonzero((t < 0) | (t > MAX_T_S))
+        if len(out):
+            k = int(out[0])
+            if t[k] < 0:
+                raise RecordingError(f"{source}: line {lineno(k)}: t_s is negative ({t[k]:g}); it counts seconds "
+                                     f"since the recording started")
+            raise RecordingError(f"{source}: line {lineno(k)}: t_s {t[k]:g} s is beyond {MAX_T_S:g} s, the "
+                                 f"longest a recording may span")
+        prev = self._last_t
+        d = np.diff(t) if prev is None else np.diff(t, prepend=prev)
+        off = 1 if prev is None else 0  # index in t of the sample each difference ends at
+        dec = np.flatnonzero(d < 0)
+        if len(dec):
+            k = int(dec[0]) + off
+            before = t[k - 1] if k > 0 else prev
+            raise RecordingError(f"{source}: line {lineno(k)}: t_s decreases ({t[k]:g} after {before:g})")
+        jump = np.flatnonzero(d > MAX_GAP_S)
+        if len(jump):
+            k = int(jump[0]) + off
+            raise RecordingError(f"{source}: line {lineno(k)}: t_s jumps by {float(d[k - off]):g} s, more than "
+                                 f"the {MAX_GAP_S:g} s a recording may pause (split it into two files)")
+        self._last_t = float(t[-1])
+
+    def read_all(self) -> Recording:
+        """Every sample in one `Recording` (the chunks concatenated)."""
+        parts: list[SampleChunk] = []
+        extras: dict[str, list[str]] = {}
+        for chunk, extra in self.chunks():
+            parts.append(chunk)
+            for k, v in extra.items():
+                extras.setdefault(k, []).extend(v)
+        samples = parts[0] if len(parts) == 1 else SampleChunk.concat(parts)
+        return Recording(source=self.source, metadata=self.metadata, samples=samples, columns=self.columns,
+                         extra_columns=extras, warnings=self.warnings)
 
 
 def _parse_fast(rows: list[str], ncol: int, numeric_idx: list[int]) -> np.ndarray | None:
@@ -322,24 +594,37 @@ class RecordingWriter(Listener):
     flushed at least every `flush_interval_s` (default 0.5 s) and fsync'd about
     once a second, so a killed recorder loses at most the last second and the
     file stays valid. `.gz` paths are written gzip-compressed.
+
+    `has_markers` adds the optional `marker` column (holdsense.io.markers):
+    `add_marker()` (any thread) puts a marker on the next sample written.
     """
 
     def __init__(self, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, *,
-                 has_angle: bool = False, has_raw: bool = False, flush_interval_s: float = 0.5) -> None:
+                 has_angle: bool = False, has_raw: bool = False, flush_interval_s: float = 0.5,
+                 has_markers: bool = False) -> None:
         self.path = Path(path)
+        self.has_markers = has_markers
+        self.markers_written = 0
+        self._pending_markers: list[tuple[str, str]] = []
+        self._marker_lock = threading.Lock()
         self.has_angle = has_angle
         self.has_raw = has_raw
         self.flush_interval_s = flush_interval_s
         self.rows_written = 0
         self._gz = self.path.suffix == ".gz"
         self._raw_fh = open(self.path, "wb")
-        self._fh: IO[bytes] = gzip.GzipFile(fileobj=self._raw_fh, mode="wb") if self._gz else self._raw_fh
+        # SOURCE_DATE_EPOCH (reproducible builds) fixes the gzip header's time: a rebuilt file is byte-identical
+        epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+        self._fh: IO[bytes] = (gzip.GzipFile(fileobj=self._raw_fh, mode="wb", mtime=int(epoch) if epoch.isdigit()
+                                             else None) if self._gz else self._raw_fh)
         meta = {"format": FORMAT}
         for k, v in (metadata or {}).items():
             if k != "format" and v is not None:
                 meta[k] = v
         head = [f"# {k}: {format_meta_value(v)}" for k, v in meta.items()]
         cols = ["t_s", "force_n"] + (["angle_deg"] if has_angle else []) + (["raw_counts"] if has_raw else []) + ["flags"]
+        if has_markers:
+            cols.append("marker")  # after flags: appended, so column positions old tools use stay put
         head.append(",".join(cols))
         self._write("\n".join(head) + "\n")
         self._last_flush = time.monotonic()
@@ -373,11 +658,30 @@ class RecordingWriter(Listener):
         fmt += ",%s"
         # NaN renders as "nan": an empty cell is the format's missing value (no flag token contains "nan").
         rows = "\n".join(map(fmt.__mod__, zip(*cols))).replace("nan", "")
+        if self.has_markers:  # appended after the NaN clean-up: a note may well contain "nan"
+            from .markers import encode_cell
+
+            with self._marker_lock:
+                pending, self._pending_markers = self._pending_markers, []
+            first, nl, rest = rows.partition("\n")
+            rows = first + "," + (encode_cell(pending) if pending else "") + (
+                nl + rest.replace("\n", ",\n") + "," if nl else "")
+            self.markers_written += len(pending)
         self._write(rows + "\n")
         self.rows_written += n
         now = time.monotonic()
         if now - self._last_flush >= self.flush_interval_s:
             self.flush(sync=now - self._last_sync >= 1.0)
+
+    def add_marker(self, kind: str, text: str = "") -> None:
+        """Queue a marker (`hold_start`, `hold_end`, `note`) for the next sample written (thread-safe)."""
+        if not self.has_markers:
+            raise ValueError("this recording was opened without a marker column (has_markers=False)")
+        from .markers import marker_token
+
+        marker_token(kind, text)  # validates the kind now, in the caller's thread
+        with self._marker_lock:
+            self._pending_markers.append((kind, text))
 
     def flush(self, sync: bool = False) -> None:
         if self._gz:

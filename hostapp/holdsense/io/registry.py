@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import stat
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -81,12 +84,85 @@ def is_readable(path: str | os.PathLike[str]) -> bool:
     return detect(path, strict=True) is not None
 
 
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """True for "-" (standard input) and for paths that are not regular files or folders (FIFOs,
+    pipes such as /dev/stdin or a shell's <(...), character devices): they can be read only once."""
+    p = os.fspath(path)
+    if p == "-":
+        return True
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+class _Prefixed:
+    """A byte stream whose first bytes were already read (to sniff the format), put back in front."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                out, self._head = self._head + self._rest.read(), b""
+                return out
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._rest.read(n)
+
+
+def _stream_format(head: bytes, name: str) -> FileFormat:
+    """The format of a stream from its first bytes (it cannot be opened again to ask each sniffer)."""
+    import zlib
+
+    if head[:4] == b"XDF:" or (name.lower().endswith(".xdfz") and head[:2] == b"\x1f\x8b"):
+        return FORMATS[0]
+    if head[:2] == b"\x1f\x8b":
+        try:
+            if zlib.decompressobj(wbits=31).decompress(head, 16)[:5] == b"HSCAP":
+                return FORMATS[1]
+        except zlib.error:
+            pass
+    return DEFAULT
+
+
+def _open_stream(p: str, stream: str | None, warn: IO[str] | None):
+    """Read "-", a pipe or a FIFO once: a recording is parsed as it streams in; an XDF file or a
+    capture (whose readers need the whole file) is spooled to a temporary file first."""
+    from .recording import RecordingReader, _open_binary
+
+    fh, close = _open_binary(p)
+    try:
+        head = fh.read(4096)
+        fmt = _stream_format(head, p)
+        source = "<stdin>" if p == "-" else p
+        data = _Prefixed(head, fh)
+        if fmt is DEFAULT:
+            return RecordingReader(data, source, warn=warn).read_all()
+        with tempfile.TemporaryDirectory(prefix="holdsense-stream-") as tmp:
+            spooled = os.path.join(tmp, "input" + fmt.suffixes[-1])
+            with open(spooled, "wb") as out:
+                shutil.copyfileobj(data, out)
+            reader = _load(fmt.reader)
+            rec = reader(spooled, stream) if fmt.name == "xdf" else reader(spooled)
+        rec.source = source
+        return rec
+    finally:
+        if close:
+            fh.close()
+
+
 def open_reader(path: str | os.PathLike[str], *, stream: str | None = None, warn: IO[str] | None = sys.stderr):
     """The `Recording` in `path`: holdsense CSV (plain or gzip), an XDF file's force stream (`stream`
     picks one by name or source id), or a raw wire capture (`.hscap`, decoded through the host's own
     device client). Anything else is read as a recording CSV, whose reader names what is wrong
-    (one `UserError` line)."""
+    (one `UserError` line). "-" (standard input), pipes and FIFOs are read once (`is_stream`)."""
     p = os.fspath(path)
+    if is_stream(p):
+        return _open_stream(p, stream, warn)
     fmt = next((f for f in FORMATS[:-1] if _load(f.sniff)(p)), DEFAULT)
     reader = _load(fmt.reader)
     if fmt.name == "xdf":

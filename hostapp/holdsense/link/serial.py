@@ -46,6 +46,13 @@ class SerialTransport(Transport):
         except (AttributeError, serial.SerialException, OSError):
             return None
 
+    def pending(self) -> int:
+        """Bytes already waiting in the OS buffer (0 when unknown): lets the device client drain them in one go."""
+        try:
+            return self._serial.in_waiting
+        except (serial.SerialException, OSError, TypeError, AttributeError):
+            return 0
+
     def _recv_chunk(self, timeout_s: float | None) -> bytes | None:
         ser = self._serial
         try:

@@ -37,6 +37,9 @@ class Transport:
     `recv(timeout_s)` returns the bytes that arrived (at least one byte) or
     None when nothing came within `timeout_s` seconds; it raises `LinkLost`
     when the link is gone. `write(data)` sends bytes, raising `LinkLost` too.
+    A byte-stream backend may also offer `pending() -> int`, the bytes already
+    waiting (pyserial's `in_waiting`): the device client then drains them
+    before decoding, one batch instead of one decode per OS read.
     """
 
     #: True when each received chunk is exactly one frame (BLE notifications), False for a byte stream.

@@ -135,6 +135,10 @@ class LiveState:
     history: deque = field(default_factory=lambda: deque(maxlen=15 * 20))  # (t_s, force_n) ~20/s, 15 s
     ended: bool = False
     result: dict[str, Any] | None = None
+    marks: deque = field(default_factory=lambda: deque(maxlen=3))  # (t_s, text) of the person's markers
+    mark_keys: str | None = None  # the key hint, when marker keys are read
+    typing: str = ""  # a note being typed
+    marks_on: bool = False  # markers are taken (keys, --markers-from, the web page's buttons)
     # link loss: lost intervals in session time (excluded from every state's total, counted as 'lost'),
     # the link layer's word for the link, and when (monotonic wall time) the last samples arrived
     lost_intervals: list[tuple[float, float]] = field(default_factory=list)
@@ -316,6 +320,19 @@ class DetectorListener(Listener):
         for v in self.views:
             v.update(self.state, events)
 
+    def on_mark(self, t_s: float, kind: str, text: str = "") -> None:
+        """A person's marker (holdsense.listeners.markers): shown by the views, kept in `state.marks`."""
+        words = {"hold_start": "hold starts", "hold_end": "hold ends"}.get(kind, "note")
+        line = words + (f": {text}" if text else "")
+        with self._lock:
+            self.state.marks.append((t_s, line))
+        for v in self.views:
+            v.update(self.state, [_MarkEvent(t_s, line)])
+
+    def typing(self, text: str) -> None:
+        """The note being typed (empty: none), shown by the full-screen view."""
+        self.state.typing = text
+
     def on_gap(self, t_s: float, reason: str, lost_samples: int | None = None) -> None:
         with self._lock:
             self.state.gaps += 1
@@ -466,6 +483,15 @@ class _GapEvent:
     kind: str = "gap"
 
 
+@dataclass
+class _MarkEvent:
+    """A person's marker shown to views like a detector event (kind 'mark')."""
+
+    t_s: float
+    text: str
+    kind: str = "mark"
+
+
 # ----------------------------------------------------------------------------------------------
 # Formatting helpers shared by both views
 
@@ -518,6 +544,8 @@ def describe_event(ev: Any) -> str | None:
     if kind == "gap":
         lost = f", {ev.lost_samples} samples lost" if ev.lost_samples else ""
         return f"gap: {ev.reason}{lost}"
+    if kind == "mark":
+        return f"marker at {ev.t_s:.1f} s: {ev.text}"
     return None
 
 
@@ -862,6 +890,13 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
         grid.add_row("link", Text(", ".join(link_bits), style="grey62"))
     for a in alerts:
         grid.add_row("", a)
+    if state.marks or state.mark_keys or state.typing:
+        bits = [f"{fmt_clock(t)} {text}" for t, text in state.marks]
+        grid.add_row("markers", Text(" · ".join(bits) or "none yet", style="magenta"))
+        if state.typing:
+            grid.add_row("", Text(state.typing + "▏", style="bold magenta"))
+        elif state.mark_keys:
+            grid.add_row("", Text(state.mark_keys, style="grey50"))
 
     sub = []
     if state.device:

@@ -594,6 +594,10 @@ class LslRoller(Listener):
 
     __call__ = on_event
 
+    def on_mark(self, t_s: float, kind: str, text: str = "") -> None:
+        """A person's marker (hold starts / hold ends / note, holdsense.listeners.markers) as a `mark` event."""
+        self.markers.push(t_s, {"event": "mark", "mark": kind, "text": text or None, "t_s": _r(t_s)})
+
     def stop(self) -> None:
         self.markers.stop()
         self.force.stop()

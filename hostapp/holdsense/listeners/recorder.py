@@ -174,6 +174,19 @@ class Progress(Listener):
         self._last_print = now
         self._emit(self.line())
 
+    def note(self, text: str) -> None:
+        """A line of its own (a marker, a note being typed), above the progress line on a terminal."""
+        if self.quiet and not text.startswith("note:"):
+            return
+        try:
+            if self.tty:
+                self.out.write("\r\x1b[2K" + text + ("\n" if text and not text.startswith("note:") else ""))
+            elif text and not text.startswith("note:"):
+                self.out.write(text + "\n")
+            self.out.flush()
+        except (ValueError, OSError):
+            pass
+
     def _emit(self, text: str) -> None:
         if self.quiet:
             return

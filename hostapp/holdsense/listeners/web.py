@@ -124,6 +124,8 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
         "battery_pct": _num(state.battery_pct, 0), "battery_low": state.battery_low,
         "name": name, "device": state.device, "region": state.region, "body_mass_kg": mass,
         "session_score": summary.get("session_score"), "ended": state.ended, "replay": replay,
+        # markers while rolling (docs/labelling.md): the page shows its buttons when they are taken
+        "marks": {"on": state.marks_on, "recent": [{"t_s": _num(t), "text": text} for t, text in state.marks]},
     }
 
 

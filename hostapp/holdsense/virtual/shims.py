@@ -191,6 +191,10 @@ class I2C:
     def readfrom_mem(self, addr: int, reg: int, n: int) -> bytes:
         return bytes(self._dev(addr).read_regs(reg, n))
 
+    def readfrom_mem_into(self, addr: int, reg: int, buf: bytearray) -> None:
+        """machine.I2C.readfrom_mem_into: len(buf) registers from `reg` into buf."""
+        buf[:] = bytes(self._dev(addr).read_regs(reg, len(buf)))
+
     def writeto_mem(self, addr: int, reg: int, data: bytes) -> None:
         self._dev(addr).write_regs(reg, bytes(data))
 

@@ -167,6 +167,19 @@ function render(s) {
   $("totals").textContent = `holding ${clock(t.hold)} · rolling ${clock(t.roll)} · off ${clock(t.off)}` +
     (t.lost >= 0.5 ? ` · link lost ${clock(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : "");
 
+  // markers while rolling: buttons when the session takes them, the last few pressed
+  const m = s.marks || { on: false, recent: [] };
+  $("marks-card").hidden = !m.on;
+  const mkey = m.recent.map((x) => `${x.t_s}:${x.text}`).join("|");
+  if (mkey !== marksKey) {
+    marksKey = mkey;
+    const ol = $("marks");
+    ol.textContent = "";
+    for (const x of m.recent.slice().reverse()) {
+      const li = document.createElement("li"); li.textContent = `${clock(x.t_s)} ${x.text}`; ol.appendChild(li);
+    }
+  }
+
   // replay controls
   const r = s.replay;
   $("replay-card").hidden = !r;
@@ -181,10 +194,18 @@ function render(s) {
 }
 
 // --- the connection ---------------------------------------------------------------------------------
-let ws = null, scrubbing = false;
+let ws = null, scrubbing = false, marksKey = null;
 function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
 $("play").addEventListener("click", () => send({ cmd: hs.last && hs.last.replay && hs.last.replay.playing ? "pause" : "play" }));
 $("scrub").addEventListener("input", () => { scrubbing = true; });
+for (const id of ["mark-start", "mark-end", "mark-note"]) {
+  $(id).addEventListener("click", (e) => {
+    const mark = e.currentTarget.dataset.mark;
+    if (mark !== "note") { send({ cmd: "mark", mark }); return; }
+    const text = window.prompt("note (saved in the recording at this moment):", "");
+    if (text && text.trim()) send({ cmd: "mark", mark, text: text.trim() });
+  });
+}
 $("scrub").addEventListener("change", (e) => { scrubbing = false; send({ cmd: "seek", t_s: parseFloat(e.target.value) }); });
 
 function connect() {

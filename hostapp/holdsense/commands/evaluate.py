@@ -1,0 +1,98 @@
+"""`holdsense evaluate FILES_OR_FOLDER... [--json] [--plot OUT.png] [--jobs N]`: the detector against labels.
+
+Each recording (CSV, .hscap, XDF) with `X.labels.json` beside it is analysed and
+scored (holdsense.lab.evaluate): a table per file and in total, per body region
+and side when labelled; `--json` one holdsense-evaluation/1 object (contracts.md §5).
+A folder means the recordings directly in it that have labels beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score the detector against labelled recordings (F1, boundary errors)",
+                       description="Compare the detector with the labels (X.labels.json beside each recording): "
+                                   "frame-level hold and roll F1, event-level hold F1, boundary errors, per file "
+                                   "and in total, per body region and side when labelled.")
+    p.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER", help="labelled recordings or folders of them")
+    p.add_argument("--labels", metavar="FILE.labels.json", help="labels for a single FILE (default: beside it)")
+    p.add_argument("--json", action="store_true", help="one holdsense-evaluation/1 JSON object on stdout")
+    p.add_argument("--plot", metavar="OUT.png", help="plot the worst disagreements about holding")
+    p.add_argument("--worst", type=int, default=6, metavar="N", help="panels in --plot (default 6)")
+    p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores; 1: no workers)")
+    p.add_argument("--stream", metavar="NAME", help="in .xdf files: the force stream")
+    p.set_defaults(func=run)
+
+
+def _inputs(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(recordings to score, recordings in folders skipped for lack of labels)."""
+    from ..analysis import expand_inputs
+    from ..io.labels import labels_path_for
+
+    files: list[str] = []
+    skipped: list[str] = []
+    for p in paths:
+        if Path(p).is_dir():
+            for f in expand_inputs([p]):
+                (files if labels_path_for(f).is_file() else skipped).append(f)
+        else:
+            files.append(p)
+    return files, skipped
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..lab.evaluate import (EVALUATION_FORMAT, evaluate_file, file_entry, plot_disagreements, pool,
+                                render_table)
+    from ..lab.parallel import map_files
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be 1 or more (leave it out for all cores)")
+    if args.worst < 1:
+        raise UserError(f"--worst {args.worst}: must be 1 or more")
+    for p in args.files:
+        if not Path(p).exists():
+            raise UserError(f"{p}: no such file or folder")
+    files, skipped = _inputs(args.files)
+    if args.labels and (len(files) != 1 or Path(args.files[0]).is_dir()):
+        raise UserError("--labels goes with a single FILE (in a folder, labels sit beside each recording)")
+    if not files:
+        raise UserError("no labelled recordings in " + ", ".join(args.files)
+                        + (f" ({len(skipped)} recording(s) without X.labels.json)" if skipped else ""))
+    if args.plot and not Path(args.plot).resolve().parent.is_dir():
+        raise UserError(f"--plot {args.plot}: folder does not exist")
+    for f in skipped:
+        print(f"holdsense: note: {f}: no labels beside it, skipped", file=sys.stderr)
+    fn = functools.partial(evaluate_file, labels_path=args.labels, stream=args.stream)
+    results, failed = [], []
+    for path, outcome in map_files(fn, files, jobs=args.jobs):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, UserError):
+                outcome = UserError(f"{path}: {type(outcome).__name__}: {outcome}")
+            failed.append((path, str(outcome)))
+            print(f"holdsense: error: {outcome}", file=sys.stderr)
+            continue
+        results.append(outcome)
+    if not results:
+        return 2
+    entries = [file_entry(r) for r in results]
+    total = pool(results)
+    if args.plot:
+        n = plot_disagreements(results, args.plot, worst=args.worst)
+        print(f"plot of the {n} worst disagreement(s) written to {args.plot}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"format": EVALUATION_FORMAT, "files": entries, "total": total,
+                          "failed": [{"source": p, "error": e} for p, e in failed]}, indent=1))
+    else:
+        print(render_table(entries, total))
+    if failed:
+        print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {', '.join(p for p, _ in failed)}",
+              file=sys.stderr)
+        return 2
+    return 0

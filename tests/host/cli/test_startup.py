@@ -1,0 +1,51 @@
+"""Start-up pays only for the command that runs (issue 16): checked by what gets imported, not by timing
+(the timing against `python -c pass` is bench/startup.py)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("numpy", "scipy", "serial", "rollsignal", "matplotlib", "rich", "bleak")
+
+
+def _imported_after(args: list[str]) -> set[str]:
+    code = ("import sys, contextlib, io\n"
+            "from holdsense.cli import main\n"
+            "try:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            f"        main({args!r})\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            f"{HEAVY!r} or m.startswith('holdsense.'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return set(out.stdout.split())
+
+
+def test_top_level_help_imports_no_command() -> None:
+    mods = _imported_after(["--help"])
+    assert not {m for m in mods if m.split(".")[0] in HEAVY}, mods
+    assert not {m for m in mods if m.startswith("holdsense.commands.")}, mods
+
+
+@pytest.mark.parametrize("command", ["analyze", "record", "capture-info", "virtual-device", "session"])
+def test_a_command_help_imports_that_command_only(command: str) -> None:
+    mods = _imported_after([command, "--help"])
+    commands = {m for m in mods if m.startswith("holdsense.commands.") and not m.split(".")[-1].startswith("_")}
+    assert commands <= {f"holdsense.commands.{command.replace('-', '_')}", "holdsense.commands.record",
+                        "holdsense.commands.history"}, commands  # live/session reuse record's/history's helpers
+    if command in ("analyze", "capture-info", "virtual-device"):
+        assert not {m for m in mods if m.split(".")[0] in HEAVY}, mods
+
+
+def test_help_lists_every_command_with_its_help() -> None:
+    from holdsense.cli import build_parser, command_table
+
+    table = command_table()
+    full = build_parser()
+    sub = next(a for a in full._actions if a.dest == "command")
+    assert set(table) == set(sub.choices)
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert {k: v for k, (_, v) in table.items()} == helps
