@@ -136,12 +136,15 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
 def _folder_member(path: str) -> bool:
     from .io.registry import is_readable
 
+    named = path.lower().endswith(RECORDING_SUFFIXES)
     try:
         with open(path, "rb") as fh:
-            fh.read(1)
+            head = fh.read(4096)
+        if named and head[:2] == b"\x1f\x8b":
+            zlib.decompressobj(wbits=31).decompress(head, 256)  # raises if corrupt from the start
         return is_readable(path)
     except (OSError, EOFError, zlib.error):  # unreadable, or compressed and corrupt from the start
-        return path.lower().endswith(RECORDING_SUFFIXES)
+        return named
 
 
 def load_for_analysis(path: str, *, stream: str | None = None, warn: IO[str] | None = None) -> Recording:

@@ -272,7 +272,7 @@ def sniff_format(path: str | os.PathLike[str]) -> str | None:
         if head[:3] == BOM:
             head = head[3:]
         line = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):  # a corrupt gzip start: not recognisable, the reader names it
         return None
     if line.startswith("#") and ":" in line:
         key, _, value = line[1:].partition(":")
