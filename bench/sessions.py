@@ -96,6 +96,33 @@ def force_only(c: SampleChunk) -> SampleChunk:
     return SampleChunk(c.t_s, c.force_n, None, c.flags, c.raw_counts)
 
 
+def training_segments(labels: dict[str, Any], t_end_s: float) -> list[dict[str, Any]]:
+    """The labels' segments, with the time a hold-only labelling (markers: `labelled_kinds` ["hold"])
+    left unmarked filled as `roll`.
+
+    Why: a marker file says "here I held" and, by omission, "here I did not"; the fit learns hold
+    against loaded non-hold frames (unloaded ones are dropped by the contact stage anyway), so the
+    unmarked loaded time must count as non-hold, not as unlabelled "off" (which the fit skips: it
+    would then see holds only).
+    """
+    from holdsense.io.labels import labelled_kinds
+
+    segs = sorted((dict(s) for s in labels.get("segments", []) if s.get("kind") in ("off", "roll", "hold")),
+                  key=lambda s: s["start_s"])
+    if "roll" in labelled_kinds(labels):
+        return segs
+    out: list[dict[str, Any]] = []
+    t = 0.0
+    for s in segs:
+        if s["start_s"] > t:
+            out.append({"kind": "roll", "start_s": t, "end_s": s["start_s"]})
+        out.append(s)
+        t = max(t, s["end_s"])
+    if t_end_s > t:
+        out.append({"kind": "roll", "start_s": t, "end_s": t_end_s})
+    return out
+
+
 def folder(path: str | Path) -> Iterator[Session]:
     """Recordings with X.labels.json beside them (X.csv or X.csv.gz)."""
     from holdsense.io.recording import read_recording
@@ -108,7 +135,8 @@ def folder(path: str | Path) -> Iterator[Session]:
         with open(lab_path, encoding="utf-8") as fh:
             labels = json.load(fh)
         rec = read_recording(rec_path, warn=None)
+        segments = training_segments(labels, float(rec.samples.t_s[-1]) if len(rec.samples.t_s) else 0.0)
         fam = str(labels.get("family") or (labels.get("scenario") or {}).get("name") or "folder") \
             if isinstance(labels.get("scenario"), (dict, type(None))) else str(labels.get("scenario"))
-        yield Session(f"folder/{stem}", fam, "folder", rec.samples, labels["segments"],
+        yield Session(f"folder/{stem}", fam, "folder", rec.samples, segments,
                       rec.metadata.get("sample_rate_hz"), rec.samples.angle_deg is not None, None, rec.metadata)
