@@ -109,7 +109,7 @@ def _options(family: str, seed: int, rate_hz: float | None, enc: bool | None, sh
     draw_enc = bool(rng.random() < 0.5)
     draw_shell = "ribbed" if rng.random() < 0.3 else "smooth"
     foam = "soft" if rng.random() < 0.5 else "firm"
-    region = str(rng.choice(["quads", "hamstrings", "calves", "glutes", "it_band", "upper_back"]))
+    region = str(rng.choice(["quads", "hamstrings", "calves", "glutes", "it-band", "upper-back"]))
     if shell is not None and shell not in ("smooth", "ribbed"):
         raise ValueError(f"shell must be 'smooth' or 'ribbed', not {shell!r}")
     if rate_hz is not None and not (1.0 <= rate_hz <= 200.0):
