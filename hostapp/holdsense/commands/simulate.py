@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..errors import UserError
 from ._options import number, output_path, seed
@@ -47,16 +48,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise UserError("simulate needs -o OUT.csv (or --list)")
-    out = args.output
-    if not (out.endswith(".csv") or out.endswith(".csv.gz")):
-        raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
+    out = _checked_output(args.output)
     scenario = load_scenario(args.scenario)
     res = simulate(scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None,
                    body_mass_kg=args.body_mass_kg, duration_s=args.duration_s)
-    try:
-        rec_path, lab_path = res.write(out)
-    except OSError as exc:
-        raise UserError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    rec_path, lab_path = _write(res, out)
     holds = [s for s in res.labels["segments"] if s["kind"] == "hold"]
     s = res.samples
     print(f"{rec_path}: {res.metadata['scenario']} seed {args.seed}, {res.duration_s:.1f} s, {len(s)} samples "
@@ -64,6 +60,21 @@ def run(args: argparse.Namespace) -> int:
           f"body {res.metadata['body_mass_kg']} kg, {len(holds)} holds", file=sys.stdout)
     print(f"{lab_path}: ground truth ({len(res.labels['segments'])} segments)")
     return 0
+
+
+def _checked_output(out: str) -> str:
+    """The -o path, refused (exit 2) unless it names a recording file."""
+    if not (out.endswith(".csv") or out.endswith(".csv.gz")):
+        raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
+    return out
+
+
+def _write(session: Any, out: str) -> tuple[Any, Any]:
+    """Write a generated session (either generator: both have `.write`) and its labels; exit 2 on OS errors."""
+    try:
+        return session.write(out)
+    except OSError as exc:
+        raise UserError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
 
 
 def _run_quasistatic(args: argparse.Namespace) -> int:
@@ -77,9 +88,7 @@ def _run_quasistatic(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise UserError("simulate needs -o OUT.csv (or --list)")
-    out = args.output
-    if not (out.endswith(".csv") or out.endswith(".csv.gz")):
-        raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
+    out = _checked_output(args.output)
     if args.scenario not in FAMILIES:
         raise UserError(f"--scenario {args.scenario}: the quasistatic generator has the families "
                         f"{', '.join(FAMILIES)} (no scenario files)")
@@ -91,10 +100,7 @@ def _run_quasistatic(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be 0 or more")
     s = generate(args.scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None)
-    try:
-        rec_path, lab_path = s.write(out)
-    except OSError as exc:
-        raise UserError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    rec_path, lab_path = _write(s, out)
     holds = [x for x in s.labels["segments"] if x["kind"] == "hold"]
     md = s.metadata
     print(f"{rec_path}: quasistatic {args.scenario} seed {args.seed}, {s.duration_s:.1f} s, {len(s.t_s)} samples "
