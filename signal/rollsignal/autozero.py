@@ -11,8 +11,8 @@ is a plain recursive filter over a subsequence and streams exactly.
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal as sps
 
+from ._scipy import sps  # lfilter without scipy.signal's package import (_scipy.py says why)
 from .frames import FRAME_S, Frames
 from .filters import forward_fill
 
