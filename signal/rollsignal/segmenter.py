@@ -41,9 +41,8 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
-from scipy import signal as sps
 
+from ._scipy import ndimage, sps  # scipy's filters without scipy.signal's package import (_scipy.py says why)
 from .filters import butter_sos, forward_fill, sosfilt_state
 from .frames import FRAME_S, Frames
 

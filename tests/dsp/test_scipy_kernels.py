@@ -28,6 +28,18 @@ def test_the_kernels_were_found() -> None:
     assert _scipy._min_or_max_filter1d is not None
 
 
+def test_detector_imports_neither_scipy_signal_nor_ndimage() -> None:
+    code = ("import sys, numpy as np, rollsignal\n"
+            "t = np.arange(4000) / 80.0\n"
+            "f = 100 + 50 * np.sin(t)\n"
+            "rollsignal.analyze(rollsignal.SampleChunk(t, f, np.degrees(t)))\n"
+            "rollsignal.analyze(rollsignal.SampleChunk(t, f))\n"
+            "print(sorted(m for m in ('scipy.signal', 'scipy.ndimage', 'scipy.stats', 'scipy.special') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
 @pytest.mark.parametrize("key", sorted(STORED_DESIGNS, key=repr))
 def test_stored_designs_are_scipys(key) -> None:
     order, cutoff, btype = key
