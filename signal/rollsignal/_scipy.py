@@ -8,7 +8,7 @@ min/max of `ndimage.minimum_filter1d` / `maximum_filter1d`. This module loads th
 extension modules straight from scipy's installation (tens of ms) and calls them as the public
 functions do, so results are bit-identical (tests/dsp/test_scipy_kernels.py compares them with
 the public functions on random inputs); the filter designs the detector uses are stored
-precomputed in filters.py for the same reason.
+precomputed in designs.py for the same reason.
 
 `sps` and `ndimage` stand in for the `scipy.signal` and `scipy.ndimage` modules: the functions
 above run on the kernels, any other name (or an argument form the kernels do not take, or a scipy
@@ -26,6 +26,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from .designs import stored_sosfilt_zi
 
 
 def _extension(package: str, name: str) -> ModuleType | None:
@@ -106,9 +108,7 @@ class _Signal(_Fallback):
 
     @staticmethod
     def sosfilt_zi(sos: np.ndarray) -> np.ndarray:
-        """`scipy.signal.sosfilt_zi`: the stored result for the designs in filters.py, else scipy's."""
-        from .filters import stored_sosfilt_zi
-
+        """`scipy.signal.sosfilt_zi`: the stored result for the designs in designs.py, else scipy's."""
         zi = stored_sosfilt_zi(sos)
         return zi if zi is not None else _real("scipy.signal").sosfilt_zi(sos)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ._scipy import sosfilt_kernel as _sosfilt_kernel  # sosfilt's C kernel, without scipy.signal's import
 from ._scipy import sps
+from .designs import FRAME_S_DESIGNED, STORED_DESIGNS, design_key
 from .frames import FRAME_S, Frames
 
 CUTOFF_HZ = 2.0
@@ -31,35 +32,6 @@ def forward_fill(values: np.ndarray, ok: np.ndarray, carry: float) -> np.ndarray
     return ext[idx]  # idx -1 picks the appended carry
 
 
-#: The Butterworth designs the detector uses, as `scipy.signal.butter(order, cutoff_hz, btype, fs=1 / FRAME_S,
-#: output="sos")` and `scipy.signal.sosfilt_zi` of it return them (Python float reprs round-trip exactly).
-#: Stored, not designed at run time: designing needs `scipy.signal`, whose import costs ~0.6 s, five times
-#: the analysis of a 2-hour file (see _scipy.py). tests/dsp/test_scipy_kernels.py checks every entry
-#: against scipy bit for bit; a design not listed here is made by scipy as before.
-STORED_DESIGNS: dict[tuple[int, float | tuple[float, float], str], tuple[list[list[float]], list[list[float]]]] = {
-    (2, 2.0, "lowpass"): (
-        [[0.0674552738890719, 0.1349105477781438, 0.0674552738890719, 1.0, -1.1429805025399011,
-          0.41280159809618877]],
-        [[0.9325447261109279, -0.34534632420711675]]),
-    (2, (0.1, 0.4), "bandpass"): (
-        [[0.002080567135492293, 0.004161134270984586, 0.002080567135492293, 1.0, -1.8925388671474799,
-          0.9041738508370836],
-         [1.0, -2.0, 1.0, 1.0, -1.9667173311097974, 0.967971532735005]],
-        [[0.713199210128436, -0.6446567034991252], [-0.7152797772639047, 0.7152797772639055]]),
-    (2, (0.4, 1.5), "bandpass"): (
-        [[0.02384755629891096, 0.04769511259782192, 0.02384755629891096, 1.0, -1.551176170591888,
-          0.6960783679375013],
-         [1.0, -2.0, 1.0, 1.0, -1.8622586820432399, 0.8813989834666985]],
-        [[0.6344600949517045, -0.4343861591843873], [-0.6583076512506155, 0.6583076512506155]]),
-}
-_STORED_ZI = {np.array(sos).tobytes(): zi for sos, zi in STORED_DESIGNS.values()}
-
-
-def _design_key(order: int, cutoff_hz: float | tuple[float, float], btype: str) -> tuple:
-    cut = tuple(float(c) for c in cutoff_hz) if isinstance(cutoff_hz, (tuple, list)) else float(cutoff_hz)
-    return (int(order), cut, btype)
-
-
 @functools.lru_cache(maxsize=None)
 def butter_sos(order: int, cutoff_hz: float | tuple[float, float], btype: str = "lowpass") -> np.ndarray:
     """`scipy.signal.butter(..., fs=1 / FRAME_S, output="sos")`, designed once per process (or stored).
@@ -67,19 +39,10 @@ def butter_sos(order: int, cutoff_hz: float | tuple[float, float], btype: str = 
     Why: the design (zpk2sos) costs ~0.5-1.4 ms per filter, more than filtering ten minutes of frames;
     every Detector (one per `analyze`) would redo it. Treat the result as read-only.
     """
-    stored = STORED_DESIGNS.get(_design_key(order, cutoff_hz, btype))
+    stored = STORED_DESIGNS.get(design_key(order, cutoff_hz, btype)) if FRAME_S == FRAME_S_DESIGNED else None
     if stored is not None:
         return np.array(stored[0], dtype=np.float64)
     return sps.butter(order, cutoff_hz, btype=btype, fs=1.0 / FRAME_S, output="sos")
-
-
-def stored_sosfilt_zi(sos: np.ndarray) -> np.ndarray | None:
-    """`scipy.signal.sosfilt_zi(sos)` when `sos` is one of the stored designs, else None."""
-    sos = np.asarray(sos)
-    if sos.dtype != np.float64:
-        return None
-    zi = _STORED_ZI.get(np.ascontiguousarray(sos).tobytes())
-    return None if zi is None else np.array(zi, dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=None)

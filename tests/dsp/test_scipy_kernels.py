@@ -15,7 +15,8 @@ import scipy.ndimage
 import scipy.signal
 
 from rollsignal import _scipy
-from rollsignal.filters import STORED_DESIGNS, butter_sos, sosfilt_state, sosfilt_zi_of, stored_sosfilt_zi
+from rollsignal.designs import STORED_DESIGNS, stored_sosfilt_zi
+from rollsignal.filters import butter_sos, sosfilt_state, sosfilt_zi_of
 from rollsignal.frames import FRAME_S
 
 RNG = np.random.default_rng(16)
