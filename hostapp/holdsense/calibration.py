@@ -30,11 +30,12 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .errors import UserError
+
+if TYPE_CHECKING:  # numpy is imported where it is used: `holdsense calibrate --help` does not pay for it
+    import numpy as np
 
 #: Standard gravity (m/s²), CGPM 1901; local g differs by up to ±0.3 %, pass `g_mps2` to correct.
 STANDARD_GRAVITY_MPS2 = 9.80665
@@ -103,6 +104,8 @@ def window_stats(t_s: Sequence[float] | np.ndarray, counts: Sequence[float] | np
 
     NaN samples (missing) are ignored. Drift uses device time `t_s`, never a nominal rate.
     """
+    import numpy as np
+
     t = np.asarray(t_s, dtype=float)
     c = np.asarray(counts, dtype=float)
     ok = np.isfinite(t) & np.isfinite(c)
@@ -160,6 +163,8 @@ class Calibration:
     # -- counts <-> newtons -------------------------------------------------------------------
     def apply(self, raw_counts: Any) -> Any:
         """Force (N) for raw counts (scalar or array); NaN (missing) stays NaN."""
+        import numpy as np
+
         x = np.asarray(raw_counts, dtype=float) - float(self.tare_counts)
         out = np.zeros_like(x)
         for c in reversed(self.counts_to_n):  # Horner: fewer rounding steps than summing powers
@@ -172,6 +177,8 @@ class Calibration:
         Exact for a linear calibration; Newton's method from the linear estimate otherwise
         (a valid calibration is monotonic over its range, so this converges in a few steps).
         """
+        import numpy as np
+
         f = np.asarray(force_n, dtype=float)
         coeffs = list(self.counts_to_n)
         slope = coeffs[1] if len(coeffs) > 1 else 0.0
@@ -333,6 +340,8 @@ def fit_calibration(points: Iterable[CalPoint], *, g_mps2: float = STANDARD_GRAV
     max_degree: 1 forces linear; 2 allows the quadratic under the rule in the module docstring.
     Raises CalibrationError for every point set it cannot trust (see module docstring).
     """
+    import numpy as np
+
     pts = list(points)
     if not (_is_number(g_mps2) and 9.7 < g_mps2 < 9.9):
         raise CalibrationError(f"local gravity {g_mps2!r} m/s² is not plausible on Earth (9.78–9.84)")

@@ -14,9 +14,10 @@ not block for long.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Union
 
-from rollsignal import SampleChunk
+if TYPE_CHECKING:  # annotations only: importing rollsignal's types means numpy, which `--help` must not pay for
+    from rollsignal import SampleChunk
 
 
 class Listener:

@@ -25,9 +25,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..calibration import (STANDARD_GRAVITY_MPS2, CalibrationError, CalPoint, FitResult, StabilityCriteria,
                            fit_calibration, save_calibration, window_stats)
@@ -38,6 +36,9 @@ DEFAULT_POINT_TIMEOUT_S = 120.0
 FLAG_SAT = 1
 #: This many saturated samples in a row mean the load is beyond the range (a single one is a glitch).
 SATURATED_RUN = 20
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: `holdsense calibrate --help` does not pay for it
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -140,6 +141,8 @@ class PointWaiter:
         the window or a short reason to keep waiting. Returns the window (t_s, counts).
         Raises UserError after `timeout_s` with what was seen last.
         """
+        import numpy as np
+
         # Start afresh: samples from before the request (the previous load) must not count.
         self.t.clear()
         self.c.clear()

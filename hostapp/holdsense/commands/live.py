@@ -8,12 +8,8 @@ import sys
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  markers_wanted)
-from ..listeners.live import DetectorListener, make_view
-from ..listeners.notifier import Notifier
 from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
                        check_web_options, load_profile_option, open_device, profile_body_mass, user_profile)
-from ..listeners.recorder import Until, run_session
-from ..io.recording import RecordingWriter
 from .record import check_output
 
 
@@ -43,6 +39,12 @@ def mark_from_page(board: MarkerBoard | None, msg: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense live --help` must not pay for numpy and rollsignal
+    from ..io.recording import RecordingWriter
+    from ..listeners.live import DetectorListener, make_view
+    from ..listeners.notifier import Notifier
+    from ..listeners.recorder import Until, run_session
+
     check_session_options(args)
     check_lsl_options(args)
     check_marker_options(args)

@@ -16,11 +16,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from ..calibration import Calibration, load_calibration
 from ..errors import UserError
-from ..io.recording import format_meta_value, parse_recording_text, read_recording
 from ._options import output_path
 
 
@@ -44,6 +41,11 @@ def recalibrate_text(text: str, cal: Calibration, source: str) -> tuple[str, dic
 
     Raises UserError when the recording cannot be read or has no raw_counts to work from.
     """
+    # imported here, not at the top: `holdsense recalibrate --help` must not pay for numpy and rollsignal
+    import numpy as np
+
+    from ..io.recording import format_meta_value, parse_recording_text
+
     rec = parse_recording_text(text, source, warn=sys.stderr)
     if "raw_counts" not in rec.columns:
         raise UserError(f"{source}: no raw_counts column: this recording cannot be re-calibrated "
@@ -106,6 +108,8 @@ def recalibrate_text(text: str, cal: Calibration, source: str) -> tuple[str, dic
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.recording import read_recording
+
     src = Path(args.file)
     dst = Path(args.output)
     cal = load_calibration(args.calibration)

@@ -10,11 +10,8 @@ from ..errors import UserError
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  describe, markers_wanted)
-from ..listeners.notifier import Notifier
 from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
                        open_device, output_path)
-from ..listeners.recorder import Progress, Until, default_recording_name, fmt_elapsed, run_session
-from ..io.recording import RecordingWriter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +45,11 @@ def check_output(path: str, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense record --help` must not pay for numpy and rollsignal
+    from ..io.recording import RecordingWriter
+    from ..listeners.notifier import Notifier
+    from ..listeners.recorder import Progress, Until, default_recording_name, fmt_elapsed, run_session
+
     check_session_options(args)
     check_lsl_options(args)
     check_marker_options(args)

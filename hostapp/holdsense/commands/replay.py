@@ -7,10 +7,6 @@ from pathlib import Path
 
 from ..errors import UserError
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ..listeners.live import DetectorListener, make_view
-from ..listeners.notifier import Notifier
-from ..io.player import Player
-from ..io.registry import open_reader
 from ._options import (add_session_options, add_web_options, check_session_options, check_web_options,
                        load_profile_option, seconds, speed_factor, user_profile)
 
@@ -33,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense replay --help` must not pay for numpy and rollsignal
+    from ..io.player import Player
+    from ..io.registry import open_reader
+    from ..listeners.live import DetectorListener, make_view
+    from ..listeners.notifier import Notifier
+
     speed = args.speed
     check_session_options(args)
     check_lsl_options(args)
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: float) -> int:
     """The recording on the live page with a scrubber (pause, play, seek); serves until Ctrl-C."""
+    from ..listeners.live import DetectorListener
     from ..listeners.web import ReplayControl, serve
 
     me = user_profile(args)

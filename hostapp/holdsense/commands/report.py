@@ -11,11 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..analysis import analyze_recording
 from ..errors import UserError
 from ..coaching.history import History, default_db_path
-from ..io.registry import open_reader
-from ..coaching.report import ReportInput, write_report
 from ._options import user_profile
 from .history import add_db_option
 from ._options import body_mass_kg, output_with_suffix, profile_name
@@ -40,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here, not at the top: `holdsense report --help` must not pay for numpy and rollsignal
+    from ..analysis import analyze_recording
+    from ..coaching.report import ReportInput, write_report
+    from ..io.registry import open_reader
+
     out = Path(args.output)
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise UserError(f"{out}: unknown report type '{out.suffix or '(none)'}' (use .html or .pdf)")

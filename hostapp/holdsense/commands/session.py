@@ -22,11 +22,10 @@ import select
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
                              parse_rom, parse_scale_0_10, regions_help, session_score)
-from ..coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues
 from ..errors import UserError
 from ..coaching.history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
 from ..messages import Listener
@@ -34,6 +33,9 @@ from ._options import add_connection_options, add_session_options, check_session
 from ..io.registry import open_reader
 from .history import add_db_option
 from ._options import speed_factor
+
+if TYPE_CHECKING:
+    from ..coaching.cues import CueOutput
 
 ANSWER_KEYS = {"region", "before", "after", "body_mass_kg"}
 
@@ -250,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
          history: History | None, rec: Any) -> int:
     """The guided session; stored in `history` unless it is None (a replay without --save-history)."""
+    from ..coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues  # (numpy: not for `session --help`)
     from ..listeners.live import DetectorListener
     from ..listeners.notifier import Notifier
     from ..io.player import Player

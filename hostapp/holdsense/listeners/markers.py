@@ -20,9 +20,10 @@ import select
 import sys
 import threading
 import time
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
-from rollsignal import SampleChunk
+if TYPE_CHECKING:  # annotations only (numpy stays out of `record --help` / `live --help`)
+    from rollsignal import SampleChunk
 
 from ..io.markers import Marker, marker_from_word
 from ..messages import Listener
