@@ -452,23 +452,30 @@ class RecordingReader:
                block_text: str | None = None) -> tuple[SampleChunk, dict[str, list[str]]] | None:
         """Parse one block of data lines (`block_text`: the same lines as one text, when they are a whole
         block: lets a few checks run as one C-level scan)."""
-        source, columns = self.source, self.columns
-        # Blank lines are tolerated; keep their absolute line numbers for errors. (all(map(...)) runs in C:
-        # a Python-level test per row cost more than numpy's parse of the block.)
-        if not all(map(str.strip, data_lines)):
-            numbered = [(first_line + k, ln) for k, ln in enumerate(data_lines) if ln.strip()]
-            rows = [ln for _, ln in numbered]
-        else:
-            numbered = None
-            rows = data_lines
-        if not rows:
+        if not data_lines:
             return None
+        source, columns = self.source, self.columns
+        numeric_idx = self._numeric_idx
+        numbered: list[tuple[int, str]] | None = None
+        rows = data_lines
+        # numpy's parser first, on the lines as they are (the usual block: no blank line). It skips or rejects
+        # a blank line, so a block with one comes back short (or None) and takes the careful path below. (With
+        # a non-blank first and last line it always has a row to parse: no "empty input" warning.)
+        values = (_parse_fast(rows, len(columns), numeric_idx)
+                  if rows and rows[0].strip() and rows[-1].strip() else None)
+        if values is None:
+            # Blank lines are tolerated; keep their absolute line numbers for errors. (all(map(...)) runs in C:
+            # a Python-level test per row cost more than numpy's parse of the block.)
+            if not all(map(str.strip, data_lines)):
+                numbered = [(first_line + k, ln) for k, ln in enumerate(data_lines) if ln.strip()]
+                rows = [ln for _, ln in numbered]
+                if not rows:
+                    return None
+                values = _parse_fast(rows, len(columns), numeric_idx)
 
         def lineno(k: int) -> int:
             return numbered[k][0] if numbered is not None else first_line + k
 
-        numeric_idx = self._numeric_idx
-        values = _parse_fast(rows, len(columns), numeric_idx)
         if values is None:
             values = _parse_slow(rows, columns, numeric_idx, source, lineno)
         cols = {columns[j]: values[:, k] for k, j in enumerate(numeric_idx)}
