@@ -142,3 +142,46 @@ def test_gate_drops_a_stray_frame_and_keeps_a_confirmed_jump():
     # idle streaming: long but consistent steps go straight through
     i1 = _frame(8, 50 + 100_000 + 10_000_000, n=1)
     assert g.filter([i1]) == [i1]
+
+
+def test_gate_reads_frame_heads_alike_one_by_one_and_in_bulk():
+    """`SampleFrameGate._heads` (numpy, for batches) gives exactly `_head` of each frame, and a stream filtered
+    in bulk passes and rejects the same frames as one filtered frame by frame."""
+    from holdsense.link.device import SampleFrameGate
+    from holdsense.link.frames import Frame, decode_raw
+
+    rng = np.random.default_rng(16)
+    frames = []
+    first, t = 0, 1_000_000
+    for k in range(400):
+        n = int(rng.integers(1, 21))
+        angle = bool(rng.integers(0, 2))
+        dts = rng.integers(0, 1 << 24, n) if k % 37 == 5 else rng.integers(12_000, 13_000, n)  # some huge steps
+        samples = []
+        for j in range(n):
+            samples.append((t & 0xFFFFFFFF, int(rng.integers(-1000, 1000)), 0, j))
+            t += int(dts[j])
+        index = int(rng.integers(0, 1 << 32)) if k % 53 == 7 else first  # a stray index now and then
+        f = decode_raw(fw.encode_samples(k & 0xFFFF, index & 0xFFFFFFFF, samples, angle))
+        first += n
+        kind = k % 41
+        if kind == 3:
+            f = Frame(f.type, f.seq, f.payload[:7])  # too short for a head
+        elif kind == 4:
+            f = Frame(f.type, f.seq, f.payload[:1] + b"\x00" + f.payload[2:])  # n = 0
+        elif kind == 5:
+            f = Frame(f.type, f.seq, f.payload + b"\x01")  # length does not match n
+        frames.append(f)
+    g = SampleFrameGate()
+    assert g._heads(frames) == [g._head(f) for f in frames]
+    assert g._heads(frames[:1]) == [g._head(frames[0])]
+    one, bulk = SampleFrameGate(), SampleFrameGate()
+    one.VECTOR_FRAMES = 10 ** 9
+    bulk.VECTOR_FRAMES = 1
+    out_one, out_bulk = [], []
+    cuts = np.cumsum(rng.integers(1, 30, 40))
+    for part in np.split(np.arange(len(frames)), cuts[cuts < len(frames)]):
+        batch = [frames[i] for i in part]
+        out_one += one.filter(batch)
+        out_bulk += bulk.filter(batch)
+    assert out_one == out_bulk and one.rejected == bulk.rejected > 0
