@@ -5,11 +5,14 @@ precede a header row; `t_s` and `force_n` are required, `angle_deg`,
 `raw_counts` and `flags` optional, unknown columns kept and ignored.
 
 The reader streams (`RecordingReader`): it parses a couple of megabytes of
-text at a time with numpy's C parser for well-formed blocks and falls back to
+text at a time with a C parser for well-formed blocks (pyarrow's CSV reader
+when it is installed, the `lab` extra; else numpy's loadtxt) and falls back to
 a careful line-by-line parse that names the first bad line, so a 2-hour 80 Hz
-file loads in a fraction of a second, a broken one gets a precise error, and
-memory beyond the samples does not grow with the file. "-" reads standard
-input; pipes and FIFOs are read once, front to back.
+file loads in a fraction of a second (0.2 s CPU with pyarrow, 0.33 s without:
+bench/throughput.py), a broken one gets a precise error, and memory beyond the
+samples does not grow with the file. The parsers read every number alike
+(tests/host/files/test_recording_parsers.py). "-" reads standard input; pipes
+and FIFOs are read once, front to back.
 """
 from __future__ import annotations
 
@@ -306,9 +309,9 @@ def parse_recording_text(text: str, source: str, *, warn: IO[str] | None = sys.s
 class RecordingReader:
     """A recording read as a stream: `metadata` and `columns` at once, then `chunks()` of samples.
 
-    Parses about `block_bytes` of text at a time (numpy's C parser for
-    well-formed blocks, a careful line-by-line parse naming the first bad line
-    otherwise), checking the time column as it goes, so memory stays constant
+    Parses about `block_bytes` of text at a time (pyarrow's or numpy's C parser
+    for well-formed blocks, a careful line-by-line parse naming the first bad
+    line otherwise), checking the time column as it goes, so memory stays constant
     in the file's length and `holdsense analyze` can feed the detector while
     reading (streaming equals batch). Errors are `RecordingError` lines naming
     the file and line, the same as `read_recording`'s.
@@ -327,7 +330,7 @@ class RecordingReader:
         self._line = 0          # lines consumed before the current block
         self._last_t: float | None = None
         self._rows = 0
-        self._pending: list[str] = []   # data lines that came in the header's block
+        self._pending = ""   # data lines that came in the header's block (text)
         self._pending_first = 0
         self._done = False
         self.metadata: dict[str, Any] = {}
@@ -362,9 +365,10 @@ class RecordingReader:
         self.close()
 
     # -- the head: metadata lines and the header row --
-    def _lines(self) -> Iterator[tuple[list[str], int, bool]]:
-        """(complete lines of a block, number of the first, final block?); the half-written last line
-        is dropped here with its warning."""
+    def _lines(self) -> Iterator[tuple[str, int, bool]]:
+        """(text of a block of complete lines, number of its first line, final block?); the half-written
+        last line is dropped here with its warning. (Text, not split lines: a block parsed by pyarrow is
+        never split into Python strings.)"""
         for text, final in self._blocks:
             if final:
                 if text.strip() or (text and self._line):
@@ -372,14 +376,11 @@ class RecordingReader:
                     self.warnings.append(msg)
                     if self._warn is not None:
                         print(f"holdsense: warning: {msg}", file=self._warn)
-                yield [], self._line + 1, True
+                yield "", self._line + 1, True
                 return
-            lines = text.split("\n")
-            lines.pop()  # text ends with "\n"
             first = self._line + 1
-            self._line += len(lines)
-            self._text = text
-            yield lines, first, False
+            self._line += text.count("\n")
+            yield text, first, False
 
     def _read_head(self) -> None:
         self._iter = self._lines()
@@ -387,8 +388,12 @@ class RecordingReader:
         header: str | None = None
         header_line = 0
         seen_text = False
-        for lines, first, final in self._iter:
-            for k, line in enumerate(lines):
+        for text, first, final in self._iter:
+            # line by line up to the header only: the rest of this block is data, parsed as a block
+            pos, k = 0, -1
+            while pos < len(text):
+                end = text.index("\n", pos)  # (a block's text ends with "\n")
+                line, pos, k = text[pos:end], end + 1, k + 1
                 s = line.strip()
                 if not s:
                     continue
@@ -399,7 +404,7 @@ class RecordingReader:
                         self.metadata[key.strip()] = parse_meta_value(value)
                     continue
                 header, header_line = line, first + k
-                self._pending, self._pending_first = lines[k + 1:], first + k + 1
+                self._pending, self._pending_first = text[pos:], first + k + 1
                 break
             if header is not None or final:
                 seen_text = seen_text or bool(self.warnings)
@@ -436,33 +441,39 @@ class RecordingReader:
         self._done = True
         if self._pending:
             out = self._block(self._pending, self._pending_first)
-            self._pending = []
+            self._pending = ""
             if out is not None:
                 yield out
-        for lines, first, final in self._iter:
+        for text, first, final in self._iter:
             if final:
                 break
-            out = self._block(lines, first, self._text)
+            out = self._block(text, first)
             if out is not None:
                 yield out
         if not self._rows:
             raise RecordingError(f"{self.source}: no samples")
 
-    def _block(self, data_lines: list[str], first_line: int,
-               block_text: str | None = None) -> tuple[SampleChunk, dict[str, list[str]]] | None:
-        """Parse one block of data lines (`block_text`: the same lines as one text, when they are a whole
-        block: lets a few checks run as one C-level scan)."""
-        if not data_lines:
+    def _block(self, block_text: str, first_line: int) -> tuple[SampleChunk, dict[str, list[str]]] | None:
+        """Parse one block of complete lines (`block_text` ends with a newline; its first line is number
+        `first_line` of the file). Three parsers, fastest first, each taking the block only when it is
+        sure: pyarrow's CSV reader (when installed), numpy's, then a careful line-by-line parse that names
+        the first bad line. Where the first two accept a cell they read the same value as Python's float()
+        (correctly rounded), so which one parsed a block never changes a sample."""
+        n_lines = block_text.count("\n")
+        if not n_lines:
             return None
         source, columns = self.source, self.columns
         numeric_idx = self._numeric_idx
         numbered: list[tuple[int, str]] | None = None
-        rows = data_lines
-        # numpy's parser first, on the lines as they are (the usual block: no blank line). It skips or rejects
-        # a blank line, so a block with one comes back short (or None) and takes the careful path below. (With
-        # a non-blank first and last line it always has a row to parse: no "empty input" warning.)
-        values = (_parse_fast(rows, len(columns), numeric_idx)
-                  if rows and rows[0].strip() and rows[-1].strip() else None)
+        rows: list[str] | None = None  # the block split into lines, only when a parser needs them
+        values = _parse_arrow(block_text, n_lines, len(columns), numeric_idx)
+        if values is None:
+            data_lines = rows = block_text.split("\n")
+            rows.pop()  # (the text ends with "\n")
+            # numpy's parser next, on the lines as they are (the usual block: no blank line). It skips or rejects
+            # a blank line, so a block with one comes back short (or None) and takes the careful path below.
+            # (With a non-blank first and last line it always has a row to parse: no "empty input" warning.)
+            values = _parse_fast(rows, len(columns), numeric_idx) if rows[0].strip() and rows[-1].strip() else None
         if values is None:
             # Blank lines are tolerated; keep their absolute line numbers for errors. (all(map(...)) runs in C:
             # a Python-level test per row cost more than numpy's parse of the block.)
@@ -481,21 +492,26 @@ class RecordingReader:
         cols = {columns[j]: values[:, k] for k, j in enumerate(numeric_idx)}
         t = np.ascontiguousarray(cols["t_s"])
         self._check_time(t, lineno)
-        self._rows += len(rows)
+        n_rows = len(t)
+        self._rows += n_rows
 
-        flags = np.zeros(len(rows), dtype=np.uint8)
+        flags = np.zeros(n_rows, dtype=np.uint8)
         extra: dict[str, list[str]] = {}
         text_idx = self._text_idx
         if text_idx:
             if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
                 # Most rows have no flags: only split the ones that do (found by a C-level endswith map),
                 # and not even that when every row of the block ends with "," (one C-level count).
-                if block_text is None or block_text.count(",\n") != len(rows):
+                if block_text.count(",\n") != n_rows:
+                    if rows is None:
+                        rows = block_text.split("\n")[:-1]  # (pyarrow parsed it: no blank lines)
                     no_flags = np.fromiter(map(str.endswith, rows, itertools.repeat(",")), dtype=bool,
                                            count=len(rows))
                     for k in np.flatnonzero(~no_flags).tolist():
                         flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
             else:
+                if rows is None:
+                    rows = block_text.split("\n")[:-1]
                 split_rows = [ln.split(",") for ln in rows]
                 for j in text_idx:
                     col = [r[j].strip() if j < len(r) else "" for r in split_rows]
@@ -554,6 +570,60 @@ class RecordingReader:
         samples = parts[0] if len(parts) == 1 else SampleChunk.concat(parts)
         return Recording(source=self.source, metadata=self.metadata, samples=samples, columns=self.columns,
                          extra_columns=extras, warnings=self.warnings)
+
+
+#: pyarrow's CSV reader, looked up on first use: (pyarrow, pyarrow.csv, options) or False when it is not installed
+#: or HOLDSENSE_CSV_PARSER=numpy (tests run the readers both ways).
+_ARROW: Any = None
+
+
+def _arrow() -> Any:
+    global _ARROW
+    if _ARROW is None:
+        _ARROW = False
+        if os.environ.get("HOLDSENSE_CSV_PARSER", "").strip().lower() != "numpy":
+            try:
+                import pyarrow
+                import pyarrow.csv
+            except ImportError:
+                pass
+            else:
+                # No quoting, no nulls (an empty numeric cell fails here and is read by the careful path), empty
+                # lines are rows (so they fail the field count): any doubt is a refusal, never a guess.
+                parse = pyarrow.csv.ParseOptions(delimiter=",", quote_char=False, escape_char=False,
+                                                 newlines_in_values=False, ignore_empty_lines=False)
+                _ARROW = (pyarrow, pyarrow.csv, parse)
+    return _ARROW or None
+
+
+def _parse_arrow(text: str, n_lines: int, ncol: int, numeric_idx: list[int]) -> np.ndarray | None:
+    """pyarrow's C++ CSV parser for a well-formed block (about twice numpy's speed: bench/throughput.py);
+    None means "use the numpy / careful path" (pyarrow not installed, or any field count, empty cell or
+    number it does not take). Every number it takes, it reads as numpy's parser and Python's float() do
+    (tests/host/files/test_recording_parsers.py compares them)."""
+    arrow = _arrow()
+    if arrow is None:
+        return None
+    pa, csv, parse = arrow
+    names = [f"c{j}" for j in range(ncol)]
+    use = [names[j] for j in numeric_idx]
+    data = text.encode("utf-8")
+    try:
+        table = csv.read_csv(
+            io.BytesIO(data),
+            read_options=csv.ReadOptions(column_names=names, use_threads=False, block_size=len(data) + 1024),
+            parse_options=parse,
+            convert_options=csv.ConvertOptions(column_types={c: pa.float64() for c in use}, include_columns=use,
+                                               null_values=[], strings_can_be_null=False,
+                                               quoted_strings_can_be_null=False))
+    except (ValueError, pa.ArrowException):
+        return None
+    if table.num_rows != n_lines:
+        return None
+    out = np.empty((n_lines, len(use)), dtype=np.float64)
+    for k, c in enumerate(use):
+        out[:, k] = table.column(c).to_numpy()
+    return out
 
 
 def _parse_fast(rows: list[str], ncol: int, numeric_idx: list[int]) -> np.ndarray | None:

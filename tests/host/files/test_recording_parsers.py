@@ -1,0 +1,129 @@
+"""The recording reader's parsers agree (holdsense.io.recording): pyarrow's CSV reader (when installed), numpy's
+loadtxt and the careful line-by-line parse. A block goes to the first that takes it; whichever does, the
+samples, warnings and error messages must be the same, so the reader with pyarrow equals the reader without
+it (HOLDSENSE_CSV_PARSER=numpy) on good and damaged files alike."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from holdsense.io import recording
+from holdsense.io.recording import RecordingError, RecordingReader, _parse_arrow, _parse_fast, write_recording
+from rollsignal import FLAG_SAT, SampleChunk
+
+HEAD = "# format: holdsense-recording/1\nt_s,force_n,angle_deg,flags\n"
+
+needs_arrow = pytest.mark.skipif(recording._arrow() is None,
+                                 reason="pyarrow not installed (pip install pyarrow, or the 'lab' extra)")
+
+
+def _read(text: str, arrow: bool, monkeypatch: pytest.MonkeyPatch, block: int | None = None):
+    """(the Recording, or the RecordingError's message) of `text`, with or without pyarrow."""
+    if not arrow:
+        monkeypatch.setattr(recording, "_ARROW", False)
+    try:
+        return RecordingReader(io.BytesIO(text.encode()), "p.csv", warn=None, block_bytes=block).read_all()
+    except RecordingError as exc:
+        return str(exc)
+    finally:
+        monkeypatch.undo()
+
+
+def _assert_same(a, b) -> None:
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, str):
+        assert a == b
+        return
+    for name in ("t_s", "force_n", "angle_deg", "flags", "raw_counts"):
+        np.testing.assert_array_equal(getattr(a.samples, name), getattr(b.samples, name), err_msg=name)
+    assert a.warnings == b.warnings and a.extra_columns == b.extra_columns and a.columns == b.columns
+
+
+def _cells(rng: np.random.Generator, n: int) -> list[str]:
+    """Numbers as people and programs write them: fixed and scientific notation, signs, leading zeros,
+    long mantissas (rounding), tiny and huge exponents, whitespace."""
+    out = []
+    for _ in range(n):
+        kind = rng.integers(0, 8)
+        v = float(rng.normal(0, 10.0 ** int(rng.integers(-3, 6))))
+        if kind == 0:
+            out.append(f"{v:.{rng.integers(0, 18)}f}")
+        elif kind == 1:
+            out.append(f"{v:.{rng.integers(0, 20)}e}")
+        elif kind == 2:
+            out.append(repr(v))
+        elif kind == 3:
+            out.append(f"{rng.integers(0, 10 ** 17)}.{rng.integers(0, 10 ** 17):017d}")  # more digits than a double
+        elif kind == 4:
+            out.append(f"+{abs(v):.6f}")
+        elif kind == 5:
+            out.append(f"000{abs(v):.3f}")
+        elif kind == 6:
+            out.append(f"{rng.integers(1, 10)}.{rng.integers(0, 10 ** 6)}e{rng.integers(-330, 330)}")
+        else:
+            out.append(f" {v:.4f}")
+    return out
+
+
+@needs_arrow
+def test_pyarrow_and_numpy_read_every_number_alike() -> None:
+    rng = np.random.default_rng(16)
+    cells = _cells(rng, 20_000)
+    rows = [f"{k},{c},{c}," for k, c in enumerate(cells)]
+    text = "\n".join(rows) + "\n"
+    by_arrow = _parse_arrow(text, len(rows), 4, [0, 1, 2])
+    by_numpy = _parse_fast(rows, 4, [0, 1, 2])
+    assert by_arrow is not None and by_numpy is not None
+    np.testing.assert_array_equal(by_arrow, by_numpy)
+    by_python = np.array([[float(k), float(c), float(c)] for k, c in enumerate(cells)])  # correctly rounded
+    np.testing.assert_array_equal(by_arrow, by_python)
+    assert np.isinf(by_arrow).any() and (by_arrow == 0).any()  # overflow and underflow were in the draw
+
+
+@needs_arrow
+@pytest.mark.parametrize("cell", ["", " ", "abc", "1_0", "0x10", "1d3", "\u0661", "NA", "null", "1.2.3", '"1.5"'])
+def test_pyarrow_refuses_what_numpy_refuses(cell: str) -> None:
+    """A cell numpy's parser does not take is never read by pyarrow either (it goes to the careful path)."""
+    rows = ["0,1,2,", f"0.0125,{cell},2,", "0.025,1,2,"]
+    assert _parse_fast(rows, 4, [0, 1, 2]) is None
+    assert _parse_arrow("\n".join(rows) + "\n", 3, 4, [0, 1, 2]) is None
+
+
+@needs_arrow
+@pytest.mark.parametrize("body", [
+    "0,1,2,\n0.0125,1,2,\n",                          # plain
+    "0,1,2,\n\n0.0125,1,2,\n",                        # a blank line
+    "0,1,2,\n  \n0.0125,1,2,\n",                      # a whitespace-only line
+    "0,1,2,\r\n0.0125,1,2,SAT\r\n",                   # CRLF, a flag
+    "0,1,2,\n0.0125,,2,\n",                           # an empty (missing) force: NaN
+    "0,1,2,\n0.0125,abc,2,\n",                        # not a number
+    "0,1,2,\n0.0125,1,2\n",                           # a field short
+    "0,1,2,\n0.0125,1,2,,\n",                         # a field too many
+    "0,1,2,\n0.0125,inf,2,\n",                        # not finite
+    "0,1,2,\n-1,1,2,\n",                              # t_s negative
+    "0.5,1,2,\n0.25,1,2,\n",                          # t_s decreasing
+    "0,1,2,\n0.0125,1,2,\n0.025,1\r0.0375,1,2,\n",     # a lone CR inside a line
+    '0,1,2,\n0.0125,"1",2,\n',                        # quotes are not CSV quoting here
+    "0,1,2,GAP|SAT\n0.0125,1,2,BOGUS\n",              # flags, one unknown
+])
+def test_with_and_without_pyarrow_the_same_recording_or_the_same_error(body: str, monkeypatch) -> None:
+    text = HEAD + body
+    for block in (None, 16):
+        _assert_same(_read(text, True, monkeypatch, block), _read(text, False, monkeypatch, block))
+
+
+def test_a_long_recording_reads_the_same_with_and_without_pyarrow(tmp_path: Path, monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    n = 60_000
+    t = np.cumsum(rng.uniform(0.010, 0.015, n))
+    f = np.round(rng.normal(100, 30, n), 3)
+    f[rng.random(n) < 0.01] = np.nan
+    flags = np.zeros(n, np.uint8)
+    flags[rng.random(n) < 0.01] = FLAG_SAT
+    path = tmp_path / "long.csv"
+    write_recording(path, SampleChunk(t, f, np.round(rng.normal(0, 90, n), 3), flags), {"body_mass_kg": 70})
+    text = path.read_text()
+    _assert_same(_read(text, True, monkeypatch, 1 << 16), _read(text, False, monkeypatch, 1 << 16))
