@@ -51,9 +51,11 @@ def _plot_path(base: str, source: str, several: bool) -> str:
     return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
 
 
-# What analyze_file imports on its first call (scipy through rollsignal's stages, the capture and XDF
-# readers): imported once in the fork server, not again in every worker (~2 s of CPU each).
-WORKER_PRELOAD = ("rollsignal.detector", "holdsense.virtual.capture", "holdsense.io.xdf")
+# What analyze_file imports on its first call (numpy and rollsignal's stages, the capture and XDF readers,
+# pyarrow's CSV reader when installed): imported once in the fork server, not again in every worker. (A
+# module that is not installed is skipped by the fork server.)
+WORKER_PRELOAD = ("rollsignal.detector", "holdsense.virtual.capture", "holdsense.io.xdf", "holdsense.io.recording",
+                  "pyarrow.csv")
 
 
 @dataclass
@@ -111,14 +113,24 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
                             stderr=warn.getvalue() + detail)
 
 
+def _is_xdf(path: str) -> bool:
+    from ..io.xdf import is_xdf  # only with --stream
+
+    return is_xdf(path)
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..lab.parallel import prestart, resolve_jobs
+
+    jobs = getattr(args, "jobs", None)
+    if resolve_jobs(jobs) > 1 and (len(args.files) > 1 or any(os.path.isdir(f) for f in args.files)):
+        prestart(analyze_file, WORKER_PRELOAD)  # a batch: the workers' fork server imports while this process does
     # imported here, not at the top: `holdsense analyze --help` must not pay for numpy and rollsignal
     import json
     from pathlib import Path
 
     from ..analysis import expand_inputs, render_text
     from ..io.registry import is_stream
-    from ..io.xdf import is_xdf
     from ..lab.batch import BatchTables, progress
     from ..lab.parallel import map_files
 
@@ -127,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.files)
     if not files:
         raise UserError("no recordings found in " + ", ".join(args.files))
-    if stream and not any(is_stream(f) or is_xdf(f) for f in files):  # a pipe is sniffed once, when read
+    if stream and not any(is_stream(f) or _is_xdf(f) for f in files):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
     default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
@@ -142,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     shown = 0
     with progress(len(files), enabled=show_bar) as bar:
         # stdin ("-") and pipes are read once, by this process: a worker could not read them
-        jobs = 1 if any(is_stream(f) for f in files) else getattr(args, "jobs", None)
+        jobs = 1 if any(is_stream(f) for f in files) else jobs
         for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=jobs,
                                    preload=WORKER_PRELOAD):
             bar.advance(Path(path).name)

@@ -24,13 +24,15 @@ the exception it raised (an exception is a value here, not a stop).
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+
+# multiprocessing and concurrent.futures are imported where a pool is made: a one-file (or --jobs 1) run,
+# which calls `fn` in this process, does not pay for them.
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 P = TypeVar("P")
 
@@ -99,17 +101,39 @@ def _call(fn: Callable[[P], Any], p: P) -> Any:
 
 def _context() -> Any:
     """A fork server where the OS has one (fast worker start, no fork of a threaded process); else spawn."""
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _set_preload(ctx: Any, fn: Callable[..., Any], preload: tuple[str, ...]) -> None:
+    # Import the worker's module (and so numpy/rollsignal) once in the fork server, not per worker.
+    # (The fork server starts with the first pool; later preload lists only apply to a new server.)
+    mod = getattr(getattr(fn, "func", fn), "__module__", None)
+    ctx.set_forkserver_preload([m for m in (mod, *preload) if m and m != "__main__"])
+
+
+def prestart(fn: Callable[..., Any], preload: Iterable[str] = ()) -> None:
+    """Start the fork server now, so its imports (`fn`'s module, `preload`) run on another core while this
+    process is still importing and listing files; `map_files` then forks workers from it without waiting.
+    Call it only when a pool is likely (several files, jobs != 1): otherwise it is a wasted process start.
+    No effect where there is no fork server."""
+    ctx = _context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    _set_preload(ctx, fn, tuple(preload))
+    forkserver.ensure_running()
+
+
 def _new_pool(fn: Callable[..., Any], n: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    from concurrent.futures import ProcessPoolExecutor
+
     ctx = _context()
     if ctx.get_start_method() == "forkserver":
-        # Import the worker's module (and so numpy/scipy/rollsignal) once in the fork server, not per worker.
-        # (The fork server starts with the first pool; later preload lists only apply to a new server.)
-        mod = getattr(getattr(fn, "func", fn), "__module__", None)
-        ctx.set_forkserver_preload([m for m in (mod, *preload) if m and m != "__main__"])
+        _set_preload(ctx, fn, preload)
     return ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_worker_init)
 
 
@@ -135,6 +159,8 @@ _BROKEN = object()
 
 def _settled(fut: Future) -> Any:
     """A finished future's outcome, or _BROKEN when the pool died under it (or it never finished)."""
+    from concurrent.futures.process import BrokenProcessPool
+
     if not fut.done() or fut.cancelled():
         return _BROKEN
     exc = fut.exception()
@@ -145,6 +171,8 @@ def _settled(fut: Future) -> Any:
 
 def _run_isolated(fn: Callable[[P], Any], p: P, preload: tuple[str, ...] = ()) -> Any:
     """Run one suspect file alone in a fresh worker: its outcome, or WorkerCrashed if it kills that one too."""
+    from concurrent.futures.process import BrokenProcessPool
+
     with _new_pool(fn, 1, preload) as pool:
         fut = pool.submit(fn, p)
         try:
@@ -157,6 +185,8 @@ def _run_isolated(fn: Callable[[P], Any], p: P, preload: tuple[str, ...] = ()) -
 
 
 def _map_pool(fn: Callable[[P], Any], items: list[P], n: int, preload: tuple[str, ...]) -> Iterator[tuple[P, Any]]:
+    from concurrent.futures.process import BrokenProcessPool
+
     todo = deque(items)
     window: deque[tuple[P, Future | None]] = deque()  # None: not handed to a worker (the pool broke first)
     pool = _new_pool(fn, n, preload)
