@@ -11,10 +11,16 @@
 4. Soak: a 24-hour synthetic stream through one Detector in 8-sample chunks
    (generated piecewise, never held whole); peak RSS sampled along the way must
    stay flat (memory does not grow with session length).
-5. The whole `holdsense analyze` process (issue 16), as ratios to ruptures PELT's samples/s on a
-   10-minute trace measured in the same run (wall time, best of 3 each): one 2-hour 80 Hz file
-   (target >= 60x), a folder of ten such files (target >= 100x); and 10 million rows (split in
-   quarters to show time linear in rows) under 400 MB peak RSS of the analyze process.
+5. cli: the whole `holdsense analyze` process (issue 16), as ratios to ruptures PELT's samples/s on a
+   10-minute trace measured in the same run (wall time; rounds of PELT and every case interleaved,
+   the median of the rounds' ratios): one 2-hour 80 Hz file with encoder (the bundled recordings'
+   shape; target >= 60x) and force only (the fitted segmenter's path, shown too), a folder of ten
+   such files (target >= 100x; `analyze` then runs its default --jobs, one worker per core).
+6. rows: time and peak memory against rows, for the reader alone and the whole analyze process:
+   files of 1, 3 and 10 million rows (160 Hz, so 10 M rows fit the 24 h one analysis covers);
+   target: 10 M rows under 400 MB, marginal CPU time per row constant (ratio 0.8-1.25), memory flat.
+
+The timed `holdsense` processes run from compiled bytecode, as installed packages do (CHILD_ENV).
 """
 from __future__ import annotations
 
@@ -164,16 +170,16 @@ def bench_soak(hours: float) -> None:
           "(the per-hold results list grows by design: ~1 kB per hold)")
 
 
-def _write_long(path: str, rows: int, seed: int = 1) -> None:
+def _write_long(path: str, rows: int, seed: int = 1, rate_hz: float = 80.0, encoder: bool = True) -> None:
     """A recording of `rows` samples, written piecewise (10-minute pieces) so the bench stays small too."""
     from holdsense.io.recording import RecordingWriter
 
     piece_s = 600.0
-    with RecordingWriter(path, {"sample_rate_hz": 80, "body_mass_kg": 72}, has_angle=True,
+    with RecordingWriter(path, {"sample_rate_hz": rate_hz, "body_mass_kg": 72}, has_angle=encoder,
                          flush_interval_s=1e9) as w:
         done, i, t0 = 0, 0, 0.0
         while done < rows:
-            ch = synth_stream(piece_s, 80.0, seed=seed + i, t0_s=t0)  # starts one jittered step after t0
+            ch = synth_stream(piece_s, rate_hz, seed=seed + i, t0_s=t0, encoder=encoder)  # starts one step after t0
             ch = ch.slice(0, min(len(ch), rows - done))
             w.write(ch)
             done += len(ch)
@@ -181,63 +187,129 @@ def _write_long(path: str, rows: int, seed: int = 1) -> None:
             i += 1
 
 
-def _run_analyze(args: list[str]) -> tuple[float, float]:
-    """(wall s, peak RSS MB) of one `holdsense analyze` process (its own peak, via a wrapper process)."""
+#: The timed processes run from compiled bytecode, as an installed package does (pip compiles it at install;
+#: an editable install writes it on first import). This lab's environment sets PYTHONDONTWRITEBYTECODE, which
+#: would make every `holdsense` process re-compile its ~50 modules from source (~0.2 s): not what users pay.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _run_child(cmd: list[str]) -> tuple[float, float, float, int]:
+    """(wall s, CPU s, peak RSS MB, exit code) of one process, measured by a small wrapper process."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); w = time.perf_counter() - t; "
-            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3, r.returncode)")
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(w, u.ru_utime + u.ru_stime, u.ru_maxrss / 1e3, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True,
+                         env=CHILD_ENV).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2]), int(out[3])
+
+
+def _hs() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "holdsense")
-    cmd = [script] if os.path.isfile(script) else [sys.executable, "-m", "holdsense.cli"]
-    out = subprocess.run([sys.executable, "-c", code, *cmd, "analyze", *args, "--json"], capture_output=True,
-                         text=True, check=True).stdout.split()
-    if out[2] != "0":
-        err = subprocess.run([*cmd, "analyze", *args], capture_output=True, text=True).stderr
-        raise SystemExit(f"holdsense analyze {' '.join(args)} failed (exit {out[2]}): {err.strip()}")
-    return float(out[0]), float(out[1])
+    return [script] if os.path.isfile(script) else [sys.executable, "-m", "holdsense.cli"]
 
 
-def bench_cli(big_rows: int, repeats: int = 3) -> None:
+def _run_analyze(args: list[str]) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of one `holdsense analyze ... --json` process (CPU and RSS: the
+    process and its workers)."""
+    wall, cpu, rss, rc = _run_child([*_hs(), "analyze", *args, "--json"])
+    if rc != 0:
+        err = subprocess.run([*_hs(), "analyze", *args], capture_output=True, text=True, env=CHILD_ENV).stderr
+        raise SystemExit(f"holdsense analyze {' '.join(args)} failed (exit {rc}): {err.strip()}")
+    return wall, cpu, rss
+
+
+_READ_ONLY = ("import sys; from holdsense.io.recording import RecordingReader\n"
+              "with RecordingReader.open(sys.argv[1], warn=None) as r:\n"
+              "    n = sum(len(c) for c, _ in r.chunks())\n")
+
+
+def _run_reader(path: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of a process that only streams `path` through RecordingReader."""
+    wall, cpu, rss, rc = _run_child([sys.executable, "-c", _READ_ONLY, path])
+    if rc != 0:
+        raise SystemExit(f"reading {path} failed (exit {rc})")
+    return wall, cpu, rss
+
+
+def bench_cli(repeats: int = 3) -> None:
+    """The whole `holdsense analyze` process against ruptures PELT (same run, wall time)."""
     import shutil
 
     import accuracy
 
     trace = synth_stream(600, 80.0, seed=2, encoder=False)
-    pelt_wall = min(_best_of(lambda: accuracy.baseline_pelt(trace), 1)[1] for _ in range(2))
-    pelt_sps = len(trace) / pelt_wall
-    print(f"cli: PELT baseline {len(trace)} samples in {pelt_wall:.2f} s = {pelt_sps:,.0f} samples/s (wall)")
+    n_one = int(2 * 3600 * 84.7)  # 2 h at the ~85 Hz a real "80 SPS" HX711 runs: ~610k rows
     with tempfile.TemporaryDirectory() as d:
         one = os.path.join(d, "two-hours.csv")
-        _write_long(one, int(2 * 3600 * 84.7))  # 2 h at the ~85 Hz a real "80 SPS" HX711 runs: ~610k rows
-        n_one = int(2 * 3600 * 84.7)
+        _write_long(one, n_one)
+        one_f = os.path.join(d, "two-hours-force-only.csv")
+        _write_long(one_f, n_one, encoder=False)
         folder = os.path.join(d, "ten")
         os.mkdir(folder)
         for k in range(10):
             shutil.copy(one, os.path.join(folder, f"s{k}.csv"))
-        w_one = min(_run_analyze([one])[0] for _ in range(repeats))
-        w_ten = min(_run_analyze([folder])[0] for _ in range(repeats))
-        for label, rows, wall, target in (("one 2-h file", n_one, w_one, 60), ("folder of 10", 10 * n_one, w_ten, 100)):
-            ratio = rows / wall / pelt_sps
-            print(f"cli: analyze {label}: {rows:,} rows in {wall:.2f} s = {rows / wall:,.0f} rows/s = {ratio:.0f}x "
-                  f"PELT (target >= {target}x)  {'OK' if ratio >= target else 'MISSED'}")
-        os.remove(os.path.join(folder, "s0.csv"))
+        cases = [("one 2-h file, encoder", [one], n_one, 60), ("one 2-h file, force only", [one_f], n_one, 60),
+                 ("folder of ten 2-h files, encoder", [folder], 10 * n_one, 100)]
+        _run_analyze([one])  # warm-up: bytecode written, files in the OS cache
+        # Interleaved rounds (PELT, then each analyze case): every figure sees the same machine load; the
+        # ratio of each round is taken, and the median over rounds is the figure (the best round is shown too).
+        pelt_walls: list[float] = []
+        walls: dict[str, list[float]] = {c[0]: [] for c in cases}
+        cpus: dict[str, list[float]] = {c[0]: [] for c in cases}
+        ratios: dict[str, list[float]] = {c[0]: [] for c in cases}
+        for _ in range(repeats):
+            pelt_wall = _best_of(lambda: accuracy.baseline_pelt(trace), 1)[1]
+            pelt_walls.append(pelt_wall)
+            for label, args, rows, _target in cases:
+                wall, cpu, _ = _run_analyze(args)
+                walls[label].append(wall)
+                cpus[label].append(cpu)
+                ratios[label].append(rows / wall / (len(trace) / pelt_wall))
+        pelt_sps = [len(trace) / w for w in pelt_walls]
+        print(f"cli: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; PELT baseline {len(trace)} "
+              f"samples in {min(pelt_walls):.2f}-{max(pelt_walls):.2f} s = {min(pelt_sps):,.0f}-{max(pelt_sps):,.0f} "
+              f"samples/s (wall), {repeats} rounds interleaved with the analyze runs")
+        for label, _args, rows, target in cases:
+            med = float(np.median(ratios[label]))
+            wall = float(np.median(walls[label]))
+            print(f"cli: analyze {label}: {rows:,} rows in {wall:.2f} s wall (median; best {min(walls[label]):.2f} s, "
+                  f"CPU {min(cpus[label]):.2f} s) = {rows / wall:,.0f} rows/s = {med:.0f}x PELT (median of rounds "
+                  f"{min(ratios[label]):.0f}-{max(ratios[label]):.0f}x) (target >= {target}x)  "
+                  f"{'OK' if med >= target else 'MISSED'}")
         shutil.rmtree(folder)
-        per_row, walls = [], []
-        for q in (4, 2, 1):
-            rows = big_rows // q
-            big = os.path.join(d, f"big{q}.csv")
-            _write_long(big, rows, seed=50)
-            wall, rss = _run_analyze([big])
-            os.remove(big)
-            per_row.append(wall / rows)
-            walls.append((rows, wall))
-            print(f"cli: analyze {rows:,} rows: {wall:.1f} s ({wall / rows * 1e6:.2f} µs/row), peak RSS {rss:.0f} MB")
-        # Linear in rows: the cost of each added row is the same from a quarter to a half as from a half to
-        # all (the fixed start-up cost, imports, cancels out of both differences).
-        (r1, w1), (r2, w2), (r3, w3) = walls
-        lin = ((w3 - w2) / (r3 - r2)) / ((w2 - w1) / (r2 - r1))
-        print(f"cli: {big_rows:,} rows peak RSS {rss:.0f} MB (target < 400 MB); marginal time per row "
-              f"{(w3 - w2) / (r3 - r2) * 1e6:.2f} µs (half to all) vs {(w2 - w1) / (r2 - r1) * 1e6:.2f} µs (quarter to "
-              f"half): ratio {lin:.2f} (linear: close to 1)  {'OK' if rss < 400 and 0.7 < lin < 1.3 else 'MISSED'}")
+
+
+def bench_rows(big_rows: int) -> None:
+    """The reader's (and the whole analyze process's) time and peak memory against the number of rows."""
+    # Time and memory against rows: 160 Hz files (so 10 M rows span 17 h, inside the 24 h one analysis
+    # covers), a tenth, three tenths and all of `big_rows`. The reader alone and the whole analyze process.
+    # Linear in rows: the marginal time per row (the fixed start-up cost cancels) is the same from the
+    # smallest to the middle file as from the middle to the largest; memory is flat.
+    sizes = [big_rows // 10, 3 * big_rows // 10, big_rows]
+    read_rows, ana_rows = [], []
+    with tempfile.TemporaryDirectory() as d:
+        for rows in sizes:
+            path = os.path.join(d, f"big-{rows}.csv")
+            _write_long(path, rows, seed=50, rate_hz=160.0)
+            size_mb = os.path.getsize(path) / 1e6
+            _run_reader(path)  # warm-up (OS file cache)
+            rw, rc, rr = min(_run_reader(path) for _ in range(2))
+            aw, ac, ar = _run_analyze([path])
+            os.remove(path)
+            read_rows.append((rows, rw, rc, rr))
+            ana_rows.append((rows, aw, ac, ar))
+            print(f"rows: {rows:>10,} ({size_mb:4.0f} MB): reader alone {rw:5.2f} s wall {rc:5.2f} s CPU "
+                  f"({rc / rows * 1e6:.3f} µs/row CPU), peak RSS {rr:4.0f} MB; whole analyze {aw:5.2f} s wall "
+                  f"{ac:5.2f} s CPU ({ac / rows * 1e6:.3f} µs/row CPU), peak RSS {ar:4.0f} MB")
+    for name, runs in (("reader", read_rows), ("analyze", ana_rows)):
+        (r1, _, c1, m1), (r2, _, c2, m2), (r3, _, c3, m3) = runs
+        lo, hi = (c2 - c1) / (r2 - r1), (c3 - c2) / (r3 - r2)
+        lin = hi / lo
+        ok = 0.8 < lin < 1.25 and m3 < 400 and (m3 - m1) < 0.25 * m1
+        print(f"rows: {name}: marginal CPU per row {lo * 1e6:.3f} µs ({r1:,} -> {r2:,}) vs {hi * 1e6:.3f} µs "
+              f"({r2:,} -> {r3:,}): ratio {lin:.2f} (linear: within 0.8-1.25); peak RSS {m1:.0f} -> {m2:.0f} -> "
+              f"{m3:.0f} MB (target < 400 MB, flat: growth < 25 %)  {'OK' if ok else 'MISSED'}")
 
 
 def main() -> int:
@@ -245,7 +317,8 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--soak-hours", type=float, default=24.0)
     ap.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the memory/linearity file (cli)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: batch,pelt,stream,soak,cli")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: batch,pelt,stream,soak,cli,rows")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved PELT/analyze rounds of the cli part")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     if "batch" not in skip:
@@ -259,7 +332,9 @@ def main() -> int:
     if "soak" not in skip:
         bench_soak(args.soak_hours)
     if "cli" not in skip:
-        bench_cli(args.big_rows)
+        bench_cli(repeats=args.rounds)
+    if "rows" not in skip:
+        bench_rows(args.big_rows)
     return 0
 
 
