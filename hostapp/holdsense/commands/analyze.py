@@ -10,7 +10,6 @@ import argparse
 import io
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -108,6 +107,8 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
     except MemoryError:
         return FileAnalysis(error=f"{path}: too large to analyse in the memory available", stderr=warn.getvalue())
     except Exception as exc:  # a bug of ours on this file: reported as such, the batch goes on
+        import traceback
+
         detail = traceback.format_exc() if os.environ.get("HOLDSENSE_DEBUG") else ""
         return FileAnalysis(error=f"{path}: internal error: {type(exc).__name__}: {exc}", internal=True,
                             stderr=warn.getvalue() + detail)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import platform
 import sys
 import threading
 import time
@@ -128,6 +127,8 @@ def _json(obj: Any) -> bytes:
 def host_description(argv: list[str] | None = None) -> dict[str, Any]:
     """Who made the capture: holdsense version, Python, OS, command line."""
     from .. import __version__
+
+    import platform  # (only a capture's writer needs it; readers and the format sniffer do not)
 
     return {"holdsense": __version__, "python": platform.python_version(), "platform": platform.platform(),
             "argv": list(sys.argv if argv is None else argv)}

@@ -440,7 +440,9 @@ class RecordingReader:
             return
         self._done = True
         if self._pending:
-            out = self._block(self._pending, self._pending_first)
+            # (the rows after the header, in the first block: numpy's parser. pyarrow's import, ~55 ms, pays
+            # only from the second block on, so a recording of one block, up to ~15 minutes, never loads it)
+            out = self._block(self._pending, self._pending_first, arrow=False)
             self._pending = ""
             if out is not None:
                 yield out
@@ -453,7 +455,8 @@ class RecordingReader:
         if not self._rows:
             raise RecordingError(f"{self.source}: no samples")
 
-    def _block(self, block_text: str, first_line: int) -> tuple[SampleChunk, dict[str, list[str]]] | None:
+    def _block(self, block_text: str, first_line: int, *,
+               arrow: bool = True) -> tuple[SampleChunk, dict[str, list[str]]] | None:
         """Parse one block of complete lines (`block_text` ends with a newline; its first line is number
         `first_line` of the file). Three parsers, fastest first, each taking the block only when it is
         sure: pyarrow's CSV reader (when installed), numpy's, then a careful line-by-line parse that names
@@ -466,7 +469,7 @@ class RecordingReader:
         numeric_idx = self._numeric_idx
         numbered: list[tuple[int, str]] | None = None
         rows: list[str] | None = None  # the block split into lines, only when a parser needs them
-        values = _parse_arrow(block_text, n_lines, len(columns), numeric_idx)
+        values = _parse_arrow(block_text, n_lines, len(columns), numeric_idx) if arrow else None
         if values is None:
             data_lines = rows = block_text.split("\n")
             rows.pop()  # (the text ends with "\n")

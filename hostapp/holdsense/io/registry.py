@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -142,6 +140,9 @@ def _open_stream(p: str, stream: str | None, warn: IO[str] | None):
         data = _Prefixed(head, fh)
         if fmt is DEFAULT:
             return RecordingReader(data, source, warn=warn).read_all()
+        import shutil  # (a stream read through a temporary file: not needed for ordinary files)
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="holdsense-stream-") as tmp:
             spooled = os.path.join(tmp, "input" + fmt.suffixes[-1])
             with open(spooled, "wb") as out:

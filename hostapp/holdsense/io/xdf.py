@@ -14,7 +14,6 @@ work without it.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import warnings as pywarnings
@@ -120,6 +119,8 @@ def _is_holdsense(info: dict[str, Any]) -> bool:
 
 def _load(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
     """pyxdf.load_xdf with its log messages and warnings collected (they go into quality.warnings)."""
+    import logging  # here, not at the top: `analyze` of a CSV asks is_xdf() and should not pay for logging
+
     pyxdf = require("pyxdf")
     notes: list[str] = []
 
