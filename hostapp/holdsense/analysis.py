@@ -62,7 +62,7 @@ def analyze_path(path: str, *, body_mass_kg: float | None = None, profile: str |
             mass = fallback_body_mass_kg()
         det = rollsignal.Detector(profile=prof, body_mass_kg=mass, progress_events=False)
         checks = StreamChecks(head.source)  # what analyze_recording checks, block by block
-        for chunk, _ in reader.chunks():
+        for chunk, _ in reader.chunks_ahead():  # the next block is parsed while the detector works on this one
             det.process(checks.feed(chunk))
         checks.finish()
         det.finish()

@@ -562,6 +562,50 @@ class RecordingReader:
                                  f"the {MAX_GAP_S:g} s a recording may pause (split it into two files)")
         self._last_t = float(t[-1])
 
+    def chunks_ahead(self, depth: int = 1) -> Iterator[tuple[SampleChunk, dict[str, list[str]]]]:
+        """`chunks()`, parsed by a thread `depth` blocks ahead of the consumer: pyarrow's parser releases the
+        GIL, so on a second core the next block is parsed while the caller (the detector) works on this one
+        (a 2-hour file: ~0.1 s of ~0.8 s wall, bench/throughput.py). The same chunks in the same order, and
+        the same RecordingError at the same place in the stream (raised when the consumer reaches it);
+        memory grows by `depth` blocks. Closing the generator early stops the thread."""
+        import queue
+
+        q: queue.Queue = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        end = object()
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def work() -> None:
+            try:
+                for item in self.chunks():
+                    if not put((item, None)):
+                        return
+                put((end, None))
+            except BaseException as exc:  # re-raised in the consumer's thread, in stream order
+                put((end, exc))
+
+        thread = threading.Thread(target=work, name="holdsense-reader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item, exc = q.get()
+                if item is end:
+                    if exc is not None:
+                        raise exc
+                    return
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
     def read_all(self) -> Recording:
         """Every sample in one `Recording` (the chunks concatenated)."""
         parts: list[SampleChunk] = []

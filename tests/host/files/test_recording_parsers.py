@@ -127,3 +127,42 @@ def test_a_long_recording_reads_the_same_with_and_without_pyarrow(tmp_path: Path
     write_recording(path, SampleChunk(t, f, np.round(rng.normal(0, 90, n), 3), flags), {"body_mass_kg": 70})
     text = path.read_text()
     _assert_same(_read(text, True, monkeypatch, 1 << 16), _read(text, False, monkeypatch, 1 << 16))
+
+
+def test_reading_ahead_in_a_thread_gives_the_same_chunks_and_the_same_error(tmp_path: Path) -> None:
+    """`chunks_ahead()` (what `analyze` uses: the next block parsed while the detector works) yields what
+    `chunks()` yields, raises the same error after the same chunks, and stops its thread when closed early."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    t = np.cumsum(rng.uniform(0.010, 0.015, n))
+    path = tmp_path / "r.csv"
+    write_recording(path, SampleChunk(t, np.round(rng.normal(100, 30, n), 3)), {})
+    good = path.read_text()
+    lines = good.split("\n")
+    lines[30_000] = lines[30_000].replace(",", ",abc", 1)  # a damaged row deep in the file
+    bad = "\n".join(lines)
+
+    def collect(text: str, ahead: bool):
+        r = RecordingReader(io.BytesIO(text.encode()), "r.csv", warn=None, block_bytes=1 << 15)
+        got, err = [], None
+        try:
+            for chunk, _ in (r.chunks_ahead() if ahead else r.chunks()):
+                got.append(chunk)
+        except RecordingError as exc:
+            err = str(exc)
+        return got, err
+
+    for text in (good, bad):
+        (a, err_a), (b, err_b) = collect(text, False), collect(text, True)
+        assert err_a == err_b and len(a) == len(b) > 10
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.t_s, y.t_s)
+            np.testing.assert_array_equal(x.force_n, y.force_n)
+    assert err_b is not None and "line 30001: column force_n" in err_b
+    before = threading.active_count()
+    gen = RecordingReader(io.BytesIO(good.encode()), "r.csv", warn=None, block_bytes=1 << 15).chunks_ahead()
+    next(gen)
+    gen.close()
+    assert threading.active_count() == before
