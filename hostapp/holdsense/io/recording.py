@@ -327,6 +327,10 @@ class RecordingReader:
         self._close = close
         self._warn = warn
         self._blocks = _text_blocks(fh, source, block_bytes or self.BLOCK_BYTES)
+        try:  # a file of several blocks: worth pyarrow's import from its first block on (see chunks())
+            self._several_blocks = os.fstat(fh.fileno()).st_size > (block_bytes or self.BLOCK_BYTES)
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            self._several_blocks = False  # (a pipe, an in-memory text)
         self._line = 0          # lines consumed before the current block
         self._last_t: float | None = None
         self._rows = 0
@@ -440,9 +444,10 @@ class RecordingReader:
             return
         self._done = True
         if self._pending:
-            # (the rows after the header, in the first block: numpy's parser. pyarrow's import, ~55 ms, pays
-            # only from the second block on, so a recording of one block, up to ~15 minutes, never loads it)
-            out = self._block(self._pending, self._pending_first, arrow=False)
+            # (the rows after the header, in the first block: numpy's parser unless the file is known to have
+            # more blocks. pyarrow's import, ~55 ms, pays only from the second block on, so a recording of one
+            # block, up to ~15 minutes, never loads it)
+            out = self._block(self._pending, self._pending_first, arrow=self._several_blocks)
             self._pending = ""
             if out is not None:
                 yield out
