@@ -324,7 +324,10 @@ class App:
             "task_restarts": self.task_restarts})
 
     def uptime_s(self):
-        return self.sampler.clock.wide() // 1000000
+        clk = self.sampler.clock
+        clk.stamp()
+        # (hi * 2^30 + lo) // 10^6 without a value of 2^30 or more for the first ~18 days
+        return clk.hi * 1073 + (clk.hi * 741824 + clk.lo) // 1000000
 
     def log(self, level, message):
         """A TEXT frame on every link (0 info, 1 warning, 2 error)."""
@@ -354,7 +357,7 @@ class App:
     async def status_task(self):
         while not self.exit_requested:
             await compat.sleep_ms(STATUS_PERIOD_MS)
-            self.sampler.clock.wide()  # keep the wide clock ahead of ticks_us wraps even when idle
+            self.sampler.clock.stamp()  # keep the wide clock ahead of ticks_us wraps even when idle
             if self.sampler.check_stall(compat.ticks_ms()) and self.wdt is not None:
                 self.wdt.feed()  # the loop runs and handles a stuck chip: no reset for that
             self.flush_settings()

@@ -172,7 +172,10 @@ class BleLink:
         q = self.link.queue
         if not q.count:
             return -1
-        return (self.app.sampler.clock.wide() - q.t_at(0)) // 1000
+        clk = self.app.sampler.clock
+        clk.stamp()
+        j = q.head
+        return compat.elapsed_ms(clk.hi, clk.lo, q.t_hi[j], q.t_lo[j])  # small ints at any uptime
 
     def poll(self, now_ms):
         """Raw frames to notify now, oldest first (control frames, then sample batches)."""
