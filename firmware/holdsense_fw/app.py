@@ -242,6 +242,7 @@ class App:
         self.sampler.on_tare = self._tare_changed
         self.commands = Commands(self)
         self.links = []
+        self.ble = None             # the BleLink while the BLE glue runs (ble.run)
         self.rx_bad_frames = 0
         self.exit_requested = False
         self.task_restarts = 0
@@ -378,23 +379,32 @@ class App:
 
     @staticmethod
     def tx_pass(link, port):
-        """Hand the port what it can take now (never waits)."""
-        if port.empty():
-            port.head = port.tail = 0
-            frames = link.take_control()
-            if frames:
-                port.put_frames(frames)
-            if not port.later:
-                # sample batches straight from the queue into the TX buffer (no list, no frame
-                # object); samples that do not fit wait in the bounded queue, never in a frame
-                budget = TX_SAMPLES_PER_PASS
-                q = link.queue
-                buf = link.fbuf
-                while budget > 0 and q.count and port.tail + MAX_COBS_FRAME <= TX_BUF:
-                    n = link.encode_batch(budget)
-                    port.tail = cobs_encode_into(buf, port.buf, port.tail, n)
-                    budget -= link.last_batch
-        port.pump()
+        """Hand the port what it can take now (never waits). Control frames (a command's reply first
+        of all) go ahead of queued samples: each fill takes them first, and when the port empties
+        within this pass while one is waiting, a second fill sends it at once instead of 20 ms later
+        behind the sample backlog a slow host left (only bytes already encoded go before it)."""
+        again = True
+        while again:
+            again = False
+            if port.empty():
+                port.head = port.tail = 0
+                frames = link.take_control()
+                if frames:
+                    port.put_frames(frames)
+                if not port.later:
+                    # sample batches straight from the queue into the TX buffer (no list, no frame
+                    # object); samples that do not fit wait in the bounded queue, never in a frame
+                    budget = TX_SAMPLES_PER_PASS
+                    q = link.queue
+                    buf = link.fbuf
+                    while budget > 0 and q.count and port.tail + MAX_COBS_FRAME <= TX_BUF:
+                        n = link.encode_batch(budget)
+                        port.tail = cobs_encode_into(buf, port.buf, port.tail, n)
+                        budget -= link.last_batch
+            else:
+                again = True  # a pass was in the buffer: one more fill if it goes out now
+            port.pump()
+            again = again and bool(link.out) and port.empty()
 
     async def serial_rx_task(self, link, port):
         while not self.exit_requested:
