@@ -12,7 +12,9 @@ Rows:
    link; time to its ACK/ERROR: the 13 commands of the protocol once, then --streaming-commands
    (300) while the device streams at 80 Hz, in random order with random 20-300 ms pauses during
    which the host keeps reading samples. Max, p99 and median (target: every one ≤ 100 ms; TARE is
-   listed apart: by the protocol it answers once its samples are in).
+   listed apart: by the protocol it answers once its samples are in). Every reply over 50 ms is
+   listed with the worst scheduling stall this machine gave a 5 ms-sleeping thread of the bench
+   meanwhile (HostStalls), so a stall of the shared machine is told from the firmware's own time.
 2. loss accounting: the device records at 80 Hz for --minutes while the host stops reading for
    --pause-s every minute. The host's loss count (index gaps, holdsense.link.frames.SampleUnpacker)
    must equal the samples the device dropped (its queue), and received + lost must equal the
@@ -28,6 +30,7 @@ import argparse
 import json
 import random
 import sys
+import threading
 import time
 
 import numpy as np
@@ -41,6 +44,33 @@ COMMANDS = [("info", {}), ("status", {"clear": False}), ("battery", {}), ("get_c
 # sent while the device streams, in random order with random pauses (commands that do not stop the stream)
 STREAMING_COMMANDS = [("info", {}), ("status", {"clear": False}), ("battery", {}), ("get_cal", {}),
                       ("cue", {"pattern": 1, "repeat": 1}), ("set_rate", {"rate_hz": 80}), ("start", {})]
+
+
+class HostStalls:
+    """How late this machine runs a thread that sleeps 5 ms (a background thread of the bench): the
+    machine's own scheduling stalls (shared cores), to tell them from the firmware's reply time."""
+
+    def __init__(self) -> None:
+        self.late: list[tuple[float, float]] = []  # (start, seconds late) of sleeps more than 10 ms late
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            time.sleep(0.005)
+            d = time.monotonic() - t0 - 0.005
+            if d > 0.01:
+                self.late.append((t0, d))
+
+    def worst_in(self, t0: float, t1: float) -> float:
+        """Largest lateness (ms) of a sleep that overlapped [t0, t1]."""
+        return max([d * 1000 for s, d in self.late if s <= t1 and s + 0.005 + d >= t0], default=0.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join()
 
 
 def latency_figures(ms: list[float]) -> dict[str, float]:
@@ -66,9 +96,19 @@ def main() -> int:
     # 1. commands one at a time (real time: the 100 ms target is host time)
     with spawn_strict(speed=1.0, **strict) as dev:
         h = StrictHost(dev.port)
+        stalls = HostStalls()
+        slow = []  # commands over 50 ms: (name, ms, the machine's worst scheduling stall meanwhile, ms)
+
+        def timed(name: str, kw: dict) -> tuple:
+            t0 = time.monotonic()
+            r, took = h.cmd(name, **kw)
+            if took > 0.05 and name != "tare":
+                slow.append((name, round(took * 1000, 1), round(stalls.worst_in(t0, t0 + took), 1)))
+            return r, took
+
         lat = []
         for name, kw in COMMANDS:
-            r, took = h.cmd(name, **kw)
+            r, took = timed(name, kw)
             lat.append((name, round(took * 1000, 1), r.ok))
             time.sleep(0.2)
         res["command_ms"] = lat
@@ -81,12 +121,15 @@ def main() -> int:
         stream_ms = []
         for _ in range(a.streaming_commands):
             name, kw = rng.choice(STREAMING_COMMANDS)
-            r, took = h.cmd(name, **kw)
+            r, took = timed(name, kw)
             stream_ms.append(took * 1000)
             t_end = time.monotonic() + rng.uniform(0.02, 0.3)
             while time.monotonic() < t_end:
                 h.pump()
         h.cmd("stop")
+        stalls.stop()
+        res["slow_commands"] = slow
+        res["host_stalls_over_50ms"] = sum(1 for _s, d in stalls.late if d > 0.05)
         res["streaming_command_ms"] = latency_figures(stream_ms)
         res["all_command_ms"] = latency_figures([x[1] for x in lat if x[0] != "tare"] + stream_ms)
     # 2./3. the long run
@@ -128,6 +171,7 @@ def main() -> int:
     print(f"commands: max {al['max_ms']} ms, p99 {al['p99_ms']}, median {al['p50_ms']} over {al['n']} "
           f"(target <= 100 ms) {'OK' if ok_cmd else 'MISSED'}; while streaming: max {st['max_ms']}, p99 {st['p99_ms']}, "
           f"median {st['p50_ms']} over {st['n']}; TARE (answers after its 8 samples) {res['tare_ms']} ms")
+    print(f"  replies over 50 ms (name, ms, this machine's worst scheduling stall meanwhile in ms): {res['slow_commands']}")
     print(f"loss: host counted {res['host_lost']}, device dropped {res['device_dropped']}, received {res['received']}, "
           f"device indices {res['device_index']} (chip conversions while streaming ~{conv}), "
           f"index - (received + lost) = {res['truth_minus_host']} {'OK' if ok_loss else 'MISMATCH'}")

@@ -450,8 +450,8 @@ async def run(app):
     async def rx_task():
         while not app.exit_requested:
             _conn, data = await cmd_char.written()
-            if bl.command(data, compat.ticks_ms(), notify) == 0 and (bl.pending or bl.link.out):
-                wake.set()  # not sent now (the stack refused, or nothing was due): the tx task retries
+            bl.command(data, compat.ticks_ms(), notify)  # the reply goes out now
+            wake.set()  # the tx task re-plans: a first write makes the link ready; a refused reply is retried
 
     tasks = [advertise_task(), tx_task(), rx_task()]
     if batt_char is not None:
