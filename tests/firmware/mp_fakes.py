@@ -8,6 +8,7 @@
 import sys
 import io
 import asyncio
+import time
 
 class _Board:
     value = 84210
@@ -221,7 +222,8 @@ class Radio:
     def __init__(self):
         self.connect_ev = asyncio.Event()
         self.adverts = []
-        self.notified = []           # (t_ms, bytes)
+        self.notified = []           # bytes of each notification
+        self.notified_us = []        # ticks_us of each (same order)
         self.budget = 1000           # notifications the stack takes before its buffers are full
         self.refused = 0
         self.registered = []
@@ -262,6 +264,7 @@ def gatts_notify(conn_handle, value_handle, data):
         raise OSError(12)  # ENOMEM: the stack's notification buffers are full
     R.budget -= 1
     R.notified.append(bytes(data))
+    R.notified_us.append(time.ticks_us())
 
 
 class Service:
