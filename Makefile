@@ -39,8 +39,11 @@ demo: venv
 	$(VENV)/bin/holdsense analyze $(DEMO) --plot demo.png
 	@echo "plot written to demo.png"
 
+# two workers: half the suite waits on real-time sessions and subprocesses, so a 2-core machine
+# runs it in about two thirds of the serial time; PYTEST_JOBS=0 runs it in one process
+PYTEST_JOBS ?= 2
 test: venv node sysdeps
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PY) -m pytest -n $(PYTEST_JOBS) --dist worksteal; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 bench: venv

@@ -1,4 +1,4 @@
-"""Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v1.json) from labelled sessions.
+"""Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v2.json) from labelled sessions.
 
     python bench/fit_segmenter.py --gen sim [--gen quasi] [--data DIR] [--per-family 12] [--out PATH]
 
@@ -16,6 +16,8 @@ Steps
 4. Decoder (alpha, enter / exit costs, lag 1.5 or 3 s) by grid search on held-back sessions of the same sources,
    maximising event F1 + hold F1 of the decoded holds.
    Objective: event F1 + hold F1 - 0.05 x median start error (s) - 0.01 x lag (s).
+   Then the duration prior (a hold shorter than long_hold_s pays short_cost more to end: real holds
+   last 10 s to minutes) with the switching costs searched again, kept only when it raises the objective.
 5. Per-hold confidence: logistic fit of "reported hold matches a true one" on the hold's mean
    log-odds and log duration, from the full Detector on the training sessions (force only and encoder).
 
@@ -52,12 +54,20 @@ from rollsignal.segmenter import FEATURE_NAMES, MODEL_FORMAT, ForceFeatures, Seg
 LOOKAHEAD_S = 2.0
 LAG_S = 1.5
 LAGS_S = (1.5, 3.0)  # decoder lags tried (s)
+ALPHAS = (0.05, 0.1, 0.2, 0.35)  # emission scales tried
+ENTER_COSTS = (5.0, 10.0, 20.0, 40.0)
+EXIT_COSTS = (1.0, 2.0, 5.0, 10.0)
+#: duration prior tried: holds shorter than this (s) pay SHORT_COSTS more to end. Real holds last 10 s to
+#: minutes (domain.md: 30-120 s in studies); a still-looking stretch of rolling is short
+LONG_HOLDS_S = (10.0, 15.0, 20.0)
+SHORT_COSTS = (5.0, 10.0, 20.0)
+MODEL_VERSION = "2"
 LAG_COST_PER_S = 0.01  # objective cost of each second of decoder lag
 START_COST_PER_S = 0.05  # objective cost of each second of median hold-start error
 MIN_HOLD_S = 5.0
 STEP_S = 0.25
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "signal", "rollsignal", "models", "segmenter-v1.json")
+                           "signal", "rollsignal", "models", "segmenter-v2.json")
 
 
 def augment(s: Session, rng: np.random.Generator) -> SampleChunk:
@@ -150,6 +160,39 @@ def score_decoder(prep: list[dict[str, Any]], zs: list[np.ndarray], m: Segmenter
     return ev_f1 + h_f1 - START_COST_PER_S * start
 
 
+def fit_decoder(base: dict[str, Any], pval: list[dict[str, Any]], verbose: bool = False,
+                t0: float | None = None) -> dict[str, float]:
+    """Decoder settings (alpha, enter / exit costs, lag, duration prior) maximising the objective on the
+    held-back sessions `pval` (prepared), for the model parameters `base`."""
+    t0 = time.perf_counter() if t0 is None else t0
+    m0 = SegmenterModel(alpha=0.3, enter_cost=5.0, exit_cost=5.0, lag_s=LAG_S, long_hold_s=MIN_HOLD_S,
+                        short_cost=0.0, **base)
+    zs = [m0.logit(p["X"]) for p in pval]
+
+    def search(grid: Any) -> tuple[float, dict[str, float]]:
+        best: tuple[float, dict[str, float]] = (-math.inf, {})
+        for kw in grid:
+            m = SegmenterModel(**kw, **base)
+            # a longer lag delays every live cue: worth it only for a clear gain
+            sc = score_decoder(pval, zs, m) - LAG_COST_PER_S * kw["lag_s"]
+            if sc > best[0]:
+                best = (sc, kw)
+        return best
+
+    # 1. a plain minimum-length decoder: emission scale, switching costs, lag
+    sc1, kw = search(dict(alpha=a, enter_cost=ci, exit_cost=co, lag_s=lag, long_hold_s=MIN_HOLD_S, short_cost=0.0)
+                     for lag in LAGS_S for a in ALPHAS for ci in ENTER_COSTS for co in EXIT_COSTS)
+    # 2. the duration prior (a hold shorter than long_hold_s pays short_cost more to end), switching costs again
+    sc2, kw2 = search(dict(kw, enter_cost=ci, exit_cost=co, long_hold_s=lh, short_cost=cs)
+                      for lh in LONG_HOLDS_S for cs in SHORT_COSTS for ci in ENTER_COSTS for co in EXIT_COSTS)
+    if sc2 > sc1:
+        kw = kw2
+    if verbose:
+        print(f"  decoder: {kw} (objective {max(sc1, sc2):.3f}, without the duration prior {sc1:.3f}, on "
+              f"{len(pval)} held-back sessions); {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return kw
+
+
 def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool = True,
         meta: dict[str, Any] | None = None) -> SegmenterModel:
     from sklearn.neural_network import MLPClassifier
@@ -182,30 +225,14 @@ def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool 
     if verbose:
         print(f"  frames {len(X)} (hold share {y.mean():.2f}); MLP train acc {clf.score(Xs, y):.3f}; "
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    base = dict(version="1", feature_names=FEATURE_NAMES, mean=mean, scale=scale, layers=layers, prior_logit=prior,
-                lag_s=LAG_S, lookahead_s=LOOKAHEAD_S, min_hold_s=MIN_HOLD_S, step_s=STEP_S,
+    base = dict(version=MODEL_VERSION, feature_names=FEATURE_NAMES, mean=mean, scale=scale, layers=layers,
+                prior_logit=prior, lookahead_s=LOOKAHEAD_S, min_hold_s=MIN_HOLD_S, step_s=STEP_S,
                 confidence={"force": {"b0": 0.0, "b_z": 1.0, "b_dur": 0.0}, "enc": {"b0": 3.0, "b_z": 0.0, "b_dur": 0.0}},
                 meta=meta or {})
-    base.pop("lag_s")
-    m0 = SegmenterModel(alpha=0.3, enter_cost=5.0, exit_cost=5.0, lag_s=LAG_S, **base)
-    zs = [m0.logit(p["X"]) for p in pval]
-    best = (-1.0, None)
-    for lag in LAGS_S:
-        for alpha in (0.05, 0.1, 0.2, 0.35):
-            for cin in (5.0, 10.0, 20.0, 40.0):
-                for cout in (1.0, 2.0, 5.0, 10.0):
-                    m = SegmenterModel(alpha=alpha, enter_cost=cin, exit_cost=cout, lag_s=lag, **base)
-                    # a longer lag delays every live cue: worth it only for a clear gain
-                    sc = score_decoder(pval, zs, m) - LAG_COST_PER_S * lag
-                    if sc > best[0]:
-                        best = (sc, (alpha, cin, cout, lag))
-    alpha, cin, cout, lag = best[1]
-    if verbose:
-        print(f"  decoder: alpha {alpha}, enter {cin}, exit {cout}, lag {lag} s (objective {best[0]:.3f} on "
-              f"{len(pval)} held-back sessions); {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    m = SegmenterModel(alpha=alpha, enter_cost=cin, exit_cost=cout, lag_s=lag, **base)
+    kw = fit_decoder(base, pval, verbose, t0)
+    m = SegmenterModel(**kw, **base)
     conf = calibrate(m, sessions, verbose)
-    return SegmenterModel(alpha=alpha, enter_cost=cin, exit_cost=cout, lag_s=lag, **dict(base, confidence=conf))
+    return SegmenterModel(**kw, **dict(base, confidence=conf))
 
 
 def hold_evidence(m: SegmenterModel, s: Session, encoder: bool) -> tuple[list[tuple[float, float]], list[bool]]:

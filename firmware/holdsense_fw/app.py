@@ -242,6 +242,7 @@ class App:
         self.sampler.on_tare = self._tare_changed
         self.commands = Commands(self)
         self.links = []
+        self.ble = None             # the BleLink while the BLE glue runs (ble.run)
         self.rx_bad_frames = 0
         self.exit_requested = False
         self.task_restarts = 0
@@ -324,7 +325,10 @@ class App:
             "task_restarts": self.task_restarts})
 
     def uptime_s(self):
-        return self.sampler.clock.wide() // 1000000
+        clk = self.sampler.clock
+        clk.stamp()
+        # (hi * 2^30 + lo) // 10^6 without a value of 2^30 or more for the first ~18 days
+        return clk.hi * 1073 + (clk.hi * 741824 + clk.lo) // 1000000
 
     def log(self, level, message):
         """A TEXT frame on every link (0 info, 1 warning, 2 error)."""
@@ -354,7 +358,7 @@ class App:
     async def status_task(self):
         while not self.exit_requested:
             await compat.sleep_ms(STATUS_PERIOD_MS)
-            self.sampler.clock.wide()  # keep the wide clock ahead of ticks_us wraps even when idle
+            self.sampler.clock.stamp()  # keep the wide clock ahead of ticks_us wraps even when idle
             if self.sampler.check_stall(compat.ticks_ms()) and self.wdt is not None:
                 self.wdt.feed()  # the loop runs and handles a stuck chip: no reset for that
             self.flush_settings()
@@ -375,23 +379,32 @@ class App:
 
     @staticmethod
     def tx_pass(link, port):
-        """Hand the port what it can take now (never waits)."""
-        if port.empty():
-            port.head = port.tail = 0
-            frames = link.take_control()
-            if frames:
-                port.put_frames(frames)
-            if not port.later:
-                # sample batches straight from the queue into the TX buffer (no list, no frame
-                # object); samples that do not fit wait in the bounded queue, never in a frame
-                budget = TX_SAMPLES_PER_PASS
-                q = link.queue
-                buf = link.fbuf
-                while budget > 0 and q.count and port.tail + MAX_COBS_FRAME <= TX_BUF:
-                    n = link.encode_batch(budget)
-                    port.tail = cobs_encode_into(buf, port.buf, port.tail, n)
-                    budget -= link.last_batch
-        port.pump()
+        """Hand the port what it can take now (never waits). Control frames (a command's reply first
+        of all) go ahead of queued samples: each fill takes them first, and when the port empties
+        within this pass while one is waiting, a second fill sends it at once instead of 20 ms later
+        behind the sample backlog a slow host left (only bytes already encoded go before it)."""
+        again = True
+        while again:
+            again = False
+            if port.empty():
+                port.head = port.tail = 0
+                frames = link.take_control()
+                if frames:
+                    port.put_frames(frames)
+                if not port.later:
+                    # sample batches straight from the queue into the TX buffer (no list, no frame
+                    # object); samples that do not fit wait in the bounded queue, never in a frame
+                    budget = TX_SAMPLES_PER_PASS
+                    q = link.queue
+                    buf = link.fbuf
+                    while budget > 0 and q.count and port.tail + MAX_COBS_FRAME <= TX_BUF:
+                        n = link.encode_batch(budget)
+                        port.tail = cobs_encode_into(buf, port.buf, port.tail, n)
+                        budget -= link.last_batch
+            else:
+                again = True  # a pass was in the buffer: one more fill if it goes out now
+            port.pump()
+            again = again and bool(link.out) and port.empty()
 
     async def serial_rx_task(self, link, port):
         while not self.exit_requested:

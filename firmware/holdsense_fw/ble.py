@@ -21,7 +21,7 @@
 import struct
 
 from . import compat
-from .frame import (ERR_RX_FRAME, HEADER_LEN, MAX_FRAME, PROTO_MAJOR, S_BATTERY, SAMPLES_HEAD, T_TEXT,
+from .frame import (ERR_RX_FRAME, HEADER_LEN, MAX_FRAME, PROTO_MAJOR, S_BATTERY, SAMPLES_HEAD, T_SAMPLES, T_TEXT,
                     decode_frame, max_batch)
 
 # 128-bit UUIDs of the holdsense service ("HS" = 0x4853 in the first field).
@@ -120,6 +120,7 @@ class BleLink:
         self.notified = 0
         self.retries = 0
         self.lost_frames = 0              # frames that could not be sent (link lost, stack full too long)
+        self.lost_samples = 0             # samples in those frames (the host sees them as index gaps)
         self.bad_writes = 0
         self.oversize = 0                 # control frames too long for the MTU (dropped, see _control_frames)
         self._mtu_warned = False
@@ -143,7 +144,7 @@ class BleLink:
         for LINGER_MS so a quick reconnect resumes the session with an exact loss count."""
         self.connected = False
         self.ready = False
-        self.lost_frames += len(self.pending)
+        self._lose(self.pending)
         self.pending = []
         self.disconnected_ms = now_ms
 
@@ -159,6 +160,15 @@ class BleLink:
         self.ready = True
         self.app.commands.handle(ftype, seq, payload, self.link)
 
+    def command(self, raw, now_ms, notify):
+        """A write to COMMAND, answered at once: handled (on_write), then its reply - and anything
+        due with it, retries first - notified now (tx_step), not when the tx task next wakes for a
+        sample batch (up to FLUSH_MS later). Returns the frames sent."""
+        self.on_write(raw)
+        if not self.link.out:
+            return 0  # a bad write (no answer) or a TARE (answers once its samples are in)
+        return self.tx_step(now_ms, notify)
+
     # --- sending ---
     @property
     def per_notification(self):
@@ -172,7 +182,10 @@ class BleLink:
         q = self.link.queue
         if not q.count:
             return -1
-        return (self.app.sampler.clock.wide() - q.t_at(0)) // 1000
+        clk = self.app.sampler.clock
+        clk.stamp()
+        j = q.head
+        return compat.elapsed_ms(clk.hi, clk.lo, q.t_hi[j], q.t_lo[j])  # small ints at any uptime
 
     def poll(self, now_ms):
         """Raw frames to notify now, oldest first (control frames, then sample batches)."""
@@ -241,10 +254,16 @@ class BleLink:
         left = self.flush_ms - POLL_MS // 2 - self._oldest_age_ms()
         return left if left > 0 else 0
 
+    def _lose(self, frames):
+        self.lost_frames += len(frames)
+        for f in frames:
+            if f[0] == T_SAMPLES:
+                self.lost_samples += f[4]  # header: type, seq u16, layout, n
+
     def requeue(self, frames):
         """`frames` (in order) were not taken by the stack: retry them first at the next poll."""
         if len(frames) > PENDING_MAX:
-            self.lost_frames += len(frames) - PENDING_MAX
+            self._lose(frames[PENDING_MAX:])
             frames = frames[:PENDING_MAX]
         self.pending = list(frames)
 
@@ -349,7 +368,7 @@ async def run(app):
 
     asyncio = compat.asyncio
     UUID = bluetooth.UUID
-    bl = BleLink(app)
+    bl = app.ble = BleLink(app)  # (kept on the App: counters for diagnostics and tests)
     aioble.config(mtu=PREFERRED_MTU)
     svc = aioble.Service(UUID(SERVICE_UUID))
     data_char = aioble.Characteristic(svc, UUID(DATA_UUID), notify=True)
@@ -431,8 +450,8 @@ async def run(app):
     async def rx_task():
         while not app.exit_requested:
             _conn, data = await cmd_char.written()
-            bl.on_write(data)
-            wake.set()
+            bl.command(data, compat.ticks_ms(), notify)  # the reply goes out now
+            wake.set()  # the tx task re-plans: a first write makes the link ready; a refused reply is retried
 
     tasks = [advertise_task(), tx_task(), rx_task()]
     if batt_char is not None:

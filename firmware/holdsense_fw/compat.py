@@ -189,8 +189,41 @@ def poll_flags(p):
     return 0
 
 
+T_LO_BITS = 30            # a wide time is kept as two small ints: hi = t >> 30, lo = t & T_LO_MASK
+T_LO_MASK = 0x3FFFFFFF    # (MicroPython's small ints are 31-bit signed on 32-bit ports: a value of
+                          # 2^30 or more is a long int, allocated on the heap; 2^30 µs is 17.9 min)
+
+
+def diff_us(hi, lo, hi0, lo0):
+    """µs from the wide time (hi0, lo0) to (hi, lo). A small int (no allocation on MicroPython)
+    whenever the distance is below 2^30 µs (17.9 min); farther apart, a long int (a fault path:
+    the sampler saw no conversion for that long)."""
+    dh = hi - hi0
+    if dh == 0:
+        return lo - lo0
+    if dh == 1 and lo < lo0:
+        return lo - lo0 + T_LO_MASK + 1   # each step stays within the small-int range
+    if dh == -1 and lo > lo0:
+        return lo - lo0 - T_LO_MASK - 1
+    return dh * (T_LO_MASK + 1) + lo - lo0
+
+
+def elapsed_ms(hi, lo, hi0, lo0):
+    """ms (floor) from (hi0, lo0) to (hi, lo) >= it, as a small int for up to ~12 days
+    (2^30 µs = 1073741 ms + 824 µs), so windows of minutes or hours allocate nothing."""
+    dh = hi - hi0
+    if dh == 0 or (dh == 1 and lo < lo0):
+        return diff_us(hi, lo, hi0, lo0) // 1000
+    return dh * 1073741 + (dh * 824 + lo - lo0) // 1000
+
+
 class WideClock:
     """Extends the wrapping ticks_us into a monotonic wide µs counter since construction (boot).
+
+    The wide time is kept as two small ints (`hi`, `lo`: t = hi * 2^30 + lo), so following the
+    clock allocates nothing on MicroPython however long the board runs; `stamp(t)` puts a tick
+    value's wide time in `hi` / `lo` (the sampler's path), `wide(t)` returns it as one int (may be a
+    long int past 2^30 µs: status, tests).
 
     Must see a tick at least every 2^29 µs (~9 min); the sampler feeds it every
     sample and the status task every second, so it never misses a wrap.
@@ -198,15 +231,39 @@ class WideClock:
 
     def __init__(self):
         self._last = ticks_us()
-        self._wide = 0
+        self._hi = 0     # wide time of the last update
+        self._lo = 0
+        self.hi = 0      # result of the last stamp()
+        self.lo = 0
 
-    def wide(self, t=None):
-        """Wide µs of tick value `t` (default now). A stamp slightly older than the last update is fine."""
+    def stamp(self, t=None):
+        """Wide time of tick value `t` (default now) into self.hi / self.lo. A stamp slightly older
+        than the last update is fine (it does not move the clock)."""
         if t is None:
             t = ticks_us()
         d = ticks_diff(t, self._last)
+        hi = self._hi
+        lo = self._lo
         if d >= 0:
-            self._wide += d
+            room = T_LO_MASK - lo
+            if d <= room:
+                lo += d
+            else:  # crosses a multiple of 2^30 µs (d < 2^29 on a board: one carry)
+                d -= room + 1
+                hi += 1 + (d >> T_LO_BITS)
+                lo = d & T_LO_MASK
+            self._hi = hi
+            self._lo = lo
             self._last = t
-            return self._wide
-        return self._wide + d
+        else:
+            lo += d
+            while lo < 0:
+                hi -= 1
+                lo = lo + T_LO_MASK + 1
+        self.hi = hi
+        self.lo = lo
+
+    def wide(self, t=None):
+        """Wide µs of tick value `t` (default now) as one int (a long int on MicroPython past 2^30 µs)."""
+        self.stamp(t)
+        return (self.hi << T_LO_BITS) | self.lo

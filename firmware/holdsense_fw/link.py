@@ -11,7 +11,7 @@ from .sampler import SampleQueue
 
 OUTBOX_MAX = 32
 _NONE = ()  # take_control's answer when there is nothing (no new list)
-_GAP_LO = 0x40000000  # 2^30: SampleQueue keeps wide µs as (t >> 30, t & (2^30 - 1))
+_LO_MASK = 0x3FFFFFFF  # SampleQueue keeps wide µs as (t >> 30, t & (2^30 - 1)); 2^30 itself is a long int
 
 
 class Link:
@@ -94,7 +94,7 @@ class Link:
         deltas that fit u24 - as one SAMPLES frame into self.fbuf and drop them from the queue.
         Returns the frame's length (0: nothing queued); self.last_batch = samples taken.
         Fields are packed in place; the wide times are read as (hi, lo) small ints, so nothing
-        is allocated on MicroPython while the index and wide clock are below 2^30."""
+        is allocated on MicroPython at any uptime (while the index is below 2^30: 155 days at 80 SPS)."""
         q = self.queue
         cnt = q.count
         has_angle = self.has_angle
@@ -126,7 +126,7 @@ class Link:
                 if dh == 0:
                     d = lo - plo
                 elif dh == 1 and lo < plo:
-                    d = lo + (_GAP_LO - plo)
+                    d = lo - plo + _LO_MASK + 1  # across a multiple of 2^30: small ints all the way
                 else:
                     break  # 2^30 µs or more: cannot be a u24 delta
                 if d < 0:

@@ -5,6 +5,7 @@
 from array import array
 
 from . import compat
+from .compat import T_LO_BITS, T_LO_MASK, diff_us, elapsed_ms
 from .config import AUTO_TARE_BAND_N, AUTO_TARE_MIN_N, AUTO_TARE_STEADY_N
 from .frame import (ERR_HX711_TIMEOUT, ERR_I2C, ERR_MISSED, ERR_MAGNET_RANGE, ERR_NO_MAGNET, ERR_OVERFLOW,
                     ERR_SATURATED, ERR_SPURIOUS, F_ANGLE_BAD, F_DROPPED, F_IDLE, F_MAGNET, F_SAT,
@@ -72,18 +73,20 @@ class AutoTare:
         self.reset()
 
     def reset(self):
-        self._t0 = None   # wide µs of the window's first reading
+        self._t0 = None   # wide µs of the window's first reading: (_t0, _t0_lo) = (hi, lo)
+        self._t0_lo = 0
         self._tare = 0    # the zero the window is judged against
         self._sum = 0     # sum of (raw - tare) over the window's completed blocks
         self._n = 0
-        self._bt0 = 0
+        self._bt0 = 0     # wide µs (hi, lo) of the block's first reading
+        self._bt0_lo = 0
         self._bsum = 0
         self._bn = 0
         self._m1 = None   # mean (counts above tare) of the previous block: 0.5 s before
         self._m2 = None   # and of the block before it: 1 s before
 
-    def update(self, t, raw, tare, cal, after_s):
-        """One good reading (wide µs `t`, raw counts) against the zero `tare`.
+    def update(self, hi, lo, raw, tare, cal, after_s):
+        """One good reading (wide µs (hi, lo): compat.WideClock, raw counts) against the zero `tare`.
 
         Returns (new_tare_counts, n_readings) when the roller is to be re-zeroed now, else None.
         """
@@ -105,12 +108,15 @@ class AutoTare:
             return None
         if self._t0 is None or tare != self._tare:
             self.reset()
-            self._t0 = t
+            self._t0 = hi
+            self._t0_lo = lo
             self._tare = tare
-            self._bt0 = t
-        elif t - self._bt0 >= self.BLOCK_US and self._bn:
-            res = self._close_block(t, slope, tare, after_s)
-            self._bt0 = t
+            self._bt0 = hi
+            self._bt0_lo = lo
+        elif self._bn and diff_us(hi, lo, self._bt0, self._bt0_lo) >= self.BLOCK_US:
+            res = self._close_block(hi, lo, slope, tare, after_s)
+            self._bt0 = hi
+            self._bt0_lo = lo
             if res is not None:
                 self._bsum = raw - res[0]  # this reading opens the next block, on the new zero
                 self._bn = 1
@@ -119,7 +125,7 @@ class AutoTare:
         self._bn += 1
         return None
 
-    def _close_block(self, t, slope, tare, after_s):
+    def _close_block(self, hi, lo, slope, tare, after_s):
         m = self._bsum / self._bn
         steady = AUTO_TARE_STEADY_N / slope
         b_sum, b_n = self._bsum, self._bn
@@ -128,7 +134,8 @@ class AutoTare:
         if ((self._m1 is not None and abs(m - self._m1) >= steady)
                 or (self._m2 is not None and abs(m - self._m2) >= steady)):
             # moving: a new window starts here (this block is its 0.5 s / 1 s reference)
-            self._t0 = t
+            self._t0 = hi
+            self._t0_lo = lo
             self._sum = 0
             self._n = 0
             self._m2 = None
@@ -138,11 +145,12 @@ class AutoTare:
         self._m1 = m
         self._sum += b_sum
         self._n += b_n
-        if t - self._t0 < after_s * 1000000:
+        if elapsed_ms(hi, lo, self._t0, self._t0_lo) < after_s * 1000:  # ms: small ints for any after_s
             return None
         s, n = self._sum, self._n
         self.checks += 1
-        self._t0 = t   # next window: the drift goes on
+        self._t0 = hi   # next window: the drift goes on
+        self._t0_lo = lo
         self._sum = 0
         self._n = 0
         delta = (2 * s + n) // (2 * n)  # rounded mean of (raw - tare)
@@ -154,10 +162,6 @@ class AutoTare:
         if self._m2 is not None:
             self._m2 -= delta
         return tare + delta, n
-
-
-T_LO_BITS = 30            # a wide time is kept as (t >> 30, t & T_LO_MASK): both small ints on
-T_LO_MASK = 0x3FFFFFFF    # MicroPython (31-bit), so reading them back allocates nothing
 
 
 class SampleQueue:
@@ -197,7 +201,12 @@ class SampleQueue:
         self._pending_drop = True
 
     def push(self, t, raw, flags, angle):
-        """Queue one sample (wide µs, raw counts, flags, angle). False when not streaming or full."""
+        """Queue one sample (wide µs as one int: tests, tools). See push_hl."""
+        return self.push_hl(t >> T_LO_BITS, t & T_LO_MASK, raw, flags, angle)
+
+    def push_hl(self, t_hi, t_lo, raw, flags, angle):
+        """Queue one sample (wide µs as (hi, lo): compat.WideClock, raw counts, flags, angle).
+        False when not streaming or full."""
         if not self.enabled:
             return False
         idx = self.next_index
@@ -213,8 +222,8 @@ class SampleQueue:
         if j >= self.cap:
             j -= self.cap
         self.idx[j] = idx if idx <= T_LO_MASK else idx & 0xFFFFFFFF  # no long int below 2^30
-        self.t_hi[j] = t >> T_LO_BITS
-        self.t_lo[j] = t & T_LO_MASK
+        self.t_hi[j] = t_hi
+        self.t_lo[j] = t_lo
         self.raw[j] = raw
         self.flags[j] = flags & 0xFF
         self.angle[j] = angle
@@ -289,34 +298,45 @@ class EdgeTimer:
         self.missed = 0     # conversions never read since boot
         self.corrected = 0  # stamps later than their estimate by more than p/32
         self.last_missed = 0
+        self.hi = 0         # the last edge estimate, wide µs as two small ints (compat.WideClock)
+        self.lo = 0
 
     def reset(self, rate_hz):
         self.period_us = 1000000 // rate_hz
-        self.last = None
+        self.last = None    # wide µs of the previous edge estimate: (last, last_lo) = (hi, lo)
+        self.last_lo = 0
         self._late = 0
 
     def edge(self, t):
-        """Stamp `t` (wide µs) of a read conversion -> (edge wide µs, conversions missed before it)."""
-        e = self.step(t)
-        return e, self.last_missed
+        """Stamp `t` (wide µs, one int) of a read conversion -> (edge wide µs, conversions missed
+        before it). Tests and tools; the sampler calls step_hl (no tuple, no long int)."""
+        self.step_hl(t >> T_LO_BITS, t & T_LO_MASK)
+        return (self.hi << T_LO_BITS) | self.lo, self.last_missed
 
     def step(self, t):
-        """edge() without the tuple (the sampler's per-sample path allocates nothing here): the edge;
-        the conversions missed before it are in `last_missed`."""
-        last = self.last
+        """edge() without the tuple: the edge (wide µs, one int)."""
+        self.step_hl(t >> T_LO_BITS, t & T_LO_MASK)
+        return (self.hi << T_LO_BITS) | self.lo
+
+    def step_hl(self, hi, lo):
+        """The stamp (hi, lo) of a read conversion -> its edge estimate in self.hi / self.lo, the
+        conversions missed before it in self.last_missed. Every intermediate is a distance between
+        nearby times, a small int on MicroPython at any uptime: nothing is allocated."""
+        lhi = self.last
         self.last_missed = 0
-        if last is None:
-            self.last = t
-            return t
+        if lhi is None:
+            self._set(hi, lo)
+            return
+        llo = self.last_lo
         p = self.period_us
-        dt = t - last
+        dt = diff_us(hi, lo, lhi, llo)
         k = (dt + (p >> 4)) // p
         if k < 1:
             k = 1   # a read sooner than one period: the same conversion cannot be read twice
-        pred = last + k * p
-        r = t - pred
+        kp = k * p
+        r = dt - kp   # the stamp minus the predicted edge (last + k*p)
         if r <= 0:
-            est = t
+            inc = dt  # the stamp is an upper bound of its edge: take it
             self._late = 0
         else:
             if r > p >> 2:
@@ -324,24 +344,35 @@ class EdgeTimer:
                 if self._late >= self.RELOCK_AFTER:
                     self._late = 0
                     self.period_us = (dt + (k >> 1)) // k
-                    self.last = t
+                    self._set(hi, lo)
                     if k > 1:
                         self.missed += k - 1
                         self.last_missed = k - 1
-                    return t
+                    return
             else:
                 self._late = 0
             nudge = r >> 4
             cap = p >> 8      # ~45 µs at 80 SPS: far above the chip's drift per sample
-            est = pred + (nudge if nudge < cap else cap)
+            inc = kp + (nudge if nudge < cap else cap)
             if r > p >> 5:
                 self.corrected += 1
-        self.period_us = p + ((est - last) // k - p) // 16
-        self.last = est
+        self.period_us = p + (inc // k - p) // 16
+        if inc == dt:
+            self._set(hi, lo)
+        else:  # last + inc, carried into hi without a value of 2^30 or more
+            room = T_LO_MASK - llo
+            if inc <= room:
+                self._set(lhi, llo + inc)
+            else:
+                inc -= room + 1
+                self._set(lhi + 1 + (inc >> T_LO_BITS), inc & T_LO_MASK)
         if k > 1:
             self.missed += k - 1
             self.last_missed = k - 1
-        return est
+
+    def _set(self, hi, lo):
+        self.hi = self.last = hi
+        self.lo = self.last_lo = lo
 
 
 class Sampler:
@@ -359,14 +390,16 @@ class Sampler:
         self.hx711_timeouts = 0
         self.samples_seen = 0
         self.idle = False
-        self._unloaded_since = None
+        self._unloaded_since = None  # wide µs (hi, lo) since when the roller is unloaded
+        self._unloaded_lo = 0
         self._decim = 0
         self._h1 = None  # previous two (cleaned) readings, for the spike median
         self._h2 = None
         self._tare = None  # [n_wanted, sum, count, callback]
         self.autotare = AutoTare()
         self.on_tare = None  # callback(tare_counts, n, source): the zero changed (App tells the links)
-        self._rate_t0 = None
+        self._rate_t0 = None  # wide µs (hi, lo) of the rate window's start
+        self._rate_lo = 0
         self._rate_n = 0
         self.rate_chz = 0
         self.last_raw = None
@@ -437,7 +470,11 @@ class Sampler:
         The stamp is corrected to the edge and the conversions missed since the previous
         read are counted into every streaming queue's index (EdgeTimer)."""
         timer = self.timer
-        t = timer.step(self.clock.wide(ticks))
+        clk = self.clock
+        clk.stamp(ticks)
+        timer.step_hl(clk.hi, clk.lo)
+        hi = timer.hi   # the edge's wide µs as two small ints: nothing allocated at any uptime
+        lo = timer.lo
         missed = timer.last_missed
         if missed:
             self.errors |= ERR_MISSED
@@ -467,7 +504,7 @@ class Sampler:
         if self.enc is not None:
             flags |= self._read_angle()
             angle = self.angle
-        self._measure_rate(t)
+        self._measure_rate(hi, lo)
         # tare: average good readings
         tr = self._tare
         if tr is not None and not flags & (F_SAT | F_SPIKE):
@@ -485,7 +522,7 @@ class Sampler:
         if flags & F_SAT or self._tare is not None:
             self.autotare.reset()
         elif not flags & F_SPIKE:
-            at = self.autotare.update(t, raw, self.tare_counts, s["cal"], s.get("auto_tare_after_s", 0))
+            at = self.autotare.update(hi, lo, raw, self.tare_counts, s["cal"], s.get("auto_tare_after_s", 0))
             if at is not None:
                 s["cal"]["tare_counts"] = at[0]
                 if self.on_tare is not None:
@@ -496,8 +533,9 @@ class Sampler:
             self._unloaded_since = None
             self.idle = False
         elif self._unloaded_since is None:
-            self._unloaded_since = t
-        elif s["idle_after_s"] and t - self._unloaded_since >= s["idle_after_s"] * 1000000:
+            self._unloaded_since = hi
+            self._unloaded_lo = lo
+        elif s["idle_after_s"] and elapsed_ms(hi, lo, self._unloaded_since, self._unloaded_lo) >= s["idle_after_s"] * 1000:
             if not self.idle:
                 self.idle = True
                 self._decim = 0
@@ -507,22 +545,24 @@ class Sampler:
                 return
             flags |= F_IDLE
         for q in self.queues:
-            if not q.push(t, raw, flags, angle) and q.enabled:
+            if not q.push_hl(hi, lo, raw, flags, angle) and q.enabled:
                 self.errors |= ERR_OVERFLOW
 
-    def _measure_rate(self, t):
+    def _measure_rate(self, hi, lo):
         if self._rate_t0 is None:
-            self._rate_t0 = t
+            self._rate_t0 = hi
+            self._rate_lo = lo
             self._rate_n = 0
             return
         self._rate_n += 1
-        dt = t - self._rate_t0
+        dt = diff_us(hi, lo, self._rate_t0, self._rate_lo)
         if dt >= 2000000:
             # n * 1e8 / dt in units of 32 µs: every term stays below 2^30 (no long int on
             # MicroPython) up to 300 SPS over the 2 s window, at 1.6e-5 resolution
             d32 = dt >> 5
             self.rate_chz = (self._rate_n * 3125000 + d32 // 2) // d32
-            self._rate_t0 = t
+            self._rate_t0 = hi
+            self._rate_lo = lo
             self._rate_n = 0
 
     def step(self):

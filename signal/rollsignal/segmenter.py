@@ -1,13 +1,13 @@
 """Force-only hold/roll segmenter: per-frame features, a fitted model, a fixed-lag duration-aware decoder.
 
-    frames (after LowPass, AutoZero, Contact) -> ForceFeatures -> model (segmenter-v1.json) -> FixedLagDecoder
+    frames (after LowPass, AutoZero, Contact) -> ForceFeatures -> model (segmenter-v2.json) -> FixedLagDecoder
 
 Why a fitted model: the hand-set thresholds it replaced leaned on a 2-6 Hz rib texture that only a
 ribbed shell on firm foam sampled at 80 Hz shows, and they were tuned on one simulator. The features
 here are all *relative* (to the frame's own level and to the session's rolling load) and stay below
 2 Hz, so they mean the same with a smooth or ribbed shell, soft or firm foam, at 10 or 80 Hz. The
 weights come from labelled sessions of several worlds (bench/fit_segmenter.py) and live in a small
-versioned JSON file (rollsignal/models/segmenter-v1.json), not in code.
+versioned JSON file (rollsignal/models/segmenter-v2.json), not in code.
 
 Features of frame j (20 Hz frames; windows centred on j where the look-ahead allows, see LOOKAHEAD_S):
 for windows of 1, 2, 4 and 8 s the relative standard deviation, range, half-window slope and total
@@ -22,14 +22,17 @@ Exact under any chunking: window sums are integer sums of the force quantised to
 addition does not depend on where a cumulative sum starts), max/min filters are order-free, and the
 recursive filters carry their state. So streaming equals batch bit for bit.
 
-Decoder: a Viterbi over roll / hold where a hold lasts at least `min_hold_s` (5 s): states roll,
-young hold j (1..N-1 frames into a hold, it cannot end yet) and hold (>= N frames). Emission: the
-model's log-odds of hold (scaled by a fitted factor, since neighbouring frames are not independent);
-switching into and out of a hold costs fitted penalties. Fixed lag: when frame t's evidence arrives,
+Decoder: a duration-aware Viterbi over roll / hold where a hold lasts at least `min_hold_s` (5 s):
+states roll, young hold (1..N-1 steps into a hold, it cannot end yet), short hold (N..K-1 steps: it may
+end, paying the fitted `short_cost` on top of the exit cost) and long hold (>= K steps, K from the
+model's `long_hold_s`). The short-hold cost is a duration prior: real holds last 10 s to minutes, the
+still-looking stretches of rolling are short. Emission: the model's log-odds of hold (scaled by a
+fitted factor, since neighbouring frames are not independent); switching into and out of a hold
+costs fitted penalties. Fixed lag: when frame t's evidence arrives,
 the label of frame t - LAG is read off the best path ending at t (traceback), and never revised. The
 batch `analyze()` is the same decoder fed everything: identical labels. The decoder works in steps of
 0.25 s (the sum of its frames' evidence). Latency = look-ahead of the features (2 s) + decoder lag
-(in the model file; segmenter-v1: 3 s) + up to one step.
+(in the model file) + up to one step.
 """
 from __future__ import annotations
 
@@ -46,8 +49,9 @@ from ._scipy import ndimage, sps  # scipy's filters without scipy.signal's packa
 from .filters import butter_sos, forward_fill, sosfilt_state
 from .frames import FRAME_S, Frames
 
-MODEL_FORMAT = "rollsignal-segmenter/1"
-DEFAULT_MODEL = "segmenter-v1"
+#: format 2: the decoder has a duration prior (long_hold_s, short_cost)
+MODEL_FORMAT = "rollsignal-segmenter/2"
+DEFAULT_MODEL = "segmenter-v2"
 Q_N = 0.01  # force quantum (N) of the integer window sums
 WINDOWS_S = (1.0, 2.0, 4.0, 8.0)
 MONO_WINDOWS_S = (2.0, 4.0, 8.0)
@@ -90,7 +94,9 @@ class SegmenterModel:
     `mean`, `scale`: feature standardisation; `layers`: list of (W, b), tanh between layers, the last
     layer's single output is the log-odds of hold; `prior_logit`: log-odds of hold in the training
     frames (removed so the decoder sees a likelihood ratio); `alpha`: emission scale; `enter_cost`,
-    `exit_cost`: decoder switching penalties; `lag_s`, `lookahead_s`: latency; `confidence`:
+    `exit_cost`: decoder switching penalties; `long_hold_s`, `short_cost`: a hold shorter than
+    `long_hold_s` pays `short_cost` more to end (a duration prior, see FixedLagDecoder);
+    `lag_s`, `lookahead_s`: latency; `confidence`:
     per-hold calibration (logistic on mean clipped log-odds and log duration), one set per mode.
     """
 
@@ -107,6 +113,8 @@ class SegmenterModel:
     lookahead_s: float
     min_hold_s: float
     step_s: float
+    long_hold_s: float
+    short_cost: float
     confidence: dict[str, dict[str, float]]
     meta: dict[str, Any]
 
@@ -124,7 +132,8 @@ class SegmenterModel:
             prior_logit=float(d["prior_logit"]), alpha=float(d["decoder"]["alpha"]),
             enter_cost=float(d["decoder"]["enter_cost"]), exit_cost=float(d["decoder"]["exit_cost"]),
             lag_s=float(d["decoder"]["lag_s"]), lookahead_s=float(d["lookahead_s"]),
-            min_hold_s=float(d["decoder"]["min_hold_s"]), step_s=float(d["decoder"].get("step_s", 0.25)),
+            min_hold_s=float(d["decoder"]["min_hold_s"]), step_s=float(d["decoder"]["step_s"]),
+            long_hold_s=float(d["decoder"]["long_hold_s"]), short_cost=float(d["decoder"]["short_cost"]),
             confidence=dict(d["confidence"]),
             meta=dict(d.get("meta", {})))
 
@@ -135,7 +144,8 @@ class SegmenterModel:
             "layers": [{"W": W.tolist(), "b": b.tolist()} for W, b in self.layers],
             "prior_logit": self.prior_logit, "lookahead_s": self.lookahead_s,
             "decoder": {"alpha": self.alpha, "enter_cost": self.enter_cost, "exit_cost": self.exit_cost,
-                        "lag_s": self.lag_s, "min_hold_s": self.min_hold_s, "step_s": self.step_s},
+                        "lag_s": self.lag_s, "min_hold_s": self.min_hold_s, "step_s": self.step_s,
+                        "long_hold_s": self.long_hold_s, "short_cost": self.short_cost},
             "confidence": self.confidence, "meta": self.meta,
         }
 
@@ -171,7 +181,7 @@ def _load_cached(name: str) -> SegmenterModel:
 
 
 def load_model(name_or_path: str | None = None) -> SegmenterModel:
-    """The packaged model `name` (default segmenter-v1) or a model JSON file path."""
+    """The packaged model `name` (default segmenter-v2) or a model JSON file path."""
     if name_or_path is None:
         return _load_cached(DEFAULT_MODEL)
     if name_or_path.endswith(".json"):
@@ -383,146 +393,208 @@ class ForceFeatures:
 # ---- decoder -----------------------------------------------------------------------------
 
 class FixedLagDecoder:
-    """Viterbi over roll / young hold / hold with a minimum hold of `n_min` frames and a fixed lag.
+    """Viterbi over roll / hold with explicit hold ages, a minimum hold of `n_min` steps and a fixed lag.
 
-    `process(e)` takes one emission per frame (log-likelihood ratio hold : roll; 0 where the frame says
-    nothing, e.g. unloaded) and returns the labels (True = hold) of the frames `lag` before each
-    (the first `lag` calls return fewer); `finish()` returns the last `lag` labels from the final best
-    path. A young hold (fewer than `n_min` frames so far) cannot end; switching into a hold costs
-    `enter_cost`, out of one `exit_cost`.
+    A semi-Markov decoder in the small: a hold's cost depends on its duration. States at step t:
+    roll; a hold of age 1..n_min-1 steps (young: it cannot end); a hold of age n_min..n_long-1 (short:
+    it may end, paying `exit_cost + short_cost`); a hold of age >= n_long (it may end, paying
+    `exit_cost`). Why: real holds last 10 s to minutes (domain.md; 30-120 s in studies), while the
+    still-looking stretches of rolling (a slow stroke's reversal, a flat run of rolling) are short, so a
+    short hold needs more evidence than a long one. `short_cost` = 0 (or n_long = n_min) is a plain
+    minimum-length Viterbi. Entering a hold costs `enter_cost`.
+
+    `process(e)` takes one emission per step (log-likelihood ratio hold : roll; 0 where the step says
+    nothing, e.g. unloaded) and returns the labels (True = hold) of the steps `lag` before each (the first
+    `lag` calls return fewer); `finish()` returns the last `lag` labels from the final best path. The
+    label of step t depends only on emissions up to t + lag: streaming equals batch under any chunking.
+
+    Bookkeeping (all O(1) per step): with S_t the running sum of emissions and V_t = R_t - S_t, a hold
+    entered after roll at step te is worth V_te - enter_cost + S_t at step t; the best young / short
+    entries are sliding-window maxima of V (monotone deques), the long hold is a running maximum.
     """
 
-    def __init__(self, n_min: int, lag: int, enter_cost: float, exit_cost: float) -> None:
-        self.N = n_min
+    def __init__(self, n_min: int, lag: int, enter_cost: float, exit_cost: float, n_long: int | None = None,
+                 short_cost: float = 0.0) -> None:
+        if n_min < 2:
+            raise ValueError("n_min must be at least 2 steps")
+        self.N = int(n_min)
+        self.K = max(int(n_long if n_long is not None else n_min), self.N)
         self.L = lag
         self.cin = enter_cost
         self.cout = exit_cost
-        self.t = -1  # index of the newest frame
+        self.cs = short_cost if self.K > self.N else 0.0
+        self.t = -1  # index of the newest step
         self.R = 0.0
-        self.H = -math.inf
+        self.H = -math.inf  # hold of age >= K
         self.S = 0.0
-        # V[t'] = R_t' - S_t' (young-hold entry values), sliding max over the last N-1 steps (monotone deque)
-        self._dq_t: list[int] = []
-        self._dq_v: list[float] = []
-        self._dq_h = 0
-        # per step (absolute index - base): R came from H; latest step <= t where that happened;
-        # latest step <= t where H was entered (from R at step - N); R - S history for the young entry
-        self._base = 0
-        self._swR: list[int] = []
-        self._enH: list[int] = []
-        self._V: list[float] = []
-        self._best_now = (0, -1)  # best state at the newest frame (0 roll, 1 hold, 2 young) and young entry
+        self.M = -math.inf  # best short hold (age N..K-1) at the newest step, and its entry step
+        self.mt = -1
+        # per step t (list index t - base, the lists start at step -1: roll before the stream):
+        # V = R - S; hE = entry (roll step) of the long hold's best path; swT = latest step <= t where roll
+        # came from a hold, swE = that hold's entry step
+        self._base = -1
+        self._V: list[float] = [0.0]
+        self._hE: list[int] = [-(10 ** 9)]
+        self._swT: list[int] = [-(10 ** 9)]
+        self._swE: list[int] = [-(10 ** 9)]
+        # monotone deques (step, value) of V: young entries [t-N+1, t-1], short entries [t-K+1, t-N]
+        self._yq_t: list[int] = []
+        self._yq_v: list[float] = []
+        self._yh = 0
+        self._mq_t: list[int] = []
+        self._mq_v: list[float] = []
+        self._mh = 0
+        self._best_now = (0, -1)  # best state at the newest step (0 roll, 1 hold >= K, 2 young/short) and its entry
 
     def process(self, e: np.ndarray) -> list[bool]:
         out: list[bool] = []
         if len(e) == 0:
             return out
-        N, L, cin, cout = self.N, self.L, self.cin, self.cout
-        R, H, S = self.R, self.H, self.S
+        N, K, L, cin, cout, cs = self.N, self.K, self.L, self.cin, self.cout, self.cs
+        R, H, S, M, mt = self.R, self.H, self.S, self.M, self.mt
         t = self.t
-        swR, enH, V = self._swR, self._enH, self._V
+        V, hE, swT, swE = self._V, self._hE, self._swT, self._swE
         base = self._base
-        dq_t, dq_v = self._dq_t, self._dq_v
-        dh = self._dq_h
-        keep = L + N + 4
+        yq_t, yq_v, yh = self._yq_t, self._yq_v, self._yh
+        mq_t, mq_v, mh = self._mq_t, self._mq_v, self._mh
+        keep = L + K + 4
         trace = self._trace
-        best = yt = 0
+        best = bt = 0
+        two = K > N
         for ev in e.tolist():
             t += 1
-            # young-hold entry candidates: roll at t-1 (R - S there); monotone deque of the window max
-            v = V[t - 1 - base] if t >= 1 else 0.0
-            while len(dv := dq_v) > dh and dv[-1] <= v:
-                dq_t.pop()
-                dv.pop()
-            dq_t.append(t - 1)
-            dq_v.append(v)
-            lim = t - N + 1  # a young hold is at most N-1 frames old
-            while dq_t[dh] < lim:
-                dh += 1
             S_new = S + ev
-            # H: stay, or enter from roll at t - N (a young hold of N-1 frames at t-1 plus this frame)
-            tn = t - N
-            v_enter = (V[tn - base] - cin + S_new) if tn >= base else ((S_new - cin) if tn == -1 else -math.inf)
-            h_stay = H + ev
-            if v_enter > h_stay:
-                H_new = v_enter
-                enH.append(t)
-            else:
-                H_new = h_stay
-                enH.append(enH[-1] if enH else -1000000000)
-            # R: stay or leave a hold (emission 0)
+            # young entries: roll at t-1 .. t-N+1
+            v = V[t - 1 - base]
+            while len(yq_v) > yh and yq_v[-1] <= v:
+                yq_t.pop()
+                yq_v.pop()
+            yq_t.append(t - 1)
+            yq_v.append(v)
+            while yq_t[yh] < t - N + 1:
+                yh += 1
+            # roll at t: stay, or leave a long hold / a short hold (at t-1); roll's emission is 0
+            sw = False
+            r_new = R
             x = H - cout
-            if x > R:
-                R = x
-                swR.append(t)
+            if x > r_new:
+                r_new = x
+                sw = True
+                te_sw = hE[-1]
+            x = M - cout - cs
+            if x > r_new:
+                r_new = x
+                sw = True
+                te_sw = mt
+            if sw:
+                swT.append(t)
+                swE.append(te_sw)
             else:
-                swR.append(swR[-1] if swR else -1000000000)
-            H, S = H_new, S_new
+                swT.append(swT[-1])
+                swE.append(swE[-1])
+            # long hold at t: stay, or a hold entered after roll at t-K reaches age K
+            tk = t - K
+            h_stay = H + ev
+            v_enter = (V[tk - base] - cin + S_new) if tk >= base else -math.inf
+            if v_enter > h_stay:
+                H = v_enter
+                hE.append(tk)
+            else:
+                H = h_stay
+                hE.append(hE[-1])
+            R, S = r_new, S_new
             V.append(R - S)
-            y = dq_v[dh] - cin + S
-            if R >= H and R >= y:
+            # short holds at t: entries [t-K+1, t-N]
+            if two:
+                tn = t - N
+                if tn >= base:
+                    v = V[tn - base]
+                    while len(mq_v) > mh and mq_v[-1] <= v:
+                        mq_t.pop()
+                        mq_v.pop()
+                    mq_t.append(tn)
+                    mq_v.append(v)
+                while len(mq_t) > mh and mq_t[mh] < t - K + 1:
+                    mh += 1
+                if len(mq_t) > mh:
+                    M = mq_v[mh] - cin + S
+                    mt = mq_t[mh]
+                else:
+                    M = -math.inf
+            y = yq_v[yh] - cin + S
+            tg = t - L
+            if R >= H and R >= y and R >= M:
                 best = 0
-                # common case: the roll run reaches back past the decision frame
-                if t >= L:
-                    out.append(False if swR[-1] <= t - L else trace(0, t, 0, t - L))
-            elif H >= y:
+                if tg >= 0:
+                    out.append(False if swT[-1] <= tg else trace(0, t, 0, tg))
+            elif H >= y and H >= M:
                 best = 1
-                if t >= L:
-                    out.append(True if enH[-1] - N + 1 <= t - L else trace(1, t, 0, t - L))
+                if tg >= 0:
+                    out.append(True if hE[-1] + 1 <= tg else trace(1, t, 0, tg))
             else:
                 best = 2
-                yt = dq_t[dh]
-                if t >= L:
-                    out.append(True if yt + 1 <= t - L else trace(2, t, yt, t - L))
+                bt = yq_t[yh] if y >= M else mt
+                if tg >= 0:
+                    out.append(True if bt + 1 <= tg else trace(2, t, bt, tg))
             if len(V) > 4 * keep:  # keep what a traceback can reach
                 cut = len(V) - keep
-                del V[:cut], swR[:cut], enH[:cut]
+                del V[:cut], hE[:cut], swT[:cut], swE[:cut]
                 base += cut
                 self._base = base
-            if dh > 4096:
-                del dq_t[:dh], dq_v[:dh]
-                dh = 0
-        self._dq_h = dh
-        self.R, self.H, self.S, self.t = R, H, S, t
-        self._best_now = (best, yt)
+            if yh > 4096:
+                del yq_t[:yh], yq_v[:yh]
+                yh = 0
+            if mh > 4096:
+                del mq_t[:mh], mq_v[:mh]
+                mh = 0
+        self._base = base
+        self._yh, self._mh = yh, mh
+        self.R, self.H, self.S, self.M, self.mt, self.t = R, H, S, M, mt, t
+        self._best_now = (best, bt)
         return out
 
-    def _trace(self, state: int, t: int, yt: int, target: int) -> bool:
-        """Label (True = hold) of frame `target` on the best path ending in `state` at step t."""
-        base, N = self._base, self.N
+    def _trace(self, state: int, t: int, te: int, target: int) -> bool:
+        """Label (True = hold) of step `target` on the best path ending in `state` at step t."""
+        base = self._base
         while True:
-            if state == 2:  # young: frames yt+1..t are hold, R at yt
-                if yt + 1 <= target:
+            if state == 2:  # a young or short hold entered after roll at te: steps te+1..t hold
+                if te + 1 <= target:
                     return True
-                state, t = 0, yt
+                state, t = 0, te
             elif state == 1:
-                te = self._enH[t - base]  # H entered at te: frames te-N+1..te hold, R at te-N
-                if te - N + 1 <= target:
+                te = self._hE[t - base]
+                if te + 1 <= target:
                     return True
-                state, t = 0, te - N
+                state, t = 0, te
             else:
                 if t < 0:
                     return False
-                ts = self._swR[t - base]  # R since ts (came from H at ts-1)
+                ts = self._swT[t - base]  # roll since ts (came from a hold at ts-1, entered after te)
                 if ts <= target:
                     return False
-                state, t = 1, ts - 1
+                state, t, te = 2, ts - 1, self._swE[t - base]
 
     def finish(self) -> list[bool]:
-        """Labels of the last `lag` frames (or all, for a stream shorter than the lag)."""
+        """Labels of the last `lag` steps (or all, for a stream shorter than the lag)."""
         if self.t < 0:
             return []
-        best, yt = self._best_now
-        return [self._trace(best, self.t, yt, tg) for tg in range(max(self.t - self.L + 1, 0), self.t + 1)]
+        best, bt = self._best_now
+        return [self._trace(best, self.t, bt, tg) for tg in range(max(self.t - self.L + 1, 0), self.t + 1)]
+
+
+def make_decoder(model: SegmenterModel, min_hold_s: float) -> FixedLagDecoder:
+    """The model's decoder in steps of `model.step_s` (a hold lasts at least `min_hold_s`)."""
+    step_s = _k(model.step_s) * FRAME_S
+    n_min = int(round(min_hold_s / step_s))
+    return FixedLagDecoder(n_min, int(round(model.lag_s / step_s)), model.enter_cost, model.exit_cost,
+                           n_long=max(int(round(model.long_hold_s / step_s)), n_min), short_cost=model.short_cost)
 
 
 def decode_labels(z: np.ndarray, ld: np.ndarray, model: SegmenterModel, min_hold_s: float = 5.0) -> np.ndarray:
     """Hold labels of a whole session's frames from their log-odds `z` and loaded mask `ld`, exactly as
     the Segmenter decides them (same emissions, steps and decoder); for fitting and analysis."""
     M = _k(model.step_s)
-    step_s = M * FRAME_S
-    dec = FixedLagDecoder(int(round(min_hold_s / step_s)), int(round(model.lag_s / step_s)), model.enter_cost,
-                          model.exit_cost)
+    dec = make_decoder(model, min_hold_s)
     e = np.where(ld, model.alpha * (np.clip(z, -8.0, 8.0) - model.prior_logit), 0.0)
     n = len(e)
     e = np.concatenate((e, np.zeros(-n % M)))
@@ -570,9 +642,7 @@ class Segmenter:
             # the decoder works in steps of M frames (0.25 s): a hold's boundary is placed to 0.25 s,
             # and the Python loop runs 4 times a second of data instead of 20 (2 h: 29 k steps)
             self.M = _k(self.model.step_s)
-            step_s = self.M * FRAME_S
-            self.dec = FixedLagDecoder(int(round(min_hold_s / step_s)), int(round(self.model.lag_s / step_s)),
-                                       self.model.enter_cost, self.model.exit_cost)
+            self.dec = make_decoder(self.model, min_hold_s)
             # frame j (row r = j's index in the stream) is decided when the row closing step r // M + L
             # arrives: j + D + (M - 1 - r % M) + L * M; lag_k is the longest of these
             self.lag_k = self.D + self.M - 1 + self.dec.L * self.M

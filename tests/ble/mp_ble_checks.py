@@ -24,10 +24,17 @@ print("helpers ok")
 
 
 class Clock:
+    """compat.WideClock's interface: the wide time `t` (set by the test) as one int and as (hi, lo)."""
     t = 0
+    hi = 0
+    lo = 0
 
     def wide(self, t=None):
         return self.t
+
+    def stamp(self, t=None):
+        self.hi = self.t >> 30
+        self.lo = self.t & 0x3FFFFFFF
 
 
 class Sampler:

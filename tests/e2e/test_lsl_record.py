@@ -6,7 +6,6 @@ and carry exactly the samples the recording file got.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -16,17 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HOST_TESTS = Path(__file__).resolve().parents[1] / "host"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HOST_TESTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load("lab_support")
+import lab_support as support
 support.use_loopback_lsl()
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 virtual = pytest.importorskip("holdsense.virtual", reason="needs the virtual device")

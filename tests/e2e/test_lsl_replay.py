@@ -8,7 +8,6 @@ XDF file (stream headers as the inlets report them, clock offsets from
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -20,18 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-HOST_TESTS = Path(__file__).resolve().parents[1] / "host"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HOST_TESTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load("lab_support")
-xdf_writer = _load("xdf_writer")
+import lab_support as support
+import xdf_writer
 support.use_loopback_lsl()
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 

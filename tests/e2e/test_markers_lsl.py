@@ -3,7 +3,6 @@ virtual roller with `--lsl`: the markers are in the recording and arrive on the 
 events stamped at the same session time; stdin is not a terminal and is never read."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,17 +11,7 @@ from pathlib import Path
 
 import pytest
 
-HOST_TESTS = Path(__file__).resolve().parents[1] / "host"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HOST_TESTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load("lab_support")
+import lab_support as support
 support.use_loopback_lsl()
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")
 virtual = pytest.importorskip("holdsense.virtual", reason="needs the virtual device")

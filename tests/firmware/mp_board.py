@@ -4,7 +4,7 @@
 #    HX711 converting every 12 ms, an AS5600 on I2C, machine.WDT / Timer stand-ins: commands as
 #    single small writes are answered, samples stream, EXIT is acked, Ctrl-C is restored.
 #    With the fake aioble installed (mp_fakes.py) main() also starts the BLE glue beside USB.
-# Figures (heap, allocation and CPU per sample): mp_measure.py.
+# Figures: allocation and CPU per sample in mp_measure.py, live heap of the running app in mp_heap.py.
 import sys
 import struct
 import time

@@ -1,6 +1,6 @@
 # Runs INSIDE real MicroPython (WebAssembly port), via run_micropython.mjs.
 # Checks the firmware's pure modules against the golden vectors, plus command
-# handling and sampler logic over small MicroPython-side fake pins.
+# handling and sampler logic over the MicroPython-side fake pins of mp_fakes.py.
 import sys
 import json
 import struct
@@ -10,105 +10,10 @@ print("impl", sys.implementation.name, sys.implementation.version)
 assert sys.implementation.name == "micropython"
 
 
-# --- minimal `machine` shim (the wasm port has none): fake HX711 pins, no I2C device ---
-class _Board:
-    value = 84210
-    bit = 0
-    ready = False
-    irq_off = 0
-    sck = 0
-    bad_pulses = 0
-    handler = None
-
-
-B = _Board()
-
-
-class Pin:
-    IN = 0
-    OUT = 1
-    IRQ_FALLING = 2
-
-    def __init__(self, n, mode=-1, pull=-1, value=None):
-        self.n = n
-        if value is not None:
-            self.value(value)
-
-    def value(self, v=None):
-        if v is None:
-            if self.n == 4:
-                if not B.ready:
-                    return 1
-                if B.bit == 0:
-                    return 0
-                if B.bit <= 24:
-                    return (B.value >> (24 - B.bit)) & 1
-                return 1
-            return 0
-        if self.n == 5:
-            if v and not B.sck:
-                if not B.irq_off:
-                    B.bad_pulses += 1
-                if B.ready:
-                    B.bit += 1
-            elif not v and B.sck and B.bit >= 25:
-                B.ready = False
-                B.bit = 0
-            B.sck = v
-
-    def irq(self, handler=None, trigger=0):
-        B.handler = handler
-
-
-class I2C:
-    def __init__(self, *a, **k):
-        pass
-
-    def scan(self):
-        return []
-
-
-class PWM:
-    def __init__(self, pin):
-        pass
-
-    def duty_u16(self, d=None):
-        pass
-
-    def freq(self, f=None):
-        pass
-
-
-class ADC:
-    def __init__(self, pin):
-        pass
-
-    def read_uv(self):
-        return 1950000
-
-
-def disable_irq():
-    B.irq_off += 1
-    return 0
-
-
-def enable_irq(s):
-    B.irq_off = 0
-
-
-def unique_id():
-    return b"\x01\x02\x03\x04\x05\x06"
-
-
-class _M:
-    pass
-
-
-machine = _M()
-for _k, _v in (("Pin", Pin), ("I2C", I2C), ("PWM", PWM), ("ADC", ADC), ("disable_irq", disable_irq),
-               ("enable_irq", enable_irq), ("unique_id", unique_id)):
-    setattr(machine, _k, _v)
-sys.modules["machine"] = machine
+# the test doubles (machine with fake HX711 pins, WDT, Timer; bluetooth/aioble), shared with the other
+# MicroPython-side scripts; this script's App has no encoder (nothing answers on I2C)
+from mp_fakes import B  # noqa: E402
+B.i2c_devices = []
 
 from holdsense_fw import frame as F  # noqa: E402
 from holdsense_fw import compat  # noqa: E402

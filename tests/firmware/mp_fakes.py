@@ -1,5 +1,5 @@
-# Fakes for MicroPython-side tests (imported inside the real interpreter; run_micropython.mjs copies
-# this file to /fw): a `machine` with an HX711 that converts on demand, an AS5600 on I2C, WDT and
+# Fakes for every MicroPython-side test script (mp_checks, mp_board, mp_ble, mp_measure; imported
+# inside the real interpreter; run_micropython.mjs copies this file to /fw): a `machine` with an HX711 that converts on demand, an AS5600 on I2C, WDT and
 # Timer; and `bluetooth` + `aioble` modules that behave like micropython-lib's aioble on a board:
 # advertise() returns when a central connects, the connection's MTU is None until exchange_mtu(),
 # notify() goes to ble.gatts_notify and raises OSError(ENOMEM) when the stack's buffers are full
@@ -8,6 +8,7 @@
 import sys
 import io
 import asyncio
+import time
 
 class _Board:
     value = 84210
@@ -22,6 +23,7 @@ class _Board:
     feeds = 0
     timers = []
     conversions = 0
+    i2c_devices = [0x36]   # what I2C.scan() finds: the AS5600 (set to [] for a board without encoder)
 
 
 B = _Board()
@@ -71,7 +73,7 @@ class I2C:
         self.regs[0x0B] = 0x20  # magnet detected
 
     def scan(self):
-        return [0x36]
+        return list(B.i2c_devices)
 
     def readfrom_mem(self, addr, reg, n):
         if reg == 0x0C:
@@ -173,13 +175,14 @@ class Stream(io.IOBase):
     def __init__(self):
         self.inp = bytearray()
         self.out = bytearray()
+        self.writable = True   # False: the host stopped reading (POLLOUT off, as a full USB port)
 
     def ioctl(self, req, arg):
         if req == MP_STREAM_POLL:
             ev = 0
             if arg & 1 and self.inp:
                 ev |= 1
-            if arg & 4:
+            if arg & 4 and self.writable:
                 ev |= 4
             return ev
         return 0
@@ -219,7 +222,8 @@ class Radio:
     def __init__(self):
         self.connect_ev = asyncio.Event()
         self.adverts = []
-        self.notified = []           # (t_ms, bytes)
+        self.notified = []           # bytes of each notification
+        self.notified_us = []        # ticks_us of each (same order)
         self.budget = 1000           # notifications the stack takes before its buffers are full
         self.refused = 0
         self.registered = []
@@ -260,6 +264,7 @@ def gatts_notify(conn_handle, value_handle, data):
         raise OSError(12)  # ENOMEM: the stack's notification buffers are full
     R.budget -= 1
     R.notified.append(bytes(data))
+    R.notified_us.append(time.ticks_us())
 
 
 class Service:

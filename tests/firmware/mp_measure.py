@@ -122,7 +122,64 @@ for i in range(base, base + 256):  # both 256-sample queues fill (the host stopp
     convert()
     app.sampler.process(compat.ticks_add(t, i * 12500), app.hx.read_raw())
 f1 = gc.mem_alloc()
-figures = {"bytes_per_sample": (a1 - a0) / N, "bytes_sampling": parts_b[0],
+queued = [usb.queue.count, bl.link.queue.count]
+# ---------------------------------------------------------------- 3. past 2^30 µs of uptime
+# MicroPython's small ints are 31-bit on 32-bit ports (this one too): a wide clock kept as one int
+# becomes a long int (heap) 2^30 µs = 17.9 min after boot. Put the wide clock 100 samples before
+# 2^30 µs and ticks_us 200 samples before its own 2^30 wrap; measure 400 samples across both.
+def set_uptime(clk, wide_lo, tick):
+    if hasattr(clk, "_wide"):      # a one-int wide clock (before issue 15's follow-up)
+        clk._wide = wide_lo
+    else:
+        clk._hi = 0
+        clk._lo = wide_lo
+    clk._last = tick
+
+
+usb.take_frames(10000)
+bl.link.take_frames(10000)
+sm = app.sampler
+t_w = compat.ticks_add(0, -200 * 12500)  # ticks_us wraps at sample 200
+set_uptime(sm.clock, 0x3FFFFFFF - 100 * 12500 + 1, t_w)  # the wide clock passes 2^30 µs at sample 100
+sm.timer.reset(80)
+sm._rate_t0 = None
+sm._unloaded_since = None
+sm.autotare.reset()
+PARTS[:] = [1, 1, 1]
+for i in range(20):  # first samples after the jump: the timer and the windows restart
+    one_sample(i, compat.ticks_add(t_w, i * 12500))
+gc.collect()
+gc.disable()
+w0 = gc.mem_alloc()
+for i in range(20, 420):
+    one_sample(i, compat.ticks_add(t_w, i * 12500))
+w1 = gc.mem_alloc()
+gc.enable()
+wide_now = sm.clock.wide(compat.ticks_add(t_w, 420 * 12500))
+assert wide_now > 0x3FFFFFFF, wide_now
+missed_after_jump = sm.timer.missed
+# and the times on the wire stay exact across both boundaries (sampling only, frames decoded)
+usb.take_frames(10000)
+bl.link.take_frames(10000)
+wide0 = 0x3FFFFFFF - 20 * 12500 + 1
+set_uptime(sm.clock, wide0, compat.ticks_add(0, -40 * 12500))
+sm.timer.reset(80)
+sm._rate_t0 = None
+idx0 = usb.queue.next_index
+for i in range(60):
+    convert()
+    sm.process(compat.ticks_add(0, (i - 40) * 12500), app.hx.read_raw())
+got = []
+for fr in usb.take_frames(10000):
+    ft, _s, pl = F.decode_frame(fr)
+    if ft == F.T_SAMPLES:
+        first, _a, ss = F.decode_samples(pl)
+        got += [(first + k, x[0]) for k, x in enumerate(ss)]
+want = [(idx0 + i, (wide0 + i * 12500) & 0xFFFFFFFF) for i in range(60)]
+assert got == want, (got[:3], want[:3], [g for g, w in zip(got, want) if g != w][:3])
+figures = {"bytes_per_sample_past_2_30_us": (w1 - w0) / 400, "wide_us_at_end": wide_now,
+           "missed_after_jump": missed_after_jump,
+           "bytes_per_sample": (a1 - a0) / N, "bytes_sampling": parts_b[0],
            "bytes_usb_flush": parts_b[1] - parts_b[0], "bytes_ble_step": parts_b[2] - parts_b[0],
            "cpu_us_per_sample": time.ticks_diff(c1, c0) / N,
            "heap_interpreter_kb": heap_interp / 1024, "imports_alloc_kb": (heap_base - heap_interp) / 1024,
@@ -133,7 +190,7 @@ figures = {"bytes_per_sample": (a1 - a0) / N, "bytes_sampling": parts_b[0],
            # firmware's live heap with frozen/.mpy modules (this port's gc.collect frees nothing:
            # checked, also with --sync)
            "warmup_alloc_kb": (warm_end - setup_end) / 1024,
-           "firmware_heap_bound_kb": (warm_end - heap_base) / 1024, "queued": [usb.queue.count, bl.link.queue.count],
+           "firmware_heap_bound_kb": (warm_end - heap_base) / 1024, "queued": queued,
            "notified": notified[0]}
 print("FIGURES", json.dumps(figures))
 print("MP-OK")

@@ -261,12 +261,13 @@ class MemStream:
     def __init__(self, data=b""):
         self.data = bytearray(data)
         self.out = bytearray()
+        self.writable = True  # False: the host does not read (POLLOUT off)
 
     def ioctl(self, req, flags):
         ev = 0
         if flags & POLLIN and self.data:
             ev |= POLLIN
-        if flags & POLLOUT:
+        if flags & POLLOUT and self.writable:
             ev |= POLLOUT
         return ev
 
@@ -325,3 +326,36 @@ def test_main_runs_the_app_answers_exit_and_keeps_the_watchdog_fed(rig_factory, 
     assert infos[-1].streaming, "the INFO sent on START has its streaming bit set"
     assert len(rig.board.wdt_feeds) >= 10 and rig.board.kbd_intr == 3
     assert rig.board.timers and rig.board.timers[-1].config.get("period")
+
+
+def test_a_command_reply_jumps_the_sample_frames_queued_behind_a_slow_host(rig_factory, tmp_path):
+    """A host that did not read for a while leaves a full TX buffer and a sample backlog. When it reads
+    again and sends a command, the reply goes out in the same pass, right after the bytes already
+    encoded, not after the backlog's passes (20 ms each: the 100 ms reply target's enemy)."""
+    rig = rig_factory()
+    from holdsense_fw import app as fw_app
+
+    app = _app(rig, tmp_path)
+    link = app.add_link("usb")
+    s = MemStream()
+    port = fw_app.SerialPort(s, s, measure_writes=False)
+    link.take_control()
+    link.queue.enabled = True
+    for i in range(250):  # the host stopped reading: samples queue
+        link.queue.push(1000 + i * 12500, 100 + i, 0, 0)
+    s.writable = False
+    fw_app.App.tx_pass(link, port)
+    assert not s.out and not port.empty()  # a pass of sample frames waits in the TX buffer
+    s.writable = True
+    app.commands.feed_serial(C.encode_command("status", 7, clear=False), link)  # one small write
+    assert link.out
+    fw_app.App.tx_pass(link, port)  # what serial_rx_task does after a command
+    from holdsense_fw.frame import decode_samples
+
+    frames = P.FrameDecoder().feed(bytes(s.out))
+    kinds = [f.type for f in frames]
+    assert P.FrameType.ACK in kinds, "the reply waits behind the sample backlog"
+    k = kinds.index(P.FrameType.ACK)
+    # before the reply only the pass that was already encoded (at most one pass: 64 samples)
+    assert all(t == P.FrameType.SAMPLES for t in kinds[:k])
+    assert sum(len(decode_samples(f.payload)[2]) for f in frames[:k]) <= fw_app.TX_SAMPLES_PER_PASS

@@ -128,6 +128,32 @@ def test_sampler_timestamps_wrap_safe_at_2_30(rig_factory):
     assert [i for i, _ in items] == list(range(80))
 
 
+def test_sampler_past_2_30_us_of_uptime_keeps_exact_times_and_windows(rig_factory):
+    """The wide clock is two small ints (hi, lo) since issue 15's follow-up: past 2^30 µs of uptime
+    (17.9 min) times, the idle window (minutes) and the rate stay exact, as before the boundary."""
+    rig = rig_factory(t0_us=0)
+    sm, q = _sampler(rig)
+    from holdsense_fw import compat
+    for _ in range(4):  # 4 x 2^28 µs: the wide clock reaches 2^30 µs + 2^28
+        rig.clock.t_us += 1 << 28
+        sm.clock.stamp()
+    start = sm.clock.wide()
+    assert start >= 1 << 30 and sm.clock.hi == 1
+    sm.settings["idle_after_s"] = 2
+    rig.hx.schedule_from(rig.clock.t_us)
+    rig.value = sm.tare_counts  # unloaded: idle after 2 s
+    _edge_step(rig, sm, 400)
+    items = q.pop(1000)
+    (i0, s0), (i1, s1) = items[0], items[1]
+    period = s1[0] - s0[0]
+    t = [s[0] for _, s in items]
+    # every time on the chip's grid (idle decimation leaves whole periods out), none lost or doubled
+    assert all((b - a) % period == 0 and b > a for a, b in zip(t, t[1:])) and t[0] >= start, t
+    assert (t[-1] - t[0]) // period + 1 >= 390 and sm.timer.missed == 0
+    assert sm.idle and items[-1][1][2] & 0x20  # F_IDLE: the 2 s idle window worked past the boundary and sm.timer.missed == 0
+    assert 7900 <= sm.rate_chz <= 8100  # SPS x 100 of the fake chip, measured past the boundary
+
+
 def test_wide_clock_many_wraps_and_stale_stamp(rig_factory):
     rig = rig_factory(t0_us=5)
     from holdsense_fw import compat
@@ -137,6 +163,12 @@ def test_wide_clock_many_wraps_and_stale_stamp(rig_factory):
         assert c.wide() == k << 28
     stale = compat.ticks_add(compat.ticks_us(), -1000)
     assert c.wide(stale) == (19 << 28) - 1000  # an IRQ stamp a little older than the last update
+    assert (c.hi, c.lo) == divmod((19 << 28) - 1000, 1 << 30)  # kept as two small ints
+    rig.clock.t_us += 1 << 28
+    assert c.wide() == 5 << 30 and (c.hi, c.lo) == (5, 0)
+    back = compat.ticks_add(compat.ticks_us(), -1000)  # older than the last multiple of 2^30
+    assert c.wide(back) == (5 << 30) - 1000 and (c.hi, c.lo) == (4, (1 << 30) - 1000)
+    assert c.wide() == 5 << 30  # a stale stamp does not move the clock
 
 
 def test_irq_stamps_the_data_ready_edge(rig_factory):

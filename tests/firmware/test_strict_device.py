@@ -6,48 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import serial
 
-from holdsense.link import commands as C
 from holdsense.link import frames as P
 
 pytest.importorskip("holdsense.sim", reason="holdsense.sim (simulator) not merged yet")
-from holdsense.virtual import spawn  # noqa: E402
-
-
-class Host:
-    def __init__(self, port: str) -> None:
-        self.port = serial.Serial(port, timeout=0.02)
-        self.dec = P.FrameDecoder()
-        self.unpacker = P.SampleUnpacker()
-        self.seq = 0
-        self.frames: list[P.Frame] = []
-        self.received = 0
-        self.lost = 0
-
-    def pump(self) -> list[P.Frame]:
-        frames = self.dec.feed(self.port.read(8192))
-        for f in frames:
-            if f.type == P.FrameType.INFO:
-                self.unpacker.on_info(C.parse_info(f.payload))
-        chunk, gaps = self.unpacker.process(frames)
-        if chunk is not None:
-            self.received += len(chunk)
-        self.lost += sum(g.lost_samples for g in gaps)
-        self.frames += frames
-        return frames
-
-    def cmd(self, name: str, timeout_s: float = 2.0, **kw):
-        self.seq += 1
-        t0 = time.monotonic()
-        self.port.write(C.encode_command(name, self.seq, **kw))  # one small write per command
-        while time.monotonic() - t0 < timeout_s:
-            for f in self.pump():
-                if f.type in (P.FrameType.ACK, P.FrameType.ERROR):
-                    r = C.parse_reply(f)
-                    if r.cmd_seq == self.seq:
-                        return r, time.monotonic() - t0
-        raise AssertionError(f"no answer to {name} within {timeout_s} s: the firmware froze")
+from holdsense.virtual.strict import StrictHost, spawn_strict  # noqa: E402
 
 
 COMMANDS = [("info", {}), ("status", {"clear": False}), ("battery", {}), ("get_cal", {}),
@@ -59,8 +22,8 @@ COMMANDS = [("info", {}), ("status", {"clear": False}), ("battery", {}), ("get_c
 def test_commands_one_small_write_at_a_time_are_all_answered():
     """Today's firmware awaited read(64) on stdin: on MicroPython that waits for 64 bytes, so the
     first 10-byte command froze everything. Each command here is one small write, with pauses."""
-    with spawn("standard", speed=1.0) as dev:
-        h = Host(dev.port)
+    with spawn_strict(speed=1.0) as dev:
+        h = StrictHost(dev.port)
         for name, kw in COMMANDS:
             r, took = h.cmd(name, **kw)
             assert r.cmd == getattr(P.Cmd, name.upper())
@@ -75,8 +38,8 @@ def test_host_pause_loss_is_counted_exactly_and_sampling_never_stalls():
     never sits in a blocking write (the port would hold it 500 ms a packet); samples it cannot send are
     dropped whole, and the host's loss count equals what the device dropped and the chip converted."""
     speed = 2.0
-    with spawn("standard", speed=speed, extra_args=["--usb-host-buffer", "512", "--no-encoder"]) as dev:
-        h = Host(dev.port)
+    with spawn_strict(speed=speed, host_buffer=512, encoder=False) as dev:
+        h = StrictHost(dev.port)
         assert h.cmd("start")[0].ok
         for _ in range(2):
             t_end = time.monotonic() + 1.5 / speed

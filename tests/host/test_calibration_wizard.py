@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 import scripted_roller as sr  # noqa: E402
 from holdsense_fw import frame as fw  # noqa: E402
 

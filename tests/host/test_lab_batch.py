@@ -6,7 +6,6 @@ rows, the bad one is named (stderr, sessions table) and the exit code is 2.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import pty
@@ -15,15 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load("lab_support")
+import lab_support as support
 
 from holdsense.cli import main  # noqa: E402
 from holdsense.lab.batch import HOLD_COLUMNS, SESSION_COLUMNS  # noqa: E402
@@ -165,7 +156,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
 
 def test_folder_mixes_recordings_and_xdf_files(tmp_path: Path, capsys) -> None:
     pytest.importorskip("pyxdf", reason="pyxdf missing: install the lab extra (pip install -e '.[lab]')")
-    xw = _load("xdf_writer")
+    import xdf_writer as xw
     d = tmp_path / "lab"
     d.mkdir()
     chunk = support.synthetic_session([("roll", 10), ("hold", 32), ("off", 2)], seed=4)

@@ -3,7 +3,6 @@ model, and `holdsense label` without a window: from markers in a CSV, from a CSV
 streams of an XDF file (holdsense's own `mark` events and a lab's plain-string marker stream)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -21,13 +20,6 @@ from holdsense.io.recording import RecordingWriter, read_recording, write_record
 from holdsense.sim import simulate
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def hs(*args: object) -> subprocess.CompletedProcess:
@@ -187,7 +179,7 @@ def test_label_cli_without_a_window(tmp_path: Path) -> None:
 
 def test_label_from_xdf_marker_streams(tmp_path: Path) -> None:
     pytest.importorskip("pyxdf", reason="pyxdf missing: install the lab extra (pip install -e '.[lab]')")
-    xw = _load("xdf_writer")
+    import xdf_writer as xw
     t0 = 51234.5
     t = np.arange(0, 120, 1 / 80)
     force = np.where((t > 20) & (t < 50), 150.0, 80.0 + 40 * np.sin(t))

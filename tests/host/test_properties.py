@@ -13,7 +13,6 @@ deadline off for a shared 2-core machine) to stay within `make test`;
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 import tempfile
 import zlib
@@ -43,13 +42,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr:hyp
 
 BOUNDED = dict(deadline=None, database=None, derandomize=SCALE == 1,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 _WORK = tempfile.TemporaryDirectory(prefix="hs-props-")
@@ -218,7 +210,7 @@ def test_capture_reader_clean_result_or_user_error(content: bytes, how: str) -> 
 # ------------------------------------------------------------------------------------------ XDF
 def _xdf_base() -> bytes:
     pytest.importorskip("pyxdf", reason="pyxdf missing: install the lab extra (pip install -e '.[lab]')")
-    xw = _load("xdf_writer")
+    import xdf_writer as xw
     p = Path(_WORK.name) / "base.xdf"
     t = np.arange(0, 30, 1 / 80)
     force = 150 + 40 * np.sin(t)

@@ -14,6 +14,7 @@ import numpy as np
 from rollsignal import FLAG_GAP, FLAG_SAT, SampleChunk
 
 from .. import __version__
+from ..io.labels import labels_path_for
 from .body import Body
 from .sensors import Encoder, LoadCell, force_from_counts
 from .spec import Scenario, family_names, load_scenario
@@ -45,17 +46,6 @@ class SimResult:
             json.dump(self.labels, fh, indent=1)
             fh.write("\n")
         return p, lp
-
-
-def labels_path_for(recording_path: "str | os.PathLike[str]") -> Path:
-    """X.csv / X.csv.gz -> X.labels.json (contracts.md §2)."""
-    p = Path(recording_path)
-    name = p.name
-    for suffix in (".csv.gz", ".csv", ".gz"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return p.with_name(name + ".labels.json")
 
 
 def _device_clock(duration_s: float, rate_hz: float, jitter_s: float, rng: np.random.Generator) -> np.ndarray:

@@ -456,5 +456,6 @@ def ble_query(p: Any) -> dict[str, Any]:
             "stats": dict(p.stats),
             "link": None if fw is None else {
                 "notified": link.notified, "retries": link.retries, "lost_frames": link.lost_frames,
+                "lost_samples": getattr(link, "lost_samples", 0),
                 "bad_writes": link.bad_writes, "connections": link.connections,
                 "dropped": fw.queue.dropped, "next_index": fw.queue.next_index, "streaming": fw.queue.enabled}}

@@ -525,7 +525,14 @@ class FakePeripheral:
     def _on_write(self, data: bytes) -> None:
         self.stats["writes"] += 1
         if self.link is not None:
-            self.link.on_write(data)
+            from holdsense_fw import compat
+
+            command = getattr(self.link, "command", None)  # a replayed roller has no firmware link
+            if command is None:
+                self.link.on_write(data)
+                return
+            # as the board's rx task: the reply is notified at once (BleLink.command), not at the next poll
+            command(data, compat.ticks_ms(), self.notify)
 
     async def connect(self) -> None:
         if self.connected:

@@ -23,7 +23,6 @@ from holdsense.io.recording import read_recording
 from holdsense_fw import frame as fw
 from rollsignal import SampleChunk
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
 from scripted_roller import DT_US, roller  # noqa: E402,F401  (fixture)
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -6,7 +6,6 @@ one-line error (exit 2) through the real `holdsense analyze` CLI.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -14,16 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load("lab_support")
-xw = _load("xdf_writer")
+import lab_support as support
+import xdf_writer as xw
 pyxdf = pytest.importorskip("pyxdf", reason="pyxdf missing: install the lab extra (pip install -e '.[lab]')")
 
 import rollsignal  # noqa: E402

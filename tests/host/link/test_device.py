@@ -2,10 +2,8 @@
 (scripted_roller.py); the end-to-end tests in tests/e2e run the real virtual device."""
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from holdsense.listeners.notifier import Notifier
 from holdsense_fw import frame as fw
 from rollsignal import FLAG_GAP
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
 from scripted_roller import DT_US, roller  # noqa: E402,F401  (fixture)
 
 def collect(dev: Device, until, timeout_s: float = 10.0) -> list:

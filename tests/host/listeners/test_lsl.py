@@ -6,7 +6,6 @@ real inlet in this process checks what a lab's LabRecorder would get.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -17,15 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
-def _load_support():
-    spec = importlib.util.spec_from_file_location("lab_support", Path(__file__).parents[1] / "lab_support.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-support = _load_support()
+import lab_support as support
 support.use_loopback_lsl()  # before liblsl reads its configuration in this process
 
 pylsl = pytest.importorskip("pylsl", reason="pylsl missing: install the lab extra (pip install -e '.[lab]')")

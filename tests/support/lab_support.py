@@ -1,7 +1,7 @@
 """Helpers shared by the lab tests (LSL, XDF, batch): loopback LSL config, synthetic sessions.
 
-Loaded by path (`load_support()` in each test file), since test folders are
-not packages. Until the simulator's bundled recordings exist, sessions are
+Imported by name (`import lab_support`): tests/support is on pytest's
+pythonpath (pyproject.toml), since test folders are not packages. Sessions are
 made here from synthetic arrays and written with holdsense.io.recording.
 """
 from __future__ import annotations
@@ -30,8 +30,8 @@ def session_lsl_config() -> str:
     liblsl only resolves streams of its own session id, so two test runs on one
     machine (a developer's and CI's, two helpers') never see each other's
     streams, even with equal source ids. Shared through an environment
-    variable, as every test module loads this file separately but liblsl reads
-    its configuration once per process.
+    variable, which CLI subprocesses inherit; liblsl reads its configuration
+    once per process.
     """
     path = os.environ.get(_SESSION_VAR)
     if path and Path(path).is_file():
