@@ -55,6 +55,17 @@ def _runs(lab: list[bool]) -> list[tuple[int, int]]:
     return list(zip(e[::2].tolist(), e[1::2].tolist()))
 
 
+def _in_random_chunks(dec: FixedLagDecoder, e: np.ndarray, rng: np.random.Generator) -> list[bool]:
+    """The decoder's labels with `e` fed in random chunks of 1-699 steps, then finish()."""
+    out: list[bool] = []
+    i = 0
+    while i < len(e):
+        k = int(rng.integers(1, 700))
+        out += dec.process(e[i:i + k])
+        i += k
+    return out + dec.finish()
+
+
 def test_decoder_min_hold_and_switching() -> None:
     n_min, lag = 100, 30
     e = np.full(1000, -1.0)
@@ -80,15 +91,7 @@ def test_decoder_fixed_lag_is_causal_and_chunking_free() -> None:
     for m in (1, 150, 4321, 12000):
         pre = FixedLagDecoder(100, lag, 4.0, 6.0).process(e[:m])
         assert pre == lab[: max(m - lag, 0)]
-    dec = FixedLagDecoder(100, lag, 4.0, 6.0)
-    out: list[bool] = []
-    i = 0
-    while i < len(e):
-        k = int(rng.integers(1, 700))
-        out += dec.process(e[i:i + k])
-        i += k
-    out += dec.finish()
-    assert out == lab
+    assert _in_random_chunks(FixedLagDecoder(100, lag, 4.0, 6.0), e, rng) == lab
     assert any(lab) and not all(lab)
 
 
@@ -121,14 +124,7 @@ def test_decoder_with_duration_prior_is_chunking_free() -> None:
     lab = full.process(e) + full.finish()
     for m in (1, 150, 4321, 12000):
         assert FixedLagDecoder(**args).process(e[:m]) == lab[: max(m - 12, 0)]
-    dec = FixedLagDecoder(**args)
-    out: list[bool] = []
-    i = 0
-    while i < len(e):
-        k = int(rng.integers(1, 700))
-        out += dec.process(e[i:i + k])
-        i += k
-    assert out + dec.finish() == lab
+    assert _in_random_chunks(FixedLagDecoder(**args), e, rng) == lab
     runs = [b - a for a, b in _runs(lab)]
     assert any(r >= 60 for r in runs) and any(20 <= r < 60 for r in runs)
 
