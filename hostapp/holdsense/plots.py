@@ -337,16 +337,21 @@ def draw_markers(axes: Sequence[Any], markers: Sequence[Any], *, t_scale: float 
     return len(markers)
 
 
-def save_analysis_plot(samples: Any, a: dict[str, Any], out_path: str | os.PathLike[str], **kw: Any) -> None:
-    """Draw `analysis_figure` to a file (png, pdf, svg by the suffix)."""
+def save_figure(fig: Any, out_path: str | os.PathLike[str], dpi: int) -> None:
+    """Write `fig` (png, pdf, svg by the suffix) and close it; a path that cannot be written is one
+    UserError line, not a traceback."""
     import matplotlib.pyplot as plt
 
     from .errors import UserError
 
-    fig = analysis_figure(samples, a, **kw)
     try:
-        fig.savefig(out_path, dpi=110)
+        fig.savefig(out_path, dpi=dpi)
     except (OSError, ValueError) as exc:
         raise UserError(f"{out_path}: cannot write plot ({exc})") from None
     finally:
         plt.close(fig)
+
+
+def save_analysis_plot(samples: Any, a: dict[str, Any], out_path: str | os.PathLike[str], **kw: Any) -> None:
+    """Draw `analysis_figure` to a file (png, pdf, svg by the suffix)."""
+    save_figure(analysis_figure(samples, a, **kw), out_path, dpi=110)

@@ -125,15 +125,9 @@ def _mmss(v: float | None) -> str:
 
 def plot_sessions(sessions: list[SessionRecord], out: Path, *, name: str | None = None) -> None:
     """`sessions_figure` written to `out` (png, pdf, svg by the suffix)."""
-    import matplotlib.pyplot as plt
+    from ..plots import save_figure
 
-    fig = sessions_figure(sessions, name=name)
-    try:
-        fig.savefig(out, dpi=120)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{out}: cannot write plot ({exc})") from None
-    finally:
-        plt.close(fig)
+    save_figure(sessions_figure(sessions, name=name), out, dpi=120)
 
 
 def sessions_figure(sessions: list[SessionRecord], *, name: str | None = None) -> Any:
