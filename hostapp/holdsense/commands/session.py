@@ -189,29 +189,16 @@ class _Ticker(Listener):
 
 def _wait_for_end(notifier: Any, until: Any, interactive: bool) -> str:
     """Until the stream ends, --duration is reached, Enter (on a terminal) or Ctrl-C/SIGTERM."""
-    from ..listeners.recorder import sigterm_as_interrupt
+    from ..listeners.recorder import run_session
 
-    reason = "end"
-    with sigterm_as_interrupt():
-        try:
-            while notifier.running:
-                if until.done.wait(0.1):
-                    reason = "duration"
-                    break
-                if interactive and os.name == "posix":
-                    ready, _, _ = select.select([sys.stdin], [], [], 0)
-                    if ready:
-                        sys.stdin.readline()
-                        reason = "enter"
-                        break
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        finally:
-            try:
-                notifier.stop()
-            except KeyboardInterrupt:
-                notifier.stop()
-    return reason
+    def enter_pressed() -> str | None:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+        if not ready:
+            return None
+        sys.stdin.readline()
+        return "enter"
+
+    return run_session(notifier, until, end_check=enter_pressed if interactive and os.name == "posix" else None)
 
 
 def run(args: argparse.Namespace) -> int:

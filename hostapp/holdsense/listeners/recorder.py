@@ -229,10 +229,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1) -> str:
+def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1,
+                end_check: Callable[[], str | None] | None = None) -> str:
     """Wait until the duration is reached, the stream ends, or Ctrl-C/SIGTERM; stop everything cleanly.
 
-    Returns why it ended: "duration", "end" (source ended), or "interrupted".
+    Returns why it ended: "duration", "end" (source ended), or "interrupted"; or the reason
+    `end_check` returns, which is asked after every poll (for example Enter pressed on a terminal).
     The notifier's stop() stops every listener once (the writer flushes and
     closes); source errors (a device that gave up reconnecting) are re-raised
     after that, so what was recorded is on disk first.
@@ -243,6 +245,9 @@ def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1) -> str
             while notifier.running:
                 if until.done.wait(poll_s):
                     reason = "duration"
+                    break
+                if end_check is not None and (other := end_check()) is not None:
+                    reason = other
                     break
         except KeyboardInterrupt:
             reason = "interrupted"
