@@ -45,6 +45,18 @@ def last_row_t(path: Path) -> float:
     return float(rows[-1].split(",", 1)[0]) if rows else -1.0
 
 
+def _drain(master: int, screen: list[bytes]) -> None:
+    """Everything the pty's program writes, appended to `screen` until the pty closes."""
+    while True:
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            return
+        if not b:
+            return
+        screen.append(b)
+
+
 def test_marker_keys_in_a_terminal_go_into_the_recording(tmp_path: Path) -> None:
     import pty
 
@@ -57,16 +69,6 @@ def test_marker_keys_in_a_terminal_go_into_the_recording(tmp_path: Path) -> None
     master, slave = pty.openpty()
     screen: list[bytes] = []
 
-    def drain() -> None:
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                return
-            if not b:
-                return
-            screen.append(b)
-
     # (press when the file reaches t_s, keys): hold 1 by h/], a note, hold 2 by [/e
     plan = [(h1["start_s"] + 1.0, b"h"), (h1["end_s"] - 1.0, b"]"), (h1["end_s"] + 1.0, b"nfelt it, let go\r"),
             (h2["start_s"] + 1.0, b"["), (h2["end_s"] - 1.0, b"e")]
@@ -76,7 +78,7 @@ def test_marker_keys_in_a_terminal_go_into_the_recording(tmp_path: Path) -> None
                                        "--body-mass", 70),
                                 stdin=slave, stdout=slave, stderr=slave, env=dict(os.environ, PYTHONUNBUFFERED="1"))
         os.close(slave)
-        reader = threading.Thread(target=drain, daemon=True)
+        reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
         reader.start()
         try:
             deadline = time.monotonic() + 120
@@ -139,22 +141,12 @@ def test_marker_keys_in_live_show_in_the_panel_and_the_file(tmp_path: Path) -> N
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 110, 0, 0))  # a 110-column terminal
     screen: list[bytes] = []
 
-    def drain() -> None:
-        while True:
-            try:
-                b = os.read(master, 65536)
-            except OSError:
-                return
-            if not b:
-                return
-            screen.append(b)
-
     with spawn(str(scen), speed=SPEED, wait_for_start=True, link=str(link)):
         proc = subprocess.Popen(hs_cmd("live", "--port", link, "-o", out, "--duration", truth.duration_s),
                                 stdin=slave, stdout=slave, stderr=slave,
                                 env=dict(os.environ, PYTHONUNBUFFERED="1", TERM="xterm-256color", COLUMNS="110"))
         os.close(slave)
-        reader = threading.Thread(target=drain, daemon=True)
+        reader = threading.Thread(target=_drain, args=(master, screen), daemon=True)
         reader.start()
         try:
             deadline = time.monotonic() + 120
