@@ -102,9 +102,12 @@ class _Signal(_Fallback):
         if (_linear_filter is None or b1.ndim != 1 or a1.ndim != 1 or b1.size == 0 or a1.size <= 1
                 or not all(isinstance(v, (np.ndarray, list, tuple, float, int)) for v in (x, zi) if v is not None)):
             return _real("scipy.signal").lfilter(b, a, x, axis=axis, zi=zi)
-        if zi is None:
-            return _linear_filter(b1, a1, np.asarray(x), axis)
-        return _linear_filter(b1, a1, np.asarray(x), axis, np.asarray(zi))
+        try:
+            if zi is None:
+                return _linear_filter(b1, a1, np.asarray(x), axis)
+            return _linear_filter(b1, a1, np.asarray(x), axis, np.asarray(zi))
+        except TypeError:  # a scipy whose private kernel takes other arguments: the public function
+            return _real("scipy.signal").lfilter(b, a, x, axis=axis, zi=zi)
 
     @staticmethod
     def sosfilt_zi(sos: np.ndarray) -> np.ndarray:
@@ -133,7 +136,12 @@ class _Ndimage(_Fallback):
                                                          cval=cval, origin=origin)
         # as scipy.ndimage._filters.minimum_filter1d / maximum_filter1d do after checking their arguments
         out = np.zeros(arr.shape, dtype=arr.dtype.name)
-        _min_or_max_filter1d(arr, size, axis % arr.ndim, out, _MODES[mode], cval, origin, minimum)
+        try:
+            _min_or_max_filter1d(arr, size, axis % arr.ndim, out, _MODES[mode], cval, origin, minimum)
+        except TypeError:  # a scipy whose private kernel takes other arguments: the public function
+            func = "minimum_filter1d" if minimum else "maximum_filter1d"
+            return getattr(_real("scipy.ndimage"), func)(input, size, axis=axis, mode=mode, cval=cval,
+                                                         origin=origin)
         return out
 
     def maximum_filter1d(self, input: Any, size: int, axis: int = -1, output: Any = None, mode: str = "reflect",

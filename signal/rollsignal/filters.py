@@ -62,7 +62,10 @@ def sosfilt_state(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> tuple[np.nd
         return sps.sosfilt(sos, x, zi=zi)  # (the real scipy.signal, imported on first use)
     y = np.array(x, dtype=np.float64, order="C").reshape(1, -1)  # the kernel works in place
     z = np.array(zi, dtype=np.float64, order="C").reshape(1, sos.shape[0], 2)
-    _sosfilt_kernel(sos, y, z)
+    try:
+        _sosfilt_kernel(sos, y, z)
+    except TypeError:  # a scipy whose private kernel takes other arguments: the public function
+        return sps.sosfilt(sos, x, zi=zi)
     return y[0], z[0]
 
 

@@ -134,3 +134,30 @@ def test_min_max_filter_bad_arguments_raise_as_scipy() -> None:
 def test_other_names_come_from_scipy() -> None:
     assert _scipy.sps.butter is scipy.signal.butter
     assert _scipy.ndimage.median_filter is scipy.ndimage.median_filter
+
+
+def test_a_kernel_with_other_arguments_falls_back_to_the_public_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newer scipy may change its private kernels' arguments: rollsignal must then run the public
+    functions (same results), not fail with a TypeError."""
+    import rollsignal.filters as filters
+
+    def changed(*_args: object) -> None:
+        raise TypeError("takes other arguments")
+
+    monkeypatch.setattr(filters, "_sosfilt_kernel", changed)
+    monkeypatch.setattr(_scipy, "_linear_filter", changed)
+    monkeypatch.setattr(_scipy, "_min_or_max_filter1d", changed)
+    x = RNG.normal(size=500)
+    sos = butter_sos(2, 2.0)
+    zi = scipy.signal.sosfilt_zi(sos) * x[0]
+    y, z = sosfilt_state(sos, x, zi)
+    y_ref, z_ref = scipy.signal.sosfilt(sos, x, zi=zi)
+    assert np.array_equal(y, y_ref) and np.array_equal(z, z_ref)
+    b, a = [0.2], [1.0, -0.8]
+    zi1 = np.array([0.3])
+    got, zf = _scipy.sps.lfilter(b, a, x, zi=zi1)
+    ref, zf_ref = scipy.signal.lfilter(b, a, x, zi=zi1)
+    assert np.array_equal(got, ref) and np.array_equal(zf, zf_ref)
+    for name in ("minimum_filter1d", "maximum_filter1d"):
+        assert np.array_equal(getattr(_scipy.ndimage, name)(x, 9, mode="nearest", origin=2),
+                              getattr(scipy.ndimage, name)(x, 9, mode="nearest", origin=2))
