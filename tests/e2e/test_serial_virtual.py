@@ -102,7 +102,11 @@ class GrowingFile:
             if proc.poll() is not None:
                 raise AssertionError(f"record ended while waiting for {what}: {proc.stderr.read()}")
             time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
+        # what the recorder said and the file's last rows, so that a rare failure can be understood
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        tail = "\n".join(self.rows()[-3:])
+        raise AssertionError(f"timed out waiting for {what}; recorder stderr: {err[-2000:]!r}; last rows:\n{tail}")
 
 
 def row_t(row: str) -> float:
