@@ -91,15 +91,20 @@ def test_unknown_record_kinds_are_skipped(tmp_path):
     assert cap.records[1].t_s == pytest.approx(30e-6)
 
 
-@pytest.mark.parametrize("content, message", [
+# gzip with mtime=0 and the message as the test's id: the collected names must not depend on the clock
+# (pytest-xdist workers each collect, and refuse to run when their test lists differ)
+CORRUPT_CAPTURES = [
     (b"", "empty file"),
     (b"t_s,force_n\n0,1\n", "not gzip-compressed"),
-    (gzip.compress(b"# format: holdsense-recording/1\n"), "without the holdsense-capture/1 magic"),
-    (gzip.compress(b"HSCAP\x02\x00\x00"), "format version 2.0"),
-    (gzip.compress(file_magic() + encode_record(K_HEADER, 0, b"{not json")), "not valid JSON"),
-    (gzip.compress(file_magic() + encode_record(K_RX, 0, b"abc")), "not the header"),
+    (gzip.compress(b"# format: holdsense-recording/1\n", mtime=0), "without the holdsense-capture/1 magic"),
+    (gzip.compress(b"HSCAP\x02\x00\x00", mtime=0), "format version 2.0"),
+    (gzip.compress(file_magic() + encode_record(K_HEADER, 0, b"{not json"), mtime=0), "not valid JSON"),
+    (gzip.compress(file_magic() + encode_record(K_RX, 0, b"abc"), mtime=0), "not the header"),
     (b"\x1f\x8b\x08\x00garbage-after-a-gzip-magic", "gzip data unreadable"),
-])
+]
+
+
+@pytest.mark.parametrize("content, message", CORRUPT_CAPTURES, ids=[m for _, m in CORRUPT_CAPTURES])
 def test_corrupt_capture_is_one_error_line_exit_2(tmp_path, content, message):
     p = tmp_path / "bad.hscap"
     p.write_bytes(content)
