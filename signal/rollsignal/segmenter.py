@@ -67,6 +67,7 @@ SIDE_S = 2.0
 #: (in 1 s blocks). Rolling is usually the heavier part of a session, so a frame's level against it
 #: tells a light hold from rolling, and unlike a mean it is not pulled down by the holds themselves.
 PEAK_S = 120.0
+PEAK_BLOCK_K = 20
 EPS = 1e-3
 
 FEATURE_NAMES: tuple[str, ...] = tuple(
@@ -248,17 +249,19 @@ class ForceFeatures:
         self._pow_zi = [np.zeros(1) for _ in BANDS_HZ]
         a = FRAME_S / BAND_TAU_S
         self._pow_ba = (np.array([a]), np.array([1.0, -(1.0 - a)]))
-        # recent peak: the levels of the last PEAK_S of rows (before the newest), 0 before the stream
-        self.W_peak = int(round(PEAK_S / (self.M * FRAME_S))) + 1
-        self._pk = np.zeros(self.W_peak - 1)
+        # recent peak: maxima of complete 1 s blocks of frames (counted from the stream's first row), the
+        # current block's so far
+        self._row = 0  # index of the next frame row (the first D are the pre-stream history)
+        self._blk_hist = np.zeros(int(round(PEAK_S / (PEAK_BLOCK_K * FRAME_S))))
+        self._blk_cur = 0.0
 
     def _ref_cols(self, f: np.ndarray, ld: np.ndarray) -> np.ndarray:
-        """The session's loaded force: causal EMAs over the loaded rows (one per step), forward filled."""
+        """The session's loaded force at each new frame: causal EMAs over the loaded frames, forward filled."""
         n = len(f)
         out = np.empty((len(REF_TAUS_S), n))
         x = f[ld]
         for i, tau in enumerate(REF_TAUS_S):
-            a = self.M * FRAME_S / tau
+            a = FRAME_S / tau
             if len(x):
                 if self._ref_zi[i] is None:
                     self._ref_zi[i] = np.array([(1.0 - a) * x[0]])
@@ -282,14 +285,31 @@ class ForceFeatures:
             out[i] = p
         return out
 
-    def _peak(self, lv: np.ndarray, lvl2: np.ndarray) -> np.ndarray:
-        """log(level / recent peak level): the peak is the highest level of the loaded rows over the last
-        PEAK_S (the row itself included); a max is exact in any order: streaming equals batch."""
-        W = self.W_peak
-        ext = np.concatenate((self._pk, lv))
-        peak = ndimage.maximum_filter1d(ext, W, origin=(W - 1) // 2, mode="nearest")[W - 1:]
-        self._pk = ext[len(ext) - (W - 1):]
-        return np.log(np.maximum(lvl2, LEVEL_FLOOR_N) / np.maximum(peak, LEVEL_FLOOR_N))
+    def _peak(self, lv: np.ndarray) -> np.ndarray:
+        """The recent peak level at each frame row: the max over the last PEAK_S of complete 1 s blocks
+        and the current block so far (a max is exact in any order: streaming equals batch)."""
+        B = PEAK_BLOCK_K
+        H = len(self._blk_hist)
+        n = len(lv)
+        o = self._row % B  # rows of the current block before this call
+        if self._row > 0 and o == 0:  # the previous call ended exactly at a block's end: it is complete
+            self._blk_hist = np.concatenate((self._blk_hist[1:], [self._blk_cur]))
+            self._blk_cur = 0.0
+        nb = -(-(o + n) // B)
+        ext = np.zeros(nb * B)
+        if o:
+            ext[0] = self._blk_cur  # stands for the current block's earlier rows
+        ext[o:o + n] = lv
+        acc = np.maximum.accumulate(ext.reshape(nb, B), axis=1)  # running max within each block
+        cur = acc.ravel()[o:o + n]
+        # the H complete blocks before each block of this call (its last block may still grow)
+        hist = np.concatenate((self._blk_hist, acc[:-1, -1]))
+        prev = ndimage.maximum_filter1d(hist, H, origin=(H - 1) // 2, mode="nearest")[H - 1:]
+        peak = np.maximum(prev[(o + np.arange(n)) // B], cur)
+        self._blk_hist = hist[len(hist) - H:]
+        self._blk_cur = float(cur[-1])
+        self._row += n
+        return peak
 
     def process(self, frames: Frames) -> np.ndarray:
         return self._run(frames.force_n, frames.valid & (frames.loaded if frames.loaded is not None else True))
@@ -323,6 +343,32 @@ class ForceFeatures:
         self._n += n
         self._q = qe[len(qe) - H:]
         self._ld = lde[len(lde) - H:]
+        c1 = np.concatenate(([0], np.cumsum(qe)))
+        c2 = np.concatenate(([0], np.cumsum(qe * qe)))
+        ctv = np.concatenate(([0], np.cumsum(np.abs(np.diff(qe, prepend=qe[0])))))
+        # per frame row (the frames D before each new frame): the session's context, which must see every
+        # frame whether or not it is evaluated: the typical relative variability (EMA over the loaded
+        # rows of the 2 s window's log relative sd) and the recent peak 2 s level
+        w2, a2, b2 = self.win[1], self.ahead[1], self.back[1]
+        pa = H - D  # position in qe of the row of new frame 0
+        s1 = (c1[pa + a2 + 1:pa + a2 + 1 + n] - c1[pa - b2:pa - b2 + n]).astype(np.float64)
+        s2 = (c2[pa + a2 + 1:pa + a2 + 1 + n] - c2[pa - b2:pa - b2 + n]).astype(np.float64)
+        mean = s1 / w2
+        lvl2_all = np.maximum(mean * Q_N, LEVEL_FLOOR_N)
+        lr_all = np.log(np.sqrt(np.maximum(s2 / w2 - mean * mean, 0.0)) * Q_N / lvl2_all + EPS)
+        ld_all = lde[pa:pa + n]
+        a_c = FRAME_S / CTX_TAU_S
+        x = lr_all[ld_all]
+        ctx_all = np.full(n, np.nan)
+        if len(x):
+            if self._ctx_zi is None:
+                self._ctx_zi = np.array([(1.0 - a_c) * x[0]])
+            y, self._ctx_zi = sps.lfilter([a_c], [1.0, -(1.0 - a_c)], x, zi=self._ctx_zi)
+            ctx_all[ld_all] = y
+        ctx_all = forward_fill(ctx_all, ld_all, self._ctx_last)
+        self._ctx_last = float(ctx_all[-1])
+        peak_all = self._peak(np.where(ld_all, lvl2_all, 0.0))
+        ref_all = self._ref_cols(f, ok)  # at the new frames
         # the evaluated frames j whose look-ahead is complete now: j in [n0 - D, n0 + n - D), j >= 0
         j0 = max(n0 - D, 0)
         js = np.arange(j0 + (self.c - j0) % M, n0 + n - D, M)
@@ -331,14 +377,11 @@ class ForceFeatures:
         if nr == 0:
             return out.T
         p0 = int(js[0]) - (n0 - H)  # the first one's position in the extended history qe
+        ir = slice(p0 - pa, p0 - pa + M * (nr - 1) + 1, M)  # their frame rows (and new frames D later)
 
         def at(x: np.ndarray, off: int) -> np.ndarray:
             """x at the evaluated frames' positions + off (a strided view: they are M frames apart)."""
             return x[p0 + off:p0 + off + M * (nr - 1) + 1:M]
-
-        c1 = np.concatenate(([0], np.cumsum(qe)))
-        c2 = np.concatenate(([0], np.cumsum(qe * qe)))
-        ctv = np.concatenate(([0], np.cumsum(np.abs(np.diff(qe, prepend=qe[0])))))
 
         def wsum(c: np.ndarray, lo: int, hi: int) -> np.ndarray:
             """Sums over the windows [p + lo, p + hi] (inclusive) from the cumulative sum c, as float."""
@@ -371,25 +414,13 @@ class ForceFeatures:
             out[r] = net / (wsum(ctv, -b + 1, a) + 5.0)  # +0.05 N: a still, noiseless stretch is not "monotone"
             r += 1
         # causal features of row j: their value at the newest frame then (j + D)
-        ie = slice(int(js[0]) + D - n0, int(js[-1]) + D - n0 + 1, M)
-        ref = self._ref_cols(f[ie], ok[ie])
+        ie = ir
+        ref = ref_all[:, ie]
         for i in range(len(REF_TAUS_S)):
             out[r] = np.log(lvl2 / np.maximum(np.where(np.isfinite(ref[i]), ref[i], lvl2), LEVEL_FLOOR_N))
             r += 1
-        # session context: EMA (loaded rows) of the log relative variability
-        lr = np.log(rsd2 + EPS)
-        ldo = at(lde, 0)
-        a_c = M * FRAME_S / CTX_TAU_S
-        x = lr[ldo]
-        ctx = np.full(nr, np.nan)
-        if len(x):
-            if self._ctx_zi is None:
-                self._ctx_zi = np.array([(1.0 - a_c) * x[0]])
-            y, self._ctx_zi = sps.lfilter([a_c], [1.0, -(1.0 - a_c)], x, zi=self._ctx_zi)
-            ctx[ldo] = y
-        ctx = forward_fill(ctx, ldo, self._ctx_last)
-        self._ctx_last = float(ctx[-1])
-        out[r] = np.where(np.isfinite(ctx), lr - ctx, 0.0)
+        ctx = ctx_all[ir]
+        out[r] = np.where(np.isfinite(ctx), np.log(rsd2 + EPS) - ctx, 0.0)
         r += 1
         for i in range(len(BANDS_HZ)):
             out[r] = np.sqrt(np.maximum(band[i, ie], 0.0)) / lvl2
@@ -404,7 +435,7 @@ class ForceFeatures:
             out[r] = sd / lvl
             out[r + 1] = wsum(ctv, lo + 1, hi) * Q_N / lvl
             r += 2
-        out[r] = self._peak(np.where(ldo, lvl2, 0.0), lvl2)
+        out[r] = np.log(np.maximum(lvl2, LEVEL_FLOOR_N) / np.maximum(peak_all[ir], LEVEL_FLOOR_N))
         # the relative quantities as log(x + EPS), in one pass
         lg = self._log_rows
         out[lg] = np.log(out[lg] + EPS)
@@ -658,8 +689,8 @@ def decode_labels(z: np.ndarray, ld: np.ndarray, model: SegmenterModel, min_hold
 
 @dataclass(frozen=True)
 class Labelled:
-    """Frames with their decided labels: `still` (loaded and held), `z` (model log-odds of hold per
-    frame), `t_release_s` (time of the newest frame when the label was decided)."""
+    """Frames with their decided labels: `still` (loaded and held), `z` (model log-odds of hold of each
+    frame's decoder step), `t_release_s` (time of the newest frame when the label was decided)."""
 
     frames: Frames
     still: np.ndarray
@@ -673,7 +704,8 @@ class Labelled:
 class Segmenter:
     """Frames in, `Labelled` frames out after a fixed lag (exact under any chunking).
 
-    Force only: features -> model log-odds -> fixed-lag decoder; lag = look-ahead + decoder lag.
+    Force only: features -> model log-odds (once per 0.25 s step, at its centre frame) -> fixed-lag
+    decoder; lag = look-ahead + decoder lag + up to one step.
     With the encoder the roller itself says whether it moved: a frame is still when some 0.5 s
     window covering it spans < `enc_still_cm` (knee bends rock the shell by a millimetre or two,
     rolling moves it 7.5-17.5 cm per stroke); the lag then is that window (0.45 s), and `z` is NaN.

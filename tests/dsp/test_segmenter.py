@@ -14,7 +14,8 @@ import pytest
 
 from rollsignal import Detector, SampleChunk, analyze
 from rollsignal.metrics import holds_of, match_events
-from rollsignal.segmenter import FEATURE_NAMES, FixedLagDecoder, SegmenterModel, load_model
+from rollsignal.frames import FRAME_S, Frames
+from rollsignal.segmenter import FEATURE_NAMES, FixedLagDecoder, ForceFeatures, SegmenterModel, load_model
 
 
 # ---- model file ---------------------------------------------------------------------------
@@ -45,6 +46,53 @@ def test_logit_of_a_row_does_not_depend_on_its_batch() -> None:
     whole = m.logit(x)
     parts = np.concatenate([m.logit(x[a:b]) for a, b in ((0, 1), (1, 2), (2, 77), (77, 301))])
     assert np.array_equal(whole, parts)
+
+
+# ---- features -----------------------------------------------------------------------------
+
+def _frames(n: int, seed: int) -> Frames:
+    """20 Hz frames of a load that rolls, holds and steps off, with missing and unloaded stretches."""
+    rng = np.random.default_rng(seed)
+    k = np.arange(n, dtype=np.int64)
+    t = k * FRAME_S
+    f = 150 + 60 * np.sin(2 * np.pi * t / 5.0) * (np.sin(2 * np.pi * t / 90.0) > 0) + rng.normal(0, 2, n)
+    loaded = np.ones(n, bool)
+    loaded[(t % 120) < 6] = False
+    f[~loaded] = rng.normal(0, 1, (~loaded).sum())
+    valid = np.ones(n, bool)
+    valid[rng.choice(n, min(30, n // 10), replace=False)] = False
+    f[~valid] = np.nan
+    return Frames(k, t, f, valid, None, loaded)
+
+
+def _rows(ff: ForceFeatures, fr: Frames, sizes: list[int]) -> np.ndarray:
+    out, i = [], 0
+    for n in sizes:
+        out.append(ff.process(Frames(*(None if v is None else v[i:i + n] for v in
+                                       (fr.k, fr.t_s, fr.force_n, fr.valid, fr.x_cm, fr.loaded)))))
+        i += n
+    return np.vstack(out + [ff.finish()])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 41, 43, 1000, 4003])
+def test_features_once_per_step_and_chunking_free(n: int) -> None:
+    """One row per decoder step (the last, cut-short step too), whatever the chunking; the window
+    features of a step's row are those of its centre frame computed frame by frame (stride 1)."""
+    fr = _frames(n, n)
+    whole = _rows(ForceFeatures(40, 5), fr, [n])
+    assert whole.shape == (-(-n // 5), len(FEATURE_NAMES))
+    assert np.isfinite(whole).all()
+    rng = np.random.default_rng(n)
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(min(int(rng.integers(1, 300)), n - sum(sizes)))
+    assert np.array_equal(_rows(ForceFeatures(40, 5), fr, sizes), whole)
+    every = _rows(ForceFeatures(40, 1), fr, [n])
+    centre = np.minimum(np.arange(len(whole)) * 5 + 2, n - 1)
+    win = [i for i, nm in enumerate(FEATURE_NAMES) if nm.startswith(("rsd_", "rrange_", "rslope_", "rtv_", "mono_", "band_"))
+           and "vs_session" not in nm]
+    full = centre < n - 2  # (a cut-short last step's centre lies in the padding)
+    assert np.array_equal(whole[full][:, win], every[centre[full]][:, win])
 
 
 # ---- decoder ------------------------------------------------------------------------------
