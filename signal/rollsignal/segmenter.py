@@ -535,7 +535,10 @@ class FixedLagDecoder:
         return int(round(float(x) * cls.QUANT))
 
     def process(self, e: np.ndarray) -> list[bool]:
+        """Feed emissions (finite, one per step); returns the labels decided now (see the class)."""
         e = np.asarray(e, np.float64)
+        if not np.isfinite(e).all():
+            raise ValueError("decoder emissions must be finite")
         out: list[np.ndarray] = []
         for a in range(0, len(e), self.BLOCK):
             out.append(self._block(np.rint(e[a:a + self.BLOCK] * self.QUANT).astype(np.int64)))
@@ -669,8 +672,10 @@ def make_decoder(model: SegmenterModel, min_hold_s: float) -> FixedLagDecoder:
 
 def step_emissions(z: np.ndarray, n_loaded: np.ndarray, model: SegmenterModel) -> np.ndarray:
     """Decoder evidence of steps from their log-odds `z` and number of loaded frames: the step's frames
-    each count as one frame of that evidence (a step half unloaded says half as much)."""
-    return model.alpha * (np.clip(z, -8.0, 8.0) - model.prior_logit) * n_loaded
+    each count as one frame of that evidence (a step half unloaded says half as much; a step without a
+    finite log-odds says nothing: the decoder's integers need finite evidence)."""
+    e = model.alpha * (np.clip(z, -8.0, 8.0) - model.prior_logit) * n_loaded
+    return np.where(np.isfinite(e), e, 0.0)
 
 
 def decode_labels(z: np.ndarray, ld: np.ndarray, model: SegmenterModel, min_hold_s: float = 5.0) -> np.ndarray:
