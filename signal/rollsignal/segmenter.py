@@ -502,7 +502,7 @@ class FixedLagDecoder:
     #: integer units per unit of emission
     QUANT = 1 << 16
     #: steps per block of the vectorised recursion: rounds cost O(block) each, about one per hold in it
-    BLOCK = 2048
+    BLOCK = 4096
     _NEG = -(1 << 62)  # "unreachable" (sums of int64 emissions of a session stay far from it)
 
     def __init__(self, n_min: int, lag: int, enter_cost: float, exit_cost: float) -> None:
@@ -589,8 +589,9 @@ class FixedLagDecoder:
         swE = self._latest(sw, hEp, self._swE[-1])
         # best state at each step: roll >= mature hold >= young hold (best entry among t-N+1 .. t-1)
         H = G + S
-        win = np.lib.stride_tricks.sliding_window_view(Ve[k - N + 1:k + B - 1], N - 1)
-        Ymax = win.max(axis=1)
+        yv = Ve[k - N + 1:k + B - 1]
+        win = np.lib.stride_tricks.sliding_window_view(yv, N - 1)
+        Ymax = ndimage.maximum_filter1d(yv, N - 1, origin=(N - 2) // 2, mode="nearest")[N - 2:]  # = win.max(axis=1)
         Y = Ymax - cin + S
         best = np.where((R >= H) & (R >= Y), 0, np.where(H >= Y, 1, 2))
         te = np.full(B, -1, np.int64)
