@@ -207,7 +207,7 @@ class Planner:
             th0 = rng.uniform(0.0, 20.0)
             while tb < t0 + dur - 4.0:
                 te = min(tb + d("knee_bout_s"), t0 + dur - 1.0)
-                if te - tb >= 3.0 and (te - tb) * hz >= 1.0:
+                if te - tb >= 6.0 and (te - tb - 3.0) * hz * 0.7 >= 1.0:  # a full bend inside the ramps
                     b = {"t0_s": float(tb), "t1_s": float(te), "hz": hz, "swing_frac_bw": swing, "sign": sign,
                          "range_deg": rng_deg, "theta0_deg": th0}
                     bouts.append(b)
@@ -337,6 +337,7 @@ def _smooth_noise(rng: np.random.Generator, n: int, fs: float, corner_hz: float)
     """Unit-variance noise low-passed at corner_hz (2nd order)."""
     sos = sps.butter(2, min(corner_hz, 0.45 * fs), fs=fs, output="sos")
     y = sps.sosfilt(sos, rng.normal(size=n + int(fs * 5)))[int(fs * 5):]
+    y = y - float(np.mean(y))  # zero mean over the span: a short span of slow noise is otherwise all offset
     return y / max(float(np.std(y)), 1e-12)
 
 
@@ -431,7 +432,7 @@ def render(plan: Plan, p: dict[str, Any], rng: np.random.Generator, shell: str) 
     for b in plan.knee:
         i0, i1 = int(b["t0_s"] * fs), min(int(b["t1_s"] * fs), n)
         tt = t[i0:i1] - b["t0_s"]
-        f_inst = b["hz"] * (1.0 + 0.15 * _smooth_noise(rng, len(tt), fs, 0.05))
+        f_inst = b["hz"] * np.clip(1.0 + 0.15 * _smooth_noise(rng, len(tt), fs, 0.05), 0.7, 1.3)
         psi = 2 * np.pi * np.cumsum(f_inst) / fs
         env = min_jerk(tt / 1.5) * min_jerk((tt[-1] - tt) / 1.5)
         th0 = np.radians(b["theta0_deg"])
@@ -455,35 +456,38 @@ def render(plan: Plan, p: dict[str, Any], rng: np.random.Generator, shell: str) 
     tremor = p["tremor_frac"] * intended * np.sin(2 * np.pi * np.cumsum(
         p["tremor_hz"] * (1 + 0.05 * _smooth_noise(rng, n, fs, 0.5))) / fs)
     dist = c * (d_pos - np.mean(d_pos) + d_push + d_breath + motor + tremor)
-    num_s, den_s, loop = sensitivity(p, fs)
-    load = c * (intended + knee) + sps.lfilter(num_s, den_s, dist)
-    load = np.maximum(load, 0.0) * (c > 0)
-    # Hunt-Crossley contact through the foam, linearised at the rolling load
+    # Hunt-Crossley contact through the foam: k_eff = dF/dd = n k^(1/n) F^((n-1)/n)
     n_hc = p["hc_exponent"]
     k_hc = 250.0 / (p["indent_cm_at_250n"] / 100.0) ** n_hc
 
     def k_eff(f: np.ndarray | float) -> np.ndarray | float:
         return n_hc * k_hc ** (1.0 / n_hc) * np.maximum(f, 1.0) ** ((n_hc - 1.0) / n_hc)
 
+    # rock of the shell during holds (breathing, knee bends): sub-millimetre, still a hold
+    hold_s = np.convolve(hold_mask, np.ones(k) / k, mode="same") * hold_mask
+    shell_cm = shell_cm + hold_s * p["hold_rock_cm"] * (np.sin(psi_b) + 0.5 * knee_norm)
+    phi = shell_cm * (1.0 + p["slip_frac"]) / p["shell_radius_cm"]  # shell angle (rad)
+    # the shell's surface under the body (runout once a turn; ribs on a ribbed shell) pushes the body up
+    # against its posture: a disturbance like the tissue profile, so the loop corrects it the same way
+    ripple_m = (p["eccentricity_mm"] / 1000.0) * np.sin(phi + p["ecc_phase"])
+    ripple = p["posture_k_n_per_cm"] * 100.0 * ripple_m * 0.3
+    if shell == "ribbed":
+        n_rib = 2 * np.pi * p["shell_radius_cm"] / p["rib_pitch_cm"]
+        sh = p["rib_sharp"]
+        prof = np.tanh(sh * np.sin(n_rib * phi)) / np.tanh(sh)
+        prof = prof + p["rib_second"] * np.sin(1.5 * n_rib * phi + 0.7)
+        rib_m = 0.5 * p["rib_height_mm"] / 1000.0 * prof
+        ripple = ripple + p["rib_bridge"] * k_eff(c * (intended + knee)) * rib_m
+    num_s, den_s, loop = sensitivity(p, fs)
+    load = c * (intended + knee) + sps.lfilter(num_s, den_s, dist + c * ripple)
+    load = np.maximum(load, 0.0) * (c > 0)
+    # the body on the contact, linearised at the rolling load: a damped 2nd-order link to the load cells
     f_roll = p["roll_frac_bw"] * W
     wn = float(np.sqrt(k_eff(f_roll) / (p["m_eff_frac"] * p["body_mass_kg"])))
     wn = min(wn, 2 * np.pi * 0.4 * fs)
     zeta = p["contact_zeta"]
     bz, az = sps.bilinear([wn * wn], [1.0, 2 * zeta * wn, wn * wn], fs=fs)
-    # rock of the shell during holds (breathing, knee bends): well under 1 cm, still a hold
-    hold_s = np.convolve(hold_mask, np.ones(k) / k, mode="same") * hold_mask
-    shell_cm = shell_cm + hold_s * p["hold_rock_cm"] * (np.sin(psi_b) + 0.5 * knee_norm)
-    phi = shell_cm * (1.0 + p["slip_frac"]) / p["shell_radius_cm"]  # shell angle (rad)
-    ripple_m = (p["eccentricity_mm"] / 1000.0) * np.sin(phi + p["ecc_phase"])
-    ripple = p["posture_k_n_per_cm"] * 100.0 * ripple_m * 0.3
-    if shell == "ribbed":
-        n_rib = 2 * np.pi * p["shell_radius_cm"] / p["rib_pitch_cm"]
-        s = p["rib_sharp"]
-        prof = np.tanh(s * np.sin(n_rib * phi)) / np.tanh(s)
-        prof = prof + p["rib_second"] * np.sin(1.5 * n_rib * phi + 0.7)
-        rib_m = 0.5 * p["rib_height_mm"] / 1000.0 * prof
-        ripple = ripple + p["rib_bridge"] * k_eff(load) * rib_m
-    force = sps.lfilter(bz, az, load + c * ripple)
+    force = sps.lfilter(bz, az, load)
     force = np.maximum(force, 0.0) * (c > 1e-3)
     loop.update({"contact_hz": wn / (2 * np.pi), "k_eff_n_per_m_at_roll": float(k_eff(f_roll))})
     return Truth(t, force, shell_cm, c, intended, knee, loop)

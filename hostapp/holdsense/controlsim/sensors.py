@@ -123,10 +123,11 @@ def sense(truth: Truth, s: dict[str, Any], shell_radius_cm: float, rate_hz: floa
     t_dev = (t_conv + latency) * (1.0 + ppm)
     # -- encoder --
     angle_code = None
+    enc_noise = rng.normal(0.0, s["enc_noise_lsb"], n)  # drawn either way: encoder on / off keeps the force
     if encoder:
         shell = np.interp(t_conv + latency, t, truth.shell_cm)
         deg = shell / shell_radius_cm * 180.0 / np.pi + s["enc_offset_deg"]
-        codes_f = deg * 4096.0 / 360.0 + rng.normal(0.0, s["enc_noise_lsb"], n)
+        codes_f = deg * 4096.0 / 360.0 + enc_noise
         h = s["enc_hyst_lsb"]
         if h:
             out = np.empty(n)
