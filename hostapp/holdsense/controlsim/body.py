@@ -16,7 +16,8 @@ Model in short (docs/scenarios.md, "Third generator: controlsim"):
 * The body sits on the foam through a Hunt-Crossley contact F = k d^n (1 + a d'): linearised around the
   rolling load it is a damped second-order link (natural frequency from k_eff / effective mass) between
   the load the body applies and the load cells, and its stiffness turns the shell's surface (ribs,
-  runout) into a force ripple that grows with load as k_eff ~ F^((n-1)/n).
+  runout: a function of the shell angle) into a disturbance that grows with load as k_eff ~ F^((n-1)/n)
+  and goes through the person's loop like the tissue profile.
 """
 from __future__ import annotations
 
