@@ -1,14 +1,18 @@
 """Accuracy of rollsignal's hold/roll detection on a labelled simulator corpus, against two baselines.
 
     python bench/accuracy.py [--per-family 8] [--families standard,limb,...] [--json OUT]
-    python bench/accuracy.py --logo [--per-family 6] [--fit-per-family 8] [--json OUT]
+    python bench/accuracy.py --logo [--pairs] [--gens sim,quasi,control] [--per-family 6] [--fit-per-family 8]
+                                [--cache-dir DIR] [--json OUT]
 
---logo: leave-one-generator-out. The force-only segmenter model is fitted (bench/fit_segmenter.py) on
-one generator (holdsense.sim or holdsense.quasistatic) and evaluated on the other, both directions;
-per family, force-only and encoder (the same sessions without / with their angle), 10 and 80 Hz,
-ribbed and smooth shell; false holds per 10 min of rolling; and a reliability table of the per-hold
-confidence (of the holds reported with confidence >= 0.9, 0.5-0.9, < 0.5: what share are true).
-The figures on the generator not used for fitting are the ones that count.
+--logo: leave-one-generator-out over every installed generator (holdsense.sim, holdsense.quasistatic,
+holdsense.controlsim; `--gens` picks some). For each generator G the force-only segmenter model is
+fitted (bench/fit_segmenter.py, one --gen per generator) on all the others and evaluated on G, labelled
+"held out"; with two generators that is both one-on-one directions. `--pairs` also runs every one-on-one
+direction (fit on A alone, evaluate on B). Per family, force-only and encoder (the same sessions without /
+with their angle), 10 and 80 Hz, ribbed and smooth shell; false holds per 10 min of rolling; a reliability
+table of the per-hold confidence (of the holds reported with confidence >= 0.9, 0.5-0.9, < 0.5: what share
+are true); and at the end one summary table of the held-out figures. The figures on the generator not
+used for fitting are the ones that count.
 
 Corpus: holdsense.sim families (standard, fast, slow, limb, mixed, long,
 reposition, gaps), each session cycling 10/80 Hz x encoder/force-only.
@@ -125,15 +129,19 @@ def detector(chunk: SampleChunk, body_mass_kg: float | None) -> list[dict[str, A
 
 # ---- leave-one-generator-out ------------------------------------------------------------
 
-def _fit_model(gen: str, per_family: int, cache_dir: str, refit: bool) -> str:
-    """Path of a model fitted on `gen` only (cached in cache_dir)."""
+def _fit_model(gens: list[str] | str, per_family: int, cache_dir: str, refit: bool) -> str:
+    """Path of a model fitted on the generators `gens` (together; cached in cache_dir)."""
     import os
 
-    path = os.path.join(cache_dir, f"segmenter-fit-{gen}-{per_family}.json")
+    gens = [gens] if isinstance(gens, str) else list(gens)
+    path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}.json")
     if os.path.exists(path) and not refit:
         return path
     import fit_segmenter
-    rc = fit_segmenter.main(["--gen", gen, "--per-family", str(per_family), "--out", path])
+    argv: list[str] = []
+    for g in gens:
+        argv += ["--gen", g]
+    rc = fit_segmenter.main(argv + ["--per-family", str(per_family), "--out", path])
     if rc:
         raise SystemExit(rc)
     return path
@@ -217,38 +225,93 @@ def print_eval(title: str, ev: dict[str, Any]) -> None:
           f"{max(e['start'], e['end']):.2f} s (<=0.25)")
 
 
+def logo_directions(gens: list[str], pairs: bool) -> list[tuple[list[str], str]]:
+    """(fitted on, evaluated on) pairs: leave-one-out (fit on all the others), then one-on-one if `pairs`."""
+    out: list[tuple[list[str], str]] = []
+    if len(gens) >= 2:
+        out += [([g for g in gens if g != held], held) for held in gens]
+    if pairs and len(gens) > 2:
+        out += [([a], b) for a in gens for b in gens if a != b]
+    return out
+
+
+def summary_row(ev: dict[str, Any]) -> dict[str, Any]:
+    """The figures that count for one evaluated world: force-only and encoder, worst family."""
+    f, e = ev["rows"]["ALL/force"], ev["rows"]["ALL/enc"]
+    fam_ev = {k.split("/")[0]: r["event"] for k, r in ev["rows"].items()
+              if k.endswith("/force") and not k.startswith(("@", "ALL"))}
+    worst = min(fam_ev.items(), key=lambda kv: kv[1]) if fam_ev else ("-", float("nan"))
+    return {"force": {"hold": f["hold"], "roll": f["roll"], "event": f["event"], "boundary_s": max(f["start"], f["end"]),
+                      "fp_per_10min_roll": f["fp_per_10min_roll"], "worst_family": worst[0], "worst_event": worst[1],
+                      "smooth_minus_ribbed_hold": ev["rows"]["@smooth/force"]["hold"] - ev["rows"]["@ribbed/force"]["hold"]},
+            "enc": {"hold": e["hold"], "event": e["event"], "boundary_s": max(e["start"], e["end"])}}
+
+
+def print_summary(summary: list[dict[str, Any]]) -> None:
+    print("\nsummary (force-only | encoder):")
+    hdr = (f"{'evaluated on':<13}{'fitted on':<20}{'kind':<10}{'hold':>6}{'roll':>6}{'event':>6}{'bnd s':>6}"
+           f"{'FP/10':>6}  {'worst family':<18}{'sm-rib':>7} |{'hold':>6}{'event':>6}{'bnd s':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in summary:
+        f, e = r["force"], r["enc"]
+        worst = f"{f['worst_family']} {f['worst_event']:.2f}"
+        print(f"{r['evaluated_on']:<13}{'+'.join(r['fitted_on']):<20}{r['kind']:<10}{f['hold']:>6.3f}{f['roll']:>6.3f}"
+              f"{f['event']:>6.3f}{f['boundary_s']:>6.2f}{f['fp_per_10min_roll']:>6.2f}  "
+              f"{worst:<18}{f['smooth_minus_ribbed_hold']:>+7.3f} |{e['hold']:>6.3f}{e['event']:>6.3f}{e['boundary_s']:>6.2f}")
+
+
 def logo_main(args: argparse.Namespace) -> int:
     import os
 
-    from sessions import have_quasi
+    from sessions import GENERATORS, available
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    gens = ["sim", "quasi"] if have_quasi() else ["sim"]
+    have = available()
+    if args.gens:
+        gens = [g.strip() for g in args.gens.split(",") if g.strip()]
+        bad = [g for g in gens if g not in GENERATORS]
+        missing = [g for g in gens if g in GENERATORS and g not in have]
+        if bad or missing:
+            print(f"--gens: {', '.join(bad + missing)}: not a generator installed here ({', '.join(have)})",
+                  file=sys.stderr)
+            return 2
+    else:
+        gens = have
     if len(gens) < 2:
-        print("holdsense.quasistatic is not installed: only the in-generator figures (sim on sim) are shown",
-              file=sys.stderr)
+        print(f"only {', '.join(gens)} installed: only the in-generator figures are shown", file=sys.stderr)
     cache = args.cache_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache")
     os.makedirs(cache, exist_ok=True)
     result: dict[str, Any] = {}
-    for fit_gen in gens:
-        if args.fit_on and fit_gen != args.fit_on:
+    summary: list[dict[str, Any]] = []
+    directions = logo_directions(gens, args.pairs) if len(gens) > 1 else [(gens, gens[0])]
+    for fit_gens, ev_gen in directions:
+        if args.fit_on and args.fit_on not in fit_gens:
             continue
-        model = _fit_model(fit_gen, args.fit_per_family, cache, args.refit)
-        for ev_gen in gens:
-            if ev_gen == fit_gen and len(gens) > 1 and not args.in_world:
-                continue
-            ev = evaluate(ev_gen, model, args.per_family, args.seed0, args.verbose)
-            kind = "held out" if ev_gen != fit_gen else "in world (tuned on it: does not count)"
-            print_eval(f"fitted on {fit_gen}, evaluated on {ev_gen} [{kind}]", ev)
-            result[f"{fit_gen}->{ev_gen}"] = ev
+        model = _fit_model(fit_gens, args.fit_per_family, cache, args.refit)
+        evs = [ev_gen] + ([g for g in fit_gens if g != ev_gen] if args.in_world else [])
+        for g in evs:
+            ev = evaluate(g, model, args.per_family, args.seed0, args.verbose)
+            kind = "held out" if g not in fit_gens else "in world (tuned on it: does not count)"
+            ev["fitted_on"] = fit_gens
+            ev["kind"] = kind
+            print_eval(f"fitted on {'+'.join(fit_gens)}, evaluated on {g} [{kind}]", ev)
+            result[f"{'+'.join(fit_gens)}->{g}"] = ev
+            summary.append(dict(summary_row(ev), evaluated_on=g, fitted_on=fit_gens,
+                                kind="held out" if g not in fit_gens else "in world"))
+            sys.stdout.flush()
     if args.packaged:
         for ev_gen in gens:
             ev = evaluate(ev_gen, None, args.per_family, args.seed0, args.verbose)
-            print_eval(f"packaged model (fitted on both), evaluated on {ev_gen} [in world]", ev)
+            ev["fitted_on"] = ["packaged"]
+            ev["kind"] = "packaged"
+            print_eval(f"packaged model, evaluated on {ev_gen} [fitted on it when it is among the model's worlds]", ev)
             result[f"packaged->{ev_gen}"] = ev
+            summary.append(dict(summary_row(ev), evaluated_on=ev_gen, fitted_on=["packaged"], kind="packaged"))
+    print_summary(summary)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
+            json.dump(dict(result, summary=summary), fh, indent=1)
     return 0
 
 
@@ -272,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refit", action="store_true", help="--logo: refit even when a cached model exists")
     ap.add_argument("--in-world", action="store_true", help="--logo: also evaluate on the generator fitted on")
     ap.add_argument("--packaged", action="store_true", help="--logo: also evaluate the packaged model")
-    ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) fitted on this generator")
+    ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) whose fit includes this generator")
+    ap.add_argument("--gens", default=None, help="--logo: comma-separated generators (default: all installed: "
+                    "sim, quasi, control)")
+    ap.add_argument("--pairs", action="store_true", help="--logo: also every one-on-one direction (fit on one, "
+                    "evaluate on another)")
     args = ap.parse_args(argv)
     if args.logo:
         if args.per_family == 8 and "--per-family" not in (argv or sys.argv):

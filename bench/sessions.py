@@ -4,6 +4,8 @@
   smooth shell = the family's scenario with rib_frac 0.
 * generator "quasi": holdsense.quasistatic (an independently designed quasi-static body-on-roller
   model, branch gen), when installed.
+* generator "control": holdsense.controlsim (a third, independently designed generator: the person as a
+  delayed feedback controller on a Hunt-Crossley foam contact), when installed.
 * a dataset folder: recordings (holdsense-recording/1, *.csv / *.csv.gz) each with X.labels.json
   (holdsense-labels/1) beside it -- so a lab can refit on its own labelled data.
 
@@ -21,7 +23,7 @@ from typing import Any, Iterator
 
 from rollsignal import SampleChunk
 
-GENERATORS = ("sim", "quasi")
+GENERATORS = ("sim", "quasi", "control")
 COMBOS = list(itertools.product((10, 80), (True, False), ("ribbed", "smooth")))
 #: rate x shell, for corpora recorded with the encoder (force-only = the same session without its angle)
 RATE_SHELL = list(itertools.product((10, 80), ("ribbed", "smooth")))
@@ -48,6 +50,20 @@ def have_quasi() -> bool:
     return True
 
 
+def have_control() -> bool:
+    try:
+        import holdsense.controlsim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available() -> list[str]:
+    """The generators installed here, in GENERATORS order."""
+    return [g for g in GENERATORS if g == "sim" or (g == "quasi" and have_quasi()) or
+            (g == "control" and have_control())]
+
+
 def families(generator: str) -> list[str]:
     if generator == "sim":
         from holdsense.sim import family_names
@@ -55,7 +71,10 @@ def families(generator: str) -> list[str]:
     if generator == "quasi":
         from holdsense.quasistatic import FAMILIES
         return list(FAMILIES)
-    raise ValueError(f"unknown generator {generator!r} (sim, quasi)")
+    if generator == "control":
+        from holdsense.controlsim import FAMILIES as CFAMILIES
+        return list(CFAMILIES)
+    raise ValueError(f"unknown generator {generator!r} ({', '.join(GENERATORS)})")
 
 
 def generate(generator: str, family: str, seed: int, rate_hz: float, encoder: bool, shell: str) -> Session:
@@ -77,6 +96,11 @@ def generate(generator: str, family: str, seed: int, rate_hz: float, encoder: bo
         res = qgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
         return Session(f"quasi/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
                        "quasi", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
+    if generator == "control":
+        from holdsense.controlsim import generate as cgen
+        res = cgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
+        return Session(f"control/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
+                       "control", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
     raise ValueError(f"unknown generator {generator!r}")
 
 

@@ -29,15 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body-mass", type=number(20.0, 250.0, unit="kg", what="a body mass the simulator models"), metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
     p.add_argument("-o", "--output", type=output_path, metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
-    p.add_argument("--generator", choices=("sim", "quasistatic"), default="sim",
-                   help="session generator: sim (scenario files, default) or quasistatic (the independent "
-                        "body-on-roller statics model, built-in families only; docs/scenarios.md)")
+    p.add_argument("--generator", choices=("sim", "quasistatic", "controlsim"), default="sim",
+                   help="session generator: sim (scenario files, default), quasistatic (the independent "
+                        "body-on-roller statics model) or controlsim (the person as a delayed feedback "
+                        "controller); the last two have built-in families only (docs/scenarios.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "generator", "sim") == "quasistatic":
-        return _run_quasistatic(args)
+    if getattr(args, "generator", "sim") in ("quasistatic", "controlsim"):
+        return _run_builtin(args, args.generator)
     from ..sim import list_families, load_scenario, simulate
 
     if args.list:
@@ -77,9 +78,12 @@ def _write(session: Any, out: str) -> tuple[Any, Any]:
         raise UserError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
 
 
-def _run_quasistatic(args: argparse.Namespace) -> int:
-    """`--generator quasistatic`: a built-in family of holdsense.quasistatic (no scenario files)."""
-    from ..quasistatic import FAMILIES, FAMILY_DESCRIPTIONS, generate
+def _run_builtin(args: argparse.Namespace, name: str) -> int:
+    """`--generator quasistatic|controlsim`: a built-in family of that generator (no scenario files)."""
+    if name == "controlsim":
+        from ..controlsim import FAMILIES, FAMILY_DESCRIPTIONS, generate
+    else:
+        from ..quasistatic import FAMILIES, FAMILY_DESCRIPTIONS, generate  # type: ignore[no-redef]
 
     if args.list:
         width = max(len(n) for n in FAMILIES)
@@ -90,11 +94,11 @@ def _run_quasistatic(args: argparse.Namespace) -> int:
         raise UserError("simulate needs -o OUT.csv (or --list)")
     out = _checked_output(args.output)
     if args.scenario not in FAMILIES:
-        raise UserError(f"--scenario {args.scenario}: the quasistatic generator has the families "
+        raise UserError(f"--scenario {args.scenario}: the {name} generator has the families "
                         f"{', '.join(FAMILIES)} (no scenario files)")
     for opt, val in (("--duration", args.duration_s), ("--body-mass", args.body_mass_kg)):
         if val is not None:
-            raise UserError(f"{opt}: not supported by the quasistatic generator (it draws every value per seed)")
+            raise UserError(f"{opt}: not supported by the {name} generator (it draws every value per seed)")
     if args.rate_hz is not None and not (5.0 <= args.rate_hz <= 100.0):
         raise UserError(f"--rate {args.rate_hz:g}: must be 5-100 Hz (the HX711 offers 10 or 80)")
     if args.seed < 0:
@@ -103,8 +107,9 @@ def _run_quasistatic(args: argparse.Namespace) -> int:
     rec_path, lab_path = _write(s, out)
     holds = [x for x in s.labels["segments"] if x["kind"] == "hold"]
     md = s.metadata
-    print(f"{rec_path}: quasistatic {args.scenario} seed {args.seed}, {s.duration_s:.1f} s, {len(s.t_s)} samples "
+    foam = f", {md['foam']} foam" if "foam" in md else ""
+    print(f"{rec_path}: {name} {args.scenario} seed {args.seed}, {s.duration_s:.1f} s, {len(s.t_s)} samples "
           f"at ~{md['sample_rate_hz']} Hz, {'encoder' if s.angle_deg is not None else 'force only'}, "
-          f"{md['shell']} shell, {md['foam']} foam, body {md['body_mass_kg']} kg, {len(holds)} holds")
+          f"{md['shell']} shell{foam}, body {md['body_mass_kg']} kg, {len(holds)} holds")
     print(f"{lab_path}: ground truth ({len(s.labels['segments'])} segments)")
     return 0
