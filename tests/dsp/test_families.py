@@ -47,7 +47,6 @@ def _hold_f1(truth, segs, t_end):
 
 # families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed)
 KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {
-    "mixed": "fitted segmenter (v1, v2 and v3) splits a hold in two at a 7 s dip of its evidence (two extra holds)",
     "reposition": "fitted segmenter (v1, v2 and v3) merges holds across 3-4 s re-positions at the holds' load",
 }
 

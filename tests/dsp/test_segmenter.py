@@ -233,7 +233,7 @@ def test_decoder_quantises_emissions_and_costs() -> None:
     assert a.process(e) + a.finish() == b.process(q) + b.finish()
 
 
-# ---- hard cases from both generators ------------------------------------------------------
+# ---- hard cases from the three generators ------------------------------------------------------
 
 def _force_only(c: SampleChunk) -> SampleChunk:
     return SampleChunk(c.t_s, c.force_n, None, c.flags, None)
@@ -250,18 +250,21 @@ def _session(gen: str, family: str, seed: int, rate_hz: float, shell: str = "rib
             spec.setdefault("name", sc.name)
         res = sim.simulate(spec or family, seed, rate_hz=rate_hz, encoder=False)
         return res.samples, res.labels["segments"]
-    qs = pytest.importorskip("holdsense.quasistatic", reason="holdsense.quasistatic (branch gen) not installed")
-    res = qs.generate(family, seed, rate_hz=rate_hz, encoder=False, shell=shell)
+    mod = {"quasi": "holdsense.quasistatic", "control": "holdsense.controlsim"}[gen]
+    gm = pytest.importorskip(mod)
+    res = gm.generate(family, seed, rate_hz=rate_hz, encoder=False, shell=shell)
     return _force_only(res.chunk), res.labels["segments"]
 
 
-GENS = ["sim", "quasi"]
+GENS = ["sim", "quasi", "control"]
 #: cases the packaged model (segmenter-v3) is known to get wrong: strict xfail, so a model that fixes
 #: them makes the test fail loudly until the mark is removed (numbers in docs/detector.md)
 KNOWN: dict[tuple[str, str], str] = {
     ("slow", "quasi"): "quasistatic slow rolling: 5 false holds in 6 min of rolling (segmenter-v2 and v3)",
     ("reposition", "sim"): "re-positions at the holds' load are bridged: holds merge",
     ("reposition", "quasi"): "re-positions at the holds' load are bridged: holds merge",
+    ("reposition", "control"): "controlsim re-positions: 5 of 15 pairs of holds split (the others merge or are missed)",
+    ("limb", "control"): "controlsim knee bends: 5 of 7 holds found; bouts split or hide the others",
 }
 
 
