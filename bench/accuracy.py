@@ -134,10 +134,11 @@ def _fit_model(gens: list[str] | str, per_family: int, cache_dir: str, refit: bo
     import os
 
     gens = [gens] if isinstance(gens, str) else list(gens)
-    path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}.json")
+    import fit_segmenter
+    # the file name carries the recipe's knobs, so a cached fit of another recipe is not reused
+    path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}-r{fit_segmenter.RESTARTS}.json")
     if os.path.exists(path) and not refit:
         return path
-    import fit_segmenter
     argv: list[str] = []
     for g in gens:
         argv += ["--gen", g]
