@@ -369,10 +369,10 @@ class RecordingReader:
         self.close()
 
     # -- the head: metadata lines and the header row --
-    def _lines(self) -> Iterator[tuple[str, int, bool]]:
-        """(text of a block of complete lines, number of its first line, final block?); the half-written
-        last line is dropped here with its warning. (Text, not split lines: a block parsed by pyarrow is
-        never split into Python strings.)"""
+    def _lines(self) -> Iterator[tuple[str, int, bool, int]]:
+        """(text of a block of complete lines, number of its first line, final block?, number of lines); the
+        half-written last line is dropped here with its warning. (Text, not split lines: a block parsed by
+        pyarrow is never split into Python strings; its lines are counted once, here.)"""
         for text, final in self._blocks:
             if final:
                 if text.strip() or (text and self._line):
@@ -380,11 +380,12 @@ class RecordingReader:
                     self.warnings.append(msg)
                     if self._warn is not None:
                         print(f"holdsense: warning: {msg}", file=self._warn)
-                yield "", self._line + 1, True
+                yield "", self._line + 1, True, 0
                 return
             first = self._line + 1
-            self._line += text.count("\n")
-            yield text, first, False
+            n = text.count("\n")
+            self._line += n
+            yield text, first, False, n
 
     def _read_head(self) -> None:
         self._iter = self._lines()
@@ -392,7 +393,7 @@ class RecordingReader:
         header: str | None = None
         header_line = 0
         seen_text = False
-        for text, first, final in self._iter:
+        for text, first, final, _n in self._iter:
             # line by line up to the header only: the rest of this block is data, parsed as a block
             pos, k = 0, -1
             while pos < len(text):
@@ -447,27 +448,27 @@ class RecordingReader:
             # (the rows after the header, in the first block: numpy's parser unless the file is known to have
             # more blocks. pyarrow's import, ~55 ms, pays only from the second block on, so a recording of one
             # block, up to ~15 minutes, never loads it)
-            out = self._block(self._pending, self._pending_first, arrow=self._several_blocks)
+            out = self._block(self._pending, self._pending_first, self._pending.count("\n"),
+                              arrow=self._several_blocks)
             self._pending = ""
             if out is not None:
                 yield out
-        for text, first, final in self._iter:
+        for text, first, final, n_lines in self._iter:
             if final:
                 break
-            out = self._block(text, first)
+            out = self._block(text, first, n_lines)
             if out is not None:
                 yield out
         if not self._rows:
             raise RecordingError(f"{self.source}: no samples")
 
-    def _block(self, block_text: str, first_line: int, *,
+    def _block(self, block_text: str, first_line: int, n_lines: int, *,
                arrow: bool = True) -> tuple[SampleChunk, dict[str, list[str]]] | None:
         """Parse one block of complete lines (`block_text` ends with a newline; its first line is number
-        `first_line` of the file). Three parsers, fastest first, each taking the block only when it is
+        `first_line` of the file; `n_lines` lines). Three parsers, fastest first, each taking the block only when it is
         sure: pyarrow's CSV reader (when installed), numpy's, then a careful line-by-line parse that names
         the first bad line. Where the first two accept a cell they read the same value as Python's float()
         (correctly rounded), so which one parsed a block never changes a sample."""
-        n_lines = block_text.count("\n")
         if not n_lines:
             return None
         source, columns = self.source, self.columns
