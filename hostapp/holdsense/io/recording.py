@@ -369,10 +369,11 @@ class RecordingReader:
         self.close()
 
     # -- the head: metadata lines and the header row --
-    def _lines(self) -> Iterator[tuple[str, int, bool, int]]:
-        """(text of a block of complete lines, number of its first line, final block?, number of lines); the
-        half-written last line is dropped here with its warning. (Text, not split lines: a block parsed by
-        pyarrow is never split into Python strings; its lines are counted once, here.)"""
+    def _lines(self) -> Iterator[tuple[str, int, bool]]:
+        """(text of a block of complete lines, number of its first line, final block?); the half-written
+        last line is dropped here with its warning. (Text, not split lines: a block parsed by pyarrow is
+        never split into Python strings.) The consumer adds each block's lines to `self._line` before it
+        takes the next block (`_block` counts them with the parse, not with a scan of the text here)."""
         for text, final in self._blocks:
             if final:
                 if text.strip() or (text and self._line):
@@ -380,12 +381,9 @@ class RecordingReader:
                     self.warnings.append(msg)
                     if self._warn is not None:
                         print(f"holdsense: warning: {msg}", file=self._warn)
-                yield "", self._line + 1, True, 0
+                yield "", self._line + 1, True
                 return
-            first = self._line + 1
-            n = text.count("\n")
-            self._line += n
-            yield text, first, False, n
+            yield text, self._line + 1, False
 
     def _read_head(self) -> None:
         self._iter = self._lines()
@@ -393,7 +391,7 @@ class RecordingReader:
         header: str | None = None
         header_line = 0
         seen_text = False
-        for text, first, final, _n in self._iter:
+        for text, first, final in self._iter:
             # line by line up to the header only: the rest of this block is data, parsed as a block
             pos, k = 0, -1
             while pos < len(text):
@@ -410,10 +408,12 @@ class RecordingReader:
                     continue
                 header, header_line = line, first + k
                 self._pending, self._pending_first = text[pos:], first + k + 1
+                self._line = header_line  # (the rows after it: counted by _block)
                 break
             if header is not None or final:
                 seen_text = seen_text or bool(self.warnings)
                 break
+            self._line += text.count("\n")  # a block of metadata only
         if not seen_text and header is None:
             raise RecordingError(f"{source}: empty file")
         fmt = self.metadata.get("format")
@@ -448,39 +448,51 @@ class RecordingReader:
             # (the rows after the header, in the first block: numpy's parser unless the file is known to have
             # more blocks. pyarrow's import, ~55 ms, pays only from the second block on, so a recording of one
             # block, up to ~15 minutes, never loads it)
-            out = self._block(self._pending, self._pending_first, self._pending.count("\n"),
-                              arrow=self._several_blocks)
+            out = self._block(self._pending, self._pending_first, arrow=self._several_blocks)
             self._pending = ""
             if out is not None:
                 yield out
-        for text, first, final, n_lines in self._iter:
+        for text, first, final in self._iter:
             if final:
                 break
-            out = self._block(text, first, n_lines)
+            out = self._block(text, first)
             if out is not None:
                 yield out
         if not self._rows:
             raise RecordingError(f"{self.source}: no samples")
 
-    def _block(self, block_text: str, first_line: int, n_lines: int, *,
+    def _block(self, block_text: str, first_line: int, *,
                arrow: bool = True) -> tuple[SampleChunk, dict[str, list[str]]] | None:
         """Parse one block of complete lines (`block_text` ends with a newline; its first line is number
-        `first_line` of the file; `n_lines` lines). Three parsers, fastest first, each taking the block only when it is
-        sure: pyarrow's CSV reader (when installed), numpy's, then a careful line-by-line parse that names
-        the first bad line. Where the first two accept a cell they read the same value as Python's float()
-        (correctly rounded), so which one parsed a block never changes a sample."""
-        if not n_lines:
-            return None
+        `first_line` of the file; its lines are added to `self._line`). Three parsers, fastest first, each
+        taking the block only when it is sure: pyarrow's CSV reader (when installed), numpy's, then a careful
+        line-by-line parse that names the first bad line. Where the first two accept a cell they read the same
+        value as Python's float() (correctly rounded), so which one parsed a block never changes a sample."""
         source, columns = self.source, self.columns
         numeric_idx = self._numeric_idx
         numbered: list[tuple[int, str]] | None = None
         rows: list[str] | None = None  # the block split into lines, only when a parser needs them
         arrow = arrow and _arrow() is not None
-        data = block_text.encode("utf-8") if arrow else b""  # (pyarrow parses bytes)
+        if arrow:
+            # the bytes pyarrow parses; their newlines found by numpy, mostly outside the GIL (a str scan of
+            # the 2 MB text held it, in the reader thread analyze runs beside the detector)
+            data = block_text.encode("utf-8")
+            b = np.frombuffer(data, np.uint8)
+            newlines = np.flatnonzero(b == 10)  # (b"\n")
+            n_lines = len(newlines)
+        else:
+            rows = block_text.split("\n")
+            rows.pop()  # (the text ends with "\n")
+            n_lines = len(rows)
+        self._line += n_lines
+        if not n_lines:
+            return None
         values = _parse_arrow(data, n_lines, len(columns), numeric_idx) if arrow else None
         if values is None:
-            data_lines = rows = block_text.split("\n")
-            rows.pop()  # (the text ends with "\n")
+            if rows is None:
+                rows = block_text.split("\n")
+                rows.pop()
+            data_lines = rows
             # numpy's parser next, on the lines as they are (the usual block: no blank line). It skips or rejects
             # a blank line, so a block with one comes back short (or None) and takes the careful path below.
             # (With a non-blank first and last line it always has a row to parse: no "empty input" warning.)
@@ -513,10 +525,9 @@ class RecordingReader:
             if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
                 # Most rows have no flags: only split the ones that do, the rows not ending with ",".
                 if rows is None:
-                    # pyarrow parsed it (no blank lines: row k is line k): the byte before each newline, found
-                    # by numpy on the bytes (a 2 MB str.count(",\n") held the GIL as long as the parse)
-                    b = np.frombuffer(data, np.uint8)
-                    with_flags = np.flatnonzero(b[np.flatnonzero(b == 10) - 1] != 44)  # (b"\n", b",")
+                    # pyarrow parsed it (no blank lines: row k is line k): the byte before each newline, with
+                    # numpy on the bytes (a 2 MB str.count(",\n") held the GIL as long as the parse)
+                    with_flags = np.flatnonzero(b[newlines - 1] != 44)  # (b",")
                     if len(with_flags):
                         rows = block_text.split("\n")[:-1]
                 else:  # (a C-level endswith map)
