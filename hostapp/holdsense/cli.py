@@ -119,9 +119,10 @@ def _parser_for(argv: Sequence[str]) -> argparse.ArgumentParser:
     return parser
 
 
-#: BLAS threads: one per process unless the user says otherwise. holdsense's matrix products are small (the
-#: segmenter's model on ~30 features per frame), so OpenBLAS's extra threads only spin on the cores (numpy's
-#: import alone took twice the CPU with them), and `analyze --jobs N` workers would each start their own.
+#: BLAS threads: one per process unless the user says otherwise. holdsense has no large matrix products (the
+#: segmenter's model, ~30 features per 0.25 s step, sums its layers in a fixed order without BLAS), so
+#: OpenBLAS's extra threads only spin on the cores (numpy's import alone took twice the CPU with them), and
+#: `analyze --jobs N` workers would each start their own.
 #: Results do not depend on it (the recordings' analyses are byte-identical either way). Set before any
 #: command imports numpy; inherited by worker processes.
 BLAS_THREADS_DEFAULT = {"OPENBLAS_NUM_THREADS": "1"}

@@ -29,9 +29,7 @@ class Frames:
     position along the roll path (cm; None without encoder), `loaded` contact
     state (None until the contact stage ran), `offset_n` offset removed by the
     auto-zero (None before it ran), `force_raw_n` the resampled force before the
-    low-pass (for the texture feature; None before the low-pass ran), `noise_n` the
-    force sensor's broadband noise rms per sample (N) estimated causally on the samples
-    (noise.py; NaN where unknown, e.g. at 10-20 Hz sampling; None if not estimated).
+    low-pass (for the texture feature; None before the low-pass ran).
     """
 
     k: np.ndarray
@@ -42,7 +40,6 @@ class Frames:
     loaded: np.ndarray | None = None
     offset_n: np.ndarray | None = None
     force_raw_n: np.ndarray | None = None
-    noise_n: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.k)
@@ -50,7 +47,7 @@ class Frames:
     @staticmethod
     def empty(has_x: bool) -> "Frames":
         return Frames(np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, bool),
-                      np.empty(0) if has_x else None, noise_n=np.empty(0))
+                      np.empty(0) if has_x else None)
 
     def with_(self, **kw: object) -> "Frames":
         return replace(self, **kw)

@@ -17,7 +17,6 @@ import math
 import numpy as np
 
 from .frames import FRAME_S, Frames
-from .noise import NoiseEstimator
 from .types import FLAG_GAP, SampleChunk
 
 #: Shell radius (cm) turning angle into travel: 7.5 cm typical (domain.md, "Sensors").
@@ -45,30 +44,18 @@ class _Track:
         return t_last
 
     def values(self, t_frames: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
-               max_interp_s: float, also: "tuple[_Track, np.ndarray] | None" = None, t_keep_s: float = math.inf
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Interpolated values at frame times, their validity, and (`also`: another track's values at the
-        same sample times, e.g. the noise estimate) that signal interpolated with the same weights;
-        updates the carried samples, keeping those from the last one at or before `t_keep_s` (the
-        next frame to emit) on. Sharing the weights halves the work; the result is the same as
-        interpolating each signal on its own."""
-        # values at tx = carried samples + t_valid (and vx, vx2 alike)
-        trk2 = v2 = None
-        if also is not None:
-            trk2, v2 = also
-            if trk2.t_last != self.t_last and not (math.isnan(trk2.t_last) and math.isnan(self.t_last)):
-                raise ValueError("tracks sampled at different times")  # (never: both follow the same samples)
+               max_interp_s: float, t_keep_s: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Interpolated values at frame times and their validity; updates the carried samples, keeping
+        those from the last one at or before `t_keep_s` (the next frame to emit) on."""
+        # values at tx = carried samples + t_valid (and vx alike)
         ct, cv = self._carried()
-        cv2 = trk2._carried()[1] if trk2 is not None else None
         nv = len(t_valid)
         if nv:
             self.t_last, self.v_last = float(t_valid[-1]), float(v_valid[-1])
-            if trk2 is not None:
-                trk2.t_last, trk2.v_last = float(t_valid[-1]), float(v2[-1])
         if len(ct) > 1 or (nv and t_valid[-1] > t_keep_s):  # samples past the next frame: keep those it lies between
-            self._carry(t_keep_s, ct, cv, t_valid, v_valid, None if trk2 is None else (trk2, cv2, v2))
+            self._carry(t_keep_s, ct, cv, t_valid, v_valid)
         if len(t_frames) == 0:
-            return np.empty(0), np.empty(0, bool), None if also is None else np.empty(0)
+            return np.empty(0), np.empty(0, bool)
         if len(ct) > 1 or nv < 4096:  # a short chunk (live streaming): the concatenations are cheap, fewer calls
             tx = np.concatenate((ct, t_valid))
             nx = len(tx)
@@ -76,30 +63,21 @@ class _Track:
             jl = np.maximum(j - 1, 0)
             jr = np.minimum(j, nx - 1)
             t_left, t_right = tx[jl], tx[jr]
-
-            def gather(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                vx = np.concatenate((c, v))
-                return vx[jl], vx[jr]
+            vx = np.concatenate((cv, v_valid))
+            vl, vr = vx[jl], vx[jr]
         else:
             # a long chunk gathers without building the concatenations: they are sample-long (4x the
             # frames), and every fresh long array costs page faults
             nx = nv + 1
-            j, t_left, t_right, gather_one = self._gather_long(t_frames, t_valid, float(ct[0]), nv)
-
-            def gather(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                return gather_one(v, float(c[0]))
+            j, t_left, t_right, gather = self._gather_long(t_frames, t_valid, float(ct[0]), nv)
+            vl, vr = gather(v_valid, float(cv[0]))
         exact = t_frames == t_left
         with np.errstate(invalid="ignore"):  # no valid sample yet: t_left is NaN, masked out by `ok` below
             ok = (j >= 1) & np.isfinite(t_left) & ((j < nx) & (t_right - t_left <= max_interp_s) | exact)
             w = np.where(t_right > t_left, (t_frames - t_left) / np.where(t_right > t_left, t_right - t_left, 1.0),
                          0.0)
-        out = []
-        for vv, c in ((v_valid, cv), (v2, cv2)):
-            if vv is not None:
-                vl, vr = gather(vv, c)
-                v = np.where(exact, vl, vl + w * (vr - vl))
-                out.append(np.where(ok, v, np.nan))
-        return out[0], ok, out[1] if also is not None else None
+        v = np.where(exact, vl, vl + w * (vr - vl))
+        return np.where(ok, v, np.nan), ok
 
     def _carried(self) -> tuple[np.ndarray, np.ndarray]:
         """The carried samples (times, values), oldest first; the last is t_last/v_last."""
@@ -107,23 +85,17 @@ class _Track:
             return np.append(self._pre_t, self.t_last), np.append(self._pre_v, self.v_last)
         return np.array([self.t_last]), np.array([self.v_last])
 
-    def _carry(self, t_keep_s: float, ct: np.ndarray, cv: np.ndarray, t_valid: np.ndarray, v_valid: np.ndarray,
-               also: "tuple[_Track, np.ndarray, np.ndarray] | None") -> None:
+    def _carry(self, t_keep_s: float, ct: np.ndarray, cv: np.ndarray, t_valid: np.ndarray,
+               v_valid: np.ndarray) -> None:
         """Carry the samples of [ct, t_valid] from the last one at or before `t_keep_s` on (the last
-        one is t_last/v_last, the rest go to _pre_t/_pre_v); `also`: (track, its cv, its values)."""
+        one is t_last/v_last, the rest go to _pre_t/_pre_v)."""
         c = int(np.searchsorted(t_valid, t_keep_s, side="right"))
         if c >= 1:
-            def take(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-                return new[c - 1 : -1].copy()
+            self._pre_t, self._pre_v = t_valid[c - 1 : -1].copy(), v_valid[c - 1 : -1].copy()
         else:
             cc = max(int(np.searchsorted(ct, t_keep_s, side="right")) - 1, 0)
-
-            def take(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-                return np.concatenate((old[cc:], new))[:-1]
-        self._pre_t, self._pre_v = take(ct, t_valid), take(cv, v_valid)
-        if also is not None:
-            trk2, cv2, v2 = also
-            trk2._pre_t, trk2._pre_v = self._pre_t, take(cv2, v2)
+            self._pre_t = np.concatenate((ct[cc:], t_valid))[:-1]
+            self._pre_v = np.concatenate((cv[cc:], v_valid))[:-1]
 
     @staticmethod
     def _gather_long(t_frames: np.ndarray, t_valid: np.ndarray, t_last0: float, nv: int):
@@ -163,9 +135,6 @@ class Resampler:
         self.cm_per_deg = math.pi / 180.0 * shell_radius_cm
         self._force = _Track()
         self._angle = _Track()
-        # broadband noise of the force, estimated on the samples (the frames are too slow to see it)
-        self._noise_est = NoiseEstimator()
-        self._noise = _Track()
         self._k_next: int | None = None
         self._t_any = -math.inf
         self.has_angle: bool | None = None
@@ -205,7 +174,6 @@ class Resampler:
             tf, vf = t, chunk.force_n
         else:
             tf, vf = t[okf], chunk.force_n[okf]
-        sf = self._noise_est.process(tf, vf)
         horizon = self._force.horizon(tf, self._t_any, self.max_interp_s)
         if has_x:
             a = chunk.angle_deg if chunk.angle_deg is not None else np.full(len(t), np.nan)
@@ -219,13 +187,12 @@ class Resampler:
         self._k_next = max(k_end + 1, self._k_next)
         tk = k * FRAME_S
         t_keep = self._k_next * FRAME_S  # the next frame to emit
-        force, valid, noise = self._force.values(tk, tf, vf, self.max_interp_s, also=(self._noise, sf),
-                                                 t_keep_s=t_keep)
+        force, valid = self._force.values(tk, tf, vf, self.max_interp_s, t_keep_s=t_keep)
         x = None
         if has_x:
-            ang, _, _ = self._angle.values(tk, ta, va, self.max_interp_s, t_keep_s=t_keep)
+            ang, _ = self._angle.values(tk, ta, va, self.max_interp_s, t_keep_s=t_keep)
             x = ang * self.cm_per_deg
-        return Frames(k, tk, force, valid, x, noise_n=noise)
+        return Frames(k, tk, force, valid, x)
 
     def finish(self) -> Frames:
         """End of stream: frames between the last valid sample and the last sample are invalid."""

@@ -1,7 +1,7 @@
 """The speed paths of the batch stages against plain reference code (issue 3 item 6: throughput).
 
 Long chunks (analyze() of a recording) take vectorised, allocation-saving paths in the
-despiker, the noise estimator, the resampler and the state machine; short ones (live
+despiker, the resampler and the state machine; short ones (live
 streaming) keep fewer numpy calls. Both must give exactly what the straightforward
 definition gives, whatever the chunking: these tests compare them bit for bit.
 """
@@ -15,7 +15,6 @@ import pytest
 from rollsignal import Detector, SampleChunk, analyze, load_profile
 from rollsignal.despike import Despiker
 from rollsignal.frames import Frames
-from rollsignal.noise import _MEDIAN_ABS_D, ORDER, NoiseEstimator
 from rollsignal.resample import Resampler
 from rollsignal.scoring import Scorer
 from rollsignal.types import FLAG_GAP, FLAG_SAT
@@ -67,39 +66,6 @@ def test_despiker_equals_the_three_point_median_definition(seed: int, whole: boo
     assert d.spikes == n_spk > 0
 
 
-def _noise_ref(t: np.ndarray, f: np.ndarray, window: int = 127, max_dt_s: float = 1 / 60) -> np.ndarray:
-    """Per sample: median |4th difference| / (0.6745 sqrt 70) of the latest complete block of `window`
-    usable differences (all four intervals <= max_dt_s), NaN before the first block."""
-    out = np.full(len(t), np.nan)
-    usable: list[float] = []
-    est = math.nan
-    for i in range(len(t)):
-        if i >= ORDER and all(t[i - j] - t[i - j - 1] <= max_dt_s for j in range(ORDER)):
-            usable.append(abs(float(np.diff(f[i - ORDER : i + 1], ORDER)[0])))
-            if len(usable) % window == 0:
-                est = float(np.median(usable[-window:])) / _MEDIAN_ABS_D
-        out[i] = est
-    return out
-
-
-@pytest.mark.parametrize("whole", [True, False])
-@pytest.mark.parametrize("seed", range(3))
-def test_noise_estimator_equals_its_block_median_definition(seed: int, whole: bool) -> None:
-    rng = np.random.default_rng(10 + seed)
-    n = 5000
-    dt = np.full(n, 1 / 80) * (1 + 0.05 * (rng.random(n) - 0.5))
-    if seed == 1:
-        dt[rng.random(n) < 0.01] = 0.05  # slow intervals: their differences are not used
-    t = np.cumsum(dt)
-    f = rng.normal(100, 1.5, n)
-    want = _noise_ref(t, f)
-    est = NoiseEstimator()
-    got = np.concatenate([est.process(c.t_s, c.force_n)
-                          for c in SampleChunk(t, f).split(_chunks(n, rng, whole))])
-    assert np.array_equal(got, want, equal_nan=True)
-    assert np.isfinite(got[-1])
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_resampler_long_chunk_path_equals_live_chunks(seed: int) -> None:
     """A long chunk (gathering path) gives the frames that 8-sample chunks (concatenating path) give."""
@@ -121,7 +87,7 @@ def test_resampler_long_chunk_path_equals_live_chunks(seed: int) -> None:
         outs.append(fr)
     a = outs[0][0]
     b = Frames.concat(outs[1])
-    for name in ("k", "t_s", "force_n", "valid", "x_cm", "noise_n"):
+    for name in ("k", "t_s", "force_n", "valid", "x_cm"):
         x, y = getattr(a, name), getattr(b, name)
         assert (x is None) == (y is None), name
         if x is not None:

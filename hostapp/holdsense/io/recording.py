@@ -372,7 +372,8 @@ class RecordingReader:
     def _lines(self) -> Iterator[tuple[str, int, bool]]:
         """(text of a block of complete lines, number of its first line, final block?); the half-written
         last line is dropped here with its warning. (Text, not split lines: a block parsed by pyarrow is
-        never split into Python strings.)"""
+        never split into Python strings.) The consumer adds each block's lines to `self._line` before it
+        takes the next block (`_block` counts them with the parse, not with a scan of the text here)."""
         for text, final in self._blocks:
             if final:
                 if text.strip() or (text and self._line):
@@ -382,9 +383,7 @@ class RecordingReader:
                         print(f"holdsense: warning: {msg}", file=self._warn)
                 yield "", self._line + 1, True
                 return
-            first = self._line + 1
-            self._line += text.count("\n")
-            yield text, first, False
+            yield text, self._line + 1, False
 
     def _read_head(self) -> None:
         self._iter = self._lines()
@@ -409,10 +408,12 @@ class RecordingReader:
                     continue
                 header, header_line = line, first + k
                 self._pending, self._pending_first = text[pos:], first + k + 1
+                self._line = header_line  # (the rows after it: counted by _block)
                 break
             if header is not None or final:
                 seen_text = seen_text or bool(self.warnings)
                 break
+            self._line += text.count("\n")  # a block of metadata only
         if not seen_text and header is None:
             raise RecordingError(f"{source}: empty file")
         fmt = self.metadata.get("format")
@@ -463,21 +464,35 @@ class RecordingReader:
     def _block(self, block_text: str, first_line: int, *,
                arrow: bool = True) -> tuple[SampleChunk, dict[str, list[str]]] | None:
         """Parse one block of complete lines (`block_text` ends with a newline; its first line is number
-        `first_line` of the file). Three parsers, fastest first, each taking the block only when it is
-        sure: pyarrow's CSV reader (when installed), numpy's, then a careful line-by-line parse that names
-        the first bad line. Where the first two accept a cell they read the same value as Python's float()
-        (correctly rounded), so which one parsed a block never changes a sample."""
-        n_lines = block_text.count("\n")
-        if not n_lines:
-            return None
+        `first_line` of the file; its lines are added to `self._line`). Three parsers, fastest first, each
+        taking the block only when it is sure: pyarrow's CSV reader (when installed), numpy's, then a careful
+        line-by-line parse that names the first bad line. Where the first two accept a cell they read the same
+        value as Python's float() (correctly rounded), so which one parsed a block never changes a sample."""
         source, columns = self.source, self.columns
         numeric_idx = self._numeric_idx
         numbered: list[tuple[int, str]] | None = None
         rows: list[str] | None = None  # the block split into lines, only when a parser needs them
-        values = _parse_arrow(block_text, n_lines, len(columns), numeric_idx) if arrow else None
-        if values is None:
-            data_lines = rows = block_text.split("\n")
+        arrow = arrow and _arrow() is not None
+        if arrow:
+            # the bytes pyarrow parses; their newlines found by numpy, mostly outside the GIL (a str scan of
+            # the 2 MB text held it, in the reader thread analyze runs beside the detector)
+            data = block_text.encode("utf-8")
+            b = np.frombuffer(data, np.uint8)
+            newlines = np.flatnonzero(b == 10)  # (b"\n")
+            n_lines = len(newlines)
+        else:
+            rows = block_text.split("\n")
             rows.pop()  # (the text ends with "\n")
+            n_lines = len(rows)
+        self._line += n_lines
+        if not n_lines:
+            return None
+        values = _parse_arrow(data, n_lines, len(columns), numeric_idx) if arrow else None
+        if values is None:
+            if rows is None:
+                rows = block_text.split("\n")
+                rows.pop()
+            data_lines = rows
             # numpy's parser next, on the lines as they are (the usual block: no blank line). It skips or rejects
             # a blank line, so a block with one comes back short (or None) and takes the careful path below.
             # (With a non-blank first and last line it always has a row to parse: no "empty input" warning.)
@@ -508,15 +523,18 @@ class RecordingReader:
         text_idx = self._text_idx
         if text_idx:
             if "flags" in columns and columns[-1] == "flags" and len(text_idx) == 1:
-                # Most rows have no flags: only split the ones that do (found by a C-level endswith map),
-                # and not even that when every row of the block ends with "," (one C-level count).
-                if block_text.count(",\n") != n_rows:
-                    if rows is None:
-                        rows = block_text.split("\n")[:-1]  # (pyarrow parsed it: no blank lines)
-                    no_flags = np.fromiter(map(str.endswith, rows, itertools.repeat(",")), dtype=bool,
-                                           count=len(rows))
-                    for k in np.flatnonzero(~no_flags).tolist():
-                        flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
+                # Most rows have no flags: only split the ones that do, the rows not ending with ",".
+                if rows is None:
+                    # pyarrow parsed it (no blank lines: row k is line k): the byte before each newline, with
+                    # numpy on the bytes (a 2 MB str.count(",\n") held the GIL as long as the parse)
+                    with_flags = np.flatnonzero(b[newlines - 1] != 44)  # (b",")
+                    if len(with_flags):
+                        rows = block_text.split("\n")[:-1]
+                else:  # (a C-level endswith map)
+                    with_flags = np.flatnonzero(~np.fromiter(map(str.endswith, rows, itertools.repeat(",")),
+                                                             dtype=bool, count=len(rows)))
+                for k in with_flags.tolist():
+                    flags[k] = text_to_flags(rows[k].rsplit(",", 1)[1].strip())
             else:
                 if rows is None:
                     rows = block_text.split("\n")[:-1]
@@ -648,7 +666,7 @@ def _arrow() -> Any:
     return _ARROW or None
 
 
-def _parse_arrow(text: str, n_lines: int, ncol: int, numeric_idx: list[int]) -> np.ndarray | None:
+def _parse_arrow(text: str | bytes, n_lines: int, ncol: int, numeric_idx: list[int]) -> np.ndarray | None:
     """pyarrow's C++ CSV parser for a well-formed block (about twice numpy's speed: bench/throughput.py);
     None means "use the numpy / careful path" (pyarrow not installed, or any field count, empty cell or
     number it does not take). Every number it takes, it reads as numpy's parser and Python's float() do
@@ -659,7 +677,7 @@ def _parse_arrow(text: str, n_lines: int, ncol: int, numeric_idx: list[int]) -> 
     pa, csv, parse = arrow
     names = [f"c{j}" for j in range(ncol)]
     use = [names[j] for j in numeric_idx]
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         table = csv.read_csv(
             io.BytesIO(data),
