@@ -92,7 +92,7 @@ class LowPass:
         if self._zi is None:
             first = np.flatnonzero(np.isfinite(x))
             if len(first) == 0:  # nothing valid yet: pass NaNs through, filter not started
-                return frames.with_(force_raw_n=x)
+                return frames
             i0 = int(first[0])
             self._zi = sosfilt_zi_of(*self._design) * x[i0]
             y0 = np.full(i0, np.nan)
@@ -101,4 +101,4 @@ class LowPass:
         else:
             y, self._zi = sosfilt_state(self.sos, x, self._zi)
         self._last_in = float(x[-1])
-        return frames.with_(force_n=y, force_raw_n=x)
+        return frames.with_(force_n=y)

@@ -28,8 +28,7 @@ class Frames:
     no trustworthy sample was near (gap, dropout, saturation), `x_cm` roller
     position along the roll path (cm; None without encoder), `loaded` contact
     state (None until the contact stage ran), `offset_n` offset removed by the
-    auto-zero (None before it ran), `force_raw_n` the resampled force before the
-    low-pass (for the texture feature; None before the low-pass ran).
+    auto-zero (None before it ran).
     """
 
     k: np.ndarray
@@ -39,7 +38,6 @@ class Frames:
     x_cm: np.ndarray | None = None
     loaded: np.ndarray | None = None
     offset_n: np.ndarray | None = None
-    force_raw_n: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.k)

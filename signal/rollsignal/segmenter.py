@@ -842,4 +842,4 @@ def _slice(fr: Frames, a: int, b: int) -> Frames:
     def s(v: np.ndarray | None) -> np.ndarray | None:
         return None if v is None else v[a:b]
     return Frames(fr.k[a:b], fr.t_s[a:b], fr.force_n[a:b], fr.valid[a:b], s(fr.x_cm), s(fr.loaded),
-                  s(fr.offset_n), s(fr.force_raw_n))
+                  s(fr.offset_n))

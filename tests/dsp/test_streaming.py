@@ -45,7 +45,7 @@ def _eq(a: object, b: object) -> bool:
 
 
 def _frames_equal(a: Frames, b: Frames) -> None:
-    for name in ("k", "t_s", "force_n", "valid", "x_cm", "loaded", "offset_n", "force_raw_n"):
+    for name in ("k", "t_s", "force_n", "valid", "x_cm", "loaded", "offset_n"):
         assert _eq(getattr(a, name), getattr(b, name)), name
 
 
