@@ -413,9 +413,9 @@ class ForceFeatures:
             net = np.abs(at(qe, a) - at(qe, -b)).astype(np.float64)
             out[r] = net / (wsum(ctv, -b + 1, a) + 5.0)  # +0.05 N: a still, noiseless stretch is not "monotone"
             r += 1
-        # causal features of row j: their value at the newest frame then (j + D)
-        ie = ir
-        ref = ref_all[:, ie]
+        # causal features of row j: their value at the newest frame then (j + D), which is where `ir`
+        # points in the new frames' arrays
+        ref = ref_all[:, ir]
         for i in range(len(REF_TAUS_S)):
             out[r] = np.log(lvl2 / np.maximum(np.where(np.isfinite(ref[i]), ref[i], lvl2), LEVEL_FLOOR_N))
             r += 1
@@ -423,7 +423,7 @@ class ForceFeatures:
         out[r] = np.where(np.isfinite(ctx), np.log(rsd2 + EPS) - ctx, 0.0)
         r += 1
         for i in range(len(BANDS_HZ)):
-            out[r] = np.sqrt(np.maximum(band[i, ie], 0.0)) / lvl2
+            out[r] = np.sqrt(np.maximum(band[i, ir], 0.0)) / lvl2
             r += 1
         ws = min(_k(SIDE_S), D)
         for lo, hi in ((-ws, 0), (0, ws)):
