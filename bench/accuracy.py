@@ -213,17 +213,14 @@ def print_eval(title: str, ev: dict[str, Any]) -> None:
     for b in ev["reliability"]:
         print(f"  confidence {b['lo']:.1f}-{b['hi']:.1f}: {b['n']:4d} holds, share true {b['share_true']:.3f}"
               f" (mean confidence {b['mean_conf']:.3f})")
-    f = ev["rows"]["ALL/force"]
-    e = ev["rows"]["ALL/enc"]
-    fam_ev = {k.split("/")[0]: r["event"] for k, r in ev["rows"].items() if k.endswith("/force") and not k.startswith(("@", "ALL"))}
-    worst = min(fam_ev.items(), key=lambda kv: kv[1]) if fam_ev else ("-", float("nan"))
-    rib, smo = ev["rows"]["@ribbed/force"]["hold"], ev["rows"]["@smooth/force"]["hold"]
+    r = summary_row(ev)
+    f, e = r["force"], r["enc"]
     print(f"targets force-only: hold F1 {f['hold']:.3f} (>=0.93), roll F1 {f['roll']:.3f} (>=0.90), event F1 "
-          f"{f['event']:.3f} (>=0.90), worst family {worst[0]} {worst[1]:.3f} (>=0.80), median boundary "
-          f"{max(f['start'], f['end']):.2f} s (<=0.5), false holds/10 min rolling {f['fp_per_10min_roll']:.2f} (<=1), "
-          f"smooth - ribbed hold F1 {smo - rib:+.3f} (>=-0.02)")
+          f"{f['event']:.3f} (>=0.90), worst family {f['worst_family']} {f['worst_event']:.3f} (>=0.80), median "
+          f"boundary {f['boundary_s']:.2f} s (<=0.5), false holds/10 min rolling {f['fp_per_10min_roll']:.2f} (<=1), "
+          f"smooth - ribbed hold F1 {f['smooth_minus_ribbed_hold']:+.3f} (>=-0.02)")
     print(f"targets encoder: hold F1 {e['hold']:.3f} (>=0.99), event F1 {e['event']:.3f} (>=0.98), boundary "
-          f"{max(e['start'], e['end']):.2f} s (<=0.25)")
+          f"{e['boundary_s']:.2f} s (<=0.25)")
 
 
 def logo_directions(gens: list[str], pairs: bool) -> list[tuple[list[str], str]]:
