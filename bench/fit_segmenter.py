@@ -1,6 +1,6 @@
 """Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v3.json) from labelled sessions.
 
-    python bench/fit_segmenter.py --gen sim[,quasi] [--gen ...] [--data DIR] [--per-family 12] [--out PATH]
+    python bench/fit_segmenter.py --gen sim[,quasi,control] [--gen ...] [--data DIR] [--per-family 12] [--out PATH]
 
 Sources: generators (holdsense.sim, holdsense.quasistatic) and/or a folder of recordings with
 X.labels.json beside each (bench/sessions.py), so a lab can refit on its own labelled data.
@@ -309,7 +309,7 @@ def load_sessions(gens: list[str], data: list[str], per_family: int, seed0: int)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gen", action="append", default=[],
-                    help="generator(s) to fit on: sim, quasi (repeatable, or comma-separated)")
+                    help="generator(s) to fit on: sim, quasi, control (repeatable, or comma-separated)")
     ap.add_argument("--data", action="append", default=[], help="folder of recordings + X.labels.json (repeatable)")
     ap.add_argument("--per-family", type=int, default=12)
     ap.add_argument("--seed0", type=int, default=1000, help="first seed (the accuracy bench uses 100...)")
