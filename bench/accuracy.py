@@ -1,7 +1,7 @@
 """Accuracy of rollsignal's hold/roll detection on a labelled simulator corpus, against two baselines.
 
     python bench/accuracy.py [--per-family 8] [--families standard,limb,...] [--json OUT]
-    python bench/accuracy.py --logo [--pairs] [--gens sim,quasi,control] [--per-family 6] [--fit-per-family 8]
+    python bench/accuracy.py --logo [--pairs] [--gens sim,quasi,control] [--per-family 6] [--fit-per-family 24]
                                 [--cache-dir DIR] [--json OUT]
 
 --logo: leave-one-generator-out over every installed generator (holdsense.sim, holdsense.quasistatic,
@@ -136,7 +136,7 @@ def _fit_model(gens: list[str] | str, per_family: int, cache_dir: str, refit: bo
     gens = [gens] if isinstance(gens, str) else list(gens)
     import fit_segmenter
     # the file name carries the recipe's knobs, so a cached fit of another recipe is not reused
-    path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}-r{fit_segmenter.RESTARTS}.json")
+    path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}-r{fit_segmenter.RESTARTS}-f{fit_segmenter.TRAIN_FRAMES}.json")
     if os.path.exists(path) and not refit:
         return path
     argv: list[str] = []
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON file keeping the baselines' segments per session (they do not depend on rollsignal, "
                          "and PELT is slow): reused when present, filled when not")
     ap.add_argument("--logo", action="store_true", help="leave-one-generator-out evaluation (see the docstring)")
-    ap.add_argument("--fit-per-family", type=int, default=8, help="--logo: sessions per family to fit on")
+    ap.add_argument("--fit-per-family", type=int, default=24, help="--logo: sessions per family to fit on")
     ap.add_argument("--cache-dir", default=None, help="--logo: where fitted models are kept (bench/.cache)")
     ap.add_argument("--refit", action="store_true", help="--logo: refit even when a cached model exists")
     ap.add_argument("--in-world", action="store_true", help="--logo: also evaluate on the generator fitted on")

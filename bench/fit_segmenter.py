@@ -1,6 +1,6 @@
 """Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v3.json) from labelled sessions.
 
-    python bench/fit_segmenter.py --gen sim[,quasi,control] [--gen ...] [--data DIR] [--per-family 12] [--out PATH]
+    python bench/fit_segmenter.py --gen sim[,quasi,control] [--gen ...] [--data DIR] [--per-family 24] [--out PATH]
 
 Sources: generators (holdsense.sim, holdsense.quasistatic) and/or a folder of recordings with
 X.labels.json beside each (bench/sessions.py), so a lab can refit on its own labelled data.
@@ -63,6 +63,9 @@ MODEL_VERSION = "3"
 #: about +-0.03 between starts, and one start of the three-world fit failed sim's hard cases (slow rolling
 #: with a small lever swing, a 3 s re-position) that the best of three passes
 RESTARTS = 3
+#: training frames in all (every session contributes the same share, up to its loaded frames): more
+#: sessions with fewer frames each cover more of the worlds' variety than a few sessions in full
+TRAIN_FRAMES = 300_000
 LAG_COST_PER_S = 0.01  # objective cost of each second of decoder lag
 START_COST_PER_S = 0.05  # objective cost of each second of median hold-start error
 MIN_HOLD_S = 5.0
@@ -207,7 +210,7 @@ def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool 
     # every session weighs the same (up to an equal number of frames from each): a long session or a
     # family with long holds does not dominate
     rng = np.random.default_rng(seed)
-    cap = max(150_000 // max(len(ptr), 1), 500)
+    cap = max(TRAIN_FRAMES // max(len(ptr), 1), 500)
     Xs_, ys_ = [], []
     for p in ptr:
         sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
@@ -311,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gen", action="append", default=[],
                     help="generator(s) to fit on: sim, quasi, control (repeatable, or comma-separated)")
     ap.add_argument("--data", action="append", default=[], help="folder of recordings + X.labels.json (repeatable)")
-    ap.add_argument("--per-family", type=int, default=12)
+    ap.add_argument("--per-family", type=int, default=24)
     ap.add_argument("--seed0", type=int, default=1000, help="first seed (the accuracy bench uses 100...)")
     ap.add_argument("--hidden", type=int, default=24, help="hidden units (0: logistic regression)")
     ap.add_argument("--restarts", type=int, default=RESTARTS, help="MLP random starts (the best on held-back sessions kept)")
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fitting on {len(sessions)} sessions ({', '.join(args.gen + args.data)})", file=sys.stderr)
     meta = {"fitted_on": args.gen + [os.path.basename(os.path.normpath(d)) for d in args.data],
             "sessions": len(sessions), "per_family": args.per_family, "seed0": args.seed0,
-            "hidden": args.hidden, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
+            "hidden": args.hidden, "train_frames": TRAIN_FRAMES, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
     m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts)
     d = m.to_dict()
     d["format"] = MODEL_FORMAT
