@@ -198,27 +198,54 @@ def fit_decoder(base: dict[str, Any], pval: list[dict[str, Any]], verbose: bool 
     return sc, kw
 
 
+def training_rows(prep: list[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per prepared training session: the feature rows of its loaded, labelled frames further than 0.3 s
+    from a true boundary (the label there is a matter of definition), and whether each is a hold."""
+    out = []
+    for p in prep:
+        sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
+        out.append((p["X_frames"][sel], p["y"][sel] == 2))
+    return out
+
+
+def training_set(rows: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
+                 frames: int = TRAIN_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and labels for the classifier: up to an equal share of `frames` from every session, so a long
+    session or a family with long holds does not dominate."""
+    cap = max(frames // max(len(rows), 1), 500)
+    Xs, ys = [], []
+    for X, y in rows:
+        if len(y) > cap:
+            sel = np.sort(rng.choice(len(y), cap, replace=False))
+            X, y = X[sel], y[sel]
+        Xs.append(X)
+        ys.append(y)
+    return np.asarray(np.vstack(Xs), float), np.concatenate(ys)
+
+
+def fit_mlp(Xs: np.ndarray, y: np.ndarray, hidden: int, seed: int) -> Any:
+    """One MLP (tanh, scikit-learn) from the random start `seed`, on standardised rows `Xs`."""
+    from sklearn.neural_network import MLPClassifier
+    return MLPClassifier(hidden_layer_sizes=(hidden,) if hidden else (), activation="tanh", alpha=1e-3,
+                         max_iter=120, early_stopping=True, random_state=seed).fit(Xs, y)
+
+
+def base_params(mean: np.ndarray, scale: np.ndarray, layers: Any, prior: float, meta: dict[str, Any]) -> dict[str, Any]:
+    """A model's parameters but the decoder's (fit_decoder) and a neutral confidence (calibrate)."""
+    return dict(version=MODEL_VERSION, feature_names=FEATURE_NAMES, mean=mean, scale=scale, layers=layers,
+                prior_logit=prior, lookahead_s=LOOKAHEAD_S, min_hold_s=MIN_HOLD_S, step_s=STEP_S,
+                confidence={"force": {"b0": 0.0, "b_z": 1.0, "b_dur": 0.0}, "enc": {"b0": 3.0, "b_z": 0.0, "b_dur": 0.0}},
+                meta=meta)
+
+
 def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool = True,
         meta: dict[str, Any] | None = None, restarts: int = RESTARTS) -> SegmenterModel:
-    from sklearn.neural_network import MLPClassifier
-
     t0 = time.perf_counter()
     train = [s for i, s in enumerate(sessions) if i % 4 != 3]
     val = [s for i, s in enumerate(sessions) if i % 4 == 3] or train
     ptr = prepare(train, seed, train=True)
     pval = prepare(val, seed + 1)
-    # every session weighs the same (up to an equal number of frames from each): a long session or a
-    # family with long holds does not dominate
-    rng = np.random.default_rng(seed)
-    cap = max(TRAIN_FRAMES // max(len(ptr), 1), 500)
-    Xs_, ys_ = [], []
-    for p in ptr:
-        sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
-        if len(sel) > cap:
-            sel = np.sort(rng.choice(sel, cap, replace=False))
-        Xs_.append(p["X_frames"][sel])
-        ys_.append(p["y"][sel] == 2)
-    X, y = np.vstack(Xs_), np.concatenate(ys_)
+    X, y = training_set(training_rows(ptr), np.random.default_rng(seed))
     mean = X.mean(axis=0)
     scale = X.std(axis=0) + 1e-6
     Xs = (X - mean) / scale
@@ -227,17 +254,12 @@ def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool 
     # `restarts` of them and keep the one whose decoded holds score best on the held-back sessions
     best: tuple[float, dict[str, Any], dict[str, float]] = (-math.inf, {}, {})
     for r in range(restarts):
-        clf = MLPClassifier(hidden_layer_sizes=(hidden,) if hidden else (), activation="tanh", alpha=1e-3,
-                            max_iter=120, early_stopping=True, random_state=seed + r)
-        clf.fit(Xs, y)
+        clf = fit_mlp(Xs, y, hidden, seed + r)
         layers = tuple((W, b) for W, b in zip(clf.coefs_, clf.intercepts_))
         if verbose:
             print(f"  start {r}: frames {len(X)} (hold share {y.mean():.2f}); MLP train acc {clf.score(Xs, y):.3f}; "
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        base = dict(version=MODEL_VERSION, feature_names=FEATURE_NAMES, mean=mean, scale=scale, layers=layers,
-                    prior_logit=prior, lookahead_s=LOOKAHEAD_S, min_hold_s=MIN_HOLD_S, step_s=STEP_S,
-                    confidence={"force": {"b0": 0.0, "b_z": 1.0, "b_dur": 0.0}, "enc": {"b0": 3.0, "b_z": 0.0, "b_dur": 0.0}},
-                    meta=dict(meta or {}, restarts=restarts, start=r))
+        base = base_params(mean, scale, layers, prior, dict(meta or {}, restarts=restarts, start=r))
         sc, kw = fit_decoder(base, pval, verbose, t0)
         if sc > best[0]:
             best = (sc, base, kw)

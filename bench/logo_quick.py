@@ -74,10 +74,7 @@ def cached(gen: str, per_family: int, knee: float, cache_dir: str) -> dict[str, 
     if knee > 0:
         rng = np.random.default_rng(77 + gi)
         train = [knee_bends(s, knee, rng) for s in train]
-    rows = []
-    for p in fs.prepare(train, 1000 + gi, train=True):
-        sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
-        rows.append((p["X_frames"][sel].astype(np.float32), p["y"][sel] == 2))
+    rows = [(X.astype(np.float32), y) for X, y in fs.training_rows(fs.prepare(train, 1000 + gi, train=True))]
     val = fs.prepare([s for i, s in enumerate(fit_s) if i % 4 == 3], 1001 + gi)
     d = {"train": rows, "val": val, "eval": list(corpus(gen, 6, 100))}
     with open(path, "wb") as fh:
@@ -86,20 +83,10 @@ def cached(gen: str, per_family: int, knee: float, cache_dir: str) -> dict[str, 
 
 
 def fit(data: list[dict[str, Any]], args: argparse.Namespace, seed: int = 1000) -> SegmenterModel:
-    from sklearn.neural_network import MLPClassifier
-
     names = [n.strip() for n in args.features.split(",") if n.strip()]
     idx = [i for i, n in enumerate(FEATURE_NAMES) if not names or any(n == s or n.startswith(s) for s in names)]
-    rows = [r for d in data for r in d["train"]]
-    pval = [p for d in data for p in d["val"]]
-    rng = np.random.default_rng(seed)
-    cap = max(args.train_frames // len(rows), 500)
-    Xs_, ys_ = [], []
-    for X, y in rows:
-        sel = np.arange(len(y)) if len(y) <= cap else np.sort(rng.choice(len(y), cap, replace=False))
-        Xs_.append(X[sel])
-        ys_.append(y[sel])
-    X, y = np.vstack(Xs_).astype(float)[:, idx], np.concatenate(ys_)
+    X, y = fs.training_set([r for d in data for r in d["train"]], np.random.default_rng(seed), args.train_frames)
+    X = X[:, idx]
     mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
     F = len(FEATURE_NAMES)
     full_mean, full_scale = np.zeros(F), np.ones(F)
@@ -112,21 +99,18 @@ def fit(data: list[dict[str, Any]], args: argparse.Namespace, seed: int = 1000) 
 
     nets = []
     for r in range(fs.RESTARTS):
-        clf = MLPClassifier(hidden_layer_sizes=(args.hidden,), activation="tanh", alpha=1e-3, max_iter=120,
-                            early_stopping=True, random_state=seed + r).fit((X - mean) / scale, y)
+        clf = fs.fit_mlp((X - mean) / scale, y, args.hidden, seed + r)
         (W0, b0), (W1, b1) = zip(clf.coefs_, clf.intercepts_)
         nets.append((widen(W0), b0, W1, b1))
     if args.ensemble:  # the starts' mean log-odds = one MLP with their hidden units side by side
         k = len(nets)
         nets = [(np.hstack([n[0] for n in nets]), np.concatenate([n[1] for n in nets]),
                  np.vstack([n[2] for n in nets]) / k, np.mean([n[3] for n in nets], axis=0))]
+    prior = float(np.log(y.mean() / (1 - y.mean())))
+    pval = [p for d in data for p in d["val"]]
     best: tuple[float, Any, Any] = (-math.inf, None, None)
     for W0, b0, W1, b1 in nets:
-        base = dict(version=fs.MODEL_VERSION, feature_names=FEATURE_NAMES, mean=full_mean, scale=full_scale,
-                    layers=((W0, b0), (W1, b1)), prior_logit=float(np.log(y.mean() / (1 - y.mean()))),
-                    lookahead_s=fs.LOOKAHEAD_S, min_hold_s=fs.MIN_HOLD_S, step_s=fs.STEP_S,
-                    confidence={"force": {"b0": 0.0, "b_z": 1.0, "b_dur": 0.0}, "enc": {"b0": 3.0, "b_z": 0.0, "b_dur": 0.0}},
-                    meta={"variant": args.variant})
+        base = fs.base_params(full_mean, full_scale, ((W0, b0), (W1, b1)), prior, {"variant": args.variant})
         sc, kw = fs.fit_decoder(base, pval)
         if sc > best[0]:
             best = (sc, base, kw)
