@@ -21,12 +21,19 @@ Steps
    Objective: event F1 + hold F1 - 0.05 x median start error (s) - 0.01 x lag (s).
 5. Per-hold confidence: logistic fit of "reported hold matches a true one" on the hold's mean
    log-odds and log duration, from the full Detector on the training sessions (force only and encoder).
+6. Reporting threshold (force only): a still run of 5 s or more becomes a hold once its running
+   confidence reaches `min_report`, chosen from MIN_REPORTS for event F1 + hold F1 on the held-back
+   sessions (the full Detector, every candidate's peak confidence recorded once).
+7. Hold starts (force only): band, tol and look-back of statemachine.approach_start, which moves a hold's
+   reported start back to where the load's approach to it began, by grid search on the held-back
+   sessions for the median |start error|.
 
 Bench-only dependency: scikit-learn (`pip install -e '.[bench]'`).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -48,8 +55,9 @@ from rollsignal.despike import Despiker  # noqa: E402
 from rollsignal.detector import Detector  # noqa: E402
 from rollsignal.filters import LowPass  # noqa: E402
 from rollsignal.frames import FRAME_S, Frames  # noqa: E402
-from rollsignal.metrics import holds_of, match_events  # noqa: E402
+from rollsignal.metrics import HOLD, f1_of, frame_counts, grid_labels, holds_of, match_events  # noqa: E402
 from rollsignal.resample import Resampler  # noqa: E402
+from rollsignal.statemachine import APPROACH_LEVEL_S, approach_start  # noqa: E402
 from rollsignal.segmenter import FEATURE_NAMES, MODEL_FORMAT, ForceFeatures, SegmenterModel, decode_labels  # noqa: E402
 
 LOOKAHEAD_S = 2.0
@@ -58,6 +66,11 @@ LAGS_S = (1.5, 3.0)  # decoder lags tried (s)
 ALPHAS = (0.05, 0.1, 0.2, 0.35)  # emission scales tried
 ENTER_COSTS = (5.0, 10.0, 20.0, 40.0)
 EXIT_COSTS = (1.0, 2.0, 5.0, 10.0)
+MIN_REPORTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # force-only reporting thresholds tried (confidence)
+#: (band, tol, back_s) of the force-only hold-start placement tried (statemachine.approach_start)
+APPROACH_GRID = tuple((b, t, w) for b in (0.02, 0.03, 0.05, 0.08, 0.12, 0.2) for t in (0.0, 0.002, 0.005)
+                      for w in (3.0, 5.0, 8.0, 12.0))
+APPROACH_MEAN_WEIGHT = 0.25  # objective: median |start error| + this x mean |start error| (s): tails count too
 MODEL_VERSION = "3"
 #: MLP random starts, the best on the held-back sessions kept: a single start's held-out event F1 moves by
 #: about +-0.03 between starts, and one start of the three-world fit failed sim's hard cases (slow rolling
@@ -266,7 +279,93 @@ def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool 
     _, base, kw = best
     m = SegmenterModel(**kw, **base)
     conf = calibrate(m, sessions, verbose)
-    return SegmenterModel(**kw, **dict(base, confidence=conf))
+    m = SegmenterModel(**kw, **dict(base, confidence=conf))
+    conf["force"]["min_report"] = choose_min_report(m, val, verbose)
+    m = SegmenterModel(**kw, **dict(base, confidence=conf))
+    return dataclasses.replace(m, approach=choose_approach(m, val, verbose))
+
+
+def candidate_holds(m: SegmenterModel, s: Session) -> list[tuple[float, float, float]]:
+    """(start_s, end_s, peak running confidence) of every still run of 5 s or more the Detector finds in
+    session `s` force only, whatever its confidence (nothing is confirmed: the threshold is unreachable)."""
+    force = dict(m.confidence["force"], min_report=2.0)
+    probe = dataclasses.replace(m, confidence=dict(m.confidence, force=force))
+    c = s.samples
+    det = Detector(model=probe, progress_events=False, record_candidates=True)
+    det.process(SampleChunk(c.t_s, c.force_n, None, c.flags, None))
+    det.finish()
+    t0 = float(c.t_s[0])
+    return [(max(k0 * FRAME_S, t0), k1 * FRAME_S, peak) for k0, k1, peak in (det.sm.candidates if det.sm else [])]
+
+
+def choose_approach(m: SegmenterModel, sessions: list[Session], verbose: bool) -> dict[str, float] | None:
+    """band, tol, back_s of statemachine.approach_start (a force-only hold's start placed where the load's
+    approach to it began) from APPROACH_GRID, minimising the median |start error| of the matched holds
+    on `sessions` (held back from the MLP's fit) plus APPROACH_MEAN_WEIGHT x their mean (a start moved
+    far into the rolling costs hold frames); None when no setting beats the still run's own start."""
+    level_k = int(round(APPROACH_LEVEL_S / FRAME_S))
+    holds = []  # (true start s, frame force, t of frame 0, index of the run's first frame, lowest index)
+    for s in sessions:
+        c = SampleChunk(s.samples.t_s, s.samples.force_n, None, s.samples.flags, None)
+        det = Detector(model=m, progress_events=False)
+        det.process(c)
+        det.finish()
+        segs = det.result().segments
+        fr = frontend(c)
+        k0 = int(fr.k[0])
+        pred = holds_of(segs)
+        mt = match_events(holds_of(s.segments), pred)
+        hold_idx = [i for i, sg in enumerate(segs) if sg["kind"] == "hold"]
+        for ti, pj in mt.pairs:
+            si = hold_idx[pj]
+            i0 = int(round(pred[pj][0] / FRAME_S)) - k0
+            lo = int(round(segs[si - 1]["start_s"] / FRAME_S)) - k0 + 1 if si and segs[si - 1]["kind"] == "roll" else i0
+            holds.append((holds_of(s.segments)[ti][0], fr.force_n, i0, lo, k0))
+    def errors(a: dict[str, float] | None) -> tuple[float, float]:
+        errs = []
+        for ts, f, i0, lo, k0 in holds:
+            i = i0 if a is None else approach_start(f, i0, lo, level_k, a["band"], a["tol"], int(round(a["back_s"] / FRAME_S)))
+            errs.append(abs((i + k0) * FRAME_S - ts))
+        return (float(np.median(errs)), float(np.mean(errs))) if errs else (math.inf, math.inf)
+    best: tuple[float, dict[str, float] | None] = (math.inf, None)
+    for a in [None] + [{"band": b, "tol": t, "back_s": w} for b, t, w in APPROACH_GRID]:
+        med, mean = errors(a)
+        sc = med + APPROACH_MEAN_WEIGHT * mean
+        if verbose:
+            print(f"  approach {a}: |start error| median {med:.3f} s, mean {mean:.3f} s ({len(holds)} holds)",
+                  file=sys.stderr)
+        if sc < best[0] - 1e-9:
+            best = (sc, a)
+    return best[1]
+
+
+def choose_min_report(m: SegmenterModel, sessions: list[Session], verbose: bool) -> float:
+    """The confidence a force-only still run must reach to be reported as a hold: the threshold of
+    MIN_REPORTS maximising event F1 + hold F1 on `sessions` (held back from the MLP's fit). The
+    calibration says how likely a candidate is true; dropping the unlikely ones trades a few missed
+    holds for many fewer false ones (reporting only candidates above about half the attainable F1 is
+    what maximises F1)."""
+    cands = [(s, candidate_holds(m, s)) for s in sessions]
+    best = (-math.inf, 0.0)
+    for thr in MIN_REPORTS:
+        h = [0, 0, 0]
+        e = [0, 0, 0]
+        for s, cs in cands:
+            t_end = float(s.samples.t_s[-1])
+            pred = [(a, b) for a, b, p in cs if p >= thr]
+            mt = match_events(holds_of(s.segments), pred)
+            for i, v in enumerate(mt.counts()):
+                e[i] += v
+            segs = [{"kind": "hold", "start_s": a, "end_s": b} for a, b in pred]
+            for i, v in enumerate(frame_counts(grid_labels(s.segments, t_end), grid_labels(segs, t_end), HOLD)):
+                h[i] += v
+        sc = f1_of(*e) + f1_of(*h)
+        if verbose:
+            print(f"  min_report {thr:.2f}: event F1 {f1_of(*e):.3f} hold F1 {f1_of(*h):.3f} "
+                  f"(false {e[1]}, missed {e[2]})", file=sys.stderr)
+        if sc > best[0] + 1e-9:
+            best = (sc, thr)
+    return best[1]
 
 
 def hold_evidence(m: SegmenterModel, s: Session, encoder: bool) -> tuple[list[tuple[float, float]], list[bool]]:

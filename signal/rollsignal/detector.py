@@ -68,11 +68,13 @@ class Detector:
     (labels 0.45 s after the data), 1 s force only (the segmenter decides ~5 s after the data).
     `progress_events`: False skips making the 1 Hz hold_progress events (analyze() keeps none; the
     safety check still runs at each tick, so every other event and the result are the same).
+    `record_candidates`: keep every still run of min_hold_s or more with its peak confidence in
+    `sm.candidates` (for choosing the model's reporting threshold, bench/fit_segmenter.py).
     """
 
     def __init__(self, profile: Profile | str | None = None, body_mass_kg: float | None = None,
                  config: StateConfig | None = None, batch_s: float | None = None, progress_events: bool = True,
-                 model: SegmenterModel | str | None = None) -> None:
+                 model: SegmenterModel | str | None = None, record_candidates: bool = False) -> None:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
         self.profile = profile
@@ -85,6 +87,7 @@ class Detector:
         self.autozero = AutoZero()
         self.contact = Contact()
         self.model = model if isinstance(model, SegmenterModel) else load_model(model)
+        self.record_candidates = record_candidates
         self.seg: Segmenter | None = None
         self.sm: StateMachine | None = None
         # milestones (state changes, hold start/end, warnings) -- not the 1 Hz hold_progress ticks, which
@@ -108,7 +111,9 @@ class Detector:
                 check_hold=lambda f, r: self.scorer.safety_message(f, r, self.body_mass_kg),
                 contact_on_n=self.contact.on_n, progress_events=self.progress_events,
                 hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg),
-                confidence=lambda z, d: self.model.hold_confidence(z, d, mode))
+                confidence=lambda z, d: self.model.hold_confidence(z, d, mode),
+                min_confidence=self.model.min_confidence(mode), record_candidates=self.record_candidates,
+                approach=self.model.approach)
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:

@@ -96,7 +96,9 @@ class SegmenterModel:
     steps (removed so the decoder sees a likelihood ratio); `alpha`: emission scale (per loaded frame of
     a step); `enter_cost`, `exit_cost`: decoder switching penalties; `lag_s`, `lookahead_s`: latency;
     `step_s`: the decoder's step (the model is evaluated once per step, at its centre frame);
-    `confidence`: per-hold calibration (logistic on mean clipped log-odds and log duration), one set per mode.
+    `confidence`: per-hold calibration (logistic on mean clipped log-odds and log duration), one set per mode
+    (`min_report`: the confidence a force-only still run must reach to be reported); `approach`: band, tol,
+    back_s of statemachine.approach_start, which places a force-only hold's start (None: at the still run's).
     """
 
     version: str
@@ -114,6 +116,7 @@ class SegmenterModel:
     step_s: float
     confidence: dict[str, dict[str, float]]
     meta: dict[str, Any]
+    approach: dict[str, float] | None = None
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "SegmenterModel":
@@ -131,7 +134,8 @@ class SegmenterModel:
             lag_s=float(d["decoder"]["lag_s"]), lookahead_s=float(d["lookahead_s"]),
             min_hold_s=float(d["decoder"]["min_hold_s"]), step_s=float(d["decoder"]["step_s"]),
             confidence=dict(d["confidence"]),
-            meta=dict(d.get("meta", {})))
+            meta=dict(d.get("meta", {})),
+            approach=({k: float(v) for k, v in d["approach"].items()} if d.get("approach") else None))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +146,7 @@ class SegmenterModel:
             "decoder": {"alpha": self.alpha, "enter_cost": self.enter_cost, "exit_cost": self.exit_cost,
                         "lag_s": self.lag_s, "min_hold_s": self.min_hold_s, "step_s": self.step_s},
             "confidence": self.confidence, "meta": self.meta,
+            **({"approach": self.approach} if self.approach else {}),
         }
 
     @functools.cached_property
@@ -179,6 +184,12 @@ class SegmenterModel:
                 np.tanh(acc, out=acc)
             h = acc
         return h[0]
+
+    def min_confidence(self, mode: str) -> float:
+        """Confidence (0-1) a still run must reach to be reported as a hold (`min_report` in the
+        calibration of `mode`; 0 in files fitted before it existed)."""
+        c = self.confidence.get(mode) or self.confidence["force"]
+        return float(c.get("min_report", 0.0))
 
     def hold_confidence(self, mean_z: float, duration_s: float, mode: str) -> float:
         """Calibrated probability (0-1) that a reported hold is a true hold (mode "force" or "enc")."""

@@ -37,6 +37,43 @@ from .segmenter import Labelled
 MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
 BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
+APPROACH_LEVEL_S = 4.0  # the hold's level for approach_start: median force over its first 4 s (< min_hold_s)
+
+
+def approach_start(force_n: np.ndarray, i0: int, i_lo: int, level_k: int, band: float, tol: float,
+                   back_k: int) -> int:
+    """Index at which the load's last approach to a hold's level began (force only).
+
+    A hold starts when the roller stops; the load then eases (or settles) onto the hold's level for
+    a second or more, and only after that is it quiet enough for the segmenter to call still. From
+    the still run's first frame `i0`, walk back (at most `back_k` frames, never before `i_lo`, never
+    across a missing frame) over frames within `band` x level of the level (median of
+    `force_n[i0:i0+level_k]`), then on while the load keeps moving away from the level (a frame may
+    come back towards it by at most `tol` x level). Returns `i0` when the load never left the band.
+    `force_n`: the low-passed force of consecutive frames (N). Pure: the fit (bench/fit_segmenter.py)
+    chooses band, tol and back_k with this very function.
+    """
+    seg = force_n[i0:i0 + level_k]
+    seg = seg[seg == seg]
+    if not len(seg):
+        return i0
+    lvl = float(np.median(seg))
+    if not lvl > 0:
+        return i0
+    lo = max(i_lo, i0 - back_k, 0)
+    f = force_n
+    j = i0
+    while j > lo and abs(float(f[j - 1]) - lvl) <= band * lvl:  # (NaN: not within: stops below)
+        j -= 1
+    if j == lo or not float(f[j - 1]) == float(f[j - 1]):
+        return i0  # never left the band within reach (or a gap): the run's own start
+    j -= 1  # the last frame outside the band
+    while j > lo:
+        prev = float(f[j - 1])
+        if not prev == prev or (prev - float(f[j])) * math.copysign(1.0, float(f[j]) - lvl) < -tol * lvl:
+            break
+        j -= 1
+    return j
 
 
 @dataclass
@@ -184,6 +221,8 @@ class _Run:
     end_k: int  # exclusive
     acc: _Acc = field(default_factory=_Acc)
     z0: float = math.nan  # session sum of the clipped model log-odds before the run's first frame
+    peak: float = -1.0  # highest running confidence seen while the still run was not yet confirmed
+    report_k: int | None = None  # where a hold on this still run is reported to start (see approach_start)
 
 
 class StateMachine:
@@ -193,7 +232,12 @@ class StateMachine:
     statistics and the context known at that moment (rolling load so far);
     `check_hold(mean_force_n, rolling_load_n) -> str | None` gives a safety
     warning while holding; `confidence(mean_z, duration_s) -> float` the hold's
-    calibrated confidence (None: no confidence).
+    calibrated confidence (None: no confidence); `min_confidence`: a still run of
+    min_hold_s or more is confirmed as a hold at the first frame at which its
+    confidence so far reaches this (0: at once); `record_candidates`: keep every
+    such run's peak running confidence in `candidates`; `approach` (band, tol,
+    back_s): move a hold's reported start back to where the load's approach to it
+    began (`approach_start`; force statistics stay over the still run).
     """
 
     def __init__(self, has_encoder: bool, body_mass_kg: float | None = None,
@@ -202,13 +246,28 @@ class StateMachine:
                  check_hold: Callable[[float, float | None], str | None] | None = None,
                  contact_on_n: float = 25.0, progress_events: bool = True,
                  hold_limit: Callable[[float | None], float] | None = None,
-                 confidence: Callable[[float, float], float] | None = None) -> None:
+                 confidence: Callable[[float, float], float] | None = None,
+                 min_confidence: float = 0.0, record_candidates: bool = False,
+                 approach: dict[str, float] | None = None) -> None:
         self.cfg = config or StateConfig()
         self.has_encoder = has_encoder
         self.body_mass_kg = body_mass_kg
         self.score_hold = score_hold
         self.check_hold = check_hold
         self.confidence = confidence
+        # a still run >= min_hold_s becomes a hold only once its running confidence (the evidence so far)
+        # reaches min_confidence: a hold force alone is unsure of is rolling until more evidence comes
+        self.min_confidence = min_confidence
+        self._gating = confidence is not None and (min_confidence > 0.0 or record_candidates)
+        #: (start_k, end_k, peak running confidence) of every still run >= min_hold_s, when recording
+        #: (bench/fit_segmenter.py chooses min_confidence from them)
+        self.candidates: list[tuple[int, int, float]] | None = [] if record_candidates else None
+        # force only: a hold's reported start is moved back to where the load's approach to it began
+        # (approach_start; band, tol, back_s fitted, in the model file); the frames' force is kept long
+        # enough for that (`_hk0`: frame index of `_hf[0]`)
+        self.approach = approach if (approach and not has_encoder) else None
+        self._hk0 = 0
+        self._hf = np.empty(0)
         self.contact_on_n = contact_on_n
         # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
         # the same ticks, so warnings and everything else are identical
@@ -264,11 +323,21 @@ class StateMachine:
         base = np.where(~fr.valid, MISSING, np.where(fr.loaded, MOVE, OFF)).astype(np.int8)
         labels = np.where(lab.still, STILL, base).astype(np.int8)
         self._buf = (fr.k, fr.t_s, labels, fr.force_n, fr.x_cm, lab.z)
+        if self.approach is not None:
+            if len(self._hf) and int(fr.k[0]) == self._hk0 + len(self._hf):
+                self._hf = np.concatenate((self._hf, fr.force_n))
+            else:
+                self._hk0, self._hf = int(fr.k[0]), np.asarray(fr.force_n, float).copy()
         zc = np.where(np.isfinite(lab.z), np.clip(lab.z, -8.0, 8.0), 0.0)
         self._zc = np.cumsum(np.concatenate(([self._Z], zc)))  # adds in order: exact under any chunking
         self._Z = float(self._zc[-1])
         self._consume(events, labels, lab.t_release_s)
         self._t_newest = self.t_last_s
+        if self.approach is not None:  # keep what a run starting later may still look back on
+            keep = self.hold_k + int(round(self.approach["back_s"] / FRAME_S)) + 2
+            if len(self._hf) > keep:
+                self._hk0 += len(self._hf) - keep
+                self._hf = self._hf[-keep:]
         return events
 
     def note_time(self, t_s: float) -> None:
@@ -366,17 +435,24 @@ class StateMachine:
         when the run passes min_hold_s, a progress event every progress_s (`t_s` = release time)."""
         c = self.cfg
         start = cur.start_k
-        t_start = self._t_of(start)
         q = 0
         if not self._hold_confirmed:
             q = int(np.searchsorted(kk, start + self.hold_k))  # first frame with end - start > hold_k
             if q >= len(kk):
                 return
+            self._report_start(cur)
+            if self._gating:
+                p = self._first_confident(cur, z_after[q:], kk[q:] + 1 - start)
+                if p is None:
+                    return
+                q += p
             tq = float(tn[q])
             self._hold_confirmed = True
-            self._emit_kind(events, "hold", start, tq)
-            events.append(HoldStarted(tq, t_start, self._conf(float(z_after[q]), cur.z0, int(kk[q]) + 1 - start)))
-            self._last_progress_t = t_start + c.min_hold_s - c.progress_s
+            self._emit_kind(events, "hold", cur.report_k, tq)
+            events.append(HoldStarted(tq, self._t_of(cur.report_k),
+                                      self._conf(float(z_after[q]), cur.z0, int(kk[q]) + 1 - start)))
+            self._last_progress_t = self._t_of(start) + c.min_hold_s - c.progress_s
+        t_start = self._t_of(cur.report_k)
         tka = (kk + 1) * FRAME_S  # end of the run after each frame (s), as in _tick
         nt = len(tka)
         thr = c.progress_s - 1e-9
@@ -593,9 +669,12 @@ class StateMachine:
             return
         dur_k = cur.end_k - cur.start_k
         if not self._hold_confirmed and dur_k > self.hold_k:  # newest frame >= 5 s after the start
+            self._report_start(cur)
+        if (not self._hold_confirmed and dur_k > self.hold_k
+                and (not self._gating or self._first_confident(cur, [self._z_after], [dur_k]) is not None)):
             self._hold_confirmed = True
-            self._emit_kind(events, "hold", cur.start_k, self._t_newest)
-            events.append(HoldStarted(self._t_newest, self._t_of(cur.start_k),
+            self._emit_kind(events, "hold", cur.report_k, self._t_newest)
+            events.append(HoldStarted(self._t_newest, self._t_of(cur.report_k),
                                       self._conf(self._z_after, cur.z0, cur.end_k - cur.start_k)))
             self._last_progress_t = self._t_of(cur.start_k) + self.cfg.min_hold_s - self.cfg.progress_s
         if self._hold_confirmed:
@@ -603,8 +682,8 @@ class StateMachine:
             if tk - self._last_progress_t >= self.cfg.progress_s - 1e-9:
                 self._last_progress_t = tk
                 if self.progress_events:
-                    events.append(HoldProgress(self._t_newest, self._t_of(cur.start_k),
-                                               round(tk - self._t_of(cur.start_k), 3), round(cur.acc.mean, 2)))
+                    events.append(HoldProgress(self._t_newest, self._t_of(cur.report_k),
+                                               round(tk - self._t_of(cur.report_k), 3), round(cur.acc.mean, 2)))
                 if self.check_hold is not None and not self._hold_warned:
                     msg = self.check_hold(cur.acc.mean, self.rolling_load_n)
                     if msg:
@@ -625,18 +704,61 @@ class StateMachine:
         if run is None:
             return
         if run.label == STILL:
-            if run.end_k - run.start_k >= self.hold_k:
+            n_k = run.end_k - run.start_k
+            if (n_k >= self.hold_k and not self._hold_confirmed and self._gating
+                    and self._first_confident(run, [self._z_end], [n_k]) is None):
+                n_k = 0  # never confident enough: rolling
+            if self.candidates is not None and run.end_k - run.start_k >= self.hold_k:
+                self.candidates.append((run.start_k, run.end_k, run.peak))
+            if n_k >= self.hold_k:
                 if not self._hold_confirmed:  # (finish() on a run confirmed only now)
+                    self._report_start(run)
                     self._hold_confirmed = True
-                    self._emit_kind(events, "hold", run.start_k, t)
-                    events.append(HoldStarted(t, self._t_of(run.start_k),
+                    self._emit_kind(events, "hold", run.report_k, t)
+                    events.append(HoldStarted(t, self._t_of(run.report_k),
                                               self._conf(self._z_end, run.z0, run.end_k - run.start_k)))
                 hold = self._hold_dict(run)
                 self.holds.append(hold)
                 events.append(HoldEnded(t, hold))
-            else:  # too short for a hold: a pause in rolling
+            else:  # too short for a hold (a pause in rolling), or never confident enough: rolling
                 self._emit_kind(events, "roll", run.start_k, t)
                 self.roll.merge(run.acc)
+
+    def _report_start(self, run: _Run) -> None:
+        """Set `run.report_k` once, when the still run first reaches min_hold_s (its first 4 s and what
+        came before it are in the history then, whatever the chunking): the start of the load's
+        approach within the rolling just before it (force only), else the run's first frame."""
+        if run.report_k is not None:
+            return
+        run.report_k = run.start_k
+        a = self.approach
+        if a is None or not self.segments or self.segments[-1][0] != "roll":
+            return  # (after an off stretch the hold starts at contact)
+        lo_k = max(self.segments[-1][1] + 1, self._hk0)
+        i0 = run.start_k - self._hk0
+        if i0 < 0 or i0 >= len(self._hf):
+            return
+        i = approach_start(self._hf, i0, lo_k - self._hk0, int(round(APPROACH_LEVEL_S / FRAME_S)),
+                           a["band"], a["tol"], int(round(a["back_s"] / FRAME_S)))
+        run.report_k = self._hk0 + i
+
+    def _first_confident(self, run: _Run, z_after: Any, n_k: Any) -> int | None:
+        """Index of the first frame (running log-odds sum `z_after`, run length `n_k` after it) at which
+        the run's confidence reaches min_confidence, or None; the run's peak is updated on the way.
+        One scalar evaluation per frame, the same whichever path (bulk or frame by frame) asks."""
+        z0, thr = run.z0, self.min_confidence
+        peak = run.peak
+        zs = z_after.tolist() if isinstance(z_after, np.ndarray) else z_after
+        ns = n_k.tolist() if isinstance(n_k, np.ndarray) else n_k
+        for i, (z1, n) in enumerate(zip(zs, ns)):
+            c = self._conf(float(z1), z0, int(n))
+            if c > peak:
+                peak = c
+            if c >= thr:
+                run.peak = peak
+                return i
+        run.peak = peak
+        return None
 
     def _conf(self, z1: float, z0: float, n_k: int, record: bool = False) -> float | None:
         """Calibrated confidence of a hold of `n_k` frames whose log-odds sum went from z0 to z1."""
@@ -650,7 +772,7 @@ class StateMachine:
 
     def _hold_dict(self, run: _Run) -> dict[str, Any]:
         a = run.acc
-        start_s = self._t_of(run.start_k)
+        start_s = self._t_of(run.report_k if run.report_k is not None else run.start_k)
         end_s = run.end_k * FRAME_S
         travel = None
         spot = None

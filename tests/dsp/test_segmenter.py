@@ -383,3 +383,131 @@ def test_streaming_equals_batch_with_nan_and_gaps(encoder: bool) -> None:
         assert 0.0 <= h["confidence"] <= 1.0
     started = [e for e in batch.events if e.kind == "hold_started"]
     assert started and all(e.confidence is not None and 0.0 <= e.confidence <= 1.0 for e in started)
+
+
+# ---- reporting threshold: a still run becomes a hold once its confidence reaches min_report -------
+
+def test_reporting_threshold_holds_back_unsure_runs() -> None:
+    """With the model's `min_report` between two candidates' peak confidences, the unsure candidate is
+    rolling, the sure one a hold with the same span, confirmed no earlier than its confidence allowed;
+    random chunking gives exactly the batch result; min_report 0 reports every candidate."""
+    import dataclasses
+
+    sim = pytest.importorskip("holdsense.sim")
+    ch = sim.simulate("mixed", 332, rate_hz=10.0, encoder=False, duration_s=240.0).samples
+    m = dataclasses.replace(load_model(), approach=None)  # (spans compared with the still runs')
+
+    def with_min(v: float) -> SegmenterModel:
+        return dataclasses.replace(m, confidence=dict(m.confidence, force=dict(m.confidence["force"], min_report=v)))
+
+    rec = Detector(model=with_min(2.0), progress_events=False, record_candidates=True)
+    rec.process(ch)
+    rec.finish()
+    cands = rec.sm.candidates
+    assert not rec.result().holds  # an unreachable threshold reports nothing
+    peaks = sorted(p for _a, _b, p in cands)
+    assert len(cands) >= 2 and peaks[0] < peaks[-1], cands
+    gaps = [(b - a, (a + b) / 2) for a, b in zip(peaks, peaks[1:])]
+    thr = max(gaps)[1]
+    spans = lambda sel: [(round(a * FRAME_S, 2), round(b * FRAME_S, 2)) for a, b, p in cands if sel(p)]
+
+    det = Detector(model=with_min(thr), progress_events=False)
+    det.process(ch)
+    det.finish()
+    res = det.result()
+    got = [(round(h["start_s"], 2), round(h["end_s"], 2)) for h in res.holds]
+    assert got == spans(lambda p: p >= thr)
+    started = [e for e in det.events if e.kind == "hold_started"]
+    assert len(started) == len(got) and all(e.confidence >= thr for e in started)
+    for a, b in spans(lambda p: p < thr):  # an unsure candidate lies inside rolling
+        assert any(s["kind"] == "roll" and s["start_s"] <= a + 1e-9 and b <= s["end_s"] + 1e-9 for s in res.segments)
+
+    rng = np.random.default_rng(11)
+    for _trial in range(2):
+        d = Detector(model=with_min(thr), batch_s=float(rng.choice([0.0, 0.25])), progress_events=False)
+        i = 0
+        while i < len(ch):
+            k = int(rng.choice([1, 3, 40, int(rng.integers(1, 700))]))
+            d.process(ch.slice(i, i + k))
+            i += k
+        d.finish()
+        assert d.events == det.events
+        assert d.result().to_dict("x") == res.to_dict("x")
+
+    every = Detector(model=with_min(0.0), progress_events=False)
+    every.process(ch)
+    every.finish()
+    assert [(round(h["start_s"], 2), round(h["end_s"], 2)) for h in every.result().holds] == spans(lambda p: True)
+
+
+# ---- hold start placed where the load's approach began ------------------------------------------
+
+def test_approach_start_walks_back_over_the_approach() -> None:
+    from rollsignal.statemachine import approach_start
+
+    roll = 200.0 + 20.0 * np.sin(np.arange(100) * 0.3)  # rolling, swinging around 200 N
+    ease = np.linspace(200.0, 100.0, 31)[1:]  # the load eases onto the hold's level over 1.5 s
+    hold = np.full(120, 100.0) + 0.5 * np.sin(np.arange(120) * 0.9)  # breathing, within 1 %
+    f = np.concatenate((roll, ease, np.full(10, 100.4), hold))
+    i0 = 150  # the still run was found 1 s after the load reached its level
+    got = approach_start(f, i0, 0, 80, 0.03, 0.002, 100)
+    # back over the quiet 0.5 s and the whole easing, to its first frame (within the sine's last rise)
+    assert 97 <= got <= 100, got
+    assert approach_start(f, i0, 120, 80, 0.03, 0.002, 100) == 120  # never before the lowest index
+    assert approach_start(f, i0, 0, 80, 0.03, 0.002, 25) == i0 - 25  # nor further back than back_k
+    assert approach_start(f, i0, 0, 80, 0.03, 0.002, 20) == i0  # the load never left the band within reach
+    assert approach_start(f, i0, 0, 80, 2.0, 0.002, 100) == i0  # never left the band: unchanged
+    g = f.copy()
+    g[145] = np.nan  # a missing frame in the quiet part: no walk across it
+    assert approach_start(g, i0, 0, 80, 0.03, 0.002, 100) == i0
+    g = f.copy()
+    g[120] = np.nan  # in the easing: the start stops just after it
+    assert approach_start(g, i0, 0, 80, 0.03, 0.002, 100) == 121
+    # a hold heavier than the rolling before it; the approach began at the rolling's lowest load
+    up = np.concatenate((np.linspace(66.0, 60.0, 50), np.linspace(60.0, 100.0, 21)[1:], np.full(100, 100.0)))
+    assert approach_start(up, 75, 0, 80, 0.03, 0.0, 100) == 49
+
+
+def test_hold_start_moves_back_to_the_approach_and_streams_exactly() -> None:
+    """With the model's `approach` on, force-only holds start no later than their still runs (bounded by
+    the segment before), the analysis stays consistent (segments tile, hold dicts = hold segments), and
+    random chunking gives exactly the batch result."""
+    import dataclasses
+
+    sim = pytest.importorskip("holdsense.sim")
+    ch = sim.simulate("standard", 101, rate_hz=80.0, encoder=False, duration_s=300.0).samples
+    m = load_model()
+    on = dataclasses.replace(m, approach={"band": 0.03, "tol": 0.002, "back_s": 5.0})
+    off = dataclasses.replace(m, approach=None)
+
+    def run(model: SegmenterModel, seed: int | None = None) -> Detector:
+        d = Detector(model=model, progress_events=seed is not None)
+        if seed is None:
+            d.process(ch)
+        else:
+            rng = np.random.default_rng(seed)
+            i = 0
+            while i < len(ch):
+                k = int(rng.choice([1, 5, 80, int(rng.integers(1, 2000))]))
+                d.process(ch.slice(i, i + k))
+                i += k
+        d.finish()
+        return d
+
+    a, b = run(on).result(), run(off).result()
+    assert len(a.holds) == len(b.holds) >= 3
+    moved = 0
+    for ha, hb in zip(a.holds, b.holds):
+        assert ha["start_s"] <= hb["start_s"] and ha["end_s"] == hb["end_s"]
+        assert ha["start_s"] >= hb["start_s"] - 5.0 - 1e-9
+        assert ha["mean_force_n"] == hb["mean_force_n"]  # statistics stay over the still run
+        moved += ha["start_s"] < hb["start_s"]
+    assert moved >= 2
+    segs = a.segments
+    assert all(x["end_s"] == y["start_s"] for x, y in zip(segs, segs[1:]))
+    assert [h["start_s"] for h in a.holds] == [s["start_s"] for s in segs if s["kind"] == "hold"]
+    for seed in (1, 2):
+        d = run(on, seed)
+        assert d.result().to_dict("x") == a.to_dict("x")
+        started = [e for e in d.events if e.kind == "hold_started"]
+        assert [round(e.start_s, 3) for e in started] == [round(h["start_s"], 3) for h in a.holds]
