@@ -46,9 +46,13 @@ def _hold_f1(truth, segs, t_end):
 
 
 # families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed)
-# (empty since the model fitted on 24 sessions per family and generator: it splits the re-position
-# family's holds on this seed, which every earlier model merged)
-KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {}
+# (the re-position family: its first two holds merge, which the test allows once; with the reporting
+# threshold (0.4) the 17 s hold after the third re-position, confidence 0.26, is not reported either:
+# 3 of 5 holds found)
+KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {
+    "reposition": "a 17 s hold after a re-position stays below the reporting threshold (confidence 0.26) "
+                  "and the first two holds merge: 3 of 5 holds",
+}
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -260,7 +260,6 @@ GENS = ["sim", "quasi", "control"]
 #: cases the packaged model (segmenter-v3) is known to get wrong: strict xfail, so a model that fixes
 #: them makes the test fail loudly until the mark is removed (numbers in docs/detector.md)
 KNOWN: dict[tuple[str, str], str] = {
-    ("slow", "quasi"): "quasistatic slow rolling: 5 false holds in 6 min of rolling (segmenter-v2 and v3)",
     ("reposition", "sim"): "re-positions at the holds' load are bridged: holds merge",
     ("reposition", "quasi"): "re-positions at the holds' load are bridged: holds merge",
     ("reposition", "control"): "controlsim re-positions: 5 of 15 pairs of holds split (the others merge or are missed)",
