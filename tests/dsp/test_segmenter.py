@@ -321,6 +321,19 @@ def test_a_reposition_between_two_holds_gives_two_holds(gen: str, request: pytes
 
 # ---- streaming equals batch with NaN and gaps ---------------------------------------------
 
+def _chunked(model: SegmenterModel | None, ch: SampleChunk, rng: np.random.Generator, sizes: list[int],
+             batch_s: float | None = None, progress_events: bool = False) -> Detector:
+    """A Detector fed `ch` in random chunks (each size drawn from `sizes` or 1..max(sizes)), finished."""
+    det = Detector(model=model, batch_s=batch_s, progress_events=progress_events)
+    i = 0
+    while i < len(ch):
+        k = int(rng.choice(sizes + [int(rng.integers(1, max(sizes)))]))
+        det.process(ch.slice(i, i + k))
+        i += k
+    det.finish()
+    return det
+
+
 def test_streaming_equals_batch_with_a_long_lag() -> None:
     """The packaged model with a decoder lag of 10 s (longer than the 5 s minimum hold: fixed-lag
     decisions trace back through whole holds): the Detector fed random chunks gives exactly what it
@@ -342,13 +355,7 @@ def test_streaming_equals_batch_with_a_long_lag() -> None:
     assert batch.holds
     rng = np.random.default_rng(4)
     for _trial in range(2):
-        det = Detector(model=m, batch_s=float(rng.choice([0.0, 0.25])), progress_events=False)
-        i = 0
-        while i < len(ch):
-            k = int(rng.choice([1, 3, 50, int(rng.integers(1, 900))]))
-            det.process(ch.slice(i, i + k))
-            i += k
-        det.finish()
+        det = _chunked(m, ch, rng, [1, 3, 50, 900], batch_s=float(rng.choice([0.0, 0.25])))
         assert det.events == whole.events
         assert det.result().to_dict("x") == batch.to_dict("x")
 
@@ -423,13 +430,7 @@ def test_reporting_threshold_holds_back_unsure_runs() -> None:
 
     rng = np.random.default_rng(11)
     for _trial in range(2):
-        d = Detector(model=with_min(thr), batch_s=float(rng.choice([0.0, 0.25])), progress_events=False)
-        i = 0
-        while i < len(ch):
-            k = int(rng.choice([1, 3, 40, int(rng.integers(1, 700))]))
-            d.process(ch.slice(i, i + k))
-            i += k
-        d.finish()
+        d = _chunked(with_min(thr), ch, rng, [1, 3, 40, 700], batch_s=float(rng.choice([0.0, 0.25])))
         assert d.events == det.events
         assert d.result().to_dict("x") == res.to_dict("x")
 
@@ -480,16 +481,10 @@ def test_hold_start_moves_back_to_the_approach_and_streams_exactly() -> None:
     off = dataclasses.replace(m, approach=None)
 
     def run(model: SegmenterModel, seed: int | None = None) -> Detector:
-        d = Detector(model=model, progress_events=seed is not None)
-        if seed is None:
-            d.process(ch)
-        else:
-            rng = np.random.default_rng(seed)
-            i = 0
-            while i < len(ch):
-                k = int(rng.choice([1, 5, 80, int(rng.integers(1, 2000))]))
-                d.process(ch.slice(i, i + k))
-                i += k
+        if seed is not None:
+            return _chunked(model, ch, np.random.default_rng(seed), [1, 5, 80, 2000], progress_events=True)
+        d = Detector(model=model, progress_events=False)
+        d.process(ch)
         d.finish()
         return d
 
