@@ -46,7 +46,7 @@ from scipy import signal as sps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sessions import Session, corpus, folder  # noqa: E402
+from sessions import Session, corpus, folder, force_only  # noqa: E402
 
 from rollsignal import SampleChunk  # noqa: E402
 from rollsignal.autozero import AutoZero  # noqa: E402
@@ -290,11 +290,10 @@ def candidate_holds(m: SegmenterModel, s: Session) -> list[tuple[float, float, f
     session `s` force only, whatever its confidence (nothing is confirmed: the threshold is unreachable)."""
     force = dict(m.confidence["force"], min_report=2.0)
     probe = dataclasses.replace(m, confidence=dict(m.confidence, force=force))
-    c = s.samples
     det = Detector(model=probe, progress_events=False, record_candidates=True)
-    det.process(SampleChunk(c.t_s, c.force_n, None, c.flags, None))
+    det.process(force_only(s.samples))
     det.finish()
-    t0 = float(c.t_s[0])
+    t0 = float(s.samples.t_s[0])
     return [(max(k0 * FRAME_S, t0), k1 * FRAME_S, peak) for k0, k1, peak in (det.sm.candidates if det.sm else [])]
 
 
@@ -304,9 +303,9 @@ def choose_approach(m: SegmenterModel, sessions: list[Session], verbose: bool) -
     on `sessions` (held back from the MLP's fit) plus APPROACH_MEAN_WEIGHT x their mean (a start moved
     far into the rolling costs hold frames); None when no setting beats the still run's own start."""
     level_k = int(round(APPROACH_LEVEL_S / FRAME_S))
-    holds = []  # (true start s, frame force, t of frame 0, index of the run's first frame, lowest index)
+    holds = []  # (true start s, frames' force, index of the run's first frame, lowest index, k of frame 0)
     for s in sessions:
-        c = SampleChunk(s.samples.t_s, s.samples.force_n, None, s.samples.flags, None)
+        c = force_only(s.samples)
         det = Detector(model=m, progress_events=False)
         det.process(c)
         det.finish()
@@ -314,13 +313,14 @@ def choose_approach(m: SegmenterModel, sessions: list[Session], verbose: bool) -
         fr = frontend(c)
         k0 = int(fr.k[0])
         pred = holds_of(segs)
-        mt = match_events(holds_of(s.segments), pred)
+        true_h = holds_of(s.segments)
+        mt = match_events(true_h, pred)
         hold_idx = [i for i, sg in enumerate(segs) if sg["kind"] == "hold"]
         for ti, pj in mt.pairs:
             si = hold_idx[pj]
             i0 = int(round(pred[pj][0] / FRAME_S)) - k0
             lo = int(round(segs[si - 1]["start_s"] / FRAME_S)) - k0 + 1 if si and segs[si - 1]["kind"] == "roll" else i0
-            holds.append((holds_of(s.segments)[ti][0], fr.force_n, i0, lo, k0))
+            holds.append((true_h[ti][0], fr.force_n, i0, lo, k0))
     def errors(a: dict[str, float] | None) -> tuple[float, float]:
         errs = []
         for ts, f, i0, lo, k0 in holds:
@@ -370,9 +370,7 @@ def choose_min_report(m: SegmenterModel, sessions: list[Session], verbose: bool)
 
 def hold_evidence(m: SegmenterModel, s: Session, encoder: bool) -> tuple[list[tuple[float, float]], list[bool]]:
     """(mean log-odds, duration) of each hold the Detector reports, and whether it matches a true hold."""
-    c = s.samples
-    if not encoder:
-        c = SampleChunk(c.t_s, c.force_n, None, c.flags, None)
+    c = s.samples if encoder else force_only(s.samples)
     det = Detector(model=m, progress_events=False)
     det.process(c)
     det.finish()

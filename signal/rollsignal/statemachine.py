@@ -442,7 +442,7 @@ class StateMachine:
                 return
             self._report_start(cur)
             if self._gating:
-                p = self._first_confident(cur, z_after[q:], kk[q:] + 1 - start)
+                p = self._first_confident(cur, z_after[q:].tolist(), (kk[q:] + 1 - start).tolist())
                 if p is None:
                     return
                 q += p
@@ -670,13 +670,12 @@ class StateMachine:
         dur_k = cur.end_k - cur.start_k
         if not self._hold_confirmed and dur_k > self.hold_k:  # newest frame >= 5 s after the start
             self._report_start(cur)
-        if (not self._hold_confirmed and dur_k > self.hold_k
-                and (not self._gating or self._first_confident(cur, [self._z_after], [dur_k]) is not None)):
-            self._hold_confirmed = True
-            self._emit_kind(events, "hold", cur.report_k, self._t_newest)
-            events.append(HoldStarted(self._t_newest, self._t_of(cur.report_k),
-                                      self._conf(self._z_after, cur.z0, cur.end_k - cur.start_k)))
-            self._last_progress_t = self._t_of(cur.start_k) + self.cfg.min_hold_s - self.cfg.progress_s
+            if not self._gating or self._first_confident(cur, [self._z_after], [dur_k]) is not None:
+                self._hold_confirmed = True
+                self._emit_kind(events, "hold", cur.report_k, self._t_newest)
+                events.append(HoldStarted(self._t_newest, self._t_of(cur.report_k),
+                                          self._conf(self._z_after, cur.z0, cur.end_k - cur.start_k)))
+                self._last_progress_t = self._t_of(cur.start_k) + self.cfg.min_hold_s - self.cfg.progress_s
         if self._hold_confirmed:
             tk = cur.end_k * FRAME_S
             if tk - self._last_progress_t >= self.cfg.progress_s - 1e-9:
@@ -705,12 +704,12 @@ class StateMachine:
             return
         if run.label == STILL:
             n_k = run.end_k - run.start_k
-            if (n_k >= self.hold_k and not self._hold_confirmed and self._gating
-                    and self._first_confident(run, [self._z_end], [n_k]) is None):
-                n_k = 0  # never confident enough: rolling
-            if self.candidates is not None and run.end_k - run.start_k >= self.hold_k:
+            # long enough, and (force only) confident enough by now: a hold; else a pause in rolling
+            is_hold = n_k >= self.hold_k and (self._hold_confirmed or not self._gating
+                                              or self._first_confident(run, [self._z_end], [n_k]) is not None)
+            if self.candidates is not None and n_k >= self.hold_k:  # (peak updated just above)
                 self.candidates.append((run.start_k, run.end_k, run.peak))
-            if n_k >= self.hold_k:
+            if is_hold:
                 if not self._hold_confirmed:  # (finish() on a run confirmed only now)
                     self._report_start(run)
                     self._hold_confirmed = True
@@ -742,15 +741,13 @@ class StateMachine:
                            a["band"], a["tol"], int(round(a["back_s"] / FRAME_S)))
         run.report_k = self._hk0 + i
 
-    def _first_confident(self, run: _Run, z_after: Any, n_k: Any) -> int | None:
+    def _first_confident(self, run: _Run, z_after: list[float], n_k: list[int]) -> int | None:
         """Index of the first frame (running log-odds sum `z_after`, run length `n_k` after it) at which
         the run's confidence reaches min_confidence, or None; the run's peak is updated on the way.
         One scalar evaluation per frame, the same whichever path (bulk or frame by frame) asks."""
         z0, thr = run.z0, self.min_confidence
         peak = run.peak
-        zs = z_after.tolist() if isinstance(z_after, np.ndarray) else z_after
-        ns = n_k.tolist() if isinstance(n_k, np.ndarray) else n_k
-        for i, (z1, n) in enumerate(zip(zs, ns)):
+        for i, (z1, n) in enumerate(zip(z_after, n_k)):
             c = self._conf(float(z1), z0, int(n))
             if c > peak:
                 peak = c
@@ -772,7 +769,7 @@ class StateMachine:
 
     def _hold_dict(self, run: _Run) -> dict[str, Any]:
         a = run.acc
-        start_s = self._t_of(run.report_k if run.report_k is not None else run.start_k)
+        start_s = self._t_of(run.report_k)  # (set when the run first reached min_hold_s)
         end_s = run.end_k * FRAME_S
         travel = None
         spot = None
