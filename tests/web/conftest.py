@@ -33,7 +33,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# module scope, not session: while sync_playwright() is open its event loop counts as running in the
+# main thread, so any later test in the same worker that calls asyncio.run() (the firmware board tests)
+# fails with "cannot be called from a running event loop"; pytest closes a module's fixture before the
+# next module's tests run
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     exe = chromium_path()
     if exe is None:
