@@ -56,9 +56,25 @@ def hs_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "holdsense.cli", *map(str, args)]
 
 
-def hs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(hs_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+def hs(*args: str, timeout: float = 120, vd=None) -> subprocess.CompletedProcess:
+    """Run one CLI command. If it outlives `timeout`, fail with what is needed to understand a rare hang:
+    the host's thread stacks (faulthandler on SIGABRT), its output, and the virtual device `vd`'s own state."""
+    proc = subprocess.Popen(hs_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        state = vd.control({"query": True}) if vd is not None and vd.proc.poll() is None else None
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        raise AssertionError(f"{args[0]} still running after {timeout} s; device state: {state}\n"
+                             f"stdout tail: {out[-1500:]}\nstderr (host stacks): {err[-6000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def analyze(path: Path) -> dict:
@@ -130,9 +146,9 @@ def test_record_then_analyze_finds_the_scripted_holds(tmp_path: Path) -> None:
     scen = write_scenario(tmp_path, "two-holds", TWO_HOLDS)
     truth = Body(scen, 0)  # the virtual device's body: same scenario, same seed
     link, out = tmp_path / "roller", tmp_path / "session.csv"
-    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)):
+    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd:
         p = hs("record", "--port", link, "-o", out, "--duration", truth.duration_s + 2, "--body-mass", BODY_MASS_KG,
-               "--region", "quads")
+               "--region", "quads", vd=vd)
     assert p.returncode == 0, p.stderr
     assert "Traceback" not in p.stderr and "lost 0 frames / 0 samples, corrupt 0" in p.stderr
 
@@ -245,9 +261,9 @@ def test_live_plain_shows_the_session_and_agrees_with_analyze(tmp_path: Path) ->
     scen = write_scenario(tmp_path, "one-hold", phases)
     truth = Body(scen, 0)
     link, out = tmp_path / "roller", tmp_path / "live.csv"
-    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)):
+    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd:
         p = hs("live", "--port", link, "--plain", "--body-mass", BODY_MASS_KG, "--duration", truth.duration_s + 2,
-               "-o", out)
+               "-o", out, vd=vd)
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert lines and all(re.match(r"\[ *\d+\.\d\d s\] ", ln) for ln in lines), lines[:5]
