@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 import holdsense_fw
+from cli_run import run_cli
 from holdsense.io.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
@@ -57,24 +58,9 @@ def hs_cmd(*args: str) -> list[str]:
 
 
 def hs(*args: str, timeout: float = 120, vd=None) -> subprocess.CompletedProcess:
-    """Run one CLI command. If it outlives `timeout`, fail with what is needed to understand a rare hang:
-    the host's thread stacks (faulthandler on SIGABRT), its output, and the virtual device `vd`'s own state."""
-    proc = subprocess.Popen(hs_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1"))
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        state = vd.control({"query": True}) if vd is not None and vd.proc.poll() is None else None
-        proc.send_signal(signal.SIGABRT)
-        try:
-            out, err = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        raise AssertionError(f"{args[0]} still running after {timeout} s; device state: {state}\n"
-                             f"stdout tail: {out[-1500:]}\nstderr (host stacks): {err[-6000:]}") from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """One CLI command; if it hangs, the failure carries its stacks and the virtual device `vd`'s state."""
+    return run_cli(list(args), timeout=timeout,
+                   diagnose=None if vd is None else (lambda: vd.control({"query": True}, timeout_s=5)))
 
 
 def analyze(path: Path) -> dict:

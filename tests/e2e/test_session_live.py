@@ -13,6 +13,7 @@ import pytest
 
 from holdsense.io.recording import read_recording
 from holdsense.virtual.process import send_control
+from cli_run import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]
 
@@ -28,9 +29,10 @@ def _env() -> dict:
     return e
 
 
-def hs(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env(), stdin=subprocess.DEVNULL)
+def hs(*args: str, timeout: float = 120, ctl: str | None = None) -> subprocess.CompletedProcess:
+    """One CLI command; if it hangs, the failure carries its stacks and the virtual device's state (`ctl`)."""
+    return run_cli(list(args), timeout=timeout, env=_env(),
+                   diagnose=None if ctl is None else (lambda: send_control(ctl, {"query": True}, timeout_s=5)))
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_pat
                                    "after": {"pain": 2, "rom": "heel 7 cm from buttock"}}))
     db = tmp_path / "data" / "history.sqlite3"
     p = hs("session", "--port", port, "--answers", str(answers), "--db", str(db), "--duration", "150",
-           "--sound", "off", "--body-mass", "70")
+           "--sound", "off", "--body-mass", "70", ctl=ctl)
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "Region: quadriceps" in out and "Stored as session 1" in out
