@@ -27,6 +27,8 @@ Steps
 7. Hold starts (force only): band, tol and look-back of statemachine.approach_start, which moves a hold's
    reported start back to where the load's approach to it began, by grid search on the held-back
    sessions for the median |start error|.
+8. Hold ends (force only): how much earlier than its still run a hold that ends in rolling is reported
+   to end (`end_back_s`, from END_BACKS_S), for the median |end error| on the held-back sessions.
 
 Bench-only dependency: scikit-learn (`pip install -e '.[bench]'`).
 """
@@ -71,6 +73,7 @@ MIN_REPORTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # force-only reporting t
 APPROACH_GRID = tuple((b, t, w) for b in (0.02, 0.03, 0.05, 0.08, 0.12, 0.2) for t in (0.0, 0.002, 0.005)
                       for w in (3.0, 5.0, 8.0, 12.0))
 APPROACH_MEAN_WEIGHT = 0.25  # objective: median |start error| + this x mean |start error| (s): tails count too
+END_BACKS_S = tuple(round(0.05 * i, 2) for i in range(13))  # force-only hold-end offsets tried (0-0.6 s)
 MODEL_VERSION = "3"
 #: MLP random starts, the best on the held-back sessions kept: a single start's held-out event F1 moves by
 #: about +-0.03 between starts, and one start of the three-world fit failed sim's hard cases (slow rolling
@@ -282,7 +285,8 @@ def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool 
     m = SegmenterModel(**kw, **dict(base, confidence=conf))
     conf["force"]["min_report"] = choose_min_report(m, val, verbose)
     m = SegmenterModel(**kw, **dict(base, confidence=conf))
-    return dataclasses.replace(m, approach=choose_approach(m, val, verbose))
+    m = dataclasses.replace(m, approach=choose_approach(m, val, verbose))
+    return dataclasses.replace(m, end_back_s=choose_end_back(m, val, verbose))
 
 
 def candidate_holds(m: SegmenterModel, s: Session) -> list[tuple[float, float, float]]:
@@ -336,6 +340,38 @@ def choose_approach(m: SegmenterModel, sessions: list[Session], verbose: bool) -
                   file=sys.stderr)
         if sc < best[0] - 1e-9:
             best = (sc, a)
+    return best[1]
+
+
+def choose_end_back(m: SegmenterModel, sessions: list[Session], verbose: bool) -> float:
+    """How much earlier than its still run a force-only hold that ends in rolling is reported to end:
+    the offset of END_BACKS_S minimising the median |end error| of such matched holds on `sessions` (held
+    back from the MLP's fit) plus APPROACH_MEAN_WEIGHT x their mean. The decoder ends a hold once the
+    rolling's evidence outweighs its exit cost, a fairly constant time after the roller moved."""
+    ends = []  # (true end s, reported end s) of matched holds followed by rolling
+    for s in sessions:
+        det = Detector(model=dataclasses.replace(m, end_back_s=0.0), progress_events=False)
+        det.process(force_only(s.samples))
+        det.finish()
+        segs = det.result().segments
+        pred, true_h = holds_of(segs), holds_of(s.segments)
+        hold_idx = [i for i, sg in enumerate(segs) if sg["kind"] == "hold"]
+        for ti, pj in match_events(true_h, pred).pairs:
+            si = hold_idx[pj]
+            if si + 1 < len(segs) and segs[si + 1]["kind"] == "roll":
+                ends.append((true_h[ti][1], pred[pj][1]))
+    if not ends:
+        return 0.0
+    te, pe = np.array(ends).T
+    best = (math.inf, 0.0)
+    for d in END_BACKS_S:
+        err = np.abs(pe - d - te)
+        sc = float(np.median(err)) + APPROACH_MEAN_WEIGHT * float(np.mean(err))
+        if verbose:
+            print(f"  end back {d:.2f} s: |end error| median {np.median(err):.3f} s, mean {np.mean(err):.3f} s "
+                  f"({len(err)} holds)", file=sys.stderr)
+        if sc < best[0] - 1e-9:
+            best = (sc, d)
     return best[1]
 
 

@@ -113,7 +113,7 @@ class Detector:
                 hold_limit=lambda r: self.scorer.safety_limit_n(r, self.body_mass_kg),
                 confidence=lambda z, d: self.model.hold_confidence(z, d, mode),
                 min_confidence=self.model.min_confidence(mode), record_candidates=self.record_candidates,
-                approach=self.model.approach)
+                approach=self.model.approach, end_back_s=self.model.end_back_s)
         return self.sm
 
     def _frames(self, fr: Frames) -> list[Event]:

@@ -98,7 +98,8 @@ class SegmenterModel:
     `step_s`: the decoder's step (the model is evaluated once per step, at its centre frame);
     `confidence`: per-hold calibration (logistic on mean clipped log-odds and log duration), one set per mode
     (`min_report`: the confidence a force-only still run must reach to be reported); `approach`: band, tol,
-    back_s of statemachine.approach_start, which places a force-only hold's start (None: at the still run's).
+    back_s of statemachine.approach_start, which places a force-only hold's start (None: at the still run's);
+    `end_back_s`: how much earlier than its still run a force-only hold ending in rolling is reported to end.
     """
 
     version: str
@@ -117,6 +118,7 @@ class SegmenterModel:
     confidence: dict[str, dict[str, float]]
     meta: dict[str, Any]
     approach: dict[str, float] | None = None
+    end_back_s: float = 0.0
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "SegmenterModel":
@@ -135,7 +137,8 @@ class SegmenterModel:
             min_hold_s=float(d["decoder"]["min_hold_s"]), step_s=float(d["decoder"]["step_s"]),
             confidence=dict(d["confidence"]),
             meta=dict(d.get("meta", {})),
-            approach=({k: float(v) for k, v in d["approach"].items()} if d.get("approach") else None))
+            approach=({k: float(v) for k, v in d["approach"].items()} if d.get("approach") else None),
+            end_back_s=float(d.get("end_back_s", 0.0)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +150,7 @@ class SegmenterModel:
                         "lag_s": self.lag_s, "min_hold_s": self.min_hold_s, "step_s": self.step_s},
             "confidence": self.confidence, "meta": self.meta,
             **({"approach": self.approach} if self.approach else {}),
+            **({"end_back_s": self.end_back_s} if self.end_back_s else {}),
         }
 
     @functools.cached_property

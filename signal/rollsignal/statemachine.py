@@ -223,6 +223,7 @@ class _Run:
     z0: float = math.nan  # session sum of the clipped model log-odds before the run's first frame
     peak: float = -1.0  # highest running confidence seen while the still run was not yet confirmed
     report_k: int | None = None  # where a hold on this still run is reported to start (see approach_start)
+    report_end_k: int | None = None  # where it is reported to end (exclusive; None: end_k)
 
 
 class StateMachine:
@@ -237,7 +238,9 @@ class StateMachine:
     confidence so far reaches this (0: at once); `record_candidates`: keep every
     such run's peak running confidence in `candidates`; `approach` (band, tol,
     back_s): move a hold's reported start back to where the load's approach to it
-    began (`approach_start`; force statistics stay over the still run).
+    began (`approach_start`; force statistics stay over the still run); `end_back_s`:
+    report a force-only hold that ends in rolling as ending this much earlier (the
+    decoder places such ends late by about that much; fitted, in the model file).
     """
 
     def __init__(self, has_encoder: bool, body_mass_kg: float | None = None,
@@ -248,7 +251,7 @@ class StateMachine:
                  hold_limit: Callable[[float | None], float] | None = None,
                  confidence: Callable[[float, float], float] | None = None,
                  min_confidence: float = 0.0, record_candidates: bool = False,
-                 approach: dict[str, float] | None = None) -> None:
+                 approach: dict[str, float] | None = None, end_back_s: float = 0.0) -> None:
         self.cfg = config or StateConfig()
         self.has_encoder = has_encoder
         self.body_mass_kg = body_mass_kg
@@ -268,6 +271,10 @@ class StateMachine:
         self.approach = approach if (approach and not has_encoder) else None
         self._hk0 = 0
         self._hf = np.empty(0)
+        # force only: a hold that ends in rolling is reported to end end_back_k frames before the still
+        # run did (the frames are already known then: live and batch place it alike)
+        self.end_back_k = 0 if has_encoder else int(round(end_back_s / FRAME_S))
+        self._next_start_k: int | None = None  # where the segment after such a hold starts
         self.contact_on_n = contact_on_n
         # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
         # the same ticks, so warnings and everything else are identical
@@ -642,9 +649,11 @@ class StateMachine:
     def _begin(self, events: list[Event], run: _Run, t: float) -> None:
         self._hold_confirmed = False
         self._hold_warned = False
+        start_k = run.start_k if self._next_start_k is None else self._next_start_k
+        self._next_start_k = None
         kind = self._kind(run)
         if kind is not None:
-            self._emit_kind(events, kind, run.start_k, t)
+            self._emit_kind(events, kind, start_k, t)
 
     def _emit_kind(self, events: list[Event], kind: str, start_k: int, t: float) -> None:
         if self.segments and self.segments[-1][0] == kind:
@@ -692,14 +701,15 @@ class StateMachine:
     def _commit(self, events: list[Event], new: _Run, t: float) -> None:
         """The current run ended where `new` starts; `new` becomes the current run."""
         self._z_end = new.z0
-        self._close(events, self._cur, t)
+        self._close(events, self._cur, t, into=new.label)
         self._cur, self._pend = new, None
         self._begin(events, new, t)
         if new.label == MOVE:
             self._roll_merge(new.acc)
         self._tick(events, t)
 
-    def _close(self, events: list[Event], run: _Run | None, t: float) -> None:
+    def _close(self, events: list[Event], run: _Run | None, t: float, into: int | None = None) -> None:
+        """End `run` (`into`: the label of the run after it; None at the end of the stream)."""
         if run is None:
             return
         if run.label == STILL:
@@ -716,6 +726,9 @@ class StateMachine:
                     self._emit_kind(events, "hold", run.report_k, t)
                     events.append(HoldStarted(t, self._t_of(run.report_k),
                                               self._conf(self._z_end, run.z0, run.end_k - run.start_k)))
+                if into == MOVE and self.end_back_k:
+                    run.report_end_k = max(run.end_k - self.end_back_k, run.start_k + 1)
+                    self._next_start_k = run.report_end_k
                 hold = self._hold_dict(run)
                 self.holds.append(hold)
                 events.append(HoldEnded(t, hold))
@@ -770,7 +783,7 @@ class StateMachine:
     def _hold_dict(self, run: _Run) -> dict[str, Any]:
         a = run.acc
         start_s = self._t_of(run.report_k)  # (set when the run first reached min_hold_s)
-        end_s = run.end_k * FRAME_S
+        end_s = (run.end_k if run.report_end_k is None else run.report_end_k) * FRAME_S
         travel = None
         spot = None
         if self.has_encoder and a.x_n:

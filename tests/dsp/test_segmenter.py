@@ -321,6 +321,14 @@ def test_a_reposition_between_two_holds_gives_two_holds(gen: str, request: pytes
 
 # ---- streaming equals batch with NaN and gaps ---------------------------------------------
 
+def _whole(model: SegmenterModel | None, ch: SampleChunk) -> Detector:
+    """A Detector fed `ch` in one call, finished."""
+    det = Detector(model=model, progress_events=False)
+    det.process(ch)
+    det.finish()
+    return det
+
+
 def _chunked(model: SegmenterModel | None, ch: SampleChunk, rng: np.random.Generator, sizes: list[int],
              batch_s: float | None = None, progress_events: bool = False) -> Detector:
     """A Detector fed `ch` in random chunks (each size drawn from `sizes` or 1..max(sizes)), finished."""
@@ -401,7 +409,7 @@ def test_reporting_threshold_holds_back_unsure_runs() -> None:
 
     sim = pytest.importorskip("holdsense.sim")
     ch = sim.simulate("mixed", 332, rate_hz=10.0, encoder=False, duration_s=240.0).samples
-    m = dataclasses.replace(load_model(), approach=None)  # (spans compared with the still runs')
+    m = dataclasses.replace(load_model(), approach=None, end_back_s=0.0)  # (spans compared with the still runs')
 
     def with_min(v: float) -> SegmenterModel:
         return dataclasses.replace(m, confidence=dict(m.confidence, force=dict(m.confidence["force"], min_report=v)))
@@ -483,10 +491,7 @@ def test_hold_start_moves_back_to_the_approach_and_streams_exactly() -> None:
     def run(model: SegmenterModel, seed: int | None = None) -> Detector:
         if seed is not None:
             return _chunked(model, ch, np.random.default_rng(seed), [1, 5, 80, 2000], progress_events=True)
-        d = Detector(model=model, progress_events=False)
-        d.process(ch)
-        d.finish()
-        return d
+        return _whole(model, ch)
 
     a, b = run(on).result(), run(off).result()
     assert len(a.holds) == len(b.holds) >= 3
@@ -505,3 +510,49 @@ def test_hold_start_moves_back_to_the_approach_and_streams_exactly() -> None:
         assert d.result().to_dict("x") == a.to_dict("x")
         started = [e for e in d.events if e.kind == "hold_started"]
         assert [round(e.start_s, 3) for e in started] == [round(h["start_s"], 3) for h in a.holds]
+
+
+# ---- hold end placed the fitted offset before the still run's ------------------------------------
+
+def test_hold_end_moves_back_by_the_fitted_offset_and_streams_exactly() -> None:
+    """With the model's `end_back_s`, a force-only hold that ends in rolling ends that much earlier and
+    the rolling after it starts there; a hold ending otherwise (contact lost, end of stream) keeps its
+    end; statistics stay over the still run; random chunking gives the batch result; the offset
+    survives the model file; the encoder path ignores it."""
+    import dataclasses
+
+    sim = pytest.importorskip("holdsense.sim")
+    ch = sim.simulate("standard", 101, rate_hz=80.0, encoder=False, duration_s=300.0).samples
+    m = load_model()
+    on = dataclasses.replace(m, end_back_s=0.3)
+    assert SegmenterModel.from_dict(on.to_dict()).end_back_s == 0.3
+    assert "end_back_s" not in dataclasses.replace(m, end_back_s=0.0).to_dict()
+    off = dataclasses.replace(m, end_back_s=0.0)
+
+    a, b = _whole(on, ch).result(), _whole(off, ch).result()
+    assert len(a.holds) == len(b.holds) >= 3
+    kinds_after = {}
+    for i, s in enumerate(b.segments):
+        if s["kind"] == "hold":
+            kinds_after[s["start_s"]] = b.segments[i + 1]["kind"] if i + 1 < len(b.segments) else None
+    moved = 0
+    for ha, hb in zip(a.holds, b.holds):
+        assert ha["start_s"] == hb["start_s"] and ha["mean_force_n"] == hb["mean_force_n"]
+        if kinds_after[hb["start_s"]] == "roll":
+            assert ha["end_s"] == pytest.approx(hb["end_s"] - 0.3)
+            moved += 1
+        else:
+            assert ha["end_s"] == hb["end_s"]
+    assert moved >= 2
+    segs = a.segments
+    assert all(x["end_s"] == y["start_s"] for x, y in zip(segs, segs[1:]))
+    for i, s in enumerate(segs[:-1]):  # the rolling after a hold starts where the hold now ends
+        if s["kind"] == "hold" and segs[i + 1]["kind"] == "roll":
+            assert any(h["end_s"] == s["end_s"] == segs[i + 1]["start_s"] for h in a.holds)
+    for seed in (3, 4):
+        d = _chunked(on, ch, np.random.default_rng(seed), [1, 5, 80, 2000], progress_events=True)
+        assert d.result().to_dict("x") == a.to_dict("x")
+        ended = [e.hold["end_s"] for e in d.events if e.kind == "hold_ended"]
+        assert ended == [h["end_s"] for h in a.holds]
+    enc = sim.simulate("standard", 101, rate_hz=80.0, encoder=True, duration_s=300.0).samples
+    assert _whole(on, enc).result().to_dict("x") == _whole(off, enc).result().to_dict("x")
