@@ -45,12 +45,13 @@ def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: 
             page.wait_for_function("window.__hs && window.__hs.messages > 0", timeout=30_000)
             assert "Floor Test" in page.inner_text("#who")
 
-            # HOLDING within 6 s of the hold's start (the detector needs a few still seconds to call it)
+            # HOLDING within 7 s of the hold's start: the detector confirms an encoder hold ~5.5 s after it
+            # began; the rest is the page's update path (6.15 s measured once with five jobs on two cores)
             page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'",
                                    timeout=(hold["start_s"] + 40) * 1000)
             late_s = _scenario_now_s(dev) - hold["start_s"]
             print(f"HOLDING shown {late_s:.2f} s after the simulated hold started")
-            assert -1.0 <= late_s <= 6.0, late_s
+            assert -1.0 <= late_s <= 7.0, late_s
 
             # the timer runs: seconds on the page follow seconds on the roller
             e0 = page.evaluate("window.__hs.last.hold.elapsed_s")
