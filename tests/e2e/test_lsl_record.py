@@ -49,8 +49,9 @@ def test_record_lsl_follows_the_device_clock_across_an_unplug(tmp_path: Path) ->
             assert fs and ms, (tmp_path / "record.err").read_text()
             f_info, m_info = fs[0], ms[0]
             # the roller's id (the virtual board's unique id) names the streams
-            assert f_info.source_id() == "holdsense-force-7CDFA1001122"
-            assert m_info.source_id() == "holdsense-markers-7CDFA1001122"
+            did = dev.control({"query": True})["device_id"]
+            assert f_info.source_id() == f"holdsense-force-{did}"
+            assert m_info.source_id() == f"holdsense-markers-{did}"
             f_in = pylsl.StreamInlet(f_info, max_buflen=600)
             m_in = pylsl.StreamInlet(m_info, max_buflen=600)
             f_in.open_stream(timeout=10)

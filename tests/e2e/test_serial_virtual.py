@@ -334,3 +334,40 @@ def test_tare_refuses_a_body_on_the_roller(tmp_path: Path) -> None:
         load_n = float(re.search(r"carries (\d+) N", p.stderr).group(1))
         assert load_n == pytest.approx(0.18 * BODY_MASS_KG * 9.80665, rel=0.15)
         assert vd.control({"query": True})["settings"]["cal"]["tare_counts"] == tare0  # not zeroed
+
+
+def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
+    """While its roller is unplugged, another roller answers on the port the recorder reopens (a freed
+    /dev/ttyACM0 or pty number given to the next device): the recorder refuses it, says so once, and
+    resumes when its own roller is back. Before, it recorded the other roller's stream into the file."""
+    scen = write_scenario(tmp_path, "idle", [{"kind": "off", "duration_s": 60}])
+    port, out = tmp_path / "port", tmp_path / "mine.csv"
+    with spawn(scen, speed=1.0, link=str(tmp_path / "mine")) as mine, \
+            spawn(scen, speed=1.0, link=str(tmp_path / "other")) as other:
+        ids = {mine.control({"query": True})["device_id"], other.control({"query": True})["device_id"]}
+        assert len(ids) == 2, "every virtual roller has its own id, as every board has its own MAC"
+        assert other.control({"load_kg": 50})["ok"]  # its stream is unmistakable: ~490 N
+        os.symlink(tmp_path / "mine", port)
+        f = GrowingFile(out)
+        proc = subprocess.Popen(hs_cmd("record", "--port", port, "-o", out, "--duration", 16, "--quiet"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        try:
+            f.wait("3 s recorded", lambda r: last_t(r) >= 3, proc)
+            assert mine.control({"unplug_s": 5})["ok"]
+            time.sleep(0.5)
+            os.unlink(port)
+            os.symlink(tmp_path / "other", port)  # the port now leads to the other roller
+            time.sleep(3.0)
+            os.unlink(port)
+            os.symlink(tmp_path / "mine", port)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, err
+    assert err.count("a different roller") == 1, err
+    assert re.search(r"reconnects 1\b", err), err
+    s = read_recording(out).samples
+    assert np.all(np.abs(s.force_n) < 50.0), "only this roller's (unloaded) samples are in the file"
+    assert np.any(s.flags & FLAG_GAP) and s.t_s[-1] > 12.0

@@ -183,6 +183,7 @@ BAD_OPTIONS = [
     (["virtual-device", "--tcp", "99999"], "--tcp"),
     (["virtual-device", "--ble", "--ble-mtu", "1"], "--ble-mtu"),
     (["virtual-device", "--seed", "-1"], "--seed"),
+    (["virtual-device", "--device-id", "7CDFA1"], "--device-id"),
     (["simulate", "--body-mass", "5", "-o", "x.csv"], "--body-mass"),
     (["simulate", "--rate", "0", "-o", "x.csv"], "--rate"),
     (["simulate", "-o", "/nonexistent/x.csv"], "does not exist"),

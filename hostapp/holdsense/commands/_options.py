@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -276,6 +277,7 @@ def open_device(args: argparse.Namespace, **kwargs: Any):
 
         return open_ble_device(args.ble, timeout_s=args.connect_timeout_s,
                                handshake_timeout_s=args.connect_timeout_s, **kwargs)
+    kwargs.setdefault("warn", lambda msg: print(f"holdsense: warning: {msg}", file=sys.stderr, flush=True))
     return Device.open(args.port, handshake_timeout_s=args.connect_timeout_s, **kwargs)
 
 

@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
                         '{"garbage_bytes": 200}, {"query": true}')
     p.add_argument("--state-dir", metavar="DIR",
                    help="keep the device's flash (calibration, settings) in DIR across runs (default: temporary)")
+    p.add_argument("--device-id", type=device_id_hex, metavar="HEX",
+                   help="the board's unique id, 12 hex digits (default: one of its own, kept in --state-dir; "
+                        "with --ble the BLE address)")
     p.add_argument("--uncalibrated", action="store_true",
                    help="start with the firmware's nominal calibration instead of a bench-calibrated one")
     p.add_argument("--no-rate-pin", action="store_true", help="RATE not wired: set-rate answers 'unsupported'")
@@ -62,6 +65,17 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def device_id_hex(text: str) -> str:
+    """A board's unique id as 12 hex digits (6 bytes: what machine.unique_id() gives on an ESP32)."""
+    try:
+        ok = len(bytes.fromhex(text)) == 6
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"{text!r} is not 12 hex digits")
+    return text.upper()
+
+
 def run(args: argparse.Namespace) -> int:
     from holdsense.errors import UserError
     from holdsense.virtual.link import DEFAULT_BLE_ADDRESS, BleOptions, serve
@@ -85,5 +99,6 @@ def run(args: argparse.Namespace) -> int:
                         control_path=args.control, state_dir=args.state_dir, calibrated=not args.uncalibrated,
                         rate_wired=not args.no_rate_pin, ticks_offset_us=args.ticks_offset_us,
                         wait_for_start=args.wait_for_start, usb_port=args.usb,
-                        usb_host_buffer=args.usb_host_buffer, soft_irq=not args.hard_irq)
+                        usb_host_buffer=args.usb_host_buffer, soft_irq=not args.hard_irq,
+                        device_id=args.device_id)
     return serve(dev)

@@ -195,6 +195,14 @@ class DeviceTimeout(DeviceError):
     """The device did not answer a command in time."""
 
 
+class ForeignDevice(DeviceError):
+    """Another roller (`device_id`) answered where this session's roller was (a reused port name)."""
+
+    def __init__(self, message: str, device_id: str) -> None:
+        super().__init__(message)
+        self.device_id = device_id
+
+
 class Device:
     """A holdsense roller: handshake, commands, and a message source for the Notifier.
 
@@ -208,8 +216,12 @@ class Device:
                  handshake_timeout_s: float = 3.0, reconnect: bool = True,
                  reconnect_timeout_s: float | None = None,
                  host_clock: Callable[[], float] = time.monotonic,
-                 on_transport: Callable[[Transport], None] | None = None) -> None:
+                 on_transport: Callable[[Transport], None] | None = None,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.name = name
+        # what the user must know but is no error (another roller on the port): also a Status "warning"
+        self._warn = warn
+        self._foreign_ids: set[str] = set()
         self._on_transport = on_transport  # sees every transport opened (raw capture: holdsense.listeners.capture_tap)
         self._factory = transport_factory
         self.handshake_timeout_s = handshake_timeout_s
@@ -280,7 +292,8 @@ class Device:
         self.link_state = "ok"
         return info
 
-    def _handshake(self, timeout_s: float, extra: dict[str, Any] | None = None) -> DeviceInfo:
+    def _handshake(self, timeout_s: float, extra: dict[str, Any] | None = None,
+                   expect_id: str | None = None) -> DeviceInfo:
         self._holding_samples = True
         try:
             try:
@@ -292,6 +305,9 @@ class Device:
                                   f"({reply.message or 'no info'}): not a holdsense roller?")
             info = reply.result
             check_compatible(info)  # foreign major version: clear message, nothing else sent
+            if expect_id is not None and info.device_id != expect_id:
+                raise ForeignDevice(f"{self.name}: a different roller answered (id {info.device_id}; this "
+                                    f"session's is {expect_id}): not taken, waiting for its own", info.device_id)
             self._take_info(info, announce=True, extra=extra)
         finally:
             self._holding_samples = False
@@ -521,6 +537,8 @@ class Device:
                 info = parse_info(f.payload)
                 if info.proto_major != PROTO_MAJOR:
                     return  # the handshake's reply reports it; never act on a foreign layout
+                if self.info is not None and info.device_id != self.info.device_id:
+                    return  # another roller (a reconnect's handshake refuses it): never take its time base
                 if self.info is not None and info.boot_id != self.info.boot_id:
                     self._rx_seq = None  # a rebooted device restarts its sequence numbers
                 self._count_seq(f.seq)
@@ -679,10 +697,23 @@ class Device:
             return  # not back yet
         try:
             with self._rx_lock:
-                self._handshake(min(self.handshake_timeout_s, 1.5), extra={"reconnected": True})
+                # a port name may now lead to another roller (a freed /dev/ttyACM0 or pty number given to
+                # the next device): only this session's roller is taken back, by its unique id
+                self._handshake(min(self.handshake_timeout_s, 1.5), extra={"reconnected": True},
+                                expect_id=self.info.device_id if self.info is not None else None)
                 self.link_state = "ok"
                 if self._want_streaming:
                     self.command(Cmd.START, timeout_s=0.5, retries=2)
+        except ForeignDevice as exc:
+            self.link_state = "reconnecting"
+            self._drop_transport()
+            self._sample_frames = []  # anything it streamed meanwhile is not this session's
+            if exc.device_id not in self._foreign_ids:  # once per roller, not at every attempt
+                self._foreign_ids.add(exc.device_id)
+                self._pending.append(Status(self._status_dict() | {"warning": str(exc)}))
+                if self._warn is not None:
+                    self._warn(str(exc))
+            return
         except (DeviceError, OSError):
             self.link_state = "reconnecting"
             self._drop_transport()

@@ -87,7 +87,7 @@ class VirtualDevice(LinkServer):
                  ble: BleOptions | None = None, control_path: str | None = None, state_dir: str | None = None,
                  calibrated: bool = True, rate_wired: bool = True, ticks_offset_us: int = 0,
                  wait_for_start: bool = False, out: TextIO | None = None, usb_port: str = "s3",
-                 usb_host_buffer: int | None = None, soft_irq: bool = True) -> None:
+                 usb_host_buffer: int | None = None, soft_irq: bool = True, device_id: str | None = None) -> None:
         from .usb import HOST_BUFFER, USB_PORTS
 
         from holdsense import sim
@@ -125,6 +125,7 @@ class VirtualDevice(LinkServer):
         self.ticks_offset_us = int(ticks_offset_us)
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
+        self.uid = self._board_uid(device_id, ble)
         self._t_start = time.monotonic()
         self._boot_world_us = 0
         self._last_edge_us: int | None = None
@@ -198,6 +199,29 @@ class VirtualDevice(LinkServer):
                                "residual_n": cal["residual_n"], "fitted": True}
         path.write_text(json.dumps(settings))
 
+    def _board_uid(self, device_id: str | None, ble: BleOptions | None) -> bytes:
+        """The board's unique id (`machine.unique_id()`, the roller's device id): `device_id` (12 hex
+        digits); else, like a board's factory MAC, its own and kept: read from the state dir, or made
+        there (over BLE: the BLE address's bytes, as an ESP32 derives one from the other)."""
+        if device_id is not None:
+            try:
+                uid = bytes.fromhex(device_id)
+            except ValueError:
+                uid = b""
+            if len(uid) != 6:
+                raise UserError(f"--device-id {device_id!r}: expected 12 hex digits")
+            return uid
+        path = Path(self.state_dir) / "board-uid"
+        try:
+            uid = bytes.fromhex(path.read_text().strip())
+            if len(uid) == 6:
+                return uid
+        except (OSError, ValueError):
+            pass
+        uid = bytes.fromhex(ble.address.replace(":", "")) if ble is not None else b"\x7c\xdf\xa1" + os.urandom(3)
+        path.write_text(uid.hex().upper() + "\n")
+        return uid
+
     # --- boot ---
     def _boot(self, resume_world_us: int | None = None) -> None:
         """Start the firmware on a fresh board. resume_world_us: a reboot's moment in the world (see reboot)."""
@@ -207,7 +231,8 @@ class VirtualDevice(LinkServer):
         self._boot_world_us = now if resume_world_us is None else min(now, resume_world_us + BOOT_US)
         self.boots += 1
         pins = PINS[BOARD]
-        board = shims.FakeBoard(self._fast_device_clock(), soft_irq=self.soft_irq, seed=self.seed + 7 * self.boots)
+        board = shims.FakeBoard(self._fast_device_clock(), self.uid, soft_irq=self.soft_irq,
+                                seed=self.seed + 7 * self.boots)
         board.speed = self.speed  # type: ignore[attr-defined]
         shims.install(board)  # before the drivers import `machine`
         from holdsense_fw import app as fw_app
@@ -373,7 +398,8 @@ class VirtualDevice(LinkServer):
 
     def query(self) -> dict[str, Any]:
         app = self.app
-        return {"boot_id": app.boot_id, "boots": self.boots, "device_s": self.device_us() / 1e6,
+        return {"boot_id": app.boot_id, "device_id": app.device_id, "boots": self.boots,
+                "device_s": self.device_us() / 1e6,
                 "world_s": self.world_us() / 1e6, "scenario_duration_s": self.body.duration_s,
                 "scenario_t0_world_s": None if self._scenario_t0_us is None else self._scenario_t0_us / 1e6,
                 "load_kg": self.body.load_kg, "rate_hz": app.hx.rate_hz, "idle": app.sampler.idle,
