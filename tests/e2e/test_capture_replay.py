@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_run import cli_popen, wait_cli
 from holdsense.virtual.capture import decode_capture
 from holdsense.io.capture import read_capture
 from holdsense.io.recording import read_recording
@@ -29,9 +30,7 @@ SCENARIO = LIB / "scenarios" / "capture-session.json"
 
 
 def hs_popen(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "holdsense.cli", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"), **kw)
+    return cli_popen(list(args), **kw)
 
 
 def test_capture_survives_kill_9_of_the_recorder(tmp_path):
@@ -106,7 +105,7 @@ def test_replay_then_record_gives_the_original_samples(tmp_path, name, command):
     with spawn(speed=speed, link=link, extra_args=["--replay-capture", str(LIB / f"{name}.hscap")]) as dev:
         args = ["--capture", str(cap2), "--quiet"] if command == "record" else ["--plain"]
         rec = hs_popen(command, "--port", link, "-o", str(out), *args, "--duration", str(src.session["duration_s"]))
-        _, err = rec.communicate(timeout=120)
+        _, err = wait_cli(rec, diagnose=lambda: dev.control({"query": True}, timeout_s=5))
         assert rec.returncode == 0, err
         q = dev.control({"query": True})
     assert q["replay"] and q["commands_injected"] == 0 and q["commands_skipped"] == 0
@@ -213,7 +212,7 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
     with spawn(speed=speed, link=link, extra_args=["--replay-capture", str(short)]) as dev:
         rec = hs_popen("record", "--port", link, "-o", str(tmp_path / "again.csv"), "--capture", str(cap2),
                        "--quiet", "--duration", "4")
-        _, err = rec.communicate(timeout=120)
+        _, err = wait_cli(rec, diagnose=lambda: dev.control({"query": True}, timeout_s=5))
         assert rec.returncode == 0, err
         assert dev.control({"query": True})["commands_skipped"] == 0
     a, b = _frame_times(read_capture(short)), _frame_times(read_capture(cap2))

@@ -8,16 +8,21 @@ import sys
 from typing import Any, Callable
 
 
-def run_cli(args: list[Any], *, timeout: float = 120, env: dict[str, str] | None = None,
-            diagnose: Callable[[], Any] | None = None) -> subprocess.CompletedProcess:
-    """`python -m holdsense.cli ARGS` with stdin closed and its output captured. If it outlives `timeout`
-    seconds, fail with its thread stacks (faulthandler, dumped on SIGABRT), its output and `diagnose()`
-    (for example the virtual device's own state), taken while it still hangs."""
+def cli_popen(args: list[Any], *, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen:
+    """`python -m holdsense.cli ARGS` started with stdin closed, its output piped, and faulthandler on (so
+    that `wait_cli` can have it print its thread stacks if it hangs)."""
     e = dict(os.environ if env is None else env, PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=e)
+    return subprocess.Popen([sys.executable, "-m", "holdsense.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=e, **kw)
+
+
+def wait_cli(proc: subprocess.Popen, *, timeout: float = 120,
+             diagnose: Callable[[], Any] | None = None) -> tuple[str, str]:
+    """(stdout, stderr) of `proc` once it ends. If it outlives `timeout` seconds, fail with its thread stacks
+    (faulthandler, dumped on SIGABRT), its output and `diagnose()` (for example the virtual device's own
+    state), taken while it still hangs."""
     try:
-        out, err = proc.communicate(timeout=timeout)
+        return proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             state = diagnose() if diagnose is not None else None
@@ -29,6 +34,14 @@ def run_cli(args: list[Any], *, timeout: float = 120, env: dict[str, str] | None
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-        raise AssertionError(f"holdsense {args[0]} still running after {timeout} s; state: {state}\n"
-                             f"stdout tail: {out[-1500:]}\nstderr (with its stacks): {err[-6000:]}") from None
+        raise AssertionError(f"{' '.join(map(str, proc.args[3:5]))} still running after {timeout} s; "
+                             f"state: {state}\nstdout tail: {out[-1500:]}\n"
+                             f"stderr (with its stacks): {err[-6000:]}") from None
+
+
+def run_cli(args: list[Any], *, timeout: float = 120, env: dict[str, str] | None = None,
+            diagnose: Callable[[], Any] | None = None) -> subprocess.CompletedProcess:
+    """`cli_popen` then `wait_cli`: the finished command."""
+    proc = cli_popen(args, env=env)
+    out, err = wait_cli(proc, timeout=timeout, diagnose=diagnose)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
