@@ -371,3 +371,26 @@ def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
     s = read_recording(out).samples
     assert np.all(np.abs(s.force_n) < 50.0), "only this roller's (unloaded) samples are in the file"
     assert np.any(s.flags & FLAG_GAP) and s.t_s[-1] > 12.0
+
+
+def test_a_recording_across_the_device_tick_wrap_has_no_jump(tmp_path: Path) -> None:
+    """MicroPython's ticks_us wraps (2^30 µs on an ESP32, 17.9 min after boot); the virtual board's period
+    grows with its speed (holdsense_fw.compat.set_clock). A roller booted just before the wrap: the
+    recording crosses it with every sample there and t_s never jumping."""
+    period_us = 1 << 30
+    while period_us < (1 << 30) * SPEED / 4:  # (as compat.set_clock sizes it)
+        period_us <<= 1
+    scen = write_scenario(tmp_path, "roll", [{"kind": "roll", "duration_s": 600}])
+    link, out = tmp_path / "roller", tmp_path / "wrap.csv"
+    with spawn(scen, speed=SPEED, link=str(link),
+               extra_args=["--ticks-offset-us", str(period_us - int(90e6))]) as vd:  # 90 device-s before it
+        # (the CLI starts within those 9 s of wall time, so the wrap falls inside the recording)
+        before_us = vd.control({"query": True})["device_s"] * 1e6
+        p = hs("record", "--port", link, "-o", out, "--duration", 150, "--quiet", vd=vd)
+        after_us = vd.control({"query": True})["device_s"] * 1e6
+    assert p.returncode == 0, p.stderr
+    assert before_us < period_us < after_us, "the recording spans the wrap"
+    s = read_recording(out).samples
+    dt = np.diff(s.t_s)
+    assert dt.min() > 0 and dt.max() < 2.5 / RATE_BAND_HZ[0] and not np.any(s.flags & FLAG_GAP)
+    assert s.t_s[-1] == pytest.approx(150.0, abs=0.05)
