@@ -46,6 +46,9 @@ from .serial import open_transport
 
 #: Reconnect backoff (seconds between attempts): quick at first (a cable re-seated), then every 2 s.
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+#: A link not back after this long (s) is warned about with the last attempt's reason, then again each time
+#: the wait has doubled: whoever waits learns why (port gone, busy in another program, a different roller...)
+STILL_LOST_WARN_S = 10.0
 
 
 #: Sequence jumps larger than this are not counted as lost frames: a stray frame, not a loss.
@@ -252,6 +255,8 @@ class Device:
         self._lost_at: float | None = None
         self._next_attempt = 0.0
         self._attempt = 0
+        self._attempt_error = ""  # why the last reconnect attempt failed
+        self._next_lost_warn_s = STILL_LOST_WARN_S
         self._closed = False
         self._bytes_in = 0
 
@@ -672,6 +677,7 @@ class Device:
         self.link_state = "reconnecting" if self.reconnect else "lost"
         self._lost_at = self._clock()
         self._attempt = 0
+        self._next_lost_warn_s = STILL_LOST_WARN_S
         self._next_attempt = self._lost_at + BACKOFF_S[0]
         self._pending.append(Status(self._status_dict() | {"link_error": str(exc)}))
         if not self.reconnect:
@@ -693,8 +699,9 @@ class Device:
         self._next_attempt = now + BACKOFF_S[min(self._attempt, len(BACKOFF_S) - 1)]
         try:
             self._open_transport()
-        except (DeviceError, OSError):
-            return  # not back yet
+        except (DeviceError, OSError) as exc:
+            self._attempt_failed(now, exc)  # not back yet
+            return
         try:
             with self._rx_lock:
                 # a port name may now lead to another roller (a freed /dev/ttyACM0 or pty number given to
@@ -714,12 +721,26 @@ class Device:
                 if self._warn is not None:
                     self._warn(str(exc))
             return
-        except (DeviceError, OSError):
+        except (DeviceError, OSError) as exc:
             self.link_state = "reconnecting"
             self._drop_transport()
+            self._attempt_failed(now, exc)
             return
         self.reconnects += 1
         self._pending.append(Status(self._status_dict()))
+
+    def _attempt_failed(self, now: float, exc: BaseException) -> None:
+        """Note why a reconnect attempt failed; warn when the link has been lost for long (then at doubling
+        waits), with that reason."""
+        self._attempt_error = str(exc)
+        if self._lost_at is None or now - self._lost_at < self._next_lost_warn_s:
+            return
+        msg = (f"{self.name}: link lost {now - self._lost_at:.0f} s ago, not back yet (last attempt: "
+               f"{self._attempt_error}); still trying")
+        self._next_lost_warn_s *= 2
+        self._pending.append(Status(self._status_dict() | {"warning": msg}))
+        if self._warn is not None:
+            self._warn(msg)
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:

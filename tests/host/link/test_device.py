@@ -205,3 +205,23 @@ def test_reconnect_gives_up_after_its_timeout(roller):
         with pytest.raises(DeviceError, match="did not come back within 0.5 s"):
             for _ in range(100):
                 dev.recv(0.05)
+
+
+def test_a_link_not_back_is_warned_about_with_the_reason(roller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconnecting for long: the user is told why (here the port is gone), at doubling waits rather than
+    at every attempt; the roller back, the recording resumes."""
+    import holdsense.link.device as device_mod
+
+    monkeypatch.setattr(device_mod, "STILL_LOST_WARN_S", 0.3)
+    warned: list[str] = []
+    r = roller()
+    with Device.open(r.link, warn=warned.append) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 8)
+        threading.Thread(target=r.unplug, args=(2.5,), daemon=True).start()
+        msgs = collect(dev, lambda m: any(isinstance(x, Status) and x.status.get("link") == "ok"
+                                          and dev.reconnects == 1 for x in m), timeout_s=15)
+    status_warnings = [x.status["warning"] for x in msgs if isinstance(x, Status) and "warning" in x.status]
+    assert warned and status_warnings == warned
+    assert all("not back yet" in w and "no such serial port" in w for w in warned), warned
+    assert len(warned) <= 3, "at doubling waits (0.3, 0.6, 1.2 s), not at every attempt"
