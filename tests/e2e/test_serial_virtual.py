@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import pytest
 
 import holdsense_fw
-from cli_run import run_cli
+from cli_run import run_cli, running_cli, wait_cli
 from holdsense.io.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
@@ -51,10 +50,6 @@ def write_scenario(tmp_path: Path, name: str, phases: list[dict]) -> str:
     p.write_text(json.dumps({"format": "holdsense-scenario/1", "name": name, "body_mass_kg": BODY_MASS_KG,
                              "region": "quads", "encoder": True, "phases": phases}))
     return str(p)
-
-
-def hs_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "holdsense.cli", *map(str, args)]
 
 
 def hs(*args: str, timeout: float = 120, vd=None) -> subprocess.CompletedProcess:
@@ -171,30 +166,24 @@ def test_unplug_reboot_and_garbage_while_recording(tmp_path: Path) -> None:
     truth = Body(scen, 0)
     link, out = tmp_path / "roller", tmp_path / "faults.csv"
     f = GrowingFile(out)
-    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd:
-        proc = subprocess.Popen(hs_cmd("record", "--port", link, "-o", out, "--duration", truth.duration_s + 3,
-                                       "--body-mass", BODY_MASS_KG, "--quiet"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        try:
-            # garbage on the wire: the decoder resyncs, counts it, and the stream goes on
-            f.wait("4 s recorded", lambda r: last_t(r) >= 4, proc)
-            assert vd.control({"garbage_bytes": 400})["ok"]
-            # unplugged for 6 s of device time: longer than the firmware's queue holds, so samples are
-            # dropped on the device (counted, never hidden) and the host reconnects by itself
-            before_unplug = f.wait("8 s recorded", lambda r: last_t(r) >= 8, proc)
-            assert vd.control({"unplug_s": 6})["ok"]
-            after_unplug = f.wait("the unplug gap", lambda r: len(gap_rows(r[len(before_unplug):])) >= 1
-                                  and last_t(r) > row_t(gap_rows(r)[-1]) + 2, proc)
-            n_gaps = len(gap_rows(after_unplug))
-            q = vd.control({"reboot": True})
-            assert q["ok"] and q["boot_id"]
-            f.wait("the reboot gap", lambda r: len(gap_rows(r)) > n_gaps and last_t(r) > row_t(gap_rows(r)[-1]) + 2,
-                   proc)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd, \
+            running_cli(["record", "--port", link, "-o", out, "--duration", truth.duration_s + 3,
+                         "--body-mass", BODY_MASS_KG, "--quiet"]) as proc:
+        # garbage on the wire: the decoder resyncs, counts it, and the stream goes on
+        f.wait("4 s recorded", lambda r: last_t(r) >= 4, proc)
+        assert vd.control({"garbage_bytes": 400})["ok"]
+        # unplugged for 6 s of device time: longer than the firmware's queue holds, so samples are
+        # dropped on the device (counted, never hidden) and the host reconnects by itself
+        before_unplug = f.wait("8 s recorded", lambda r: last_t(r) >= 8, proc)
+        assert vd.control({"unplug_s": 6})["ok"]
+        after_unplug = f.wait("the unplug gap", lambda r: len(gap_rows(r[len(before_unplug):])) >= 1
+                              and last_t(r) > row_t(gap_rows(r)[-1]) + 2, proc)
+        n_gaps = len(gap_rows(after_unplug))
+        q = vd.control({"reboot": True})
+        assert q["ok"] and q["boot_id"]
+        f.wait("the reboot gap", lambda r: len(gap_rows(r)) > n_gaps and last_t(r) > row_t(gap_rows(r)[-1]) + 2,
+               proc)
+        _, err = wait_cli(proc, diagnose=lambda: vd.control({"query": True}, timeout_s=5))
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     summary = re.search(r"saved (\d+) samples \(([\d.]+) s\).*lost (\d+) frames / (\d+) samples, corrupt (\d+), "
@@ -349,9 +338,7 @@ def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
         assert other.control({"load_kg": 50})["ok"]  # its stream is unmistakable: ~490 N
         os.symlink(tmp_path / "mine", port)
         f = GrowingFile(out)
-        proc = subprocess.Popen(hs_cmd("record", "--port", port, "-o", out, "--duration", 16, "--quiet"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        try:
+        with running_cli(["record", "--port", port, "-o", out, "--duration", 16, "--quiet"]) as proc:
             f.wait("3 s recorded", lambda r: last_t(r) >= 3, proc)
             assert mine.control({"unplug_s": 5})["ok"]
             time.sleep(0.5)
@@ -360,11 +347,7 @@ def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
             time.sleep(3.0)
             os.unlink(port)
             os.symlink(tmp_path / "mine", port)
-            _, err = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            _, err = wait_cli(proc, diagnose=lambda: mine.control({"query": True}, timeout_s=5))
     assert proc.returncode == 0, err
     assert err.count("a different roller") == 1, err
     assert re.search(r"reconnects 1\b", err), err

@@ -1,11 +1,12 @@
 """Run the `holdsense` CLI as a subprocess so that a rare hang can be understood from the failure alone."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def cli_popen(args: list[Any], *, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen:
@@ -45,3 +46,16 @@ def run_cli(args: list[Any], *, timeout: float = 120, env: dict[str, str] | None
     proc = cli_popen(args, env=env)
     out, err = wait_cli(proc, timeout=timeout, diagnose=diagnose)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@contextlib.contextmanager
+def running_cli(args: list[Any], *, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """`cli_popen` for a test that acts while the command runs: killed (and reaped) if still running when
+    the block is left, so a failed test leaves no recorder retrying behind it."""
+    proc = cli_popen(args, env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
