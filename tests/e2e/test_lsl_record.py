@@ -35,7 +35,7 @@ def test_record_lsl_follows_the_device_clock_across_an_unplug(tmp_path: Path) ->
     scen = tmp_path / "scenario.json"
     scen.write_text(json.dumps(SCENARIO))
     out = tmp_path / "rec.csv"
-    # a --link name survives the unplug (the new pty may get another number on a busy machine)
+    # a --link name comes back after the unplug (the new pty may get another number on a busy machine)
     link = str(tmp_path / "roller")
     with virtual.spawn(scenario=str(scen), speed=1.0, link=link) as dev:
         err_f = open(tmp_path / "record.err", "w")

@@ -327,8 +327,9 @@ def test_tare_refuses_a_body_on_the_roller(tmp_path: Path) -> None:
 
 def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
     """While its roller is unplugged, another roller answers on the port the recorder reopens (a freed
-    /dev/ttyACM0 or pty number given to the next device): the recorder refuses it, says so once, and
-    resumes when its own roller is back. Before, it recorded the other roller's stream into the file."""
+    /dev/ttyACM0 given to the next device; here the port is a symlink pointed at the other roller): the
+    recorder refuses it, says so once, and resumes when its own roller is back. Before, it recorded the
+    other roller's stream into the file."""
     scen = write_scenario(tmp_path, "idle", [{"kind": "off", "duration_s": 60}])
     port, out = tmp_path / "port", tmp_path / "mine.csv"
     with spawn(scen, speed=1.0, link=str(tmp_path / "mine")) as mine, \
@@ -342,12 +343,15 @@ def test_a_reconnect_takes_only_the_same_roller(tmp_path: Path) -> None:
             f.wait("3 s recorded", lambda r: last_t(r) >= 3, proc)
             assert mine.control({"unplug_s": 5})["ok"]
             time.sleep(0.5)
+            # its name is gone with it (as udev removes a by-id link): never a freed pty number to reopen
+            assert not os.path.lexists(tmp_path / "mine")
             os.unlink(port)
             os.symlink(tmp_path / "other", port)  # the port now leads to the other roller
             time.sleep(3.0)
             os.unlink(port)
             os.symlink(tmp_path / "mine", port)
             _, err = wait_cli(proc, diagnose=lambda: mine.control({"query": True}, timeout_s=5))
+        assert os.path.realpath(tmp_path / "mine") == mine.control({"query": True})["port"]  # back, new pty
     assert proc.returncode == 0, err
     assert err.count("a different roller") == 1, err
     assert re.search(r"reconnects 1\b", err), err

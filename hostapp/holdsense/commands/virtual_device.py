@@ -16,7 +16,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--scenario", default="standard", metavar="NAME|FILE",
                    help="scenario family name or JSON file (default: standard)")
     p.add_argument("--seed", type=seed, default=0, help="random seed of the simulated session (default 0)")
-    p.add_argument("--link", metavar="PATH", help="also make a symlink to the pty at PATH (kept across unplugs)")
+    p.add_argument("--link", metavar="PATH",
+                   help="also make a symlink to the pty at PATH (a stable name: gone while unplugged, then "
+                        "pointing at the new pty)")
     p.add_argument("--tcp", type=tcp_port, metavar="PORT",
                    help="serve on 127.0.0.1:PORT (socket:// URL) instead of a pty; 0 picks a free port")
     p.add_argument("--rate", type=int, default=80, choices=(10, 80), metavar="HZ",

@@ -284,7 +284,8 @@ class BleEndpoint:
 class LinkServer:
     """Base of every virtual roller: its link endpoint, control socket, and lifetime.
 
-    link_path: a stable symlink to the pty (kept across unplugs); tcp_port:
+    link_path: a stable name for the pty (a symlink, like /dev/serial/by-id/...: gone while unplugged,
+    back with the new pty); tcp_port:
     serve `socket://127.0.0.1:PORT` instead (0 picks one); ble: serve as a BLE
     peripheral on a fake BlueZ instead; control_path: a Unix socket taking JSON
     lines (`_control`); out: where `serve` prints the port lines.
@@ -340,7 +341,10 @@ class LinkServer:
             if isinstance(self.endpoint, BleEndpoint):
                 await self.endpoint.peripheral.link_loss(host_s)  # adverts resume after host_s
             else:
-                await self._close_endpoint()
+                # the name goes with the device, as udev removes a by-id link: left in place it would point
+                # at a freed pty number the next virtual roller may get, and a host reconnecting by it would
+                # open that one (the host refuses another roller, but its handshake still disturbs it)
+                await self._close_endpoint(remove_link=True)
                 await asyncio.sleep(host_s)
                 await self._open_endpoint()
         finally:
