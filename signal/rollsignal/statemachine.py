@@ -274,7 +274,6 @@ class StateMachine:
         # force only: a hold that ends in rolling is reported to end end_back_k frames before the still
         # run did (the frames are already known then: live and batch place it alike)
         self.end_back_k = 0 if has_encoder else int(round(end_back_s / FRAME_S))
-        self._next_start_k: int | None = None  # where the segment after such a hold starts
         self.contact_on_n = contact_on_n
         # False: no hold_progress events are made (analyze() keeps none); the safety check still runs at
         # the same ticks, so warnings and everything else are identical
@@ -646,14 +645,13 @@ class StateMachine:
             return "roll"
         return "hold" if self._hold_confirmed else None
 
-    def _begin(self, events: list[Event], run: _Run, t: float) -> None:
+    def _begin(self, events: list[Event], run: _Run, t: float, start_k: int | None = None) -> None:
+        """`run` becomes the current one; its segment starts at `start_k` (None: its first frame)."""
         self._hold_confirmed = False
         self._hold_warned = False
-        start_k = run.start_k if self._next_start_k is None else self._next_start_k
-        self._next_start_k = None
         kind = self._kind(run)
         if kind is not None:
-            self._emit_kind(events, kind, start_k, t)
+            self._emit_kind(events, kind, run.start_k if start_k is None else start_k, t)
 
     def _emit_kind(self, events: list[Event], kind: str, start_k: int, t: float) -> None:
         if self.segments and self.segments[-1][0] == kind:
@@ -701,17 +699,18 @@ class StateMachine:
     def _commit(self, events: list[Event], new: _Run, t: float) -> None:
         """The current run ended where `new` starts; `new` becomes the current run."""
         self._z_end = new.z0
-        self._close(events, self._cur, t, into=new.label)
+        moved_end_k = self._close(events, self._cur, t, into=new.label)
         self._cur, self._pend = new, None
-        self._begin(events, new, t)
+        self._begin(events, new, t, moved_end_k)
         if new.label == MOVE:
             self._roll_merge(new.acc)
         self._tick(events, t)
 
-    def _close(self, events: list[Event], run: _Run | None, t: float, into: int | None = None) -> None:
-        """End `run` (`into`: the label of the run after it; None at the end of the stream)."""
+    def _close(self, events: list[Event], run: _Run | None, t: float, into: int | None = None) -> int | None:
+        """End `run` (`into`: the label of the run after it; None at the end of the stream). Returns where
+        the next segment starts when a hold's reported end was moved (end_back_k), else None."""
         if run is None:
-            return
+            return None
         if run.label == STILL:
             n_k = run.end_k - run.start_k
             # long enough, and (force only) confident enough by now: a hold; else a pause in rolling
@@ -728,13 +727,14 @@ class StateMachine:
                                               self._conf(self._z_end, run.z0, run.end_k - run.start_k)))
                 if into == MOVE and self.end_back_k:
                     run.report_end_k = max(run.end_k - self.end_back_k, run.start_k + 1)
-                    self._next_start_k = run.report_end_k
                 hold = self._hold_dict(run)
                 self.holds.append(hold)
                 events.append(HoldEnded(t, hold))
-            else:  # too short for a hold (a pause in rolling), or never confident enough: rolling
-                self._emit_kind(events, "roll", run.start_k, t)
-                self.roll.merge(run.acc)
+                return run.report_end_k
+            # too short for a hold (a pause in rolling), or never confident enough: rolling
+            self._emit_kind(events, "roll", run.start_k, t)
+            self.roll.merge(run.acc)
+        return None
 
     def _report_start(self, run: _Run) -> None:
         """Set `run.report_k` once, when the still run first reaches min_hold_s (its first 4 s and what

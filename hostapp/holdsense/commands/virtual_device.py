@@ -69,11 +69,9 @@ def register(subparsers: Any) -> None:
 
 def device_id_hex(text: str) -> str:
     """A board's unique id as 12 hex digits (6 bytes: what machine.unique_id() gives on an ESP32)."""
-    try:
-        ok = len(bytes.fromhex(text)) == 6
-    except ValueError:
-        ok = False
-    if not ok:
+    from holdsense.virtual.device import parse_board_uid
+
+    if parse_board_uid(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not 12 hex digits")
     return text.upper()
 

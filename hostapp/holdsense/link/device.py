@@ -255,7 +255,6 @@ class Device:
         self._lost_at: float | None = None
         self._next_attempt = 0.0
         self._attempt = 0
-        self._attempt_error = ""  # why the last reconnect attempt failed
         self._next_lost_warn_s = STILL_LOST_WARN_S
         self._closed = False
         self._bytes_in = 0
@@ -717,9 +716,7 @@ class Device:
             self._sample_frames = []  # anything it streamed meanwhile is not this session's
             if exc.device_id not in self._foreign_ids:  # once per roller, not at every attempt
                 self._foreign_ids.add(exc.device_id)
-                self._pending.append(Status(self._status_dict() | {"warning": str(exc)}))
-                if self._warn is not None:
-                    self._warn(str(exc))
+                self._warning(str(exc))
             return
         except (DeviceError, OSError) as exc:
             self.link_state = "reconnecting"
@@ -730,14 +727,16 @@ class Device:
         self._pending.append(Status(self._status_dict()))
 
     def _attempt_failed(self, now: float, exc: BaseException) -> None:
-        """Note why a reconnect attempt failed; warn when the link has been lost for long (then at doubling
-        waits), with that reason."""
-        self._attempt_error = str(exc)
+        """A reconnect attempt failed with `exc`: warn with that reason when the link has been lost for
+        long (then at doubling waits)."""
         if self._lost_at is None or now - self._lost_at < self._next_lost_warn_s:
             return
-        msg = (f"{self.name}: link lost {now - self._lost_at:.0f} s ago, not back yet (last attempt: "
-               f"{self._attempt_error}); still trying")
         self._next_lost_warn_s *= 2
+        self._warning(f"{self.name}: link lost {now - self._lost_at:.0f} s ago, not back yet (last attempt: "
+                      f"{exc}); still trying")
+
+    def _warning(self, msg: str) -> None:
+        """What the user must know but is no error: a Status "warning", and `warn(msg)` when given."""
         self._pending.append(Status(self._status_dict() | {"warning": msg}))
         if self._warn is not None:
             self._warn(msg)

@@ -64,6 +64,16 @@ def reference_build_sensor(sensor: dict[str, Any], explicit: set[str] | frozense
     return out
 
 
+def parse_board_uid(text: str) -> bytes | None:
+    """A board's unique id written as 12 hex digits (the 6 bytes of machine.unique_id() on an ESP32), or
+    None when `text` is not that."""
+    try:
+        uid = bytes.fromhex(text.strip())
+    except ValueError:
+        return None
+    return uid if len(uid) == 6 else None
+
+
 class VirtualDevice(LinkServer):
     """One simulated roller. `await run(on_port)` serves until cancelled.
 
@@ -204,20 +214,17 @@ class VirtualDevice(LinkServer):
         digits); else, like a board's factory MAC, its own and kept: read from the state dir, or made
         there (over BLE: the BLE address's bytes, as an ESP32 derives one from the other)."""
         if device_id is not None:
-            try:
-                uid = bytes.fromhex(device_id)
-            except ValueError:
-                uid = b""
-            if len(uid) != 6:
+            uid = parse_board_uid(device_id)
+            if uid is None:
                 raise UserError(f"--device-id {device_id!r}: expected 12 hex digits")
             return uid
         path = Path(self.state_dir) / "board-uid"
         try:
-            uid = bytes.fromhex(path.read_text().strip())
-            if len(uid) == 6:
-                return uid
-        except (OSError, ValueError):
-            pass
+            uid = parse_board_uid(path.read_text())
+        except OSError:
+            uid = None
+        if uid is not None:
+            return uid
         uid = bytes.fromhex(ble.address.replace(":", "")) if ble is not None else b"\x7c\xdf\xa1" + os.urandom(3)
         path.write_text(uid.hex().upper() + "\n")
         return uid
