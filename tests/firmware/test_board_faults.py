@@ -90,6 +90,37 @@ def test_strict_write_blocks_while_the_host_does_not_read():
     asyncio.run(main())
 
 
+def test_a_packet_promised_by_pollout_goes_out_at_once():
+    """POLLOUT promises a packet's room, as TinyUSB's FIFO does: the write after it never waits, even
+    when the host side's count has grown meanwhile by bytes written earlier (a pty counts a write only
+    once its kernel worker moved it: about half of 64-byte writes are counted late here). Without that
+    promise the same write waits for the host, as before."""
+
+    class Side:  # the VirtualSerial surface StrictUsb uses, with the host's unread count set by hand
+        def __init__(self):
+            import queue
+            self.rx = queue.Queue()
+            self.raw_read = None
+            self.pending = 150
+            self.sent = bytearray()
+            self.host_pending = lambda: self.pending
+            self._send = self.send
+
+        def send(self, pkt):
+            self.sent += pkt
+            return len(pkt)
+
+    side = Side()
+    t0 = time.monotonic()
+    usb = StrictUsb(side, lambda: int((time.monotonic() - t0) * 1e6), host_buffer=256, speed=50.0)
+    assert usb.ioctl(MP_STREAM_POLL, POLLOUT) == POLLOUT  # 106 bytes of room
+    side.pending = 250  # the kernel now counts bytes written before the poll: 6 bytes of room
+    usb.write(bytes(64))
+    assert usb.max_block_us == 0 and usb.written_bytes == 64 and len(side.sent) == 64
+    usb.write(bytes(64))  # no poll, no promise: the port waits for the host (10 ms at speed 50), then drops it
+    assert usb.max_block_us > 0 and usb.dropped_bytes == 64 and len(side.sent) == 64
+
+
 # ---------------------------------------------------------------- soft IRQs and edge times
 def _stamps(n, period_us, rng, late=True, skip=()):
     """True edges (the chip's own jittered period) and the stamps a soft IRQ gives for the reads."""

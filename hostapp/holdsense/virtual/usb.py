@@ -86,6 +86,10 @@ class StrictUsb:
         self.freeze = freeze
         self._rx = bytearray()
         self._given_up = False
+        # POLLOUT promised a packet's room: the next write of one packet goes out without waiting
+        # (TinyUSB's FIFO keeps that promise; a pty counts bytes just written only once the kernel's
+        # worker has moved them, so its count can jump between the poll and the write)
+        self._promised = False
         self.max_block_us = 0          # longest time one call kept the firmware waiting (device µs)
         self.blocked_us = 0            # all of it
         self.read_cap_hits = 0         # reads that would have blocked longer than block_cap_s
@@ -135,6 +139,7 @@ class StrictUsb:
             room = self._room()
             if room is not None and room >= PACKET:  # no host (cable out): not writable, as TinyUSB
                 ev |= POLLOUT
+                self._promised = True
         return ev
 
     def read(self, n: int = -1) -> bytes:
@@ -173,6 +178,9 @@ class StrictUsb:
         data = bytes(data)
         t0 = self.clock_us()
         room = self._room()
+        if self._promised and room is not None and len(data) <= PACKET:
+            room = max(room, len(data))
+        self._promised = False
         if room is None or room >= len(data):  # the host takes it all now: no time passes on the board
             with (self.freeze(t0) if self.freeze is not None else nullcontext()):
                 if room is not None:
