@@ -29,15 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body-mass", type=number(20.0, 250.0, unit="kg", what="a body mass the simulator models"), metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
     p.add_argument("-o", "--output", type=output_path, metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
-    p.add_argument("--generator", choices=("sim", "quasistatic", "controlsim"), default="sim",
+    p.add_argument("--generator", choices=("sim", "quasistatic", "controlsim", "tissuesim"), default="sim",
                    help="session generator: sim (scenario files, default), quasistatic (the independent "
-                        "body-on-roller statics model) or controlsim (the person as a delayed feedback "
-                        "controller); the last two have built-in families only (docs/scenarios.md)")
+                        "body-on-roller statics model), controlsim (the person as a delayed feedback "
+                        "controller) or tissuesim (posture-controlled sinking onto viscoelastic tissue and "
+                        "foam); the last three have built-in families only (docs/scenarios.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "generator", "sim") in ("quasistatic", "controlsim"):
+    if getattr(args, "generator", "sim") in ("quasistatic", "controlsim", "tissuesim"):
         return _run_builtin(args, args.generator)
     from ..sim import list_families, load_scenario, simulate
 
@@ -79,9 +80,11 @@ def _write(session: Any, out: str) -> tuple[Any, Any]:
 
 
 def _run_builtin(args: argparse.Namespace, name: str) -> int:
-    """`--generator quasistatic|controlsim`: a built-in family of that generator (no scenario files)."""
+    """`--generator quasistatic|controlsim|tissuesim`: a built-in family of that generator (no scenario files)."""
     if name == "controlsim":
         from ..controlsim import FAMILIES, FAMILY_DESCRIPTIONS, generate
+    elif name == "tissuesim":
+        from ..tissuesim import FAMILIES, FAMILY_DESCRIPTIONS, generate  # type: ignore[no-redef]
     else:
         from ..quasistatic import FAMILIES, FAMILY_DESCRIPTIONS, generate  # type: ignore[no-redef]
 
