@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packaged", action="store_true", help="--logo: also evaluate the packaged model")
     ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) whose fit includes this generator")
     ap.add_argument("--gens", default=None, help="--logo: comma-separated generators (default: all installed: "
-                    "sim, quasi, control)")
+                    "sim, quasi, control, tissue)")
     ap.add_argument("--pairs", action="store_true", help="--logo: also every one-on-one direction (fit on one, "
                     "evaluate on another)")
     args = ap.parse_args(argv)

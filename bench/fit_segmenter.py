@@ -467,7 +467,7 @@ def load_sessions(gens: list[str], data: list[str], per_family: int, seed0: int)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gen", action="append", default=[],
-                    help="generator(s) to fit on: sim, quasi, control (repeatable, or comma-separated)")
+                    help="generator(s) to fit on: sim, quasi, control, tissue (repeatable, or comma-separated)")
     ap.add_argument("--data", action="append", default=[], help="folder of recordings + X.labels.json (repeatable)")
     ap.add_argument("--per-family", type=int, default=24)
     ap.add_argument("--seed0", type=int, default=1000, help="first seed (the accuracy bench uses 100...)")

@@ -6,6 +6,8 @@
   model, branch gen), when installed.
 * generator "control": holdsense.controlsim (a third, independently designed generator: the person as a
   delayed feedback controller on a Hunt-Crossley foam contact), when installed.
+* generator "tissue": holdsense.tissuesim (a fourth, independently designed generator: posture-controlled
+  sinking onto viscoelastic tissue and foam, behaviour from a semi-Markov grammar), when installed.
 * a dataset folder: recordings (holdsense-recording/1, *.csv / *.csv.gz) each with X.labels.json
   (holdsense-labels/1) beside it -- so a lab can refit on its own labelled data.
 
@@ -23,7 +25,7 @@ from typing import Any, Iterator
 
 from rollsignal import SampleChunk
 
-GENERATORS = ("sim", "quasi", "control")
+GENERATORS = ("sim", "quasi", "control", "tissue")
 COMBOS = list(itertools.product((10, 80), (True, False), ("ribbed", "smooth")))
 #: rate x shell, for corpora recorded with the encoder (force-only = the same session without its angle)
 RATE_SHELL = list(itertools.product((10, 80), ("ribbed", "smooth")))
@@ -58,10 +60,18 @@ def have_control() -> bool:
     return True
 
 
+def have_tissue() -> bool:
+    try:
+        import holdsense.tissuesim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def available() -> list[str]:
     """The generators installed here, in GENERATORS order."""
     return [g for g in GENERATORS if g == "sim" or (g == "quasi" and have_quasi()) or
-            (g == "control" and have_control())]
+            (g == "control" and have_control()) or (g == "tissue" and have_tissue())]
 
 
 def families(generator: str) -> list[str]:
@@ -74,6 +84,9 @@ def families(generator: str) -> list[str]:
     if generator == "control":
         from holdsense.controlsim import FAMILIES as CFAMILIES
         return list(CFAMILIES)
+    if generator == "tissue":
+        from holdsense.tissuesim import FAMILIES as TFAMILIES
+        return list(TFAMILIES)
     raise ValueError(f"unknown generator {generator!r} ({', '.join(GENERATORS)})")
 
 
@@ -96,11 +109,14 @@ def generate(generator: str, family: str, seed: int, rate_hz: float, encoder: bo
         res = qgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
         return Session(f"quasi/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
                        "quasi", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
-    if generator == "control":
-        from holdsense.controlsim import generate as cgen
+    if generator in ("control", "tissue"):
+        if generator == "control":
+            from holdsense.controlsim import generate as cgen
+        else:
+            from holdsense.tissuesim import generate as cgen
         res = cgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
-        return Session(f"control/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
-                       "control", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
+        return Session(f"{generator}/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
+                       generator, res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
     raise ValueError(f"unknown generator {generator!r}")
 
 
