@@ -1,9 +1,12 @@
 """Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v3.json) from labelled sessions.
 
-    python bench/fit_segmenter.py --gen sim[,quasi,control] [--gen ...] [--data DIR] [--per-family 24] [--out PATH]
+    python bench/fit_segmenter.py --gen sim[,quasi,control,tissue] [--gen ...] [--data DIR] [--per-family 24] [--out PATH]
 
-Sources: generators (holdsense.sim, holdsense.quasistatic) and/or a folder of recordings with
-X.labels.json beside each (bench/sessions.py), so a lab can refit on its own labelled data.
+The packaged model: --gen sim,quasi,control,tissue (docs/detector.md, "The packaged model").
+
+Sources: generators (holdsense.sim, holdsense.quasistatic, holdsense.controlsim, holdsense.tissuesim) and/or
+a folder of recordings with X.labels.json beside each (bench/sessions.py), so a lab can refit on its own
+labelled data.
 
 Steps
 1. Augment every training session so the model cannot lean on one world's quirks: extra white

@@ -45,14 +45,11 @@ def _hold_f1(truth, segs, t_end):
     return 2 * np.sum(a & b) / max(np.sum(a) + np.sum(b), 1)
 
 
-# families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed)
-# (the re-position family: its first two holds merge, which the test allows once; with the reporting
-# threshold (0.4) the 17 s hold after the third re-position, confidence 0.26, is not reported either:
-# 3 of 5 holds found)
-KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {
-    "reposition": "a 17 s hold after a re-position stays below the reporting threshold (confidence 0.26) "
-                  "and the first two holds merge: 3 of 5 holds",
-}
+# families a force-only build is known to get wrong on the test seed (strict xfail: fails loudly once fixed).
+# None with the four-world model: the re-position family (seed 1) finds 4 of its 5 holds, each on its own
+# (the 17 s hold after the third re-position is still not reported; the test allows one miss), where the
+# three-world model merged the first two and missed that one.
+KNOWN_FORCE_ONLY_MISSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
