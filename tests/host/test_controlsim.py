@@ -290,28 +290,3 @@ def test_ranges_documented():
     for fam in FAMILIES:
         assert f"`{fam}`" in sec
     assert all(src for (_lo, _hi, _u, src, _n) in RANGES.values())
-
-
-def test_simulate_and_analyze_cli_with_the_controlsim_generator(tmp_path):
-    import subprocess
-    import sys
-
-    out = tmp_path / "limb.csv"
-    cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "controlsim"]
-    proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "controlsim limb seed 3" in proc.stdout
-    rec = read_recording(out, warn=None)
-    ref = generate("limb", 3, rate_hz=10.0, encoder=False)
-    np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-2)
-    assert rec.samples.angle_deg is None
-    assert read_labels(tmp_path / "limb.labels.json")["segments"] == json.loads(json.dumps(ref.labels["segments"]))
-    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["format"] == "holdsense-analysis/1"
-    bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "controlsim" in bad.stderr
-    assert not (tmp_path / "x.csv").exists()

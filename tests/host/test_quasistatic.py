@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -373,31 +371,6 @@ def test_written_csv_round_trips_through_the_reader(tmp_path):
         cal = rec.metadata["calibration"]
         np.testing.assert_allclose((r.raw_counts - cal["tare_counts"]) * cal["counts_to_n"][1], r.force_n, atol=2e-3)
         assert json.loads(lab_path.read_text()) == json.loads(json.dumps(s.labels))
-
-
-def test_simulate_and_analyze_cli_with_the_quasistatic_generator(tmp_path):
-    out = tmp_path / "limb.csv"
-    cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "quasistatic"]
-    proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    rec = read_recording(out, warn=None)
-    ref = generate("limb", 3, rate_hz=10.0, encoder=False)
-    np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-3)
-    assert rec.samples.angle_deg is None
-    assert json.loads((tmp_path / "limb.labels.json").read_text())["segments"] == ref.labels["segments"]
-    # the project's analysis reads it (one subprocess for both commands keeps the test quick)
-    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    res = json.loads(proc.stdout)
-    assert res["format"] == "holdsense-analysis/1"
-    assert res["segments"][0]["start_s"] == 0.0
-    assert res["summary"]["duration_s"] == pytest.approx(ref.t_s[-1], abs=0.5)
-    bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "gaps" in bad.stderr
-    assert not (tmp_path / "x.csv").exists()
 
 
 def test_corpus_cycles_families_and_seeds():

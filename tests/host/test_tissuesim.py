@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -361,28 +359,6 @@ def test_generation_is_fast():
     t = time.perf_counter()
     s = generate("long", 4, rate_hz=80.0, encoder=True)
     assert s.duration_s > 400 and time.perf_counter() - t < 1.0
-
-
-def test_simulate_and_analyze_cli_with_the_tissuesim_generator(tmp_path):
-    out = tmp_path / "limb.csv"
-    cmd = [sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "tissuesim"]
-    proc = subprocess.run(cmd + ["--scenario", "limb", "--seed", "3", "--rate", "10", "--no-encoder", "-o", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "tissuesim limb seed 3" in proc.stdout
-    rec = read_recording(out, warn=None)
-    ref = gen("limb", 3, rate_hz=10.0, encoder=False)
-    np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-2)
-    assert rec.samples.angle_deg is None
-    assert read_labels(tmp_path / "limb.labels.json")["segments"] == json.loads(json.dumps(ref.labels["segments"]))
-    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["format"] == "holdsense-analysis/1"
-    bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "tissuesim" in bad.stderr
-    assert not (tmp_path / "x.csv").exists()
 
 
 def test_packaged_detector_with_the_angle_finds_the_labelled_holds():
