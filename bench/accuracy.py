@@ -247,14 +247,15 @@ def summary_row(ev: dict[str, Any]) -> dict[str, Any]:
 
 def print_summary(summary: list[dict[str, Any]]) -> None:
     print("\nsummary (force-only | encoder):")
-    hdr = (f"{'evaluated on':<13}{'fitted on':<20}{'kind':<10}{'hold':>6}{'roll':>6}{'event':>6}{'bnd s':>6}"
+    fw = max([len('+'.join(r['fitted_on'])) for r in summary] + [9]) + 2  # the widest "a+b+c" and a gap
+    hdr = (f"{'evaluated on':<13}{'fitted on':<{fw}}{'kind':<10}{'hold':>6}{'roll':>6}{'event':>6}{'bnd s':>6}"
            f"{'FP/10':>6}  {'worst family':<18}{'sm-rib':>7} |{'hold':>6}{'event':>6}{'bnd s':>6}")
     print(hdr)
     print("-" * len(hdr))
     for r in summary:
         f, e = r["force"], r["enc"]
         worst = f"{f['worst_family']} {f['worst_event']:.2f}"
-        print(f"{r['evaluated_on']:<13}{'+'.join(r['fitted_on']):<20}{r['kind']:<10}{f['hold']:>6.3f}{f['roll']:>6.3f}"
+        print(f"{r['evaluated_on']:<13}{'+'.join(r['fitted_on']):<{fw}}{r['kind']:<10}{f['hold']:>6.3f}{f['roll']:>6.3f}"
               f"{f['event']:>6.3f}{f['boundary_s']:>6.2f}{f['fp_per_10min_roll']:>6.2f}  "
               f"{worst:<18}{f['smooth_minus_ribbed_hold']:>+7.3f} |{e['hold']:>6.3f}{e['event']:>6.3f}{e['boundary_s']:>6.2f}")
 
