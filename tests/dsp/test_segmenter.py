@@ -264,8 +264,9 @@ KNOWN: dict[tuple[str, str], str] = {
     ("reposition", "control"): "controlsim re-positions: 5 of 15 pairs of holds split (the others merge or are missed)",
     ("limb", "control"): "controlsim knee bends: 5 of 7 holds found; bouts split or hide the others",
     ("limb", "tissue"): "tissuesim knee bends: 8 and 7 of 11 holds found (bouts that nearly unload a light hold)",
-    ("slow", "tissue"): "tissuesim slow rolling: 8 false holds in 458 s (posture-held rolling over a flat stretch of "
-                        "the limb keeps the load as flat as a hold)",
+    ("slow", "tissue"): "tissuesim slow sessions: 8 unmatched holds in 458 s of rolling: 3 inside slow rolling "
+                        "(confidence 0.40-0.48), the others pieces of true holds (one split in two, holds merged "
+                        "with the ironing or the re-position beside them)",
     ("reposition", "tissue"): "tissuesim re-position chains: 8 of 40 pairs of holds split (the others merge)",
 }
 
