@@ -82,14 +82,8 @@ class Session:
 
     def write(self, path: str | Path) -> tuple[Path, Path]:
         """Write the recording (holdsense-recording/1; .csv or .csv.gz) and X.labels.json beside it."""
-        from holdsense.io.labels import write_labels
-        from holdsense.io.recording import write_recording
-
-        p = Path(path)
-        write_recording(p, self.chunk, self.metadata)
-        lp = labels_path(p)
-        write_labels(lp, dict(self.labels, source=p.name))
-        return p, lp
+        from holdsense.io.labels import write_labelled_recording
+        return write_labelled_recording(path, self.chunk, self.metadata, self.labels)
 
 
 def labels_path(path: str | Path) -> Path:

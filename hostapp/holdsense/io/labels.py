@@ -152,6 +152,18 @@ def write_labels(path: str | os.PathLike[str], obj: dict[str, Any]) -> Path:
     return p
 
 
+def write_labelled_recording(path: str | os.PathLike[str], chunk: Any, metadata: dict[str, Any],
+                             labels: dict[str, Any]) -> tuple[Path, Path]:
+    """Write a generated session: the recording (holdsense-recording/1, .csv or .csv.gz) and its labels
+    beside it (validated, atomic, with `source` naming the recording); returns (recording, labels) paths.
+    One writer for the generators' `Session.write`, so their files come out alike."""
+    from .recording import write_recording  # lazy: reading labels does not need the recording writer
+
+    p = Path(path)
+    write_recording(p, chunk, metadata)
+    return p, write_labels(labels_path_for(p), dict(labels, source=p.name))
+
+
 def labelled_kinds(obj: dict[str, Any]) -> tuple[str, ...]:
     """The kinds a labels object speaks for (all three when it does not say)."""
     k = obj.get("labelled_kinds")

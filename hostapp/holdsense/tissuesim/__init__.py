@@ -94,14 +94,8 @@ class Session:
 
     def write(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
         """Write the recording (holdsense-recording/1) and its labels beside it; (recording, labels) paths."""
-        from ..io.labels import write_labels
-        from ..io.recording import write_recording
-
-        p = Path(path)
-        write_recording(p, self.chunk, self.metadata)
-        lp = labels_path(p)
-        write_labels(lp, dict(self.labels, source=p.name))
-        return p, lp
+        from ..io.labels import write_labelled_recording
+        return write_labelled_recording(path, self.chunk, self.metadata, self.labels)
 
 
 # ------------------------------------------------------------------------------------------- draws
