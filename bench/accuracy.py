@@ -167,7 +167,7 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
     """
     from rollsignal.metrics import reliability, score_session, summarise
     from rollsignal.segmenter import load_model
-    from sessions import RATE_SHELL, families, force_only, generate
+    from sessions import corpus, force_only, generate
 
     model = load_model(model_path)
     scores: dict[tuple[str, str, str, str], list[Any]] = defaultdict(list)  # (family, mode, rate, shell)
@@ -175,29 +175,26 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
     conf: list[float] = []
     correct: list[bool] = []
     n = 0
-    for fam in families(gen):
-        for i in range(per_family):  # bench/sessions.corpus's order and draws, plus each session's twin
-            rate, shell = RATE_SHELL[i % len(RATE_SHELL)]
-            s = generate(gen, fam, seed0 + i, rate, True, shell)
-            n += 1
-            t_end = float(s.samples.t_s[-1])
-            for mode, chunk in (("enc", s.samples), ("force", force_only(s.samples))):
-                segs, holds = _run_detector(chunk, model)
-                sc = score_session(s.segments, segs, t_end)
-                scores[(s.family, mode, f"{s.rate_hz:g}Hz", str(s.shell))].append(sc)
-                if mode == "force":
-                    pairs[shell].append(sc)
-                    ok = [False] * len(holds)
-                    for _i, j in sc.events.pairs:
-                        ok[j] = True
-                    conf += [h.get("confidence") or 0.0 for h in holds]
-                    correct += ok
-                if verbose and (sc.events.fp or sc.events.fn):
-                    print(f"  {s.name} {mode}: events tp/fp/fn {sc.events.counts()}", file=sys.stderr)
-            other = "smooth" if shell == "ribbed" else "ribbed"
-            tw = generate(gen, fam, seed0 + i, rate, False, other)
-            segs, _ = _run_detector(tw.samples, model)
-            pairs[other].append(score_session(tw.segments, segs, float(tw.samples.t_s[-1])))
+    for s in corpus(gen, per_family, seed0):
+        n += 1
+        t_end = float(s.samples.t_s[-1])
+        for mode, chunk in (("enc", s.samples), ("force", force_only(s.samples))):
+            segs, holds = _run_detector(chunk, model)
+            sc = score_session(s.segments, segs, t_end)
+            scores[(s.family, mode, f"{s.rate_hz:g}Hz", str(s.shell))].append(sc)
+            if mode == "force":
+                pairs[str(s.shell)].append(sc)
+                ok = [False] * len(holds)
+                for _i, j in sc.events.pairs:
+                    ok[j] = True
+                conf += [h.get("confidence") or 0.0 for h in holds]
+                correct += ok
+            if verbose and (sc.events.fp or sc.events.fn):
+                print(f"  {s.name} {mode}: events tp/fp/fn {sc.events.counts()}", file=sys.stderr)
+        other = "smooth" if s.shell == "ribbed" else "ribbed"  # the same session with the other shell
+        tw = generate(gen, s.family, s.seed, s.rate_hz, False, other)
+        segs, _ = _run_detector(tw.samples, model)
+        pairs[other].append(score_session(tw.segments, segs, float(tw.samples.t_s[-1])))
 
     def pool(pred: Callable[[tuple[str, str, str, str]], bool]) -> dict[str, float]:
         return summarise([x for k, v in scores.items() if pred(k) for x in v])

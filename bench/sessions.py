@@ -17,6 +17,7 @@ corpus of n per family covers every combination when n is a multiple of 8.
 """
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any, Iterator
 from rollsignal import SampleChunk
 
 GENERATORS = ("sim", "quasi", "control", "tissue")
+#: bench name -> module of the independently designed generators (holdsense.sim is called differently)
+BUILTIN_MODULES = {"quasi": "holdsense.quasistatic", "control": "holdsense.controlsim", "tissue": "holdsense.tissuesim"}
 COMBOS = list(itertools.product((10, 80), (True, False), ("ribbed", "smooth")))
 #: rate x shell, for corpora recorded with the encoder (force-only = the same session without its angle)
 RATE_SHELL = list(itertools.product((10, 80), ("ribbed", "smooth")))
@@ -42,27 +45,17 @@ class Session:
     encoder: bool | None = None
     shell: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # a generator's seed (None: a recording from a folder)
 
 
-def have_quasi() -> bool:
-    try:
-        import holdsense.quasistatic  # noqa: F401
-    except ImportError:
+def installed(generator: str) -> bool:
+    """Whether `generator` can run here (sim always; the others when their module is importable)."""
+    if generator == "sim":
+        return True
+    if generator not in BUILTIN_MODULES:
         return False
-    return True
-
-
-def have_control() -> bool:
     try:
-        import holdsense.controlsim  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def have_tissue() -> bool:
-    try:
-        import holdsense.tissuesim  # noqa: F401
+        importlib.import_module(BUILTIN_MODULES[generator])
     except ImportError:
         return False
     return True
@@ -70,23 +63,15 @@ def have_tissue() -> bool:
 
 def available() -> list[str]:
     """The generators installed here, in GENERATORS order."""
-    return [g for g in GENERATORS if g == "sim" or (g == "quasi" and have_quasi()) or
-            (g == "control" and have_control()) or (g == "tissue" and have_tissue())]
+    return [g for g in GENERATORS if installed(g)]
 
 
 def families(generator: str) -> list[str]:
     if generator == "sim":
         from holdsense.sim import family_names
         return list(family_names())
-    if generator == "quasi":
-        from holdsense.quasistatic import FAMILIES
-        return list(FAMILIES)
-    if generator == "control":
-        from holdsense.controlsim import FAMILIES as CFAMILIES
-        return list(CFAMILIES)
-    if generator == "tissue":
-        from holdsense.tissuesim import FAMILIES as TFAMILIES
-        return list(TFAMILIES)
+    if generator in BUILTIN_MODULES:
+        return list(importlib.import_module(BUILTIN_MODULES[generator]).FAMILIES)
     raise ValueError(f"unknown generator {generator!r} ({', '.join(GENERATORS)})")
 
 
@@ -103,20 +88,12 @@ def generate(generator: str, family: str, seed: int, rate_hz: float, encoder: bo
             scn = spec
         res = simulate(scn, seed, rate_hz=rate_hz, encoder=encoder)
         return Session(f"sim/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family, "sim",
-                       res.samples, res.labels["segments"], rate_hz, encoder, shell, res.metadata)
-    if generator == "quasi":
-        from holdsense.quasistatic import generate as qgen
-        res = qgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
-        return Session(f"quasi/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
-                       "quasi", res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
-    if generator in ("control", "tissue"):
-        if generator == "control":
-            from holdsense.controlsim import generate as cgen
-        else:
-            from holdsense.tissuesim import generate as cgen
-        res = cgen(family, seed, rate_hz=rate_hz, encoder=encoder, shell=shell)
+                       res.samples, res.labels["segments"], rate_hz, encoder, shell, res.metadata, seed)
+    if generator in BUILTIN_MODULES:  # the independent generators: built-in families, one generate() signature
+        res = importlib.import_module(BUILTIN_MODULES[generator]).generate(family, seed, rate_hz=rate_hz,
+                                                                           encoder=encoder, shell=shell)
         return Session(f"{generator}/{family}-s{seed}-{rate_hz:g}hz-{'enc' if encoder else 'force'}-{shell}", family,
-                       generator, res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata))
+                       generator, res.chunk, res.labels["segments"], rate_hz, encoder, shell, dict(res.metadata), seed)
     raise ValueError(f"unknown generator {generator!r}")
 
 
