@@ -65,7 +65,7 @@ class Detector:
     until they span this much device time before the stages run, which cuts
     per-call overhead; results are identical for any value (every stage streams
     exactly), only wall-clock latency changes. None (default): 0.25 s with the encoder
-    (labels 0.45 s after the data), 1 s force only (the segmenter decides ~5 s after the data).
+    (labels 0.45 s after the data), 1 s force only (the segmenter decides ~6 s after the data).
     `progress_events`: False skips making the 1 Hz hold_progress events (analyze() keeps none; the
     safety check still runs at each tick, so every other event and the result are the same).
     `record_candidates`: keep every still run of min_hold_s or more with its peak confidence in
@@ -136,7 +136,7 @@ class Detector:
         self._t_last = float(chunk.t_s[-1])
         self._queue.append(chunk)
         if self.batch_s is None:
-            # with the encoder labels come 0.45 s after the data, force only ~5 s after (segmenter lag):
+            # with the encoder labels come 0.45 s after the data, force only ~6 s after (segmenter lag):
             # gathering 1 s there adds little to that wait and cuts the per-call work fourfold
             self.batch_s = 0.25 if chunk.angle_deg is not None else 1.0
         if self._t_last - float(self._queue[0].t_s[0]) < self.batch_s:

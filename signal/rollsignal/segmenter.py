@@ -13,14 +13,17 @@ The decoder works in steps of 0.25 s (five 20 Hz frames) and the model is evalua
 the step's centre frame: every feature looks at windows of 1 s or more, so the step's other frames
 would say nearly the same, at five times the cost.
 
-Features of frame j (20 Hz frames; windows centred on j where the look-ahead allows, see LOOKAHEAD_S):
+Features of frame j (20 Hz frames; windows centred on j where the look-ahead, the model's
+`lookahead_s` (4 s), allows):
 for windows of 1, 2, 4 and 8 s the relative standard deviation, range, half-window slope and total
 variation (path length) of the force, each divided by the window's mean level; for 2, 4 and 8 s the
 monotonicity |net change| / path length (slow rolling ramps one way along a 4-8 s stroke: close to 1;
 a knee bend swings back and forth around a level: close to 0); the level relative to the session's
 loaded force over the last ~30 s and ~2 min (holds are usually lighter than rolling); the relative
 variability against the session's own typical variability (a noisy cell or a restless person raises
-both); band powers 0.1-0.4 Hz (slow strokes, breathing) and 0.4-1.5 Hz (strokes, knee bends).
+both); band powers 0.1-0.4 Hz (slow strokes, breathing) and 0.4-1.5 Hz (strokes, knee bends); the
+level of 0.5-2 s around j against the level 1.5-4 s before and after it (EXCURSIONS: a re-position
+between two holds departs from both sides, a stroke from one).
 
 Exact under any chunking: window sums are integer sums of the force quantised to 0.01 N (integer
 addition does not depend on where a cumulative sum starts), max/min filters are order-free, the
@@ -32,7 +35,7 @@ model's log-odds of hold (scaled by a fitted factor, since neighbouring steps ar
 times the step's loaded frames); switching into and out of a hold costs fitted penalties. Fixed lag:
 when step t's evidence arrives, the label of step t - LAG is read off the best path ending at t
 (traceback), and never revised. The batch `analyze()` is the same decoder fed everything: identical
-labels. Latency = look-ahead of the features (2 s) + decoder lag (in the model file) + up to one step.
+labels. Latency = look-ahead of the features (4 s) + decoder lag (in the model file) + up to one step.
 """
 from __future__ import annotations
 
@@ -68,6 +71,14 @@ SIDE_S = 2.0
 #: tells a light hold from rolling, and unlike a mean it is not pulled down by the holds themselves.
 PEAK_S = 120.0
 PEAK_BLOCK_K = 20
+#: excursions: the log level of a centre window against the level just before it and just after it
+#: (frames: centre half-width, side windows from `gap` to `outer` frames away; centre 0.5-2 s, sides
+#: out to 1.5-4 s, so the 4 s look-ahead sees both sides of a 1-4 s excursion). A re-position lifts or
+#: drops the load for 1-4 s between two holds while the roller travels (tissuesim's people unload onto
+#: their hands); the load there can be as quiet as a hold's, so the window statistics call it still,
+#: but it departs from both of its sides. A stroke ramps (one side only); a knee bend departs too, but
+#: again and again (the band powers tell).
+EXCURSIONS = ((5, 11, 30), (10, 21, 40), (20, 41, 80))
 EPS = 1e-3
 
 FEATURE_NAMES: tuple[str, ...] = tuple(
@@ -78,6 +89,7 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
     + [f"band_{a:g}_{b:g}hz" for a, b in BANDS_HZ]
     + [f"{q}_{d}_{SIDE_S:g}s" for d in ("before", "after") for q in ("rsd", "rtv")]
     + [f"level_peak_{PEAK_S:g}s"]
+    + [f"{q}_{o * FRAME_S:g}s" for _c, _g, o in EXCURSIONS for q in ("level_vs_before", "level_vs_after", "excursion")]
 )
 
 
@@ -249,7 +261,7 @@ class ForceFeatures:
         self.ahead = [min(self.D, w // 2) for w in self.win]
         self.back = [w - 1 - a for w, a in zip(self.win, self.ahead)]
         self.mono = [self.win[WINDOWS_S.index(w)] for w in MONO_WINDOWS_S]
-        self.H = self.D + max(self.back)  # history kept (frames)
+        self.H = self.D + max(max(self.back), max(o for _c, _g, o in EXCURSIONS))  # history kept (frames)
         self._q: np.ndarray | None = None  # quantised force history (int64)
         self._ld: np.ndarray | None = None  # loaded & valid history
         self._last_f = math.nan
@@ -451,6 +463,20 @@ class ForceFeatures:
             out[r + 1] = wsum(ctv, lo + 1, hi) * Q_N / lvl
             r += 2
         out[r] = np.log(np.maximum(lvl2, LEVEL_FLOOR_N) / np.maximum(peak_all[ir], LEVEL_FLOOR_N))
+        r += 1
+
+        def level(lo: int, hi: int) -> np.ndarray:
+            return np.maximum(wsum(c1, lo, hi) / (hi - lo + 1) * Q_N, LEVEL_FLOOR_N)
+
+        for c, g, o in EXCURSIONS:
+            g, o = min(g, D - 1), min(o, D)  # a model with a shorter look-ahead sees less of the after side
+            centre = np.log(level(-c, c))
+            vb, va = centre - np.log(level(-o, -g)), centre - np.log(level(g, o))
+            out[r] = vb
+            out[r + 1] = va
+            # departs from both sides the same way: the smaller departure, signed; else 0
+            out[r + 2] = np.where(vb * va > 0, np.sign(vb) * np.minimum(np.abs(vb), np.abs(va)), 0.0)
+            r += 3
         # the relative quantities as log(x + EPS), in one pass
         lg = self._log_rows
         out[lg] = np.log(out[lg] + EPS)
