@@ -18,14 +18,15 @@ from .profile import Profile, ProfileError, available_profiles, load_profile
 from .types import FLAG_GAP, FLAG_NAMES, FLAG_SAT, FLAG_SPIKE, SampleChunk, flags_to_text, text_to_flags
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load lazily
-    from .detector import ANALYSIS_FORMAT, AnalysisResult, Detector, analyze
+    from .detector import ANALYSIS_FORMAT, AnalysisResult, Detector, analyze, confirm_lag_s
 
-_LAZY = {"ANALYSIS_FORMAT": "detector", "AnalysisResult": "detector", "Detector": "detector", "analyze": "detector"}
+_LAZY = {"ANALYSIS_FORMAT": "detector", "AnalysisResult": "detector", "Detector": "detector", "analyze": "detector",
+         "confirm_lag_s": "detector"}
 
 __all__ = [
     "ANALYSIS_FORMAT", "AnalysisResult", "Detector", "Event", "FLAG_GAP", "FLAG_NAMES", "FLAG_SAT", "FLAG_SPIKE",
     "HoldEnded", "HoldProgress", "HoldStarted", "Profile", "ProfileError", "SampleChunk", "StateEvent",
-    "WarningEvent", "analyze", "available_profiles", "event_to_dict", "flags_to_text", "load_profile",
+    "WarningEvent", "analyze", "available_profiles", "confirm_lag_s", "event_to_dict", "flags_to_text", "load_profile",
     "text_to_flags",
 ]
 __version__ = "0.1.0"

@@ -318,9 +318,10 @@ class CoachSettings:
     nudge_roll_s: float = 45.0
     limb_prompt_s: float = 40.0
     short_hold_s: float = 30.0
-    # The detector confirms a hold 5 s after its true start and back-dates it; a nudge
-    # counts rolling only up to this long ago, so it never fires on a hold awaiting confirmation.
-    confirm_lag_s: float = 5.0
+    # The detector confirms a hold some seconds after its true start and back-dates it; a nudge
+    # counts rolling only up to this long ago, so it does not fire on a hold awaiting confirmation.
+    # 5.5 s with the encoder; force only longer (rollsignal.confirm_lag_s: the guide sets it per stream).
+    confirm_lag_s: float = 5.5
 
 
 class FlowError(RuntimeError):

@@ -300,6 +300,13 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         started_utc = str(meta.get("started_utc") or utc_now_iso())
         kind = "session"
 
+    # A hold is confirmed seconds after its back-dated start (force only up to ~23 s): rolling counted towards a
+    # nudge stops that long ago, so "you rolled without holding" does not come while a hold is confirmed.
+    import rollsignal
+
+    has_encoder = source.recording.samples.angle_deg is not None if rec is not None else bool(device.has_encoder)
+    flow.settings.confirm_lag_s = rollsignal.confirm_lag_s(has_encoder)
+
     slow: list[Any] = []
     if device is not None:
         slow.append(RollerCues(lambda pattern, repeat: device.cue(pattern, repeat)))

@@ -125,10 +125,10 @@ def test_nudge_after_long_rolling_not_while_off_and_reset_by_a_hold() -> None:
     script = [(0.0, _state(0.0, "roll", "off")),
               (30.0, _state(30.0, "off", "roll")),  # steps off for a minute: not rolling
               (90.0, _state(90.0, "roll", "off"))]
-    cues = _run(f, script, 200.0)
+    cues = _run(f, script, 201.0)
     nudges = [c for c in cues if c.kind == "nudge"]
-    # 30 s + 15 s = 45 s of rolling at t = 105 s, given 5 s later (a hold may be awaiting confirmation)
-    assert [c.t_s for c in nudges] == [110.0, 155.0, 200.0]
+    # 30 s + 15 s = 45 s of rolling at t = 105 s, given 5.5 s later (a hold may be awaiting confirmation)
+    assert [c.t_s for c in nudges] == [110.5, 155.5, 200.5]
     assert "don't just roll" in nudges[0].text
     # a hold resets the count
     g = _guided("calves")
@@ -139,15 +139,32 @@ def test_nudge_after_long_rolling_not_while_off_and_reset_by_a_hold() -> None:
     cues = _run(g, script, 115.0)
     assert [c.t_s for c in cues if c.kind == "nudge"] == [] and g.stats.nudges == 0
     cues = _run(g, [], 125.0)
-    assert [c.t_s for c in cues if c.kind == "nudge"] == [120.0]
+    assert [c.t_s for c in cues if c.kind == "nudge"] == [120.5]
 
 
 def test_no_nudge_for_a_hold_awaiting_confirmation() -> None:
     f = _guided()
-    # rolling from 0; a hold truly starts at 44 s and is confirmed (back-dated) at 49 s
+    # rolling from 0; a hold truly starts at 44 s and is confirmed (back-dated) at 49 s (within 5.5 s)
     script = [(0.0, _state(0.0, "roll", "off")), (49.0, {"kind": "hold_started", "t_s": 49.0, "start_s": 44.0})]
     cues = _run(f, script, 60.0)
     assert not [c for c in cues if c.kind == "nudge"]
+
+
+def test_no_nudge_for_a_force_only_hold_awaiting_confirmation() -> None:
+    """Force only the detector confirms a hold later (look-ahead, decoder lag, the approach walked back):
+    the guide's lag comes from rollsignal, and with the encoder's 5.5 s this session would be nudged."""
+    import rollsignal
+
+    lag_s = rollsignal.confirm_lag_s(False)
+    assert lag_s > rollsignal.confirm_lag_s(True) + 5.0
+    # rolling from 0; a hold truly starts at 40 s and is confirmed (back-dated) lag_s - 0.5 s later
+    script = [(0.0, _state(0.0, "roll", "off")),
+              (40.0 + lag_s - 0.5, {"kind": "hold_started", "t_s": 40.0 + lag_s - 0.5, "start_s": 40.0})]
+    f = _guided()
+    f.settings.confirm_lag_s = lag_s
+    assert not [c for c in _run(f, script, 70.0) if c.kind == "nudge"]
+    g = _guided()  # the encoder's lag
+    assert [c.t_s for c in _run(g, script, 70.0) if c.kind == "nudge"] == [50.5]
 
 
 def test_joining_mid_hold_gives_one_milestone_not_a_storm() -> None:
