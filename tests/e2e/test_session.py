@@ -155,6 +155,22 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     assert "before/after from history session 1" in p.stderr
 
 
+def test_no_nudge_while_a_force_only_hold_waits_to_be_confirmed(tmp_path: Path, answers: Path) -> None:
+    """sim's standard session 1 rolls from 5.9 s to 45.5 s, then holds; force only the detector confirms the
+    hold at 58.6 s. Counting rolling up to 5.5 s ago (the encoder's lag) the guide would have told the
+    athlete at 56.4 s that they rolled 45 s without holding, ten seconds into the hold."""
+    from holdsense.io.recording import write_recording
+    from holdsense.sim import simulate
+
+    res = simulate("standard", 1, rate_hz=80, encoder=False, duration_s=100.0)
+    rec = tmp_path / "force-only.csv"
+    write_recording(rec, res.samples, {"sample_rate_hz": 80, "region": "quads"})
+    p = hs("session", "--replay", str(rec), "--speed", "max", "--answers", str(answers), "--sound", "off")
+    assert p.returncode == 0, p.stderr
+    assert "Holding" in p.stdout and "Hold ended" in p.stdout
+    assert "without holding" not in p.stdout and "nudged" not in p.stdout
+
+
 def test_no_terminal_and_no_answers_is_a_clear_error(tmp_path: Path, demo: Path) -> None:
     """stdin is an open pipe nobody writes to: a command that read it would hang until the timeout."""
     db = tmp_path / "h.sqlite3"
