@@ -256,6 +256,8 @@ class ForceFeatures:
         self.c = stride // 2  # evaluated frame within its step
         if self.D < self.M - 1 - self.c:
             raise ValueError("the look-ahead must reach the end of a step")
+        if self.D < max(c for c, _g, _o in EXCURSIONS) + 1:  # the excursions' centre window and one frame after
+            raise ValueError("the look-ahead must reach past the excursions' centre windows")
         self.win = [_k(w) for w in WINDOWS_S]
         # window of w frames around frame j: [j - back, j + ahead], ahead <= D
         self.ahead = [min(self.D, w // 2) for w in self.win]

@@ -95,6 +95,14 @@ def test_features_once_per_step_and_chunking_free(n: int, D: int) -> None:
     assert np.array_equal(whole[full][:, win], every[centre[full]][:, win])
 
 
+def test_features_refuse_a_look_ahead_shorter_than_their_windows() -> None:
+    """A centre window reaching past the look-ahead would read frames that have not arrived (streaming
+    would differ from batch): refused."""
+    with pytest.raises(ValueError, match="excursions"):
+        ForceFeatures(10, 5)
+    ForceFeatures(21, 5)
+
+
 # ---- decoder ------------------------------------------------------------------------------
 
 def _runs(lab: list[bool]) -> list[tuple[int, int]]:
