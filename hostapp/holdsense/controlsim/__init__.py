@@ -29,6 +29,7 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
+from ..io.labels import GeneratedSession
 from .body import Draw, Planner, Truth, draw_person, render
 from .params import FAMILIES, FAMILY_DESCRIPTIONS, G
 from .sensors import Sensed, draw_sensors, sense
@@ -40,7 +41,7 @@ MIN_HOLD_S = 5.0  # a hold is where the roller does not travel for >= 5 s (docs/
 
 
 @dataclass
-class Session:
+class Session(GeneratedSession):
     """One generated session: samples as recorded, the truth behind them, labels and metadata."""
 
     family: str
@@ -53,37 +54,12 @@ class Session:
     sensed: Sensed
 
     @property
-    def samples(self) -> SampleChunk:
-        return self.chunk
-
-    @property
-    def t_s(self) -> np.ndarray:
-        return self.chunk.t_s
-
-    @property
-    def force_n(self) -> np.ndarray:
-        return self.chunk.force_n
-
-    @property
-    def angle_deg(self) -> np.ndarray | None:
-        return self.chunk.angle_deg
-
-    @property
     def raw_counts(self) -> np.ndarray | None:
         return self.chunk.raw_counts
 
     @property
     def flags(self) -> np.ndarray:
         return self.chunk.flags
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.labels["duration_s"])
-
-    def write(self, path: str | Path) -> tuple[Path, Path]:
-        """Write the recording (holdsense-recording/1; .csv or .csv.gz) and X.labels.json beside it."""
-        from holdsense.io.labels import write_labelled_recording
-        return write_labelled_recording(path, self.chunk, self.metadata, self.labels)
 
 
 def labels_path(path: str | Path) -> Path:

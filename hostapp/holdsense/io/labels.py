@@ -164,6 +164,45 @@ def write_labelled_recording(path: str | os.PathLike[str], chunk: Any, metadata:
     return p, write_labels(labels_path_for(p), dict(labels, source=p.name))
 
 
+class GeneratedSession:
+    """What the generators' `Session` dataclasses share: accessors of their samples and one writer.
+
+    A subclass has `chunk` (SampleChunk), `metadata` (the recording header) and `labels` (this
+    contract's object). Why: controlsim and tissuesim were written apart on purpose (their physics),
+    but a session's files and the names tools read (`samples`, as holdsense.sim's results have) must
+    come out alike.
+    """
+
+    chunk: Any
+    metadata: dict[str, Any]
+    labels: dict[str, Any]
+
+    @property
+    def samples(self) -> Any:
+        return self.chunk
+
+    @property
+    def t_s(self) -> Any:
+        return self.chunk.t_s
+
+    @property
+    def force_n(self) -> Any:
+        return self.chunk.force_n
+
+    @property
+    def angle_deg(self) -> Any:
+        return self.chunk.angle_deg
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.labels["duration_s"])
+
+    def write(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write the recording (holdsense-recording/1; .csv or .csv.gz) and X.labels.json beside it;
+        (recording, labels) paths."""
+        return write_labelled_recording(path, self.chunk, self.metadata, self.labels)
+
+
 def labelled_kinds(obj: dict[str, Any]) -> tuple[str, ...]:
     """The kinds a labels object speaks for (all three when it does not say)."""
     k = obj.get("labelled_kinds")

@@ -30,6 +30,7 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
+from ..io.labels import GeneratedSession
 from .behaviour import (PACE_RANGE, PHASES, Person, Plan, build_plan, gate_array, knots_to_arrays, limb_wave,
                         lowpass_noise, moves_to_x, raised)
 from .body import Contact, relax, relaxed_share, tissue_profile
@@ -54,7 +55,7 @@ def labels_path(recording_path: str | os.PathLike[str]) -> Path:
 
 
 @dataclass
-class Session:
+class Session(GeneratedSession):
     """One generated session: delivered samples, ground-truth labels, recording metadata, truth arrays."""
 
     family: str
@@ -67,35 +68,10 @@ class Session:
     grid: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
 
     @property
-    def samples(self) -> SampleChunk:
-        return self.chunk
-
-    @property
-    def t_s(self) -> np.ndarray:
-        return self.chunk.t_s
-
-    @property
-    def force_n(self) -> np.ndarray:
-        return self.chunk.force_n
-
-    @property
-    def angle_deg(self) -> np.ndarray | None:
-        return self.chunk.angle_deg
-
-    @property
-    def duration_s(self) -> float:
-        return float(self.labels["duration_s"])
-
-    @property
     def name(self) -> str:
         md = self.metadata
         return f"{GENERATOR}-{self.family}-s{self.seed}-{md['sample_rate_hz']:g}hz-" \
                f"{'enc' if md['encoder'] else 'force'}-{md['shell']}"
-
-    def write(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write the recording (holdsense-recording/1) and its labels beside it; (recording, labels) paths."""
-        from ..io.labels import write_labelled_recording
-        return write_labelled_recording(path, self.chunk, self.metadata, self.labels)
 
 
 # ------------------------------------------------------------------------------------------- draws
