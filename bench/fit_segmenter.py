@@ -16,7 +16,9 @@ Steps
 2. Frames and features exactly as the detector makes them (Despiker ... Contact, ForceFeatures: one
    row per 0.25 s decoder step, at the step's centre frame).
 3. A small MLP (one tanh layer, scikit-learn) on loaded frames labelled roll / hold (frames within
-   0.3 s of a true boundary left out: the label there is a matter of definition). The detector
+   0.3 s of a true boundary left out: the label there is a matter of definition; the frames of a
+   re-position between two holds counted GAP_WEIGHT times: they are rare, and missing them merges two
+   holds). The detector
    evaluates it once per decoder step, at the step's centre frame; the training takes every frame (the
    same features, five times the samples).
 4. Decoder (alpha, enter / exit costs, lag 1.5 or 3 s) by grid search on held-back sessions of the same sources,
@@ -88,6 +90,12 @@ RESTARTS = 3
 #: training frames in all (every session contributes the same share, up to its loaded frames): more
 #: sessions with fewer frames each cover more of the worlds' variety than a few sessions in full
 TRAIN_FRAMES = 300_000
+#: re-positions between holds (true roll runs of at most GAP_MAX_S with a hold either side): how many times
+#: their frames count in the classifier's training set. They are 0.2-1 % of the loaded frames, so an
+#: unweighted fit lets a hold's log-odds run on through them and two holds merge (tissuesim's re-position
+#: family 0.31 event F1 held out); docs/detector.md, "Re-positions weighted"
+GAP_WEIGHT = 60
+GAP_MAX_S = 6.0
 LAG_COST_PER_S = 0.01  # objective cost of each second of decoder lag
 START_COST_PER_S = 0.05  # objective cost of each second of median hold-start error
 MIN_HOLD_S = 5.0
@@ -146,6 +154,15 @@ def frame_truth(frames: Frames, segments: list[dict[str, Any]]) -> tuple[np.ndar
     return lab, dist
 
 
+def gap_mask(t_s: np.ndarray, segments: list[dict[str, Any]], max_gap_s: float = GAP_MAX_S) -> np.ndarray:
+    """Per frame: inside a true roll segment of at most `max_gap_s` between two holds (a re-position)."""
+    m = np.zeros(len(t_s), bool)
+    for a, b, c in zip(segments, segments[1:], segments[2:]):
+        if a["kind"] == "hold" and b["kind"] == "roll" and c["kind"] == "hold" and b["end_s"] - b["start_s"] <= max_gap_s:
+            m |= (t_s >= b["start_s"]) & (t_s < b["end_s"])
+    return m
+
+
 def prepare(sessions: list[Session], seed: int, augment_on: bool = True, train: bool = False) -> list[dict[str, Any]]:
     """Frames, truth and feature rows of each session: rows per decoder step ("X", for decoding) or, for
     training the classifier (`train`), rows of every frame ("X_frames"): five times the samples of the
@@ -159,7 +176,7 @@ def prepare(sessions: list[Session], seed: int, augment_on: bool = True, train: 
         lab, dist = frame_truth(fr, s.segments)
         key = "X_frames" if train else "X"
         out.append({"session": s, "frames": fr, key: features(fr, every_frame=train), "y": lab, "dist": dist,
-                    "ld": fr.valid & fr.loaded})
+                    "ld": fr.valid & fr.loaded, "gap": gap_mask(fr.t_s, s.segments)})
     return out
 
 
@@ -220,12 +237,15 @@ def fit_decoder(base: dict[str, Any], pval: list[dict[str, Any]], verbose: bool 
     return sc, kw
 
 
-def training_rows(prep: list[dict[str, Any]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def training_rows(prep: list[dict[str, Any]], gap_weight: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per prepared training session: the feature rows of its loaded, labelled frames further than 0.3 s
-    from a true boundary (the label there is a matter of definition), and whether each is a hold."""
+    from a true boundary (the label there is a matter of definition), and whether each is a hold; rows of
+    a re-position between two holds (`gap_mask`) repeated `gap_weight` times."""
     out = []
     for p in prep:
         sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
+        if gap_weight > 1:
+            sel = np.sort(np.concatenate([sel] + [sel[p["gap"][sel]]] * (gap_weight - 1)))
         out.append((p["X_frames"][sel], p["y"][sel] == 2))
     return out
 
@@ -261,13 +281,13 @@ def base_params(mean: np.ndarray, scale: np.ndarray, layers: Any, prior: float, 
 
 
 def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool = True,
-        meta: dict[str, Any] | None = None, restarts: int = RESTARTS) -> SegmenterModel:
+        meta: dict[str, Any] | None = None, restarts: int = RESTARTS, gap_weight: int = GAP_WEIGHT) -> SegmenterModel:
     t0 = time.perf_counter()
     train = [s for i, s in enumerate(sessions) if i % 4 != 3]
     val = [s for i, s in enumerate(sessions) if i % 4 == 3] or train
     ptr = prepare(train, seed, train=True)
     pval = prepare(val, seed + 1)
-    X, y = training_set(training_rows(ptr), np.random.default_rng(seed))
+    X, y = training_set(training_rows(ptr, gap_weight), np.random.default_rng(seed))
     mean = X.mean(axis=0)
     scale = X.std(axis=0) + 1e-6
     Xs = (X - mean) / scale
@@ -479,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=1000, help="first seed (the accuracy bench uses 100...)")
     ap.add_argument("--hidden", type=int, default=24, help="hidden units (0: logistic regression)")
     ap.add_argument("--restarts", type=int, default=RESTARTS, help="MLP random starts (the best on held-back sessions kept)")
+    ap.add_argument("--gap-weight", type=int, default=GAP_WEIGHT,
+                    help="how many times a re-position's frames (a roll of <= 6 s between two holds) count in training")
     ap.add_argument("--out", default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     args.gen = [g for gs in args.gen for g in gs.split(",") if g]
@@ -492,8 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fitting on {len(sessions)} sessions ({', '.join(args.gen + args.data)})", file=sys.stderr)
     meta = {"fitted_on": args.gen + [os.path.basename(os.path.normpath(d)) for d in args.data],
             "sessions": len(sessions), "per_family": args.per_family, "seed0": args.seed0,
-            "hidden": args.hidden, "train_frames": TRAIN_FRAMES, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
-    m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts)
+            "hidden": args.hidden, "train_frames": TRAIN_FRAMES, "gap_weight": args.gap_weight, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
+    m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts, gap_weight=args.gap_weight)
     d = m.to_dict()
     d["format"] = MODEL_FORMAT
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
