@@ -138,7 +138,7 @@ def _fit_model(gens: list[str] | str, per_family: int, cache_dir: str, refit: bo
     import fit_segmenter
     # the file name carries the recipe's knobs, so a cached fit of another recipe is not reused
     path = os.path.join(cache_dir, f"segmenter-fit-{'+'.join(gens)}-{per_family}-r{fit_segmenter.RESTARTS}-f{fit_segmenter.TRAIN_FRAMES}"
-                        f"-g{fit_segmenter.GAP_WEIGHT}.json")
+                        f"-g{fit_segmenter.GAP_WEIGHT}-h{fit_segmenter.HEAVY_WEIGHT}.json")
     if os.path.exists(path) and not refit:
         return path
     argv: list[str] = []

@@ -64,7 +64,7 @@ def knee_bends(s: Session, share: float, rng: np.random.Generator) -> Session:
 
 def cached(gen: str, per_family: int, knee: float, cache_dir: str) -> dict[str, Any]:
     """Training rows, held-back sessions (prepared) and evaluation sessions of one generator."""
-    path = os.path.join(cache_dir, f"quick-{gen}-{per_family}-k{knee:g}-g{fs.GAP_WEIGHT}.pkl")
+    path = os.path.join(cache_dir, f"quick-{gen}-{per_family}-k{knee:g}-g{fs.GAP_WEIGHT}-h{fs.HEAVY_WEIGHT}.pkl")
     if os.path.exists(path):
         with open(path, "rb") as fh:
             return pickle.load(fh)
@@ -75,7 +75,7 @@ def cached(gen: str, per_family: int, knee: float, cache_dir: str) -> dict[str, 
         rng = np.random.default_rng(77 + gi)
         train = [knee_bends(s, knee, rng) for s in train]
     rows = [(X.astype(np.float32), y) for X, y in fs.training_rows(fs.prepare(train, 1000 + gi, train=True),
-                                                                            fs.GAP_WEIGHT)]
+                                                                            fs.GAP_WEIGHT, fs.HEAVY_WEIGHT)]
     val = fs.prepare([s for i, s in enumerate(fit_s) if i % 4 == 3], 1001 + gi)
     d = {"train": rows, "val": val, "eval": list(corpus(gen, 6, 100))}
     with open(path, "wb") as fh:

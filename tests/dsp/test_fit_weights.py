@@ -46,3 +46,42 @@ def test_training_rows_repeat_gap_frames_weight_times() -> None:
     assert len(X1) == n and (~h1).sum() == 10
     assert len(X5) == n + 4 * 10 and (~h5).sum() == 50
     assert np.array_equal(np.unique(X5[~h5, 0]), np.arange(40, 50))
+
+
+def _frames(t: np.ndarray, f: np.ndarray):
+    from rollsignal.frames import Frames
+    n = len(t)
+    return Frames(np.arange(n), t, f, np.ones(n, bool), None, np.ones(n, bool), None)
+
+
+def test_heavy_mask_marks_holds_as_heavy_as_the_rolling() -> None:
+    fs = _fit_module()
+    t = np.arange(0, 60, 0.05)
+    f = np.full(len(t), 300.0)  # rolling at 300 N
+    segs = [_seg("roll", 0, 10), _seg("hold", 10, 20), _seg("roll", 20, 30), _seg("hold", 30, 40),
+            _seg("roll", 40, 50), _seg("hold", 50, 60)]
+    f[(t >= 10) & (t < 20)] = 150.0  # light: half the rolling
+    f[(t >= 30) & (t < 40)] = 280.0  # 0.93 x the rolling: heavy
+    f[(t >= 50) & (t < 60)] = 420.0  # heavier than the rolling
+    m = fs.heavy_mask(_frames(t, f), segs)
+    assert not m[(t >= 10) & (t < 20)].any()
+    assert m[(t >= 30) & (t < 40)].all() and m[(t >= 50)].all()
+    assert not m[t < 10].any() and not m[(t >= 20) & (t < 30)].any()  # rolling frames never
+    assert not fs.heavy_mask(_frames(t, f), [_seg("hold", 0, 60)]).any()  # no rolling to compare with
+
+
+def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
+    fs = _fit_module()
+    n = 100
+    y = np.full(n, 2, np.int8)
+    y[40:50] = 1
+    gap = np.zeros(n, bool)
+    gap[40:50] = True
+    heavy = np.zeros(n, bool)
+    heavy[60:80] = True
+    p = {"X_frames": np.arange(n, dtype=float)[:, None], "y": y, "dist": np.full(n, 1.0),
+         "ld": np.ones(n, bool), "gap": gap, "heavy": heavy}
+    (X, h), = fs.training_rows([p], 2, 3)
+    assert len(X) == n + 10 + 2 * 20
+    assert (X[:, 0] == 65).sum() == 3 and (X[:, 0] == 45).sum() == 2 and (X[:, 0] == 5).sum() == 1
+    assert np.all(np.diff(X[:, 0]) >= 0)  # frame order kept
