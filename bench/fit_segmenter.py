@@ -93,15 +93,16 @@ TRAIN_FRAMES = 300_000
 #: re-positions between holds (true roll runs of at most GAP_MAX_S with a hold either side): how many times
 #: their frames count in the classifier's training set. They are 0.2-1 % of the loaded frames, so an
 #: unweighted fit lets a hold's log-odds run on through them and two holds merge (tissuesim's re-position
-#: family 0.31 event F1 held out); docs/detector.md, "Re-positions weighted"
-GAP_WEIGHT = 60
+#: family 0.31 event F1 held out); 150 with heavy holds weighted (60 alone); docs/detector.md,
+#: "Re-positions weighted" and "Heavy holds weighted"
+GAP_WEIGHT = 150
 GAP_MAX_S = 6.0
 #: holds at or above the session's rolling load (the median level of a true hold >= HEAVY_RATIO x the median
 #: force of the session's true rolling): how many times their frames count in training. Holds are usually
 #: lighter than the rolling, and the share of heavy ones differs between worlds (2-20 %), so an unweighted
 #: fit learns "heavy means rolling" from the worlds where they are rare and misses them where they are not
 #: (quasistatic's and controlsim's holds missed outright); docs/detector.md, "Heavy holds weighted"
-HEAVY_WEIGHT = 1
+HEAVY_WEIGHT = 4
 HEAVY_RATIO = 0.9
 LAG_COST_PER_S = 0.01  # objective cost of each second of decoder lag
 START_COST_PER_S = 0.05  # objective cost of each second of median hold-start error
