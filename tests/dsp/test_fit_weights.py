@@ -32,15 +32,23 @@ def test_gap_mask_marks_only_short_rolls_between_two_holds() -> None:
     assert not m[(t < 30) | (t >= 33)].any()  # a 10 s roll between holds, and a roll after `off`, are not
 
 
-def test_training_rows_repeat_gap_frames_weight_times() -> None:
-    fs = _fit_module()
-    n = 100
+def _prepared(n: int = 100, heavy: np.ndarray | None = None) -> dict:
+    """A prepared session of n frames, all holds but a re-position at frames 40-49; feature = frame index."""
     y = np.full(n, 2, np.int8)
     y[40:50] = 1
     gap = np.zeros(n, bool)
     gap[40:50] = True
     p = {"X_frames": np.arange(n, dtype=float)[:, None], "y": y, "dist": np.full(n, 1.0),
          "ld": np.ones(n, bool), "gap": gap}
+    if heavy is not None:
+        p["heavy"] = heavy
+    return p
+
+
+def test_training_rows_repeat_gap_frames_weight_times() -> None:
+    fs = _fit_module()
+    n = 100
+    p = _prepared(n)
     (X1, h1), = fs.training_rows([p], 1)
     (X5, h5), = fs.training_rows([p], 5)
     assert len(X1) == n and (~h1).sum() == 10
@@ -73,15 +81,9 @@ def test_heavy_mask_marks_holds_as_heavy_as_the_rolling() -> None:
 def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
     fs = _fit_module()
     n = 100
-    y = np.full(n, 2, np.int8)
-    y[40:50] = 1
-    gap = np.zeros(n, bool)
-    gap[40:50] = True
     heavy = np.zeros(n, bool)
     heavy[60:80] = True
-    p = {"X_frames": np.arange(n, dtype=float)[:, None], "y": y, "dist": np.full(n, 1.0),
-         "ld": np.ones(n, bool), "gap": gap, "heavy": heavy}
-    (X, h), = fs.training_rows([p], 2, 3)
+    (X, h), = fs.training_rows([_prepared(n, heavy)], 2, 3)
     assert len(X) == n + 10 + 2 * 20
     assert (X[:, 0] == 65).sum() == 3 and (X[:, 0] == 45).sum() == 2 and (X[:, 0] == 5).sum() == 1
     assert np.all(np.diff(X[:, 0]) >= 0)  # frame order kept
