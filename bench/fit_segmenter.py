@@ -553,8 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             "sessions": len(sessions), "per_family": args.per_family, "seed0": args.seed0,
             "hidden": args.hidden, "train_frames": TRAIN_FRAMES, "gap_weight": args.gap_weight,
             "heavy_weight": args.heavy_weight, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
-    m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts, gap_weight=args.gap_weight,
-              heavy_weight=args.heavy_weight)
+    m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts,
+            gap_weight=args.gap_weight, heavy_weight=args.heavy_weight)
     d = m.to_dict()
     d["format"] = MODEL_FORMAT
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
