@@ -18,7 +18,8 @@ Steps
 3. A small MLP (one tanh layer, scikit-learn) on loaded frames labelled roll / hold (frames within
    0.3 s of a true boundary left out: the label there is a matter of definition; the frames of a
    re-position between two holds counted GAP_WEIGHT times: they are rare, and missing them merges two
-   holds). The detector
+   holds; those of a hold as heavy as the rolling HEAVY_WEIGHT times: their share differs between
+   worlds, and where they are rare the fit learns that heavy means rolling). The detector
    evaluates it once per decoder step, at the step's centre frame; the training takes every frame (the
    same features, five times the samples).
 4. Decoder (alpha, enter / exit costs, lag 1.5 or 3 s) by grid search on held-back sessions of the same sources,
@@ -277,8 +278,7 @@ def training_rows(prep: list[dict[str, Any]], gap_weight: int = 1,
         sel = np.flatnonzero(p["ld"] & (p["y"] > 0) & (p["dist"] > 0.3))
         w = np.ones(len(sel), np.int64)
         w[p["gap"][sel]] = gap_weight
-        if "heavy" in p:
-            w[p["heavy"][sel]] = heavy_weight
+        w[p["heavy"][sel]] = heavy_weight
         sel = np.repeat(sel, w)
         out.append((p["X_frames"][sel], p["y"][sel] == 2))
     return out

@@ -1,4 +1,4 @@
-"""The fitting recipe's re-position weighting (bench/fit_segmenter.py): which frames count extra, and how often."""
+"""The fitting recipe's row weights (bench/fit_segmenter.py): which frames count extra (re-positions, heavy holds), and how often."""
 from __future__ import annotations
 
 import sys
@@ -33,15 +33,14 @@ def test_gap_mask_marks_only_short_rolls_between_two_holds() -> None:
 
 
 def _prepared(n: int = 100, heavy: np.ndarray | None = None) -> dict:
-    """A prepared session of n frames, all holds but a re-position at frames 40-49; feature = frame index."""
+    """A prepared session of n frames, all holds but a re-position at frames 40-49 (heavy holds where
+    `heavy`, none by default); feature = frame index."""
     y = np.full(n, 2, np.int8)
     y[40:50] = 1
     gap = np.zeros(n, bool)
     gap[40:50] = True
     p = {"X_frames": np.arange(n, dtype=float)[:, None], "y": y, "dist": np.full(n, 1.0),
-         "ld": np.ones(n, bool), "gap": gap}
-    if heavy is not None:
-        p["heavy"] = heavy
+         "ld": np.ones(n, bool), "gap": gap, "heavy": np.zeros(n, bool) if heavy is None else heavy}
     return p
 
 
