@@ -1,6 +1,6 @@
 """Fit rollsignal's force-only segmenter model (rollsignal/models/segmenter-v3.json) from labelled sessions.
 
-    python bench/fit_segmenter.py --gen sim[,quasi,control,tissue] [--gen ...] [--data DIR] [--per-family 24] [--out PATH]
+    python bench/fit_segmenter.py --gen sim[,quasi,control,tissue] [--gen ...] [--data DIR] [--per-family 24] [--train-frames 300000] [--out PATH]
 
 The packaged model: --gen sim,quasi,control,tissue (docs/detector.md, "The packaged model").
 
@@ -316,13 +316,13 @@ def base_params(mean: np.ndarray, scale: np.ndarray, layers: Any, prior: float, 
 
 def fit(sessions: list[Session], seed: int = 0, hidden: int = 24, verbose: bool = True,
         meta: dict[str, Any] | None = None, restarts: int = RESTARTS, gap_weight: int = GAP_WEIGHT,
-        heavy_weight: int = HEAVY_WEIGHT) -> SegmenterModel:
+        heavy_weight: int = HEAVY_WEIGHT, train_frames: int = TRAIN_FRAMES) -> SegmenterModel:
     t0 = time.perf_counter()
     train = [s for i, s in enumerate(sessions) if i % 4 != 3]
     val = [s for i, s in enumerate(sessions) if i % 4 == 3] or train
     ptr = prepare(train, seed, train=True)
     pval = prepare(val, seed + 1)
-    X, y = training_set(training_rows(ptr, gap_weight, heavy_weight), np.random.default_rng(seed))
+    X, y = training_set(training_rows(ptr, gap_weight, heavy_weight), np.random.default_rng(seed), train_frames)
     mean = X.mean(axis=0)
     scale = X.std(axis=0) + 1e-6
     Xs = (X - mean) / scale
@@ -538,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="how many times a re-position's frames (a roll of <= 6 s between two holds) count in training")
     ap.add_argument("--heavy-weight", type=int, default=HEAVY_WEIGHT,
                     help="how many times the frames of a hold as heavy as the session's rolling count in training")
+    ap.add_argument("--train-frames", type=int, default=TRAIN_FRAMES, help="classifier training frames in all")
     ap.add_argument("--out", default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     args.gen = [g for gs in args.gen for g in gs.split(",") if g]
@@ -551,10 +552,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fitting on {len(sessions)} sessions ({', '.join(args.gen + args.data)})", file=sys.stderr)
     meta = {"fitted_on": args.gen + [os.path.basename(os.path.normpath(d)) for d in args.data],
             "sessions": len(sessions), "per_family": args.per_family, "seed0": args.seed0,
-            "hidden": args.hidden, "train_frames": TRAIN_FRAMES, "gap_weight": args.gap_weight,
+            "hidden": args.hidden, "train_frames": args.train_frames, "gap_weight": args.gap_weight,
             "heavy_weight": args.heavy_weight, "augment": "noise 0-1.5 N, gain 0.85-1.15, half smoothed 1.5 Hz"}
     m = fit(sessions, seed=args.seed0, hidden=args.hidden, meta=meta, restarts=args.restarts,
-            gap_weight=args.gap_weight, heavy_weight=args.heavy_weight)
+            gap_weight=args.gap_weight, heavy_weight=args.heavy_weight, train_frames=args.train_frames)
     d = m.to_dict()
     d["format"] = MODEL_FORMAT
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

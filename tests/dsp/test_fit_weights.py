@@ -86,3 +86,17 @@ def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
     assert len(X) == n + 10 + 2 * 20
     assert (X[:, 0] == 65).sum() == 3 and (X[:, 0] == 45).sum() == 2 and (X[:, 0] == 5).sum() == 1
     assert np.all(np.diff(X[:, 0]) >= 0)  # frame order kept
+
+
+def test_training_set_gives_each_session_an_equal_share_of_the_frame_budget() -> None:
+    """`--train-frames` is the budget: sessions longer than their share are subsampled to it (in frame
+    order, no row twice), shorter ones kept whole, and no share falls below 500 rows."""
+    fs = _fit_module()
+    rng = np.random.default_rng(0)
+    rows = [(np.arange(n, dtype=float)[:, None] + 10_000 * i, np.ones(n, bool)) for i, n in enumerate((4000, 300, 2500))]
+    X, y = fs.training_set(rows, rng, frames=3000)  # 1000 per session
+    per = [X[(X[:, 0] >= 10_000 * i) & (X[:, 0] < 10_000 * (i + 1)), 0] for i in range(3)]
+    assert [len(p) for p in per] == [1000, 300, 1000] and len(y) == 2300
+    assert all(np.all(np.diff(p) > 0) for p in per)  # ordered, no repeats
+    X2, _ = fs.training_set(rows, rng, frames=600)  # a share of 200 is raised to the 500-row floor
+    assert len(X2) == 500 + 300 + 500
