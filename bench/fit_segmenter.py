@@ -172,19 +172,18 @@ def gap_mask(t_s: np.ndarray, segments: list[dict[str, Any]], max_gap_s: float =
     return m
 
 
-def heavy_mask(frames: Frames, segments: list[dict[str, Any]], ratio: float = HEAVY_RATIO) -> np.ndarray:
+def heavy_mask(frames: Frames, segments: list[dict[str, Any]], kinds: np.ndarray,
+               ratio: float = HEAVY_RATIO) -> np.ndarray:
     """Per frame: inside a true hold whose median force is at least `ratio` x the median force of the
-    session's loaded true-rolling frames (a hold as heavy as the rolling)."""
+    session's loaded true-rolling frames (a hold as heavy as the rolling). `kinds`: the frames' true
+    kinds from `frame_truth` (1 = roll)."""
     t, f = frames.t_s, frames.force_n
     ld = frames.valid & (frames.loaded if frames.loaded is not None else True)
-    roll = np.zeros(len(t), bool)
-    for sg in segments:
-        if sg["kind"] == "roll":
-            roll |= (t >= sg["start_s"]) & (t < sg["end_s"])
+    roll = (kinds == 1) & ld
     m = np.zeros(len(t), bool)
-    if not (roll & ld).any():
+    if not roll.any():
         return m
-    ref = float(np.median(f[roll & ld]))
+    ref = float(np.median(f[roll]))
     for sg in segments:
         k = (t >= sg["start_s"]) & (t < sg["end_s"]) & ld
         if sg["kind"] == "hold" and k.any() and float(np.median(f[k])) >= ratio * ref:
@@ -206,7 +205,7 @@ def prepare(sessions: list[Session], seed: int, augment_on: bool = True, train: 
         key = "X_frames" if train else "X"
         out.append({"session": s, "frames": fr, key: features(fr, every_frame=train), "y": lab, "dist": dist,
                     "ld": fr.valid & fr.loaded, "gap": gap_mask(fr.t_s, s.segments),
-                    "heavy": heavy_mask(fr, s.segments)})
+                    "heavy": heavy_mask(fr, s.segments, lab)})
     return out
 
 

@@ -70,11 +70,13 @@ def test_heavy_mask_marks_holds_as_heavy_as_the_rolling() -> None:
     f[(t >= 10) & (t < 20)] = 150.0  # light: half the rolling
     f[(t >= 30) & (t < 40)] = 280.0  # 0.93 x the rolling: heavy
     f[(t >= 50) & (t < 60)] = 420.0  # heavier than the rolling
-    m = fs.heavy_mask(_frames(t, f), segs)
+    fr = _frames(t, f)
+    m = fs.heavy_mask(fr, segs, fs.frame_truth(fr, segs)[0])
     assert not m[(t >= 10) & (t < 20)].any()
     assert m[(t >= 30) & (t < 40)].all() and m[(t >= 50)].all()
     assert not m[t < 10].any() and not m[(t >= 20) & (t < 30)].any()  # rolling frames never
-    assert not fs.heavy_mask(_frames(t, f), [_seg("hold", 0, 60)]).any()  # no rolling to compare with
+    only_hold = [_seg("hold", 0, 60)]
+    assert not fs.heavy_mask(fr, only_hold, fs.frame_truth(fr, only_hold)[0]).any()  # no rolling to compare with
 
 
 def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
