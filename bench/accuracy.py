@@ -12,8 +12,10 @@ direction (fit on A alone, evaluate on B). Per family, force-only and encoder (t
 with their angle), 10 and 80 Hz, ribbed and smooth shell (and the cost of a smooth shell measured on the
 same sessions with either shell); false holds per 10 min of rolling; a reliability
 table of the per-hold confidence (of the holds reported with confidence >= 0.9, 0.5-0.9, < 0.5: what share
-are true); and at the end one summary table of the held-out figures. The figures on the generator not
-used for fitting are the ones that count.
+are true); 95 % intervals of the force-only figures over the sessions drawn (a stratified bootstrap: the
+families' sessions drawn again with replacement; they show what a figure owes to which sessions were drawn,
+not to the model's fit); and at the end one summary table of the held-out figures. The figures on the
+generator not used for fitting are the ones that count.
 
 Corpus: holdsense.sim families (standard, fast, slow, limb, mixed, long,
 reposition, gaps), each session cycling 10/80 Hz x encoder/force-only.
@@ -55,6 +57,8 @@ from rollsignal.metrics import frame_counts as f1
 
 
 # metrics: rollsignal.metrics (grid labels, frame F1, event matching, boundary errors)
+#: bootstrap draws for the force-only intervals (rollsignal.metrics.bootstrap_intervals): ~0.3 s per world
+BOOT_DRAWS = 1000
 
 
 # ---- baselines ---------------------------------------------------------------------------
@@ -166,7 +170,7 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
     override: the same person doing the same session): `shell_pairs` compares the same sessions on both
     shells, which is what "a smooth shell costs at most 0.02 F1" asks, without the sessions' own spread.
     """
-    from rollsignal.metrics import reliability, score_session, summarise
+    from rollsignal.metrics import bootstrap_intervals, reliability, score_session, summarise
     from rollsignal.segmenter import load_model
     from sessions import corpus, force_only, generate
 
@@ -175,6 +179,8 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
     pairs: dict[str, list[Any]] = defaultdict(list)  # shell -> force-only scores, every session on both shells
     conf: list[float] = []
     correct: list[bool] = []
+    force_scores: list[Any] = []  # (force only, in corpus order, with their families: for the intervals)
+    force_fams: list[str] = []
     n = 0
     for s in corpus(gen, per_family, seed0):
         n += 1
@@ -185,6 +191,8 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
             scores[(s.family, mode, f"{s.rate_hz:g}Hz", str(s.shell))].append(sc)
             if mode == "force":
                 pairs[str(s.shell)].append(sc)
+                force_scores.append(sc)
+                force_fams.append(s.family)
                 ok = [False] * len(holds)
                 for _i, j in sc.events.pairs:
                     ok[j] = True
@@ -212,6 +220,7 @@ def evaluate(gen: str, model_path: str | None, per_family: int, seed0: int, verb
         out["rows"][f"ALL/{mode}"] = pool(lambda k: k[1] == mode)
     out["shell_pairs"] = {sh: summarise(v) for sh, v in pairs.items()}
     out["reliability"] = reliability(conf, correct)
+    out["intervals_force"] = bootstrap_intervals(force_scores, force_fams, draws=BOOT_DRAWS)
     return out
 
 
@@ -228,6 +237,13 @@ def print_eval(title: str, ev: dict[str, Any]) -> None:
     for b in ev["reliability"]:
         print(f"  confidence {b['lo']:.1f}-{b['hi']:.1f}: {b['n']:4d} holds, share true {b['share_true']:.3f}"
               f" (mean confidence {b['mean_conf']:.3f})")
+    ci = ev.get("intervals_force")
+    if ci:
+        print(f"force-only 95 % intervals over the sessions drawn (stratified bootstrap, {BOOT_DRAWS} draws): "
+              + ", ".join(f"{lab} {ci[k][0]:.3f}-{ci[k][1]:.3f}" for k, lab in
+                          (("hold", "hold F1"), ("roll", "roll F1"), ("event", "event F1"),
+                           ("worst_event", "worst family"), ("start", "start |s|"), ("end", "end |s|"),
+                           ("fp_per_10min_roll", "FP/10 min"))))
     r = summary_row(ev)
     f, e = r["force"], r["enc"]
     print(f"targets force-only: hold F1 {f['hold']:.3f} (>=0.93), roll F1 {f['roll']:.3f} (>=0.90), event F1 "
@@ -265,7 +281,8 @@ def summary_row(ev: dict[str, Any]) -> dict[str, Any]:
     worst = min(fam_ev.items(), key=lambda kv: kv[1]) if fam_ev else ("-", float("nan"))
     return {"force": {"hold": f["hold"], "roll": f["roll"], "event": f["event"], "boundary_s": max(f["start"], f["end"]),
                       "fp_per_10min_roll": f["fp_per_10min_roll"], "worst_family": worst[0], "worst_event": worst[1],
-                      "smooth_minus_ribbed_hold": _shell_cost(ev)},
+                      "smooth_minus_ribbed_hold": _shell_cost(ev),
+                      "intervals": ev.get("intervals_force", {})},
             "enc": {"hold": e["hold"], "event": e["event"], "boundary_s": max(e["start"], e["end"])}}
 
 
@@ -273,15 +290,17 @@ def print_summary(summary: list[dict[str, Any]]) -> None:
     print("\nsummary (force-only | encoder):")
     fw = max([len('+'.join(r['fitted_on'])) for r in summary] + [9]) + 2  # the widest "a+b+c" and a gap
     hdr = (f"{'evaluated on':<13}{'fitted on':<{fw}}{'kind':<10}{'hold':>6}{'roll':>6}{'event':>6}{'bnd s':>6}"
-           f"{'FP/10':>6}  {'worst family':<18}{'sm-rib':>7} |{'hold':>6}{'event':>6}{'bnd s':>6}")
+           f"{'FP/10':>6}  {'worst family':<18}{'sm-rib':>7}  {'event 95 %':<12}|{'hold':>6}{'event':>6}{'bnd s':>6}")
     print(hdr)
     print("-" * len(hdr))
     for r in summary:
         f, e = r["force"], r["enc"]
         worst = f"{f['worst_family']} {f['worst_event']:.2f}"
+        ci = f.get("intervals", {}).get("event")
+        ev_ci = f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-"
         print(f"{r['evaluated_on']:<13}{'+'.join(r['fitted_on']):<{fw}}{r['kind']:<10}{f['hold']:>6.3f}{f['roll']:>6.3f}"
               f"{f['event']:>6.3f}{f['boundary_s']:>6.2f}{f['fp_per_10min_roll']:>6.2f}  "
-              f"{worst:<18}{f['smooth_minus_ribbed_hold']:>+7.3f} |{e['hold']:>6.3f}{e['event']:>6.3f}{e['boundary_s']:>6.2f}")
+              f"{worst:<18}{f['smooth_minus_ribbed_hold']:>+7.3f}  {ev_ci:<12}|{e['hold']:>6.3f}{e['event']:>6.3f}{e['boundary_s']:>6.2f}")
 
 
 def logo_main(args: argparse.Namespace) -> int:

@@ -9,13 +9,15 @@ sessions (holdsense-labels/1 "segments": dicts with ``kind`` in off/roll/hold,
 * `match_events`: event-level hold F1 -- a detected hold matches a true one when
   their overlap is at least half the longer of the two (one-to-one, greedy on the
   largest overlap per true hold in time order);
-* boundary errors: |start error| and |end error| of the matched holds (s).
+* boundary errors: |start error| and |end error| of the matched holds (s);
+* `bootstrap_intervals`: how much a pooled figure owes to which sessions were drawn.
 
 The functions are pure (no state, no I/O) so that the same rule scores every
 method, every generator and the unit tests (tests/dsp/test_metrics.py).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -168,4 +170,67 @@ def reliability(confidences: Sequence[float], correct: Sequence[bool],
         out.append({"lo": float(lo), "hi": float(min(hi, 1.0)), "n": n,
                     "share_true": float(ok[m].mean()) if n else float("nan"),
                     "mean_conf": float(c[m].mean()) if n else float("nan")})
+    return out
+
+
+#: what `bootstrap_intervals` gives an interval for (the keys of `summarise`, and the worst stratum's event F1)
+BOOTSTRAP_METRICS = ("hold", "roll", "event", "start", "end", "fp_per_10min_roll", "worst_event")
+
+
+def _f1_rows(c: np.ndarray) -> np.ndarray:
+    """`f1_of` of each row (tp, fp, fn) of `c`."""
+    tp, fp, fn = c[..., 0], c[..., 1], c[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tp + fp + fn == 0, 1.0, 2 * tp / np.maximum(2 * tp + fp + fn, 1))
+
+
+def bootstrap_intervals(scores: Sequence[SessionScore], strata: Sequence[str] | None = None, draws: int = 1000,
+                        level: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile intervals (`level`) of the pooled metrics of `summarise` over sessions drawn again with
+    replacement, each stratum (e.g. a family) keeping its number of sessions; "worst_event" is the lowest
+    event F1 of any stratum. They say how much a corpus figure owes to which sessions were drawn (a
+    family of six sessions moves a lot), not how much to the model's fit. Seeded: the same scores give the
+    same intervals. Returns {metric: (low, high)} for `BOOTSTRAP_METRICS` ({} without sessions)."""
+    n = len(scores)
+    if n == 0:
+        return {}
+    keys = list(strata) if strata is not None else [""] * n
+    if len(keys) != n:
+        raise ValueError("one stratum per session")
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    rng = np.random.default_rng(seed)
+    cols, spans, at = [], [], 0
+    for g in groups.values():
+        cols.append(np.asarray(g)[rng.integers(0, len(g), size=(draws, len(g)))])
+        spans.append(slice(at, at + len(g)))  # this stratum's columns in `picks`
+        at += len(g)
+    picks = np.concatenate(cols, axis=1)  # (draws, n): session indices of each draw
+    hold = np.array([s.hold for s in scores], float)
+    roll = np.array([s.roll for s in scores], float)
+    ev = np.array([s.events.counts() for s in scores], float)
+    roll_s = np.array([s.roll_s for s in scores], float)
+    ev_d = ev[picks].sum(axis=1)
+    rs = roll_s[picks].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fp10 = np.where(rs > 0, ev_d[:, 1] / (rs / 600.0), np.nan)
+    starts = [np.asarray(s.events.start_err_s, float) for s in scores]
+    ends = [np.asarray(s.events.end_err_s, float) for s in scores]
+
+    def med(errs: list[np.ndarray], row: np.ndarray) -> float:
+        v = np.concatenate([errs[i] for i in row])
+        return float(np.median(v)) if len(v) else math.nan
+
+    vals = {
+        "hold": _f1_rows(hold[picks].sum(axis=1)), "roll": _f1_rows(roll[picks].sum(axis=1)),
+        "event": _f1_rows(ev_d), "fp_per_10min_roll": fp10,
+        "worst_event": np.min([_f1_rows(ev[picks[:, sp]].sum(axis=1)) for sp in spans], axis=0),
+        "start": np.array([med(starts, r) for r in picks]), "end": np.array([med(ends, r) for r in picks]),
+    }
+    q = (100 * (1 - level) / 2, 100 * (1 + level) / 2)
+    out = {}
+    for k in BOOTSTRAP_METRICS:
+        v = vals[k][np.isfinite(vals[k])]
+        out[k] = (float(np.percentile(v, q[0])), float(np.percentile(v, q[1]))) if len(v) else (math.nan, math.nan)
     return out

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from rollsignal.metrics import (GRID_S, HOLD, OFF, ROLL, f1_of, frame_counts, grid_labels, holds_of,
-                                match_events, overlaps, reliability, score_session, summarise)
+from rollsignal.metrics import (BOOTSTRAP_METRICS, GRID_S, HOLD, OFF, ROLL, EventMatch, SessionScore,
+                                bootstrap_intervals, f1_of, frame_counts, grid_labels, holds_of, match_events,
+                                overlaps, reliability, score_session, summarise)
 
 
 def seg(kind: str, a: float, b: float) -> dict:
@@ -81,3 +82,51 @@ def test_reliability_bins() -> None:
     assert tab[1]["share_true"] == pytest.approx(1.0)
     assert tab[2]["share_true"] == pytest.approx(0.0)
     assert reliability([1.0], [True])[0]["n"] == 1  # confidence 1.0 lands in the top bin
+
+
+def _score(tp: int, fp: int, fn: int, hold_tp: int = 90, roll_s: float = 600.0) -> SessionScore:
+    """A session's score with the given event counts (boundary errors 0.1 s start, 0.2 s end per match)."""
+    return SessionScore(hold=(hold_tp, 100 - hold_tp, 100 - hold_tp), roll=(50, 5, 5),
+                        events=EventMatch(tp, fp, fn, [0.1] * tp, [0.2] * tp), roll_s=roll_s)
+
+
+def test_bootstrap_of_identical_sessions_is_the_point_value() -> None:
+    scores = [_score(4, 1, 1)] * 6
+    ci = bootstrap_intervals(scores, draws=200)
+    point = summarise(scores)
+    assert set(ci) == set(BOOTSTRAP_METRICS)
+    for k in ("hold", "roll", "event", "start", "end", "fp_per_10min_roll"):
+        assert ci[k][0] == pytest.approx(point[k]) and ci[k][1] == pytest.approx(point[k])
+    assert ci["worst_event"] == pytest.approx((point["event"], point["event"]))
+
+
+def test_bootstrap_interval_brackets_the_pooled_figure_and_is_seeded() -> None:
+    rng = np.random.default_rng(3)
+    scores = [_score(int(rng.integers(2, 6)), int(rng.integers(0, 3)), int(rng.integers(0, 3)),
+                     hold_tp=int(rng.integers(70, 100))) for _ in range(40)]
+    fams = [f"f{i % 5}" for i in range(40)]
+    ci = bootstrap_intervals(scores, fams, draws=500)
+    point = summarise(scores)
+    for k in ("hold", "event", "fp_per_10min_roll"):
+        lo, hi = ci[k]
+        assert lo < point[k] < hi, k
+    assert ci["roll"] == pytest.approx((point["roll"], point["roll"]))  # the same in every session
+    assert ci == bootstrap_intervals(scores, fams, draws=500)  # the same seed, the same intervals
+    assert ci != bootstrap_intervals(scores, fams, draws=500, seed=1)
+    # a narrower level is inside a wider one
+    lo50, hi50 = bootstrap_intervals(scores, fams, draws=500, level=0.5)["event"]
+    assert ci["event"][0] <= lo50 <= hi50 <= ci["event"][1]
+
+
+def test_bootstrap_keeps_each_stratum_and_finds_the_worst() -> None:
+    # one family of a single poor session: every draw takes it (its stratum keeps its one session), so the
+    # worst family's event F1 is that session's, exactly, and never a good family's
+    scores = [_score(5, 0, 0)] * 5 + [_score(1, 2, 2)]
+    fams = ["good"] * 5 + ["poor"]
+    lo, hi = bootstrap_intervals(scores, fams, draws=300)["worst_event"]
+    assert lo == hi == pytest.approx(f1_of(1, 2, 2))
+    # pooled without strata the poor session is sometimes not drawn at all: the event interval reaches 1
+    assert bootstrap_intervals(scores, None, draws=300)["event"][1] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        bootstrap_intervals(scores, ["a"], draws=10)
+    assert bootstrap_intervals([], None) == {}
