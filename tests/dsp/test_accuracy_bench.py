@@ -1,25 +1,13 @@
 """bench/accuracy.py's evaluation: force-only intervals over the sessions drawn, printed with the figures."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _accuracy_module():
-    sys.path.insert(0, str(ROOT / "bench"))  # accuracy imports its sibling `sessions`
-    try:
-        import accuracy
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return accuracy
+from bench_import import bench_module
 
 
 def test_evaluation_carries_intervals_that_bracket_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    accuracy = _accuracy_module()
+    accuracy = bench_module("accuracy")
     ev = accuracy.evaluate("sim", None, per_family=1, seed0=100)
     ci = ev["intervals_force"]
     f = ev["rows"]["ALL/force"]

@@ -1,21 +1,9 @@
 """The fitting recipe's row weights (bench/fit_segmenter.py): which frames count extra (re-positions, heavy holds), and how often."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _fit_module():
-    sys.path.insert(0, str(ROOT / "bench"))  # fit_segmenter imports its sibling `sessions`
-    try:
-        import fit_segmenter
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return fit_segmenter
+from bench_import import bench_module
 
 
 def _seg(kind: str, a: float, b: float) -> dict:
@@ -23,7 +11,7 @@ def _seg(kind: str, a: float, b: float) -> dict:
 
 
 def test_gap_mask_marks_only_short_rolls_between_two_holds() -> None:
-    fs = _fit_module()
+    fs = bench_module("fit_segmenter")
     segs = [_seg("roll", 0, 10), _seg("hold", 10, 30), _seg("roll", 30, 33), _seg("hold", 33, 50),
             _seg("roll", 50, 60), _seg("hold", 60, 70), _seg("off", 70, 72), _seg("roll", 72, 74), _seg("hold", 74, 90)]
     t = np.arange(0, 90, 0.05)
@@ -45,7 +33,7 @@ def _prepared(n: int = 100, heavy: np.ndarray | None = None) -> dict:
 
 
 def test_training_rows_repeat_gap_frames_weight_times() -> None:
-    fs = _fit_module()
+    fs = bench_module("fit_segmenter")
     n = 100
     p = _prepared(n)
     (X1, h1), = fs.training_rows([p], 1)
@@ -62,7 +50,7 @@ def _frames(t: np.ndarray, f: np.ndarray):
 
 
 def test_heavy_mask_marks_holds_as_heavy_as_the_rolling() -> None:
-    fs = _fit_module()
+    fs = bench_module("fit_segmenter")
     t = np.arange(0, 60, 0.05)
     f = np.full(len(t), 300.0)  # rolling at 300 N
     segs = [_seg("roll", 0, 10), _seg("hold", 10, 20), _seg("roll", 20, 30), _seg("hold", 30, 40),
@@ -80,7 +68,7 @@ def test_heavy_mask_marks_holds_as_heavy_as_the_rolling() -> None:
 
 
 def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
-    fs = _fit_module()
+    fs = bench_module("fit_segmenter")
     n = 100
     heavy = np.zeros(n, bool)
     heavy[60:80] = True
@@ -93,7 +81,7 @@ def test_training_rows_repeat_heavy_hold_frames_weight_times() -> None:
 def test_training_set_gives_each_session_an_equal_share_of_the_frame_budget() -> None:
     """`--train-frames` is the budget: sessions longer than their share are subsampled to it (in frame
     order, no row twice), shorter ones kept whole, and no share falls below 500 rows."""
-    fs = _fit_module()
+    fs = bench_module("fit_segmenter")
     rng = np.random.default_rng(0)
     rows = [(np.arange(n, dtype=float)[:, None] + 10_000 * i, np.ones(n, bool)) for i, n in enumerate((4000, 300, 2500))]
     X, y = fs.training_set(rows, rng, frames=3000)  # 1000 per session
