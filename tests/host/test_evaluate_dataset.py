@@ -83,10 +83,10 @@ def test_evaluate_folder_table_json_and_jobs(corpus: Path, tmp_path: Path) -> No
     # holds-only labels: 1 s late starts, 0.5 s early ends -> the detector's boundaries differ by about that
     marked = out["files"][1]
     assert marked["events"]["tp"] >= 1 and all(x < 0 for x in marked["start_err_s"])
-    # the total's intervals over the four files: they bracket it; roll F1 has none (one file marks holds only)
+    # the total's intervals over the four files bracket it (roll F1's over the three that label rolling)
     iv = out["total"]["intervals"]
-    assert iv["level"] == 0.95 and iv["over"] == "files" and iv["roll_f1"] is None
-    for k in ("hold_f1", "event_f1", "start_abs_median_s", "end_abs_median_s"):
+    assert iv["level"] == 0.95 and iv["over"] == "files"
+    for k in ("hold_f1", "roll_f1", "event_f1", "start_abs_median_s", "end_abs_median_s"):
         lo, hi = iv[k]
         assert lo <= out["total"][k] + 1e-3 and out["total"][k] - 1e-3 <= hi, k
     groups = out["total"]["groups"]
@@ -104,11 +104,15 @@ def test_evaluate_folder_table_json_and_jobs(corpus: Path, tmp_path: Path) -> No
     total = next(ln for ln in lines if ln.startswith("TOTAL"))
     assert f"{out['total']['hold_f1']:.3f}" in total and "region/side" in p3.stdout
     assert (f"95 % interval over the 4 files (each drawn again with replacement): hold F1 "
-            f"{iv['hold_f1'][0]:.3f}-{iv['hold_f1'][1]:.3f}, roll F1 –") in p3.stdout
-    # two files are too few to resample: no intervals
+            f"{iv['hold_f1'][0]:.3f}-{iv['hold_f1'][1]:.3f}, roll F1 {iv['roll_f1'][0]:.3f}-") in p3.stdout
+    # two files are too few to resample: no intervals; three, of which two label rolling: none for roll F1
     p4 = hs("evaluate", corpus / "limb.csv", corpus / "standard.csv", "--json")
     assert p4.returncode == 0, p4.stderr
     assert "intervals" not in json.loads(p4.stdout)["total"]
+    p5 = hs("evaluate", corpus / "limb.csv", corpus / "standard.csv", corpus / "marked.csv", "--json")
+    assert p5.returncode == 0, p5.stderr
+    iv5 = json.loads(p5.stdout)["total"]["intervals"]
+    assert iv5["roll_f1"] is None and iv5["hold_f1"] is not None
     assert png.stat().st_size > 10_000
 
 

@@ -200,25 +200,29 @@ def intervals(results: list[dict[str, Any]], draws: int = INTERVAL_DRAWS,
     median |boundary errors| over the files drawn again with replacement (`draws` times, seeded). A total
     of 0.88 over six recordings may be 0.80-0.95; a lab deciding whether the detector is good enough for
     its people needs that more than a third decimal. None with fewer than INTERVAL_MIN_FILES files (too
-    few to resample). Roll F1 only when every file's labels speak for rolling (None otherwise)."""
+    few to resample). Roll F1, like the total's, over the files whose labels speak for rolling (None when
+    fewer than INTERVAL_MIN_FILES do)."""
     from rollsignal.metrics import EventMatch, SessionScore, bootstrap_intervals
+
+    def boot(rs: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
+        sc = [SessionScore(hold=tuple(r["hold"]), roll=tuple(r["roll"]) if r["roll"] is not None else (0, 0, 0),
+                           events=EventMatch(*r["events"], [abs(x) for x in r["start_err_s"]],
+                                             [abs(x) for x in r["end_err_s"]]),
+                           roll_s=0.0) for r in rs]
+        return bootstrap_intervals(sc, None, draws=draws, level=level)
 
     if len(results) < INTERVAL_MIN_FILES:
         return None
-    all_roll = all(r["roll"] is not None for r in results)
-    sc = [SessionScore(hold=tuple(r["hold"]), roll=tuple(r["roll"]) if all_roll else (0, 0, 0),
-                       events=EventMatch(*r["events"], [abs(x) for x in r["start_err_s"]],
-                                         [abs(x) for x in r["end_err_s"]]),
-                       roll_s=0.0) for r in results]
-    ci = bootstrap_intervals(sc, None, draws=draws, level=level)
+    ci = boot(results)
+    with_roll = [r for r in results if r["roll"] is not None]
+    roll = boot(with_roll)["roll"] if len(with_roll) >= INTERVAL_MIN_FILES else None
 
-    def pair(k: str, nd: int) -> list[float] | None:
-        lo, hi = ci[k]
-        return None if math.isnan(lo) else [round(lo, nd), round(hi, nd)]
+    def pair(v: tuple[float, float] | None, nd: int) -> list[float] | None:
+        return None if v is None or math.isnan(v[0]) else [round(v[0], nd), round(v[1], nd)]
 
-    return {"level": level, "draws": draws, "over": "files", "hold_f1": pair("hold", 4),
-            "roll_f1": pair("roll", 4) if all_roll else None, "event_f1": pair("event", 4),
-            "start_abs_median_s": pair("start", 3), "end_abs_median_s": pair("end", 3)}
+    return {"level": level, "draws": draws, "over": "files", "hold_f1": pair(ci["hold"], 4),
+            "roll_f1": pair(roll, 4), "event_f1": pair(ci["event"], 4),
+            "start_abs_median_s": pair(ci["start"], 3), "end_abs_median_s": pair(ci["end"], 3)}
 
 
 def file_entry(r: dict[str, Any]) -> dict[str, Any]:
