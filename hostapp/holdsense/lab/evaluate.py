@@ -215,7 +215,10 @@ def intervals(results: list[dict[str, Any]], draws: int = INTERVAL_DRAWS,
         return None
     ci = boot(results)
     with_roll = [r for r in results if r["roll"] is not None]
-    roll = boot(with_roll)["roll"] if len(with_roll) >= INTERVAL_MIN_FILES else None
+    if len(with_roll) == len(results):
+        roll = ci["roll"]  # (every file labels rolling: the same draws)
+    else:
+        roll = boot(with_roll)["roll"] if len(with_roll) >= INTERVAL_MIN_FILES else None
 
     def pair(v: tuple[float, float] | None, nd: int) -> list[float] | None:
         return None if v is None or math.isnan(v[0]) else [round(v[0], nd), round(v[1], nd)]
