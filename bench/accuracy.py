@@ -1,11 +1,11 @@
 """Accuracy of rollsignal's hold/roll detection on a labelled simulator corpus, against two baselines.
 
     python bench/accuracy.py [--per-family 8] [--families standard,limb,...] [--json OUT]
-    python bench/accuracy.py --logo [--pairs] [--gens sim,quasi,control,tissue] [--per-family 6] [--fit-per-family 24]
+    python bench/accuracy.py --logo [--pairs] [--gens sim,quasi,control,tissue,traj] [--per-family 6] [--fit-per-family 24]
                                 [--cache-dir DIR] [--json OUT]
 
 --logo: leave-one-generator-out over every installed generator (holdsense.sim, holdsense.quasistatic,
-holdsense.controlsim, holdsense.tissuesim; `--gens` picks some). For each generator G the force-only segmenter model is
+holdsense.controlsim, holdsense.tissuesim, holdsense.trajsim; `--gens` picks some). For each generator G the force-only segmenter model is
 fitted (bench/fit_segmenter.py, one --gen per generator) on all the others and evaluated on G, labelled
 "held out"; with two generators that is both one-on-one directions. `--pairs` also runs every one-on-one
 direction (fit on A alone, evaluate on B). Per family, force-only and encoder (the same sessions without /
@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packaged", action="store_true", help="--logo: also evaluate the packaged model")
     ap.add_argument("--fit-on", default=None, help="--logo: only the direction(s) whose fit includes this generator")
     ap.add_argument("--gens", default=None, help="--logo: comma-separated generators (default: all installed: "
-                    "sim, quasi, control, tissue)")
+                    "sim, quasi, control, tissue, traj)")
     ap.add_argument("--pairs", action="store_true", help="--logo: also every one-on-one direction (fit on one, "
                     "evaluate on another)")
     args = ap.parse_args(argv)

@@ -4,7 +4,8 @@
 
 The packaged model: --gen sim,quasi,control,tissue (docs/detector.md, "The packaged model").
 
-Sources: generators (holdsense.sim, holdsense.quasistatic, holdsense.controlsim, holdsense.tissuesim) and/or
+Sources: generators (holdsense.sim, holdsense.quasistatic, holdsense.controlsim, holdsense.tissuesim,
+holdsense.trajsim) and/or
 a folder of recordings with X.labels.json beside each (bench/sessions.py), so a lab can refit on its own
 labelled data.
 

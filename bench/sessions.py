@@ -8,6 +8,8 @@
   delayed feedback controller on a Hunt-Crossley foam contact), when installed.
 * generator "tissue": holdsense.tissuesim (a fourth, independently designed generator: posture-controlled
   sinking onto viscoelastic tissue and foam, behaviour from a semi-Markov grammar), when installed.
+* generator "traj": holdsense.trajsim (a fifth, independently designed generator: human-like stroke
+  trajectories over a person-specific load profile along the limb, tender-spot search), when installed.
 * a dataset folder: recordings (holdsense-recording/1, *.csv / *.csv.gz) each with X.labels.json
   (holdsense-labels/1) beside it -- so a lab can refit on its own labelled data.
 
@@ -26,9 +28,10 @@ from typing import Any, Iterator
 
 from rollsignal import SampleChunk
 
-GENERATORS = ("sim", "quasi", "control", "tissue")
+GENERATORS = ("sim", "quasi", "control", "tissue", "traj")
 #: bench name -> module of the independently designed generators (holdsense.sim is called differently)
-BUILTIN_MODULES = {"quasi": "holdsense.quasistatic", "control": "holdsense.controlsim", "tissue": "holdsense.tissuesim"}
+BUILTIN_MODULES = {"quasi": "holdsense.quasistatic", "control": "holdsense.controlsim", "tissue": "holdsense.tissuesim",
+                   "traj": "holdsense.trajsim"}
 COMBOS = list(itertools.product((10, 80), (True, False), ("ribbed", "smooth")))
 #: rate x shell, for corpora recorded with the encoder (force-only = the same session without its angle)
 RATE_SHELL = list(itertools.product((10, 80), ("ribbed", "smooth")))

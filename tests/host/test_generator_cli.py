@@ -15,7 +15,7 @@ from holdsense.io.labels import read_labels
 from holdsense.io.recording import read_recording
 
 
-@pytest.mark.parametrize("generator", ["quasistatic", "controlsim", "tissuesim"])
+@pytest.mark.parametrize("generator", ["quasistatic", "controlsim", "tissuesim", "trajsim"])
 def test_simulate_and_analyze_cli_with_a_builtin_generator(generator: str, tmp_path) -> None:
     ref = importlib.import_module(f"holdsense.{generator}").generate("limb", 3, rate_hz=10.0, encoder=False)
     out = tmp_path / "limb.csv"
@@ -32,7 +32,8 @@ def test_simulate_and_analyze_cli_with_a_builtin_generator(generator: str, tmp_p
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(proc.stdout)
-    assert res["format"] == "holdsense-analysis/1" and res["segments"][0]["start_s"] == 0.0
+    assert res["format"] == "holdsense-analysis/1"
+    assert res["segments"][0]["start_s"] == pytest.approx(float(ref.t_s[0]), abs=1e-3)  # the first sample
     assert res["summary"]["duration_s"] == pytest.approx(float(ref.t_s[-1]), abs=0.5)
     # sim's family name, not this generator's: one error line naming the generator and the scenario, exit 2
     bad = subprocess.run(cmd + ["--scenario", "gaps", "-o", str(tmp_path / "x.csv")],
@@ -40,3 +41,13 @@ def test_simulate_and_analyze_cli_with_a_builtin_generator(generator: str, tmp_p
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert generator in bad.stderr and "gaps" in bad.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_simulate_refuses_a_rate_the_generator_does_not_model(tmp_path) -> None:
+    """trajsim models the HX711's two rates only: --rate 20 is one error line and exit 2, no traceback."""
+    out = tmp_path / "x.csv"
+    proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "simulate", "--generator", "trajsim", "--scenario",
+                           "limb", "--rate", "20", "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "trajsim" in proc.stderr and "10 or 80" in proc.stderr
+    assert not out.exists()

@@ -13,6 +13,9 @@ from typing import Any
 from ..errors import UserError
 from ._options import number, output_path, seed
 
+#: the independently designed generators with built-in families (no scenario files)
+BUILTIN = ("quasistatic", "controlsim", "tissuesim", "trajsim")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="simulate a labelled roller session (no hardware needed)",
@@ -29,16 +32,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body-mass", type=number(20.0, 250.0, unit="kg", what="a body mass the simulator models"), metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
     p.add_argument("-o", "--output", type=output_path, metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
-    p.add_argument("--generator", choices=("sim", "quasistatic", "controlsim", "tissuesim"), default="sim",
+    p.add_argument("--generator", choices=("sim",) + BUILTIN, default="sim",
                    help="session generator: sim (scenario files, default), quasistatic (the independent "
                         "body-on-roller statics model), controlsim (the person as a delayed feedback "
-                        "controller) or tissuesim (posture-controlled sinking onto viscoelastic tissue and "
-                        "foam); the last three have built-in families only (docs/scenarios.md)")
+                        "controller), tissuesim (posture-controlled sinking onto viscoelastic tissue and "
+                        "foam) or trajsim (human-like stroke trajectories over a load profile along the limb); "
+                        "all but sim have built-in families only (docs/scenarios.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "generator", "sim") in ("quasistatic", "controlsim", "tissuesim"):
+    if getattr(args, "generator", "sim") in BUILTIN:
         return _run_builtin(args, args.generator)
     from ..sim import list_families, load_scenario, simulate
 
@@ -80,8 +84,10 @@ def _write(session: Any, out: str) -> tuple[Any, Any]:
 
 
 def _run_builtin(args: argparse.Namespace, name: str) -> int:
-    """`--generator quasistatic|controlsim|tissuesim`: a built-in family of that generator (no scenario files)."""
-    if name == "controlsim":
+    """`--generator quasistatic|controlsim|tissuesim|trajsim`: a built-in family of that generator (no scenario files)."""
+    if name == "trajsim":
+        from ..trajsim import FAMILIES, FAMILY_DESCRIPTIONS, generate  # type: ignore[no-redef]
+    elif name == "controlsim":
         from ..controlsim import FAMILIES, FAMILY_DESCRIPTIONS, generate
     elif name == "tissuesim":
         from ..tissuesim import FAMILIES, FAMILY_DESCRIPTIONS, generate  # type: ignore[no-redef]
@@ -106,7 +112,10 @@ def _run_builtin(args: argparse.Namespace, name: str) -> int:
         raise UserError(f"--rate {args.rate_hz:g}: must be 5-100 Hz (the HX711 offers 10 or 80)")
     if args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be 0 or more")
-    s = generate(args.scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None)
+    try:
+        s = generate(args.scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None)
+    except ValueError as exc:  # a value this generator does not model (trajsim: only 10 or 80 Hz)
+        raise UserError(f"--generator {name}: {exc}") from None
     rec_path, lab_path = _write(s, out)
     holds = [x for x in s.labels["segments"] if x["kind"] == "hold"]
     md = s.metadata
