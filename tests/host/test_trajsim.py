@@ -2,7 +2,6 @@
 family's defining property measured from its ground truth."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -302,12 +301,3 @@ def test_ranges_table_in_docs_in_step() -> None:
     assert trajsim.ranges_table_md().strip() in section
     assert "Designed without reading the other generators' code or documentation sections." in section
 
-
-def test_speed_one_long_session() -> None:
-    trajsim.generate("long", 0, rate_hz=80)  # warm up imports
-    best = 1e9
-    for seed in range(3):
-        t0 = time.perf_counter()
-        s = trajsim.generate("standard", 100 + seed, rate_hz=80)
-        best = min(best, (time.perf_counter() - t0) * 500.0 / s.duration_s)
-    assert best < 1.0
