@@ -19,7 +19,7 @@ FAMILIES: tuple[str, ...] = ("standard", "fast", "slow", "limb", "reposition", "
 FAMILY_DESCRIPTIONS: dict[str, str] = {
     "standard": "min-jerk strokes of 1.5-4 s one way, light holds of 20-120 s (some heavy), step-offs between sets",
     "fast": "fast strokes of 0.6-1.3 s one way, holds of 10-90 s",
-    "slow": "slow strokes of 4-8 s one way with 0.5-4.5 s pauses at reversals (pauses < 5 s are rolling)",
+    "slow": "slow strokes of 4-8 s one way with 0.5-4.5 s pauses at reversals (never still for 5 s: rolling)",
     "limb": "every hold has related-limb bouts (knee bends at 0.1-0.5 Hz swinging the load by 3-15 % BW)",
     "reposition": "sets are groups of 2-4 holds joined by 1-4 s re-positions of 2-8 cm",
     "mixed": "each set drawn from standard, fast, slow, limb, reposition or long within one session",
