@@ -23,6 +23,7 @@ import numpy as np
 from rollsignal.types import FLAG_SAT, SampleChunk
 
 from .. import __version__
+from ..calibration import Calibration
 from ..io.labels import LABELS_FORMAT, GeneratedSession
 from . import behaviour, body, sensors
 from .behaviour import STATE_NAMES
@@ -110,7 +111,8 @@ def generate(family: str, seed: int, rate_hz: float | None = None, encoder: bool
             counts_rx[i:j] = sensors.ADC_MAX if r_link.random() < 0.5 else sensors.ADC_MIN
     flags = sensors.flags_for(ok, counts_rx)
     t_dev = sensors.device_timestamps(r_link, t_true)[idx]
-    force_n = sensors.counts_to_force(counts_rx, adc_info["calibration"])
+    cal = adc_info["calibration"]
+    force_n = Calibration(cal["tare_counts"], cal["counts_to_n"], cal["residual_n"]).apply(counts_rx)
     chunk = SampleChunk(t_dev, force_n, angle[idx] if has_enc else None, flags, counts_rx)
 
     segments = [{"kind": k, "start_s": round(float(a), 4), "end_s": round(float(b), 4)} for k, a, b in plan.segments]

@@ -4,7 +4,8 @@ What: from the true force on the physics grid, each HX711 conversion is the mean
 conversion period (its digital filter settles within one output period), mapped to 24-bit counts
 (sensitivity, tare offset, quadratic non-linearity, temperature zero drift, noise), with
 spurious codes (low bits all ones) and saturation at 0x7FFFFF / 0x800000, which the device flags
-(FLAG_SAT). The device converts counts to newtons with its (slightly wrong) calibration. The
+(FLAG_SAT). The device converts counts to newtons with its (slightly wrong) calibration
+(holdsense.calibration.Calibration, the contract's polynomial). The
 AS5600 angle is the shell rotation (travel / radius) with once-per-turn non-linearity, noise and
 12-bit quantisation. Samples travel in BLE batches over a Gilbert-Elliott bursty-loss link with
 reconnect gaps; the first sample after a loss is flagged FLAG_GAP. Timestamps are device time (s)
@@ -79,13 +80,6 @@ def adc(rng: np.random.Generator, t_s: np.ndarray, force_n: np.ndarray, rate_nom
            "residual_n": round(abs(gain_err) * 200.0 + 0.1, 2)}
     return counts, {"counts_per_n": k, "tare_counts": tare, "nonlin_per_kn": beta, "noise_counts": noise,
                     "temp_drift_counts_per_c": drift_c, "spurious_samples": len(spur), "calibration": cal}
-
-
-def counts_to_force(counts: np.ndarray, cal: dict[str, Any]) -> np.ndarray:
-    """The device's conversion: force_n = Σ counts_to_n[k] · (counts − tare)^k (contracts §1)."""
-    u = counts - cal["tare_counts"]
-    c = cal["counts_to_n"]
-    return c[0] + c[1] * u + c[2] * u * u
 
 
 def encoder(rng: np.random.Generator, position_cm: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
