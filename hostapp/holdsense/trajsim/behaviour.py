@@ -25,7 +25,6 @@ from .params import RANGES, draw, draw_int
 STATE_OFF, STATE_ROLL, STATE_HOLD = 0, 1, 2
 STATE_NAMES = ("off", "roll", "hold")
 MIN_HOLD_S = 5.0  # contracts.md: a hold is a sustained, loaded, still stretch of at least 5 s
-MAX_PAUSE_S = 4.5  # every still pause inside rolling stays below MIN_HOLD_S
 #: the roller counts as still below this speed (1 mm/s: about 0.8 AS5600 steps per second on a
 #: 7.5 cm shell, inside the angle noise over a second)
 STILL_CM_S = 0.1
@@ -231,7 +230,7 @@ class Planner:
     def _pause(self, dur_s: float) -> None:
         """Stay put for dur_s inside rolling, shortened so that the pause and the slow ends of the
         moves either side stay under MAX_STILL_S (a still stretch of 5 s would be a hold)."""
-        dur_s = min(dur_s, MAX_PAUSE_S, MAX_STILL_S - self._end_tail_s - NEXT_TAIL_MAX_S)
+        dur_s = min(dur_s, MAX_STILL_S - self._end_tail_s - NEXT_TAIL_MAX_S)
         if dur_s <= 0:
             return
         self._seg("roll", self.t, self.t + dur_s)
@@ -299,7 +298,7 @@ class Planner:
             cap_s = min(cap_s, max(abs(x_to - self.x), 0.5) / SLOWING_MIN_CM_S)
             self._move(x_to, min(dur, cap_s), "slowing", _stroke_style(style))
             self.dir = -self.dir
-            self._pause(min(pause, MAX_PAUSE_S))
+            self._pause(pause)
         for _ in range(draw_int(self.rng, "search_moves")):
             self._move(spot_cm + self.dir * draw(self.rng, "search_cm") / 2, draw(self.rng, "search_move_s"), "search")
             self.dir = -self.dir
