@@ -191,7 +191,8 @@ def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> Non
     assert lines[-1].endswith("4 problem(s)") and "Traceback" not in p.stderr
     for args, words in ((["check", tmp_path / "none"], "not a folder"),
                         (["export", tmp_path / "none", "-o", tmp_path / "o"], "no such file or folder"),
-                        (["export", corpus, "-o", corpus / "notes.txt"], "not a folder")):
+                        (["export", corpus, "-o", corpus / "notes.txt"], "not a folder"),
+                        (["export", corpus, "-o", tmp_path / "no" / "such" / "ds"], "does not exist")):
         p = hs("dataset", *args)
         assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
 

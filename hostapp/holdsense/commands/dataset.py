@@ -42,6 +42,9 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: exists and is not a folder")
+    if not out.exists() and not out.parent.is_dir():
+        # the export makes its own folder, not a tree of them: a typo in the path should not go unnoticed
+        raise UserError(f"-o {out}: folder {out.parent} does not exist")
     if out.is_dir() and any(out.iterdir()) and not args.overwrite:
         raise UserError(f"-o {out}: folder is not empty (use --overwrite to write into it)")
     for p in args.inputs:
