@@ -294,3 +294,28 @@ def test_record_and_live_reject_a_missing_markers_file(tmp_path: Path) -> None:
         p = hs(cmd, "--port", tmp_path / "no-roller", "--markers-from", tmp_path / "nope.fifo", "-o", tmp_path / "o.csv")
         assert p.returncode == 2 and "--markers-from" in p.stderr and "no such file" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_markers_file_keeps_an_unknown_line_as_a_note_and_says_so(tmp_path: Path, capsys) -> None:
+    import time
+
+    import numpy as np
+
+    from holdsense.listeners.markers import FileMarkers, MarkerBoard
+    from rollsignal import SampleChunk
+
+    path = tmp_path / "marks.txt"
+    path.write_text("hold start\nhold_ennd\nnote left calf\n# a comment\nhold_end\n")
+    board = MarkerBoard()
+    fm = FileMarkers(board, str(path)).start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(board._pending) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        fm.stop()
+    board.on_samples(SampleChunk(np.array([1.5]), np.array([100.0]), None, np.array([0], np.uint8), None))
+    assert [(m.kind, m.text) for m in board.markers] == [
+        ("hold_start", ""), ("note", "hold_ennd"), ("note", "left calf"), ("hold_end", "")]
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "'hold_ennd' is not hold_start, hold_end or note TEXT; kept as a note" in err

@@ -209,6 +209,11 @@ class FileMarkers:
                         self.board.mark("note", rest.strip())
                     continue
                 m = marker_from_word(text, 0.0)
+                if m.kind == "note":
+                    # kept (a typo must not lose the moment), but said: a mistyped 'hold_end' would
+                    # otherwise leave the hold open in the labels without a word
+                    print(f"holdsense: warning: --markers-from {self.path}: {text!r} is not hold_start, hold_end "
+                          f"or note TEXT; kept as a note", file=sys.stderr)
                 self.board.mark(m.kind, m.text)
 
     def stop(self) -> None:
