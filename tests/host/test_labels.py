@@ -125,7 +125,12 @@ def test_spans_csv(tmp_path: Path) -> None:
     (tmp_path / "bad1.csv").write_text("from,to,kind\n1,2,hold\n")
     (tmp_path / "bad2.csv").write_text("start_s,end_s,kind\n1,x,hold\n")
     (tmp_path / "bad3.csv").write_text("start_s,end_s,kind\n1,2,nap\n")
-    for name, words in (("bad1.csv", "lacks column"), ("bad2.csv", "line 2: end_s"), ("bad3.csv", "line 2: kind")):
+    # a blank line first: the message names the file's line 4, not the third span or "segment 2"
+    (tmp_path / "bad4.csv").write_text("start_s,end_s,kind\n\n1,2,hold\n9,5,hold\n")
+    (tmp_path / "bad5.csv").write_text("start_s,end_s,kind,side\n1,2,hold,up\n")
+    for name, words in (("bad1.csv", "lacks column"), ("bad2.csv", "line 2: end_s"), ("bad3.csv", "line 2: kind"),
+                        ("bad4.csv", "line 4: start_s 9 to end_s 5 is not a span"),
+                        ("bad5.csv", "line 2: side 'up' is not left or right")):
         with pytest.raises(LabelsError, match=words):
             labels_from_spans_csv(tmp_path / name)
 
@@ -175,6 +180,8 @@ def test_label_cli_without_a_window(tmp_path: Path) -> None:
         assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
     p = hs("label", tmp_path / "missing.csv", "--from-markers")
     assert p.returncode == 2 and "no such file" in p.stderr
+    p = hs("label", rec, "--accept-detector", "-o", tmp_path)
+    assert p.returncode == 2 and "is a directory" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_label_from_xdf_marker_streams(tmp_path: Path) -> None:

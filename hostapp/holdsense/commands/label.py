@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.file}: no such file" if not os.path.exists(args.file) else f"{args.file}: not a file")
     if args.region is not None and not args.region.strip():
         raise UserError("--region: give a name such as quads, calves")
+    if out.is_dir():
+        raise UserError(f"{out}: is a directory (give a file name with -o)")
     batch = args.from_markers or args.spans or args.accept_detector
     if batch and out.exists() and not args.overwrite:
         raise UserError(f"{out}: exists already (use --overwrite to replace it)")

@@ -262,7 +262,7 @@ def labels_from_spans_csv(path: str | os.PathLike[str], *, source: str | None = 
     try:
         with open(p, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            rows = list(reader)
+            rows = [(reader.line_num, row) for row in reader]  # the reader skips blank lines: keep real numbers
             fields = [f.strip() for f in (reader.fieldnames or [])]
     except FileNotFoundError:
         raise LabelsError(f"{p}: no such spans file") from None
@@ -273,7 +273,7 @@ def labels_from_spans_csv(path: str | os.PathLike[str], *, source: str | None = 
         raise LabelsError(f"{p}: spans CSV lacks column(s) {', '.join(missing)} (header: start_s,end_s,kind"
                           f"[,side][,region][,note])")
     segs = []
-    for i, row in enumerate(rows, 2):
+    for i, row in rows:
         row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if not any(row.values()):
             continue
@@ -284,6 +284,12 @@ def labels_from_spans_csv(path: str | os.PathLike[str], *, source: str | None = 
         for key in ("side", "region", "note"):
             if row.get(key):
                 s[key] = row[key].lower() if key == "side" else row[key]
+        # checked here as well as in validate(), so that the message names the CSV's line, not a span index
+        if s["start_s"] < 0 or s["end_s"] <= s["start_s"]:
+            raise LabelsError(f"{p}: line {i}: start_s {s['start_s']:g} to end_s {s['end_s']:g} is not a span "
+                              f"(0 <= start < end)")
+        if "side" in s and s["side"] not in SIDES:
+            raise LabelsError(f"{p}: line {i}: side {row['side']!r} is not left or right")
         segs.append(s)
     if not segs:
         raise LabelsError(f"{p}: no spans")
