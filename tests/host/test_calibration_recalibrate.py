@@ -107,6 +107,7 @@ def test_half_written_last_line_is_dropped_with_a_warning(tmp_path: Path) -> Non
     ("missing_rec", "no such file"),
     ("not_a_recording", "not a holdsense recording"),
     ("same_path", "output must differ"),
+    ("xdf", "an XDF file; recalibrate works on holdsense CSV recordings"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str, message: str) -> None:
     src = tmp_path / "in.csv"
@@ -128,6 +129,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str, message: str
         src.write_text("hello,world\n1,2\n")
     elif case == "same_path":
         out = src
+    elif case == "xdf":
+        src = tmp_path / "one.xdf"
+        src.write_bytes(b"XDF:\x01\x02\x6e\xff")
     r = _cli("recalibrate", str(src), "--calibration", str(cal), "-o", str(out))
     assert r.returncode == 2
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

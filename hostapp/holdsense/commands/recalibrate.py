@@ -118,6 +118,12 @@ def run(args: argparse.Namespace) -> int:
     from .record import check_output
 
     check_output(str(dst), args.overwrite)  # an existing file is replaced only when asked, as in record
+    from ..io.xdf import is_xdf
+
+    if src.is_file() and is_xdf(src):
+        # an XDF's force stream carries no raw ADC counts (docs/lab.md): say that, not "not UTF-8 text"
+        raise UserError(f"{src}: an XDF file; recalibrate works on holdsense CSV recordings (.csv, .csv.gz) "
+                        "with a raw_counts column")
     rec = read_recording(src, warn=None)  # clear errors for missing/corrupt files, gzip handled
     del rec
     raw_bytes = src.read_bytes()
