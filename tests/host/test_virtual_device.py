@@ -236,3 +236,56 @@ def test_bad_arguments_exit_2(tmp_path):
     res = subprocess.run([sys.executable, "-m", "holdsense.cli", "virtual-device", "--scenario", "no-such-family"],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and res.stderr.startswith("holdsense: error:") and "Traceback" not in res.stderr
+
+
+def _vd(*args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "holdsense.cli", "virtual-device", *args], capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def test_link_refuses_a_path_that_is_not_a_virtual_rollers_link(tmp_path, empty_scenario):
+    """--link over a user's file, folder or own symlink, or in a missing folder: one line, exit 2, untouched."""
+    data = tmp_path / "today.csv"
+    data.write_text("precious\n")
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    mine = tmp_path / "mylink"
+    mine.symlink_to(data)
+    cases = {str(data): "exists already", str(folder): "is a directory", str(mine): "exists already",
+             str(tmp_path / "no" / "roller"): f"folder {tmp_path / 'no'} does not exist"}
+    for path, why in cases.items():
+        res = _vd("--scenario", empty_scenario, "--link", path)
+        assert res.returncode == 2, (path, res.stderr)
+        assert res.stderr.startswith(f"holdsense: error: --link {path}: {why}") and res.stderr.count("\n") == 1
+        assert res.stdout == ""
+    assert data.read_text() == "precious\n" and os.readlink(mine) == str(data) and not any(folder.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "empty.json", "mylink", "today.csv"]
+
+
+def test_link_replaces_a_stale_pty_link_and_removes_only_its_own(tmp_path, empty_scenario):
+    link = tmp_path / "roller"
+    link.symlink_to("/dev/pts/987654")  # left by a virtual roller that was killed: replaced
+    other = tmp_path / "other.csv"
+    other.write_text("precious\n")
+    with spawn(empty_scenario, speed=SPEED, link=str(link)) as dev:
+        assert os.path.realpath(link) == dev.port
+        link.unlink()
+        link.symlink_to(other)  # the user re-points the name while the roller runs: it is theirs now
+        assert dev.control({"unplug_s": 4})["ok"]  # 1 s real: the device's own name would go, theirs stays
+        t_end = time.monotonic() + 15
+        seen_unplugged = False
+        while time.monotonic() < t_end:
+            plugged = dev.control({"query": True})["plugged"]
+            seen_unplugged |= not plugged
+            if seen_unplugged and plugged:
+                break
+            time.sleep(0.05)
+        assert seen_unplugged and plugged
+        assert os.readlink(link) == str(other), "neither the unplug nor the replug touched the user's link"
+        assert dev.stop() in (0, -15)
+        err = dev.proc.stderr.read()
+    assert "without the link" in err and "Traceback" not in err
+    assert os.readlink(link) == str(other) and other.read_text() == "precious\n", "exit leaves it too"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=seed, default=0, help="random seed of the simulated session (default 0)")
     p.add_argument("--link", metavar="PATH",
                    help="also make a symlink to the pty at PATH (a stable name: gone while unplugged, then "
-                        "pointing at the new pty)")
+                        "pointing at the new pty); only a free name or an earlier virtual roller's link (a "
+                        "symlink to a pty) is taken, anything else there is refused")
     p.add_argument("--tcp", type=tcp_port, metavar="PORT",
                    help="serve on 127.0.0.1:PORT (socket:// URL) instead of a pty; 0 picks a free port")
     p.add_argument("--rate", type=int, default=80, choices=(10, 80), metavar="HZ",

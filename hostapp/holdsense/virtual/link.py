@@ -28,7 +28,7 @@ import tty
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 
 #: The virtual board's unique id (holdsense.virtual.shims.FakeBoard) doubles as its BLE address.
 DEFAULT_BLE_ADDRESS = "7C:DF:A1:00:11:22"
@@ -75,28 +75,60 @@ class VirtualSerial:
                 await asyncio.sleep(0.005)
 
 
+#: Where pseudo-terminals live (Linux, macOS): a symlink to one of these is a link a virtual roller made.
+PTY_PREFIXES = ("/dev/pts/", "/dev/ttys")
+
+
+def is_pty_link(path: str) -> bool:
+    """True when `path` is a symlink to a pseudo-terminal (live or already freed): one a virtual roller left.
+
+    Only such a link is replaced by `--link`; anything else at the path is the user's and is never touched."""
+    try:
+        target = os.readlink(path)
+    except OSError:  # missing, or not a symlink
+        return False
+    return target.startswith(PTY_PREFIXES)
+
+
+def check_link_path(path: str) -> None:
+    """UserError (exit 2) unless `path` can take the pty's symlink: nothing there, or an earlier virtual
+    roller's link (a symlink to a pty, left by one that was killed); its folder must exist and be writable."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UserError(one_line(f"--link {path}: is a directory (give a file name for the link)"))
+    if os.path.lexists(path) and not is_pty_link(path):
+        raise UserError(one_line(f"--link {path}: exists already and is not a virtual roller's link (a symlink "
+                                 "to a pty); remove it or pick another name"))
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(one_line(f"--link {path}: folder {parent} does not exist"))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(one_line(f"--link {path}: cannot write in {parent}"))
+
+
 class PtyEndpoint:
-    """A pseudo-terminal whose slave the host opens (pyserial); optional stable symlink."""
+    """A pseudo-terminal whose slave the host opens (pyserial); optional stable symlink.
+
+    The symlink replaces only an earlier virtual roller's link (`check_link_path`), never a user's file,
+    and `close` removes it only while it is still the link this endpoint made."""
 
     def __init__(self, serial: VirtualSerial, link_path: str | None) -> None:
         self.serial = serial
         self.link_path = link_path
         self.master = self.slave = -1
         self.path = ""
+        self._link_made: str | None = None  # the pty path our symlink points at, while it is ours
+        self._opened = False
 
     async def open(self) -> str:
+        if self.link_path and not self._opened:
+            check_link_path(self.link_path)  # before the pty: a refused --link leaves nothing behind
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
         if self.link_path:
-            tmp = f"{self.link_path}.{os.getpid()}.tmp"
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link_path)
+            self._make_link()
+        self._opened = True
         asyncio.get_running_loop().add_reader(self.master, self._readable)
         self.serial._send = lambda b: os.write(self.master, b)
         from .usb import pty_hooks
@@ -104,6 +136,52 @@ class PtyEndpoint:
         pty_hooks(self.serial, self.master, self.slave)
         self.serial.connected.set()
         return self.path
+
+    def _make_link(self) -> None:
+        """Point link_path at the pty: atomically (a host polling the name never sees it half-made), and
+        only over nothing or a virtual roller's link. Refused at the first open (UserError); when the path
+        was taken while unplugged, the pty comes back without its name and a warning says why."""
+        assert self.link_path
+        try:
+            check_link_path(self.link_path)
+        except UserError as exc:
+            if not self._opened:
+                raise
+            print(f"holdsense: warning: {exc}; the pty is {self.path}, without the link", file=sys.stderr,
+                  flush=True)
+            return
+        # a fresh temporary name: an existing file there is not ours to delete
+        tmp = ""
+        for _ in range(100):
+            tmp = f"{self.link_path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            try:
+                os.symlink(self.path, tmp)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise UserError(one_line(f"--link {self.link_path}: cannot make the link "
+                                         f"({exc.strerror or exc})")) from None
+        else:
+            raise UserError(one_line(f"--link {self.link_path}: cannot make the link (no free temporary name)"))
+        try:
+            os.replace(tmp, self.link_path)
+        except OSError as exc:
+            os.unlink(tmp)
+            raise UserError(one_line(f"--link {self.link_path}: cannot make the link "
+                                     f"({exc.strerror or exc})")) from None
+        self._link_made = self.path
+
+    def _remove_link(self) -> None:
+        """Remove link_path only while it is still our symlink to our pty (a user may have replaced it)."""
+        made, self._link_made = self._link_made, None
+        if not (self.link_path and made):
+            return
+        try:
+            if os.path.islink(self.link_path) and os.readlink(self.link_path) == made:
+                os.unlink(self.link_path)
+        except OSError:
+            pass
 
     def _readable(self) -> None:
         try:
@@ -125,12 +203,8 @@ class PtyEndpoint:
                 except OSError:
                     pass
         self.master = self.slave = -1
-        if remove_link and self.link_path:
-            try:
-                if os.path.islink(self.link_path):
-                    os.unlink(self.link_path)
-            except OSError:
-                pass
+        if remove_link:
+            self._remove_link()
 
     @property
     def url(self) -> str:
