@@ -345,6 +345,26 @@ def test_cli_writes_recording_and_labels(tmp_path: Path) -> None:
     assert labels_path_for("a/b.csv") == Path("a/b.labels.json")
 
 
+def test_cli_refuses_an_existing_recording_or_labels_file_without_overwrite(tmp_path: Path) -> None:
+    """Like record/report/label: an existing OUT.csv or OUT.labels.json is one line, exit 2, both untouched;
+    --overwrite replaces both."""
+    rec, lab = tmp_path / "s.csv", tmp_path / "s.labels.json"
+    for existing in (rec, lab):
+        rec.unlink(missing_ok=True)
+        lab.unlink(missing_ok=True)
+        existing.write_text("precious\n")
+        r = _cli("simulate", "--duration", "5", "-o", "s.csv", cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr == f"holdsense: error: {existing.name}: exists already (use --overwrite to replace it)\n"
+        assert existing.read_text() == "precious\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == [existing.name], "nothing written beside it"
+    r = _cli("simulate", "--generator", "trajsim", "--scenario", "limb", "-o", "s.csv", cwd=tmp_path)
+    assert r.returncode == 2 and "s.labels.json: exists already" in r.stderr and lab.read_text() == "precious\n"
+    rec.write_text("precious\n")
+    r = _cli("simulate", "--duration", "5", "-o", "s.csv", "--overwrite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert len(read_recording(rec).samples) > 0 and json.loads(lab.read_text())["segments"]
+
+
 BAD_INPUT = [
     (["--scenario", "nope"], "unknown scenario 'nope'"),
     (["--rate", "80"], "needs -o"),

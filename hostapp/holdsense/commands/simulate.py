@@ -1,4 +1,4 @@
-"""`holdsense simulate [--scenario NAME|FILE] [--seed N] -o OUT.csv`: a synthetic session with ground truth.
+"""`holdsense simulate [--scenario NAME|FILE] [--seed N] -o OUT.csv [--overwrite]`: a synthetic session with ground truth.
 
 Writes a `holdsense-recording/1` file (CSV or .csv.gz) and `OUT.labels.json`
 (contracts.md §2) beside it. Scenario families and the file format:
@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-encoder", action="store_true", help="force-only roller: no angle_deg column")
     p.add_argument("--body-mass", type=number(20.0, 250.0, unit="kg", what="a body mass the simulator models"), metavar="KG", dest="body_mass_kg", help="body mass, 20-250 kg")
     p.add_argument("-o", "--output", type=output_path, metavar="OUT.csv", help="recording to write (.csv or .csv.gz)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace OUT.csv and OUT.labels.json if they exist")
     p.add_argument("--list", action="store_true", help="list the built-in scenario families and exit")
     p.add_argument("--generator", choices=("sim",) + BUILTIN, default="sim",
                    help="session generator: sim (scenario files, default), quasistatic (the independent "
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise UserError("simulate needs -o OUT.csv (or --list)")
-    out = _checked_output(args.output)
+    out = _checked_output(args.output, args.overwrite)
     scenario = load_scenario(args.scenario)
     res = simulate(scenario, args.seed, rate_hz=args.rate_hz, encoder=False if args.no_encoder else None,
                    body_mass_kg=args.body_mass_kg, duration_s=args.duration_s)
@@ -68,10 +70,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checked_output(out: str) -> str:
-    """The -o path, refused (exit 2) unless it names a recording file."""
+def _checked_output(out: str, overwrite: bool) -> str:
+    """The -o path, refused (exit 2) unless it names a recording file; an existing recording or labels file
+    (OUT.labels.json) is refused without `overwrite`, as `record` does, before anything is written."""
+    from ..io.labels import labels_path_for
+    from .record import check_output
+
     if not (out.endswith(".csv") or out.endswith(".csv.gz")):
         raise UserError(f"-o {out}: the recording must be a .csv or .csv.gz file")
+    check_output(out, overwrite)
+    check_output(str(labels_path_for(out)), overwrite)  # the ground truth is data too (hand-corrected, maybe)
     return out
 
 
@@ -101,7 +109,7 @@ def _run_builtin(args: argparse.Namespace, name: str) -> int:
         return 0
     if not args.output:
         raise UserError("simulate needs -o OUT.csv (or --list)")
-    out = _checked_output(args.output)
+    out = _checked_output(args.output, args.overwrite)
     if args.scenario not in FAMILIES:
         raise UserError(f"--scenario {args.scenario}: the {name} generator has the families "
                         f"{', '.join(FAMILIES)} (no scenario files)")
