@@ -246,6 +246,22 @@ def test_source_options(tmp_path: Path, demo: Path, answers: Path) -> None:
     assert p.returncode == 2 and "no such file" in p.stderr and not (tmp_path / "h.sqlite3").exists()
 
 
+def test_replay_refuses_output_options_instead_of_ignoring_them(tmp_path: Path, demo: Path, answers: Path) -> None:
+    """A replay records nothing: -o (and --overwrite) would be silently ignored, so they are refused up front."""
+    out = tmp_path / "out.csv"
+    db = tmp_path / "h.sqlite3"
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+           "--sound", "off", "-o", str(out))
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == (f"holdsense: error: -o {out}: --replay records nothing (the session's recording is {demo} "
+                        "itself); leave out -o, or copy that file\n")
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db", str(db),
+           "--sound", "off", "--overwrite")
+    assert p.returncode == 2 and "--overwrite applies to the -o FILE of a live session" in p.stderr
+    assert p.stderr.count("\n") == 1 and p.stdout == ""
+    assert not out.exists() and not db.exists()
+
+
 def test_locked_history_stops_before_guiding(tmp_path: Path, demo: Path, answers: Path) -> None:
     db = tmp_path / "h.sqlite3"
     with History.open(db) as h:  # an earlier session

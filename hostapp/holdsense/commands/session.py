@@ -59,7 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         '"ease": 5}, "after": {...}}')
     add_db_option(p)
     add_session_options(p, duration=True, output=True)
-    p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the -o FILE if it exists (-o and --overwrite: live sessions only; a replay "
+                        "records nothing)")
     p.add_argument("--sound", choices=("auto", "bell", "off"), default="auto",
                    help="host sound for cues: auto = terminal bell plus speech or a tone where a sound device "
                         "exists (default); bell = terminal bell only; off = none (the roller still cues)")
@@ -209,6 +211,13 @@ def run(args: argparse.Namespace) -> int:
                         else "no roller given: use --port P (or --ble NAME), or --replay FILE for a demo")
     if args.speed is not None and not args.replay:
         raise UserError("--speed only applies with --replay")
+    # A replay records nothing new: its recording is FILE itself (the history points there). -o would
+    # otherwise be ignored without a word, and the user left looking for a file that never came.
+    if args.replay and args.output:
+        raise UserError(f"-o {args.output}: --replay records nothing (the session's recording is {args.replay} "
+                        "itself); leave out -o, or copy that file")
+    if args.replay and args.overwrite:
+        raise UserError("--overwrite applies to the -o FILE of a live session; --replay writes no recording")
     speed = 1.0 if args.speed is None else args.speed
     # The recording first: a missing or broken --replay FILE is the problem to report, whatever else is missing.
     rec = open_reader(args.replay) if args.replay else None  # bad input fails before the history is touched
