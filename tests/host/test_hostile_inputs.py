@@ -212,6 +212,15 @@ def test_bad_option_one_line_exit_2_before_any_work(argv: list[str], needle: str
     assert list(tmp_path.iterdir()) == []  # nothing written: the check came before the work
 
 
+@pytest.mark.parametrize("value", ["-1", "0", "abc", "20000", "nan"])
+def test_virtual_device_speed_message_offers_only_what_it_accepts(value: str, capsys) -> None:
+    # before: "(more than 0 to 10000, or max)", and --speed max is refused by the virtual roller
+    rc = main(["virtual-device", "--speed", value])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "more than 0 to 10000" in err and "max" not in err, err
+
+
 def test_bad_option_through_the_real_cli() -> None:
     r = cli("analyze", str(DEMO), "--plot", "/nonexistent/dir/x.png")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "internal error" not in r.stderr

@@ -106,12 +106,19 @@ speed_factor.__name__ = "speed factor"
 
 
 def finite_speed(text: str) -> float:
-    """`--speed` of the virtual roller: a factor > 0 (its clock cannot run infinitely fast)."""
-    v = speed_factor(text)
-    if math.isinf(v):
-        raise argparse.ArgumentTypeError(f"{text.strip()}: the virtual roller needs a finite speed factor "
-                                         "(more than 0, e.g. 1 or 10)")
-    return v
+    """`--speed` of the virtual roller: a factor more than 0 and at most MAX_SPEED (its clock cannot run
+    infinitely fast, so unlike `speed_factor` there is no 'max'; messages name only what is accepted)."""
+    from ..io.player import MAX_SPEED
+
+    t = str(text).strip()
+    rng = f"more than 0 to {MAX_SPEED:g}, e.g. 1 or 10"
+    if t.lower() in ("max", "inf"):
+        raise argparse.ArgumentTypeError(f"{t}: the virtual roller needs a finite speed factor ({rng}): its "
+                                         "clock cannot run infinitely fast")
+    try:
+        return speed_factor(t)
+    except argparse.ArgumentTypeError:  # its message offers 'max', which is refused here
+        raise argparse.ArgumentTypeError(f"{t} is not a speed factor for the virtual roller ({rng})") from None
 
 
 finite_speed.__name__ = "speed factor"
