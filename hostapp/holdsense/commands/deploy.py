@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "package and a one-line main.py) to a MicroPython board with mpremote, then "
                                    "soft-reset it so the roller starts.")
     p.add_argument("--port", metavar="P", required=True, help="the board's serial port (e.g. /dev/ttyACM0)")
-    p.add_argument("--dry-run", action="store_true", help="print the mpremote command instead of running it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the mpremote command instead of running it (the port need not exist)")
     p.add_argument("--no-exit", action="store_true",
                    help="do not ask running holdsense firmware to return to the REPL first")
     p.set_defaults(func=run)
@@ -105,19 +106,31 @@ def ask_firmware_to_exit(port: str) -> bool:
         dev.close()
 
 
+def dry_run(args: argparse.Namespace, mp: list[str], pkg: Path, files: list[Path], main_py: str) -> int:
+    """Print what a deploy would run, touching neither the port (it may not exist yet: a board to be plugged
+    in, a command to paste elsewhere) nor the file system. main.py is named relative to the current folder,
+    with the text it must hold, because a real deploy writes it to a temporary file that would be gone."""
+    if not args.no_exit:
+        print(f"# first, holdsense deploy asks holdsense firmware on {args.port} to return to the REPL "
+              "(--no-exit skips it)")
+    text = main_py.strip().replace("\n", "\\n")  # one line (it is: holdsense_fw.manifest.MAIN_PY)
+    print(f"# needs ./main.py holding: {text}")
+    print(shlex.join(build_command(mp, args.port, pkg, files, Path("main.py"))))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     port = args.port
-    if "://" not in port and not os.path.exists(port):
-        raise UserError(f"{port}: no such serial port (is the board plugged in? try 'holdsense devices')")
     mp = mpremote_command()
     pkg, files, main_py = firmware_files()
+    if args.dry_run:
+        return dry_run(args, mp, pkg, files, main_py)
+    if "://" not in port and not os.path.exists(port):
+        raise UserError(f"{port}: no such serial port (is the board plugged in? try 'holdsense devices')")
     with tempfile.TemporaryDirectory(prefix="holdsense-deploy-") as tmp:
         main_path = Path(tmp) / "main.py"
         main_path.write_text(main_py)
         cmd = build_command(mp, port, pkg, files, main_path)
-        if args.dry_run:
-            print(shlex.join(cmd))
-            return 0
         if not args.no_exit and ask_firmware_to_exit(port):
             print(f"holdsense firmware on {port} returned to the REPL", file=sys.stderr)
         print(f"copying {len(files)} firmware files and main.py to {port} ...", file=sys.stderr)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -227,6 +228,24 @@ def test_deploy_copies_every_firmware_file_and_main_then_resets(tmp_path):
 
     # the firmware's own one-line entry (a wheel install has no firmware/main.py beside the package)
     assert Path(str(log) + ".main.py").read_text() == manifest.MAIN_PY == "from holdsense_fw.app import main; main()\n"
+
+
+def test_deploy_dry_run_needs_no_port_and_runs_nothing(tmp_path):
+    """--dry-run prints the commands for a board not plugged in yet; before, it stopped at 'no such serial port'."""
+    port = str(tmp_path / "ttyACM0")  # does not exist
+    exe, log = fake_mpremote(tmp_path)
+    p = hs("deploy", "--port", port, "--dry-run", env=dict(ENV, HOLDSENSE_MPREMOTE=str(exe)))
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith(f"# first, holdsense deploy asks holdsense firmware on {port} to return")
+    assert lines[1] == "# needs ./main.py holding: from holdsense_fw.app import main; main()"
+    cmd = shlex.split(p.stdout.split("\n", 2)[2])
+    assert cmd[:3] == [str(exe), "connect", port] and cmd[-1] == "soft-reset"
+    assert "main.py" in cmd and ":main.py" in cmd  # ./main.py: a path that is still there to run it with
+    assert not log.exists(), "a dry run runs nothing"
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["fake-mpremote"]
+    p = hs("deploy", "--port", port, "--dry-run", "--no-exit", env=dict(ENV, HOLDSENSE_MPREMOTE=str(exe)))
+    assert p.returncode == 0 and p.stdout.startswith("# needs ./main.py")
 
 
 def test_deploy_errors_are_exit_2(tmp_path, capsys, monkeypatch):
