@@ -216,6 +216,17 @@ def test_bad_answers_fail_before_anything_is_stored(tmp_path: Path, demo: Path, 
         assert "Roll slowly" not in p.stdout
 
 
+def test_bad_region_or_db_folder_is_refused_before_anything_is_printed(tmp_path: Path, demo: Path,
+                                                                         answers: Path) -> None:
+    for extra, words in ((["--region", "elbow"], "unknown region 'elbow'"),
+                         (["--db", str(tmp_path / "no" / "h.sqlite3"), "--save-history"], "does not exist")):
+        args = ["--db", str(tmp_path / "h.sqlite3")] if "--db" not in extra else []
+        p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), *args, *extra)
+        assert p.returncode == 2 and words in p.stderr and p.stderr.count("\n") == 1, p.stderr
+        assert p.stdout == "", p.stdout  # not even the header: nothing happened
+    assert not (tmp_path / "no").exists() and not (tmp_path / "h.sqlite3").exists()
+
+
 def test_replay_is_not_stored_unless_asked(tmp_path: Path, demo: Path, answers: Path) -> None:
     """A replayed demo is not a session the user rolled: it stays out of their history without --save-history."""
     db = tmp_path / "h.sqlite3"

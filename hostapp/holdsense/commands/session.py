@@ -211,6 +211,11 @@ def run(args: argparse.Namespace) -> int:
                         else "no roller given: use --port P (or --ble NAME), or --replay FILE for a demo")
     if args.speed is not None and not args.replay:
         raise UserError("--speed only applies with --replay")
+    if args.region:
+        find_region(args.region)  # a typo is refused before the header and the safety lines are printed
+    if args.db and not default_db_path(args.db).parent.is_dir():
+        # --db names a file; the default place is created on first use, a typed path is not (as -o)
+        raise UserError(f"--db {args.db}: folder {default_db_path(args.db).parent} does not exist")
     # A replay records nothing new: its recording is FILE itself (the history points there). -o would
     # otherwise be ignored without a word, and the user left looking for a file that never came.
     if args.replay and args.output:
