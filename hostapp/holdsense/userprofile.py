@@ -8,7 +8,8 @@ typing `--body-mass` every time.
 Stored as JSON (`profile.json`) in the user's config directory (platformdirs:
 ~/.config/holdsense on Linux), or in `$HOLDSENSE_CONFIG_DIR` when set (tests
 set it so they never touch the real home). A missing file is an empty profile;
-a file that cannot be read is a UserError naming the file (exit 2).
+a file that cannot be used is a ProfileFileError (a UserError, exit 2) naming the
+file and saying how to recover (`holdsense profile --reset`).
 
 Not to be confused with rollsignal's *scoring* profile (`--profile be-patient`),
 which holds the guidance thresholds; this one describes the person.
@@ -150,27 +151,64 @@ def validated(profile: UserProfile) -> UserProfile:
 
 # -- load / save -------------------------------------------------------------------------------------
 
+RESET_ADVICE = "edit it, or start a new profile with 'holdsense profile --reset'"
+
+
+class ProfileFileError(UserError):
+    """The profile file exists but cannot be used (unreadable, not UTF-8, bad JSON, impossible values).
+
+    A separate type so `holdsense profile --reset` can replace exactly this kind of file, while
+    every other command stops with the message (which says how to recover).
+    """
+
+    def __init__(self, path: Path, reason: str, *, advice: str = RESET_ADVICE) -> None:
+        super().__init__(f"{path}: {reason}; {advice}")
+        self.path = path
+        self.reason = reason
+
+
 def load(path: str | Path | None = None) -> UserProfile:
-    """The stored profile (an empty one when there is no file). UserError when the file is unusable."""
+    """The stored profile (an empty one when there is no file). ProfileFileError when the file is unusable."""
     p = Path(path) if path is not None else profile_path()
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         return UserProfile()
+    except UnicodeDecodeError as exc:
+        # binary junk (a truncated copy, a wrong file) is a bad file, not a crash
+        raise ProfileFileError(p, f"not a holdsense profile (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                                  f"at offset {exc.start})") from None
     except OSError as exc:
-        raise UserError(f"{p}: cannot read the profile ({exc.strerror or exc})") from None
+        # "edit it" cannot help a file nobody may read, or a directory in its place
+        raise ProfileFileError(p, f"cannot read the profile ({exc.strerror or exc})",
+                               advice="fix its permissions, or set it aside with 'holdsense profile --reset'") from None
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise UserError(f"{p}: not a holdsense profile (bad JSON: {exc}); fix it or delete it") from None
+        raise ProfileFileError(p, f"not a holdsense profile (bad JSON: {exc})") from None
     if not isinstance(data, dict):
-        raise UserError(f"{p}: not a holdsense profile (expected a JSON object)")
+        raise ProfileFileError(p, "not a holdsense profile (expected a JSON object)")
     known = {f.name for f in fields(UserProfile)}
     kwargs = {k: v for k, v in data.items() if k in known and v is not None}
     try:
         return validated(UserProfile(**kwargs))
     except UserError as exc:
-        raise UserError(f"{p}: {exc}; fix it with 'holdsense profile'") from None
+        raise ProfileFileError(p, str(exc)) from None
+
+
+def set_aside(path: str | Path | None = None) -> Path:
+    """Rename an unusable profile file to `profile.json.broken` (replacing an older one); returns the new path.
+
+    `holdsense profile --reset` keeps the old file this way instead of deleting it: it may hold values
+    worth copying by hand.
+    """
+    p = Path(path) if path is not None else profile_path()
+    aside = p.with_name(p.name + ".broken")
+    try:
+        os.replace(p, aside)
+    except OSError as exc:
+        raise UserError(f"{p}: cannot move the unusable profile aside ({exc.strerror or exc})") from None
+    return aside
 
 
 def save(profile: UserProfile, path: str | Path | None = None) -> Path:

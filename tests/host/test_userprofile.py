@@ -73,6 +73,9 @@ def test_corrupt_file_is_a_clear_error(tmp_path: Path) -> None:
     p.write_text(json.dumps({"body_mass_kg": -4}))
     with pytest.raises(UserError, match="plausible"):
         up.load(p)
+    p.write_bytes(b"\x00\xff")  # not UTF-8: the same kind of error, not a UnicodeDecodeError
+    with pytest.raises(up.ProfileFileError, match="not UTF-8"):
+        up.load(p)
 
 
 def test_default_link_split() -> None:
@@ -151,3 +154,36 @@ def test_live_uses_the_profiles_link_body_mass_and_shell(tmp_path: Path) -> None
     rec = read_recording(out)
     assert rec.body_mass_kg == 81 and rec.metadata.get("shell") == "ribbed"
     assert rec.duration_s == pytest.approx(3.0, abs=0.2)
+
+
+BROKEN_PROFILES = {"undecodable": b"\x00\xff", "bad JSON": b"{not json", "impossible mass": b'{"body_mass_kg": -3}',
+                   "not an object": b"[1, 2]"}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_PROFILES))
+def test_broken_profile_stops_commands_with_advice_that_works(tmp_path: Path, kind: str) -> None:
+    """Every command reading a broken profile gives one line, exit 2, and advice; the advice (--reset) works."""
+    bad = BROKEN_PROFILES[kind]
+    stored = tmp_path / "profile.json"
+    stored.write_bytes(bad)
+    rec = _strip_mass(DEMO, tmp_path / "nomass.csv")  # a header without body mass: the profile is needed
+    for args in (("profile",), ("profile", "--json"), ("analyze", str(rec)), ("profile", "--body-mass", "70"),
+                 ("profile", "--unset", "name")):
+        proc = cli(*args, env_dir=tmp_path, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "internal error" not in proc.stderr, proc.stderr
+        assert str(stored) in proc.stderr and "'holdsense profile --reset'" in proc.stderr, proc.stderr
+    assert stored.read_bytes() == bad  # a refused change never rewrites (or drops) the user's file
+    proc = cli("profile", "--reset", env_dir=tmp_path)
+    assert "replaced with an empty profile" in proc.stderr and "profile.json.broken" in proc.stderr
+    assert (tmp_path / "profile.json.broken").read_bytes() == bad  # kept, not deleted
+    assert json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)["body_mass_kg"] is None
+    cli("profile", "--body-mass", "70", env_dir=tmp_path)
+    assert json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)["body_mass_kg"] == 70
+
+
+def test_reset_with_new_values_on_a_broken_profile(tmp_path: Path) -> None:
+    (tmp_path / "profile.json").write_bytes(b"\x00\xff")
+    data = json.loads(cli("profile", "--reset", "--body-mass", "72", "--json", env_dir=tmp_path).stdout)
+    assert data["body_mass_kg"] == 72
+    assert up.load(tmp_path / "profile.json").body_mass_kg == 72

@@ -4,11 +4,14 @@ Shows the athlete's profile (holdsense.userprofile), or changes the fields given
 and shows the result. `--unset FIELD` clears one field, `--reset` all of them.
 Impossible values (a negative or absurd body mass, an unknown unit) are refused
 with one line on stderr and exit code 2, and the stored file is left as it was.
+A stored file that cannot be used is refused the same way, except by `--reset`,
+which moves it aside to `profile.json.broken` and says so.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import userprofile as up
 from ..errors import UserError
@@ -38,10 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    current = up.load()
-    changes: dict = {}
     if args.reset:
+        # --reset must work on a file nothing can read: it is the way out every load error points to
+        try:
+            up.load()
+        except up.ProfileFileError as exc:
+            aside = up.set_aside(exc.path)
+            print(f"holdsense: note: {exc.path}: {exc.reason}; replaced with an empty profile "
+                  f"(the old file is kept as {aside})", file=sys.stderr)
         current = up.UserProfile()
+    else:
+        # a broken file stops here with its advice: changing one field of it would silently drop the rest
+        current = up.load()
+    changes: dict = {}
     for name in args.unset or []:
         key = FIELDS[name]
         changes[key] = "N" if key == "units" else None
