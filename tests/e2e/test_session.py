@@ -155,6 +155,58 @@ def test_guided_replay_session_history_and_report(tmp_path: Path, demo: Path, an
     assert "before/after from history session 1" in p.stderr
 
 
+class _Totals(HTMLParser):
+    """The report's totals: label -> value text (`<div class="label">` then `<div class="value">`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._in: str | None = None
+        self._label = ""
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class")
+        self._in = cls if tag == "div" and cls in ("label", "value") else None
+
+    def handle_data(self, data):
+        if self._in == "label":
+            self._label = data.strip()
+        elif self._in == "value" and self._label:
+            self.values[self._label] = data.strip()
+            self._label = ""
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+
+def test_report_shows_the_score_the_session_stored(tmp_path: Path, demo: Path) -> None:
+    """The answers' body mass (72 kg) is not the header's (108.6 kg): the report of that recording, with
+    before/after from the history session, must score it as the session did (one score wherever shown)."""
+    a = tmp_path / "answers72.json"
+    a.write_text(json.dumps(ANSWERS | {"body_mass_kg": 72}))
+    db = tmp_path / "history.sqlite3"
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(a), "--db", str(db),
+           "--sound", "off", "--save-history")
+    assert p.returncode == 0, p.stderr
+    (s,) = json.loads(hs("history", "--db", str(db), "--json").stdout)["sessions"]
+    assert s["scored_with"] == {"body_mass_kg": 72.0, "profile": None}
+    header_score = json.loads(hs("analyze", str(demo), "--json").stdout)["summary"]["session_score"]
+    assert header_score != s["session_score"]  # (the two masses score the demo differently: the test can fail)
+    html_out = tmp_path / "report.html"
+    p = hs("report", str(demo), "-o", str(html_out), "--db", str(db))
+    assert p.returncode == 0 and "before/after from history session 1" in p.stderr, p.stderr
+    totals = _Totals()
+    totals.feed(html_out.read_text(encoding="utf-8"))
+    assert totals.values["Session score"] == str(s["session_score"])
+    assert "body mass 72 kg" in html_out.read_text(encoding="utf-8")
+    # --body-mass on the report still wins, and says the scores may then differ from the history's
+    p = hs("report", str(demo), "-o", str(tmp_path / "r2.html"), "--db", str(db), "--body-mass", "108.6")
+    assert p.returncode == 0 and "history session 1 was scored with 72 kg" in p.stderr, p.stderr
+    totals = _Totals()
+    totals.feed((tmp_path / "r2.html").read_text(encoding="utf-8"))
+    assert totals.values["Session score"] == str(header_score)
+
+
 def test_no_nudge_while_a_force_only_hold_waits_to_be_confirmed(tmp_path: Path, answers: Path) -> None:
     """sim's standard session 1 rolls from 5.9 s to 45.5 s, then holds; force only the detector confirms the
     hold at 58.6 s. Counting rolling up to 5.5 s ago (the encoder's lag) the guide would have told the

@@ -18,7 +18,9 @@ Schema versions (PRAGMA user_version; PRAGMA application_id marks the file as ou
 - v2 (current): before/after tests in their own table (pain, range of motion in
   degrees or words, ease, the movement tested), the whole analysis JSON kept,
   the recording's SHA-256 so a moved recording is still recognised, hold
-  travel/spot.
+  travel/spot. The analysis JSON of sessions stored since the report reuses
+  them also carries `scored_with` (body mass and guidance profile the scores
+  came from); older ones lack it, so v2 needed no new version.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ SCHEMA_VERSION = 2
 DB_FILENAME = "history.sqlite3"
 ENV_VAR = "HOLDSENSE_HISTORY"
 LOCK_TIMEOUT_S = 2.0  # how long to wait for another writer before saying "locked"
+#: Key, in the stored analysis JSON, of the inputs the session was scored with (SessionRecord.scored_with).
+#: Inside the JSON rather than new columns: two optional values, and no schema migration for every history.
+SCORED_WITH = "scored_with"
 
 
 class HistoryError(UserError):
@@ -96,6 +101,17 @@ class SessionRecord:
     def session_score(self) -> int | None:
         """The session's score: the same number the session summary and the report show (coaching.session_score)."""
         return session_score(self.analysis)
+
+    @property
+    def scored_with(self) -> dict[str, Any] | None:
+        """The inputs the session's scores came from: {"body_mass_kg": kg or None, "profile": guidance
+        profile name or None (the default)}; None for sessions stored before this was kept.
+
+        Kept so `holdsense report` can score the recording again exactly as the session did: the body mass
+        may have come from --body-mass or the answers file, not from the recording's header.
+        """
+        inputs = self.analysis.get(SCORED_WITH)
+        return dict(inputs) if isinstance(inputs, dict) else None
 
     @property
     def mean_hold_score(self) -> float | None:

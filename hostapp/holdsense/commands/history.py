@@ -70,7 +70,7 @@ def _session_json(s: SessionRecord) -> dict[str, Any]:
     ch = compare_tests(s.before, s.after) if s.before and s.after else None
     return {"id": s.id, "started_utc": s.started_utc, "region": s.region, "source": s.source,
             "recording_path": s.recording_path, "summary": s.summary,
-            "session_score": s.session_score,
+            "session_score": s.session_score, "scored_with": s.scored_with,
             "hold_scores": [h.get("score") for h in s.holds], "mean_hold_score": s.mean_hold_score,
             "before": s.before.to_dict() if s.before else None, "after": s.after.to_dict() if s.after else None,
             "change": ch.to_dict() if ch else None}

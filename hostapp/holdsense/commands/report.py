@@ -2,8 +2,10 @@
 
 FILE is a recording; it is analysed exactly as `holdsense analyze` does. When
 the history knows the recording (same path, or same contents after a move), its
-region and before/after test results are shown too. The history is only read,
-never created or changed.
+region and before/after test results are shown too, and the recording is scored
+with the body mass and guidance profile that session was scored with (unless
+--body-mass / --profile say otherwise), so the report's scores are the
+session's. The history is only read, never created or changed.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..coaching.history import History, default_db_path
+from ..coaching.history import History, SessionRecord, default_db_path
 from ._options import user_profile
 from .history import add_db_option
 from ._options import body_mass_kg, output_with_suffix, profile_name
@@ -49,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(str(out), args.overwrite)  # refuses an existing report as record refuses a recording
     rec = open_reader(args.file)
-    if args.body_mass_kg is None and not rec.body_mass_kg:
+    found = _history_session(args)
+    # One session, one score: a recording the history knows is scored again with the inputs that session was
+    # scored with (its body mass may have come from --body-mass or the answers, not from this header).
+    # An option given here still wins, and says what it changes.
+    scored_with = found.scored_with if found is not None else None
+    if scored_with is not None:
+        _use_session_inputs(args, found.id, scored_with)
+    elif args.body_mass_kg is None and not rec.body_mass_kg:
         args.body_mass_kg = user_profile(args).body_mass_kg  # the athlete's profile, when the header has none
     analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)
     metadata = dict(rec.metadata)
@@ -59,23 +68,46 @@ def run(args: argparse.Namespace) -> int:
     client = args.client.strip() if args.client is not None else (prof.name or None)
     inp = ReportInput(analysis=analysis, samples=rec.samples, metadata=metadata, region=rec.region,
                       title=args.title, client=client or None, units=prof.units)
-
-    db = default_db_path(args.db)
     found_id = None
-    if db.exists():
-        try:
-            h = History.open(db, readonly=True)
-        except FileNotFoundError:
-            h = None
-        if h is not None:
-            with h:
-                found = h.find_by_recording(args.file)
-            if found is not None:
-                inp.before, inp.after = found.before, found.after
-                inp.region = found.region or inp.region
-                inp.history_note = f"before/after from history session {found.id} ({found.started_utc})"
-                found_id = found.id
+    if found is not None:
+        inp.before, inp.after = found.before, found.after
+        inp.region = found.region or inp.region
+        inp.history_note = f"before/after from history session {found.id} ({found.started_utc})"
+        found_id = found.id
     kind = write_report(inp, out)
     print(f"{kind.upper()} report written to {out}"
           + (f" (before/after from history session {found_id})" if found_id is not None else ""), file=sys.stderr)
     return 0
+
+
+def _history_session(args: argparse.Namespace) -> "SessionRecord | None":
+    """The latest history session of this recording (same path or same contents), or None.
+
+    Read-only: the history is never created or changed by a report.
+    """
+    db = default_db_path(args.db)
+    if not db.exists():
+        return None
+    try:
+        h = History.open(db, readonly=True)
+    except FileNotFoundError:
+        return None
+    with h:
+        return h.find_by_recording(args.file)
+
+
+def _use_session_inputs(args: argparse.Namespace, sid: int | None, scored_with: dict) -> None:
+    """Fill --body-mass and --profile from what history session `sid` was scored with, unless given here."""
+    mass, name = scored_with.get("body_mass_kg"), scored_with.get("profile")
+    mass = float(mass) if isinstance(mass, (int, float)) and not isinstance(mass, bool) else None
+    if args.body_mass_kg is None:
+        args.body_mass_kg = mass
+    elif mass is None or abs(args.body_mass_kg - mass) > 1e-9:
+        print(f"holdsense: note: scored with --body-mass {args.body_mass_kg:g} kg; history session {sid} was "
+              f"scored with {'no body mass' if mass is None else f'{mass:g} kg'}: this report's scores may "
+              "differ from the history's", file=sys.stderr)
+    if args.profile is None:
+        args.profile = name if isinstance(name, str) and name else None
+    elif args.profile != (name or None):
+        print(f"holdsense: note: scored with --profile {args.profile}; history session {sid} was scored with "
+              f"{name or 'the default profile'}: this report's scores may differ from the history's", file=sys.stderr)

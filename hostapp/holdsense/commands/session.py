@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
                              parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..errors import UserError
-from ..coaching.history import History, SessionRecord, default_db_path, file_sha256, utc_now_iso
+from ..coaching.history import SCORED_WITH, History, SessionRecord, default_db_path, file_sha256, utc_now_iso
 from ..messages import Listener
 from ._options import add_connection_options, add_session_options, check_session_options, load_profile_option
 from ..io.registry import open_reader
@@ -354,7 +354,10 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
     analysis = det.result
     if analysis is None:
         raise UserError(f"{recording_path}: no samples arrived: nothing to store")
-    analysis = dict(analysis, source=str(recording_path))
+    # what the scores were computed with, so `holdsense report` of this recording gives the same scores
+    # (the body mass may be the answers' or --body-mass, not the header's)
+    scored_with = {"body_mass_kg": det.state.body_mass_kg, "profile": args.profile or None}
+    analysis = dict(analysis, source=str(recording_path), **{SCORED_WITH: scored_with})
 
     after = answers.test(region, "after")
     for c in flow.record_after(after):
