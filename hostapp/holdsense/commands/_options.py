@@ -341,6 +341,14 @@ def add_web_options(parser: Any) -> None:
     g.add_argument("--no-browser", action="store_true", help="do not open a browser on the page")
 
 
+def terminal_view(args: argparse.Namespace, units: str = "N") -> Any:
+    """The terminal view `live` and `replay` show (also beside the --web page): full screen on a terminal,
+    plain lines off one or with --plain; forces in `units` (N, kg or lb)."""
+    from ..listeners.live import make_view  # (rich and numpy: not for --help)
+
+    return make_view(plain=True if getattr(args, "plain", False) else None, units=units)
+
+
 def check_web_options(args: Any) -> None:
     if getattr(args, "lan", False):
         args.web = True

@@ -9,7 +9,8 @@ from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  markers_wanted)
 from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
-                       check_web_options, load_profile_option, open_device, profile_body_mass, user_profile)
+                       check_web_options, load_profile_option, open_device, profile_body_mass, terminal_view,
+                       user_profile)
 from .record import check_output
 
 
@@ -41,7 +42,7 @@ def mark_from_page(board: MarkerBoard | None, msg: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: `holdsense live --help` must not pay for numpy and rollsignal
     from ..io.recording import RecordingWriter
-    from ..listeners.live import DetectorListener, make_view
+    from ..listeners.live import DetectorListener
     from ..listeners.notifier import Notifier
     from ..listeners.recorder import Until, run_session
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         dev = open_device(args)
         try:
-            view = make_view(plain=True if args.plain else None, units=me.units)
+            view = terminal_view(args, me.units)
             det = DetectorListener(body_mass_kg=args.body_mass_kg, region=args.region, profile=profile,
                                    views=[view])
             det.state.watch_stale = True  # a live roller: silence means the link is lost, say so at once

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UserError
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ._options import (add_session_options, add_web_options, check_session_options, check_web_options,
-                       load_profile_option, seconds, speed_factor, user_profile)
+                       load_profile_option, seconds, speed_factor, terminal_view, user_profile)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     # imported here, not at the top: `holdsense replay --help` must not pay for numpy and rollsignal
     from ..io.player import Player
     from ..io.registry import open_reader
-    from ..listeners.live import DetectorListener, make_view
+    from ..listeners.live import DetectorListener
     from ..listeners.notifier import Notifier
 
     speed = args.speed
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     if args.web:
         return _run_web(args, rec, profile, speed)
     player = Player(rec, speed=speed, skip_s=args.skip_s)
-    view = make_view(plain=True if args.plain else None, units=user_profile(args).units)
+    view = terminal_view(args, user_profile(args).units)
     det = DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
                            default_body_mass_kg=user_profile(args).body_mass_kg)
     listeners: list = [det]
@@ -64,14 +64,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: float) -> int:
-    """The recording on the live page with a scrubber (pause, play, seek); serves until Ctrl-C."""
+    """The recording on the live page with a scrubber (pause, play, seek); serves until Ctrl-C.
+
+    The terminal view (plain lines off a terminal) runs beside the page, as with `live --web`: one view
+    for the whole run, handed to each detector a seek back starts afresh.
+    """
     from ..listeners.live import DetectorListener
     from ..listeners.web import ReplayControl, serve
 
     me = user_profile(args)
+    view = terminal_view(args, me.units)
 
     def make_detector() -> DetectorListener:
-        return DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile,
+        return DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
                                 default_body_mass_kg=me.body_mass_kg)
 
     ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=me.name, skip_s=args.skip_s)

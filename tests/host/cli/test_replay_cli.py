@@ -70,3 +70,76 @@ def test_replay_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "no such file" in r.stderr
     r = hs("replay", str(session(tmp_path)), "--speed", "fast")
     assert r.returncode == 2 and "--speed" in r.stderr
+
+
+def _replay_web_until_finished(args, stdout, timeout_s=90.0):
+    """`holdsense replay ... --web` (any free port, no browser) until it says the replay finished, then Ctrl-C.
+
+    Returns (exit code, stderr). No browser: what is tested is the terminal side beside the page.
+    """
+    import select
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "replay", *args, "--web", "--web-port", "0",
+                             "--no-browser", "--speed", "max"], stdout=stdout, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    err = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                line = proc.stderr.readline()
+                err.append(line)
+                if "replay finished" in line or (not line and proc.poll() is not None):
+                    break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, "".join(err) + (rest or "")
+
+
+def test_replay_web_prints_plain_lines_beside_the_page(tmp_path):
+    """docs/web.md: the terminal view (plain lines off a terminal) runs beside the page, for replay as for live."""
+    p = session(tmp_path)
+    out = tmp_path / "stdout.txt"  # a file: not a terminal, so plain lines
+    with open(out, "w") as fh:
+        rc, err = _replay_web_until_finished([str(p)], fh)
+    assert rc == 0 and "replay finished" in err, err
+    lines = out.read_text().splitlines()
+    plain = hs("replay", str(p), "--speed", "max").stdout.splitlines()
+    ended = [ln for ln in lines if "hold ended" in ln]
+    assert len(ended) == 2 and ended == [ln for ln in plain if "hold ended" in ln]  # as replay without --web
+    assert lines[-1].startswith("[") and "end: session" in lines[-1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs a pty")
+def test_replay_web_honours_plain_on_a_terminal(tmp_path):
+    import pty
+
+    p = session(tmp_path)
+    master, slave = pty.openpty()
+    try:
+        rc, err = _replay_web_until_finished([str(p), "--plain"], slave)
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        if slave != -1:
+            os.close(slave)
+        os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert rc == 0, err
+    assert "hold ended" in text and "end: session" in text and "\x1b[" not in text  # lines, not the full screen
