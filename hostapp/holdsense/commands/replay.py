@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from ..errors import UserError
@@ -84,14 +85,14 @@ def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: floa
     print("replaying on the page (pause, play and seek there); Ctrl-C to stop", file=sys.stderr, flush=True)
     ctl.start()
     try:
-        announced = False
         while True:
-            if ctl.done.wait(0.2) and not announced:
-                announced = True
-                print("replay finished: the page stays up to scrub through it; Ctrl-C to stop",
-                      file=sys.stderr, flush=True)
-            elif not ctl.done.is_set():
-                announced = False
+            if not ctl.done.wait(0.2):
+                continue
+            print("replay finished: the page stays up to scrub through it; Ctrl-C to stop",
+                  file=sys.stderr, flush=True)
+            # until the page plays it again: done.wait() would return at once here, a loop spinning a core
+            while ctl.done.is_set():
+                time.sleep(0.2)
     except KeyboardInterrupt:
         return 0
     finally:

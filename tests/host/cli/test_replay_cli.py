@@ -72,10 +72,18 @@ def test_replay_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "--speed" in r.stderr
 
 
-def _replay_web_until_finished(args, stdout, timeout_s=90.0):
+def _cpu_s(pid):
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _replay_web_until_finished(args, stdout, timeout_s=90.0, idle_s=0.0, idle_cpu=None):
     """`holdsense replay ... --web` (any free port, no browser) until it says the replay finished, then Ctrl-C.
 
-    Returns (exit code, stderr). No browser: what is tested is the terminal side beside the page.
+    With `idle_s`, waits that long after the finish first and appends the CPU seconds used meanwhile to
+    `idle_cpu`. Returns (exit code, stderr). No browser: what is tested is the terminal side beside the page.
     """
     import select
     import signal
@@ -94,6 +102,10 @@ def _replay_web_until_finished(args, stdout, timeout_s=90.0):
                 err.append(line)
                 if "replay finished" in line or (not line and proc.poll() is not None):
                     break
+        if idle_s and proc.poll() is None:
+            cpu0 = _cpu_s(proc.pid)
+            time.sleep(idle_s)
+            idle_cpu.append(_cpu_s(proc.pid) - cpu0)
         proc.send_signal(signal.SIGINT)
         rest = proc.communicate(timeout=30)[1]
     finally:
@@ -143,3 +155,13 @@ def test_replay_web_honours_plain_on_a_terminal(tmp_path):
     text = b"".join(chunks).decode("utf-8", "replace")
     assert rc == 0, err
     assert "hold ended" in text and "end: session" in text and "\x1b[" not in text  # lines, not the full screen
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads CPU time from /proc")
+def test_replay_web_idles_after_the_end(tmp_path):
+    """Finished, the page stays up to scrub: the command waits, it does not spin a core."""
+    idle_cpu = []
+    with open(tmp_path / "stdout.txt", "w") as fh:
+        rc, err = _replay_web_until_finished([str(session(tmp_path))], fh, idle_s=2.0, idle_cpu=idle_cpu)
+    assert rc == 0, err
+    assert idle_cpu and idle_cpu[0] < 0.5, f"{idle_cpu[0]:.2f} CPU s in 2 s of waiting"
