@@ -24,6 +24,7 @@ stretch at full speed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import math
 import os
@@ -318,6 +319,23 @@ def lan_address() -> str:
         return "127.0.0.1"
 
 
+def listen_hint(err: OSError) -> str:
+    """What to change when binding the page's server failed with `err`: the host or the port.
+
+    A hint that names the wrong option sends the user round in circles (an unknown host is not fixed
+    with another --web-port).
+    """
+    if isinstance(err, socket.gaierror):
+        return "; --web-host: give an IP address of this machine or a host name that resolves (e.g. 127.0.0.1)"
+    if err.errno == errno.EADDRNOTAVAIL:
+        return "; --web-host: not an address of this machine (e.g. 127.0.0.1, or --lan for every interface)"
+    if err.errno == errno.EADDRINUSE:
+        return "; the port is in use: choose another with --web-port (0 picks a free one)"
+    if err.errno == errno.EACCES:
+        return "; ports below 1024 need privileges: choose another with --web-port"
+    return ""
+
+
 class WebServer:
     """aiohttp on a background thread: GET / (the page), /app.js, /style.css, /state.json, /ws (pushes).
 
@@ -367,8 +385,8 @@ class WebServer:
         if self._error is not None:
             err = self._error
             if isinstance(err, OSError):
-                raise UserError(f"web page: cannot listen on {self.host}:{self.port} ({err.strerror or err}); "
-                                "choose another with --web-port") from None
+                raise UserError(f"web page: cannot listen on {self.host}:{self.port} ({err.strerror or err})"
+                                f"{listen_hint(err)}") from None
             raise err
         return self.url
 

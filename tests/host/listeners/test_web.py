@@ -172,10 +172,33 @@ def test_server_refuses_a_busy_port() -> None:
     a.start()
     try:
         b = WebServer(lambda: {}, port=a.port)
-        with pytest.raises(UserError, match="cannot listen"):
+        with pytest.raises(UserError, match="cannot listen") as ei:
             b.start()
+        assert "--web-port" in str(ei.value) and "--web-host" not in str(ei.value)  # the port is what to change
     finally:
         a.stop()
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1",  # not an address, no such host name
+                                  "192.0.2.1"])  # TEST-NET-1: a real address, but never this machine's
+def test_server_on_a_bad_host_says_to_change_the_host(host: str) -> None:
+    from holdsense.errors import UserError
+
+    with pytest.raises(UserError, match="cannot listen") as ei:
+        WebServer(lambda: {}, host=host, port=0).start()
+    assert "--web-host" in str(ei.value) and "--web-port" not in str(ei.value)
+
+
+def test_cli_bad_web_host_is_one_line_about_the_host(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "live", "--port", str(tmp_path / "none"), "--web",
+                        "--web-host", "999.1.1.1", "--no-browser"], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, env=dict(os.environ, HOLDSENSE_CONFIG_DIR=str(tmp_path)))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "999.1.1.1" in p.stderr and "--web-host" in p.stderr and "--web-port" not in p.stderr
 
 
 def _holds_after_run(rec, t_s: float) -> list:
