@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="show or set your profile: body mass, units, shell, default roller, name",
                        description="Show or set the athlete's profile, used by live, replay, analyze, session and "
                                    "report whenever their own option is not given: body mass (for the "
-                                   "light-pressure band, 10-25 %% of body weight), the units forces are shown in, "
+                                   "light-pressure band, 10-25 % of body weight), the units forces are shown in, "
                                    "the roller's shell, the roller to connect to, and a name. Stored in the "
                                    "user's config directory ($HOLDSENSE_CONFIG_DIR overrides it).")
     p.add_argument("--body-mass", metavar="KG", dest="body_mass",

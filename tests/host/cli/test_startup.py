@@ -54,3 +54,15 @@ def test_help_lists_every_command_with_its_help() -> None:
     assert set(table) == set(sub.choices)
     helps = {a.dest: a.help for a in sub._choices_actions}
     assert {k: v for k, (_, v) in table.items()} == helps
+
+
+def test_no_help_text_shows_a_doubled_percent_sign(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argparse %-formats `help=` strings (so they need %%) but not `description=`: a %% there shows as is."""
+    from holdsense.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping: a phrase is found whole
+    full = build_parser()
+    sub = next(a for a in full._actions if a.dest == "command")
+    texts = {name: p.format_help() for name, p in sub.choices.items()} | {"(holdsense)": full.format_help()}
+    assert [name for name, text in texts.items() if "%%" in text] == []
+    assert "light-pressure band, 10-25 % of body weight" in texts["profile"]
