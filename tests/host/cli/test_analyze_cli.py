@@ -99,3 +99,24 @@ def test_bad_input_exit_2_one_line(tmp_path: Path, content: str | None, needle: 
 def test_bad_options_exit_2(args: list[str]) -> None:
     r = cli("analyze", str(DEMO), *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) <= 2
+
+
+def test_overview_example_is_what_analyze_prints() -> None:
+    """docs/overview.md quotes a hold of `holdsense analyze recordings/demo-standard.csv`: it must be that
+    command's output, line for line (a feedback line added to the scoring once went missing from the doc)."""
+    import re
+
+    doc = (ROOT / "docs" / "overview.md").read_text(encoding="utf-8")
+    m = re.search(r"A hold report reads like this \(from `recordings/demo-standard\.csv`\):\s*```\n(.*?)```", doc,
+                  re.DOTALL)
+    assert m, "docs/overview.md: the example hold report was not found"
+    example = m.group(1).rstrip("\n").splitlines()
+    r = cli("analyze", str(DEMO))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    starts = [i for i, ln in enumerate(out) if ln == example[0]]
+    assert starts, f"first example line not in the output:\n{r.stdout}"
+    i = starts[0]
+    # the hold's whole block: its line and every feedback line up to the next hold
+    end = next((j for j in range(i + 1, len(out)) if not out[j].startswith("       - ")), len(out))
+    assert out[i:end] == example, "docs/overview.md's example differs from analyze's output:\n" + "\n".join(out[i:end])
