@@ -10,7 +10,7 @@ import sys
 import zlib
 from typing import IO, Any, Callable, Iterable
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .fmt import fmt_clock
 from .inputcheck import StreamChecks, check_times, clean_samples, input_warnings
 from .io.recording import Recording
@@ -93,9 +93,10 @@ def _finish(out: dict[str, Any], rec: Recording, notes: list[str] | None = None)
     return out
 
 
-# Names recordings have: in a folder, such a file whose start cannot be read at all (no permission, corrupt
-# compression) is an error entry of the batch rather than silently left out; readable files count by content.
+# Names recordings have: in a folder, such a file is one of the batch's files (analysed, or its own error entry
+# when it cannot be read: corrupt, empty, a newer format), never silently left out (contracts.md §3).
 RECORDING_SUFFIXES = (".csv", ".csv.gz", ".xdf", ".xdfz", ".hscap")
+_CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
 def profile_error(name: str, exc: BaseException) -> str:
@@ -104,16 +105,19 @@ def profile_error(name: str, exc: BaseException) -> str:
     return msg if name in msg else f"unknown profile '{name}' ({msg})"
 
 
-def expand_inputs(paths: Iterable[str]) -> list[str]:
+def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None) -> list[str]:
     """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3).
 
-    In a folder, a file is taken when its content is a recording this version
-    reads (a `format:` line, an XDF or capture magic: `holdsense.io.registry`),
-    and also when its name is a recording's (`.csv`, `.csv.gz`, `.xdf`, `.xdfz`,
-    `.hscap`) but its start cannot be read at all (no permission, corrupt
-    compression): such a file then fails as one error entry instead of silently
-    vanishing from the batch. Other files (notes, `--table` outputs, an empty
-    `.xdf`) are ignored.
+    In a folder, a file named like a recording (`.csv`, `.csv.gz`, `.xdf`,
+    `.xdfz`, `.hscap`) is taken whatever is in it, so one that cannot be read
+    (random bytes, empty, a newer format, a `.gz` that is not gzip, no
+    permission) fails as its own error entry instead of vanishing from the
+    batch. The one exception is a `.csv` that is plainly another table (a
+    `--table` or `--sessions` output, a spans file: a header row without `t_s`
+    or `force_n` and no `#` metadata): it is skipped with a `note:` line on
+    `warn` (default stderr). Files with other names are taken when their
+    content is a recording this version reads (`holdsense.io.registry`), and
+    otherwise ignored without a word (notes, labels, a datasheet).
     """
     out: list[str] = []
     for p in paths:
@@ -122,29 +126,71 @@ def expand_inputs(paths: Iterable[str]) -> list[str]:
                 names = sorted(os.listdir(p))
             except OSError as exc:
                 raise UserError(f"{p}: cannot list the folder ({exc.strerror or exc})") from None
-            found = []
             for name in names:
                 full = os.path.join(p, name)
-                if os.path.isfile(full) and _folder_member(full):  # LabRecorder files, captures sit beside recordings
-                    found.append(full)
-            out.extend(found)
+                if not os.path.isfile(full):
+                    continue
+                take, note = _folder_member(full)
+                if take:
+                    out.append(full)
+                elif note:
+                    print(one_line(f"holdsense: note: {full}: {note}, skipped"),
+                          file=sys.stderr if warn is None else warn)
         else:
             out.append(p)
     return out
 
 
-def _folder_member(path: str) -> bool:
+def _folder_member(path: str) -> tuple[bool, str | None]:
+    """(take the file into the batch, why it is skipped when a note is due)."""
     from .io.registry import is_readable
 
-    named = path.lower().endswith(RECORDING_SUFFIXES)
+    lower = path.lower()
+    if lower.endswith(_CSV_SUFFIXES):
+        other = _other_table(path)
+        return (False, other) if other else (True, None)
+    if lower.endswith(RECORDING_SUFFIXES):
+        return True, None
+    try:  # by content: LabRecorder files and captures under other names sit beside recordings
+        return is_readable(path), None
+    except (OSError, EOFError, zlib.error):
+        return False, None
+
+
+def _other_table(path: str) -> str | None:
+    """Why a `.csv`/`.csv.gz` is plainly some other table than a recording, or None when it may be one.
+
+    Only a clean case counts: readable UTF-8 text whose first line is a header of
+    two or more columns, neither `t_s` nor `force_n` among them, and no `#`
+    metadata before it. Anything doubtful (binary, empty, a `.gz` that is not
+    gzip, CR-only line endings, a newer `format:`) is left to the reader, whose
+    error names it.
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
-        if named and head[:2] == b"\x1f\x8b":
-            zlib.decompressobj(wbits=31).decompress(head, 256)  # raises if corrupt from the start
-        return is_readable(path)
-    except (OSError, EOFError, zlib.error):  # unreadable, or compressed and corrupt from the start
-        return named
+        if head[:2] == b"\x1f\x8b":
+            head = zlib.decompressobj(wbits=31).decompress(head, 4096)
+        elif path.lower().endswith(".gz"):  # a .gz that is not gzip: damaged, the reader's to name
+            return None
+    except (OSError, EOFError, zlib.error):
+        return None
+    if head[:3] == b"\xef\xbb\xbf":
+        head = head[3:]
+    first, nl, _ = head.lstrip(b" \t\n").partition(b"\n")
+    if not nl:  # no complete first line in reach (or CR-only line endings): not plainly anything
+        return None
+    try:
+        line = first.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return None
+    cells = [c.strip() for c in line.split(",")]
+    if line.startswith("#") or "\r" in line or "\0" in line or len(cells) < 2 or not all(cells):
+        return None
+    if any(c in ("t_s", "force_n") for c in cells):  # a recording that lost its metadata: the reader says so
+        return None
+    shown = line if len(line) <= 40 else line[:37] + "..."
+    return f"a table with columns '{shown}', not a recording (no '# format:' line)"
 
 
 def load_for_analysis(path: str, *, stream: str | None = None, warn: IO[str] | None = None) -> Recording:

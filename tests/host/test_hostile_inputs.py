@@ -134,6 +134,63 @@ def test_unreadable_file_in_a_folder_is_one_entry(tmp_path: Path) -> None:
     assert "error" in lines[1] and "ermission" in lines[1]["error"]
 
 
+def _broken_recordings_folder(tmp_path: Path) -> Path:
+    """A good recording among files named like recordings that cannot be read, a table and a note."""
+    d = tmp_path / "lab"
+    d.mkdir()
+    text = FORCE_ONLY.read_bytes()
+    shutil.copy(FORCE_ONLY, d / "a-good.csv")
+    (d / "b-random.csv").write_bytes(bytes(range(256)) * 8)
+    (d / "c-empty.csv").write_bytes(b"")
+    (d / "d-cr-only.csv").write_bytes(text.replace(b"\n", b"\r"))
+    (d / "e-newer.csv").write_bytes(text.replace(b"holdsense-recording/1", b"holdsense-recording/9", 1))
+    (d / "f-no-metadata.csv").write_bytes(b"".join(ln for ln in text.splitlines(True) if not ln.startswith(b"#")))
+    (d / "g-fake.csv.gz").write_bytes(b"hello, not gzip\n")
+    (d / "holds.csv").write_bytes(b"file,hold,start_s,end_s\nx.csv,1,2.0,40.0\n")  # a --table output: skipped
+    (d / "notes.txt").write_text("not a recording\n")  # another name, another kind: ignored
+    return d
+
+
+BROKEN = ["b-random.csv", "c-empty.csv", "d-cr-only.csv", "e-newer.csv", "f-no-metadata.csv", "g-fake.csv.gz"]
+
+
+def test_folder_files_named_like_recordings_that_do_not_read_are_entries(tmp_path: Path) -> None:
+    # before: the six broken files were left out of the JSON Lines and --sessions without a word, exit 0
+    d = _broken_recordings_folder(tmp_path)
+    sessions = tmp_path / "sessions.csv"
+    r = cli("analyze", str(d), "--json", "--jobs", "1", "--sessions", str(sessions))
+    assert r.returncode == 2, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(x["source"]).name for x in lines] == ["a-good.csv"] + BROKEN
+    assert lines[0]["holds"]
+    for entry in lines[1:]:
+        assert set(entry) == {"source", "error"} and Path(entry["source"]).name in entry["error"]
+    assert "holdsense-recording/9" in lines[4]["error"]
+    with sessions.open() as fh:
+        rows = {Path(x["file"]).name: x["error"] for x in csv.DictReader(fh)}
+    assert sorted(rows) == ["a-good.csv"] + BROKEN and all(rows[b] for b in BROKEN)
+    err = r.stderr.splitlines()
+    assert sum(ln.startswith("holdsense: error: ") for ln in err) == 6
+    assert err[-1].startswith("holdsense: 6 of 7 file(s) failed")
+    notes = [ln for ln in err if "note:" in ln]
+    assert notes == [f"holdsense: note: {d / 'holds.csv'}: a table with columns 'file,hold,start_s,end_s', "
+                     "not a recording (no '# format:' line), skipped"]
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_folder_with_a_table_beside_the_recordings_is_a_clean_batch(tmp_path: Path) -> None:
+    # `analyze lab/ --sessions lab/sessions.csv` twice: the first run's table is noted and skipped, not a failure
+    d = tmp_path / "lab"
+    d.mkdir()
+    shutil.copy(FORCE_ONLY, d / "a.csv")
+    r = cli("analyze", str(d), "--sessions", str(d / "sessions.csv"))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = cli("analyze", str(d), "--sessions", str(d / "sessions.csv"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith(f"holdsense: note: {d / 'sessions.csv'}: a table with columns 'file,region,")
+    assert r.stdout.startswith("analysed 1 of 1 file(s)")
+
+
 @pytest.mark.parametrize("name, body, note", [
     ("allnan.csv", HEAD + _rows(2000, b"%g,\n"), "no usable force"),
     ("huge.csv", HEAD + _rows(2000, b"%g,1e300\n"), "impossible force"),

@@ -168,10 +168,12 @@ def test_folder_mixes_recordings_and_xdf_files(tmp_path: Path, capsys) -> None:
                                                         {"label": "angle_deg", "unit": "degrees"}],
             desc_extra="<holdsense><region>hamstrings</region></holdsense>"))
         w.write_samples(1, (chunk.t_s + 900.0).tolist(), list(zip(chunk.force_n, chunk.angle_deg)))
-    (d / "3-empty.xdf").write_text("")  # named .xdf but no XDF inside: not picked from a folder
+    (d / "3-empty.xdf").write_text("")  # named .xdf but no XDF inside: its own error, not silently left out
     table = tmp_path / "t.csv"
     rc = main(["analyze", str(d), "--table", str(table)])
-    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and f"holdsense: error: {d / '3-empty.xdf'}: not an XDF file" in err, err
+    assert "1 of 3 file(s) failed" in err
     rows = _rows(table)
     assert [(Path(r["file"]).name, r["region"]) for r in rows] == [("1-roller.csv", "quads"),
                                                                    ("2-labrecorder.xdf", "hamstrings")]
