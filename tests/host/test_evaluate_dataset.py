@@ -136,6 +136,44 @@ def test_evaluate_bad_input_is_one_line_exit_2(corpus: Path, tmp_path: Path) -> 
         assert len([ln for ln in p.stderr.splitlines() if "error" in ln]) <= 2
 
 
+def test_evaluate_refuses_labels_past_the_end_as_dataset_check_does(corpus: Path, tmp_path: Path) -> None:
+    # before: labels 10,000 s later than the 120 s recording were scored (0/3 holds found) and pooled in the total
+    d = tmp_path / "shifted"
+    d.mkdir()
+    labels = json.loads((corpus / "standard.labels.json").read_text())
+    t_end = float((corpus / "standard.csv").read_text().rstrip().rsplit("\n", 1)[1].split(",")[0])
+    for name, shift in (("a", 0.0), ("edge", None), ("late", 10_000.0)):
+        shutil.copy(corpus / "standard.csv", d / f"{name}.csv")
+        segs = [dict(x, start_s=x["start_s"] + (shift or 0), end_s=x["end_s"] + (shift or 0))
+                for x in labels["segments"]]
+        if shift is None:  # the last span 0.4 s past the last sample: within dataset check's tolerance
+            segs[-1]["end_s"] = t_end + 0.4
+        (d / f"{name}.labels.json").write_text(json.dumps(dict(labels, segments=segs)))
+    p = hs("evaluate", d, "--json", "--jobs", "1")
+    assert p.returncode == 2, p.stderr
+    out = json.loads(p.stdout)
+    assert [Path(f["source"]).name for f in out["files"]] == ["a.csv", "edge.csv"] and out["total"]["files"] == 2
+    first = labels["segments"][0]
+    why = (f"{d / 'late.labels.json'}: span {first['start_s'] + 10_000:g}-{first['end_s'] + 10_000:g} s ends "
+           f"after the recording ({t_end:.1f} s)")
+    assert out["failed"] == [{"source": str(d / "late.csv"), "error": why}]
+    err = p.stderr.splitlines()
+    assert err == [f"holdsense: error: {why}", f"holdsense: 1 of 3 file(s) failed: {d / 'late.csv'}"]
+    # the same file named alone, and with --labels: one line, exit 2
+    p = hs("evaluate", d / "late.csv")
+    assert p.returncode == 2 and p.stderr == f"holdsense: error: {why}\n" and p.stdout == ""
+    p = hs("evaluate", d / "a.csv", "--labels", d / "late.labels.json")
+    assert p.returncode == 2 and "late.labels.json: span" in p.stderr and "ends after the recording" in p.stderr
+    # dataset check draws the same line with the same tolerance (the one validation in holdsense.io.labels)
+    ds = tmp_path / "ds"
+    p = hs("dataset", "export", d, "-o", ds, "--title", "T", "--licence", "CC0", "--consent", "c",
+           "--contact", "x@example.org", "--shell", "foam")
+    assert p.returncode == 0, p.stderr
+    p = hs("dataset", "check", ds)
+    late = [ln for ln in p.stderr.splitlines() if "ends after the recording" in ln]
+    assert p.returncode == 2 and late == [f"holdsense: {ds / 'late.labels.json'}{why.split('late.labels.json')[1]}"]
+
+
 def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     p = hs("dataset", "export", corpus, "-o", out)

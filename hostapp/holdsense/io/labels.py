@@ -123,6 +123,22 @@ def validate(obj: Any, source: str) -> dict[str, Any]:
     return dict(obj, segments=out)
 
 
+#: How far a span may end after the recording's last sample, in seconds: a span dragged to the end of the
+#: labelling window, or a recorder killed before its last rows, is not a labels file of another recording.
+END_TOLERANCE_S = 0.5
+
+
+def check_within_recording(labels: dict[str, Any], t_end_s: float, source: str) -> None:
+    """Raise LabelsError (one line naming `source`) when a span of validated `labels` ends more than
+    END_TOLERANCE_S after the recording's last sample, `t_end_s` (seconds on its `t_s`): such labels were
+    made for another recording or shifted in time, and scoring them would count the detector wrong for
+    time it never saw. Used by `holdsense dataset check` and `holdsense evaluate` alike."""
+    late = [s for s in labels["segments"] if s["end_s"] > t_end_s + END_TOLERANCE_S]
+    if late:
+        raise LabelsError(f"{source}: span {late[0]['start_s']:g}-{late[0]['end_s']:g} s ends after the "
+                          f"recording ({t_end_s:.1f} s)")
+
+
 def read_labels(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a labels file."""
     p = Path(path)

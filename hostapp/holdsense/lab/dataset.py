@@ -273,7 +273,7 @@ if __name__ == "__main__":
 def check_dataset(folder: str | os.PathLike[str]) -> tuple[list[str], dict[str, Any]]:
     """(problems, facts) of a dataset folder: one line per problem, each naming the file."""
     from ..errors import UserError
-    from ..io.labels import read_labels
+    from ..io.labels import check_within_recording, read_labels
     from ..io.recording import read_recording
 
     d = Path(folder)
@@ -352,11 +352,10 @@ def check_dataset(folder: str | os.PathLike[str]) -> tuple[list[str], dict[str, 
         except UserError as exc:
             problems.append(str(exc))
             continue
-        t_end = float(rec.samples.t_s[-1])
-        late = [s for s in labels["segments"] if s["end_s"] > t_end + 0.5]
-        if late:
-            problems.append(f"{lp}: span {late[0]['start_s']:g}-{late[0]['end_s']:g} s ends after the recording "
-                            f"({t_end:.1f} s)")
+        try:
+            check_within_recording(labels, float(rec.samples.t_s[-1]), str(lp))
+        except UserError as exc:
+            problems.append(str(exc))
         facts["holds"] += sum(1 for s in labels["segments"] if s["kind"] == "hold")
     for name in sorted(in_sheet - {p.name for p in recs}):
         if name:

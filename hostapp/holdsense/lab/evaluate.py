@@ -53,15 +53,17 @@ def evaluate_file(path: str, labels_path: str | None = None, stream: str | None 
     from rollsignal.metrics import GRID_S, HOLD, ROLL, frame_counts, grid_labels, holds_of, match_events
 
     from ..analysis import analyze_recording, load_for_analysis
-    from ..io.labels import LabelsError, labelled_kinds, labels_path_for, read_labels
+    from ..io.labels import LabelsError, check_within_recording, labelled_kinds, labels_path_for, read_labels
 
     lp = Path(labels_path) if labels_path else labels_path_for(path)
     if not lp.is_file():
         raise LabelsError(f"{path}: no labels ({lp.name} not found beside it; make one with 'holdsense label')")
     labels = read_labels(lp)
     rec = load_for_analysis(path, stream=stream)
-    analysis = analyze_recording(rec)
     t_end = float(rec.samples.t_s[-1]) if len(rec.samples) else 0.0
+    if len(rec.samples):  # (no samples: the analysis says so)
+        check_within_recording(labels, t_end, str(lp))  # labels of another recording, or shifted: not scored
+    analysis = analyze_recording(rec)
     kinds = labelled_kinds(labels)
     spans = labels["segments"]
     truth = [s for s in spans if s["kind"] != "other"]
