@@ -128,12 +128,36 @@ def test_evaluate_bad_input_is_one_line_exit_2(corpus: Path, tmp_path: Path) -> 
     assert "b.labels.json: segment 1: kind 'nap'" in p.stderr and "1 of 2 file(s) failed" in p.stderr
     for args, words in (([tmp_path / "nope"], "no such file or folder"),
                         ([corpus / "unlabelled.csv"], "no labels"),
-                        ([corpus, "--jobs", "0"], "--jobs 0"),
-                        ([tmp_path / "bad" / "a.csv", "--plot", tmp_path / "no" / "x.png"], "folder does not exist"),
+                        ([corpus, "--jobs", "0"], "argument --jobs/-j: 0 is not"),
+                        ([tmp_path / "bad" / "a.csv", "--plot", tmp_path / "no" / "x.png"],
+                         f"folder {tmp_path / 'no'} does not exist"),
                         ([corpus, "--labels", corpus / "limb.labels.json"], "--labels goes with a single FILE")):
         p = hs("evaluate", *args)
         assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr, p.stderr
         assert len([ln for ln in p.stderr.splitlines() if "error" in ln]) <= 2
+
+
+@pytest.mark.parametrize("option", [["--plot", "x.txt"], ["--plot", "noext"], ["--jobs", "5000"], ["--jobs", "0"],
+                                    ["--plot", "missing/x.png"]], ids=" ".join)
+def test_evaluate_options_are_checked_by_analyzes_types(option: list[str], tmp_path: Path) -> None:
+    # before: --plot x.txt ran the whole evaluation, then 'internal error: ValueError', exit 1; --plot noext wrote
+    # noext.png; --jobs 5000 was accepted. Now the shared _options types refuse them at parse time, word for word
+    # as analyze does, before any file is read (the input here does not even exist).
+    ev = hs("evaluate", tmp_path / "nothing-here", *option, cwd=tmp_path)
+    an = hs("analyze", tmp_path / "nothing-here", *option, cwd=tmp_path)
+    assert ev.returncode == an.returncode == 2 and ev.stdout == ""
+    assert ev.stderr == an.stderr and ev.stderr.count("\n") == 1, ev.stderr
+    assert ev.stderr.startswith(f"holdsense: error: argument {option[0]}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", ["0", "101", "x"])
+def test_evaluate_worst_is_a_checked_count(value: str, tmp_path: Path) -> None:
+    # before: '--worst 0: must be 1 or more' (not argparse's form, and only after the inputs were listed);
+    # --worst 100000 was accepted
+    p = hs("evaluate", tmp_path / "nothing-here", "--plot", tmp_path / "w.png", "--worst", value)
+    assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1, p.stderr
+    assert p.stderr.startswith("holdsense: error: argument --worst: ") and "number of plot panels" in p.stderr
 
 
 def test_evaluate_refuses_labels_past_the_end_as_dataset_check_does(corpus: Path, tmp_path: Path) -> None:

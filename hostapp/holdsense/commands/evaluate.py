@@ -14,6 +14,10 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ._options import add_jobs_option, integer, plot_path
+
+#: `--worst N`: panels of 2.4 in at 100 dpi; beyond a hundred the image is too tall to look through (24,000 px)
+worst_panels = integer(1, 100, what="a number of plot panels")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,9 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE_OR_FOLDER", help="labelled recordings or folders of them")
     p.add_argument("--labels", metavar="FILE.labels.json", help="labels for a single FILE (default: beside it)")
     p.add_argument("--json", action="store_true", help="one holdsense-evaluation/1 JSON object on stdout")
-    p.add_argument("--plot", metavar="OUT.png", help="plot the worst disagreements about holding")
-    p.add_argument("--worst", type=int, default=6, metavar="N", help="panels in --plot (default 6)")
-    p.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: all cores; 1: no workers)")
+    p.add_argument("--plot", type=plot_path, metavar="OUT.png",
+                   help="plot the worst disagreements about holding (any image type matplotlib writes)")
+    p.add_argument("--worst", type=worst_panels, default=6, metavar="N", help="panels in --plot (default 6)")
+    add_jobs_option(p)
     p.add_argument("--stream", metavar="NAME", help="in .xdf files: the force stream")
     p.set_defaults(func=run)
 
@@ -52,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
                                 render_table)
     from ..lab.parallel import map_files
 
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs {args.jobs}: must be 1 or more (leave it out for all cores)")
-    if args.worst < 1:
-        raise UserError(f"--worst {args.worst}: must be 1 or more")
     for p in args.files:
         if not Path(p).exists():
             raise UserError(f"{p}: no such file or folder")
@@ -65,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UserError("no labelled recordings in " + ", ".join(args.files)
                         + (f" ({len(skipped)} recording(s) without X.labels.json)" if skipped else ""))
-    if args.plot and not Path(args.plot).resolve().parent.is_dir():
-        raise UserError(f"--plot {args.plot}: folder does not exist")
     for f in skipped:
         print(f"holdsense: note: {f}: no labels beside it, skipped", file=sys.stderr)
     fn = functools.partial(evaluate_file, labels_path=args.labels, stream=args.stream)
