@@ -198,6 +198,27 @@ def test_evaluate_refuses_labels_past_the_end_as_dataset_check_does(corpus: Path
     assert p.returncode == 2 and late == [f"holdsense: {ds / 'late.labels.json'}{why.split('late.labels.json')[1]}"]
 
 
+def test_evaluate_labels_option_names_the_path_given(corpus: Path, tmp_path: Path) -> None:
+    # before: 'no labels (nonexistent.json not found beside it; ...)': the folder dropped, and "beside it" wrong
+    for given in (str(tmp_path / "sub" / "nonexistent.json"), "rel/nonexistent.json"):
+        p = hs("evaluate", corpus / "standard.csv", "--labels", given, cwd=tmp_path)
+        assert p.returncode == 2 and p.stdout == "", p.stderr
+        assert p.stderr == f"holdsense: error: {given}: no such labels file\n"
+
+
+def test_evaluate_without_labels_named_is_an_error_in_a_folder_a_note(corpus: Path, tmp_path: Path) -> None:
+    # what docs/labelling.md says: a FILE named without labels fails (exit 2); in a folder it is noted and skipped
+    d = tmp_path / "f"
+    d.mkdir()
+    for name in ("standard.csv", "standard.labels.json", "unlabelled.csv"):
+        shutil.copy(corpus / name, d / name)
+    p = hs("evaluate", d / "unlabelled.csv")
+    assert p.returncode == 2 and p.stderr.startswith(f"holdsense: error: {d / 'unlabelled.csv'}: no labels ("), p.stderr
+    p = hs("evaluate", d)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == f"holdsense: note: {d / 'unlabelled.csv'}: no labels beside it, skipped\n"
+
+
 def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     p = hs("dataset", "export", corpus, "-o", out)

@@ -56,9 +56,9 @@ def evaluate_file(path: str, labels_path: str | None = None, stream: str | None 
     from ..io.labels import LabelsError, check_within_recording, labelled_kinds, labels_path_for, read_labels
 
     lp = Path(labels_path) if labels_path else labels_path_for(path)
-    if not lp.is_file():
+    if not labels_path and not lp.is_file():
         raise LabelsError(f"{path}: no labels ({lp.name} not found beside it; make one with 'holdsense label')")
-    labels = read_labels(lp)
+    labels = read_labels(lp)  # (a --labels path that is not there: "<path as given>: no such labels file")
     rec = load_for_analysis(path, stream=stream)
     t_end = float(rec.samples.t_s[-1]) if len(rec.samples) else 0.0
     if len(rec.samples):  # (no samples: the analysis says so)
