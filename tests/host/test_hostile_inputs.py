@@ -191,6 +191,23 @@ def test_folder_with_a_table_beside_the_recordings_is_a_clean_batch(tmp_path: Pa
     assert r.stdout.startswith("analysed 1 of 1 file(s)")
 
 
+def test_a_gzip_cut_short_in_a_folder_is_analysed_with_a_warning_that_says_so(tmp_path: Path) -> None:
+    # before: analysed with only 'line 8761: half-written last line skipped', not saying the gzip stream was cut
+    d = tmp_path / "lab"
+    d.mkdir()
+    shutil.copy(FORCE_ONLY, d / "a-good.csv")
+    gz = gzip.compress(DEMO.read_bytes())
+    (d / "b-trunc.csv.gz").write_bytes(gz[: len(gz) // 2])
+    r = cli("analyze", str(d), "--json", "--jobs", "1")
+    assert r.returncode == 0, r.stderr  # recorded data is never thrown away: what is there is analysed
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [Path(x["source"]).name for x in lines] == ["a-good.csv", "b-trunc.csv.gz"]
+    cut = [w for w in lines[1]["quality"]["warnings"] if "gzip" in w]
+    assert len(cut) == 1 and cut[0].startswith(f"{d / 'b-trunc.csv.gz'}: gzip stream ends early (file cut short?); "
+                                               "line ") and cut[0].endswith(": half-written last line skipped")
+    assert r.stderr == f"holdsense: warning: {cut[0]}\n"
+
+
 @pytest.mark.parametrize("name, body, note", [
     ("allnan.csv", HEAD + _rows(2000, b"%g,\n"), "no usable force"),
     ("huge.csv", HEAD + _rows(2000, b"%g,1e300\n"), "impossible force"),

@@ -170,7 +170,8 @@ FIFO_WAIT_S = 3.0  # how long a named pipe may stay silent before "no writer"
 MAX_LINE_BYTES = 16 << 20  # no recording line comes near this; a file without newlines is not a recording
 
 
-def _text_blocks(fh: IO[bytes], source: str, block_bytes: int) -> Iterator[tuple[str, bool]]:
+def _text_blocks(fh: IO[bytes], source: str, block_bytes: int,
+                 damage: list[str] | None = None) -> Iterator[tuple[str, bool]]:
     """Decoded text of a (maybe gzip) byte stream in blocks of whole lines: (text, final).
 
     Every block but the last ends with a newline; the last (`final`) holds what
@@ -178,7 +179,9 @@ def _text_blocks(fh: IO[bytes], source: str, block_bytes: int) -> Iterator[tuple
     newlines, which never fall inside a UTF-8 character, so each decodes alone;
     a decoding error names its byte offset in the whole (decompressed) text. A
     leading UTF-8 byte-order mark is dropped. Reads `fh` once, front to back:
-    pipes and FIFOs work.
+    pipes and FIFOs work. A gzip stream that stops early (no trailer: a file
+    cut short; or damaged after good data) still gives all the text before the
+    damage, and what happened is appended to `damage` before the final block.
     """
     raw = fh.read(max(block_bytes, 64))  # enough to see the gzip magic whatever the block size
     gz = _Gunzip() if raw[:2] == b"\x1f\x8b" else None
@@ -220,6 +223,9 @@ def _text_blocks(fh: IO[bytes], source: str, block_bytes: int) -> Iterator[tuple
     if at_start and carry[:3] == BOM:
         carry = carry[3:]
         offset = 3
+    if gz is not None and gz.finish(bool(gz.produced)) and damage is not None:
+        damage.append("gzip stream damaged, the rest of the file unreadable" if gz.stopped
+                      else "gzip stream ends early (file cut short?)")
     yield decode(carry), True
 
 
@@ -326,7 +332,8 @@ class RecordingReader:
         self._fh = fh
         self._close = close
         self._warn = warn
-        self._blocks = _text_blocks(fh, source, block_bytes or self.BLOCK_BYTES)
+        self._damage: list[str] = []  # a compressed stream that stopped early (said with the last line)
+        self._blocks = _text_blocks(fh, source, block_bytes or self.BLOCK_BYTES, self._damage)
         try:  # a file of several blocks: worth pyarrow's import from its first block on (see chunks())
             self._several_blocks = os.fstat(fh.fileno()).st_size > (block_bytes or self.BLOCK_BYTES)
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -376,8 +383,13 @@ class RecordingReader:
         takes the next block (`_block` counts them with the parse, not with a scan of the text here)."""
         for text, final in self._blocks:
             if final:
-                if text.strip() or (text and self._line):
-                    msg = f"{self.source}: line {self._line + 1}: half-written last line skipped"
+                half = bool(text.strip() or (text and self._line))
+                msg = f"{self.source}: line {self._line + 1}: half-written last line skipped" if half else None
+                if self._damage:  # the one warning says the data ends early because the file does
+                    msg = (f"{self.source}: {self._damage[0]}; "
+                           + (f"line {self._line + 1}: half-written last line skipped" if half
+                              else f"the {self._line} complete line(s) before it are used"))
+                if msg:
                     self.warnings.append(msg)
                     if self._warn is not None:
                         print(f"holdsense: warning: {msg}", file=self._warn)

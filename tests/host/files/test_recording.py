@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from holdsense.io.recording import RecordingError, RecordingWriter, read_recording, sniff_format, write_recording
+from holdsense.io.recording import (RecordingError, RecordingReader, RecordingWriter, read_recording, sniff_format,
+                                    write_recording)
 from rollsignal import FLAG_GAP, FLAG_SAT, SampleChunk
 
 HEADER = "# format: holdsense-recording/1\n# sample_rate_hz: 80\nt_s,force_n,angle_deg,raw_counts,flags\n"
@@ -81,8 +82,50 @@ def test_truncated_gzip_keeps_complete_rows(tmp_path: Path) -> None:
     body = HEADER + "".join(f"{i * 0.0125:.4f},{i},0,{i},\n" for i in range(5000))
     data = gzip.compress(body.encode())
     p.write_bytes(data[: len(data) // 2])
-    rec = read_recording(p, warn=io.StringIO())
+    err = io.StringIO()
+    rec = read_recording(p, warn=err)
     assert 0 < len(rec.samples) < 5000
+    # before: only 'line N: half-written last line skipped', as if the file were whole and its writer killed
+    n = len(rec.samples) + 4  # 3 header lines, the complete rows, then the cut one
+    want = f"{p}: gzip stream ends early (file cut short?); line {n}: half-written last line skipped"
+    assert rec.warnings == [want] and err.getvalue() == f"holdsense: warning: {want}\n"
+
+
+def _sync_flushed(text: str) -> bytes:
+    """Gzip of `text` flushed (Z_SYNC_FLUSH) but never finished: what a recorder killed at a flush leaves."""
+    import zlib
+
+    z = zlib.compressobj(wbits=31)
+    return z.compress(text.encode()) + z.flush(zlib.Z_SYNC_FLUSH)
+
+
+def test_gzip_cut_at_a_line_end_says_so(tmp_path: Path) -> None:
+    # before: no warning at all: every line complete, so the cut (no gzip trailer) went unsaid
+    p = tmp_path / "t.csv.gz"
+    p.write_bytes(_sync_flushed(HEADER + "".join(f"{i * 0.0125:.4f},{i},0,{i},\n" for i in range(100))))
+    rec = read_recording(p, warn=None)
+    assert len(rec.samples) == 100
+    assert rec.warnings == [f"{p}: gzip stream ends early (file cut short?); the 103 complete line(s) before it "
+                            "are used"]
+
+
+def test_gzip_damaged_after_good_data_says_so(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv.gz"
+    good = _sync_flushed(HEADER + "0.0,1,0,1,\n0.0125,2,0,2,\n")
+    p.write_bytes(good + b"\xff" * 64)
+    with RecordingReader.open(p, warn=None, block_bytes=len(good)) as r:  # the damage in a later block (2 MB each)
+        rec = r.read_all()
+    assert len(rec.samples) == 2
+    assert rec.warnings == [f"{p}: gzip stream damaged, the rest of the file unreadable; the 5 complete line(s) "
+                            "before it are used"]
+
+
+def test_whole_gzip_and_plain_half_line_warn_as_before(tmp_path: Path) -> None:
+    p = tmp_path / "w.csv.gz"
+    p.write_bytes(gzip.compress((HEADER + "0.0,1,0,1,\n0.0125,2,0,2,\n").encode()))
+    assert read_recording(p, warn=None).warnings == []
+    p.write_bytes(gzip.compress((HEADER + "0.0,1,0,1,\n0.0125,2,0,2,\n0.025,3").encode()))  # whole stream
+    assert read_recording(p, warn=None).warnings == [f"{p}: line 6: half-written last line skipped"]
 
 
 @pytest.mark.parametrize(
