@@ -64,6 +64,7 @@ def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_pat
     answers.write_text(json.dumps({"region": "quads", "before": {"pain": 4, "rom": "heel 12 cm from buttock"},
                                    "after": {"pain": 2, "rom": "heel 7 cm from buttock"}}))
     db = tmp_path / "data" / "history.sqlite3"
+    db.parent.mkdir()  # a typed --db names a file in a folder that exists (the default place is made on first use)
     p = hs("session", "--port", port, "--answers", str(answers), "--db", str(db), "--duration", "150",
            "--sound", "off", "--body-mass", "70", ctl=ctl)
     assert p.returncode == 0, p.stderr
