@@ -92,6 +92,38 @@ seed = integer(0, 2**32 - 1, what="a random seed")
 tcp_port = integer(0, 65535, what="a TCP port")
 
 
+#: The HX711's two conversion rates (samples per second): its RATE pin low or high.
+HX711_RATES = (10, 80)
+
+
+def hx711_rate(text: str) -> int:
+    """`holdsense device rate HZ`: 10 or 80 (the HX711 has no other rate); `80sps`/`80hz` also taken."""
+    t = str(text).strip().lower().removesuffix("sps").removesuffix("hz").strip()
+    try:
+        v = int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an HX711 rate (10 or 80 samples/s)") from None
+    if v not in HX711_RATES:
+        raise argparse.ArgumentTypeError(f"{text.strip()} is not an HX711 rate (10 or 80 samples/s)")
+    return v
+
+
+hx711_rate.__name__ = "HX711 rate"
+
+
+def on_off(text: str) -> bool:
+    """A switch given as a word: on/off (also yes/no, true/false, 1/0, enable/disable)."""
+    t = str(text).strip().lower()
+    if t in ("on", "yes", "true", "1", "enable", "enabled"):
+        return True
+    if t in ("off", "no", "false", "0", "disable", "disabled"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: say on or off")
+
+
+on_off.__name__ = "on/off"
+
+
 def speed_factor(text: str) -> float:
     """`--speed`: a factor > 0 (1 = real time, 10 = ten times faster), or 'max' (as fast as possible: inf)."""
     from ..io.player import parse_speed
