@@ -333,6 +333,10 @@ class RecordingReader:
         self._close = close
         self._warn = warn
         self._damage: list[str] = []  # a compressed stream that stopped early (said with the last line)
+        # warnings met while reading the head wait for it to parse: a file that is refused gets its one
+        # error line, not a "half-written last line" warning about the only line it has first
+        self._head_warnings: list[str] | None = []
+        self._half_text = ""
         self._blocks = _text_blocks(fh, source, block_bytes or self.BLOCK_BYTES, self._damage)
         try:  # a file of several blocks: worth pyarrow's import from its first block on (see chunks())
             self._several_blocks = os.fstat(fh.fileno()).st_size > (block_bytes or self.BLOCK_BYTES)
@@ -389,15 +393,33 @@ class RecordingReader:
                     msg = (f"{self.source}: {self._damage[0]}; "
                            + (f"line {self._line + 1}: half-written last line skipped" if half
                               else f"the {self._line} complete line(s) before it are used"))
+                self._half_text = text
                 if msg:
-                    self.warnings.append(msg)
-                    if self._warn is not None:
-                        print(f"holdsense: warning: {msg}", file=self._warn)
+                    if self._head_warnings is not None:
+                        self._head_warnings.append(msg)
+                    else:
+                        self._say(msg)
                 yield "", self._line + 1, True
                 return
             yield text, self._line + 1, False
 
+    def _say(self, msg: str) -> None:
+        self.warnings.append(msg)
+        if self._warn is not None:
+            print(f"holdsense: warning: {msg}", file=self._warn)
+
     def _read_head(self) -> None:
+        try:
+            self._parse_head()
+        except RecordingError as exc:
+            if self._damage:  # the head itself was cut off: that is the news, not only what is missing
+                raise RecordingError(f"{exc} ({self._damage[0]})") from None
+            raise
+        deferred, self._head_warnings = self._head_warnings or [], None
+        for msg in deferred:
+            self._say(msg)
+
+    def _parse_head(self) -> None:
         self._iter = self._lines()
         source = self.source
         header: str | None = None
@@ -423,12 +445,15 @@ class RecordingReader:
                 self._line = header_line  # (the rows after it: counted by _block)
                 break
             if header is not None or final:
-                seen_text = seen_text or bool(self.warnings)
+                seen_text = seen_text or bool(self._head_warnings)
                 break
             self._line += text.count("\n")  # a block of metadata only
         if not seen_text and header is None:
             raise RecordingError(f"{source}: empty file")
         fmt = self.metadata.get("format")
+        if fmt is None and header is None and "\r" in self._half_text:
+            raise RecordingError(f"{source}: lines end in CR alone (old Mac line endings): save it with LF or CRLF "
+                                 "line endings")
         if fmt is None:
             raise RecordingError(f"{source}: not a holdsense recording (no '# format: {FORMAT}' line)")
         fmt = str(fmt)

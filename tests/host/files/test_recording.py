@@ -164,3 +164,28 @@ def test_text_metadata_that_looks_like_json_reads_back_as_text(tmp_path: Path) -
     got = read_recording(p).metadata
     assert got["protocol"] == "1.10" and got["note"] == "true" and got["id"] == "72"
     assert got["board"] == "esp32s3" and got["body_mass_kg"] == 72
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"hello", "not a holdsense recording"),  # before: a 'half-written last line' warning came first
+    (b"# format: holdsense-recording/1\rt_s,force_n\r0,1\r0.1,2\r", "lines end in CR alone"),
+    (b"# format: holdsense-recording/1\n# started_utc: 2026-12", "no header row"),
+])
+def test_a_refused_file_gets_its_one_error_line_and_no_warning(tmp_path: Path, data: bytes, words: str) -> None:
+    p = tmp_path / "x.csv"
+    p.write_bytes(data)
+    err = io.StringIO()
+    with pytest.raises(RecordingError, match=words):
+        read_recording(p, warn=err)
+    assert err.getvalue() == ""
+
+
+def test_gzip_cut_inside_the_head_says_so_in_the_error(tmp_path: Path) -> None:
+    p = tmp_path / "h.csv.gz"
+    data = gzip.compress(("# format: holdsense-recording/1\n" + "".join(f"# note{i}: {'x' * 60}\n" for i in range(400))
+                          + "t_s,force_n\n0,1\n").encode())
+    p.write_bytes(data[: len(data) // 3])
+    err = io.StringIO()
+    with pytest.raises(RecordingError, match=r"no header row .*\(gzip stream ends early"):
+        read_recording(p, warn=err)
+    assert err.getvalue() == ""
