@@ -38,6 +38,8 @@ STALL_BACKOFF_MS = 500   # ... so write nothing for this long (samples queue, th
 RESTART_DELAY_MS = 200   # a crashed task is restarted after this pause
 WDT_TIMEOUT_MS = 8000    # watchdog: no sample (nor a handled HX711 timeout) this long -> reset
 BOOT_WINDOW_MS = 2000    # Ctrl-C (0x03) within this long after boot: stay in the REPL
+RATE_LEARN_MS = 2000     # RATE not wired: links start once the chip's fixed rate is measured (~0.6 s
+                         # at 10 SPS), so the boot INFO names it; a silent chip holds them this long at most
 
 
 class SerialPort:
@@ -240,6 +242,7 @@ class App:
         self.battery = Battery(hw.get("adc"))
         self.sampler = Sampler(self.hx, self.enc, self.settings)
         self.sampler.on_tare = self._tare_changed
+        self.sampler.on_rate = self._rate_learned
         self.commands = Commands(self)
         self.links = []
         self.ble = None             # the BleLink while the BLE glue runs (ble.run)
@@ -299,6 +302,12 @@ class App:
             link.send(T_TARE, encode_tare_payload(tare, link.queue.next_index, n, source))
         if source == TARE_AUTO:  # the TARE command saves in its own reply path
             self.save_pending = True  # streaming: written once it stops
+
+    def _rate_learned(self):
+        """RATE not wired and the chip's fixed rate is now known (App.run waits for it before adding its
+        links, so this only reaches links when the chip was silent that long): a new INFO on each."""
+        for link in self.links:
+            link.send(T_INFO, self.info_payload())
 
     def info_payload(self):
         return encode_info_payload({
@@ -423,6 +432,10 @@ class App:
         tasks = [asyncio.create_task(sup("sampler", self.sampler.run)),
                  asyncio.create_task(sup("status", self.status_task)),
                  asyncio.create_task(sup("cue", self.cue.run))]
+        for _ in range(RATE_LEARN_MS // 10):  # the sampler measures the fixed rate (EdgeTimer learning)
+            if self.hx.rate_known or self.exit_requested:
+                break
+            await compat.sleep_ms(10)
         tx = None
         if serial is not None:
             link = self.add_link("usb")

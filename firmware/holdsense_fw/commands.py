@@ -115,7 +115,12 @@ class Commands:
         try:
             self.app.hx.set_rate(hz)
         except ValueError:
-            link.error(seq, cmd, E_UNSUPPORTED, "RATE pin not wired: fixed at %d SPS" % self.app.hx.rate_hz)
+            hx = self.app.hx
+            if hx.rate_known:  # learned from the chip (RATE tied to GND: 10, to VCC: 80)
+                msg = "RATE pin not wired: fixed at %d SPS" % hx.rate_hz
+            else:
+                msg = "RATE pin not wired: fixed rate not measured yet (no conversions)"
+            link.error(seq, cmd, E_UNSUPPORTED, msg)
             return
         self.app.sampler.rate_changed()
         self.app.settings["rate_hz"] = hz

@@ -26,7 +26,12 @@ class HX711:
         self.edges = 0          # IRQ calls that saw data ready (several edges may coalesce into one)
         self.hard_irq = False   # True when the port gave a hard (immediate) IRQ: exact stamps
         self._flag = None
+        # RATE wired: the rate is what set_rate chose (80 until then: the pin is driven high).
+        # Not wired: the breakout ties RATE to GND (10 SPS, most boards) or VCC (80 SPS); the sampler
+        # measures the data-ready period of the first conversions and calls rate_learned. Until then
+        # rate_hz is a placeholder (80) and rate_known is False.
         self.rate_hz = 80
+        self.rate_known = rate is not None
         self.sck.value(0)
 
     @property
@@ -41,6 +46,12 @@ class HX711:
             raise ValueError("rate must be 10 or 80")
         self.rate_pin.value(1 if hz == 80 else 0)
         self.rate_hz = hz
+        self.rate_known = True
+
+    def rate_learned(self, hz):
+        """RATE not wired: the sampler measured the chip's fixed rate (10 or 80, nominal)."""
+        self.rate_hz = hz
+        self.rate_known = True
 
     def is_ready(self):
         return self.dout.value() == 0

@@ -282,7 +282,11 @@ class EdgeTimer:
       stamp is earlier (a stamp is an upper bound of its edge) and nudged up by 1/16 of a later
       stamp's excess, at most p/256 (the chip's period drifts slowly; a delay is not a drift);
     - the period p follows the estimates (EMA 1/16); eight stamps in a row more than p/4 later
-      than predicted mean the rate changed: the model re-locks on the stamps.
+      than predicted mean the rate changed: the model re-locks on the stamps;
+    - RATE not wired (rate_hz None): the period is learned from the first reads (LEARN_INTERVALS
+      below). A wrong starting period could not be corrected later: a real period that is a whole
+      multiple of the assumed one (100 ms = 8 x 12.5 ms) predicts every stamp exactly, and each
+      read would book k - 1 conversions as missed.
 
     Error of the edge estimate (docs/protocol.md "Time"): about the smallest scheduling delay of
     the recent stamps plus the chip's ~15 µs jitter; on the virtual device's ESP32-like soft IRQs
@@ -292,8 +296,18 @@ class EdgeTimer:
     """
 
     RELOCK_AFTER = 8
+    # rate_hz None (RATE not wired, so the chip's fixed rate is unknown): the period is learned from
+    # the first LEARN_INTERVALS intervals between reads (each read counts as one conversion meanwhile).
+    # Their median is robust to one or two odd intervals (a stamp taken late by the stall check, a
+    # conversion missed at start-up); the nominal rate is the one of the two whose period is nearer
+    # on a log scale (the split is their geometric mean, 35.4 ms), and the period starts from the
+    # median, kept within 25 % of that nominal period (a real part runs 78-92 SPS at "80").
+    LEARN_INTERVALS = 5
+    SPLIT_10_80_US = 35355  # sqrt(100000 * 12500)
 
     def __init__(self, rate_hz=80):
+        self._iv = array("i", range(self.LEARN_INTERVALS))  # learning: the intervals so far (µs)
+        self.learned_hz = 0  # rate_hz None: the nominal rate once learned (0 until then)
         self.reset(rate_hz)
         self.missed = 0     # conversions never read since boot
         self.corrected = 0  # stamps later than their estimate by more than p/32
@@ -302,10 +316,32 @@ class EdgeTimer:
         self.lo = 0
 
     def reset(self, rate_hz):
-        self.period_us = 1000000 // rate_hz
+        """rate_hz: the nominal rate (10 or 80), or None to learn the period from the reads."""
+        self.period_us = 1000000 // rate_hz if rate_hz else 0  # 0: learning
+        self._n_iv = 0
         self.last = None    # wide µs of the previous edge estimate: (last, last_lo) = (hi, lo)
         self.last_lo = 0
         self._late = 0
+
+    def _learn(self, hi, lo, dt):
+        """One more interval while the period is unknown: the read is one conversion, its stamp the edge."""
+        iv = self._iv
+        n = self._n_iv
+        while n > 0 and iv[n - 1] > dt:  # insertion: the intervals stay sorted (nothing allocated)
+            iv[n] = iv[n - 1]
+            n -= 1
+        iv[n] = dt
+        self._n_iv += 1
+        self._set(hi, lo)
+        if self._n_iv < self.LEARN_INTERVALS:
+            return
+        med = iv[self.LEARN_INTERVALS >> 1]
+        hz = 10 if med > self.SPLIT_10_80_US else 80
+        nominal = 1000000 // hz
+        lo_p = nominal - (nominal >> 2)
+        hi_p = nominal + (nominal >> 2)
+        self.period_us = lo_p if med < lo_p else (hi_p if med > hi_p else med)
+        self.learned_hz = hz
 
     def edge(self, t):
         """Stamp `t` (wide µs, one int) of a read conversion -> (edge wide µs, conversions missed
@@ -330,6 +366,9 @@ class EdgeTimer:
         llo = self.last_lo
         p = self.period_us
         dt = diff_us(hi, lo, lhi, llo)
+        if not p:
+            self._learn(hi, lo, dt)
+            return
         k = (dt + (p >> 4)) // p
         if k < 1:
             k = 1   # a read sooner than one period: the same conversion cannot be read twice
@@ -405,7 +444,10 @@ class Sampler:
         self.last_raw = None
         self.running = False
         self._n = 0
-        self.timer = EdgeTimer(getattr(hx, "rate_hz", 80))
+        # RATE not wired: the chip's fixed rate is learned from the first conversions (EdgeTimer)
+        self._learning = not getattr(hx, "rate_known", True)
+        self.timer = EdgeTimer(None if self._learning else getattr(hx, "rate_hz", 80))
+        self.on_rate = None  # callback(): the chip's fixed rate was learned (App tells the links)
         self.spurious_wakes = 0   # IRQ wakes with no conversion waiting (ignored)
         self.last_read_ms = compat.ticks_ms()
         self.wdt = None           # machine.WDT (App): fed after every sample
@@ -475,6 +517,11 @@ class Sampler:
         timer.step_hl(clk.hi, clk.lo)
         hi = timer.hi   # the edge's wide µs as two small ints: nothing allocated at any uptime
         lo = timer.lo
+        if self._learning and timer.learned_hz:
+            self._learning = False
+            self.hx.rate_learned(timer.learned_hz)
+            if self.on_rate is not None:
+                self.on_rate()
         missed = timer.last_missed
         if missed:
             self.errors |= ERR_MISSED

@@ -34,6 +34,7 @@ class Roller:
         self.board = shims.install(shims.FakeBoard(self.clock))  # before the drivers import `machine`
         from holdsense_fw import app as fw_app
         from holdsense_fw import ble as fwble
+        from holdsense_fw import compat
         from holdsense_fw.storage import Storage
 
         self.value = 84210
@@ -45,6 +46,13 @@ class Roller:
         st = Storage(str(tmp))
         self.app = fw_app.App(fw_app.build_hardware("esp32s3", st.load()), st, "esp32s3", fw_app.device_id(),
                               boot_id=0x1234)
+        # RATE is not wired: App.run adds its links once the sampler has measured the chip's fixed rate
+        # from the first conversions; so does this roller
+        while not self.app.hx.rate_known:
+            self.clock.t_us = max(self.clock.t_us, self.hx.next_edge_us)
+            self.hx.convert()
+            self.app.hx.stamp = compat.ticks_us()
+            self.app.sampler.step()
         self.bl = fwble.BleLink(self.app)
         self.fw = fwble
         self.sent: list[bytes] = []

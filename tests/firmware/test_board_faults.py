@@ -256,7 +256,10 @@ def _app(rig, tmp_path):
 
 
 def test_a_task_that_raises_is_logged_counted_and_restarted(rig_factory, tmp_path):
-    rig = rig_factory()
+    # RATE wired: this chip never converts, and with RATE not wired App.run would first wait up to
+    # RATE_LEARN_MS for the conversions that tell it the chip's fixed rate
+    rig = rig_factory(rate_wired=True)
+    (tmp_path / "holdsense.json").write_text('{"rate_wired": true}')
     app = _app(rig, tmp_path)
     link = app.add_link("usb")
     runs = []

@@ -93,3 +93,12 @@ def test_live_heap_with_encoder_usb_and_ble_on_the_real_interpreter():
     # everything the running app keeps, module code aside (the fakes' own objects are in it too): the
     # issue's 40 KB target
     assert fig["runtime_peak_live_kb"] < 40, fig
+
+
+@pytest.mark.micropython
+def test_fixed_rate_is_learned_when_rate_is_not_wired_on_the_real_interpreter():
+    """RATE not wired (most breakouts tie it to GND: 10 SPS): the firmware measures the chip's rate from the
+    data-ready edges, INFO names it, no conversion is booked as missed, SET_RATE's error names the real
+    fixed rate; the RATE-wired path keeps its nominal period from the start (tests/firmware/mp_rate.py)."""
+    res = _run_mp("mp_rate.py")
+    assert res.returncode == 0 and "MP-OK" in res.stdout, res.stdout + res.stderr

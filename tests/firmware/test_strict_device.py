@@ -61,3 +61,27 @@ def test_host_pause_loss_is_counted_exactly_and_sampling_never_stalls():
         # but the few samples still queued when STOP cleared the queue (less than one 20 ms flush)
         assert h.lost == link["dropped"]
         assert 0 <= link["next_index"] - (h.received + h.lost) <= 4
+
+
+@pytest.mark.parametrize("rate_hz", [10, 80])
+def test_a_fixed_rate_chip_without_rate_pin_streams_every_conversion(rate_hz):
+    """RATE not wired (hardware/README.md §2: most breakouts tie it to GND, 10 SPS): INFO reports the chip's
+    own rate, the index advances by one per conversion (nothing booked as lost), SET_RATE's error names
+    the fixed rate. Before: INFO said 80 and at 10 SPS 86 % of the samples were counted as dropped."""
+    speed = 2.0
+    with spawn_strict(speed=speed, encoder=False, extra_args=["--no-rate-pin", "--rate", str(rate_hz)]) as dev:
+        h = StrictHost(dev.port, rate_hz=rate_hz)
+        info = h.cmd("info")[0].result
+        assert info.rate_hz == rate_hz and not info.rate_selectable
+        r = h.cmd("set_rate", rate_hz=90 - rate_hz)[0]
+        assert not r.ok and r.code == P.ErrorCode.UNSUPPORTED and f"fixed at {rate_hz} SPS" in r.message
+        assert h.cmd("start")[0].ok
+        t_end = time.monotonic() + 3.5 / speed
+        while time.monotonic() < t_end:
+            h.pump()
+        st = h.cmd("status")[0].result
+        assert st["dropped_total"] == 0 and not st["error_bits"] & 0x0400, st
+        assert 0.9 * rate_hz < st["rate_hz"] < 1.2 * rate_hz, st  # a real part: 78-92 SPS at "80"
+        assert h.lost == 0 and h.received >= 2.5 * rate_hz
+        q = dev.control({"query": True})
+        assert q["rate_hz"] == rate_hz and q["sampler"]["missed"] == 0
