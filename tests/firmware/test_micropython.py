@@ -102,3 +102,12 @@ def test_fixed_rate_is_learned_when_rate_is_not_wired_on_the_real_interpreter():
     fixed rate; the RATE-wired path keeps its nominal period from the start (tests/firmware/mp_rate.py)."""
     res = _run_mp("mp_rate.py")
     assert res.returncode == 0 and "MP-OK" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.micropython
+def test_bad_command_arguments_on_the_real_interpreter():
+    """Every command that unpacks arguments checks their length first: one ERROR 2 with a deliberate text
+    (not "index out of range" / "buffer too small"); SET_CAL refuses non-finite coefficients
+    (tests/firmware/mp_args.py)."""
+    res = _run_mp("mp_args.py")
+    assert res.returncode == 0 and "MP-OK" in res.stdout, res.stdout + res.stderr

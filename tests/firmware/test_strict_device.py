@@ -85,3 +85,34 @@ def test_a_fixed_rate_chip_without_rate_pin_streams_every_conversion(rate_hz):
         assert h.lost == 0 and h.received >= 2.5 * rate_hz
         q = dev.control({"query": True})
         assert q["rate_hz"] == rate_hz and q["sampler"]["missed"] == 0
+
+
+def test_a_short_or_non_finite_set_cal_is_answered_with_one_error():
+    """protocol.md §5: exactly one ACK or ERROR per command. A SET_CAL of 0, 6 or 16 argument bytes got no
+    answer on the virtual roller (CPython's struct.error escaped and restarted its USB receive task), and
+    counts_to_n = [inf, 1.0] was stored."""
+    import math
+    import struct
+
+    from holdsense.link import commands as C
+
+    def raw_cmd(h, args):
+        h.seq += 1
+        h.s.write(P.serial_wrap(P.encode_frame(P.FrameType.CMD, h.seq, bytes((P.Cmd.SET_CAL,)) + args)))
+        t_end = time.monotonic() + 2.0
+        while time.monotonic() < t_end:
+            for f in h.pump():
+                if f.type in (P.FrameType.ACK, P.FrameType.ERROR) and C.parse_reply(f).cmd_seq == h.seq:
+                    return C.parse_reply(f)
+        raise AssertionError(f"no answer to SET_CAL with {len(args)} argument bytes")
+
+    block = struct.pack("<iBB", 0, 0, 2) + struct.pack("<ff", math.inf, 1.0) + struct.pack("<f", math.nan)
+    with spawn_strict(speed=1.0, encoder=False) as dev:
+        h = StrictHost(dev.port)
+        cal0 = h.cmd("get_cal")[0].result
+        for args in (b"", block[:6], block[:16], block):
+            r = raw_cmd(h, args)
+            assert not r.ok and r.code == P.ErrorCode.BAD_ARGS, (len(args), r)
+        assert h.cmd("get_cal")[0].result == cal0
+        st = h.cmd("status")[0].result
+        assert st["task_restarts"] == 0 and not st["error_bits"] & 0x0800, st
