@@ -38,9 +38,11 @@ class Commands:
         }
 
     def feed_serial(self, data, link):
-        """Bytes from a serial link: deframe and handle every command in them."""
+        """Bytes from a serial link: deframe and handle every command in them (none after EXIT)."""
         before = link.deframer.errors
         for ftype, seq, payload in link.deframer.feed(data):
+            if self.app.exit_requested:
+                break  # EXIT's ACK was the last frame: later commands are the REPL's business
             self.handle(ftype, seq, payload, link)
         if link.deframer.errors != before:
             self.app.rx_bad_frames += link.deframer.errors - before
@@ -212,4 +214,7 @@ class Commands:
             link.error(seq, cmd, E_REFUSED, "only over USB")
             return
         link.ack(seq, cmd)
+        # the ACK is the last frame (mpremote gets the REPL next): before any tx pass sends it, the link
+        # stops streaming and drops its queued samples, and queues nothing more (STATUS, TARE, replies)
+        link.close()
         self.app.exit_requested = True

@@ -27,6 +27,7 @@ class Link:
         self.fbuf = bytearray(MAX_FRAME + 4)  # one raw frame (+ room for a 4-byte pack at its end)
         self.last_batch = 0           # samples in the last encode_batch
         self._views = {}              # frame length -> memoryview of fbuf (made once per length)
+        self.closed = False           # after EXIT's ACK: nothing more is queued (close())
 
     @property
     def streaming(self):
@@ -37,8 +38,17 @@ class Link:
         self.seq = (s + 1) & 0xFFFF
         return s
 
+    def close(self):
+        """The last frame is queued (EXIT's ACK: the MicroPython REPL gets the port next): stop
+        streaming, drop the queued samples, and queue no frame from now on."""
+        self.queue.enabled = False
+        self.queue.clear()
+        self.closed = True
+
     def send(self, ftype, payload=b""):
         """Queue a control frame (INFO, STATUS, TEXT...)."""
+        if self.closed:
+            return
         if len(self.out) >= OUTBOX_MAX:
             self.out.pop(0)
             self.outbox_dropped += 1
@@ -47,11 +57,15 @@ class Link:
             self.wake.set()
 
     def ack(self, cmd_seq, cmd, result=b""):
+        if self.closed:
+            return
         self.out.append(encode_ack(self._next_seq(), cmd_seq, cmd, result))
         if self.wake is not None:
             self.wake.set()
 
     def error(self, cmd_seq, cmd, code, message):
+        if self.closed:
+            return
         self.out.append(encode_error(self._next_seq(), cmd_seq, cmd, code, message))
         if self.wake is not None:
             self.wake.set()

@@ -72,4 +72,54 @@ assert send(3, F.C_STATUS)[0][0] == F.T_ACK
 r = send(4, F.C_SET_CAL, cal_block(tare=7, coeffs=(0.0, 0.001)))
 assert r[0][0] == F.T_ACK and app.settings["cal"]["residual_n"] is None and app.settings["cal"]["tare_counts"] == 7
 print("bad arguments ok", len(CASES))
+
+# EXIT while streaming (App.run over a USB stream): nothing may follow its ACK, mpremote gets the REPL
+# next. Before, the pass that sent the ACK went on with the queued samples (and the next passes too).
+import asyncio  # noqa: E402
+import time  # noqa: E402
+from mp_fakes import Stream, convert  # noqa: E402
+
+S = Stream()
+port = A.SerialPort(S, S, measure_writes=False)
+st2 = Storage("/flash")
+app = A.App(A.build_hardware("esp32s3", st2.load()), st2, "esp32s3", "X", boot_id=4)
+stop = [False]
+
+
+def cmd(seq, c, args=b""):
+    return F.cobs_encode(F.encode_cmd(seq, c, args)) + b"\x00"
+
+
+async def chip():
+    while not stop[0]:
+        await asyncio.sleep_ms(12)
+        convert()
+
+
+async def exit_while_streaming():
+    ch = asyncio.create_task(chip())
+    run = asyncio.create_task(app.run(port))
+    await asyncio.sleep_ms(150)
+    S.inp.extend(cmd(1, F.C_START))
+    await asyncio.sleep_ms(300)
+    S.writable = False  # the host is slow for a moment: samples wait in the queue
+    await asyncio.sleep_ms(100)
+    S.inp.extend(cmd(2, F.C_EXIT) + cmd(3, F.C_INFO))  # a command right behind EXIT: not answered
+    await asyncio.sleep_ms(30)
+    S.writable = True
+    t0 = time.ticks_ms()
+    while not run.done() and time.ticks_diff(time.ticks_ms(), t0) < 3000:
+        await asyncio.sleep_ms(20)
+    assert run.done()
+    stop[0] = True
+    await ch
+
+
+await exit_while_streaming()  # noqa: F704 (top-level await: runPythonAsync)
+fr = F.Deframer().feed(bytes(S.out))
+kinds = [(f[0], struct.unpack_from("<H", f[2])[0] if f[0] in (F.T_ACK, F.T_ERROR) else None) for f in fr]
+assert (F.T_ACK, 1) in kinds and any(k[0] == F.T_SAMPLES for k in kinds), kinds
+assert kinds[-1] == (F.T_ACK, 2), kinds[-5:]  # the EXIT ACK is the last frame: no SAMPLES, no INFO reply after
+assert not app.links[0].streaming
+print("exit: last frame is its ACK after", len(kinds) - 1, "frames")
 print("MP-OK")

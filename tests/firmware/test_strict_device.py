@@ -116,3 +116,23 @@ def test_a_short_or_non_finite_set_cal_is_answered_with_one_error():
         assert h.cmd("get_cal")[0].result == cal0
         st = h.cmd("status")[0].result
         assert st["task_restarts"] == 0 and not st["error_bits"] & 0x0800, st
+
+
+def test_nothing_follows_the_exit_ack():
+    """EXIT while streaming: the ACK is the last frame on the port (mpremote gets the REPL next). Before, the
+    transmit task kept sending the queued samples after it."""
+    with spawn_strict(speed=1.0, encoder=False, host_buffer=512) as dev:
+        h = StrictHost(dev.port, keep_frames=True)
+        assert h.cmd("start")[0].ok
+        t_end = time.monotonic() + 0.5
+        while time.monotonic() < t_end:
+            h.pump()
+        time.sleep(0.4)  # the host does not read: samples queue on the device
+        r, _ = h.cmd("exit")
+        assert r.ok
+        t_end = time.monotonic() + 1.5
+        while time.monotonic() < t_end:
+            h.pump()
+        i = next(k for k, f in enumerate(h.frames) if f.type == P.FrameType.ACK and f.payload[2] == P.Cmd.EXIT)
+        after = [P.FrameType(f.type).name for f in h.frames[i + 1:]]
+        assert after == [], after
