@@ -289,3 +289,26 @@ def test_link_replaces_a_stale_pty_link_and_removes_only_its_own(tmp_path, empty
     assert "without the link" in err and "Traceback" not in err
     assert os.readlink(link) == str(other) and other.read_text() == "precious\n", "exit leaves it too"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_state_dir_is_made_when_its_folder_exists_else_refused(tmp_path):
+    """--state-dir DIR that does not exist yet: made when its parent exists (it crashed with an internal
+    FileNotFoundError on DIR/board-uid); a missing parent or a file: one line, exit 2."""
+    import subprocess
+    import sys
+    new = tmp_path / "flash"
+    with spawn("standard", speed=SPEED, encoder=False, extra_args=["--state-dir", str(new)]) as dev:
+        c = Client(dev.port)
+        try:
+            assert c.cmd("info").ok
+        finally:
+            c.close()
+    assert (new / "board-uid").is_file() and (new / "holdsense.json").is_file()
+    (tmp_path / "a-file").write_text("x")
+    for bad, says in ((tmp_path / "missing" / "flash", "does not exist"), (tmp_path / "a-file", "not a folder")):
+        res = subprocess.run([sys.executable, "-m", "holdsense.cli", "virtual-device", "--state-dir", str(bad)],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert res.returncode == 2 and res.stdout == "", res
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("holdsense: error: --state-dir") and says in lines[0], lines
+    assert not (tmp_path / "missing").exists()

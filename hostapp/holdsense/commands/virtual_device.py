@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
                    help='Unix socket taking JSON lines: {"load_kg": 5}, {"unplug_s": 3}, {"reboot": true}, '
                         '{"garbage_bytes": 200}, {"query": true}')
     p.add_argument("--state-dir", metavar="DIR",
-                   help="keep the device's flash (calibration, settings) in DIR across runs (default: temporary)")
+                   help="keep the device's flash (calibration, settings) in DIR across runs; DIR is made if its "
+                        "parent folder exists (default: temporary)")
     p.add_argument("--device-id", type=device_id_hex, metavar="HEX",
                    help="the board's unique id, 12 hex digits (default: one of its own, kept in --state-dir; "
                         "with --ble the BLE address)")

@@ -74,6 +74,23 @@ def parse_board_uid(text: str) -> bytes | None:
     return uid if len(uid) == 6 else None
 
 
+def _make_state_dir(state_dir: str) -> None:
+    """--state-dir: used as it is, or made when its parent folder exists (the CLI's other outputs refuse a
+    missing parent folder too: a typo in the path should not go unnoticed). UserError (exit 2) otherwise."""
+    d = Path(state_dir)
+    if d.is_dir():
+        return
+    if d.exists():
+        raise UserError(f"--state-dir {state_dir}: exists and is not a folder")
+    parent = d.parent if str(d.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"--state-dir {state_dir}: folder {parent} does not exist")
+    try:
+        d.mkdir()
+    except OSError as exc:
+        raise UserError(f"--state-dir {state_dir}: cannot make the folder ({exc.strerror or exc})") from None
+
+
 class VirtualDevice(LinkServer):
     """One simulated roller. `await run(on_port)` serves until cancelled.
 
@@ -134,6 +151,8 @@ class VirtualDevice(LinkServer):
         self.rate_wired = rate_wired
         self.ticks_offset_us = int(ticks_offset_us)
         self._own_state = state_dir is None
+        if state_dir is not None:
+            _make_state_dir(state_dir)
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="holdsense-vdev-")
         self.uid = self._board_uid(device_id, ble)
         self._t_start = time.monotonic()
