@@ -300,6 +300,14 @@ class Device:
                    expect_id: str | None = None) -> DeviceInfo:
         self._holding_samples = True
         try:
+            if self._framing() == "serial":
+                # a lone delimiter first (docs/protocol.md §7): bytes an earlier session left in the
+                # roller's receive buffer (a command cut off as its port closed) end there as one
+                # discarded run, instead of swallowing this INFO and costing a retry
+                try:
+                    self.transport.write(b"\x00")
+                except LinkLost as exc:
+                    raise DeviceError(f"{self.name}: link lost ({exc})") from None
             try:
                 reply = self.command(Cmd.INFO, timeout_s=timeout_s / 3, retries=2, check=False)
             except DeviceTimeout:

@@ -229,3 +229,32 @@ def test_a_link_not_back_is_warned_about_with_the_reason(roller, monkeypatch: py
     assert warned and status_warnings == warned
     assert all("not back yet" in w and "no such serial port" in w for w in warned), warned
     assert len(warned) <= 3, "at doubling waits (0.3, 0.6, 1.2 s), not at every attempt"
+
+
+def test_a_command_cut_off_by_an_earlier_session_does_not_swallow_the_handshake(roller):
+    """Bytes an earlier host left in the roller's receive buffer (a command cut off as its port closed) used
+    to join the next session's first INFO into one bad frame: no answer, a retry after a third of the
+    handshake timeout. The host now sends a lone 0x00 first (docs/protocol.md §7)."""
+    import serial
+
+    from holdsense.link import commands as C
+    from holdsense.link import frames as P
+    from holdsense.link.serial import open_transport
+
+    r = roller()
+    old = serial.serial_for_url(r.link)
+    old.write(C.encode_command("status", 7)[:5])  # half a command, then the port closes
+    old.flush()
+    time.sleep(0.2)
+    old.close()
+    sent = []
+    dev = Device(lambda: open_transport(r.link), name=r.link)
+    dev.add_tap(lambda direction, data, _t: sent.append(data) if direction == "tx" else None)
+    try:
+        dev.connect()
+        frames = P.FrameDecoder().feed(b"".join(sent))
+        infos = [f for f in frames if f.type == P.FrameType.CMD and f.payload[0] == P.Cmd.INFO]
+        assert len(infos) == 1, f"{len(infos)} INFO commands sent: the first one was swallowed"
+        assert sent[0] == b"\x00"
+    finally:
+        dev.close()
