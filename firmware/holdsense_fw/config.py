@@ -38,7 +38,9 @@ DEFAULTS = {
     "rate_wired": False,
     "tare_samples": 40,      # 0.5 s at 80 SPS
     "auto_tare_after_s": 10,       # unloaded and still this long -> automatic tare (0 = off); IDLE sets it
-    "queue_len": 256,        # per link: 3.2 s at 80 SPS before samples are dropped
+    "queue_len": 256,        # per link: 2.8-3.3 s at a real 78-92 SPS ("80"; 3.2 s at exactly 80),
+                             # ~25 s at 10 SPS; full -> the newest sample is dropped (counted), so the
+                             # queue keeps the first seconds of an outage (SampleQueue)
 }
 
 # Automatic tare: the same "unloaded and still" as the host's auto-zero

@@ -86,6 +86,7 @@ class DocClient:
         self.max_part = 0
         self.seq = 0
         self.minor = 0
+        self.s.write(b"\x00")  # §7: a lone delimiter before the first command ends stale bytes on the device
 
     def pump(self) -> list[tuple[int, int, bytes]]:
         self.buf += self.s.read(8192)
@@ -172,6 +173,8 @@ def test_a_client_written_from_the_document_agrees_with_the_device():
             c.pump()
         infos = [p for f, _s, p in c.frames if f == INFO]
         assert infos and infos[0][8] & 0x01, "the INFO sent on START has its streaming bit set"
+        kinds = [f for f, _s, _p in c.frames]
+        assert kinds.index(ACK) < kinds.index(INFO) < kinds.index(SAMPLES), "§5: START's ACK, then INFO, then SAMPLES"
         t, r = c.cmd("tare", n_samples=8)
         assert t == ACK and struct.unpack("<iH", r)[1] == 8
         assert any(f[0] == TARE for f in c.frames), "a 1.1+ device sends TARE before the TARE ack"

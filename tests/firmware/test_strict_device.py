@@ -34,7 +34,7 @@ def test_commands_one_small_write_at_a_time_are_all_answered():
 
 def test_host_pause_loss_is_counted_exactly_and_sampling_never_stalls():
     """The host stops reading for 4 s (device time) twice; its driver holds only 512 bytes and the
-    firmware queue 256 samples (2.8 s), so samples must go. The firmware
+    firmware queue 256 samples (2.8-3.3 s at a real 78-92 SPS), so samples must go. The firmware
     never sits in a blocking write (the port would hold it 500 ms a packet); samples it cannot send are
     dropped whole, and the host's loss count equals what the device dropped and the chip converted."""
     speed = 2.0
