@@ -13,7 +13,9 @@ I2C_FREQ = 400000
 
 # Most HX711 breakouts tie RATE to ground with a solder jumper (domain.md): RATE
 # counts as wired only when the jumper was opened and the settings file says
-# "rate_wired": true (see firmware/README.md).
+# "rate_wired": true (see firmware/README.md). Not wired, the chip runs at a fixed
+# rate (10 SPS with RATE to GND, 80 to VCC) that the sampler measures at start-up
+# (sampler.EdgeTimer); "rate_hz" then has no effect.
 
 VBAT_DIVIDER = 2.0          # 100k/100k divider
 BATTERY_LOW_MV = 3400
