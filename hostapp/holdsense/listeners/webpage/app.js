@@ -12,14 +12,37 @@ const SUBS = {
 // what tests and the curious can read: messages received, when, the last state shown
 const hs = (window.__hs = { messages: 0, firstAt: null, lastAt: null, last: null, cues: [] });
 
-function clock(s) {
+// m:ss. A running clock floors (whole seconds elapsed); a finished duration is rounded as Python's round()
+// does (half to even), like the terminal, the report and `holdsense analyze` (37.7 s is 0:38 everywhere)
+function clock(s, round = false) {
   if (s === null || s === undefined || !isFinite(s)) return "–";
-  const t = Math.max(0, Math.floor(s));
+  let t = Math.max(0, Math.floor(s));
+  if (round) { t = Math.max(0, Math.round(s)); if (Math.abs(s % 1) === 0.5 && t % 2) t -= 1; }
   return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
 }
-function fmtForce(v, units) {
+const dur = (s) => clock(s, true);
+// nb: a non-breaking space between number and unit (captions must not leave "N" alone on a line)
+function fmtForce(v, units, nb = false) {
   if (v === null || v === undefined) return "–";
-  return units === "N" ? `${Math.round(v)} N` : `${v.toFixed(1)} ${units}`;
+  const sp = nb ? "\u00a0" : " ";
+  return units === "N" ? `${Math.round(v)}${sp}N` : `${v.toFixed(1)}${sp}${units}`;
+}
+// the ring's caption in one or two centred lines (<tspan>s), so a long one stays inside the ring
+function ringSub(text) {
+  const el = $("timer-sub");
+  if (el.dataset.text === text) return;
+  el.dataset.text = text;
+  el.textContent = "";
+  let lines = [text];
+  if (text.length > 16 && text.includes(" ")) {
+    const cut = text.lastIndexOf(" ", Math.ceil(text.length * 0.7));
+    lines = cut > 0 ? [text.slice(0, cut), text.slice(cut + 1)] : [text];
+  }
+  lines.forEach((line, i) => {
+    const t = document.createElementNS("http://www.w3.org/2000/svg", "tspan");
+    t.setAttribute("x", "100"); t.setAttribute("dy", i ? "1.2em" : lines.length > 1 ? "-0.6em" : "0"); t.textContent = line;
+    el.appendChild(t);
+  });
 }
 
 // --- sound (Web Audio) and keeping the screen awake (Wake Lock), both after one tap ---------------
@@ -88,7 +111,7 @@ function render(s) {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN * (1 - frac));
     $("timer").textContent = clock(held);
     const left = s.release_s - held;
-    $("timer-sub").textContent = left > 0 ? `${Math.ceil(left)} s to release` : "release window reached";
+    ringSub(left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
     ring.classList.toggle("reached", left <= 0);
     ring.classList.toggle("hard", s.state === "too_hard");
     ring.classList.remove("idle");
@@ -96,7 +119,7 @@ function render(s) {
   } else {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN);
     $("timer").textContent = "0:00";
-    $("timer-sub").textContent = s.state === "link_lost" ? "paused: link lost" : `hold ${s.release_s} s`;
+    ringSub(s.state === "link_lost" ? "paused: link lost" : `hold ${s.release_s} s`);
     ring.classList.remove("reached", "hard"); ring.classList.add("idle");
     releaseCued = false;
   }
@@ -124,9 +147,9 @@ function render(s) {
   if (s.too_hard_n) { $("bar-hard").style.left = at(s.too_hard_n); $("bar-hard").hidden = false; }
   else $("bar-hard").hidden = true;
   $("bar-legend").textContent = s.band
-    ? `light pressure ${fmtForce(s.band[0], s.units)}–${fmtForce(s.band[1], s.units)} (10–25 % body weight)` +
-      (s.too_hard ? ` · too hard from ${fmtForce(s.too_hard, s.units)}` : "") + ` · scale 0–${fmtForce(s.scale, s.units)}`
-    : `scale 0–${fmtForce(s.scale, s.units)}`;
+    ? `light pressure ${fmtForce(s.band[0], s.units, true)}–${fmtForce(s.band[1], s.units, true)} (10–25 % body weight)` +
+      (s.too_hard ? ` · too hard from ${fmtForce(s.too_hard, s.units, true)}` : "") + ` · scale\u00a00–\u2060${fmtForce(s.scale, s.units, true)}`
+    : `scale\u00a00–\u2060${fmtForce(s.scale, s.units, true)}`;
   const warn = s.warnings.length ? s.warnings[s.warnings.length - 1] : (s.state === "too_hard" ? "Too hard: ease off." : "");
   $("warning").textContent = warn; $("warning").hidden = !warn;
 
@@ -137,7 +160,7 @@ function render(s) {
     const sc = $("last-score");
     sc.textContent = h.score ?? "–";
     sc.className = "score " + (h.score >= 80 ? "good" : h.score >= 50 ? "mid" : "bad");
-    $("last-dur").textContent = `held ${clock(h.duration_s)}` + (h.mean_force !== null ? ` at ${fmtForce(h.mean_force, s.units)}` : "");
+    $("last-dur").textContent = `held ${dur(h.duration_s)}` + (h.mean_force !== null ? ` at ${fmtForce(h.mean_force, s.units)}` : "");
     $("last-grade").textContent = h.grade || "";
     $("last-conf").textContent = h.confidence !== null && h.confidence !== undefined
       ? `confidence ${typeof h.confidence === "number" ? Math.round(100 * h.confidence) + " %" : h.confidence}` : "";
@@ -157,7 +180,7 @@ function render(s) {
     }
     for (const x of s.holds.slice().reverse()) {
       const li = document.createElement("li");
-      for (const [cls, text] of [["n", `${x.n}`], ["d", clock(x.duration_s)], ["sc", x.score ?? "–"], ["gr", x.grade || ""]]) {
+      for (const [cls, text] of [["n", `${x.n}`], ["d", dur(x.duration_s)], ["sc", x.score ?? "–"], ["gr", x.grade || ""]]) {
         const span = document.createElement("span"); span.className = cls; span.textContent = text; li.appendChild(span);
       }
       ol.appendChild(li);
