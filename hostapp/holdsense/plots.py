@@ -6,11 +6,14 @@ What a reader should see at a glance, and how it is drawn:
   is drawn across it (no fake ramps, no rolling slivers over missing data);
 - **the light-pressure band**: 10 % of body weight up to the scoring profile's
   `light_max_of_body` (25 % in be-patient), when the body mass is known;
-- **the 30 s mark** (the profile's `release_s`) on every hold: a dashed line
-  `release_s` after the hold's start, inside the hold when it was reached, past
-  its end when the hold was too short;
-- **holds coloured by verdict**: good (green), too short (amber), too hard (red),
-  from the hold's grade (rollsignal's Scorer);
+- **the 30 s mark** (the profile's `release_s`): a dashed line `release_s` after
+  the start of every hold that lasted that long (a shorter hold gets none: the
+  line would fall in whatever followed it, as if 30 s had been reached there);
+- **holds coloured by verdict**, the same judgement as the hold's feedback: light
+  pressure and long enough (green), fairly firm (brown), too short (amber), too
+  hard (red), from the hold's grade and pressure feedback (rollsignal's Scorer);
+- **spikes above the scale** (spurious ADC codes) clipped at the top edge, each
+  marked with a red x (legend: "spike above scale (clipped)");
 - **position in cm**, like the text: angle x shell radius (rollsignal's
   `SHELL_RADIUS_CM`), from the point of first contact, so a hold's `spot_cm` is
   its level on this axis (each hold's spot drawn as a short bar).
@@ -35,8 +38,13 @@ GAP_S = 0.35
 LIGHT_MIN_OF_BODY = 0.10
 G_N_PER_KG = 9.80665
 
-VERDICT_COLOURS = {"good": "#2ca25f", "short": "#f0a202", "hard": "#d7301f"}
-VERDICT_LABELS = {"good": "hold: good", "short": "hold: too short", "hard": "hold: too hard"}
+VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "hard": "#d7301f"}
+#: Legend words ({rel}: the profile's release window in s).
+VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm (lighten up)",
+                  "short": "hold: too short (< {rel} s)", "hard": "hold: too hard"}
+#: The feedback line rollsignal's Scorer gives a hold above the light band but not too hard.
+FIRM_FEEDBACK = "Fairly firm pressure"
+CLIP_COLOUR = "#cb181d"
 ROLL_COLOUR = "#9ecae1"
 OFF_COLOUR = "#f4f4f4"
 BAND_COLOUR = "#525252"  # neutral grey: reads as a zone over any segment colour
@@ -53,12 +61,16 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def hold_verdict(hold: dict[str, Any]) -> str:
-    """'hard', 'short' or 'good' from a hold's grade (rollsignal's Scorer grades)."""
+    """'hard', 'short', 'firm' or 'good': the hold's grade (rollsignal's Scorer grades), and 'firm' when its
+    feedback says the pressure was fairly firm (above the light band, not too hard), so the colour never
+    says "good" where the text says "lighten up"."""
     grade = str(hold.get("grade") or "")
     if grade.startswith("too hard"):
         return "hard"
     if grade.startswith("too short"):
         return "short"
+    if any(str(x).startswith(FIRM_FEEDBACK) for x in (hold.get("feedback") or [])):
+        return "firm"
     return "good"
 
 
@@ -209,8 +221,10 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     y_top = top * 1.25
     lo = min(0.0, float(np.nanmin(force_n))) if have and np.isfinite(force_n).any() else 0.0
     ax.set_ylim(lo - 0.02 * y_top, y_top)
-    handles: list[Any] = [Patch(color=VERDICT_COLOURS[k], alpha=0.5, label=VERDICT_LABELS[k])
-                          for k in ("good", "short", "hard")]
+    rel = release_s(profile)
+    present = {hold_verdict(h) for h in holds}  # the legend explains the colours drawn, not every possible one
+    handles: list[Any] = [Patch(color=VERDICT_COLOURS[k], alpha=0.5, label=VERDICT_LABELS[k].format(rel=f"{rel:.0f}"))
+                          for k in ("good", "firm", "short", "hard") if k in present]
     handles += [Patch(color=ROLL_COLOUR, alpha=0.5, label="rolling")]
     if gaps:
         handles.append(Patch(facecolor="white", edgecolor="#969696", hatch="////", label="no data (gap)"))
@@ -221,25 +235,29 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         bw = body_mass_kg * G_N_PER_KG * k
         pct = f"{100 * band[0] / bw:.0f}–{100 * band[1] / bw:.0f} %"
         handles.append(Patch(facecolor=BAND_COLOUR, alpha=0.3, label=f"light pressure ({pct} body weight)"))
-    rel = release_s(profile)
+    marked = False
     for i, h in enumerate(holds, 1):
         s, e = float(h["start_s"]), float(h["end_s"])
-        mark = s + rel
-        ax.axvline(mark / t_scale, ymin=0.0, ymax=0.78, color="#252525", lw=0.9, ls=(0, (3, 2)), zorder=2,
-                   gid="release-mark")
+        if float(h.get("duration_s", e - s)) >= rel:  # only where 30 s was reached: inside the hold
+            ax.axvline((s + rel) / t_scale, ymin=0.0, ymax=0.78, color="#252525", lw=0.9, ls=(0, (3, 2)),
+                       zorder=2, gid="release-mark")
+            marked = True
         v = hold_verdict(h)
         label = f"#{i} {h.get('score', '–')}" if compact else f"#{i}: {h.get('score', '–')}\n{h['duration_s']:.0f} s"
         # over the widest part of the hold that has data (not over a hatched gap)
         a, b = max(minus_gaps(s, e, gaps) or [(s, e)], key=lambda p: p[1] - p[0])
-        ax.text((a + b) / 2 / t_scale, top * 1.03, label, ha="center", va="bottom", fontsize=6.5 if compact else 8,
+        ax.text((a + b) / 2 / t_scale, top * 1.03, label, ha="center", va="bottom", fontsize=8,
                 color=VERDICT_COLOURS[v], fontweight="bold", zorder=4, gid="hold-label",
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.75))
-    handles.append(Line2D([], [], color="#252525", lw=0.9, ls=(0, (3, 2)), label=f"{rel:.0f} s into the hold"))
+    if marked:
+        handles.append(Line2D([], [], color="#252525", lw=0.9, ls=(0, (3, 2)), label=f"{rel:.0f} s into the hold"))
     if have:
         over = np.flatnonzero(np.nan_to_num(np.asarray(force_n, float)) > y_top)
         if len(over):
-            ax.plot(np.asarray(t_s)[over] / t_scale, np.full(len(over), y_top), "x", color="#cb181d", ms=4,
-                    clip_on=False, zorder=4)
+            ax.plot(np.asarray(t_s)[over] / t_scale, np.full(len(over), y_top), "x", color=CLIP_COLOUR, ms=4,
+                    clip_on=False, zorder=4, gid="clipped")
+            handles.append(Line2D([], [], color=CLIP_COLOUR, marker="x", ms=4, ls="none",
+                                  label="spike above scale (clipped)"))
     ax.set_ylabel(force_label(units))
     return handles
 

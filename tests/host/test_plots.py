@@ -2,6 +2,7 @@
 rendered pixels, on a real recording with link gaps cut into it."""
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -110,18 +111,22 @@ def test_light_band_release_marks_and_verdict_colours(gappy) -> None:
     ((lo, hi),) = _ys(ax, "light-band")
     assert lo == pytest.approx(LIGHT_MIN_OF_BODY * 70 * G, rel=1e-6) and hi == pytest.approx(0.25 * 70 * G, rel=1e-6)
     assert any("light pressure (10–25 % body weight)" == t.get_text() for t in ax.get_legend().get_texts())
-    # a 30 s mark on every hold, 30 s after its start
+    # a 30 s mark on every hold that lasted 30 s, 30 s after its start
     marks = sorted(ln.get_xdata()[0] for ln in ax.lines if ln.get_gid() == "release-mark")
-    assert marks == pytest.approx([(h["start_s"] + 30) / 60 for h in a["holds"]], abs=1e-9)
-    # each hold's span coloured by its verdict; the demo has one too short and one too hard
+    assert marks == pytest.approx([(h["start_s"] + 30) / 60 for h in a["holds"] if h["duration_s"] >= 30],
+                                  abs=1e-9)
+    # each hold's span coloured by its verdict; the demo (scored at 70 kg) has one too short, one too hard and
+    # one fairly firm (its feedback says so)
     verdicts = [hold_verdict(h) for h in a["holds"]]
-    assert sorted(set(verdicts)) == ["good", "hard", "short"]
+    assert sorted(set(verdicts)) == ["firm", "good", "hard", "short"]
+    assert all(any(x.startswith("Fairly firm") for x in h["feedback"]) == (v == "firm")
+               for h, v in zip(a["holds"], verdicts) if v in ("firm", "good"))
     for h, v in zip(a["holds"], verdicts):
         spans = [s for s in _spans(ax, "hold-") if s[1] < (h["end_s"] / 60) and s[2] > (h["start_s"] / 60)]
         assert spans and all(gid == f"hold-{v}" for gid, _, _ in spans)
     labels = [t for t in ax.texts if t.get_gid() == "hold-label"]
-    assert [t.get_color() for t in labels] == [{"good": "#2ca25f", "short": "#f0a202", "hard": "#d7301f"}[v]
-                                               for v in verdicts]
+    assert [t.get_color() for t in labels] == [{"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202",
+                                                "hard": "#d7301f"}[v] for v in verdicts]
     matplotlib.pyplot.close(fig)
     # without a body mass there is no band to draw (and none is made up)
     fig = analysis_figure(rec.samples, analyze_recording(rec), body_mass_kg=None)
@@ -188,3 +193,61 @@ def test_forces_in_the_profiles_units(gappy, tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(DROPOUT), "--plot",
                         str(tmp_path / "lb.png")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and (tmp_path / "lb.png").stat().st_size > 10_000, r.stderr
+
+
+def _release_marks_s(fig) -> list[float]:
+    """x (s) of the dashed '30 s into the hold' lines of an analyze figure (seconds or minutes on the axis)."""
+    ax = fig.axes[0]
+    scale = 60.0 if "min" in fig.axes[-1].get_xlabel() else 1.0
+    return [float(ln.get_xdata()[0]) * scale for ln in ax.lines if ln.get_gid() == "release-mark"]
+
+
+@pytest.mark.parametrize("name", ["demo-standard.csv", "demo-force-only.csv"])
+def test_no_30s_mark_for_a_hold_shorter_than_30s(name: str) -> None:
+    """A 14 s / 18 s hold never reached 30 s: no mark inside it, nor in what follows it (before the next hold)."""
+    rec = read_recording(ROOT / "recordings" / name)
+    a = analyze_recording(rec)
+    holds = a["holds"]
+    short = [i for i, h in enumerate(holds) if h["duration_s"] < 30]
+    assert short, "the demo has a short hold"
+    fig = analysis_figure(rec.samples, a, body_mass_kg=rec.body_mass_kg)
+    marks = _release_marks_s(fig)
+    for i in short:
+        nxt = holds[i + 1]["start_s"] if i + 1 < len(holds) else math.inf
+        assert not [m for m in marks if holds[i]["start_s"] <= m < nxt]
+    assert len(marks) == sum(h["duration_s"] >= 30 for h in holds)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "30 s into the hold" in legend
+    matplotlib.pyplot.close(fig)
+
+
+def test_hold_colour_agrees_with_its_pressure_feedback() -> None:
+    """demo-limb hold #4 sits above the light band; its feedback says 'Fairly firm', so it is not drawn 'good'."""
+    rec = read_recording(ROOT / "recordings" / "demo-limb.csv")
+    a = analyze_recording(rec)
+    h4 = a["holds"][3]
+    assert any(x.startswith("Fairly firm pressure") for x in h4["feedback"])
+    assert hold_verdict(h4) == "firm"
+    fig = analysis_figure(rec.samples, a, body_mass_kg=rec.body_mass_kg)
+    ax = fig.axes[0]
+    spans = [gid for gid, x0, x1 in _spans(ax, "hold-") if x0 < h4["end_s"] / 60 and x1 > h4["start_s"] / 60]
+    assert spans and set(spans) == {"hold-firm"}
+    label = [t for t in ax.texts if t.get_gid() == "hold-label"][3]
+    assert label.get_color() != "#2ca25f"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "hold: fairly firm (lighten up)" in legend and not any(t == "hold: good" for t in legend)
+    # every hold whose feedback says light pressure is drawn light (green)
+    for h in a["holds"]:
+        if any(x.startswith("Light pressure") for x in h["feedback"]) and h["duration_s"] >= 30:
+            assert hold_verdict(h) == "good"
+    matplotlib.pyplot.close(fig)
+
+
+def test_clipped_spikes_are_in_the_legend() -> None:
+    """The red x at the top edge (a spike clipped by the scale) is explained in the legend."""
+    rec = read_recording(ROOT / "recordings" / "demo-limb.csv")
+    fig = analysis_figure(rec.samples, analyze_recording(rec), body_mass_kg=rec.body_mass_kg)
+    ax = fig.axes[0]
+    assert [ln for ln in ax.lines if ln.get_gid() == "clipped"]
+    assert "spike above scale (clipped)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    matplotlib.pyplot.close(fig)
