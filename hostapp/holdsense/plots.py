@@ -13,7 +13,7 @@ What a reader should see at a glance, and how it is drawn:
   pressure and long enough (green), fairly firm (brown), too short (amber), too
   hard (red), from the hold's grade and pressure feedback (rollsignal's Scorer);
 - **spikes above the scale** (spurious ADC codes) clipped at the top edge, each
-  marked with a red x (legend: "spike above scale (clipped)");
+  marked with a red x (legend: "spike (clipped)");
 - **position in cm**, like the text: angle x shell radius (rollsignal's
   `SHELL_RADIUS_CM`), from the point of first contact, so a hold's `spot_cm` is
   its level on this axis (each hold's spot drawn as a short bar).
@@ -40,7 +40,7 @@ G_N_PER_KG = 9.80665
 
 VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "hard": "#d7301f"}
 #: Legend words ({rel}: the profile's release window in s).
-VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm (lighten up)",
+VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm",
                   "short": "hold: too short (< {rel} s)", "hard": "hold: too hard"}
 #: The feedback line rollsignal's Scorer gives a hold above the light band but not too hard.
 FIRM_FEEDBACK = "Fairly firm pressure"
@@ -257,7 +257,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
             ax.plot(np.asarray(t_s)[over] / t_scale, np.full(len(over), y_top), "x", color=CLIP_COLOUR, ms=4,
                     clip_on=False, zorder=4, gid="clipped")
             handles.append(Line2D([], [], color=CLIP_COLOUR, marker="x", ms=4, ls="none",
-                                  label="spike above scale (clipped)"))
+                                  label="spike (clipped)"))
     ax.set_ylabel(force_label(units))
     return handles
 

@@ -235,7 +235,7 @@ def test_hold_colour_agrees_with_its_pressure_feedback() -> None:
     label = [t for t in ax.texts if t.get_gid() == "hold-label"][3]
     assert label.get_color() != "#2ca25f"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "hold: fairly firm (lighten up)" in legend and not any(t == "hold: good" for t in legend)
+    assert "hold: fairly firm" in legend and not any(t == "hold: good" for t in legend)
     # every hold whose feedback says light pressure is drawn light (green)
     for h in a["holds"]:
         if any(x.startswith("Light pressure") for x in h["feedback"]) and h["duration_s"] >= 30:
@@ -249,5 +249,5 @@ def test_clipped_spikes_are_in_the_legend() -> None:
     fig = analysis_figure(rec.samples, analyze_recording(rec), body_mass_kg=rec.body_mass_kg)
     ax = fig.axes[0]
     assert [ln for ln in ax.lines if ln.get_gid() == "clipped"]
-    assert "spike above scale (clipped)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "spike (clipped)" in [t.get_text() for t in ax.get_legend().get_texts()]
     matplotlib.pyplot.close(fig)

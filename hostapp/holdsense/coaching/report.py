@@ -1,11 +1,12 @@
-"""One-page session report a lab can hand out: HTML (self-contained) or PDF.
+"""Session report a lab can hand out: HTML (self-contained, one page) or PDF (one or more pages).
 
 Input is the holdsense-analysis/1 object (contracts.md §3) plus, when at hand,
 the recording's samples (for the trace) and the before/after tests (from the
 session history). Output:
 - HTML: one file, no external resources (the trace is an embedded PNG), A4
   print styles so "print to PDF" from a browser also gives one page;
-- PDF: one A4 page drawn with matplotlib's PdfPages (no browser needed).
+- PDF: A4 pages drawn with matplotlib's PdfPages (no browser needed): every hold
+  with all its feedback, continued on further pages when it does not fit one.
 
 What it shows: the force trace with shaded hold/roll segments and each hold's
 number and score; each hold with score, grade and feedback; session totals;
@@ -18,6 +19,7 @@ import base64
 import html
 import io
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,8 +231,14 @@ def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
         ax.set_xlim(0, t_end / 60)
     ax.set_xlabel("time (min)")
     ax.grid(alpha=0.25, lw=0.5)
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=4, fontsize=6.5, frameon=False,
-              borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
+    # 8 pt (readable on A4), in as few rows as fit the figure's width
+    renderer = ax.figure.canvas.get_renderer()
+    fig_w = ax.figure.bbox.width
+    for ncols in range(max(1, len(handles)), 0, -1):
+        leg = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=ncols, fontsize=8,
+                        frameon=False, borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
+        if leg.get_window_extent(renderer).x1 <= fig_w - 2:
+            break
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     declutter_labels(ax)
@@ -489,6 +497,10 @@ def write_pdf(inp: ReportInput, path: str | Path) -> None:
                 plt.close(fig)
 
 
+#: `code` spans in report text (the HTML shows them as <code>, the PDF in quotes)
+_CODE = re.compile(r"`([^`]+)`")
+
+
 def _join_lines(items: list[str], sep: str, width: int) -> list[str]:
     """Items joined with `sep` into lines of at most `width` characters (an item longer than that alone)."""
     lines: list[str] = []
@@ -540,6 +552,7 @@ class _PdfPages:
     def text(self, x_in: float, s: str, size: float = 8.5, dy: float | None = None, y_in: float | None = None,
              **kw: Any) -> None:
         y = self.y if y_in is None else y_in
+        s = _CODE.sub(r"“\1”", s)  # `code` as the HTML's <code>: no literal backticks in the PDF
         self.fig.text(x_in / self.W, 1 - y / self.H, s, fontsize=size, va="top", **kw)
         if y_in is None:
             self.y += dy if dy is not None else size / 72 * 1.45

@@ -1,4 +1,5 @@
-"""`holdsense report FILE -o OUT.html|OUT.pdf`: a one-page session report a lab can hand out.
+"""`holdsense report FILE -o OUT.html|OUT.pdf`: a session report a lab can hand out
+(HTML: one A4 page; PDF: every hold with all its feedback, on more A4 pages when needed).
 
 FILE is a recording; it is analysed exactly as `holdsense analyze` does. When
 the history knows the recording (same path, or same contents after a move), its
@@ -21,10 +22,13 @@ from ._options import body_mass_kg, output_with_suffix, profile_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="one-page session report (HTML or PDF) for a recording",
-                       description="Write a one-page report of a recording: the force trace with hold and roll "
+    p = sub.add_parser("report", help="session report (HTML or PDF) for a recording",
+                       description="Write a report of a recording: the force trace with hold and roll "
                                    "segments, each hold with its score and feedback, session totals, and the "
-                                   "before/after test when the session history has one for this recording.")
+                                   "before/after test when the session history has one for this recording. "
+                                   "The HTML fits one A4 page (fewer feedback lines per hold when crowded); "
+                                   "the PDF lists every hold with all its feedback and continues on further "
+                                   "A4 pages when they do not fit.")
     p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
     p.add_argument("-o", "--output", type=output_with_suffix(".html", ".htm", ".pdf"), required=True, metavar="OUT", help="report file: OUT.html or OUT.pdf")
     p.add_argument("--body-mass", type=body_mass_kg, metavar="KG", dest="body_mass_kg",

@@ -248,6 +248,15 @@ def test_pdf_is_a4_and_lists_every_hold_on_as_many_pages_as_needed(tmp_path: Pat
     assert "page 1 of " in text and "Holds (continued, from #" in text
 
 
+def test_pdf_has_no_literal_backticks(tmp_path: Path) -> None:
+    """The HTML renders `holdsense session` as code; the PDF must not print the backticks."""
+    out = tmp_path / "r.pdf"
+    write_report(_input(before=None, after=None), out)
+    text = _pdftotext(out)
+    assert "No before/after test recorded" in text and "holdsense session" in text
+    assert "`" not in text
+
+
 def _pdftotext(path: Path, *args: str) -> str:
     import shutil
     import subprocess
@@ -372,3 +381,26 @@ def test_report_cli_client_from_option_or_profile(tmp_path: Path) -> None:
     assert p.returncode == 2 and "--overwrite" in p.stderr
     p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--overwrite", "--db", str(tmp_path / "none.sqlite3"))
     assert p.returncode == 0 and 'Client <b class="client">Sam</b>' in out.read_text(encoding="utf-8")
+
+
+def test_trace_text_is_readable_and_the_legend_fits() -> None:
+    """Legend and '#n score' labels at 8 pt or more (readable on A4), the legend inside the figure's width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from holdsense.coaching.report import draw_trace
+
+    fig, ax = plt.subplots(figsize=(7.1, 2.2), layout="constrained")
+    try:
+        fig.canvas.draw()
+        draw_trace(ax, _input(), compact=True)
+        fig.canvas.draw()
+        leg = ax.get_legend()
+        assert leg is not None and min(t.get_fontsize() for t in leg.get_texts()) >= 8
+        labels = [t for t in ax.texts if t.get_gid() == "hold-label"]
+        assert labels and min(t.get_fontsize() for t in labels) >= 8
+        assert leg.get_window_extent().x1 <= fig.bbox.width + 0.5
+    finally:
+        plt.close(fig)
