@@ -9,6 +9,7 @@ paused 58 s into its 4th hold (the 3rd, 37.7 s long, is in the list):
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -25,14 +26,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _show(page, url: str, t_s: float = T_S) -> None:
-    page.goto(url)
-    page.wait_for_function("window.__hs && window.__hs.messages > 2 && window.__hs.last.replay", timeout=60_000)
-    page.evaluate("() => { if (window.__hs.last.replay.playing) document.getElementById('play').click(); }")
-    page.wait_for_function("!window.__hs.last.replay.playing", timeout=20_000)
-    page.evaluate("t => { const s = document.getElementById('scrub'); s.value = t; "
-                  "s.dispatchEvent(new Event('change')); }", t_s)
-    page.wait_for_function(f"Math.abs(window.__hs.last.replay.position_s - {t_s}) < 0.5", timeout=60_000)
-    page.wait_for_timeout(600)
+    """The page paused at `t_s` (the screenshot script's way of getting there, loaded by path as
+    test_screenshots.py does: tests/web is not a package)."""
+    spec = importlib.util.spec_from_file_location("web_screenshots", Path(__file__).resolve().parent / "screenshots.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.show_moment(page, url, t_s)
 
 
 def _mmss(t_s: float) -> str:  # as holdsense.coaching.report.mmss (Python's round)
