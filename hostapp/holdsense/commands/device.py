@@ -121,11 +121,8 @@ def _command(dev: Any, cmd: str, what: str, hint: str = "", **kwargs: Any) -> An
     """Send `cmd`; its ACK result, or DeviceError naming the roller's own reason (and `hint`) when refused."""
     reply = dev.command(cmd, check=False, **kwargs)
     if not reply.ok:
-        from ..link.frames import ErrorCode
-
-        code = ErrorCode(reply.code).name.lower() if reply.code in ErrorCode._value2member_map_ else reply.code
         raise DeviceError(f"{dev.name}: the roller refused {what}: {reply.message or 'no reason given'} "
-                          f"({code}){hint}")
+                          f"({reply.code_name}){hint}")
     return reply.result
 
 

@@ -213,11 +213,15 @@ class Reply:
     code: int = 0
     message: str = ""
 
+    @property
+    def code_name(self) -> str:
+        """The ERROR code as a word ('bad_args', 'unsupported', ...), or its number when unknown."""
+        return ErrorCode(self.code).name.lower() if self.code in ErrorCode._value2member_map_ else str(self.code)
+
     def raise_for_error(self) -> "Reply":
         if not self.ok:
             name = Cmd(self.cmd).name if self.cmd in Cmd._value2member_map_ else hex(self.cmd)
-            raise DeviceError(f"device refused {name.lower()}: {self.message} "
-                              f"({ErrorCode(self.code).name.lower() if self.code in ErrorCode._value2member_map_ else self.code})")
+            raise DeviceError(f"device refused {name.lower()}: {self.message} ({self.code_name})")
         return self
 
 
