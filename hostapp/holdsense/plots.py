@@ -42,8 +42,6 @@ VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "ha
 #: Legend words ({rel}: the profile's release window in s).
 VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm",
                   "short": "hold: too short (< {rel} s)", "hard": "hold: too hard"}
-#: The feedback line rollsignal's Scorer gives a hold above the light band but not too hard.
-FIRM_FEEDBACK = "Fairly firm pressure"
 CLIP_COLOUR = "#cb181d"
 ROLL_COLOUR = "#9ecae1"
 OFF_COLOUR = "#f4f4f4"
@@ -62,14 +60,14 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 def hold_verdict(hold: dict[str, Any]) -> str:
     """'hard', 'short', 'firm' or 'good': the hold's grade (rollsignal's Scorer grades), and 'firm' when its
-    feedback says the pressure was fairly firm (above the light band, not too hard), so the colour never
-    says "good" where the text says "lighten up"."""
+    `pressure` is fairly firm (above the light band, not too hard), so the colour never says "good" where
+    the feedback says "lighten up"."""
     grade = str(hold.get("grade") or "")
     if grade.startswith("too hard"):
         return "hard"
     if grade.startswith("too short"):
         return "short"
-    if any(str(x).startswith(FIRM_FEEDBACK) for x in (hold.get("feedback") or [])):
+    if hold.get("pressure") == "fairly firm":  # the Scorer's own pressure judgement, as its feedback words it
         return "firm"
     return "good"
 

@@ -113,17 +113,20 @@ class Scorer:
                 too_hard = True
             words.append(f"{100 * rel:.0f} % of your rolling load")
         if too_hard:
+            pressure = "too hard"
             credits["pressure"] = 0.0
             fb.append(f"Too hard: you held at {' and '.join(words)}. Take weight off with your hands or the other "
                       "leg; light, sustained pressure releases fascia better than force.")
         elif pcs:
             credits["pressure"] = min(pcs)
+            pressure = "light" if credits["pressure"] >= 0.999 else "fairly firm"
             if credits["pressure"] >= 0.999:
                 fb.append(f"Light pressure ({' and '.join(words)}): good.")
             else:
                 fb.append(f"Fairly firm pressure ({' and '.join(words)}): lighten up a little and let the "
                           "tissue relax onto the roller.")
         else:
+            pressure = "not judged"
             credits["pressure"] = pr["no_reference_credit"]
             fb.append("Pressure not judged yet: roll a few strokes first (or give your body mass) so the hold can be "
                       "compared with your rolling load.")
@@ -173,7 +176,8 @@ class Scorer:
         return {
             "start_s": _r(st["start_s"], 2), "end_s": _r(st["end_s"], 2), "duration_s": _r(d, 2),
             "mean_force_n": _r(f, 1), "force_cv": _r(cv, 3), "travel_cm": _r(travel, 2),
-            "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "feedback": fb,
+            "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "pressure": pressure,
+            "feedback": fb,
             "confidence": _r(st.get("confidence"), 3),
         }
 

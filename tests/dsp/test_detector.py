@@ -175,8 +175,11 @@ def test_analysis_dict_shape_and_tiling() -> None:
     assert set(d["quality"]) == {"sample_rate_hz", "gaps", "saturated_samples", "warnings"}
     for h in d["holds"]:
         assert set(h) == {"start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm", "spot_cm",
-                          "score", "grade", "feedback", "confidence"}
+                          "score", "grade", "pressure", "feedback", "confidence"}
         assert h["confidence"] is None or 0.0 <= h["confidence"] <= 1.0
+        words = {"light": "Light pressure", "fairly firm": "Fairly firm pressure", "too hard": "Too hard",
+                 "not judged": "Pressure not judged"}
+        assert sum(line.startswith(words[h["pressure"]]) for line in h["feedback"]) == 1, h  # one judgement
         assert 0 <= h["score"] <= 100 and h["feedback"]
     json.dumps(d, allow_nan=False)
     assert d["quality"]["sample_rate_hz"] == pytest.approx(80, rel=0.05)
