@@ -93,6 +93,11 @@ class StateConfig:
     enc_still_cm: float = 0.06
     ref_min_s: float = 3.0  # rolling seen before the rolling load counts as known
     progress_s: float = 1.0  # hold_progress period
+    # a hold's steadiness (force_cv, slow_cv) is judged on its settled part: the load still sinks from the
+    # stroke's level for 1-3 s after the roller stops, and rises as it moves off (docs/detector.md)
+    settle_s: float = 3.0
+    end_guard_s: float = 1.0
+    min_settled_s: float = 3.0  # a settled part shorter than this: the whole still run is judged
 
 
 @dataclass
@@ -214,6 +219,30 @@ class _Acc:
         return math.sqrt(var) / self.mean
 
 
+def _cv(f: np.ndarray) -> float:
+    """Standard deviation / mean of the forces `f` (N); NaN with fewer than 2 or a mean <= 0."""
+    if len(f) < 2:
+        return math.nan
+    m = float(f.mean())
+    return float(f.std()) / m if m > 0 else math.nan
+
+
+def _block_cv(k: np.ndarray, f: np.ndarray) -> float:
+    """Spread / mean of the means of `f` per 10 s block of frame index `k` (blocks at least half covered),
+    as _Acc.slow_cv; NaN with fewer than 2 such blocks."""
+    if len(k) == 0:
+        return math.nan
+    b = k // BLOCK_K - int(k[0] // BLOCK_K)
+    n = np.bincount(b)
+    s = np.bincount(b, weights=f)
+    ok = n >= BLOCK_K // 2
+    if ok.sum() < 2:
+        return math.nan
+    means = s[ok] / n[ok]
+    mm = float(means.mean())
+    return float(means.std()) / mm if mm > 0 else math.nan
+
+
 @dataclass
 class _Run:
     label: int
@@ -224,6 +253,13 @@ class _Run:
     peak: float = -1.0  # highest running confidence seen while the still run was not yet confirmed
     report_k: int | None = None  # where a hold on this still run is reported to start (see approach_start)
     report_end_k: int | None = None  # where it is reported to end (exclusive; None: end_k)
+    # (frame indices, forces, still?) of the run's finite frames, in chunks, kept while the run may become
+    # a hold (a still run, or an excursion that may be bridged into one); None: not kept
+    trace: list[tuple[np.ndarray, np.ndarray, bool]] | None = field(default_factory=list)
+
+    def keep(self, k: np.ndarray, f: np.ndarray, still: bool) -> None:
+        if self.trace is not None and len(f):
+            self.trace.append((k, f, still))
 
 
 class StateMachine:
@@ -422,6 +458,8 @@ class StateMachine:
             self._ticks(events, cur, k[i:e], fs, fin, tn[i:e], self._zc[i + 1:e + 1])
         fv = fs[fin]
         a.add_many(fv, None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
+        if lb == STILL:
+            cur.keep(k[i:e][fin], fv, True)
         if lb == MOVE:
             with np.errstate(invalid="ignore"):
                 rv = fs[fs >= self.contact_on_n]
@@ -542,6 +580,7 @@ class StateMachine:
         fs = f[i:e]
         fin = ~np.isnan(fs)
         pend.acc.add_many(fs[fin], None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
+        pend.keep(k[i:e][fin], fs[fin], lb == STILL)
 
     # ---- segmenter ------------------------------------------------------------------------
     def _resumes(self, cur: _Run, fv: float, xv: float | None) -> bool:
@@ -620,6 +659,7 @@ class StateMachine:
             run.acc.add(fv, xv if xv == xv else None)  # NaN position: encoder reading missing
             if lab == STILL:
                 run.acc.add_blk(k, fv)
+            run.keep(np.array([k]), np.array([fv]), lab == STILL)
 
     def _add(self, events: list[Event], run: _Run, k: int, lab: int, fv: float, xv: float | None,
              t: float) -> None:
@@ -631,6 +671,8 @@ class StateMachine:
 
     def _absorb(self, events: list[Event], cur: _Run, pend: _Run) -> None:
         cur.acc.merge(pend.acc)
+        if cur.trace is not None and pend.trace:
+            cur.trace.extend(pend.trace)
         if cur.label == MOVE:
             self._roll_merge(pend.acc)
         cur.end_k = pend.end_k
@@ -649,6 +691,8 @@ class StateMachine:
         """`run` becomes the current one; its segment starts at `start_k` (None: its first frame)."""
         self._hold_confirmed = False
         self._hold_warned = False
+        if run.label != STILL:
+            run.trace = None  # (rolling and off stretches: only their sums are needed)
         kind = self._kind(run)
         if kind is not None:
             self._emit_kind(events, kind, run.start_k if start_k is None else start_k, t)
@@ -780,6 +824,28 @@ class StateMachine:
             return None
         return round(self.confidence(mean_z, dur), 3)
 
+    def _steadiness(self, run: _Run) -> tuple[float, float]:
+        """(force_cv, slow_cv) of a hold's settled part: its frames from settle_s after the still run began
+        to end_guard_s before the hold's reported end; the whole run when that leaves under min_settled_s.
+
+        Why: the load sinks from the stroke's level for 1-3 s after the roller stops (and rises as it
+        moves off), which made a quiet hold read as "varied by 15-18 %". The frames are the run's kept
+        trace, the same arrays whatever the chunking, so live and batch agree.
+        """
+        if not run.trace:
+            return run.acc.cv, run.acc.slow_cv
+        c = self.cfg
+        k = np.concatenate([t[0] for t in run.trace])
+        f = np.concatenate([t[1] for t in run.trace])
+        still = np.concatenate([np.full(len(t[0]), t[2]) for t in run.trace])
+        end_k = run.end_k if run.report_end_k is None else run.report_end_k
+        lo = run.start_k + int(round(c.settle_s / FRAME_S))
+        hi = end_k - int(round(c.end_guard_s / FRAME_S))
+        if hi - lo < int(round(c.min_settled_s / FRAME_S)):
+            lo, hi = run.start_k, run.end_k
+        m = (k >= lo) & (k < hi)
+        return _cv(f[m]), _block_cv(k[m & still], f[m & still])
+
     def _hold_dict(self, run: _Run) -> dict[str, Any]:
         a = run.acc
         start_s = self._t_of(run.report_k)  # (set when the run first reached min_hold_s)
@@ -789,8 +855,9 @@ class StateMachine:
         if self.has_encoder and a.x_n:
             travel = a.x_max - a.x_min
             spot = a.x_s / a.x_n - (self.first_x or 0.0)
+        force_cv, slow_cv = self._steadiness(run)
         stats = {"start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
-                 "mean_force_n": a.mean, "force_cv": a.cv, "slow_cv": a.slow_cv, "max_force_n": a.f_max,
+                 "mean_force_n": a.mean, "force_cv": force_cv, "slow_cv": slow_cv, "max_force_n": a.f_max,
                  "travel_cm": travel, "spot_cm": spot, "rolling_load_n": self.rolling_load_n,
                  "body_mass_kg": self.body_mass_kg,
                  "confidence": self._conf(self._z_end, run.z0, run.end_k - run.start_k, record=True)}

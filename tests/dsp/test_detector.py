@@ -247,3 +247,16 @@ def test_steadiness_judges_the_slow_part_of_the_load() -> None:
     assert any("drifted by 20 %" in f for f in creep["feedback"])
     assert any("varied by 20 %" in f for f in short["feedback"])
     assert limb["score"] > creep["score"] and limb["score"] > short["score"]
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_a_quiet_hold_is_judged_once_the_load_has_settled(encoder: bool) -> None:
+    """The load sinks from the stroke's level for 1-3 s after the roller stops and rises as it moves off:
+    a quiet hold must not be told its pressure varied, drifted or swung because of those seconds."""
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 25), ("hold", 15), ("roll", 12), ("hold", 40),
+                               ("roll", 10), ("off", 3)], encoder=encoder, seed=11)
+    holds = analyze(ch).holds
+    assert len(holds) == 2
+    for h in holds:
+        assert h["force_cv"] < 0.05, h
+        assert not any(w in f for f in h["feedback"] for w in ("varied", "drifted", "swung")), h["feedback"]
