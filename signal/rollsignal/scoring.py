@@ -133,7 +133,7 @@ class Scorer:
 
         # steadiness: sustained pressure (a moving limb is fine)
         # A related limb moving (knee bends on the quads, seed line 50) swings the load at 0.1-1 Hz around a
-        # steady level: the 10 s block means stay flat. Creeping or unsteady pressure moves the block means.
+        # steady level it returns to (slow_cv stays small). Creeping or unsteady pressure moves the level.
         sd = c["steadiness"]
         slow = st.get("slow_cv")
         if slow is not None and slow == slow and "slow_cv_good" in sd:

@@ -112,28 +112,6 @@ class _Acc:
     x_s: float = 0.0
     x_n: int = 0
     f_max: float = -math.inf
-    # sums of force per 10 s block of absolute frame index (k // BLOCK_K): the slow part of the load, which
-    # tells a limb moving rhythmically (block means flat) from creeping / unsteady pressure (block means drift)
-    blk: dict[int, list[float]] = field(default_factory=dict)
-
-    def add_blk(self, k: int, f: float) -> None:
-        b = self.blk.get(k // BLOCK_K)
-        if b is None:
-            self.blk[k // BLOCK_K] = [f, 1]
-        else:
-            b[0] += f
-            b[1] += 1
-
-    @property
-    def slow_cv(self) -> float:
-        """Spread of the 10 s block means / mean (blocks at least half covered); NaN with fewer than 2."""
-        means = [s / n for s, n in self.blk.values() if n >= BLOCK_K // 2]
-        if len(means) < 2:
-            return math.nan
-        m = sum(means) / len(means)
-        if m <= 0:
-            return math.nan
-        return math.sqrt(sum((v - m) ** 2 for v in means) / len(means)) / m
 
     def add(self, f: float, x: float | None) -> None:
         self.n += 1
@@ -149,10 +127,10 @@ class _Acc:
             if x > self.x_max:
                 self.x_max = x
 
-    def add_many(self, f: np.ndarray, x: np.ndarray | None, k: np.ndarray | None) -> None:
-        """`add(f[i], x[i])` for each i in order (and `add_blk(k[i], f[i])` when `k` is given), at once.
+    def add_many(self, f: np.ndarray, x: np.ndarray | None) -> None:
+        """`add(f[i], x[i])` for each i in order, at once.
 
-        `f` finite forces (N), `x` positions (cm; NaN = none) or None, `k` frame indices or None.
+        `f` finite forces (N), `x` positions (cm; NaN = none) or None.
         np.cumsum adds strictly in order (no pairwise summation), so the sums are bit-identical to
         adding frame by frame, whatever the run is split into.
         """
@@ -163,9 +141,6 @@ class _Acc:
             xs_ = [None] * n if x is None else [None if v != v else v for v in x.tolist()]
             for fv, xv in zip(f.tolist(), xs_):
                 self.add(fv, xv)
-            if k is not None:
-                for kv, fv in zip(k.tolist(), f.tolist()):
-                    self.add_blk(kv, fv)
             return
         self.n += n
         self.s = float(np.cumsum(np.concatenate(([self.s], f)))[-1])
@@ -178,17 +153,6 @@ class _Acc:
                 self.x_s = float(np.cumsum(np.concatenate(([self.x_s], xs)))[-1])
                 self.x_min = min(self.x_min, float(xs.min()))
                 self.x_max = max(self.x_max, float(xs.max()))
-        if k is not None:
-            blk = k // BLOCK_K
-            cuts = np.flatnonzero(blk[1:] != blk[:-1]) + 1
-            for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [n])).tolist()):
-                key = int(blk[a])
-                mine = self.blk.get(key)
-                if mine is None:
-                    self.blk[key] = [float(np.cumsum(f[a:b])[-1]), b - a]
-                else:
-                    mine[0] = float(np.cumsum(np.concatenate(([mine[0]], f[a:b])))[-1])
-                    mine[1] += b - a
 
     def merge(self, o: "_Acc") -> None:
         self.n += o.n
@@ -199,13 +163,6 @@ class _Acc:
         self.x_s += o.x_s
         self.x_min = min(self.x_min, o.x_min)
         self.x_max = max(self.x_max, o.x_max)
-        for b, (sb, nb) in o.blk.items():
-            mine = self.blk.get(b)
-            if mine is None:
-                self.blk[b] = [sb, nb]
-            else:
-                mine[0] += sb
-                mine[1] += nb
 
     @property
     def mean(self) -> float:
@@ -228,19 +185,28 @@ def _cv(f: np.ndarray) -> float:
 
 
 def _block_cv(k: np.ndarray, f: np.ndarray) -> float:
-    """Spread / mean of the means of `f` per 10 s block of frame index `k` (blocks at least half covered),
-    as _Acc.slow_cv; NaN with fewer than 2 such blocks."""
+    """How far the hold's level moved between its 10 s blocks of frame index `k` (blocks at least half
+    covered): the smaller of the spreads / means of the blocks' 10th and of their 90th percentiles of
+    `f`; NaN with fewer than 2 such blocks.
+
+    Why the percentiles: a related limb moving (knee bends, in bouts) pushes the load one way from the
+    level the hold returns to between bends, so one edge of the band stays put; pressure that creeps or
+    sinks moves the whole band. Block means rose in every bout and read as drift.
+    """
     if len(k) == 0:
         return math.nan
-    b = k // BLOCK_K - int(k[0] // BLOCK_K)
-    n = np.bincount(b)
-    s = np.bincount(b, weights=f)
-    ok = n >= BLOCK_K // 2
-    if ok.sum() < 2:
+    b = k // BLOCK_K
+    cuts = np.flatnonzero(b[1:] != b[:-1]) + 1
+    lo, hi = [], []
+    for part in np.split(f, cuts):
+        if len(part) >= BLOCK_K // 2:
+            p10, p90 = np.percentile(part, (10.0, 90.0))
+            lo.append(p10)
+            hi.append(p90)
+    if len(lo) < 2:
         return math.nan
-    means = s[ok] / n[ok]
-    mm = float(means.mean())
-    return float(means.std()) / mm if mm > 0 else math.nan
+    spreads = [float(np.std(v)) / float(np.mean(v)) for v in (lo, hi) if np.mean(v) > 0]
+    return min(spreads) if spreads else math.nan
 
 
 @dataclass
@@ -457,7 +423,7 @@ class StateMachine:
         if lb == STILL:
             self._ticks(events, cur, k[i:e], fs, fin, tn[i:e], self._zc[i + 1:e + 1])
         fv = fs[fin]
-        a.add_many(fv, None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
+        a.add_many(fv, None if x is None else x[i:e][fin])
         if lb == STILL:
             cur.keep(k[i:e][fin], fv, True)
         if lb == MOVE:
@@ -579,7 +545,7 @@ class StateMachine:
                 self.first_x = float(xs[0])
         fs = f[i:e]
         fin = ~np.isnan(fs)
-        pend.acc.add_many(fs[fin], None if x is None else x[i:e][fin], k[i:e][fin] if lb == STILL else None)
+        pend.acc.add_many(fs[fin], None if x is None else x[i:e][fin])
         pend.keep(k[i:e][fin], fs[fin], lb == STILL)
 
     # ---- segmenter ------------------------------------------------------------------------
@@ -657,8 +623,6 @@ class StateMachine:
     def _acc_frame(self, run: _Run, lab: int, fv: float, xv: float | None, k: int) -> None:
         if lab in (STILL, MOVE) and fv == fv:
             run.acc.add(fv, xv if xv == xv else None)  # NaN position: encoder reading missing
-            if lab == STILL:
-                run.acc.add_blk(k, fv)
             run.keep(np.array([k]), np.array([fv]), lab == STILL)
 
     def _add(self, events: list[Event], run: _Run, k: int, lab: int, fv: float, xv: float | None,
@@ -833,7 +797,7 @@ class StateMachine:
         trace, the same arrays whatever the chunking, so live and batch agree.
         """
         if not run.trace:
-            return run.acc.cv, run.acc.slow_cv
+            return run.acc.cv, math.nan
         c = self.cfg
         k = np.concatenate([t[0] for t in run.trace])
         f = np.concatenate([t[1] for t in run.trace])

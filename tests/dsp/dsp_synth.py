@@ -58,6 +58,8 @@ def session(phases: list[tuple], *, mass_kg: float = 72.0, rate_hz: float = 80.0
             br = opt.get("breath", 0.03) * np.sin(2 * math.pi * opt.get("breath_hz", 0.25) * tl)
             limb_hz = opt.get("limb_hz", 0.0)
             limb = opt.get("limb", 0.15) * 0.5 * (1 - np.cos(2 * math.pi * limb_hz * tl)) if limb_hz else 0.0
+            if limb_hz and opt.get("limb_bouts"):  # knee bends in bouts (start_s, end_s) within the hold, rest between
+                limb = limb * sum(((tl >= a) & (tl < b)) for a, b in opt["limb_bouts"])
             step = sum(opt.get("step", 0.06) * (tl > s) for s in opt.get("shifts", []))
             sink = opt.get("sink", 0.03) * (1 - np.exp(-tl / 20.0))
             f = frac * bw * (1 + br + limb + step + sink)

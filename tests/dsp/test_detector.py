@@ -260,3 +260,15 @@ def test_a_quiet_hold_is_judged_once_the_load_has_settled(encoder: bool) -> None
     for h in holds:
         assert h["force_cv"] < 0.05, h
         assert not any(w in f for f in h["feedback"] for w in ("varied", "drifted", "swung")), h["feedback"]
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_knee_bends_in_bouts_are_a_moving_limb_not_drift(encoder: bool) -> None:
+    """Knee bends come in bouts with rests between (seed line 50): each bout lifts the 10 s blocks' mean
+    load, but the level the hold returns to between bends stays put. That is a limb moving, not drift."""
+    bouts = [(5.0, 25.0), (45.0, 65.0)]
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 25), ("hold", 90, {"limb_hz": 0.3, "limb": 0.3, "limb_bouts": bouts}),
+                               ("roll", 10), ("off", 3)], encoder=encoder, seed=12)
+    (h,) = analyze(ch).holds
+    assert any("Moving a related limb while holding is fine" in f for f in h["feedback"]), h["feedback"]
+    assert not any("drifted" in f or "varied" in f for f in h["feedback"]), h["feedback"]
