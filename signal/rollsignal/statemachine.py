@@ -221,11 +221,21 @@ class _Run:
     report_end_k: int | None = None  # where it is reported to end (exclusive; None: end_k)
     # (frame indices, forces, still?) of the run's finite frames, in chunks, kept while the run may become
     # a hold (a still run, or an excursion that may be bridged into one); None: not kept
-    trace: list[tuple[np.ndarray, np.ndarray, bool]] | None = field(default_factory=list)
+    trace: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(default_factory=list)
 
     def keep(self, k: np.ndarray, f: np.ndarray, still: bool) -> None:
-        if self.trace is not None and len(f):
-            self.trace.append((k, f, still))
+        """Keep frames `k` (indices) with forces `f` (N), all still or all moving, if the trace is kept."""
+        if self.trace is None or not len(f):
+            return
+        self.trace.append((k, f, np.full(len(f), still)))
+        if len(self.trace) > 256:  # live streaming adds a few frames at a time: one array, not thousands
+            self.trace = [self.frames()]
+
+    def frames(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame indices, forces N, still?) of the kept trace, in time order."""
+        tr = self.trace or []
+        return (np.concatenate([t[0] for t in tr]), np.concatenate([t[1] for t in tr]),
+                np.concatenate([t[2] for t in tr]))
 
 
 class StateMachine:
@@ -799,9 +809,7 @@ class StateMachine:
         if not run.trace:
             return run.acc.cv, math.nan
         c = self.cfg
-        k = np.concatenate([t[0] for t in run.trace])
-        f = np.concatenate([t[1] for t in run.trace])
-        still = np.concatenate([np.full(len(t[0]), t[2]) for t in run.trace])
+        k, f, still = run.frames()
         end_k = run.end_k if run.report_end_k is None else run.report_end_k
         lo = run.start_k + int(round(c.settle_s / FRAME_S))
         hi = end_k - int(round(c.end_guard_s / FRAME_S))
