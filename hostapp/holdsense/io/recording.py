@@ -56,6 +56,11 @@ class RecordingError(UserError):
     """A recording that cannot be read; the message names the file and, where it applies, the line."""
 
 
+class RecordingWriteError(UserError):
+    """A recording that cannot be written any further (disk full, file size limit, I/O error): the session
+    must end, and the message says how much of it is on disk."""
+
+
 @dataclass
 class Recording:
     """A recording in memory: metadata (JSON-decoded where a value parses as JSON), samples, extras."""
@@ -781,7 +786,13 @@ class RecordingWriter(Listener):
 
     `has_markers` adds the optional `marker` column (holdsense.io.markers):
     `add_marker()` (any thread) puts a marker on the next sample written.
+
+    A write that fails (disk full, ...) raises `RecordingWriteError`, and so does every later write:
+    `essential` tells the session runner (holdsense.listeners.recorder.Until) to end the session then,
+    since going on would only drop samples unseen.
     """
+
+    essential = True
 
     def __init__(self, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, *,
                  has_angle: bool = False, has_raw: bool = False, flush_interval_s: float = 0.5,
@@ -795,6 +806,9 @@ class RecordingWriter(Listener):
         self.has_raw = has_raw
         self.flush_interval_s = flush_interval_s
         self.rows_written = 0
+        self.flushed_t_s: float | None = None  # t_s of the last row known to be handed to the OS
+        self._last_t_s: float | None = None
+        self.failed: RecordingWriteError | None = None
         self._gz = self.path.suffix == ".gz"
         self._raw_fh = open(self.path, "wb")
         # SOURCE_DATE_EPOCH (reproducible builds) fixes the gzip header's time: a rebuilt file is byte-identical
@@ -816,7 +830,21 @@ class RecordingWriter(Listener):
         self.flush(sync=True)
 
     def _write(self, s: str) -> None:
-        self._fh.write(s.encode("utf-8"))
+        if self.failed is not None:
+            raise self.failed
+        try:
+            self._fh.write(s.encode("utf-8"))
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def _fail(self, exc: OSError) -> RecordingWriteError:
+        """Remember the first write error as the one clear message every later call repeats."""
+        if self.failed is None:
+            why = exc.strerror or str(exc)
+            kept = (f"; recording stopped, at least the first {self.flushed_t_s:.1f} s of samples are kept"
+                    if self.flushed_t_s is not None else "")
+            self.failed = RecordingWriteError(f"{self.path}: cannot write the recording: {why}{kept}")
+        return self.failed
 
     def on_samples(self, chunk: SampleChunk) -> None:
         self.write(chunk)
@@ -853,6 +881,7 @@ class RecordingWriter(Listener):
             self.markers_written += len(pending)
         self._write(rows + "\n")
         self.rows_written += n
+        self._last_t_s = float(chunk.t_s[-1])
         now = time.monotonic()
         if now - self._last_flush >= self.flush_interval_s:
             self.flush(sync=now - self._last_sync >= 1.0)
@@ -868,9 +897,16 @@ class RecordingWriter(Listener):
             self._pending_markers.append((kind, text))
 
     def flush(self, sync: bool = False) -> None:
-        if self._gz:
-            self._fh.flush()  # gzip: emits a sync-flush block, so the stream so far is decodable
-        self._raw_fh.flush()
+        """Hand what was written to the OS (gzip: a sync-flush block); `sync` also fsyncs."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            if self._gz:
+                self._fh.flush()  # gzip: emits a sync-flush block, so the stream so far is decodable
+            self._raw_fh.flush()
+        except OSError as exc:
+            raise self._fail(exc) from None
+        self.flushed_t_s = self._last_t_s
         if sync:
             try:
                 os.fsync(self._raw_fh.fileno())
@@ -883,16 +919,26 @@ class RecordingWriter(Listener):
         self.close()
 
     def close(self) -> None:
+        """Flush, fsync and close; a failure to write the rest raises `RecordingWriteError` (file closed)."""
         if self._raw_fh.closed:
             return
-        if self._gz:
-            self._fh.close()
-        self._raw_fh.flush()
         try:
-            os.fsync(self._raw_fh.fileno())
-        except OSError:
-            pass
-        self._raw_fh.close()
+            if self.failed is None:
+                try:
+                    if self._gz:
+                        self._fh.close()
+                    self._raw_fh.flush()
+                except OSError as exc:
+                    raise self._fail(exc) from None
+                try:
+                    os.fsync(self._raw_fh.fileno())
+                except OSError:
+                    pass
+        finally:
+            try:
+                self._raw_fh.close()  # after a failed write its buffer cannot be flushed: the fd is closed anyway
+            except OSError:
+                pass
 
     def __enter__(self) -> "RecordingWriter":
         return self

@@ -32,17 +32,42 @@ from .notifier import Notifier
 
 
 class Until(Listener):
-    """Passes the stream to `listeners` until session time `duration_s` (None: forever), then sets `done`."""
+    """Passes the stream to `listeners` until session time `duration_s` (None: forever), then sets `done`.
+
+    A listener that raises is detached and its error kept (re-raised by `stop()`); the others go on, so a
+    display or LSL bug does not stop the recording. A listener marked `essential` (the RecordingWriter)
+    that raises ends the session instead: `failed` and `done` are set, since recording on would lose
+    every further sample without a word.
+    """
 
     def __init__(self, listeners: list[Any], duration_s: float | None = None) -> None:
         self.listeners = [as_listener(x) for x in listeners]
         self.duration_s = duration_s
         self.done = threading.Event()
+        self.failed = threading.Event()
+        self.errors: list[BaseException] = []
         self._t0: float | None = None
 
+    def _each(self, call: Callable[[Listener], Any]) -> None:
+        for lst in list(self.listeners):
+            try:
+                call(lst)
+            except Exception as exc:  # noqa: BLE001 - detach the faulty listener, keep the others
+                self._detach(lst, exc)
+
+    def _detach(self, lst: Listener, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.listeners.remove(lst)
+        if getattr(lst, "essential", False):
+            self.failed.set()
+            self.done.set()
+        try:
+            lst.stop()
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+
     def on_info(self, info: dict[str, Any]) -> None:
-        for lst in self.listeners:
-            lst.on_info(info)
+        self._each(lambda lst: lst.on_info(info))
 
     def on_samples(self, chunk: SampleChunk) -> None:
         if self.done.is_set() or len(chunk) == 0:
@@ -56,21 +81,20 @@ class Until(Listener):
                 chunk = chunk.slice(0, n)
                 self.done.set()
         if len(chunk):
-            for lst in self.listeners:
-                lst.on_samples(chunk)
+            self._each(lambda lst: lst.on_samples(chunk))
 
     def on_gap(self, t_s: float, reason: str, lost_samples: int | None = None) -> None:
         if not self.done.is_set():
-            for lst in self.listeners:
-                lst.on_gap(t_s, reason, lost_samples)
+            self._each(lambda lst: lst.on_gap(t_s, reason, lost_samples))
 
     def on_status(self, status: dict[str, Any]) -> None:
-        for lst in self.listeners:
-            lst.on_status(status)
+        self._each(lambda lst: lst.on_status(status))
 
     def stop(self) -> None:
-        errors = []
-        for lst in self.listeners:  # every one gets stop(), even if one fails: the file gets closed
+        """Stop every listener (each gets stop(), even if one fails: the file gets closed); then re-raise
+        the first error, a detached listener's first."""
+        errors = list(self.errors)
+        for lst in self.listeners:
             try:
                 lst.stop()
             except Exception as exc:  # noqa: BLE001
@@ -235,6 +259,7 @@ def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1,
 
     Returns why it ended: "duration", "end" (source ended), or "interrupted"; or the reason
     `end_check` returns, which is asked after every poll (for example Enter pressed on a terminal).
+    When the recording cannot be written (`until.failed`) it ends at once and its error is raised.
     The notifier's stop() stops every listener once (the writer flushes and
     closes); source errors (a device that gave up reconnecting) are re-raised
     after that, so what was recorded is on disk first.
@@ -244,7 +269,8 @@ def run_session(notifier: Notifier, until: Until, *, poll_s: float = 0.1,
         try:
             while notifier.running:
                 if until.done.wait(poll_s):
-                    reason = "duration"
+                    # failed: the recording cannot be written; stop() below re-raises its error
+                    reason = "failed" if until.failed.is_set() else "duration"
                     break
                 if end_check is not None and (other := end_check()) is not None:
                     reason = other
