@@ -97,13 +97,20 @@ def run(args: argparse.Namespace) -> int:
               + (f" for {args.duration_s:g} s" if args.duration_s else " (Ctrl-C to stop)"), file=sys.stderr)
         dev.start()
         notifier = Notifier(dev, [until] + extra)
-        reason = run_session(notifier, until)
+        # a capture that cannot be written (disk full) ends the session too: its error is raised below
+        reason = run_session(notifier, until, end_check=None if capture is None else (
+            lambda: "failed" if capture.failed is not None else None))
     finally:
         if inputs is not None:
             inputs.stop()  # the terminal back to normal before anything else is printed
         dev.close()
         if capture is not None:
-            capture.close(dev.stats())
+            try:
+                capture.close(dev.stats())
+            except UserError:
+                pass  # raised below, unless the session already ended with an error of its own
+    if capture is not None and capture.failed is not None:
+        raise capture.failed
     st = dev.stats()
     print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
           f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "

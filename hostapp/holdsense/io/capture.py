@@ -166,6 +166,8 @@ class CaptureFileWriter:
         self._last_t_s = self._t0_s
         self._closed = False
         self._last_sync = time.monotonic()
+        self._flushed_s: float | None = None  # host seconds since t0 surely handed to the OS
+        self.failed: UserError | None = None  # the first write error, as the one line to report
         self.records = 0
         self.rx_bytes = 0
         self.tx_bytes = 0
@@ -206,18 +208,27 @@ class CaptureFileWriter:
         """Compress what is queued and write it with a gzip sync flush (decodable on disk), optionally fsync.
 
         Runs on the flusher thread (and at close): taps only queue bytes, so a
-        slow disk never stalls the receive loop.
+        slow disk never stalls the receive loop. A write that fails (disk full)
+        stops the capture: `failed` holds the error, nothing more is queued, and
+        this raises it.
         """
         with self._io_lock:
+            if self.failed is not None:
+                raise self.failed
             if self._fh.closed:
                 return
             with self._lock:
                 pending, self._pending = self._pending, []
+                upto_s = self._last_t_s - self._t0_s
             if pending or finish:
                 out = self._z.compress(b"".join(pending))
                 out += self._z.flush(zlib.Z_FINISH if finish else zlib.Z_SYNC_FLUSH)
-                self._fh.write(out)
-                self._fh.flush()
+                try:
+                    self._fh.write(out)
+                    self._fh.flush()
+                except OSError as exc:
+                    raise self._fail(exc) from None
+                self._flushed_s = upto_s
             if sync or finish:
                 try:
                     os.fsync(self._fh.fileno())
@@ -225,29 +236,47 @@ class CaptureFileWriter:
                     pass
                 self._last_sync = time.monotonic()
 
+    def _fail(self, exc: OSError) -> UserError:
+        """Stop capturing after a write error (queueing on would only grow memory) and keep the message."""
+        kept = (f"; capture stopped, at least its first {self._flushed_s:.1f} s are kept"
+                if self._flushed_s is not None else "")
+        self.failed = UserError(f"{self.path}: cannot write the capture: {exc.strerror or exc}{kept}")
+        with self._lock:
+            self._closed = True
+            self._pending = []
+        return self.failed
+
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval_s):
             try:
                 self.flush(sync=time.monotonic() - self._last_sync >= 1.0)
-            except (OSError, ValueError):
+            except (UserError, OSError, ValueError):
                 return
 
     def _before_end(self) -> None:
         """Hook run (holding `_lock`) just before the END record: the tap closes its open link there."""
 
     def close(self, stats: dict[str, Any] | None = None) -> None:
-        """Write END (with the host's counters) and finish the gzip stream; safe to call twice."""
+        """Write END (with the host's counters) and finish the gzip stream; safe to call twice.
+
+        Raises `failed` (a UserError) if the capture could not be written, after closing the file."""
         self._stop.set()
         with self._lock:
-            if self._closed:
+            if self._closed and self.failed is None:
                 return
-            self._before_end()
-            self._record(K_END, _json({"records": self.records + 1, "rx_bytes": self.rx_bytes,
-                                       "tx_bytes": self.tx_bytes, "stats": stats or {}}))
-            self._closed = True  # later taps (a transport still closing) are ignored
-        self.flush(finish=True)
-        with self._io_lock:
-            self._fh.close()
+            if not self._closed:
+                self._before_end()
+                self._record(K_END, _json({"records": self.records + 1, "rx_bytes": self.rx_bytes,
+                                           "tx_bytes": self.tx_bytes, "stats": stats or {}}))
+                self._closed = True  # later taps (a transport still closing) are ignored
+        try:
+            self.flush(finish=True)
+        finally:
+            with self._io_lock:
+                try:
+                    self._fh.close()
+                except OSError:
+                    pass  # its buffer could not be written: already in `failed`
 
     def __enter__(self) -> "CaptureFileWriter":
         return self

@@ -76,3 +76,21 @@ def test_until_keeps_the_recording_when_another_listener_fails(tmp_path):
     with pytest.raises(RuntimeError, match="a display bug"):
         u.stop()
     assert len(read_recording(tmp_path / "s.csv").samples) == len(t)
+
+
+def test_record_stops_with_one_error_line_when_the_capture_cannot_grow(roller, tmp_path):
+    """The raw capture hits the limit (the recording goes to /dev/null, which has no size): the session ends
+    with the capture's error instead of an internal error at close, and the capture decodes up to it."""
+    r = roller(speed=10.0)
+    cap = tmp_path / "s.hscap"
+    p = record("--port", r.link, "-o", "/dev/null", "--overwrite", "--capture", str(cap), "--quiet")
+    assert p.returncode == 2, p.stderr
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("holdsense:")]
+    assert len(errors) == 1 and errors[0].startswith(f"holdsense: error: {cap}: cannot write the capture: "), \
+        p.stderr
+    assert "internal error" not in p.stderr and "Traceback" not in p.stderr
+    from holdsense.io.capture import read_capture
+
+    c = read_capture(cap)
+    assert len(c.records) > 10 and not c.complete
+    assert os.path.getsize(cap) <= LIMIT_BYTES
