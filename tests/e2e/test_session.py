@@ -389,3 +389,21 @@ def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None
     with History.open(db, readonly=True) as h:
         (s,) = h.sessions()
     assert (s.before.pain_0_10, s.before.rom_deg, s.after.rom_text) == (6, 35.0, "heel to buttock")
+
+
+def test_summary_line_parts_add_up_to_the_session(tmp_path: Path, demo: Path, answers: Path) -> None:
+    """The summary's length is the whole session, off time included: it names the off time too, and the
+    three parts match `analyze` (it used to call the whole length "on the roller" and leave the off time out)."""
+    s = json.loads(hs("analyze", str(demo), "--json").stdout)["summary"]
+    p = hs("session", "--replay", str(demo), "--speed", "max", "--answers", str(answers), "--db",
+           str(tmp_path / "h.sqlite3"), "--sound", "off")
+    assert p.returncode == 0, p.stderr
+
+    def mmss(t_s: float) -> str:
+        t = int(round(t_s))
+        return f"{t // 60}:{t % 60:02d}"
+
+    (line,) = [ln.strip() for ln in p.stdout.splitlines() if ln.strip().startswith(mmss(s["duration_s"]) + " ")]
+    assert line.startswith(f"{mmss(s['duration_s'])} session: holding {mmss(s['hold_s'])} "), line
+    assert f"rolling {mmss(s['roll_s'])} " in line and f"off the roller {mmss(s['off_s'])} " in line, line
+    assert "on the roller:" not in line

@@ -399,8 +399,10 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
     dur = float(s.get("duration_s") or 0.0)
     pct = (lambda v: f"{100 * float(v or 0) / dur:.0f} %") if dur > 0 else (lambda v: "-")
     lines = [f"Session summary ({rec.region}{', ended early' if reason == 'interrupted' else ''})",
-             f"  {_mmss(dur)} on the roller: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
-             f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))})",
+             # the length is the whole session, off time included: the three parts add up to it (as in the report)
+             f"  {_mmss(dur)} session: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
+             f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))}), "
+             f"off the roller {_mmss(s.get('off_s'))} ({pct(s.get('off_s'))})",
              f"  {plural(int(s.get('holds', len(rec.holds))), 'hold')}, {s.get('holds_over_30s', 0)} of 30 s or more; "
              f"session score {_fmt_score(session_score(rec.analysis))}"]
     for i, h in enumerate(rec.holds, 1):
