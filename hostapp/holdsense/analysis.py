@@ -11,7 +11,7 @@ import zlib
 from typing import IO, Any, Callable, Iterable
 
 from .errors import UserError, one_line
-from .fmt import fmt_clock
+from .fmt import fmt_clock, lost_note
 from .inputcheck import StreamChecks, check_times, clean_samples, input_warnings
 from .io.recording import Recording
 
@@ -215,6 +215,11 @@ def render_text(a: dict[str, Any]) -> str:
     for seg in a["segments"]:
         dur = seg["end_s"] - seg["start_s"]
         label = {"off": "off the roller", "roll": "rolling", "hold": "HOLDING"}[seg["kind"]]
+        lost = seg.get("lost_s") or 0.0
+        if lost >= 0.9 * dur:
+            label = "no data (link lost)"
+        elif lost >= 0.5:
+            label += f" (link lost {lost:.1f} s of it)"
         lines.append(f"  {fmt_clock(seg['start_s']):>7} – {fmt_clock(seg['end_s']):<7} {dur:6.1f} s  {label}")
     lines.append("")
     holds = a["holds"]
@@ -231,7 +236,7 @@ def render_text(a: dict[str, Any]) -> str:
             lines.append(f"       - {fb}")
     lines.append("")
     lines.append(f"Session: holding {fmt_clock(s['hold_s'])}, rolling {fmt_clock(s['roll_s'])}, "
-                 f"off {fmt_clock(s['off_s'])}; {s['holds']} hold{'' if s['holds'] == 1 else 's'}, "
+                 f"off {fmt_clock(s['off_s'])}{lost_note(s)}; {s['holds']} hold{'' if s['holds'] == 1 else 's'}, "
                  f"{s['holds_over_30s']} over 30 s; "
                  f"session score {s['session_score']}/100")
     for adv in s.get("advice", []):

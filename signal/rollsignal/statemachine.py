@@ -319,9 +319,16 @@ class StateMachine:
         self.segments: list[list[Any]] = []  # [kind, start_k, end_k]
         self.holds: list[dict[str, Any]] = []
         self.roll = _Acc()  # frames finalised as roll (loaded)
+        #: (start_k, end_k) of each link gap not bridged (counted as off): `lost_s` and the off segments'
+        #: own `lost_s`, so that a lost link is told apart from nobody on the roller, as the live view does
+        self.lost: list[tuple[int, int]] = []
         self.first_x: float | None = None  # roller position at the session's first contact
         self.t_first_s: float | None = None
         self.t_last_s: float | None = None
+
+    def _lost_spans(self) -> list[tuple[int, int]]:
+        cur = self._cur
+        return self.lost + ([(cur.start_k, cur.end_k)] if cur is not None and cur.label == MISSING else [])
 
     # ---- rolling load -------------------------------------------------------------------
     @property
@@ -729,6 +736,8 @@ class StateMachine:
         the next segment starts when a hold's reported end was moved (end_back_k), else None."""
         if run is None:
             return None
+        if run.label == MISSING:
+            self.lost.append((run.start_k, run.end_k))
         if run.label == STILL:
             n_k = run.end_k - run.start_k
             # long enough, and (force only) confident enough by now: a hold; else a pause in rolling
@@ -859,4 +868,12 @@ class StateMachine:
                 continue
             if e > s or not out:
                 out.append({"kind": kind, "start_s": s, "end_s": max(e, s)})
+        spans = self._lost_spans()
+        if spans:
+            for seg in out:
+                if seg["kind"] == "off":
+                    lost = sum(max(0.0, min(b * FRAME_S, seg["end_s"]) - max(a * FRAME_S, seg["start_s"]))
+                               for a, b in spans)
+                    if lost > 0:
+                        seg["lost_s"] = round(lost, 2)
         return out

@@ -170,7 +170,7 @@ def test_analysis_dict_shape_and_tiling() -> None:
     assert segs[-1]["end_s"] == pytest.approx(ch.t_s[-1], abs=1e-3)
     for a, b in zip(segs, segs[1:]):
         assert a["end_s"] == b["start_s"] and a["kind"] != b["kind"]
-    assert set(d["summary"]) == {"duration_s", "hold_s", "roll_s", "off_s", "holds", "holds_over_30s",
+    assert set(d["summary"]) == {"duration_s", "hold_s", "roll_s", "off_s", "lost_s", "holds", "holds_over_30s",
                                  "session_score", "advice"}
     assert set(d["quality"]) == {"sample_rate_hz", "gaps", "saturated_samples", "warnings"}
     for h in d["holds"]:

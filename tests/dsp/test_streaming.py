@@ -161,3 +161,20 @@ def test_sosfilt_state_is_bit_identical_to_scipy() -> None:
             yp, zc = sosfilt_state(sos, x[a:b], zc)
             parts.append(yp)
         assert np.array_equal(np.concatenate(parts), y_ref)
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_lost_link_time_streams_exactly(encoder: bool) -> None:
+    """An unbridged link gap is off time with `lost_s` (contracts.md §3), the same whatever the chunking."""
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 40), ("hold", 40), ("roll", 40), ("off", 3)],
+                              gaps=[(90.0, 110.0)], encoder=encoder, seed=3)
+    batch = analyze(ch)
+    (seg,) = [s for s in batch.segments if s.get("lost_s")]
+    assert seg["kind"] == "off" and seg["lost_s"] == pytest.approx(20.0, abs=0.3)
+    assert batch.summary["lost_s"] == seg["lost_s"] <= batch.summary["off_s"]
+    rng = np.random.default_rng(7)
+    det = Detector(batch_s=0.0)
+    for c in ch.split(_sizes(rng, len(ch))):
+        det.process(c)
+    det.finish()
+    assert det.result().to_dict("x") == batch.to_dict("x")

@@ -134,7 +134,10 @@ def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
         ("Duration", mmss(dur), "whole recording"),
         ("Holding", mmss(s.get("hold_s")), f"{_pct(s.get('hold_s'), dur)} of session"),
         ("Rolling", mmss(s.get("roll_s")), f"{_pct(s.get('roll_s'), dur)} of session"),
-        ("Off the roller", mmss(s.get("off_s")), f"{_pct(s.get('off_s'), dur)} of session"),
+        # (a card's caption has the width of "11 % of session": the lost link said as briefly)
+        ("Off the roller", mmss(s.get("off_s")),
+         f"{_pct(s.get('off_s'), dur)}; link lost {mmss(s.get('lost_s'))}" if (s.get("lost_s") or 0) >= 0.5
+         else f"{_pct(s.get('off_s'), dur)} of session"),
         ("Holds", _num(n), "loaded and still ≥ 5 s"),
         ("Holds ≥ 30 s", _num(s.get("holds_over_30s")), "release window"),
         ("Longest hold", mmss(max((h.get("duration_s") or 0.0 for h in holds), default=None)), "min:s"),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
                              parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..errors import UserError
+from ..fmt import lost_note
 from ..coaching.history import SCORED_WITH, History, SessionRecord, default_db_path, file_sha256, utc_now_iso
 from ..messages import Listener
 from ._options import add_connection_options, add_session_options, check_session_options, load_profile_option
@@ -402,7 +403,7 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
              # the length is the whole session, off time included: the three parts add up to it (as in the report)
              f"  {_mmss(dur)} session: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
              f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))}), "
-             f"off the roller {_mmss(s.get('off_s'))} ({pct(s.get('off_s'))})",
+             f"off the roller {_mmss(s.get('off_s'))} ({pct(s.get('off_s'))}){lost_note(s)}",
              f"  {plural(int(s.get('holds', len(rec.holds))), 'hold')}, {s.get('holds_over_30s', 0)} of 30 s or more; "
              f"session score {_fmt_score(session_score(rec.analysis))}"]
     for i, h in enumerate(rec.holds, 1):

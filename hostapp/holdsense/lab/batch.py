@@ -21,7 +21,7 @@ from ..errors import UserError
 HOLD_COLUMNS = ["file", "hold", "start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm",
                 "spot_cm", "score", "grade", "region"]
 SESSION_COLUMNS = ["file", "region", "started_utc", "device", "body_mass_kg", "duration_s", "hold_s", "roll_s",
-                   "off_s", "holds", "holds_over_30s", "longest_hold_s", "mean_hold_score", "session_score",
+                   "off_s", "lost_s", "holds", "holds_over_30s", "longest_hold_s", "mean_hold_score", "session_score",
                    "sample_rate_hz", "gaps", "saturated_samples", "marker_holds", "marker_matched", "error"]
 # A progress bar is worth drawing from this many files on (fewer finish before it would be read).
 PROGRESS_MIN_FILES = 3
@@ -70,6 +70,7 @@ def session_row(source: str, analysis: dict[str, Any] | None, metadata: dict[str
         "region": analysis.get("region") or meta.get("region") or "",
         "duration_s": _num(s.get("duration_s"), 3), "hold_s": _num(s.get("hold_s"), 3),
         "roll_s": _num(s.get("roll_s"), 3), "off_s": _num(s.get("off_s"), 3),
+        "lost_s": _num(s.get("lost_s"), 3),  # (absent from analyses made before it existed: empty)
         "holds": s.get("holds", len(holds)), "holds_over_30s": s.get("holds_over_30s", ""),
         "longest_hold_s": _num(max((h.get("duration_s", 0) for h in holds), default=None), 3),
         "mean_hold_score": _num(sum(scores) / len(scores), 1) if scores else "",

@@ -120,3 +120,26 @@ def test_overview_example_is_what_analyze_prints() -> None:
     # the hold's whole block: its line and every feedback line up to the next hold
     end = next((j for j in range(i + 1, len(out)) if not out[j].startswith("       - ")), len(out))
     assert out[i:end] == example, "docs/overview.md's example differs from analyze's output:\n" + "\n".join(out[i:end])
+
+
+def test_a_lost_link_is_named_apart_from_off_time(tmp_path: Path) -> None:
+    """20 s without samples in the middle of rolling (too long to bridge) counts as off, but analyze says
+    it was the link (contracts.md §3 `lost_s`), as the live view does; a recording without gaps has none."""
+    lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)
+    head = [ln for ln in lines if ln.startswith("#") or ln.startswith("t_s")]
+    rows = [ln for ln in lines[len(head):] if not 205.0 <= float(ln.split(",", 1)[0]) < 225.0]
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(head + rows), encoding="utf-8")
+    r = cli("analyze", str(cut), "--json")
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    _check_schema(obj)
+    lost = [s for s in obj["segments"] if s.get("lost_s")]
+    assert len(lost) == 1 and lost[0]["kind"] == "off"
+    assert lost[0]["lost_s"] == pytest.approx(20.0, abs=0.5)
+    assert obj["summary"]["lost_s"] == pytest.approx(lost[0]["lost_s"], abs=0.01)
+    assert obj["summary"]["off_s"] >= obj["summary"]["lost_s"]
+    text = cli("analyze", str(cut)).stdout
+    assert "no data (link lost)" in text and "(link lost 0:20 of it)" in text
+    whole = json.loads(cli("analyze", str(DEMO), "--json").stdout)
+    assert whole["summary"]["lost_s"] == 0.0 and not any("lost_s" in s for s in whole["segments"])

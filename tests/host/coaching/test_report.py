@@ -404,3 +404,12 @@ def test_trace_text_is_readable_and_the_legend_fits() -> None:
         assert leg.get_window_extent().x1 <= fig.bbox.width + 0.5
     finally:
         plt.close(fig)
+
+
+def test_html_names_link_lost_time_within_off_time() -> None:
+    """Off time that was a lost link (summary `lost_s`, contracts.md §3) is named in the card's note."""
+    inp = _input()
+    assert _parse(render_html(inp)).totals["Off the roller"].endswith("of session")
+    summary = dict(inp.analysis["summary"], lost_s=20.4)
+    page = _parse(render_html(_input(analysis=dict(inp.analysis, summary=summary))))
+    assert page.totals["Off the roller"].endswith("; link lost 0:20")
