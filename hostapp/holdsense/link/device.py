@@ -252,6 +252,7 @@ class Device:
         self._sample_frames: list[Frame] = []
         self._holding_samples = False  # during a handshake: keep samples until the INFO is known
         self._want_streaming = False
+        self._started = False  # this session's first START sent
         self._lost_at: float | None = None
         self._next_attempt = 0.0
         self._attempt = 0
@@ -464,7 +465,21 @@ class Device:
                 return
 
     def start(self) -> None:
-        """Start streaming (the device answers, then sends INFO and samples)."""
+        """Start streaming (the device answers, then sends INFO and samples).
+
+        A roller still streaming at this session's first START (its last host was killed or unplugged
+        without STOP) gets STOP first: that empties its sample queue, whose seconds are from before
+        this session, and the samples received meanwhile are dropped, so the recording begins now.
+        """
+        if not self._started and self.info is not None and self.info.streaming:
+            self.command(Cmd.STOP)
+            with self._rx_lock:  # (no frame is handled meanwhile)
+                self._sample_frames = []
+                stale = [m for m in self._pending if isinstance(m, (Samples, Gap))]
+                for m in stale:
+                    self._pending.remove(m)
+                self.unpacker.forget_samples()
+        self._started = True
         self._want_streaming = True
         self.gate.reset()  # time may jump across a stop/start: accept the first frame as it is
         self.command(Cmd.START)

@@ -484,6 +484,21 @@ class SampleUnpacker:
     def last_t_s(self) -> float | None:
         return self._last_t_s
 
+    def forget_samples(self) -> None:
+        """Start the session time base afresh: the next sample is t0_s (calibration, boot id and tare
+        changes kept). Why: samples another session left in the roller's queue were dropped
+        (Device.start), and this session's time must not count from them."""
+        self._base_wide = None
+        self._base_s = self._t0_s
+        self._last_wide = None
+        self._next_index = None
+        self._last_t_s = None
+        self._last_host_s = None
+        self._reboot_pending = False
+        self._angle_origin = None
+        self.samples = 0
+        self.lost_samples = 0
+
     def on_info(self, info: DeviceInfo) -> None:
         """Take the calibration and notice a reboot (boot id changed)."""
         self.calibration = info.calibration
