@@ -170,7 +170,13 @@ def open_reader(path: str | os.PathLike[str], *, stream: str | None = None, warn
         return reader(p, stream)
     if fmt.name == "recording":
         return reader(p, warn=warn)
-    return reader(p)
+    rec = reader(p)
+    # the capture reader only collects its warnings (a truncated capture): say them as the CSV reader does,
+    # or `replay` of a cut capture shows the hold the cut ended as a finished one, without a word
+    if warn is not None:
+        for msg in getattr(rec, "warnings", None) or []:
+            print(f"holdsense: warning: {msg}", file=warn)
+    return rec
 
 
 def open_writer(path: str | os.PathLike[str], metadata: dict[str, Any] | None = None, **options: Any):

@@ -433,3 +433,17 @@ def test_replaying_a_corrupt_capture_is_one_error_line_exit_2(tmp_path):
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("holdsense: error: ") and "format version 2.0" in lines[0]
+
+
+def test_replaying_a_truncated_capture_says_so(tmp_path):
+    """`replay` of a capture cut by a killed recorder warns, as `analyze` and a cut CSV's replay do: without it the
+    hold the cut ended reads as a finished hold of a finished session (subprocess: the real stderr)."""
+    p = tmp_path / "cut.hscap"
+    src = (LIB / "session.hscap").read_bytes()
+    p.write_bytes(src[: len(src) // 2])  # no gzip trailer, a record cut in half
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "replay", str(p), "--speed", "max", "--plain"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("holdsense: warning: ")]
+    assert len(warnings) == 1 and "capture ends abruptly" in warnings[0], r.stderr
+    assert "end: session" in r.stdout  # the complete records are still replayed
