@@ -1,5 +1,5 @@
 # Pins per board. Must match hardware/pinout.csv (the single source of truth;
-# tests/firmware/test_config.py checks every entry). -1 = not wired.
+# tests/firmware/test_commands_config.py checks every entry). -1 = not wired.
 PINS = {
     "esp32s3": {"HX711_DOUT": 4, "HX711_SCK": 5, "HX711_RATE": 6, "I2C_SDA": 8, "I2C_SCL": 9,
                 "BUZZER": 10, "LED": 11, "VBAT_ADC": 1},
@@ -35,7 +35,7 @@ DEFAULTS = {
     "idle_after_s": 60,      # unloaded this long -> idle streaming
     "idle_decimation": 8,    # send 1 sample in 8 when idle (10 Hz at 80 SPS)
     "load_counts": 43800,    # |raw - tare| above this = loaded: 20 N at 2190 counts/N, the same
-                             # band as the automatic tare; 140x the build's noise (~300 counts rms)
+                             # band as the automatic tare; ~175x the build's noise (~250 counts rms)
     "ble_cal_writes": False,
     "rate_wired": False,
     "tare_samples": 40,      # 0.5 s at 80 SPS

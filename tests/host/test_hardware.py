@@ -177,3 +177,59 @@ def test_committed_drawings_are_up_to_date(tmp_path: Path) -> None:
         for name in ("mechanics.svg", "wiring.svg"):
             assert _svg_text(tmp_path / name) == _svg_text(HW / name), f"{name} is stale: run hardware/draw.py"
         assert (tmp_path / "README.md").read_text() == (HW / "README.md").read_text()
+
+
+# --- figures stated twice -----------------------------------------------------------------------
+
+ROOT = HW.parent
+#: The ESP32-S3 pins as the prose states them (firmware/README.md §2, hardware/README.md §2), by signal.
+PROSE_PINS = [
+    ("firmware/README.md", r"DOUT→GPIO(\d+)", "HX711_DOUT"),
+    ("firmware/README.md", r"PD_SCK→GPIO(\d+)", "HX711_SCK"),
+    ("firmware/README.md", r"RATE→GPIO(\d+)", "HX711_RATE"),
+    ("firmware/README.md", r"SDA→GPIO(\d+)", "I2C_SDA"),
+    ("firmware/README.md", r"SCL→GPIO(\d+)", "I2C_SCL"),
+    ("firmware/README.md", r"buzzer\s+GPIO(\d+)", "BUZZER"),
+    ("firmware/README.md", r"LED GPIO(\d+)", "LED"),
+    ("firmware/README.md", r"\(100k/100k\) GPIO(\d+)", "VBAT_ADC"),
+    ("hardware/README.md", r"\(GPIO(\d+) on the ESP32-S3\)", "HX711_RATE"),
+]
+
+
+def _doc(rel: str) -> str:
+    return re.sub(r"\s+", " ", (ROOT / rel).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("rel,pattern,signal", PROSE_PINS)
+def test_pins_in_the_prose_are_pinout_csv(rel: str, pattern: str, signal: str) -> None:
+    """pinout.csv is the single source of truth: a pin the docs repeat in words must be its pin."""
+    pins = {r["signal"]: int(r["gpio"]) for r in _pinout() if r["board"] == "esp32s3"}
+    found = [int(g) for g in re.findall(pattern, _doc(rel))]
+    assert found, f"{rel}: {pattern!r} not found (reworded? update PROSE_PINS)"
+    assert set(found) == {pins[signal]}, f"{rel} says {signal} on GPIO{found}, pinout.csv GPIO{pins[signal]}"
+
+
+def test_firmware_figures_repeated_in_the_docs_agree() -> None:
+    """The firmware's constants that the docs and the BOM state again, in their words."""
+    from holdsense_fw import config
+
+    d = config.DEFAULTS
+    proto, fw = _doc("docs/protocol.md"), _doc("firmware/README.md")
+    assert f"battery low (< {config.BATTERY_LOW_MV / 1000:g} V)" in proto
+    thousands = f"{d['load_counts']:,}".replace(",", " ")  # "43 800"
+    assert f"Defaults: {d['idle_after_s']} s, {d['idle_decimation']}, {thousands} counts" in proto
+    assert f"{round(config.REFERENCE_COUNTS_PER_N)} counts/N" in proto
+    assert f"| {d['idle_after_s']}, {d['idle_decimation']}, {d['load_counts']} (" in fw
+    assert f"| `auto_tare_after_s` | {d['auto_tare_after_s']} |" in fw
+    assert f"the `tare_samples` setting, {d['tare_samples']})" in proto
+    for text in (proto, fw, _doc("docs/ble.md")):
+        assert f"queue of {d['queue_len']} samples" in text or f"({d['queue_len']} samples" in text
+    # the BOM's divider is the one the firmware scales the battery ADC by
+    bom = {r["item"]: r for r in csv.DictReader((HW / "bom.csv").read_text(encoding="utf-8").splitlines())}
+    assert "2 x 100 kOhm" in bom["Battery divider"]["part_number"] and config.VBAT_DIVIDER == 2.0
+    # the force budget's reference build is the firmware's nominal scale and the host's "% FS" figure
+    from holdsense.calibration import DESIGN_FULL_SCALE_N
+
+    ref = _load("force_budget").budget(_load("force_budget").BUILDS[0])
+    assert DESIGN_FULL_SCALE_N == pytest.approx(ref["rated_full_scale_n"], rel=1e-6)
+    assert f"{ref['rated_full_scale_n']:,.0f} N full scale" in _doc("docs/calibration.md")
