@@ -142,7 +142,8 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
     decoder, gaps, reconnects), `Notifier`, and `rollsignal.analyze` on what
     arrived. `roller` is a `RollerHandle` (serial or BLE) or a port / pyserial URL. Raises
     TimeoutError if the session time is not reached within `timeout_s` host
-    seconds (default: generous for the roller's speed).
+    seconds (default: generous for the roller's speed), or, from a replayed
+    capture, as soon as the capture has played out short of `duration_s`.
     """
     import rollsignal
 
@@ -184,7 +185,9 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
                 t0_dev = handle.device_s()
         notifier = Notifier(dev, [until])
         try:
-            if not until.done.wait(limit):
+            if handle is not None and handle.capture is not None:
+                _wait_replayed_session(handle, until, chunks, duration_s, limit)
+            elif not until.done.wait(limit):
                 raise TimeoutError(f"{port}: {duration_s:g} s of session not recorded within {limit:g} s")
         finally:
             notifier.stop()
@@ -196,6 +199,30 @@ def record_session(roller: "RollerHandle | str", duration_s: float, *, body_mass
     prof = rollsignal.load_profile(profile) if profile else None
     analysis = rollsignal.analyze(samples, body_mass_kg=body_mass_kg, profile=prof).to_dict(source=port)
     return Session(samples, analysis, gaps, dev.stats(), infos[0] if infos else {}, t0_dev)
+
+
+def _wait_replayed_session(handle: RollerHandle, until: Any, chunks: list[Any], duration_s: float,
+                           limit_s: float, settle_s: float = 2.0) -> None:
+    """Wait until `until` has `duration_s` of session from a replayed capture.
+
+    Raises TimeoutError once the capture has played out short of it (the replay then stays connected and
+    silent, so waiting for `limit_s` would only delay the same failure), or after `limit_s` host seconds.
+    """
+    deadline = time.monotonic() + limit_s
+    seen, quiet_since = -1, 0.0
+    while not until.done.wait(0.2):
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"{handle.port}: {duration_s:g} s of session not recorded within {limit_s:g} s")
+        if not handle.query().get("done"):
+            continue
+        if len(chunks) != seen:  # played out, but the host may still be reading what it was sent
+            seen, quiet_since = len(chunks), now
+            continue
+        if now - quiet_since >= settle_s:
+            got = float(chunks[-1].t_s[-1] - chunks[0].t_s[0]) if chunks else 0.0
+            raise TimeoutError(f"capture {os.path.basename(handle.capture or '')} ends after {got:.1f} s of "
+                               f"session, {duration_s:g} s asked: ask for at most that")
 
 
 def _holds_of(actual: Any) -> list[dict[str, Any]]:

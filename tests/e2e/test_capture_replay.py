@@ -226,3 +226,13 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
           f"max {np.abs(resid).max() * 1e3:.1f} ms")
     assert slope == pytest.approx(1 / speed, rel=0.03)
     assert resid.std() < 0.015 and np.abs(resid).max() < 0.1
+
+
+def test_a_session_longer_than_the_replayed_capture_fails_at_the_capture_end(holdsense_replay, holdsense_session):
+    """Asking a replay for more session than the capture holds is the test author's mistake: it is named as soon
+    as the capture has played out (it stays connected and silent after that), not after the generous timeout."""
+    roller = holdsense_replay(LIB / "session.hscap", speed=8)  # 42 s of samples: ~5 s at 8x
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"session\.hscap ends after 4\d\.\d s of session, 60 s asked"):
+        holdsense_session(roller, duration_s=60)
+    assert time.monotonic() - t0 < 30  # not the 120 s limit for 60 s at 8x
