@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="replay a recording through the live view",
                        description="Replay a recording through the live view (and the detector) at real "
                                    "time or any speed: the same listeners a live roller drives.")
-    p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz)")
+    p.add_argument("file", metavar="FILE", help="a holdsense recording (.csv or .csv.gz), a raw wire capture "
+                                                 "(.hscap, decoded as analyze does) or an XDF file")
     p.add_argument("--speed", type=speed_factor, default=1.0, metavar="X",
                    help="playback speed: 1 = real time (default), 10 = ten times faster, max = as fast as possible")
     p.add_argument("--skip", type=seconds(what="a pause length in seconds"), default=None, metavar="S", dest="skip_s",

@@ -447,3 +447,10 @@ def test_replaying_a_truncated_capture_says_so(tmp_path):
     warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("holdsense: warning: ")]
     assert len(warnings) == 1 and "capture ends abruptly" in warnings[0], r.stderr
     assert "end: session" in r.stdout  # the complete records are still replayed
+
+
+def test_replay_help_names_captures():
+    """`replay` plays a capture as it does a recording (decoded as `analyze` decodes it): its help says so."""
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "replay", "--help"], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and ".hscap" in r.stdout
