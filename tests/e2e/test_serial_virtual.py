@@ -27,6 +27,7 @@ import pytest
 
 import holdsense_fw
 from cli_run import run_cli, running_cli, wait_cli
+from holdsense.fmt import fmt_clock
 from holdsense.io.recording import read_recording
 from holdsense.sim import Body
 from holdsense.virtual import spawn
@@ -255,6 +256,9 @@ def test_live_plain_shows_the_session_and_agrees_with_analyze(tmp_path: Path) ->
     assert_holds_match(a["holds"], truth.holds(), tol_s=1.5)
     (h,) = a["holds"]
     assert f"hold ended: {h['duration_s']:.0f} s" in ended and f"score {h['score']}" in ended
+    s = a["summary"]  # the end line's totals are the analysis's, rounded alike
+    assert (f"session {fmt_clock(s['duration_s'])}: holding {fmt_clock(s['hold_s'])}, rolling "
+            f"{fmt_clock(s['roll_s'])}, off {fmt_clock(s['off_s'] - s['lost_s'])};") in lines[-1], lines[-1]
     # the view never held up the receive loop: no sample was dropped on the roller
     assert not np.any(read_recording(out).samples.flags & FLAG_GAP) and not any("gaps" in ln for ln in status)
     assert f"saved {len(read_recording(out).samples)} samples" in p.stderr

@@ -29,6 +29,7 @@ import numpy as np
 
 from rollsignal import FLAG_GAP, SampleChunk
 
+from ..fmt import fmt_clock as round_clock
 from ..inputcheck import clean_samples
 from ..messages import Listener
 
@@ -506,13 +507,20 @@ def fmt_clock(t_s: float) -> str:
 def session_summary(state: LiveState) -> str:
     """One line of session totals: time in each state, holds, holds past the release window, score."""
     tot = state.totals_now()
+    t_s = state.t_s
+    clock = fmt_clock  # a running clock floors (whole seconds elapsed)
+    summ = (state.result or {}).get("summary") or {}
+    if summ.get("duration_s") is not None:  # the session's analysis: the end line says what analyze says
+        lost = summ.get("lost_s") or 0.0
+        tot = {"hold": summ["hold_s"], "roll": summ["roll_s"], "off": summ["off_s"] - lost, "lost": lost}
+        t_s = summ["duration_s"]
+        clock = round_clock  # finished durations round, as analyze and the report do
     holds = state.holds
     over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)
     scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
-    text = (f"session {fmt_clock(state.t_s)}: holding {fmt_clock(tot['hold'])}, rolling {fmt_clock(tot['roll'])}, "
-            f"off {fmt_clock(tot['off'])}" + (f", link lost {fmt_clock(tot['lost'])}" if tot["lost"] >= 0.5 else "")
+    text = (f"session {clock(t_s)}: holding {clock(tot['hold'])}, rolling {clock(tot['roll'])}, "
+            f"off {clock(tot['off'])}" + (f", link lost {clock(tot['lost'])}" if tot["lost"] >= 0.5 else "")
             + f"; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
-    summ = (state.result or {}).get("summary") or {}
     if summ.get("session_score") is not None:
         text += f"; session score {summ['session_score']}"
     elif scores:
