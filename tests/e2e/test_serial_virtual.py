@@ -385,3 +385,23 @@ def test_a_recording_across_the_device_tick_wrap_has_no_jump(tmp_path: Path) -> 
     dt = np.diff(s.t_s)
     assert dt.min() > 0 and dt.max() < 2.5 / RATE_BAND_HZ[0] and not np.any(s.flags & FLAG_GAP)
     assert s.t_s[-1] == pytest.approx(150.0, abs=0.05)
+
+
+def test_a_session_stopped_while_the_roller_is_away_says_so(tmp_path: Path) -> None:
+    """Ctrl-C while the link is down and being retried: the summary says how long nothing was recorded,
+    instead of reading like a session that simply ended."""
+    phases = [{"kind": "off", "duration_s": 2}, {"kind": "roll", "duration_s": 60}]
+    scen = write_scenario(tmp_path, "away", phases)
+    link, out = tmp_path / "roller", tmp_path / "away.csv"
+    f = GrowingFile(out)
+    with spawn(scen, speed=SPEED, wait_for_start=True, link=str(link)) as vd, \
+            running_cli(["record", "--port", link, "-o", out, "--quiet"]) as proc:
+        f.wait("4 s recorded", lambda r: last_t(r) >= 4, proc)
+        assert vd.control({"unplug_s": 600})["ok"]
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = wait_cli(proc, diagnose=lambda: vd.control({"query": True}, timeout_s=5))
+    assert proc.returncode == 0, err
+    assert "(interrupted)" in err
+    m = re.search(r"the link to the roller was down for the last (\d+) s of the session: nothing was recorded", err)
+    assert m and 2 <= int(m[1]) <= 5, err

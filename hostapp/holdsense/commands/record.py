@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if inputs is not None:
             inputs.stop()  # the terminal back to normal before anything else is printed
+        down_s = dev.link_down_s()  # (before close(), which forgets it)
         dev.close()
         if capture is not None:
             try:
@@ -116,4 +117,7 @@ def run(args: argparse.Namespace) -> int:
           f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "
           f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else "")
           + (f"; {writer.markers_written} marker(s)" if board is not None else ""), file=sys.stderr)
+    if down_s is not None:
+        print(f"the link to the roller was down for the last {down_s:.0f} s of the session: nothing was recorded "
+              "then", file=sys.stderr)
     return 0

@@ -693,6 +693,15 @@ class Device:
                 pass
         self.transport = None
 
+    def link_down_s(self) -> float | None:
+        """Seconds since the link was lost, while it is not back (None: the link is up or closed).
+
+        Why: a session stopped while the roller is away has nothing recorded since then, and its
+        summary must say so rather than read as a session that simply ended."""
+        if self.link_state not in ("reconnecting", "lost") or self._lost_at is None:
+            return None
+        return max(0.0, self._clock() - self._lost_at)
+
     def _link_lost(self, exc: BaseException) -> None:
         self._flush_samples()
         self._drop_transport()
