@@ -452,7 +452,12 @@ def read_capture(path: str | os.PathLike[str]) -> Capture:
         raise CaptureError(f"{p}: capture ends before its header (the writer stopped at once)")
     header = records[0].obj if isinstance(records[0].obj, dict) else {}
     complete = any(r.kind == K_END for r in records[-1:])
-    if cut_inside or truncated:
+    if complete and truncated and not cut_inside:
+        # the writer finished properly; something appended bytes that are not a gzip stream
+        warnings.append(f"{p}: bytes after the capture's end are not gzip data: ignored (the capture itself "
+                        "is complete)")
+        truncated = False
+    elif cut_inside or truncated:
         warnings.append(f"{p}: capture ends abruptly after {records[-1].t_s:.1f} s "
                         f"(the recorder was killed?): using the {len(records)} complete records")
     return Capture(str(p), (major, minor), header, records, links, complete, cut_inside or truncated, warnings,

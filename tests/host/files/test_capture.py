@@ -139,6 +139,18 @@ def test_truncated_capture_reads_up_to_the_cut(tmp_path):
     assert np.array_equal(dec.to_recording().samples.raw_counts, rec.samples.raw_counts[:n])
 
 
+def test_bytes_appended_after_a_complete_capture_are_named_as_such(tmp_path):
+    """A finished capture with something appended: complete, every record kept, and the warning says so
+    instead of calling it a killed recorder's cut file."""
+    full = read_capture(LIB / "session.hscap")
+    p = tmp_path / "appended.hscap"
+    p.write_bytes((LIB / "session.hscap").read_bytes() + b"GARBAGE-AFTER-THE-END-1234567890")
+    cap = read_capture(p)
+    assert cap.complete and not cap.truncated and len(cap.records) == len(full.records)
+    (w,) = cap.warnings
+    assert "after the capture's end are not gzip data: ignored" in w and "abruptly" not in w
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_library_capture_decodes_to_the_recording_made_with_it(name):
     dec = decode_capture(LIB / f"{name}.hscap")
