@@ -464,19 +464,10 @@ class SampleUnpacker:
         self.calibration = calibration
         self._clock = host_clock
         self._t0_s = t0_s
-        self._base_wide: int | None = None    # device wide µs at session offset _base_s
-        self._base_s = t0_s
-        self._last_wide: int | None = None    # unwrapped device µs of the last frame's t0
-        self._next_index: int | None = None
-        self._last_t_s: float | None = None
-        self._last_host_s: float | None = None
+        self.forget_samples()  # the session time base, and the counts of samples in it
         self._boot_id: int | None = None
-        self._reboot_pending = False
-        self._angle_origin: int | None = None
         self._tares: list[TareEvent] = []     # tare changes for samples not yet seen, by from_index
         self.tare_frames = False              # the device announces tare changes (protocol ≥ 1.1)
-        self.samples = 0
-        self.lost_samples = 0
         self.reboots = 0
         self.bad_frames = 0
 
@@ -488,14 +479,14 @@ class SampleUnpacker:
         """Start the session time base afresh: the next sample is t0_s (calibration, boot id and tare
         changes kept). Why: samples another session left in the roller's queue were dropped
         (Device.start), and this session's time must not count from them."""
-        self._base_wide = None
+        self._base_wide: int | None = None    # device wide µs at session offset _base_s
         self._base_s = self._t0_s
-        self._last_wide = None
-        self._next_index = None
-        self._last_t_s = None
-        self._last_host_s = None
+        self._last_wide: int | None = None    # unwrapped device µs of the last frame's t0
+        self._next_index: int | None = None
+        self._last_t_s: float | None = None
+        self._last_host_s: float | None = None
         self._reboot_pending = False
-        self._angle_origin = None
+        self._angle_origin: int | None = None
         self.samples = 0
         self.lost_samples = 0
 
