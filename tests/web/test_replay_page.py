@@ -102,3 +102,21 @@ def test_lan_mode_refuses_requests_without_the_token(browser, serve_page) -> Non
     log = hs.log.read_text()
     assert "QR" not in log or True  # the QR code is printed as block characters after the URL
     assert url in log and ("█" in log or "▀" in log or "▄" in log)
+
+
+def test_replay_page_renders_at_speed_max(browser, serve_page, hs_env) -> None:
+    """`replay --web --speed max`: every update is JSON the browser parses (the speed went out as Infinity, so
+    JSON.parse threw on each one and the page stayed at WAITING with nothing rendered)."""
+    hs = serve_page("replay", str(DEMO), "--web", "--web-port", "0", "--no-browser", "--speed", "max", "--plain")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(hs.url)
+        _wait(page, "window.__hs && window.__hs.messages > 0 && window.__hs.last.ended", 120)
+        assert page.inner_text("#state") == "ENDED"
+        assert page.evaluate("window.__hs.last.replay.speed") is None
+        assert len(page.locator("#holds li").all()) == len(_analysis(hs_env)["holds"])
+        assert not errors, errors
+    finally:
+        page.close()

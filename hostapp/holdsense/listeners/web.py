@@ -300,7 +300,10 @@ class ReplayControl:
             det = self.det
             with det.lock:
                 replay = {"position_s": _num(self.position_s()), "duration_s": _num(self.duration_s),
-                          "playing": self.playing and not self.finished, "speed": self.speed,
+                          "playing": self.playing and not self.finished,
+                          # --speed max is inf, which JSON cannot carry: the browser's JSON.parse refused every
+                          # update and the page stayed blank; null means as fast as possible
+                          "speed": self.speed if math.isfinite(self.speed) else None,
                           "finished": self.finished, "source": os.path.basename(str(self.rec.source))}
                 return snapshot(det.state, units=self.units, name=self.name, replay=replay)
 
