@@ -106,9 +106,18 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
     for i, h in enumerate(state.holds[-HOLDS_SENT:], start=max(1, len(state.holds) - HOLDS_SENT + 1)):
         holds.append({"n": i, "start_s": _num(h.get("start_s"), 1), "duration_s": _num(h.get("duration_s"), 1),
                       "score": h.get("score"), "grade": h.get("grade"), "mean_force": u(h.get("mean_force_n"))})
-    totals = {k: _num(v, 1) for k, v in state.totals_now().items()}
     warnings = [msg for t, msg in state.warnings if state.t_s - t <= 15.0]
     summary = (state.result or {}).get("summary") or {}
+    totals_final = summary.get("duration_s") is not None
+    if totals_final:
+        # the session's analysis, as the terminal's end line and `holdsense analyze` give it: the running
+        # totals count every link gap as lost, the analysis bridges short ones (a page said holding 1:45
+        # where analyze said 1:47)
+        lost = summary.get("lost_s") or 0.0
+        totals = {"hold": _num(summary.get("hold_s"), 2), "roll": _num(summary.get("roll_s"), 2),
+                  "off": _num((summary.get("off_s") or 0.0) - lost, 2), "lost": _num(lost, 2)}
+    else:
+        totals = {k: _num(v, 1) for k, v in state.totals_now().items()}
     return {
         "t_s": _num(state.t_s), "state": key, "word": DISPLAY_WORDS[key],
         "detector_state": STATE_WORDS.get(state.state, str(state.state)),
@@ -119,7 +128,7 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
         "band": [u(band[0]), u(band[1])] if band else None,
         "too_hard_n": _num(too_hard, 1), "too_hard": u(too_hard), "scale_n": _num(scale_n, 1), "scale": u(scale_n),
         "release_s": state.release_window_s, "hold": hold, "last_hold": last, "holds": holds,
-        "totals": totals, "warnings": warnings,
+        "totals": totals, "totals_final": totals_final, "warnings": warnings,
         "link": {"lost": key == "link_lost", "lost_for_s": _num(state.link_lost_for_s(now), 1),
                  "word": state.link.get("link"), "reconnects": state.link.get("reconnects"), "gaps": state.gaps},
         "battery_pct": _num(state.battery_pct, 0), "battery_low": state.battery_low,

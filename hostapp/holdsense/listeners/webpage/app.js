@@ -187,8 +187,10 @@ function render(s) {
     }
   }
   const t = s.totals || {};
-  $("totals").textContent = `holding ${clock(t.hold)} · rolling ${clock(t.roll)} · off ${clock(t.off)}` +
-    (t.lost >= 0.5 ? ` · link lost ${clock(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : "");
+  // the end's totals are the session's analysis: finished durations, rounded as the terminal and analyze round
+  const tc = s.totals_final ? dur : clock;
+  $("totals").textContent = `holding ${tc(t.hold)} · rolling ${tc(t.roll)} · off ${tc(t.off)}` +
+    (t.lost >= 0.5 ? ` · link lost ${tc(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : "");
 
   // markers while rolling: buttons when the session takes them, the last few pressed
   const m = s.marks || { on: false, recent: [] };

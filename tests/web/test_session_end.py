@@ -1,0 +1,52 @@
+"""The live page at the end of a session, in a real browser (Chromium via Playwright), as the athlete reads
+it from the floor once the session is over: the totals are the session's, as the terminal's end line and
+`holdsense analyze` give them.
+
+A session with link gaps (`holdsense simulate --scenario gaps --seed 0`, 150 s) replayed to its end: the
+running totals count every gap as lost, while the analysis bridges the short ones into the state around
+them, so the running totals said 'holding 1:45 · rolling 0:32 · off 0:06 · link lost 0:06' where analyze
+said 'holding 1:47, rolling 0:35, off 0:08'.
+"""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _cli(env: dict, *args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True, env=env,
+                          check=True, timeout=180).stdout
+
+
+def _mmss(t_s: float) -> str:  # as holdsense.fmt.fmt_clock: a finished duration rounds
+    t = int(round(t_s))
+    return f"{t // 60}:{t % 60:02d}"
+
+
+def test_ended_page_totals_are_the_analysis_totals(browser, serve_page, hs_env, tmp_path: Path) -> None:
+    rec = tmp_path / "gaps.csv"
+    _cli(hs_env, "simulate", "--scenario", "gaps", "--seed", "0", "--duration", "150", "-o", str(rec))
+    summary = json.loads(_cli(hs_env, "analyze", str(rec), "--json"))["summary"]
+    lost_s = summary.get("lost_s") or 0.0
+    want = (f"holding {_mmss(summary['hold_s'])} · rolling {_mmss(summary['roll_s'])} · "
+            f"off {_mmss(summary['off_s'] - lost_s)}"
+            + (f" · link lost {_mmss(lost_s)}" if lost_s >= 0.5 else "")
+            + f" · score {summary['session_score']}")
+
+    hs = serve_page("replay", str(rec), "--web", "--web-port", "0", "--no-browser", "--speed", "max", "--plain")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs.url)
+        page.wait_for_function("window.__hs && window.__hs.last && window.__hs.last.ended", timeout=120_000)
+        assert page.inner_text("#state") == "ENDED"
+        shown = re.sub(r"\s+", " ", page.inner_text("#totals")).strip()
+        assert shown == want, (shown, want)
+    finally:
+        page.close()
