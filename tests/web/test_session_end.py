@@ -50,3 +50,21 @@ def test_ended_page_totals_are_the_analysis_totals(browser, serve_page, hs_env, 
         assert shown == want, (shown, want)
     finally:
         page.close()
+
+
+def test_lost_connection_note_fits_a_phone(browser, serve_page, hs_env) -> None:
+    """holdsense gone mid-session: the red 'retrying' note is shown and the page stays as wide as the phone
+    (the note was wider than the header's room and pushed the page 27 px sideways)."""
+    demo = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
+    hs = serve_page("replay", str(demo), "--web", "--web-port", "0", "--no-browser", "--speed", "1", "--plain")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs.url)
+        page.wait_for_function("window.__hs && window.__hs.messages > 5", timeout=60_000)
+        hs.proc.kill()  # gone without ending the session (a crash, the laptop's lid closed)
+        page.wait_for_function("document.getElementById('conn').classList.contains('bad')", timeout=10_000)
+        assert "retrying" in page.inner_text("#conn")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    finally:
+        page.close()
