@@ -52,6 +52,30 @@ def test_ended_page_totals_are_the_analysis_totals(browser, serve_page, hs_env, 
         page.close()
 
 
+def test_page_after_holdsense_stops_says_the_session_is_over(browser, serve_page, hs_env) -> None:
+    """Ctrl-C after the session: the page keeps the ENDED state and its totals, and its corner says the session
+    is over, not a red 'no connection to holdsense: retrying' alarm, which was also wider than a phone and
+    pushed the page sideways."""
+    demo = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
+    hs = serve_page("replay", str(demo), "--web", "--web-port", "0", "--no-browser", "--speed", "max", "--plain")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs.url)
+        page.wait_for_function("window.__hs && window.__hs.last && window.__hs.last.ended", timeout=120_000)
+        totals = page.inner_text("#totals")
+        hs.stop()  # Ctrl-C
+        page.wait_for_function("!document.getElementById('conn').classList.contains('ok')", timeout=10_000)
+        page.wait_for_timeout(1500)  # a reconnect attempt or two
+        conn = page.inner_text("#conn")
+        assert "session over" in conn and "retrying" not in conn, conn
+        assert "bad" not in page.get_attribute("#conn", "class"), conn
+        assert page.inner_text("#state") == "ENDED" and page.inner_text("#totals") == totals
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+    finally:
+        page.close()
+
+
 def test_lost_connection_note_fits_a_phone(browser, serve_page, hs_env) -> None:
     """holdsense gone mid-session: the red 'retrying' note is shown and the page stays as wide as the phone
     (the note was wider than the header's room and pushed the page 27 px sideways)."""

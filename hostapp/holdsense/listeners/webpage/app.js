@@ -248,7 +248,9 @@ function connect() {
     }
   };
   ws.onclose = () => {
-    $("conn").textContent = "no connection to holdsense: retrying"; $("conn").className = "conn bad";
+    // after the session's end holdsense stops on purpose: no alarm, the ENDED page and its totals stay
+    if (hs.last && hs.last.ended) { $("conn").textContent = "session over"; $("conn").className = "conn"; }
+    else { $("conn").textContent = "no connection to holdsense: retrying"; $("conn").className = "conn bad"; }
     setTimeout(connect, 1000);
   };
 }
