@@ -206,8 +206,11 @@ class Detector:
         gaps = self.resampler.gaps
         sat = self.despiker.saturated
         if gaps:
-            warnings.append(f"{gaps} link gap(s) or dropout(s): gaps up to {self.config.gap_bridge_s:g} s bridged, "
-                            "longer ones counted as off")
+            # the state machine's two limits (statemachine._segment): a longer gap was not always off
+            c = self.config
+            warnings.append(f"{gaps} link gap(s) or dropout(s): gaps up to {c.gap_bridge_s:g} s bridged, up to "
+                            f"{c.long_gap_bridge_s:g} s when the same state resumed after them, longer ones "
+                            "counted as off (link lost)")
         if sat:
             warnings.append(f"{sat} saturated sample(s) ignored: the load cell was over its range")
         if self.despiker.spikes:

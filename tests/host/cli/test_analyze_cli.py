@@ -143,3 +143,20 @@ def test_a_lost_link_is_named_apart_from_off_time(tmp_path: Path) -> None:
     assert "no data (link lost)" in text and "(link lost 0:20 of it)" in text
     whole = json.loads(cli("analyze", str(DEMO), "--json").stdout)
     assert whole["summary"]["lost_s"] == 0.0 and not any("lost_s" in s for s in whole["segments"])
+
+
+def test_gap_warning_says_how_a_bridged_gap_was_counted(tmp_path: Path) -> None:
+    """5 s without samples inside a hold that resumes on the same spot is bridged into the hold (up to
+    `long_gap_bridge_s`, 15 s): the Data quality line says so; it said 'gaps up to 3 s bridged, longer ones
+    counted as off' while the timeline showed the 5 s as holding."""
+    lines = DEMO.read_text(encoding="utf-8").splitlines(keepends=True)
+    head = [ln for ln in lines if ln.startswith("#") or ln.startswith("t_s")]
+    rows = [ln for ln in lines[len(head):] if not 290.0 <= float(ln.split(",", 1)[0]) < 295.0]
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(head + rows), encoding="utf-8")
+    obj = json.loads(cli("analyze", str(cut), "--json").stdout)
+    (seg,) = [s for s in obj["segments"] if s["start_s"] <= 292.5 < s["end_s"]]
+    assert seg["kind"] == "hold" and not seg.get("lost_s") and obj["summary"]["lost_s"] == 0.0
+    (warning,) = [w for w in obj["quality"]["warnings"] if "link gap" in w]
+    assert "s bridged, longer ones counted as off" not in warning, warning
+    assert "up to 15 s when the same state resumed" in warning, warning
