@@ -528,8 +528,9 @@ def session_summary(state: LiveState) -> str:
     return text
 
 
-def describe_event(ev: Any) -> str | None:
-    """One plain line for an event (None for events not worth a line, e.g. hold_progress)."""
+def describe_event(ev: Any, units: str = "N") -> str | None:
+    """One plain line for an event (None for events not worth a line, e.g. hold_progress); forces in `units`
+    (the profile's: N, kg or lb), as the status lines give them."""
     kind = getattr(ev, "kind", None)
     if kind == "state":
         return f"now {STATE_WORDS.get(ev.state, ev.state)} (since {getattr(ev, 'start_s', ev.t_s):.1f} s)"
@@ -539,7 +540,7 @@ def describe_event(ev: Any) -> str | None:
         h = getattr(ev, "hold", {}) or {}
         parts = [f"hold ended: {h.get('duration_s', 0):.0f} s"]
         if h.get("mean_force_n") is not None:
-            parts.append(f"mean {h['mean_force_n']:.0f} N")
+            parts.append(f"mean {_fmt_force(h['mean_force_n'], units)}")
         if h.get("score") is not None:
             parts.append(f"score {h['score']}" + (f" ({h['grade']})" if h.get("grade") else ""))
         line = ", ".join(parts)
@@ -579,7 +580,7 @@ class PlainView:
 
     def update(self, state: LiveState, events: list[Any]) -> None:
         for ev in events:
-            line = describe_event(ev)
+            line = describe_event(ev, self.units)
             if line:
                 self._print(state, line)
         now = self._clock()

@@ -165,3 +165,16 @@ def test_replay_web_idles_after_the_end(tmp_path):
         rc, err = _replay_web_until_finished([str(session(tmp_path))], fh, idle_s=2.0, idle_cpu=idle_cpu)
     assert rc == 0, err
     assert idle_cpu and idle_cpu[0] < 0.5, f"{idle_cpu[0]:.2f} CPU s in 2 s of waiting"
+
+
+def test_plain_hold_lines_use_the_profiles_units(tmp_path) -> None:
+    """A kg profile: the plain view's 'hold ended' line gives the mean force in kg, as its status lines give
+    the force (it said 'mean 121 N' between lines saying 'force 12.2 kg')."""
+    demo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "recordings", "demo-standard.csv")
+    env = dict(os.environ, HOLDSENSE_CONFIG_DIR=str(tmp_path / "config"))
+    subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--units", "kg"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "holdsense.cli", "replay", demo, "--speed", "max", "--plain"],
+                         env=env, capture_output=True, text=True, timeout=300).stdout
+    ended = [ln for ln in out.splitlines() if "hold ended:" in ln]
+    assert ended and all(" kg" in ln.split(" — ")[0] and " N," not in ln for ln in ended), ended
