@@ -162,6 +162,17 @@ class LiveState:
         out["lost"] = sum(b - a for a, b in self.lost_intervals)
         return out
 
+    def totals_final(self) -> dict[str, float] | None:
+        """The session's analysis totals once it has ended (s): hold, roll, off (without the lost link),
+        lost, and the session's duration; None before. Why: the running totals count every link gap as
+        lost and floor the clock; at the end every view says what `holdsense analyze` says."""
+        summ = (self.result or {}).get("summary") or {}
+        if summ.get("duration_s") is None:
+            return None
+        lost = summ.get("lost_s") or 0.0
+        return {"hold": summ["hold_s"], "roll": summ["roll_s"], "off": (summ.get("off_s") or 0.0) - lost,
+                "lost": lost, "duration": summ["duration_s"]}
+
     def span_without_lost(self, a_s: float, b_s: float) -> float:
         """Seconds from a_s to b_s (session time) that were not inside a link loss."""
         span = max(0.0, b_s - a_s)
@@ -510,10 +521,9 @@ def session_summary(state: LiveState) -> str:
     t_s = state.t_s
     clock = fmt_clock  # a running clock floors (whole seconds elapsed)
     summ = (state.result or {}).get("summary") or {}
-    if summ.get("duration_s") is not None:  # the session's analysis: the end line says what analyze says
-        lost = summ.get("lost_s") or 0.0
-        tot = {"hold": summ["hold_s"], "roll": summ["roll_s"], "off": summ["off_s"] - lost, "lost": lost}
-        t_s = summ["duration_s"]
+    final = state.totals_final()
+    if final is not None:  # the session's analysis: the end line says what analyze says
+        tot, t_s = final, final["duration"]
         clock = round_clock  # finished durations round, as analyze and the report do
     holds = state.holds
     over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)

@@ -108,14 +108,10 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
                       "score": h.get("score"), "grade": h.get("grade"), "mean_force": u(h.get("mean_force_n"))})
     warnings = [msg for t, msg in state.warnings if state.t_s - t <= 15.0]
     summary = (state.result or {}).get("summary") or {}
-    totals_final = summary.get("duration_s") is not None
-    if totals_final:
-        # the session's analysis, as the terminal's end line and `holdsense analyze` give it: the running
-        # totals count every link gap as lost, the analysis bridges short ones (a page said holding 1:45
-        # where analyze said 1:47)
-        lost = summary.get("lost_s") or 0.0
-        totals = {"hold": _num(summary.get("hold_s"), 2), "roll": _num(summary.get("roll_s"), 2),
-                  "off": _num((summary.get("off_s") or 0.0) - lost, 2), "lost": _num(lost, 2)}
+    final = state.totals_final()  # at the end: the session's analysis, as the terminal and analyze give it
+    totals_final = final is not None
+    if final is not None:
+        totals = {k: _num(final[k], 2) for k in ("hold", "roll", "off", "lost")}
     else:
         totals = {k: _num(v, 1) for k, v in state.totals_now().items()}
     return {
