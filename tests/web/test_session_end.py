@@ -9,11 +9,13 @@ said 'holding 1:47, rolling 0:35, off 0:08'.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -23,6 +25,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def _cli(env: dict, *args: str) -> str:
     return subprocess.run([sys.executable, "-m", "holdsense.cli", *args], capture_output=True, text=True, env=env,
                           check=True, timeout=180).stdout
+
+
+DEMO = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
+
+
+@contextlib.contextmanager
+def _phone(browser: Any, serve_page: Any, rec: Path, speed: str) -> Iterator[tuple[Any, Any]]:
+    """Recording `rec` replayed with --web at `speed`, and a page on it at phone size: (holdsense, page)."""
+    hs = serve_page("replay", str(rec), "--web", "--web-port", "0", "--no-browser", "--speed", speed, "--plain")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs.url)
+        yield hs, page
+    finally:
+        page.close()
 
 
 def _mmss(t_s: float) -> str:  # as holdsense.fmt.fmt_clock: a finished duration rounds
@@ -40,27 +57,18 @@ def test_ended_page_totals_are_the_analysis_totals(browser, serve_page, hs_env, 
             + (f" · link lost {_mmss(lost_s)}" if lost_s >= 0.5 else "")
             + f" · score {summary['session_score']}")
 
-    hs = serve_page("replay", str(rec), "--web", "--web-port", "0", "--no-browser", "--speed", "max", "--plain")
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    try:
-        page.goto(hs.url)
+    with _phone(browser, serve_page, rec, "max") as (_hs, page):
         page.wait_for_function("window.__hs && window.__hs.last && window.__hs.last.ended", timeout=120_000)
         assert page.inner_text("#state") == "ENDED"
         shown = re.sub(r"\s+", " ", page.inner_text("#totals")).strip()
         assert shown == want, (shown, want)
-    finally:
-        page.close()
 
 
 def test_page_after_holdsense_stops_says_the_session_is_over(browser, serve_page, hs_env) -> None:
     """Ctrl-C after the session: the page keeps the ENDED state and its totals, and its corner says the session
     is over, not a red 'no connection to holdsense: retrying' alarm, which was also wider than a phone and
     pushed the page sideways."""
-    demo = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
-    hs = serve_page("replay", str(demo), "--web", "--web-port", "0", "--no-browser", "--speed", "max", "--plain")
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    try:
-        page.goto(hs.url)
+    with _phone(browser, serve_page, DEMO, "max") as (hs, page):
         page.wait_for_function("window.__hs && window.__hs.last && window.__hs.last.ended", timeout=120_000)
         totals = page.inner_text("#totals")
         hs.stop()  # Ctrl-C
@@ -72,23 +80,15 @@ def test_page_after_holdsense_stops_says_the_session_is_over(browser, serve_page
         assert page.inner_text("#state") == "ENDED" and page.inner_text("#totals") == totals
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width} px wide on a 390 px phone"
-    finally:
-        page.close()
 
 
 def test_lost_connection_note_fits_a_phone(browser, serve_page, hs_env) -> None:
     """holdsense gone mid-session: the red 'retrying' note is shown and the page stays as wide as the phone
     (the note was wider than the header's room and pushed the page 27 px sideways)."""
-    demo = Path(__file__).resolve().parents[2] / "recordings" / "demo-standard.csv"
-    hs = serve_page("replay", str(demo), "--web", "--web-port", "0", "--no-browser", "--speed", "1", "--plain")
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    try:
-        page.goto(hs.url)
+    with _phone(browser, serve_page, DEMO, "1") as (hs, page):
         page.wait_for_function("window.__hs && window.__hs.messages > 5", timeout=60_000)
         hs.proc.kill()  # gone without ending the session (a crash, the laptop's lid closed)
         page.wait_for_function("document.getElementById('conn').classList.contains('bad')", timeout=10_000)
         assert "retrying" in page.inner_text("#conn")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page is {width} px wide on a 390 px phone"
-    finally:
-        page.close()
