@@ -122,3 +122,21 @@ def test_ring_caption_fits_and_scale_keeps_its_unit_and_console_is_clean(browser
             assert not problems, problems
         finally:
             page.close()
+
+
+def test_pressure_colours_and_countdown_only_where_they_apply(browser, page_url) -> None:
+    """Rolling at 25-40 % of body weight is normal: its % figure is not coloured as over the band or too hard (the limits are
+    about holding). During a too-hard hold the ring does not count down to a release ("N s to release")
+    while the page says to ease off."""
+    page = browser.new_page(viewport=PHONE)
+    try:
+        _show(page, page_url, 225.0)  # rolling, 3:45, at about 29 % of the profile's 70 kg
+        assert page.inner_text("#state") == "ROLLING"
+        assert "%" in page.inner_text("#pct") and page.get_attribute("#pct", "class") in ("", None)
+        _show(page, page_url, 170.0)  # 19 s into hold 3, at about 75 % of 70 kg
+        assert page.inner_text("#state") == "TOO HARD"
+        assert page.get_attribute("#pct", "class") == "hard"
+        sub = page.text_content("#timer-sub") or ""
+        assert "to release" not in sub and "ease off" in sub, sub
+    finally:
+        page.close()

@@ -111,7 +111,8 @@ function render(s) {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN * (1 - frac));
     $("timer").textContent = clock(held);
     const left = s.release_s - held;
-    ringSub(left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
+    // too hard: no countdown to a release the pressure works against (the score is capped anyway)
+    ringSub(s.state === "too_hard" ? "ease off first" : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
     ring.classList.toggle("reached", left <= 0);
     ring.classList.toggle("hard", s.state === "too_hard");
     ring.classList.remove("idle");
@@ -129,7 +130,8 @@ function render(s) {
   const pct = $("pct");
   pct.textContent = s.pct_bw !== null ? `${s.pct_bw} % body weight` : (s.body_mass_kg ? "" : "set your body mass: holdsense profile --body-mass KG");
   pct.className = "";
-  if (s.pct_bw !== null && s.band_n) {
+  // the light band and the too-hard limit are about holding: rolling at 25-40 % body weight is normal
+  if (s.pct_bw !== null && s.band_n && (s.state === "hold" || s.state === "too_hard")) {
     const f = s.force_n;
     if (s.too_hard_n && f >= s.too_hard_n) pct.className = "hard";
     else if (f > s.band_n[1]) pct.className = "over";
