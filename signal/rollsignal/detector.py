@@ -187,14 +187,6 @@ class Detector:
             s["start_s"] = round(s["start_s"], 3)
             s["end_s"] = round(s["end_s"], 3)
         summary = self.scorer.summarize(segs, holds)
-        # of off_s, the time without samples (link lost), as the live view counts it apart
-        lost_s = round(sum(s.get("lost_s", 0.0) for s in segs), 2)
-        ordered: dict[str, Any] = {}
-        for key, val in summary.items():
-            ordered[key] = val
-            if key == "off_s":
-                ordered["lost_s"] = lost_s
-        summary = ordered
         return AnalysisResult(segs, holds, summary, self._quality(), f"{self.profile.name}/{self.profile.version}",
                               list(self.events))
 

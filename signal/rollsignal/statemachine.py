@@ -106,7 +106,6 @@ class _Acc:
 
     n: int = 0
     s: float = 0.0
-    s2: float = 0.0
     x_min: float = math.inf
     x_max: float = -math.inf
     x_s: float = 0.0
@@ -116,7 +115,6 @@ class _Acc:
     def add(self, f: float, x: float | None) -> None:
         self.n += 1
         self.s += f
-        self.s2 += f * f
         if f > self.f_max:
             self.f_max = f
         if x is not None:
@@ -144,7 +142,6 @@ class _Acc:
             return
         self.n += n
         self.s = float(np.cumsum(np.concatenate(([self.s], f)))[-1])
-        self.s2 = float(np.cumsum(np.concatenate(([self.s2], f * f)))[-1])
         self.f_max = max(self.f_max, float(f.max()))
         if x is not None:
             xs = x[~np.isnan(x)]
@@ -157,7 +154,6 @@ class _Acc:
     def merge(self, o: "_Acc") -> None:
         self.n += o.n
         self.s += o.s
-        self.s2 += o.s2
         self.f_max = max(self.f_max, o.f_max)
         self.x_n += o.x_n
         self.x_s += o.x_s
@@ -167,13 +163,6 @@ class _Acc:
     @property
     def mean(self) -> float:
         return self.s / self.n if self.n else math.nan
-
-    @property
-    def cv(self) -> float:
-        if self.n < 2 or self.mean <= 0:
-            return math.nan
-        var = max(self.s2 / self.n - self.mean**2, 0.0)
-        return math.sqrt(var) / self.mean
 
 
 def _cv(f: np.ndarray) -> float:
@@ -421,15 +410,12 @@ class StateMachine:
                 all_roll = bool((fs >= self.contact_on_n).all())  # (NaN: False)
             if all_roll:
                 # every frame is loaded rolling: the run's and the rolling load's sums in one cumsum over
-                # four rows (accumulate adds strictly in order along each row: the same sums as below)
+                # two rows (accumulate adds strictly in order along each row: the same sums as below)
                 r = self.roll
-                buf = np.empty((4, e - i + 1))
-                buf[:, 0] = (a.s, a.s2, r.s, r.s2)
-                buf[0, 1:] = fs
-                np.multiply(fs, fs, out=buf[1, 1:])
-                buf[2, 1:] = fs
-                buf[3, 1:] = buf[1, 1:]
-                a.s, a.s2, r.s, r.s2 = np.cumsum(buf, axis=1)[:, -1].tolist()
+                buf = np.empty((2, e - i + 1))
+                buf[:, 0] = (a.s, r.s)
+                buf[:, 1:] = fs
+                a.s, r.s = np.cumsum(buf, axis=1)[:, -1].tolist()
                 f_max = float(fs.max())
                 a.n += e - i
                 a.f_max = max(a.f_max, f_max)
@@ -453,7 +439,6 @@ class StateMachine:
                 r = self.roll
                 r.n += len(rv)
                 r.s = float(np.cumsum(np.concatenate(([r.s], rv)))[-1])
-                r.s2 = float(np.cumsum(np.concatenate(([r.s2], rv * rv)))[-1])
                 r.f_max = max(r.f_max, float(rv.max()))
 
     def _ticks(self, events: list[Event], cur: _Run, kk: np.ndarray, fs: np.ndarray, fin: np.ndarray,
@@ -816,7 +801,7 @@ class StateMachine:
         trace, the same arrays whatever the chunking, so live and batch agree.
         """
         if not run.trace:
-            return run.acc.cv, math.nan
+            return math.nan, math.nan  # (no finite force in the whole run)
         c = self.cfg
         k, f, still = run.frames()
         end_k = run.end_k if run.report_end_k is None else run.report_end_k
