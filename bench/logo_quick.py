@@ -1,4 +1,4 @@
-"""Quick leave-one-generator-out comparison of segmenter fit recipes (docs/detector.md, "quick path").
+"""Quick leave-one-generator-out comparison of segmenter fit recipes (docs/detector-history.md, "quick path").
 
     python bench/logo_quick.py VARIANT [--per-family 24] [--train-frames 300000] [--ensemble]
                                [--features level_,rtv_4s,...] [--knee-bends 0.5] [--cache-dir DIR]
