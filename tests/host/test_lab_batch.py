@@ -123,6 +123,41 @@ def test_unwritable_output_fails_before_the_batch(tmp_path: Path, capsys, option
     assert out.err.strip() == "holdsense: error: argument " + message.format(tmp=tmp_path)
 
 
+@pytest.mark.parametrize("option", ["--table", "--sessions"])
+def test_a_table_never_replaces_a_recording(tmp_path: Path, capsys, option: str) -> None:
+    """A table path that is one of the batch's recordings (or any other recording) is refused before the batch:
+    the table used to be written over it at the end, and the session was gone."""
+    d = _folder(tmp_path)
+    (d / "c-broken.csv").unlink()
+    rec = d / "a-quads.csv"
+    before = rec.read_bytes()
+    other = tmp_path / "elsewhere.csv"  # a recording not in this batch
+    other.write_bytes(before)
+    for target, why in ((rec, "is one of the files being analysed"), (other, "is a recording, not a table")):
+        capsys.readouterr()
+        rc = main(["analyze", str(d), option, str(target)])
+        out = capsys.readouterr()
+        assert rc == 2 and out.out == ""
+        assert out.err.strip() == f"holdsense: error: {option} {target}: {why}; refusing to overwrite it" + (
+            " with the table" if target == rec else "")
+        assert target.read_bytes() == before
+    # an earlier table is still replaced, as before: re-running a batch into the same file is the usual way
+    table = tmp_path / "t.csv"
+    assert main(["analyze", str(d), option, str(table)]) == 0
+    assert main(["analyze", str(d), option, str(table)]) == 0
+
+
+def test_table_and_sessions_in_one_file_are_refused(tmp_path: Path, capsys) -> None:
+    d = _folder(tmp_path)
+    same = tmp_path / "both.csv"
+    capsys.readouterr()
+    rc = main(["analyze", str(d), "--table", str(same), "--sessions", str(same)])
+    out = capsys.readouterr()
+    assert rc == 2 and out.out == "" and not same.exists()
+    assert out.err.strip() == (f"holdsense: error: --table and --sessions both name {same}: the second table "
+                               "would replace the first; give each its own file")
+
+
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     d = _folder(tmp_path)
     (d / "c-broken.csv").unlink()

@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     files = expand_inputs(args.files)
     if not files:
         raise UserError("no recordings found in " + ", ".join(args.files))
+    tables.check_inputs(files)  # a table must never replace a recording it was made from
     if stream and not any(is_stream(f) or _is_xdf(f) for f in files):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1

@@ -97,6 +97,14 @@ def check_output_path(path: str, option: str) -> None:
         raise UserError(f"{option} {path}: not writable")
 
 
+def _same_file(a: str, b: str) -> bool:
+    """The two paths name one file (an existing one by inode: links and `./x` too; else the same absolute path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 def write_csv(path: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
     """Write rows as CSV (UTF-8, header row) atomically: temporary file, then rename."""
     buf = io.StringIO()
@@ -123,12 +131,33 @@ class BatchTables:
             check_output_path(table_path, "--table")
         if sessions_path:
             check_output_path(sessions_path, "--sessions")
+        if table_path and sessions_path and _same_file(table_path, sessions_path):
+            raise UserError(f"--table and --sessions both name {sessions_path}: the second table would replace "
+                            "the first; give each its own file")
         self.holds: list[dict[str, Any]] = []
         self.sessions: list[dict[str, Any]] = []
 
     @property
     def active(self) -> bool:
         return bool(self.table_path or self.sessions_path)
+
+    def check_inputs(self, files: list[str]) -> None:
+        """Refuse (before the first file is read) a table path that is one of the batch's own inputs, or an
+        existing recording: the table would replace it at the end of the batch, and the data would be gone."""
+        from ..io.registry import is_readable
+
+        for option, path in (("--table", self.table_path), ("--sessions", self.sessions_path)):
+            if not path or not os.path.isfile(path):
+                continue
+            if any(_same_file(path, f) for f in files):
+                raise UserError(f"{option} {path}: is one of the files being analysed; refusing to overwrite it "
+                                "with the table")
+            try:
+                recording = is_readable(path)
+            except Exception:  # noqa: BLE001 - unreadable or odd content: not known to be a recording
+                recording = False
+            if recording:
+                raise UserError(f"{option} {path}: is a recording, not a table; refusing to overwrite it")
 
     def add(self, source: str, analysis: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
         self.holds.extend(hold_rows(source, analysis))
