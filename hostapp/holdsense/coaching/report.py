@@ -214,12 +214,16 @@ def _envelope(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray
 def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
     """Force over time (holdsense.plots): segments with holds coloured by verdict, gaps as gaps, the
     light-pressure band, the 30 s marks, each hold labelled '#n score'."""
+    from ..inputcheck import clean_samples
     from ..plots import declutter_labels, draw_force, gap_spans
 
     t_end = float(inp.summary.get("duration_s") or 0.0)
     if inp.samples is not None and len(inp.samples):
-        t = np.asarray(inp.samples.t_s, dtype=float)
-        f = np.asarray(inp.samples.force_n, dtype=float)
+        # impossible values (a saturated 24-bit code through the calibration: -1e5 N) are left out, as the
+        # analysis left them out and `analyze --plot` does: one of them would set the scale of the whole trace
+        samples, _ = clean_samples(inp.samples)
+        t = np.asarray(samples.t_s, dtype=float)
+        f = np.asarray(samples.force_n, dtype=float)
         t_end = max(t_end, float(t[-1]))
         tp, fp = _envelope(t, f, MAX_PLOT_POINTS)
         gaps = gap_spans(t)

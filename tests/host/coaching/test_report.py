@@ -406,6 +406,31 @@ def test_trace_text_is_readable_and_the_legend_fits() -> None:
         plt.close(fig)
 
 
+def test_trace_scale_ignores_impossible_values() -> None:
+    """A saturated reading through the calibration (about -1.1e5 N, as in a `gaps` session) is left out of the
+    trace as the analysis and `analyze --plot` leave it out: it used to set the scale to -100 000 N, and the
+    session itself was a flat line at the top of the plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from holdsense.coaching.report import draw_trace
+
+    samples, analysis = _session()
+    f = samples.force_n.copy()
+    f[16000:16007] = -109488.535
+    f[20000:20006] = 97276.887  # within the limit: drawn clipped at the top edge
+    fig, ax = plt.subplots(figsize=(7.1, 2.2), layout="constrained")
+    try:
+        fig.canvas.draw()
+        draw_trace(ax, _input(samples=SampleChunk(samples.t_s, f), analysis=analysis), compact=True)
+        lo, hi = ax.get_ylim()
+        assert -20 < lo <= 0 and 300 < hi < 600
+    finally:
+        plt.close(fig)
+
+
 def test_html_names_link_lost_time_within_off_time() -> None:
     """Off time that was a lost link (summary `lost_s`, contracts.md §3) is named in the card's note."""
     inp = _input()
