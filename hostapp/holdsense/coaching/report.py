@@ -426,7 +426,8 @@ def render_html(inp: ReportInput) -> str:
     qbits.append(f"{int(q.get('saturated_samples') or 0)} saturated sample(s)")
     warn = [str(w) for w in (q.get("warnings") or [])]
     parts.append(f'<p class="note" id="quality">Data quality: {e(", ".join(qbits))}.'
-                 + "".join(f' <span class="warn">{e(w)}</span>' for w in warn) + "</p>")
+                 + (" " + "; ".join(f'<span class="warn">{e(w)}</span>' for w in warn) + _stop(warn) if warn else "")
+                 + "</p>")
 
     parts.append("<footer><p><b>Guidance:</b> be patient: hold a tight spot 30 s to a few minutes with light, "
                  "sustained pressure; don't just roll around; a related limb may move while holding; test the "
@@ -436,6 +437,11 @@ def render_html(inp: ReportInput) -> str:
                  + (f" · {e(inp.history_note)}" if inp.history_note else "") + "</p></footer>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _stop(warnings: list[str]) -> str:
+    """The full stop after the data-quality warnings (none when the last one already ends a sentence)."""
+    return "" if not warnings or warnings[-1].rstrip().endswith((".", "!", "?")) else "."
 
 
 def _before_after_html(inp: ReportInput) -> str:
@@ -718,7 +724,9 @@ class _PdfPages:
             bits.append(f"{float(q['sample_rate_hz']):.1f} Hz")
         bits.append(f"{int(q.get('gaps') or 0)} gap(s)")
         bits.append(f"{int(q.get('saturated_samples') or 0)} saturated sample(s)")
-        text = "Data quality: " + ", ".join(bits) + "." + "".join(f" {w}" for w in (q.get("warnings") or []))
+        warn = [str(w) for w in (q.get("warnings") or [])]
+        # the warnings joined by '; ' as in `analyze`'s text report, not run together
+        text = "Data quality: " + ", ".join(bits) + "." + (" " + "; ".join(warn) + _stop(warn) if warn else "")
         lines = textwrap.wrap(text, 125)
         self.ensure(LINE_IN * len(lines) + 0.05)
         for ln in lines:

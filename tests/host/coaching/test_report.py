@@ -431,6 +431,21 @@ def test_trace_scale_ignores_impossible_values() -> None:
         plt.close(fig)
 
 
+def test_data_quality_warnings_are_separated(tmp_path: Path) -> None:
+    """Several warnings read as a list ('a; b; c.'), in the HTML and the PDF: they used to run together
+    ('... counted as off (link lost) 13 saturated sample(s) ignored ...')."""
+    warnings = ["53 link gap(s) or dropout(s): longer ones counted as off (link lost)",
+                "13 saturated sample(s) ignored", "29 spurious ADC reading(s) removed"]
+    inp = _input(before=None, after=None)
+    inp.analysis["quality"]["warnings"] = warnings
+    html_text = re.sub(r"<[^>]+>", "", re.search(r'<p class="note" id="quality">(.*?)</p>', render_html(inp),
+                                                 re.S).group(1))
+    assert html_text.endswith("; ".join(warnings) + ".")
+    out = tmp_path / "r.pdf"
+    write_report(inp, out)
+    assert ("; ".join(warnings) + ".") in " ".join(_pdftotext(out).split())
+
+
 def test_html_names_link_lost_time_within_off_time() -> None:
     """Off time that was a lost link (summary `lost_s`, contracts.md §3) is named in the card's note."""
     inp = _input()
