@@ -105,7 +105,8 @@ def profile_error(name: str, exc: BaseException) -> str:
     return msg if name in msg else f"unknown profile '{name}' ({msg})"
 
 
-def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None) -> list[str]:
+def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None,
+                  problems: dict[str, str] | None = None) -> list[str]:
     """Files as given; a folder means the recordings directly in it, sorted by name (contracts.md §3).
 
     In a folder, a file named like a recording (`.csv`, `.csv.gz`, `.xdf`,
@@ -118,6 +119,11 @@ def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None) -> list[
     `warn` (default stderr). Files with other names are taken when their
     content is a recording this version reads (`holdsense.io.registry`), and
     otherwise ignored without a word (notes, labels, a datasheet).
+
+    With `problems` (a batch): a folder that cannot be listed or holds no
+    recording stays in the list in its place, and `problems[folder]` says why,
+    so it is an error entry of its own and the other inputs go on; without it,
+    a folder that cannot be listed raises UserError and an empty one adds nothing.
     """
     out: list[str] = []
     for p in paths:
@@ -125,7 +131,13 @@ def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None) -> list[
             try:
                 names = sorted(os.listdir(p))
             except OSError as exc:
-                raise UserError(f"{p}: cannot list the folder ({exc.strerror or exc})") from None
+                why = f"{p}: cannot list the folder ({exc.strerror or exc})"
+                if problems is None:
+                    raise UserError(why) from None
+                out.append(p)
+                problems[p] = why
+                continue
+            before = len(out)
             for name in names:
                 full = os.path.join(p, name)
                 if not os.path.isfile(full):
@@ -136,6 +148,9 @@ def expand_inputs(paths: Iterable[str], *, warn: IO[str] | None = None) -> list[
                 elif note:
                     print(one_line(f"holdsense: note: {full}: {note}, skipped"),
                           file=sys.stderr if warn is None else warn)
+            if problems is not None and len(out) == before:
+                out.append(p)
+                problems[p] = f"{p}: no recordings found in this folder"
         else:
             out.append(p)
     return out

@@ -134,6 +134,63 @@ def test_unreadable_file_in_a_folder_is_one_entry(tmp_path: Path) -> None:
     assert "error" in lines[1] and "ermission" in lines[1]["error"]
 
 
+def test_a_folder_without_recordings_among_other_inputs_is_one_entry(tmp_path: Path) -> None:
+    # before: the empty folder vanished from the batch without a word (its JSON entry, its sessions row, the
+    # failure count), and the exit code was 0 when the other inputs read
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    notes = tmp_path / "notes"  # recordings only in a subfolder, which is not searched: no recording here either
+    notes.mkdir()
+    (notes / "readme.txt").write_text("not a recording\n")
+    (notes / "sub").mkdir()
+    shutil.copy(FORCE_ONLY, notes / "sub" / "x.csv")
+    shutil.copy(FORCE_ONLY, tmp_path / "a.csv")
+    sessions = tmp_path / "s.csv"
+    r = cli("analyze", str(tmp_path / "a.csv"), str(empty), str(notes), "--json", "--sessions", str(sessions))
+    assert r.returncode == 2, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["source"] for x in lines] == [str(tmp_path / "a.csv"), str(empty), str(notes)]
+    assert lines[0]["format"] == "holdsense-analysis/1"
+    for d, entry in ((empty, lines[1]), (notes, lines[2])):
+        assert entry == {"source": str(d), "error": f"{d}: no recordings found in this folder"}
+    assert r.stderr.splitlines() == [f"holdsense: error: {empty}: no recordings found in this folder",
+                                     f"holdsense: error: {notes}: no recordings found in this folder",
+                                     f"holdsense: 2 of 3 file(s) failed: {empty}, {notes}"]
+    with open(sessions, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(x["file"], bool(x["error"])) for x in rows] == [(str(tmp_path / "a.csv"), False), (str(empty), True),
+                                                            (str(notes), True)]
+    # alone, as before: the one line, exit 2
+    r = cli("analyze", str(empty))
+    assert r.returncode == 2 and r.stderr == f"holdsense: error: no recordings found in {empty}\n"
+
+
+def test_a_folder_that_cannot_be_listed_does_not_stop_the_batch(tmp_path: Path, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # before: `cannot list the folder` ended the whole batch before any file was read, good ones included
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(FORCE_ONLY, tmp_path / "a.csv")
+    real_listdir = os.listdir
+
+    def listdir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)  # as for a folder without read permission (root reads any)
+    rc = main(["analyze", str(tmp_path / "a.csv"), str(locked), "--json", "--jobs", "1"])
+    out = capsys.readouterr()
+    assert rc == 2
+    lines = [json.loads(x) for x in out.out.splitlines()]
+    assert lines[0]["source"] == str(tmp_path / "a.csv") and lines[0]["holds"]
+    assert lines[1] == {"source": str(locked), "error": f"{locked}: cannot list the folder (Permission denied)"}
+    assert f"holdsense: error: {locked}: cannot list the folder (Permission denied)" in out.err.splitlines()
+    rc = main(["analyze", str(locked)])
+    assert rc == 2 and capsys.readouterr().err == (f"holdsense: error: {locked}: cannot list the folder "
+                                                   "(Permission denied)\n")
+
+
 def _broken_recordings_folder(tmp_path: Path) -> Path:
     """A good recording among files named like recordings that cannot be read, a table and a note."""
     d = tmp_path / "lab"

@@ -114,6 +114,17 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
                             stderr=warn.getvalue() + detail)
 
 
+def _in_input_order(files: list[str], problems: dict[str, str], results: Any) -> Any:
+    """(path, outcome) for every input in order: the analysed files' results with, in their places, an error
+    entry for each folder `expand_inputs` had a problem with."""
+    it = iter(results)
+    for f in files:
+        if f in problems:
+            yield f, FileAnalysis(error=problems[f])
+        else:
+            yield next(it)
+
+
 def _is_xdf(path: str) -> bool:
     from ..io.xdf import is_xdf  # only with --stream
 
@@ -137,11 +148,16 @@ def run(args: argparse.Namespace) -> int:
 
     tables = BatchTables(getattr(args, "table", None), getattr(args, "sessions", None))
     stream = getattr(args, "stream", None)
-    files = expand_inputs(args.files)
-    if not files:
+    # a folder given among other inputs that holds no recording (or cannot be listed) is an entry of its own
+    problems: dict[str, str] = {}
+    files = expand_inputs(args.files, problems=problems)
+    readable = [f for f in files if f not in problems]
+    if not readable:
+        if len(files) == 1 and "cannot list" in problems[files[0]]:
+            raise UserError(problems[files[0]])
         raise UserError("no recordings found in " + ", ".join(args.files))
-    tables.check_inputs(files)  # a table must never replace a recording it was made from
-    if stream and not any(is_stream(f) or _is_xdf(f) for f in files):  # a pipe is sniffed once, when read
+    tables.check_inputs(readable)  # a table must never replace a recording it was made from
+    if stream and not any(is_stream(f) or _is_xdf(f) for f in readable):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
     default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
@@ -156,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
     shown = 0
     with progress(len(files), enabled=show_bar) as bar:
         # stdin ("-") and pipes are read once, by this process: a worker could not read them
-        jobs = 1 if any(is_stream(f) for f in files) else jobs
-        for path, out in map_files(partial(analyze_file, opts=opts), files, jobs=jobs,
-                                   preload=WORKER_PRELOAD):
+        jobs = 1 if any(is_stream(f) for f in readable) else jobs
+        results = map_files(partial(analyze_file, opts=opts), readable, jobs=jobs, preload=WORKER_PRELOAD)
+        for path, out in _in_input_order(files, problems, results):
             bar.advance(Path(path).name)
             if not isinstance(out, FileAnalysis):  # the worker itself died (WorkerCrashed) or could not answer
                 out = FileAnalysis(error=f"{path}: internal error: {type(out).__name__}: {out}", internal=True)
