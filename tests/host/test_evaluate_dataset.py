@@ -219,6 +219,25 @@ def test_evaluate_without_labels_named_is_an_error_in_a_folder_a_note(corpus: Pa
     assert p.stderr == f"holdsense: note: {d / 'unlabelled.csv'}: no labels beside it, skipped\n"
 
 
+def test_evaluate_a_missing_path_or_an_empty_folder_among_others_is_one_entry(corpus: Path, tmp_path: Path) -> None:
+    # before: a path that is not there stopped the whole evaluation before any file was scored, and a folder
+    # with no labelled recording among other inputs vanished without a word (exit 0)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nope = tmp_path / "nope.csv"
+    p = hs("evaluate", corpus / "standard.csv", nope, empty, corpus / "limb.csv", "--json", "--jobs", "1")
+    assert p.returncode == 2, p.stderr
+    out = json.loads(p.stdout)
+    assert [Path(f["source"]).name for f in out["files"]] == ["standard.csv", "limb.csv"]
+    assert out["failed"] == [{"source": str(nope), "error": f"{nope}: no such file or folder"},
+                             {"source": str(empty), "error": f"{empty}: no labelled recordings in this folder"}]
+    assert p.stderr.splitlines() == [f"holdsense: error: {nope}: no such file or folder",
+                                     f"holdsense: error: {empty}: no labelled recordings in this folder",
+                                     f"holdsense: 2 of 4 file(s) failed: {nope}, {empty}"]
+    p = hs("evaluate", nope)  # alone: the one line, as before
+    assert p.returncode == 2 and p.stderr == f"holdsense: error: {nope}: no such file or folder\n"
+
+
 def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     p = hs("dataset", "export", corpus, "-o", out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,20 +37,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _inputs(paths: list[str]) -> tuple[list[str], list[str]]:
-    """(recordings to score, recordings in folders skipped for lack of labels)."""
+def _inputs(paths: list[str]) -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    """(recordings to score, recordings in folders skipped for lack of labels, (folder, why) for each folder
+    with no labelled recording in it)."""
     from ..analysis import expand_inputs
     from ..io.labels import labels_path_for
 
     files: list[str] = []
     skipped: list[str] = []
+    empty: list[tuple[str, str]] = []
     for p in paths:
         if Path(p).is_dir():
-            for f in expand_inputs([p]):
-                (files if labels_path_for(f).is_file() else skipped).append(f)
+            found = expand_inputs([p])
+            labelled = [f for f in found if labels_path_for(f).is_file()]
+            files += labelled
+            skipped += [f for f in found if f not in labelled]
+            if not labelled:
+                empty.append((p, f"{p}: no labelled recordings in this folder"
+                                  + (f" ({len(found)} recording(s) without X.labels.json)" if found else "")))
         else:
             files.append(p)
-    return files, skipped
+    return files, skipped, empty
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,19 +65,24 @@ def run(args: argparse.Namespace) -> int:
                                 render_table)
     from ..lab.parallel import map_files
 
-    for p in args.files:
-        if not Path(p).exists():
-            raise UserError(f"{p}: no such file or folder")
-    files, skipped = _inputs(args.files)
+    # a path that is not there: the one error line when it is the only input; among others, an entry of its own
+    missing = [p for p in args.files if not os.path.exists(p)]
+    if missing and len(args.files) == 1:
+        raise UserError(f"{missing[0]}: no such file or folder")
+    files, skipped, empty = _inputs([p for p in args.files if p not in missing])
     if args.labels and (len(files) != 1 or Path(args.files[0]).is_dir()):
         raise UserError("--labels goes with a single FILE (in a folder, labels sit beside each recording)")
     if not files:
         raise UserError("no labelled recordings in " + ", ".join(args.files)
-                        + (f" ({len(skipped)} recording(s) without X.labels.json)" if skipped else ""))
+                        + (f" ({len(skipped)} recording(s) without X.labels.json)" if skipped else "")
+                        + (f" (no such file or folder: {', '.join(missing)})" if missing else ""))
     for f in skipped:
         print(f"holdsense: note: {f}: no labels beside it, skipped", file=sys.stderr)
     fn = functools.partial(evaluate_file, labels_path=args.labels, stream=args.stream)
     results, failed = [], []
+    for p, why in [(p, f"{p}: no such file or folder") for p in missing] + empty:
+        failed.append((p, why))
+        print(f"holdsense: error: {why}", file=sys.stderr)
     for path, outcome in map_files(fn, files, jobs=args.jobs):
         if isinstance(outcome, BaseException):
             if not isinstance(outcome, UserError):
@@ -91,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_table(entries, total))
     if failed:
-        print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {', '.join(p for p, _ in failed)}",
+        print(f"holdsense: {len(failed)} of {len(files) + len(missing) + len(empty)} file(s) failed: "
+              f"{', '.join(p for p, _ in failed)}",
               file=sys.stderr)
         return 2
     return 0
