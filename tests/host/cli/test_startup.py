@@ -66,3 +66,13 @@ def test_no_help_text_shows_a_doubled_percent_sign(monkeypatch: pytest.MonkeyPat
     texts = {name: p.format_help() for name, p in sub.choices.items()} | {"(holdsense)": full.format_help()}
     assert [name for name, text in texts.items() if "%%" in text] == []
     assert "light-pressure band, 10-25 % of body weight" in texts["profile"]
+
+
+def test_python_dash_m_holdsense_runs_the_command() -> None:
+    """`python -m holdsense` is the `holdsense` command (it used to fail: 'No module named holdsense.__main__')."""
+    out = subprocess.run([sys.executable, "-m", "holdsense", "--version"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("holdsense "), out.stderr
+    out = subprocess.run([sys.executable, "-m", "holdsense", "analyze", "--body-mass", "-5", "x.csv"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.startswith("holdsense: error: argument --body-mass"), out.stderr
