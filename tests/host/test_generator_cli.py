@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -27,7 +28,10 @@ def test_simulate_and_analyze_cli_with_a_builtin_generator(generator: str, tmp_p
     rec = read_recording(out, warn=None)
     np.testing.assert_allclose(rec.samples.force_n, ref.force_n, atol=1e-2)
     assert rec.samples.angle_deg is None
-    assert read_labels(tmp_path / "limb.labels.json")["segments"] == json.loads(json.dumps(ref.labels["segments"]))
+    labels = read_labels(tmp_path / "limb.labels.json")
+    assert labels["segments"] == json.loads(json.dumps(ref.labels["segments"]))
+    # who made the labels, as for any labelled recording (dataset export's "labelled by")
+    assert labels["labeller"]["who"] == generator and labels["labeller"]["how"] == "simulator"
     proc = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(out), "--json"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -51,3 +55,25 @@ def test_simulate_refuses_a_rate_the_generator_does_not_model(tmp_path) -> None:
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "trajsim" in proc.stderr and "10 or 80" in proc.stderr
     assert not out.exists()
+
+
+def test_the_first_simulators_labels_say_who_made_them() -> None:
+    """holdsense.sim's labels carry a `labeller` block too (dataset export showed "labelled by -")."""
+    from holdsense.sim import simulate
+
+    lab = simulate("standard", 1, rate_hz=10, encoder=False, duration_s=30.0).labels["labeller"]
+    assert lab["who"] == "sim" and lab["how"] == "simulator" and lab["tool"].startswith("holdsense ")
+
+
+def test_a_labeller_without_user_in_the_environment_is_the_login_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`label` defaults `who` to the login name (docs/labelling.md): with $USER unset (cron, containers) it
+    comes from the password database, not "unknown"."""
+    import getpass
+    import pwd
+
+    from holdsense.io.labels import labeller
+
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(var, raising=False)
+    assert labeller(None, "manual")["who"] == pwd.getpwuid(os.getuid()).pw_name == getpass.getuser()
+    assert labeller("anna", "manual")["who"] == "anna"

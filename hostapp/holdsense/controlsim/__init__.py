@@ -29,7 +29,7 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
-from ..io.labels import GeneratedSession
+from ..io.labels import GeneratedSession, simulator_labeller
 from .body import Draw, Planner, Truth, draw_person, render
 from .params import FAMILIES, FAMILY_DESCRIPTIONS, G
 from .sensors import Sensed, draw_sensors, sense
@@ -172,7 +172,7 @@ def generate(family: str, seed: int, rate_hz: float | None = None, encoder: bool
     W = person["body_mass_kg"] * G
     labels = {
         "format": "holdsense-labels/1",
-        "labeller": {"who": GENERATOR, "how": "simulator", "tool": f"holdsense.{GENERATOR}"},
+        "labeller": simulator_labeller(GENERATOR),
         "generator": GENERATOR, "family": family,
         "segments": segs, "duration_s": t_end, "body_mass_kg": round(person["body_mass_kg"], 2),
         "scenario": _jsonable(scenario),

@@ -25,6 +25,7 @@ spans (`labels_from_spans_csv`), LabRecorder marker streams in an XDF file
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import math
 import os
@@ -61,11 +62,25 @@ def labels_path_for(recording_path: str | os.PathLike[str]) -> Path:
 
 
 def labeller(who: str | None, how: str, **extra: Any) -> dict[str, Any]:
-    """The `labeller` block: who labelled, how, with which tool, when (UTC date)."""
-    d = {"who": who or os.environ.get("USER") or "unknown", "how": how,
+    """The `labeller` block: who labelled, how, with which tool, when (UTC date). `who` defaults to the
+    login name (getpass: $LOGNAME, $USER, ..., then the password database), as docs/labelling.md says."""
+    d = {"who": who or _login_name(), "how": how,
          "tool": f"holdsense {__version__}", "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
     d.update({k: v for k, v in extra.items() if v is not None})
     return d
+
+
+def simulator_labeller(generator: str) -> dict[str, Any]:
+    """The `labeller` block of a generator's labels (contracts.md: `how` "simulator"), so a dataset of
+    simulated sessions says who made its labels like any other."""
+    return {"who": generator, "how": "simulator", "tool": f"holdsense {__version__} {generator}"}
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError):  # no login name anywhere (a container's uid without a passwd entry)
+        return "unknown"
 
 
 def _num(v: Any, what: str, source: str) -> float:

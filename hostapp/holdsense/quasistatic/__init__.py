@@ -28,6 +28,7 @@ import numpy as np
 from rollsignal import SampleChunk
 from rollsignal.types import FLAG_GAP
 
+from ..io.labels import simulator_labeller
 from .params import RANGES, Drawer
 from .physics import G_M_S2, simulate_body
 from .sensors import adc, as5600, conversion_average, link_losses, sample_times
@@ -200,7 +201,8 @@ def generate(family: str, seed: int, *, rate_hz: float | None = None, encoder: b
         "holds": [_hold_record(h, W) for h in tl.holds],
         "events": {"spikes_t_s": ad["spikes_t_s"], "sat_t_s": ad["sat_t_s"], "lost_s": lost},
     }
-    labels = {"format": "holdsense-labels/1", "segments": segments, "duration_s": round(tl.duration_s, 4),
+    labels = {"format": "holdsense-labels/1", "labeller": simulator_labeller(GENERATOR), "segments": segments,
+              "duration_s": round(tl.duration_s, 4),
               "body_mass_kg": round(person["body_mass_kg"], 1), "generator": GENERATOR, "scenario": scenario}
     metadata = {
         "sample_rate_hz": int(opt["rate_hz"]) if float(opt["rate_hz"]).is_integer() else opt["rate_hz"],

@@ -14,7 +14,7 @@ import numpy as np
 from rollsignal import FLAG_GAP, FLAG_SAT, SampleChunk
 
 from .. import __version__
-from ..io.labels import labels_path_for
+from ..io.labels import labels_path_for, simulator_labeller
 from .body import Body
 from .sensors import Encoder, LoadCell, force_from_counts
 from .spec import Scenario, family_names, load_scenario
@@ -139,6 +139,7 @@ def simulate(scenario: "str | dict[str, Any] | Scenario" = "standard", seed: int
     }
     labels = {
         "format": LABELS_FORMAT,
+        "labeller": simulator_labeller("sim"),
         "segments": body.segments,
         "duration_s": round(body.duration_s, 4),
         "body_mass_kg": round(body.body_mass_kg, 1),

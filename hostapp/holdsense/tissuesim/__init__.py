@@ -30,7 +30,7 @@ import numpy as np
 
 from rollsignal import SampleChunk
 
-from ..io.labels import GeneratedSession
+from ..io.labels import GeneratedSession, simulator_labeller
 from .behaviour import (PACE_RANGE, PHASES, Person, Plan, build_plan, gate_array, knots_to_arrays, limb_wave,
                         lowpass_noise, moves_to_x, raised)
 from .body import Contact, relax, relaxed_share, tissue_profile
@@ -365,7 +365,7 @@ def generate(family: str, seed: int, rate_hz: float | None = None, encoder: bool
     segments = _labels(plan, grid, person, so.t_first_true_s, so.clock_scale, duration_s)
     scenario["plan"] = _plan_summary(plan)
     scenario["sensors"] = so.stats
-    labels = {"format": "holdsense-labels/1", "segments": segments, "duration_s": duration_s,
+    labels = {"format": "holdsense-labels/1", "labeller": simulator_labeller(GENERATOR), "segments": segments, "duration_s": duration_s,
               "body_mass_kg": round(person.body_mass_kg, 2), "scenario": scenario}
     metadata = {"sample_rate_hz": rate, "device": f"tissuesim-roller adc={so.stats['adc_rate_hz']}SPS",
                 "calibration": so.calibration, "body_mass_kg": round(person.body_mass_kg, 2), "region": "quads",

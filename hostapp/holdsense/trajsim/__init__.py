@@ -22,9 +22,8 @@ import numpy as np
 
 from rollsignal.types import FLAG_SAT, SampleChunk
 
-from .. import __version__
 from ..calibration import Calibration
-from ..io.labels import LABELS_FORMAT, GeneratedSession
+from ..io.labels import LABELS_FORMAT, GeneratedSession, simulator_labeller
 from . import behaviour, body, sensors
 from .behaviour import STATE_NAMES
 from .params import FAMILIES, FAMILY_DESCRIPTIONS, RANGES, STYLES, draw, ranges_table_md, table_rows
@@ -128,7 +127,7 @@ def generate(family: str, seed: int, rate_hz: float | None = None, encoder: bool
                 "body_mass_kg": round(person.mass_kg, 1), "holds": len(plan.holds),
                 "description": FAMILY_DESCRIPTIONS[family]}
     labels = {"format": LABELS_FORMAT,
-              "labeller": {"who": GENERATOR, "how": "simulator", "tool": f"holdsense {__version__} {GENERATOR}"},
+              "labeller": simulator_labeller(GENERATOR),
               "region": "quads", "duration_s": duration_s, "segments": segments, "scenario": scenario}
     metadata = {"sample_rate_hz": int(rate_nominal), "started_utc": "2026-01-01T00:00:00Z",
                 "device": f"holdsense-roller fw=sim id={GENERATOR}-{family}-{int(seed)}",
