@@ -46,6 +46,9 @@ from ..userprofile import G_MPS2, force_in_units
 PAGE_DIR = Path(__file__).with_name("webpage")
 DEFAULT_PORT = 8765  # the CLI's --web-port default (options.DEFAULT_WEB_PORT; a test keeps them equal)
 DEFAULT_RATE_HZ = 20.0
+#: At stop, how long the last push (ENDED and the end totals) and then the closing of the sockets may each
+#: take: enough for a phone on Wi-Fi, short enough that the command still ends at once.
+FINAL_PUSH_TIMEOUT_S = 1.0
 HOLDS_SENT = 200  # the page lists at most this many holds (a session has a few dozen)
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
                  ".png": "image/png", ".ico": "image/x-icon"}
@@ -445,9 +448,47 @@ class WebServer:
             await self._stop.wait()
         finally:
             pusher.cancel()
-            for ws in list(self._sockets):
-                await ws.close()
+            try:
+                await pusher
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping: its error is no news
+                pass
+            # the last state (ENDED, the end totals) may have come after the last periodic push: a phone
+            # would keep showing the running session. Send it once more, then close; bounded, so a phone
+            # that went to sleep with its socket half open never holds up the command's exit.
+            await self._final_push(FINAL_PUSH_TIMEOUT_S)
+            await self._close_all(FINAL_PUSH_TIMEOUT_S)
             await runner.cleanup()
+
+    async def _final_push(self, timeout_s: float) -> None:
+        """Send the current snapshot to every open socket, waiting at most `timeout_s` in all."""
+        socks = [ws for ws in self._sockets if not ws.closed]
+        if not socks:
+            return
+        try:
+            text = json.dumps(self._snapshot() | {"rate_hz": self.rate_hz})
+        except Exception:  # noqa: BLE001 - a snapshot that fails at the end: close without it
+            return
+
+        async def send(ws: Any) -> None:
+            try:
+                await ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                pass  # that phone is gone
+
+        _done, pending = await asyncio.wait([asyncio.ensure_future(send(ws)) for ws in socks], timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if not pending:
+            self.pushes += 1
+
+    async def _close_all(self, timeout_s: float) -> None:
+        """Close every open socket (a close frame each), waiting at most `timeout_s` in all."""
+        tasks = [asyncio.ensure_future(ws.close()) for ws in list(self._sockets)]
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
 
     @property
     def _web(self) -> Any:

@@ -165,6 +165,46 @@ def test_server_token_and_push_rate() -> None:
         server.stop()
 
 
+def test_server_pushes_the_final_state_before_it_stops() -> None:
+    """The session ends between two pushes and holdsense stops at once: the phone still gets ENDED with the
+    end totals before its socket closes (it kept the running session's last push before). A phone that
+    never answers the close (asleep, its socket half open) does not hold up the stop."""
+    view = WebView()
+    view.state = LiveState(body_mass_kg=70.0, t_s=12.0)
+    # one periodic push every 5 s: none falls between the session's end and the stop below
+    server = WebServer(view.snapshot, port=0, rate_hz=0.2)
+    url = server.start().replace("http", "ws") + "ws"
+
+    async def session_end() -> tuple[list[dict], float]:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(url) as phone, session.ws_connect(url) as asleep:
+                got = [json.loads((await phone.receive(timeout=5)).data)]
+                await asleep.receive(timeout=5)  # its first push; then it reads nothing more
+                assert not got[0]["ended"]
+                with view.lock:  # what DetectorListener.stop() leaves: ENDED and the analysis' totals
+                    view.state.result = {"summary": {"duration_s": 12.0, "hold_s": 7.0, "roll_s": 4.0,
+                                                     "off_s": 1.0, "lost_s": 0.0, "session_score": 81}}
+                    view.state.ended = True
+                t0 = time.monotonic()
+                stopping = asyncio.get_running_loop().run_in_executor(None, server.stop)
+                while True:
+                    msg = await phone.receive(timeout=10)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    got.append(json.loads(msg.data))
+                await stopping
+                return got, time.monotonic() - t0
+
+    got, stop_s = asyncio.run(session_end())
+    assert len(got) >= 2, "no push after the session ended: the phone never saw ENDED"
+    last = got[-1]
+    assert last["ended"] and last["state"] == "ended" and last["totals_final"], last
+    assert last["totals"] == {"hold": 7.0, "roll": 4.0, "off": 1.0, "lost": 0.0} and last["session_score"] == 81
+    assert stop_s < 4.0, f"stop() took {stop_s:.1f} s with a phone that never answers"
+
+
 def test_server_refuses_a_busy_port() -> None:
     from holdsense.errors import UserError
 
