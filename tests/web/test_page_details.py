@@ -1,7 +1,8 @@
 """Details of the live page in a real browser (Chromium via Playwright), on the replayed demo recording,
 paused 58 s into its 4th hold (the 3rd, 37.7 s long, is in the list):
 
-- on a phone (390 px) the session's holds table shows every column (the totals line does not squeeze it);
+- on a phone (390 px) the session's holds table shows every column (the totals line does not squeeze it),
+  and every grade in full ("release window reached" wraps instead of ending in an ellipsis);
 - a finished hold's duration is rounded as `holdsense analyze`/report/terminal round it (37.7 s -> 0:38);
 - the ring's caption ("release window reached") fits inside the ring, on a phone and a laptop;
 - the force scale caption never breaks between a number and its unit;
@@ -59,13 +60,23 @@ def test_phone_holds_table_shows_every_column(browser, page_url) -> None:
                          clipped: e.scrollWidth > e.clientWidth + 1}}; }})""")
             for b in boxes:
                 assert b["width"] > 0 and b["left"] >= 0 and b["right"] <= PHONE["width"], (cls, b)
-        # score and grade: the whole text visible (a grade may end in an ellipsis only if very long)
+        # score and grade: the whole text visible
         for b in page.evaluate("""() => [...document.querySelectorAll('#holds li .sc')].map(e => {
                 const r = e.getBoundingClientRect(), li = e.parentElement.getBoundingClientRect();
                 return {w: r.width, need: e.scrollWidth, right: r.right, li: li.right}; })"""):
             assert b["need"] <= b["w"] + 1 and b["right"] <= b["li"] + 1, b
         grades = page.evaluate("() => [...document.querySelectorAll('#holds li .gr')].map(e => e.clientWidth)")
         assert all(w >= 60 for w in grades), grades  # room for a grade, not a sliver
+        # every grade readable in full, e.g. hold 1's "release window reached" (it read "release window…");
+        # a long one wraps inside its cell
+        shown = page.evaluate("""() => [...document.querySelectorAll('#holds li .gr')].map(e => {
+                const r = e.getBoundingClientRect();
+                return {text: e.textContent, need: e.scrollWidth, w: e.clientWidth, right: r.right,
+                        ellipsis: getComputedStyle(e).textOverflow}; })""")
+        assert "release window reached" in [g["text"] for g in shown], shown
+        clipped = [g for g in shown if g["need"] > g["w"] + 1 or g["right"] > PHONE["width"]]
+        assert not clipped, clipped
+        assert all(g["ellipsis"] != "ellipsis" for g in shown), shown  # nor cut once a grade is longer
     finally:
         page.close()
 
