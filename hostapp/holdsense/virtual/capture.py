@@ -758,7 +758,8 @@ def capture_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
         "started_utc": cap.header.get("started_utc"), "host": cap.header.get("host", {}),
         "session": cap.session, "duration_s": round(cap.duration_s, 3),
         "size": {"file_bytes": cap.compressed_bytes, "content_bytes": cap.raw_bytes, "records": len(cap.records)},
-        "links": [{"name": li.info.get("name"), "transport": li.info.get("transport"),
+        # "link": the link's number as the capture's records give it (LINK_OPEN's `link`: 0, 1, ...)
+        "links": [{"link": li.index, "name": li.info.get("name"), "transport": li.info.get("transport"),
                    "packetized": li.packetized, "open_s": round(li.t_open_s, 3),
                    "close_s": None if li.t_close_s is None else round(li.t_close_s, 3),
                    "close_reason": li.close_reason} for li in cap.links],
@@ -790,7 +791,8 @@ def render_summary(s: dict[str, Any]) -> str:
     lines.append(f"  size       {sz['file_bytes']:,} bytes compressed, {sz['content_bytes']:,} raw, "
                  f"{sz['records']:,} records")
     for i, li in enumerate(s["links"]):
-        lines.append(f"  link {i + 1}     {li['name']} ({'packets' if li['packetized'] else 'byte stream'}), "
+        # numbered from 0 like the JSON's `link` and the format's LINK_OPEN records (docs/capture.md)
+        lines.append(f"  link {li.get('link', i)}     {li['name']} ({'packets' if li['packetized'] else 'byte stream'}), "
                      f"open at {li['open_s']:.1f} s" + (f", closed at {li['close_s']:.1f} s ({li['close_reason']})"
                                                         if li["close_s"] is not None else ""))
     d = s.get("device") or {}

@@ -212,7 +212,14 @@ def test_capture_info_text_and_json():
     rc, out, err = run_cli("capture-info", str(LIB / "dropout.hscap"))
     assert rc == 0, err
     assert "holdsense-capture/1.0, complete" in out
-    assert "link 2" in out and "reconnects 1" in out
+    assert "reconnects 1" in out
+    links_text = [ln.split()[:2] for ln in out.splitlines() if ln.startswith("  link ")]
+    assert links_text == [["link", "0"], ["link", "1"]], out  # from 0, as the JSON and the format number them
+    rc, out_json, _ = run_cli("capture-info", str(LIB / "dropout.hscap"), "--json")
+    links = json.loads(out_json)["links"]
+    assert [li["link"] for li in links] == [0, 1] and links[1]["open_s"] > links[0]["close_s"]
+    for (_, n), li in zip(links_text, links):  # the same link under the same number in both
+        assert f"link {n}     {li['name']} " in out and f"open at {li['open_s']:.1f} s" in out
     assert "gaps       1: " in out and " lost (" in out
     assert "device     holdsense-roller fw=" in out and "board esp32s3" in out
     assert "info ×2, start ×2, stop ×1" in out
