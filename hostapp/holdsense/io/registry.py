@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class FileFormat:
@@ -148,12 +150,29 @@ def _open_stream(p: str, stream: str | None, warn: IO[str] | None):
             with open(spooled, "wb") as out:
                 shutil.copyfileobj(data, out)
             reader = _load(fmt.reader)
-            rec = reader(spooled, stream) if fmt.name == "xdf" else reader(spooled)
+            try:
+                rec = reader(spooled, stream) if fmt.name == "xdf" else reader(spooled)
+            except UserError as exc:
+                # its message names the temporary copy, gone by now: name what the user gave instead
+                exc.args = (str(exc).replace(spooled, source),) + exc.args[1:]
+                raise
         rec.source = source
+        if fmt.name == "capture":
+            rec.warnings = [w.replace(spooled, source) for w in rec.warnings]
+            _say_warnings(rec, warn)  # a capture cut short warns as the same file read from disk does
         return rec
     finally:
         if close:
             fh.close()
+
+
+def _say_warnings(rec: Any, warn: IO[str] | None) -> None:
+    """Print a capture's warnings (a truncated capture) on `warn`, as the CSV reader prints its own:
+    the capture reader only collects them, and without a word `replay` of a cut capture would show the
+    hold the cut ended as a finished one."""
+    if warn is not None:
+        for msg in getattr(rec, "warnings", None) or []:
+            print(f"holdsense: warning: {msg}", file=warn)
 
 
 def open_reader(path: str | os.PathLike[str], *, stream: str | None = None, warn: IO[str] | None = sys.stderr):
@@ -171,11 +190,7 @@ def open_reader(path: str | os.PathLike[str], *, stream: str | None = None, warn
     if fmt.name == "recording":
         return reader(p, warn=warn)
     rec = reader(p)
-    # the capture reader only collects its warnings (a truncated capture): say them as the CSV reader does,
-    # or `replay` of a cut capture shows the hold the cut ended as a finished one, without a word
-    if warn is not None:
-        for msg in getattr(rec, "warnings", None) or []:
-            print(f"holdsense: warning: {msg}", file=warn)
+    _say_warnings(rec, warn)
     return rec
 
 

@@ -139,6 +139,32 @@ def test_truncated_capture_reads_up_to_the_cut(tmp_path):
     assert np.array_equal(dec.to_recording().samples.raw_counts, rec.samples.raw_counts[:n])
 
 
+def test_truncated_capture_from_a_pipe_warns_as_the_file_does(tmp_path):
+    """The same cut capture, from a file and through a pipe (standard input, which is spooled to a temporary
+    file): one and the same warning naming what the user gave (it said nothing from a pipe), and the same
+    analysis with the warning in its quality section."""
+    src = (LIB / "session.hscap").read_bytes()
+    p = tmp_path / "cut.hscap"
+    p.write_bytes(src[: len(src) // 2])
+    from_file = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", str(p), "--json"],
+                               capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    with open(p, "rb") as fh:
+        from_pipe = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", "-", "--json"], stdin=fh,
+                                   capture_output=True, text=True, timeout=120)
+    assert from_file.returncode == 0 and from_pipe.returncode == 0, from_file.stderr + from_pipe.stderr
+    (w_file,) = [ln for ln in from_file.stderr.splitlines() if "ends abruptly" in ln]
+    (w_pipe,) = [ln for ln in from_pipe.stderr.splitlines() if "ends abruptly" in ln]
+    assert w_file.startswith(f"holdsense: warning: {p}: capture ends abruptly after ")
+    assert w_pipe == w_file.replace(str(p), "<stdin>"), (w_pipe, w_file)
+    a, b = json.loads(from_file.stdout), json.loads(from_pipe.stdout)
+    assert b["quality"]["warnings"] == [w.replace(str(p), "<stdin>") for w in a["quality"]["warnings"]]
+    assert b["holds"] == a["holds"] and b["summary"] == a["summary"]
+    # an error names what the user gave too, not the temporary copy
+    r = subprocess.run([sys.executable, "-m", "holdsense.cli", "analyze", "-"], input=src[:100],
+                       capture_output=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.decode().startswith("holdsense: error: <stdin>: "), r.stderr
+
+
 def test_bytes_appended_after_a_complete_capture_are_named_as_such(tmp_path):
     """A finished capture with something appended: complete, every record kept, and the warning says so
     instead of calling it a killed recorder's cut file."""
