@@ -568,8 +568,17 @@ def describe_event(ev: Any, units: str = "N") -> str | None:
     return None
 
 
+#: The plain view's line when the link goes down: the rich view's LINK LOST line, without the running clock.
+LINK_LOST_LINE = ("LINK LOST: no data from the roller, reconnecting (check the cable, or move the roller closer). "
+                  "This time counts as lost, not as off.")
+
+
 class PlainView:
-    """Plain text lines for pipes and logs: each event, a status line each second, a summary at the end."""
+    """Plain text lines for pipes and logs: each event, a status line each second, a summary at the end.
+
+    A lost link is one line when the view sees it go down and one when samples flow again, saying how long it
+    was down (the rich view's LINK LOST clock) and how much session time had no samples (counted as lost).
+    """
 
     def __init__(self, out: IO[str] | None = None, *, status_interval_s: float = 1.0,
                  clock: Callable[[], float] | None = None, units: str = "N") -> None:
@@ -578,6 +587,8 @@ class PlainView:
         self.status_interval_s = status_interval_s
         self._clock = clock or time.monotonic
         self._last_status: float | None = None
+        # the link loss being shown: (monotonic time it went down, lost intervals known then), or None
+        self._down: tuple[float, int] | None = None
 
     def _print(self, state: LiveState, text: str) -> None:
         try:
@@ -593,12 +604,32 @@ class PlainView:
             line = describe_event(ev, self.units)
             if line:
                 self._print(state, line)
+        self._link_lines(state)
         now = self._clock()
         if self._last_status is None:
             self._last_status = now
         if now - self._last_status >= self.status_interval_s:
             self._last_status = now
             self._print(state, status_line(state, self.units))
+
+    def _link_lines(self, state: LiveState) -> None:
+        """One line when the link goes down, one when it is back. Wall time (monotonic), as LiveState
+        judges the link: the link layer's report, or a live roller silent for LINK_STALE_S."""
+        now = time.monotonic()
+        lost = state.link_lost(now)
+        if lost and self._down is None:
+            self._down = (now - state.link_lost_for_s(now), len(state.lost_intervals))
+            self._print(state, LINK_LOST_LINE)
+        elif not lost and self._down is not None and not state.ended:
+            since, known = self._down
+            self._down = None
+            # the session time without samples across the loss (the gaps reported since it went down): what the
+            # totals count as link lost; none when the samples only came late (a stall, nothing missing)
+            gone_s = sum(b - a for a, b in state.lost_intervals[known:])
+            line = f"link back after {now - since:.1f} s"
+            line += (f": {gone_s:.1f} s of the session without samples, counted as link lost" if gone_s > 0
+                     else ": no samples missing")
+            self._print(state, line)
 
     def close(self, state: LiveState) -> None:
         self._print(state, "end: " + session_summary(state))

@@ -215,6 +215,42 @@ def test_plain_view_prints_events_and_a_status_line_each_second():
     assert lines[-1].endswith("session score 77") and "end: session" in lines[-1]
 
 
+def test_plain_view_says_when_the_link_is_lost_and_when_it_is_back(monkeypatch):
+    """A live roller unplugged for 4 s: one line when the link goes down, one when samples flow again saying
+    how long it was down (the rich view's LINK LOST clock) and how much session time is counted as lost."""
+    import types
+
+    from holdsense.listeners import live
+
+    wall = [1000.0]
+    monkeypatch.setattr(live, "time", types.SimpleNamespace(monotonic=lambda: wall[0]))
+    out = io.StringIO()
+    det = DetectorListener(body_mass_kg=70, detector_factory=ScriptedDetector, views=[PlainView(out)])
+    det.state.watch_stale = True
+    before = [c for c in chunks() if c.t_s[-1] <= 20.0]
+    after = [c for c in chunks() if c.t_s[0] >= 24.0]
+    for c in before:
+        det.on_samples(c)
+    wall[0] += 0.3
+    det.on_status({"link": "reconnecting"})  # the link layer: the port is gone
+    wall[0] += 4.0
+    det.on_status({"link": "ok"})  # reopened; samples not flowing yet (still LINK LOST: stale)
+    det.on_gap(float(after[0].t_s[0]), "lost", 320)
+    det.on_samples(after[0])  # samples again
+    for c in after[1:]:
+        det.on_samples(c)
+    det.stop()
+    lines = out.getvalue().splitlines()
+    lost = [ln for ln in lines if "LINK LOST" in ln]
+    back = [ln for ln in lines if "link back" in ln]
+    assert len(lost) == 1 and "no data from the roller" in lost[0], lines
+    assert len(back) == 1, lines
+    # down from the last samples (0.3 s before the port went) until samples came: 4.3 s; 20 -> 24 s without samples
+    assert back[0].endswith("link back after 4.3 s: 4.0 s of the session without samples, counted as link lost"), \
+        back[0]
+    assert lines.index(lost[0]) < lines.index(back[0])
+
+
 def test_rich_view_refreshes_at_least_ten_times_a_second():
     buf = io.StringIO()
     view = RichView(Console(file=buf, force_terminal=True, width=100))
