@@ -44,6 +44,10 @@ LOCK_TIMEOUT_S = 2.0  # how long to wait for another writer before saying "locke
 #: Key, in the stored analysis JSON, of the inputs the session was scored with (SessionRecord.scored_with).
 #: Inside the JSON rather than new columns: two optional values, and no schema migration for every history.
 SCORED_WITH = "scored_with"
+#: Key, in the stored analysis JSON, of a live session whose recording could not be written to its end (disk
+#: full): {"reason": the error, "kept_s": seconds of session in the recording}. The analysis is then that of
+#: the samples the recording kept. Inside the JSON, as SCORED_WITH: no schema migration for one optional value.
+RECORDING_STOPPED = "recording_stopped"
 
 
 class HistoryError(UserError):
@@ -112,6 +116,13 @@ class SessionRecord:
         """
         inputs = self.analysis.get(SCORED_WITH)
         return dict(inputs) if isinstance(inputs, dict) else None
+
+    @property
+    def recording_stopped(self) -> dict[str, Any] | None:
+        """{"reason": ..., "kept_s": ...} when the session's recording stopped early (it could not be written
+        any further) and the session holds only what it kept; None for a recording written to its end."""
+        v = self.analysis.get(RECORDING_STOPPED)
+        return dict(v) if isinstance(v, dict) else None
 
     @property
     def mean_hold_score(self) -> float | None:

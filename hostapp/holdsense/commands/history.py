@@ -71,6 +71,7 @@ def _session_json(s: SessionRecord) -> dict[str, Any]:
     return {"id": s.id, "started_utc": s.started_utc, "region": s.region, "source": s.source,
             "recording_path": s.recording_path, "summary": s.summary,
             "session_score": s.session_score, "scored_with": s.scored_with,
+            "recording_stopped": s.recording_stopped,
             "hold_scores": [h.get("score") for h in s.holds], "mean_hold_score": s.mean_hold_score,
             "before": s.before.to_dict() if s.before else None, "after": s.after.to_dict() if s.after else None,
             "change": ch.to_dict() if ch else None}
@@ -97,7 +98,8 @@ def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note:
             f"{s.id:>4}  {_local(s.started):<22}  {(s.region or '?'):<11} "
             f"{_mmss(sm.get('duration_s')):>7} {_mmss(sm.get('hold_s')):>8} {len(s.holds):>5} "
             f"{_fmt(sm.get('holds_over_30s')):>4} {_fmt(s.session_score):>5}  {pain:<18} "
-            f"{Path(s.recording_path).name if s.recording_path else '-'}")
+            f"{Path(s.recording_path).name if s.recording_path else '-'}"
+            + (" (stopped early: could not be written)" if s.recording_stopped else ""))
     lines += ["", "Trends per region and week (hold time, mean session score, mean change after - before)",
               f"{'region':<11} {'week of':<10} {'sessions':>8} {'holding':>8} {'≥30s':>4} {'score':>5} "
               f"{'pain Δ':>6} {'ease Δ':>6} {'range Δ':>8}"]

@@ -28,7 +28,8 @@ from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, f
                              parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..errors import UserError
 from ..fmt import lost_note
-from ..coaching.history import SCORED_WITH, History, SessionRecord, default_db_path, file_sha256, utc_now_iso
+from ..coaching.history import (RECORDING_STOPPED, SCORED_WITH, History, HistoryError, SessionRecord, default_db_path,
+                                file_sha256, utc_now_iso)
 from ..messages import Listener
 from ._options import add_connection_options, add_session_options, check_session_options, load_profile_option
 from ..io.registry import open_reader
@@ -333,6 +334,9 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
     ticker = _Ticker(flow, cues)
     listeners: list[Any] = ([writer] if writer is not None else []) + [det, ticker]
     until = Until(listeners, args.duration_s)
+    from ..io.recording import RecordingWriteError
+
+    write_error: RecordingWriteError | None = None
     try:
         if rec is not None:
             det.on_info(source.info)
@@ -346,18 +350,28 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         if device is not None:
             device.start()
         notifier = Notifier(source, [until], timeout_s=0.1)
-        reason = _wait_for_end(notifier, until, interactive=interactive and rec is None)
+        try:
+            reason = _wait_for_end(notifier, until, interactive=interactive and rec is None)
+        except RecordingWriteError as exc:
+            # the disk is full (or the file cannot grow): the session ends here, as record and live end. What the
+            # recording kept is still a session the person rolled: it is stored below, flagged, not thrown away.
+            write_error, reason = exc, "recording stopped"
+            print("The recording cannot be written any further (see the error at the end): the guide stops here.",
+                  flush=True)
         cues(flow.end_guide(ticker.t_s))
     finally:
         cues.close()
         if device is not None:
             device.close()
-    analysis = det.result
-    if analysis is None:
-        raise UserError(f"{recording_path}: no samples arrived: nothing to store")
     # what the scores were computed with, so `holdsense report` of this recording gives the same scores
     # (the body mass may be the answers' or --body-mass, not the header's)
     scored_with = {"body_mass_kg": det.state.body_mass_kg, "profile": args.profile or None}
+    if write_error is not None:
+        analysis = _kept_analysis(recording_path, scored_with, write_error)
+    else:
+        analysis = det.result
+    if analysis is None:
+        raise UserError(f"{recording_path}: no samples arrived: nothing to store")
     analysis = dict(analysis, source=str(recording_path), **{SCORED_WITH: scored_with})
 
     after = answers.test(region, "after")
@@ -368,10 +382,40 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
                            recording_path=str(recording_path), recording_sha256=file_sha256(recording_path),
                            before=None if before.is_empty() else before, after=None if after.is_empty() else after,
                            source=kind)
-    sid = history.add_session(record) if history is not None else None
+    not_stored = None
+    try:
+        sid = history.add_session(record) if history is not None else None
+    except HistoryError as exc:
+        if write_error is None:
+            raise
+        # the same full disk may refuse the history too (SQLite rolls the entry back whole: nothing half-stored)
+        sid, not_stored = None, str(exc)
     print()
-    print(format_summary(record, sid, history.path if history is not None else None, flow, reason))
+    print(format_summary(record, sid, history.path if history is not None else None, flow, reason,
+                         not_stored=not_stored))
+    if write_error is not None:
+        raise UserError(str(write_error) + ("; the session is stored in the history with what was kept"
+                                            if sid is not None else f"; no history entry was stored ({not_stored})"))
     return 0
+
+
+def _kept_analysis(path: Path, scored_with: dict[str, Any], error: Exception) -> dict[str, Any]:
+    """The analysis of what a recording that could not be written to its end kept, flagged with
+    RECORDING_STOPPED, scored as `holdsense report` of that file will score it. A file with nothing usable
+    left is one error line saying that no history entry was stored."""
+    import io
+
+    from ..analysis import analyze_path
+
+    try:
+        # its warnings (a half-written last row) go into the analysis' quality, not on stderr: the one
+        # error line at the end says what happened
+        analysis, _ = analyze_path(str(path), body_mass_kg=scored_with["body_mass_kg"],
+                                   profile=scored_with["profile"], warn=io.StringIO())
+    except UserError as exc:
+        raise UserError(f"{error}; no history entry was stored (the recording holds no session: {exc})") from None
+    kept_s = float((analysis.get("summary") or {}).get("duration_s") or 0.0)
+    return dict(analysis, **{RECORDING_STOPPED: {"reason": str(error), "kept_s": round(kept_s, 1)}})
 
 
 def db_path_folder(history: History) -> Path:
@@ -394,12 +438,16 @@ def _mmss(t_s: float | None) -> str:
     return f"{t // 60}:{t % 60:02d}"
 
 
-def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: CoachingFlow, reason: str) -> str:
-    """The end-of-session summary: totals, each hold, the before/after change, where it is stored."""
+def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: CoachingFlow, reason: str, *,
+                   not_stored: str | None = None) -> str:
+    """The end-of-session summary: totals, each hold, the before/after change, where it is stored.
+
+    not_stored: why a session that should have been stored is not (the history could not be written)."""
     s = rec.summary
     dur = float(s.get("duration_s") or 0.0)
     pct = (lambda v: f"{100 * float(v or 0) / dur:.0f} %") if dur > 0 else (lambda v: "-")
-    lines = [f"Session summary ({rec.region}{', ended early' if reason == 'interrupted' else ''})",
+    early = {"interrupted": ", ended early", "recording stopped": ", the recording stopped early"}.get(reason, "")
+    lines = [f"Session summary ({rec.region}{early})",
              # the length is the whole session, off time included: the three parts add up to it (as in the report)
              f"  {_mmss(dur)} session: holding {_mmss(s.get('hold_s'))} ({pct(s.get('hold_s'))}), "
              f"rolling {_mmss(s.get('roll_s'))} ({pct(s.get('roll_s'))}), "
@@ -415,8 +463,14 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
         lines.append(f"  nudged {flow.stats.nudges} time(s) to stop rolling and hold")
     lines.append("Before → after:")
     lines += [f"  {ln}" for ln in flow.change().lines]
-    if sid is None:
+    stopped = rec.recording_stopped
+    if not_stored is not None:
+        lines.append(f"NOT stored in the history: {not_stored}")
+    elif sid is None:
         lines.append("Not stored in the history (a replay; add --save-history to keep it)")
+    elif stopped is not None:
+        lines.append(f"Stored as session {sid} in {db}, with the first {_mmss(stopped.get('kept_s'))} the recording "
+                     "kept (it could not be written any further), flagged as stopped early")
     else:
         lines.append(f"Stored as session {sid} in {db}")
     lines.append(f"Report: holdsense report {rec.recording_path} -o report.html")

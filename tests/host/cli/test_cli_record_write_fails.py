@@ -57,6 +57,87 @@ def test_record_stops_with_one_error_line_when_the_file_cannot_grow(roller, tmp_
     assert os.path.getsize(out) <= LIMIT_BYTES
 
 
+def test_session_whose_recording_cannot_grow_stores_what_was_kept(roller, tmp_path):
+    """A guided session hits the file size limit: it ends at once with the recording's error line (exit 2),
+    and the history keeps an entry for what the recording kept, flagged as stopped early, scored exactly as
+    `holdsense analyze` scores the kept file (it stored nothing before)."""
+    import json
+
+    r = roller(speed=10.0)
+    out, db, answers = tmp_path / "s.csv", tmp_path / "history.sqlite3", tmp_path / "a.json"
+    answers.write_text(json.dumps({"region": "quads", "before": {"pain": 4}, "after": {"pain": 3}}))
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "session", "--port", r.link, "-o", str(out),
+                        "--answers", str(answers), "--db", str(db), "--sound", "off", "--body-mass", "70"],
+                       capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+                       preexec_fn=file_size_limit, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("holdsense:")]
+    assert len(errors) == 1 and errors[0].startswith(f"holdsense: error: {out}: cannot write the recording: "), \
+        p.stderr
+    assert "stored in the history with what was kept" in errors[0] and "Traceback" not in p.stderr
+    assert "Stored as session 1 in" in p.stdout and "stopped early" in p.stdout, p.stdout[-2000:]
+
+    from holdsense.analysis import analyze_path
+    from holdsense.coaching.history import History
+
+    kept, _ = analyze_path(str(out), body_mass_kg=70.0, warn=None)
+    h = History.open(db, readonly=True)
+    try:
+        (s,) = h.sessions()
+    finally:
+        h.close()
+    assert s.recording_path == str(out.resolve()) and s.after is not None and s.after.pain_0_10 == 3
+    assert s.recording_stopped is not None and "cannot write the recording" in s.recording_stopped["reason"]
+    kept_s = kept["summary"]["duration_s"]
+    assert kept_s > 5 and s.recording_stopped["kept_s"] == pytest.approx(kept_s, abs=0.05)
+    assert s.summary == kept["summary"] and s.holds == kept["holds"]  # what the file kept, nothing more
+    hist = subprocess.run([sys.executable, "-m", "holdsense.cli", "history", "--db", str(db)], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert hist.returncode == 0 and "s.csv (stopped early" in hist.stdout, hist.stdout + hist.stderr
+
+
+def test_session_whose_history_cannot_be_written_either_says_so(roller, tmp_path):
+    """The recording stops early and the history refuses the entry too (here: locked by another program; a full
+    disk refuses it the same way): the one error line says that no history entry was stored, and the summary
+    does not claim otherwise."""
+    import json
+    import sqlite3
+
+    from holdsense.coaching.history import History
+
+    r = roller(speed=10.0)
+    out, db, answers = tmp_path / "s.csv", tmp_path / "history.sqlite3", tmp_path / "a.json"
+    answers.write_text(json.dumps({"region": "quads"}))
+    History.open(db).close()
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--port", r.link, "-o", str(out),
+                             "--answers", str(answers), "--db", str(db), "--sound", "off"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                            preexec_fn=file_size_limit, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    lock = sqlite3.connect(db, isolation_level=None)
+    try:
+        head = ""
+        while "(guiding" not in head:  # the history is open: now another program takes it
+            line = proc.stdout.readline()
+            assert line, head
+            head += line
+        lock.execute("BEGIN EXCLUSIVE")
+        rest, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        lock.close()
+    assert proc.returncode == 2, err
+    errors = [ln for ln in err.splitlines() if ln.startswith("holdsense:")]
+    assert len(errors) == 1 and errors[0].startswith(f"holdsense: error: {out}: cannot write the recording: "), err
+    assert "; no history entry was stored (" in errors[0] and "locked" in errors[0], errors[0]
+    assert "NOT stored in the history" in rest and "Stored as session" not in rest, rest[-1500:]
+    h = History.open(db, readonly=True)
+    try:
+        assert h.sessions() == []
+    finally:
+        h.close()
+
+
 def test_until_keeps_the_recording_when_another_listener_fails(tmp_path):
     """A display (or LSL) listener that raises is detached on its own; the file gets every sample and the
     error is re-raised at the end, after the file is closed."""
