@@ -192,20 +192,44 @@ def _frame_times(cap) -> dict[int, float]:
     return out
 
 
+#: A pause put into the replayed capture's byte stream (a link that delivered nothing for a while): a replay that
+#: ignored the captured timing, or only its gaps, would play the bytes after it early.
+PAUSE_S = 0.6
+
+
+def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Theil-Sen line through (x, y): the median slope of point pairs at least 1 s apart and the median
+    intercept. A scheduling stall on a loaded machine delays a few frames; unlike least squares, the line
+    then stays where the other frames put it."""
+    i, j = np.triu_indices(len(x), 1)
+    far = (x[j] - x[i]) >= 1.0
+    slope = float(np.median((y[j] - y[i])[far] / (x[j] - x[i])[far]))
+    return slope, float(np.median(y - slope * x))
+
+
 @pytest.mark.parametrize("speed", [1.0, 3.0])
 def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
-    """The bytes arrive with the original timing (speed 1) or that timing divided by `speed`: the host times
-    of the replayed frames against the captured ones are a line of slope 1/speed, jitter a few ms."""
+    """The bytes arrive with the original timing (speed 1) or that timing divided by `speed`, a pause in the
+    captured stream included: the host times of the replayed frames against the captured ones lie on a line of
+    slope 1/speed, most within a few ms.
+
+    Judged robustly: a busy machine (both cores loaded by other tests) stalls the replay or the host now and
+    then, which delays a few frames by tens of ms; the rms and max residuals of a least-squares line then
+    failed a correct replay (20 ms rms against 15 ms). The median residual and the share of frames within
+    20 ms are what such stalls barely move, while a replay at the wrong speed (the slope), one that ignores the
+    captured timing (the slope) or only its pauses (half the frames PAUSE_S / speed early) fails them."""
     from holdsense.io.capture import K_END, K_HEADER
     from holdsense.listeners.capture_tap import CaptureWriter
 
     src = read_capture(LIB / "session.hscap")
     short = tmp_path / "short.hscap"
-    t_cut = src.links[0].t_open_s + 5.0  # the first 5 s: handshake, START, streaming
+    t_open = src.links[0].t_open_s
+    t_cut = t_open + 5.0  # the first 5 s: handshake, START, streaming
+    t_pause = t_open + 2.5  # streaming by then: only received bytes follow, no command waits on the host
     w = CaptureWriter(short, clock=lambda: 0.0, session=dict(src.session, duration_s=None))
     for r in src.records:
         if r.t_s < t_cut and r.kind not in (K_HEADER, K_END):
-            w.write_record(r.kind, r.obj if r.obj is not None else r.data, r.t_s)
+            w.write_record(r.kind, r.obj if r.obj is not None else r.data, r.t_s + (PAUSE_S if r.t_s >= t_pause else 0))
     w.close()
     link = str(tmp_path / "roller")
     cap2 = tmp_path / "again.hscap"
@@ -220,12 +244,16 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
     assert len(common) > 150  # SAMPLES frames of 1-2 samples over 4 s
     x = np.array([a[k] for k in common])
     y = np.array([b[k] for k in common])
-    slope, icpt = np.polyfit(x, y, 1)
+    assert (x < t_pause).sum() > 50 and (x > t_pause).sum() > 50  # frames on both sides of the pause
+    slope, icpt = _robust_line(x, y)
     resid = y - (slope * x + icpt)
-    print(f"speed {speed:g}: slope {slope:.4f} (want {1 / speed:.4f}), residual rms {resid.std() * 1e3:.1f} ms, "
-          f"max {np.abs(resid).max() * 1e3:.1f} ms")
+    med_ms = float(np.median(np.abs(resid))) * 1e3
+    within = float(np.mean(np.abs(resid) < 0.020))
+    print(f"speed {speed:g}: slope {slope:.4f} (want {1 / speed:.4f}), residual median {med_ms:.1f} ms, "
+          f"{100 * within:.0f} % within 20 ms (rms {resid.std() * 1e3:.1f} ms, max {np.abs(resid).max() * 1e3:.1f} ms)")
     assert slope == pytest.approx(1 / speed, rel=0.03)
-    assert resid.std() < 0.015 and np.abs(resid).max() < 0.1
+    assert med_ms < 5.0, f"median residual {med_ms:.1f} ms (measured ~1 ms)"
+    assert within >= 0.8, f"only {100 * within:.0f} % of the frames within 20 ms of the captured timing"
 
 
 def test_a_session_longer_than_the_replayed_capture_fails_at_the_capture_end(holdsense_replay, holdsense_session):
