@@ -103,6 +103,24 @@ def parse_body_mass(text: str | float) -> float:
     return round(kg, 3)
 
 
+def plausible_body_mass_kg(value: Any) -> float | None:
+    """A body mass (kg) taken from a file or a device (a recording's `body_mass_kg` metadata, a replay's
+    info), or None when it is absent, not a number, or outside BODY_MASS_RANGE_KG.
+
+    Why: `--body-mass` refuses such values, and a file's value must not slip past that check; the detector
+    would judge pressure against it ("you held at -305 % of your body weight"). None means "not known", so
+    pressure is judged against the rolling load instead, as for a file without the key.
+    """
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    try:
+        kg = float(value)
+    except (TypeError, ValueError):
+        return None
+    lo, hi = BODY_MASS_RANGE_KG
+    return kg if math.isfinite(kg) and lo <= kg <= hi else None
+
+
 def check_units(units: str) -> str:
     """'N', 'kg' or 'lb' (case-insensitive on input; 'n', 'newton', 'lbs', 'kgf' accepted)."""
     key = str(units).strip().lower()

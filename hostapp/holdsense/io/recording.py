@@ -74,11 +74,11 @@ class Recording:
 
     @property
     def body_mass_kg(self) -> float | None:
-        v = self.metadata.get("body_mass_kg")
-        try:
-            return None if v in (None, "") else float(v)
-        except (TypeError, ValueError):
-            return None
+        """The `body_mass_kg` metadata in kg, or None when absent or not a plausible body mass (10-400 kg,
+        as `--body-mass` checks; the reader warns about such a value)."""
+        from ..userprofile import plausible_body_mass_kg
+
+        return plausible_body_mass_kg(self.metadata.get("body_mass_kg"))
 
     @property
     def region(self) -> str | None:
@@ -423,6 +423,14 @@ class RecordingReader:
         deferred, self._head_warnings = self._head_warnings or [], None
         for msg in deferred:
             self._say(msg)
+        mass = self.metadata.get("body_mass_kg")
+        if mass not in (None, ""):
+            from ..userprofile import BODY_MASS_RANGE_KG, plausible_body_mass_kg
+
+            if plausible_body_mass_kg(mass) is None:
+                lo, hi = BODY_MASS_RANGE_KG
+                self._say(f"{self.source}: body_mass_kg {format_meta_value(mass)} is not a plausible body mass "
+                          f"({lo:g}-{hi:g} kg): ignored, pressure is judged against the rolling load")
 
     def _parse_head(self) -> None:
         self._iter = self._lines()

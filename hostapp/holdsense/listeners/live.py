@@ -303,12 +303,10 @@ class DetectorListener(Listener):
     # -- Listener -----------------------------------------------------------------------------
     def on_info(self, info: dict[str, Any]) -> None:
         st = self.state
-        if st.body_mass_kg is None:
-            mass = info.get("body_mass_kg")
-            try:
-                st.body_mass_kg = float(mass) if mass not in (None, "") else None
-            except (TypeError, ValueError):
-                pass
+        if st.body_mass_kg is None:  # (a replayed file's header: checked as `analyze` checks it)
+            from ..userprofile import plausible_body_mass_kg
+
+            st.body_mass_kg = plausible_body_mass_kg(info.get("body_mass_kg"))
         if st.region is None and info.get("region"):
             st.region = str(info["region"])
         name = info.get("device") or info.get("board") or info.get("source")

@@ -5,7 +5,9 @@ is one error line with its row number (never a crash, a MemoryError or a negativ
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -177,3 +179,42 @@ def test_symlink_loops_and_unreadable_files_are_named(tmp_path: Path) -> None:
     locked.chmod(0)
     r = _cli("analyze", str(locked))
     assert r.returncode == 2 and "permission denied" in r.stderr and r.stderr.count("\n") == 1
+
+
+def _held_session(n: int = 4800) -> SampleChunk:
+    """60 s: off, a 45 s still load of 150 N (force only), off."""
+    t = np.arange(n) / 80.0
+    f = np.where((t > 5) & (t < 50), 150.0, 0.0) + np.random.default_rng(0).normal(0, 0.3, n)
+    return SampleChunk(t, np.round(f, 2))
+
+
+@pytest.mark.parametrize("mass", ["-5", "0.5", "nan", "1e9", "seventy"])
+def test_an_implausible_body_mass_in_the_header_is_ignored_with_a_warning(tmp_path: Path, mass: str) -> None:
+    """`--body-mass -5` is refused (docs/options.md: 10-400 kg); the same value in a file's header used to
+    reach the scoring as it was ("you held at -305 % of your body weight", "nan %"). It is now treated as
+    absent, as a header without the key is, and the analysis says why."""
+    from holdsense.analysis import analyze_path, analyze_recording
+
+    path = tmp_path / "s.csv"
+    write_recording(path, _held_session(), {})
+    text = path.read_text().replace("# format: holdsense-recording/1\n",
+                                    f"# format: holdsense-recording/1\n# body_mass_kg: {mass}\n", 1)
+    path.write_text(text)
+    rec = read_recording(path, warn=None)
+    assert rec.body_mass_kg is None
+    note = re.compile(rf"{re.escape(str(path))}: body_mass_kg \S+ is not a plausible body mass \(10-400 kg\): ignored")
+    for a in (analyze_path(str(path), warn=io.StringIO())[0], analyze_recording(rec)):
+        assert a["holds"], a
+        assert all("body weight" not in line for h in a["holds"] for line in h["feedback"]), a["holds"]
+        assert any(note.match(w) for w in a["quality"]["warnings"]), a["quality"]["warnings"]
+    no_key = tmp_path / "plain.csv"
+    write_recording(no_key, _held_session(), {})
+    plain = analyze_recording(read_recording(no_key, warn=None))
+    assert [h["feedback"] for h in plain["holds"]] == [h["feedback"] for h in analyze_recording(rec)["holds"]]
+
+
+def test_a_plausible_body_mass_in_the_header_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    write_recording(path, _held_session(), {"body_mass_kg": 72})
+    rec = read_recording(path, warn=None)
+    assert rec.body_mass_kg == 72 and not rec.warnings

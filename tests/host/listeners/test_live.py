@@ -124,6 +124,16 @@ def test_body_mass_from_recording_info_when_not_given():
     assert given.detector.body_mass_kg == 60  # the command line wins over the file
 
 
+
+@pytest.mark.parametrize("mass", [-5, "nan", 1e9, "seventy"])
+def test_an_implausible_body_mass_in_the_info_is_not_used(mass):
+    """A replayed file's header mass is checked as `analyze` and `--body-mass` check it (10-400 kg): an
+    implausible one counts as unknown, so the profile's mass (or the rolling load) is the reference."""
+    det = DetectorListener(detector_factory=ScriptedDetector, default_body_mass_kg=70)
+    det.on_info({"body_mass_kg": mass})
+    feed_until(det, 1.0)
+    assert det.detector.body_mass_kg == 70
+
 def text_of(state, width=110):
     con = Console(file=io.StringIO(), width=width, record=True, color_system=None)
     con.print(render(state))
