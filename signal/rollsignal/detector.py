@@ -59,8 +59,9 @@ class Detector:
     """Streaming hold/roll detector: `process(chunk) -> events`, `finish() -> events`, `result()`.
 
     `profile`: a Profile, a profile name, or None for "be-patient" v1.
-    `body_mass_kg`: the person's mass, for judging pressure against body weight
-    (None: judged against the rolling load seen so far).
+    `body_mass_kg`: the person's mass in kg, for judging pressure against body weight
+    (None or 0: judged against the rolling load seen so far; a negative or non-finite mass is a
+    ValueError, since every pressure judgement and feedback line would be computed from it).
     `batch_s`: tiny chunks (a BLE notification carries a few samples) are gathered
     until they span this much device time before the stages run, which cuts
     per-call overhead; results are identical for any value (every stage streams
@@ -78,7 +79,7 @@ class Detector:
         if profile is None or isinstance(profile, str):
             profile = load_profile(profile or "be-patient")
         self.profile = profile
-        self.body_mass_kg = float(body_mass_kg) if body_mass_kg else None
+        self.body_mass_kg = _body_mass(body_mass_kg)
         self.config = config or StateConfig(min_hold_s=profile.min_hold_s)
         self.scorer = Scorer(profile)
         self.despiker = Despiker()
@@ -215,6 +216,16 @@ class Detector:
         return {"sample_rate_hz": rate, "gaps": gaps, "saturated_samples": sat, "warnings": warnings}
 
 
+def _body_mass(body_mass_kg: float | None) -> float | None:
+    """The Detector's body mass (kg): None for unknown (None or 0), else a positive finite number."""
+    if not body_mass_kg:
+        return None
+    kg = float(body_mass_kg)
+    if not (math.isfinite(kg) and kg > 0):
+        raise ValueError(f"body_mass_kg must be a positive number of kilograms (or None), not {body_mass_kg!r}")
+    return kg
+
+
 def confirm_lag_s(has_encoder: bool, model: SegmenterModel | str | None = None, min_hold_s: float = 5.0) -> float:
     """How long after a hold's reported (back-dated) start the live detector confirms it, at most but
     for holds whose confidence is slow to reach the reporting threshold (s).
@@ -234,7 +245,10 @@ def confirm_lag_s(has_encoder: bool, model: SegmenterModel | str | None = None, 
 
 def analyze(chunk: SampleChunk, body_mass_kg: float | None = None,
             profile: Profile | str | None = None) -> AnalysisResult:
-    """Analyse a whole recording: exactly what a Detector fed the same samples ends up reporting."""
+    """Analyse a whole recording: exactly what a Detector fed the same samples ends up reporting.
+
+    `body_mass_kg` (kg) and `profile` as for `Detector`; samples as for `Detector.process`.
+    """
     det = Detector(profile=profile, body_mass_kg=body_mass_kg, progress_events=False)
     det.process(chunk)
     det.finish()

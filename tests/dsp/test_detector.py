@@ -272,3 +272,14 @@ def test_knee_bends_in_bouts_are_a_moving_limb_not_drift(encoder: bool) -> None:
     (h,) = analyze(ch).holds
     assert any("Moving a related limb while holding is fine" in f for f in h["feedback"]), h["feedback"]
     assert not any("drifted" in f or "varied" in f for f in h["feedback"]), h["feedback"]
+
+
+@pytest.mark.parametrize("mass", [-5.0, float("nan"), float("inf")])
+def test_an_impossible_body_mass_is_refused(mass: float) -> None:
+    """A negative or non-finite body mass used to be taken as it was: every hold's pressure line then read
+    "you held at -305 % (or nan %) of your body weight". None and 0 still mean "not known"."""
+    chunk = dsp_synth.session([("off", 3), ("roll", 10), ("hold", 12), ("off", 3)], encoder=True, seed=1)[0]
+    with pytest.raises(ValueError, match="body_mass_kg must be a positive number"):
+        analyze(chunk, body_mass_kg=mass)
+    unknown = analyze(chunk, body_mass_kg=None).to_dict()
+    assert analyze(chunk, body_mass_kg=0).to_dict() == unknown
