@@ -298,16 +298,46 @@ def assert_same_samples(actual: Any, expected: Any, *, t_atol_s: float = 0.0) ->
 
     a = getattr(actual, "samples", actual)
     b = getattr(expected, "samples", expected)
-    assert len(a) == len(b), f"{len(a)} samples, expected {len(b)}"
+    if len(a) != len(b):
+        n = min(len(a), len(b))
+        end = (f"; the first {n} agree in t_s" if np.array_equal(a.t_s[:n], b.t_s[:n])
+               else "") if n else ""
+        raise AssertionError(f"{len(a)} samples, expected {len(b)}{end}")
     for col in SAMPLE_COLUMNS:
         x, y = getattr(a, col), getattr(b, col)
-        assert (x is None) == (y is None), f"{col}: present in only one of them"
+        if (x is None) != (y is None):
+            raise AssertionError(f"{col}: present in only one of them "
+                                 f"({'expected' if x is None else 'actual'} has it)")
         if x is None:
             continue
-        if col == "t_s" and t_atol_s:
-            np.testing.assert_allclose(x, y, rtol=0, atol=t_atol_s, err_msg=col)
+        tol = t_atol_s if col == "t_s" else 0.0
+        if x.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                same = (np.abs(x - y) <= tol) | (np.isnan(x) & np.isnan(y))
         else:
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f"{col} differs"
+            same = x == y
+        bad = np.flatnonzero(~same)
+        if len(bad):
+            raise AssertionError(_sample_diff(col, x, y, bad, a.t_s, tol))
+
+
+def _sample_diff(col: str, x: Any, y: Any, bad: Any, t_s: Any, tol: float) -> str:
+    """The failure message of assert_same_samples: how many samples differ, the first few with both values,
+    and for floats the largest difference (a rounding to the recording's decimals shows as a tiny one)."""
+    import numpy as np
+
+    i = int(bad[0])
+    rows = ", ".join(f"#{int(k)} (t_s {t_s[k]:.6f}): {x[k].item()!r} != {y[k].item()!r}" for k in bad[:3])
+    msg = f"{col} differs in {len(bad)} of {len(x)} samples" + (f" (t_atol_s {tol:g})" if tol else "")
+    msg += f", first at sample {i}: {rows}" + (" ..." if len(bad) > 3 else "")
+    if x.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            d = np.abs(x[bad] - y[bad])
+        if np.isfinite(d).any():
+            msg += f"; largest difference {np.nanmax(d):.3g}"
+        if np.isnan(d).any():
+            msg += f"; {int(np.isnan(d).sum())} missing (NaN) on one side only"
+    return msg
 
 
 # --------------------------------------------------------------------------------------- fixtures

@@ -23,6 +23,7 @@ from holdsense.listeners.capture_tap import CaptureWriter
 from holdsense.io.recording import read_recording
 from holdsense.link.transport import Transport
 from holdsense.pytest_plugin import assert_same_samples
+from rollsignal import SampleChunk
 
 LIB = Path(__file__).resolve().parents[2] / "captures"
 NAMES = ["session", "limb", "dropout", "reconnect", "corrupt", "reboot"]
@@ -349,6 +350,35 @@ def test_assert_holds_helper_messages():
     # a recording or capture path is analysed
     assert_holds(str(LIB / "session.hscap"), read_holds(LIB / "session.csv.gz"), start_tol_s=0, duration_tol_s=0)
 
+
+
+def test_assert_same_samples_says_where_and_by_how_much():
+    """Its failures used to read only "t_s differs" / "force_n differs": not which sample, not the values, not
+    whether it is a rounding (a Session's samples against a recording's written decimals) or real damage."""
+    from holdsense.pytest_plugin import assert_same_samples
+
+    t = np.arange(10) / 80.0
+    a = SampleChunk(t, np.arange(10.0), flags=np.zeros(10, np.uint8))
+    assert_same_samples(a, SampleChunk(t.copy(), np.arange(10.0)))
+    with pytest.raises(AssertionError, match=r"^force_n differs in 2 of 10 samples, first at sample 3: "
+                                             r"#3 \(t_s 0.037500\): 3.0 != 3.25, #7 \(t_s 0.087500\): 7.0 != nan; "
+                                             r"largest difference 0.25; 1 missing \(NaN\) on one side only$"):
+        f = np.arange(10.0)
+        f[3], f[7] = 3.25, np.nan
+        assert_same_samples(a, SampleChunk(t, f))
+    with pytest.raises(AssertionError, match=r"^t_s differs in 10 of 10 samples \(t_atol_s 1e-06\), first at "
+                                             r"sample 0: .* \.\.\.; largest difference 0.001$"):
+        assert_same_samples(a, SampleChunk(t + 1e-3, np.arange(10.0)), t_atol_s=1e-6)
+    assert_same_samples(a, SampleChunk(t + 1e-3, np.arange(10.0)), t_atol_s=2e-3)
+    with pytest.raises(AssertionError, match=r"^flags differs in 1 of 10 samples, first at sample 9: #9 "
+                                             r"\(t_s 0.112500\): 0 != 2$"):
+        fl = np.zeros(10, np.uint8)
+        fl[9] = 2
+        assert_same_samples(a, SampleChunk(t, np.arange(10.0), flags=fl))
+    with pytest.raises(AssertionError, match=r"^angle_deg: present in only one of them \(expected has it\)$"):
+        assert_same_samples(a, SampleChunk(t, np.arange(10.0), angle_deg=np.zeros(10)))
+    with pytest.raises(AssertionError, match=r"^9 samples, expected 10; the first 9 agree in t_s$"):
+        assert_same_samples(a.slice(0, 9), a)
 
 def read_holds(path):
     from holdsense.analysis import analyze_recording
