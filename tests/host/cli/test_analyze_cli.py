@@ -160,3 +160,16 @@ def test_gap_warning_says_how_a_bridged_gap_was_counted(tmp_path: Path) -> None:
     (warning,) = [w for w in obj["quality"]["warnings"] if "link gap" in w]
     assert "s bridged, longer ones counted as off" not in warning, warning
     assert "up to 15 s when the same state resumed" in warning, warning
+
+
+def test_every_top_level_key_of_the_json_is_in_the_contract() -> None:
+    """contracts.md §3 is what other tools code against: `region` (from the recording's metadata) was printed
+    by `analyze --json` but named nowhere in §3."""
+    text = (ROOT / "docs" / "contracts.md").read_text()
+    section = text[text.index("## 3."):text.index("## 4.")]
+    r = cli("analyze", str(DEMO), "--json")
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert obj.get("region") == "quads"
+    missing = [k for k in obj if f'"{k}"' not in section and f"`{k}`" not in section]
+    assert not missing, f"analyze --json prints {missing}, which contracts.md §3 does not name"
