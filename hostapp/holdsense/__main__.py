@@ -1,7 +1,8 @@
-"""`python -m holdsense ARGS` runs the `holdsense` command (the same as the console script), e.g. from a
-virtual environment whose bin/ is not on PATH."""
+"""`python -m holdsense ...`: the `holdsense` console script, for environments whose scripts folder is not on
+PATH (or to pick the interpreter explicitly)."""
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -68,11 +68,17 @@ def test_no_help_text_shows_a_doubled_percent_sign(monkeypatch: pytest.MonkeyPat
     assert "light-pressure band, 10-25 % of body weight" in texts["profile"]
 
 
-def test_python_dash_m_holdsense_runs_the_command() -> None:
-    """`python -m holdsense` is the `holdsense` command (it used to fail: 'No module named holdsense.__main__')."""
-    out = subprocess.run([sys.executable, "-m", "holdsense", "--version"], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0 and out.stdout.startswith("holdsense "), out.stderr
-    out = subprocess.run([sys.executable, "-m", "holdsense", "analyze", "--body-mass", "-5", "x.csv"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and out.stderr.startswith("holdsense: error: argument --body-mass"), out.stderr
+def test_python_dash_m_holdsense_is_the_console_script() -> None:
+    """`python -m holdsense` (no scripts folder on PATH, or a chosen interpreter) runs the same CLI, with the same
+    program name and exit codes, and stays as light as `holdsense --help`."""
+    out = subprocess.run([sys.executable, "-m", "holdsense", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("usage: holdsense "), out.stderr
+    bad = subprocess.run([sys.executable, "-m", "holdsense", "analyze", "/nonexistent.csv"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("holdsense: error: /nonexistent.csv"), bad.stderr
+    code = ("import runpy, sys, contextlib, io\nsys.argv = ['holdsense', '--help']\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    runpy.run_module('holdsense', run_name='__main__')\n"
+            f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n")
+    mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert not mods.stdout.split(), mods.stdout
