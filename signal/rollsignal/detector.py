@@ -127,7 +127,13 @@ class Detector:
         return ev
 
     def process(self, chunk: SampleChunk) -> list[Event]:
-        """Feed samples (device time, non-decreasing); returns the events they caused, in time order."""
+        """Feed samples; returns the events they caused, in time order.
+
+        `chunk.t_s` is device time in seconds, finite and never decreasing within and across chunks (a
+        recording's `t_s`, contracts.md §1). This is not checked here (it would cost every live chunk):
+        times going backwards or NaN give a wrong analysis without an error, so check data of unknown
+        origin first (holdsense does, `holdsense.inputcheck.check_times`).
+        """
         if self._finished:
             raise RuntimeError("Detector.process() after finish()")
         if len(chunk) == 0:

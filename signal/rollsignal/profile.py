@@ -31,18 +31,23 @@ class Profile:
 
     @property
     def criteria(self) -> dict[str, Any]:
+        """The scoring criteria (duration, pressure, steadiness, stillness), each with its weight and the
+        guidance it cites: what a hold's `score` and `feedback` are computed from."""
         return self.data["criteria"]
 
     @property
     def safety(self) -> dict[str, Any]:
+        """The safety limits (force against body weight and the rolling load) behind the `warning` events."""
         return self.data["safety"]
 
     @property
     def session(self) -> dict[str, Any]:
+        """The session-level rules behind the summary's `session_score` and `advice`."""
         return self.data["session"]
 
     @property
     def min_hold_s(self) -> float:
+        """The shortest still, loaded stretch that counts as a hold (s; 5 in "be-patient")."""
         return float(self.data["hold"]["min_s"])
 
     def source_text(self) -> str:

@@ -72,6 +72,8 @@ class SampleChunk:
 
     @property
     def has_angle(self) -> bool:
+        """True when the chunk carries the shell encoder's angle (then the detector judges stillness from the
+        roller's position rather than from force alone)."""
         return self.angle_deg is not None
 
     def slice(self, start: int, stop: int) -> "SampleChunk":

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 from ..errors import DeviceError
 from ..messages import Gap, Info, Message, Samples, Status
-from .frames import PROTO_MAJOR, Cmd, Frame, FrameDecoder, FrameError, FrameType, SampleUnpacker, decode_raw
+from .frames import PROTO_MAJOR, Calibration, Cmd, Frame, FrameDecoder, FrameError, FrameType, SampleUnpacker, decode_raw
 from .commands import (DeviceInfo, Reply, check_compatible, encode_command, parse_info, parse_reply, parse_status,
                        parse_tare)
 from .transport import LinkLost, Transport
@@ -356,11 +356,14 @@ class Device:
     # ------------------------------------------------------------------ properties
     @property
     def has_encoder(self) -> bool:
+        """True when the roller has the AS5600 shell encoder (samples carry `angle_deg`; holds get travel and
+        spot in cm): the detector then judges stillness from the roller's position, not from force alone."""
         return bool(self.info and self.info.has_encoder)
 
     @property
-    def calibration(self):
-        """The device's calibration as it is now (tare changes it announced included)."""
+    def calibration(self) -> Calibration | None:
+        """The device's calibration as it is now (tare changes it announced included); None before the
+        handshake. Why: samples arrive as raw ADC counts and become newtons with it (contracts.md §1)."""
         return self.unpacker.latest_calibration
 
     def stats(self) -> dict[str, Any]:
@@ -485,6 +488,8 @@ class Device:
         self.command(Cmd.START)
 
     def stop_streaming(self) -> None:
+        """Send STOP and stay connected (samples already queued may still arrive). Unlike `close()`, the link
+        stays open for commands; a reconnect no longer restarts streaming."""
         self._want_streaming = False
         self.command(Cmd.STOP)
 
@@ -498,21 +503,36 @@ class Device:
         return res
 
     def battery(self) -> dict[str, Any]:
+        """{"battery_mv": millivolts, "battery_pct": percent}; either is None when the roller does not
+        measure it (protocol.md §5 BATTERY)."""
         return self.command(Cmd.BATTERY).result
 
     def status(self, clear: bool = False) -> dict[str, Any]:
+        """The roller's own counters and state (protocol.md §4): battery, `state` ("stopped"/"streaming"/
+        "idle"), `samples_total`, `dropped_total`, `errors` (names of the sticky error bits), `rate_hz` (the
+        measured sample rate, Hz), `uptime_s`, ... `clear`: reset the sticky error bits after reporting them."""
         return self.command(Cmd.STATUS, clear=clear).result
 
     def set_rate(self, rate_hz: int) -> int:
+        """Set the HX711's nominal rate, 10 or 80 samples/s (kept on the roller); returns the rate set.
+        DeviceError ("unsupported") when the board's RATE pin is not wired. Works while streaming."""
         return self.command(Cmd.SET_RATE, rate_hz=rate_hz).result
 
     def cue(self, pattern: str | int, repeat: int = 1) -> None:
+        """Beep and/or flash on the roller, for a person lying on it who is not looking at a screen:
+        `pattern` "off", "beep", "double", "long", "release" (release window reached) or "led", or its
+        number 0-5 (protocol.md §5 CUE); `repeat` 1-10 times."""
         self.command(Cmd.CUE, pattern=pattern, repeat=repeat)
 
-    def get_calibration(self):
+    def get_calibration(self) -> Calibration:
+        """The calibration block stored on the roller (GET_CAL): `tare_counts`, `counts_to_n` (N per count,
+        ascending powers), `residual_n` (N, None when unknown), `fitted`."""
         return self.command(Cmd.GET_CAL).result
 
-    def set_calibration(self, calibration) -> Any:
+    def set_calibration(self, calibration: Calibration | dict[str, Any]) -> Calibration:
+        """Store a calibration on the roller (SET_CAL; refused over BLE unless enabled over USB) and convert
+        later samples with it; returns the block as stored. Its `tare_counts` becomes the zero at once
+        (protocol.md §4a: not sample-exact while streaming)."""
         cal = self.command(Cmd.SET_CAL, calibration=calibration).result
         self.unpacker.set_calibration(cal)
         return cal
