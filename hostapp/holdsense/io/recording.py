@@ -767,7 +767,8 @@ def _parse_slow(rows: list[str], columns: list[str], numeric_idx: list[int], sou
     for k, ln in enumerate(rows):
         fields = ln.split(",")
         if len(fields) != ncol:
-            raise RecordingError(f"{source}: line {lineno(k)}: expected {ncol} fields, found {len(fields)}")
+            raise RecordingError(_comment_row(ln, source, lineno(k))
+                                 or f"{source}: line {lineno(k)}: expected {ncol} fields, found {len(fields)}")
         for m, j in enumerate(numeric_idx):
             cell = fields[j].strip()
             if cell == "":
@@ -776,11 +777,21 @@ def _parse_slow(rows: list[str], columns: list[str], numeric_idx: list[int], sou
             try:
                 v = float(cell)
             except ValueError:
-                raise RecordingError(
-                    f"{source}: line {lineno(k)}: column {columns[j]}: {cell!r} is not a number") from None
+                raise RecordingError(_comment_row(ln, source, lineno(k)) or
+                                     f"{source}: line {lineno(k)}: column {columns[j]}: {cell!r} is not a number"
+                                     ) from None
             out[k, m] = v  # ±inf as numpy's and pyarrow's parsers read it: the time checks and the analysis's
             # impossible-value check (inputcheck) judge it, whichever parser read the block
     return out
+
+
+def _comment_row(line: str, source: str, lineno: int) -> str | None:
+    """The error for a row that cannot be read because it is a `#` line after the header (contracts.md §1 puts
+    metadata and comments before it); None for any other row."""
+    if not line.lstrip().startswith("#"):
+        return None
+    return (f"{source}: line {lineno}: a '#' line after the header row: metadata and comments go before the "
+            f"header (contracts.md §1)")
 
 
 class RecordingWriter(Listener):
