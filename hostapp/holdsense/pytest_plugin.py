@@ -98,7 +98,7 @@ class RollerHandle:
         out = []
         for h in holds:
             a, b = max(h["start_s"], t0), min(h["end_s"], t1)
-            if b - a >= 5.0:  # a hold needs 5 s to count (contracts.md §2)
+            if b - a >= 5.0:  # a hold needs 5 s to count (contracts.md §3)
                 h.update(start_s=round(a - t0, 3), end_s=round(b - t0, 3), duration_s=round(b - a, 3))
                 out.append(h)
         return out
@@ -422,8 +422,8 @@ def holdsense_replay() -> Iterator[Callable[..., RollerHandle]]:
 
 @pytest.fixture
 def holdsense_session() -> Callable[..., Session]:
-    """`holdsense_session(roller_or_port, duration_s, *, body_mass_kg=None)`: record and analyse (see
-    `record_session`)."""
+    """`holdsense_session(roller_or_port, duration_s, *, body_mass_kg=None, timeout_s=None, profile=None)`:
+    record and analyse (see `record_session`)."""
     return record_session
 
 

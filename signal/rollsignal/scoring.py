@@ -235,5 +235,5 @@ class Scorer:
         return {"duration_s": round(duration, 2), "hold_s": round(tot["hold"], 2), "roll_s": round(tot["roll"], 2),
                 "off_s": round(tot["off"], 2),
                 # of off_s, the time without samples (the off segments' lost_s): a lost link, not a step-off
-                "lost_s": round(sum(s.get("lost_s", 0.0) for s in segments), 2), "holds": len(holds), "holds_over_30s": over,
+                "lost_s": round(sum((s.get("lost_s", 0.0) for s in segments), 0.0), 2), "holds": len(holds), "holds_over_30s": over,
                 "session_score": session_score, "advice": advice}

@@ -283,3 +283,11 @@ def test_an_impossible_body_mass_is_refused(mass: float) -> None:
         analyze(chunk, body_mass_kg=mass)
     unknown = analyze(chunk, body_mass_kg=None).to_dict()
     assert analyze(chunk, body_mass_kg=0).to_dict() == unknown
+
+
+def test_the_summarys_seconds_are_floats_even_for_no_samples() -> None:
+    """A reader of the JSON gets the same type for every seconds field whatever the session (lost_s was the
+    int 0 for an empty recording, 0.0 elsewhere)."""
+    for ch in (SampleChunk(t_s=np.empty(0), force_n=np.empty(0)), dsp_synth.standard()[0]):
+        s = analyze(ch).to_dict()["summary"]
+        assert all(type(s[k]) is float for k in ("duration_s", "hold_s", "roll_s", "off_s", "lost_s")), s

@@ -68,8 +68,12 @@ def command_args(cmd: Cmd, **kw: Any) -> bytes:
     if cmd == Cmd.CUE:
         pattern, repeat = take("pattern", "repeat", defaults={"repeat": 1})
         if isinstance(pattern, str):
+            if pattern not in CUE_PATTERNS:  # a typo is the caller's, not a missing key of ours
+                raise ValueError(f"CUE: unknown pattern {pattern!r}; one of {', '.join(CUE_PATTERNS)} or 0-5")
             pattern = CUE_PATTERNS[pattern]
-        return struct.pack("<BB", pattern, repeat)
+        if not (0 <= int(pattern) <= 255 and 0 <= int(repeat) <= 255):
+            raise ValueError(f"CUE: pattern {pattern} and repeat {repeat} must each fit a byte")
+        return struct.pack("<BB", int(pattern), int(repeat))
     if cmd == Cmd.IDLE:
         a, d, c, at = take("idle_after_s", "decimation", "load_counts", "auto_tare_after_s",
                            defaults={"auto_tare_after_s": None})

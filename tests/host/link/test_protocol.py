@@ -318,3 +318,13 @@ def test_a_bad_frame_in_a_read_is_counted_and_the_rest_decoded():
     got = dec.feed(b"".join(wires[:10]) + bytes(corrupt) + b"".join(wires[11:]))
     assert [f.seq for f in got] == [k for k in range(30) if k != 10]
     assert dec.errors == 1 and dec.frames == 29
+
+
+def test_an_unknown_cue_pattern_is_a_value_error_naming_the_patterns() -> None:
+    """`Device.cue("typo")` used to raise a bare KeyError('typo'); a library user gets what to write instead."""
+
+    with pytest.raises(ValueError, match=r"unknown pattern 'typo'; one of off, beep, double, long, release, led"):
+        C.command_args(C.Cmd.CUE, pattern="typo")
+    with pytest.raises(ValueError, match="fit a byte"):
+        C.command_args(C.Cmd.CUE, pattern=1, repeat=300)
+    assert C.command_args(C.Cmd.CUE, pattern="release", repeat=2) == bytes((4, 2))
