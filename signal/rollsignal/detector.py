@@ -100,6 +100,9 @@ class Detector:
         self._finished = False
         self._t_first: float | None = None
         self._t_last: float | None = None
+        self._t_max = -math.inf  # latest device time accepted so far
+        #: samples dropped because their device time was missing or went backwards (quality warning)
+        self.out_of_order = 0
 
     def _machine(self, has_encoder: bool) -> StateMachine:
         if self.sm is None:
@@ -130,12 +133,16 @@ class Detector:
         """Feed samples; returns the events they caused, in time order.
 
         `chunk.t_s` is device time in seconds, finite and never decreasing within and across chunks (a
-        recording's `t_s`, contracts.md §1). This is not checked here (it would cost every live chunk):
-        times going backwards or NaN give a wrong analysis without an error, so check data of unknown
-        origin first (holdsense does, `holdsense.inputcheck.check_times`).
+        recording's `t_s`, contracts.md §1). A sample whose time is not finite, or earlier than a sample
+        already fed, is dropped and counted in `quality.warnings` (the rest of the stream is analysed as
+        if it had never come: the same whatever the chunking); `holdsense analyze` refuses such a file
+        instead (`holdsense.inputcheck.check_times`).
         """
         if self._finished:
             raise RuntimeError("Detector.process() after finish()")
+        if len(chunk) == 0:
+            return []
+        chunk = self._in_time_order(chunk)
         if len(chunk) == 0:
             return []
         if self._t_first is None:
@@ -149,6 +156,21 @@ class Detector:
         if self._t_last - float(self._queue[0].t_s[0]) < self.batch_s:
             return []
         return self._run_queue()
+
+    def _in_time_order(self, chunk: SampleChunk) -> SampleChunk:
+        """The chunk without samples whose time is not finite or is before the latest time accepted."""
+        t = chunk.t_s
+        # (NaN anywhere makes a comparison False, so the usual ordered chunk costs one diff)
+        if t[0] >= self._t_max and (len(t) < 2 or bool((np.diff(t) >= 0).all())):
+            self._t_max = float(t[-1])
+            return chunk
+        tt = np.where(np.isfinite(t), t, -math.inf)
+        before = np.maximum.accumulate(np.concatenate(([self._t_max], tt)))
+        keep = np.isfinite(t) & (t >= before[:-1])
+        self._t_max = float(before[-1])
+        self.out_of_order += int(np.count_nonzero(~keep))
+        return SampleChunk(t[keep], chunk.force_n[keep], None if chunk.angle_deg is None else chunk.angle_deg[keep],
+                           chunk.flags[keep], None if chunk.raw_counts is None else chunk.raw_counts[keep])
 
     def _run_queue(self) -> list[Event]:
         if not self._queue:
@@ -212,6 +234,9 @@ class Detector:
                             "counted as off (link lost)")
         if sat:
             warnings.append(f"{sat} saturated sample(s) ignored: the load cell was over its range")
+        if self.out_of_order:
+            warnings.append(f"{self.out_of_order} sample(s) dropped: their device time was missing or went "
+                            "backwards (t_s must be finite and never decrease)")
         if self.despiker.spikes:
             warnings.append(f"{self.despiker.spikes} spurious ADC reading(s) removed")
         if abs(self.autozero.max_abs_offset_n) > 5.0:

@@ -568,3 +568,16 @@ def test_hold_end_moves_back_by_the_fitted_offset_and_streams_exactly() -> None:
         assert ended == [h["end_s"] for h in a.holds]
     enc = sim.simulate("standard", 101, rate_hz=80.0, encoder=True, duration_s=300.0).samples
     assert _whole(on, enc).result().to_dict("x") == _whole(off, enc).result().to_dict("x")
+
+
+def test_the_docs_give_the_packaged_models_reporting_threshold() -> None:
+    """architecture.md and detector.md quote the packaged model's reporting threshold; they said 0.3 for a
+    model whose file says 0.5."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    thr = load_model().min_confidence("force")
+    arch = (docs / "architecture.md").read_text()
+    det = (docs / "detector.md").read_text()
+    assert f"reporting threshold, {thr:g} in the packaged model" in arch
+    assert f"reporting threshold {thr:g}," in det

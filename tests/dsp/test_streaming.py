@@ -178,3 +178,35 @@ def test_lost_link_time_streams_exactly(encoder: bool) -> None:
         det.process(c)
     det.finish()
     assert det.result().to_dict("x") == batch.to_dict("x")
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_samples_out_of_time_order_are_dropped_the_same_whatever_the_chunking(encoder: bool) -> None:
+    """Device time that goes backwards or is NaN (a library user's data; holdsense's readers refuse such
+    files): those samples are dropped and counted, and the rest is analysed exactly as if they had never
+    come, whole or in random chunks. Before, a backwards step silently cut a hold short."""
+    clean = _session(encoder, 80.0)
+    rng = np.random.default_rng(11)
+    n = len(clean)
+    bad_at = np.sort(rng.choice(np.arange(10, n - 10), 40, replace=False))
+    t = clean.t_s.copy()
+    ins_t = t[bad_at] - rng.uniform(0.05, 3.0, len(bad_at))  # earlier than the sample before them
+    ins_t[::5] = np.nan
+    take = np.insert(np.arange(n), bad_at, bad_at)  # an inserted sample copies its neighbour's values,
+    ins = np.insert(np.zeros(n, bool), bad_at, True)  # far off them, so that keeping it would show
+    dirty = SampleChunk(np.insert(t, bad_at, ins_t), clean.force_n[take] + np.where(ins, 150.0, 0.0),
+                        None if clean.angle_deg is None else clean.angle_deg[take] + np.where(ins, 90.0, 0.0),
+                        clean.flags[take])
+    ref = analyze(clean).to_dict()
+    for chunks in ([dirty], dirty.split(_sizes(rng, len(dirty)))):
+        det = Detector(progress_events=False)
+        for c in chunks:
+            det.process(c)
+        det.finish()
+        got = det.result().to_dict()
+        assert det.out_of_order == len(bad_at)
+        warn = [w for w in got["quality"]["warnings"] if "went backwards" in w]
+        assert warn == [f"{len(bad_at)} sample(s) dropped: their device time was missing or went backwards "
+                        "(t_s must be finite and never decrease)"]
+        got["quality"]["warnings"].remove(warn[0])
+        assert got == ref
