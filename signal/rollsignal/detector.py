@@ -22,7 +22,7 @@ from .events import Event, HoldProgress
 from .filters import LowPass
 from .frames import Frames
 from .profile import Profile, load_profile
-from .resample import Resampler
+from .resample import AngleUnwrap, Resampler
 from .segmenter import Segmenter, SegmenterModel, load_model
 from .scoring import Scorer
 from .statemachine import StateConfig, StateMachine
@@ -83,6 +83,7 @@ class Detector:
         self.config = config or StateConfig(min_hold_s=profile.min_hold_s)
         self.scorer = Scorer(profile)
         self.despiker = Despiker()
+        self.unwrap = AngleUnwrap()
         self.resampler = Resampler()
         self.lowpass = LowPass()
         self.autozero = AutoZero()
@@ -142,7 +143,7 @@ class Detector:
             raise RuntimeError("Detector.process() after finish()")
         if len(chunk) == 0:
             return []
-        chunk = self._in_time_order(chunk)
+        chunk = self.unwrap.process(self._in_time_order(chunk))
         if len(chunk) == 0:
             return []
         if self._t_first is None:
@@ -237,6 +238,9 @@ class Detector:
         if self.out_of_order:
             warnings.append(f"{self.out_of_order} sample(s) dropped: their device time was missing or went "
                             "backwards (t_s must be finite and never decrease)")
+        if self.unwrap.wraps:
+            warnings.append(f"angle_deg wrapped at 360 degrees {self.unwrap.wraps} time(s) and was unwrapped "
+                            "(a recording's angle should be cumulative)")
         if self.despiker.spikes:
             warnings.append(f"{self.despiker.spikes} spurious ADC reading(s) removed")
         if abs(self.autozero.max_abs_offset_n) > 5.0:

@@ -122,6 +122,46 @@ class _Track:
         return j, t_left, t_right, gather
 
 
+class AngleUnwrap:
+    """Undo an angle that wraps at 360 degrees (contracts.md §1 asks for a cumulative angle; a third-party
+    recording may give the sensor's 0-360 reading, which jitters between 359.9 and 0.1 while the roller is
+    still and would read as 47 cm of travel). Between two valid samples at most `max_dt_s` apart a step of
+    more than 180 degrees is taken as a wrap: rolling turns the shell by at most ~80 degrees in 0.35 s
+    (0.3 m/s on a 7.5 cm radius), so a real cumulative angle never makes such a step, and across a longer
+    gap nothing is assumed. Streaming: each decision looks at one pair of samples, whatever the chunking.
+    """
+
+    def __init__(self, max_dt_s: float = 0.35) -> None:
+        self.max_dt_s = max_dt_s
+        self._t = math.nan  # last valid angle sample: time, raw value, offset added to it
+        self._raw = math.nan
+        self._off = 0.0
+        self.wraps = 0
+
+    def process(self, chunk: SampleChunk) -> SampleChunk:
+        """The chunk with its angle unwrapped (the same chunk when nothing wraps)."""
+        a = chunk.angle_deg
+        if a is None or len(a) == 0:
+            return chunk
+        ok = np.isfinite(a)
+        ta, va = chunk.t_s[ok], a[ok]
+        if len(va) == 0:
+            return chunk
+        d = np.diff(va, prepend=self._raw)
+        dt = np.diff(ta, prepend=self._t)
+        with np.errstate(invalid="ignore"):  # the stream's first sample: NaN step
+            turns = np.where((np.abs(d) > 180.0) & (dt <= self.max_dt_s), -np.round(d / 360.0), 0.0)
+        self._t, self._raw = float(ta[-1]), float(va[-1])
+        if not turns.any() and self._off == 0.0:  # (the usual case: a cumulative angle, no copy)
+            return chunk
+        self.wraps += int(np.count_nonzero(turns))
+        off = self._off + 360.0 * np.cumsum(turns)
+        self._off = float(off[-1])
+        out = a.copy()
+        out[ok] = va + off
+        return SampleChunk(chunk.t_s, chunk.force_n, out, chunk.flags, chunk.raw_counts)
+
+
 class Resampler:
     """Streaming resampler from SampleChunk to Frames (force and, if present, roller position).
 

@@ -210,3 +210,37 @@ def test_samples_out_of_time_order_are_dropped_the_same_whatever_the_chunking(en
                         "(t_s must be finite and never decrease)"]
         got["quality"]["warnings"].remove(warn[0])
         assert got == ref
+
+
+def test_an_angle_that_wraps_at_360_is_unwrapped_the_same_whatever_the_chunking() -> None:
+    """A third-party recording with the sensor's 0-360 reading instead of a cumulative angle (against
+    contracts.md §1): every wrap, and the jitter across 0 of a roller at rest there, read as 47 cm of
+    travel and broke the holds. The angle is unwrapped, with a warning, and gives the cumulative angle's
+    analysis; a real cumulative angle is left alone, also where it jumps across a link gap."""
+    clean = _session(True, 80.0)
+    assert clean.angle_deg is not None
+    # start the angle near 0 and add jitter, so that a still roller's reading hops across the wrap
+    rng = np.random.default_rng(5)
+    cum = clean.angle_deg - clean.angle_deg[0] + rng.normal(0.0, 0.3, len(clean))
+    cum_ch = SampleChunk(clean.t_s, clean.force_n, cum, clean.flags)
+    wrapped = SampleChunk(clean.t_s, clean.force_n, np.mod(cum, 360.0), clean.flags)
+    ref = analyze(cum_ch).to_dict()
+    assert not any("wrapped" in w for w in ref["quality"]["warnings"])
+    for chunks in ([wrapped], wrapped.split(_sizes(rng, len(wrapped)))):
+        det = Detector(progress_events=False)
+        for c in chunks:
+            det.process(c)
+        det.finish()
+        got = det.result().to_dict()
+        assert det.unwrap.wraps > 10
+        warn = [w for w in got["quality"]["warnings"] if "wrapped at 360" in w]
+        assert len(warn) == 1
+        got["quality"]["warnings"].remove(warn[0])
+        assert got == ref
+    # a cumulative angle that moves 400 degrees across a 2 s link gap is not "unwrapped"
+    t = np.concatenate((np.arange(0, 10, 0.0125), np.arange(12, 20, 0.0125)))
+    ang = np.where(t < 11, 0.0, 400.0)
+    det = Detector(progress_events=False)
+    det.process(SampleChunk(t, np.full(len(t), 300.0), ang))
+    det.finish()
+    assert det.unwrap.wraps == 0
