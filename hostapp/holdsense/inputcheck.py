@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rollsignal import SampleChunk
+from rollsignal import FLAG_SAT, SampleChunk
 
 from .errors import UserError
 
@@ -32,7 +32,9 @@ def clean_samples(chunk: SampleChunk) -> tuple[SampleChunk, int]:
     """(chunk with impossible force/angle values set to NaN, how many samples were touched).
 
     The chunk is returned unchanged (same object) when nothing is out of range: the common case costs one
-    comparison per sample and no copy.
+    comparison per sample and no copy. A sample flagged `sat` (the ADC at its rail, often converted to an
+    absurd force) is cleaned but not counted: the analysis already counts it as saturated, and one sample
+    should not be reported twice.
     """
     f = chunk.force_n
     with np.errstate(invalid="ignore"):  # NaN (an empty cell) compares False: it is already "missing"
@@ -49,6 +51,8 @@ def clean_samples(chunk: SampleChunk) -> tuple[SampleChunk, int]:
     if n_a:
         changes["angle_deg"] = np.where(bad_a, np.nan, a)
     touched = bad_f | bad_a if bad_a is not None else bad_f
+    if n_f and chunk.flags.any():
+        touched = touched & ~(((chunk.flags & FLAG_SAT) != 0) & ~(bad_a if bad_a is not None else False))
     return replace(chunk, **changes), int(np.count_nonzero(touched))
 
 

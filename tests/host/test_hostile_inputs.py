@@ -445,3 +445,18 @@ def test_plot_of_impossible_values_finishes(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr()
     assert rc == 0 and (tmp_path / "h.png").stat().st_size > 1000, out.err
     assert "impossible" in out.out  # the data-quality line says what was left out
+
+
+def test_a_saturated_sample_is_reported_once(tmp_path: Path, capsys) -> None:
+    """A `sat` sample whose force the calibration made absurd (-109 488 N) was counted twice: as saturated
+    and as an impossible force. It is one saturated sample; an unflagged absurd cell is still 'impossible'."""
+    p = tmp_path / "sat.csv"
+    rows = [b"%g,%s,%s\n" % (i / 80, b"-109488" if i in (300, 301, 302) else (b"1e9" if i == 500 else b"200"),
+                              b"sat" if i in (300, 301, 302) else b"") for i in range(1600)]
+    p.write_bytes(b"# format: holdsense-recording/1\nt_s,force_n,flags\n" + b"".join(rows))
+    rc = main(["analyze", str(p), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    warnings = json.loads(out.out)["quality"]["warnings"]
+    assert any(w.startswith("3 saturated sample(s) ignored") for w in warnings), warnings
+    assert any(w.startswith("1 sample(s) with an impossible force") for w in warnings), warnings
