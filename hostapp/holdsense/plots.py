@@ -152,6 +152,14 @@ def robust_top(force_n: np.ndarray) -> float:
     return float(np.percentile(f, 99.5)) if len(f) else 1.0
 
 
+def robust_bottom(force_n: np.ndarray) -> float:
+    """Bottom of the force scale: 0, or the 0.5th percentile when the load cell read below zero for longer
+    than a few stray samples (a saturated or spurious code far below zero is drawn clipped at the edge)."""
+    f = np.asarray(force_n, dtype=float)
+    f = f[np.isfinite(f)]
+    return min(0.0, float(np.percentile(f, 0.5))) if len(f) else 0.0
+
+
 def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[dict[str, Any]],
                    gaps: Sequence[tuple[float, float]], t_scale: float, *, alpha: float = 0.33) -> None:
     """Roll/off/hold spans (holds in their verdict's colour), each minus the gaps, then the gaps hatched."""
@@ -217,7 +225,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     if band is not None:
         top = max(top, band[1] * 1.05)
     y_top = top * 1.25
-    lo = min(0.0, float(np.nanmin(force_n))) if have and np.isfinite(force_n).any() else 0.0
+    lo = robust_bottom(force_n) if have else 0.0
     ax.set_ylim(lo - 0.02 * y_top, y_top)
     rel = release_s(profile)
     present = {hold_verdict(h) for h in holds}  # the legend explains the colours drawn, not every possible one
