@@ -119,10 +119,11 @@ def _local(t: Any) -> str:
 
 
 def _mmss(v: float | None) -> str:
+    """m:ss, rounded to the whole second first (419.6 s is 7:00, never 6:60); hours from an hour on."""
     if v is None:
         return "-"
-    v = float(v)
-    return f"{int(v // 60)}:{int(round(v % 60)):02d}" if v < 3600 else f"{v / 3600:.1f} h"
+    t = int(round(float(v)))
+    return f"{t // 60}:{t % 60:02d}" if t < 3600 else f"{t / 3600:.1f} h"
 
 
 def plot_sessions(sessions: list[SessionRecord], out: Path, *, name: str | None = None) -> None:

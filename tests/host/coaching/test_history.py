@@ -352,3 +352,16 @@ def test_history_lists_local_time_with_zone(tmp_path: Path) -> None:
     p = _cli("history", "--db", str(db), env={"TZ": "Europe/Berlin"})
     assert p.returncode == 0, p.stderr
     assert "2026-11-02 11:00 CET" in p.stdout and "2026-07-02 12:00 CEST" in p.stdout and "date (local time)" in p.stdout
+
+
+def test_history_lengths_round_to_the_second_before_minutes(tmp_path: Path) -> None:
+    """A session of 419.6 s lists as 7:00 (as the session summary and the report say), never as 6:60."""
+    from holdsense.commands.history import format_history
+
+    rec = _record("2026-11-02T10:00:00Z")
+    rec.analysis["summary"].update(duration_s=419.6, hold_s=179.5)
+    rec.id = 1
+    text = format_history([rec], weekly_trends([rec]), "history: x")
+    assert "6:60" not in text and "2:60" not in text
+    row = next(ln for ln in text.splitlines() if ln.strip().startswith("1 "))
+    assert " 7:00 " in row and " 3:00 " in row
