@@ -391,6 +391,55 @@ def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None
     assert (s.before.pain_0_10, s.before.rom_deg, s.after.rom_text) == (6, 35.0, "heel to buttock")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="uses a pseudo-terminal for the questions")
+def test_ctrl_c_at_the_after_test_still_stores_the_session(tmp_path: Path, demo: Path) -> None:
+    """Ctrl-C at the after-test questions (the client has already rolled): the session is stored without an
+    after-test and the summary printed, exit 130; it used to be lost from the history without a word."""
+    import signal
+    import time
+
+    db = tmp_path / "h.sqlite3"
+    master, slave = pty.openpty()
+    e = dict(os.environ, PYTHONUNBUFFERED="1")
+    e.pop("HOLDSENSE_HISTORY", None)
+    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo), "--speed",
+                             "max", "--db", str(db), "--sound", "off", "--save-history"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    os.close(slave)
+    lines: list[str] = []
+    after_asked = threading.Event()
+
+    def read_stdout() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("After test:"):
+                after_asked.set()
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
+    try:
+        os.write(master, b"6\n35 deg\n3\n")
+        assert after_asked.wait(120), "".join(lines)
+        time.sleep(0.5)  # waiting in input() for the pain rating
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+        reader.join(10)
+        err = proc.stderr.read()
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    out = "".join(lines)
+    assert proc.returncode == 130, err + out
+    assert "After-test skipped (Ctrl-C)" in out and "Stored as session 1" in out, out
+    with History.open(db, readonly=True) as h:
+        (s,) = h.sessions()
+    assert s.before is not None and s.before.pain_0_10 == 6 and s.after is None and s.holds
+
+
 def test_summary_line_parts_add_up_to_the_session(tmp_path: Path, demo: Path, answers: Path) -> None:
     """The summary's length is the whole session, off time included: it names the off time too, and the
     three parts match `analyze` (it used to call the whole length "on the roller" and leave the off time out)."""

@@ -374,7 +374,20 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         raise UserError(f"{recording_path}: no samples arrived: nothing to store")
     analysis = dict(analysis, source=str(recording_path), **{SCORED_WITH: scored_with})
 
-    after = answers.test(region, "after")
+    # The rolling is done and recorded: a Ctrl-C, an end of input or a third bad answer in the after-test
+    # must not throw the session away. It is stored without the after-test, and the command then ends as it
+    # would have (130 for Ctrl-C, the error line and 2 otherwise).
+    after_problem: str | None = None
+    try:
+        after = answers.test(region, "after")
+    except KeyboardInterrupt:
+        after_problem = "interrupted"
+    except UserError as exc:
+        after_problem = str(exc)
+    if after_problem is not None:
+        after = MovementTest(movement=region.test_movement)
+        print(f"\n   After-test skipped ({'Ctrl-C' if after_problem == 'interrupted' else after_problem}): "
+              "the session is stored without it.", flush=True)
     for c in flow.record_after(after):
         term(c)
 
@@ -396,6 +409,10 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
     if write_error is not None:
         raise UserError(str(write_error) + ("; the session is stored in the history with what was kept"
                                             if sid is not None else f"; no history entry was stored ({not_stored})"))
+    if after_problem == "interrupted":
+        return 130
+    if after_problem is not None:
+        raise UserError(f"after-test: {after_problem} (the session was stored without it)")
     return 0
 
 
