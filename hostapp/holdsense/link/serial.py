@@ -37,6 +37,10 @@ class SerialTransport(Transport):
         try:
             self._serial = serial.serial_for_url(port, **kwargs)
         except (serial.SerialException, OSError, ValueError) as exc:
+            if exclusive and "exclusively lock" in str(exc):
+                # pyserial's flock refusal ("[Errno 11] ... Resource temporarily unavailable") names no culprit
+                raise DeviceError(f"{port}: cannot open serial port: it is in use by another program (another "
+                                  "holdsense live, record or session?); close that one and try again") from None
             raise DeviceError(f"{port}: cannot open serial port ({_short(exc)})") from None
         self._timeout_s: float | None = 0.1
 
