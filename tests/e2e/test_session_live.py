@@ -98,3 +98,20 @@ def test_live_session_with_no_roller_answering(tmp_path: Path) -> None:
            "--db", str(tmp_path / "h.sqlite3"), "--timeout", "0.5", "-o", str(tmp_path / "s.csv"))
     assert p.returncode == 2 and p.stderr.startswith("holdsense: error: ") and p.stderr.count("\n") == 1
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_wrong_port_or_existing_output_stops_before_the_before_test(tmp_path: Path) -> None:
+    """The roller and the -o FILE are checked before the safety lines and the before-test: a clinic learns of a
+    wrong port (or a recording it would overwrite) before the client does the test movement, not after it."""
+    answers = tmp_path / "a.json"
+    answers.write_text(json.dumps({"region": "quads", "before": {"pain": 4}}))
+    p = hs("session", "--port", str(tmp_path / "nothing-here"), "--answers", str(answers),
+           "--db", str(tmp_path / "h.sqlite3"), "--timeout", "0.5", "-o", str(tmp_path / "s.csv"))
+    assert p.returncode == 2 and "no such serial port" in p.stderr
+    assert "test it" not in p.stdout and "Before" not in p.stdout, p.stdout
+    existing = tmp_path / "kept.csv"
+    existing.write_text("not to be replaced\n")
+    p = hs("session", "--port", str(tmp_path / "nothing-here"), "--answers", str(answers),
+           "--db", str(tmp_path / "h.sqlite3"), "-o", str(existing))
+    assert p.returncode == 2 and "exists already" in p.stderr and "test it" not in p.stdout, p.stdout
+    assert existing.read_text() == "not to be replaced\n"

@@ -255,13 +255,36 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
          history: History | None, rec: Any) -> int:
     """The guided session; stored in `history` unless it is None (a replay without --save-history)."""
+    interactive = isinstance(answers, Asker)
+    # The roller (and the recording's name) first: a wrong port, a roller another program holds or an existing
+    # -o FILE is reported before the client does the before-test, not after.
+    device = None
+    out: Path | None = None
+    if rec is None:
+        assert history is not None  # live sessions are always stored
+        from ._options import open_device
+        from .record import check_output
+
+        out = Path(args.output) if args.output else (
+            db_path_folder(history) / "recordings" / datetime.now().strftime("holdsense-%Y%m%d-%H%M%S.csv"))
+        if args.output:
+            check_output(str(out), args.overwrite)
+        device = open_device(args)
+    try:
+        return _guide(args, answers, speed, profile, history, rec, device, out, interactive)
+    finally:
+        if device is not None:
+            device.close()
+
+
+def _guide(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
+           history: History | None, rec: Any, device: Any, out: Path | None, interactive: bool) -> int:
     from ..coaching.cues import CueOutput, HostSound, RollerCues, TerminalCues  # (numpy: not for `session --help`)
     from ..listeners.live import DetectorListener
     from ..listeners.notifier import Notifier
     from ..io.player import Player
     from ..listeners.recorder import Until
 
-    interactive = isinstance(answers, Asker)
     body_mass = args.body_mass_kg if args.body_mass_kg is not None else answers.body_mass_kg
     if body_mass is None and not (rec is not None and rec.body_mass_kg):
         from ._options import user_profile
@@ -289,7 +312,6 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
     flow.record_before(before)
 
     # The stream: a recording replayed, or the roller (recorded to a file as it streams).
-    device = None
     writer = None
     recording_path: Path
     if rec is not None:
@@ -298,17 +320,13 @@ def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: fl
         started_utc = str(rec.metadata.get("started_utc") or utc_now_iso())
         kind = "replay"
     else:
-        assert history is not None  # live sessions are always stored
-        from ._options import open_device
         from ..io.recording import RecordingWriter
         from .record import check_output
 
-        out = Path(args.output) if args.output else (
-            db_path_folder(history) / "recordings" / datetime.now().strftime("holdsense-%Y%m%d-%H%M%S.csv"))
+        assert device is not None and out is not None
         if not args.output:
             out.parent.mkdir(parents=True, exist_ok=True)
         check_output(str(out), args.overwrite)
-        device = open_device(args)
         meta = device.recording_metadata(body_mass_kg=body_mass, region=region.key)
         writer = RecordingWriter(out, meta, has_angle=device.has_encoder, has_raw=True)
         source = device
