@@ -206,12 +206,27 @@ def load(path: str | Path | None = None) -> UserProfile:
         raise ProfileFileError(p, f"not a holdsense profile (bad JSON: {exc})") from None
     if not isinstance(data, dict):
         raise ProfileFileError(p, "not a holdsense profile (expected a JSON object)")
+    _check_format(p, data.get("format"))
     known = {f.name for f in fields(UserProfile)}
     kwargs = {k: v for k, v in data.items() if k in known and v is not None}
     try:
         return validated(UserProfile(**kwargs))
     except UserError as exc:
         raise ProfileFileError(p, str(exc)) from None
+
+
+def _check_format(p: Path, fmt: Any) -> None:
+    """A `format` other than holdsense-profile/1 is refused: another program's file, or a newer holdsense's
+    profile whose fields this one cannot know (read as /1, a change here would write it back without them).
+    A file without `format` (written by hand) is read as /1."""
+    if fmt is None:
+        return
+    m = re.fullmatch(r"holdsense-profile/(\d+)(?:\.\d+)*", str(fmt).strip())
+    if m is None:
+        raise ProfileFileError(p, f"not a holdsense profile (format {str(fmt)[:60]!r}, expected {FORMAT!r})")
+    if int(m.group(1)) != int(FORMAT.rsplit("/", 1)[1]):
+        raise ProfileFileError(p, f"written by another holdsense version (format {fmt}; this one reads {FORMAT})",
+                               advice="use that holdsense, or set the file aside with 'holdsense profile --reset'")
 
 
 def set_aside(path: str | Path | None = None) -> Path:

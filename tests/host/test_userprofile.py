@@ -157,7 +157,10 @@ def test_live_uses_the_profiles_link_body_mass_and_shell(tmp_path: Path) -> None
 
 
 BROKEN_PROFILES = {"undecodable": b"\x00\xff", "bad JSON": b"{not json", "impossible mass": b'{"body_mass_kg": -3}',
-                   "not an object": b"[1, 2]"}
+                   "not an object": b"[1, 2]",
+                   # a newer holdsense's profile: read as /1, any change here would write it back without its fields
+                   "newer format": b'{"format": "holdsense-profile/2", "body_mass_kg": 70, "units": "lb", "goal": "x"}',
+                   "another program's file": b'{"format": "editor-settings/3", "units": "lb"}'}
 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN_PROFILES))
