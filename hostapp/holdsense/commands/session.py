@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import re
 import select
 import sys
 from datetime import datetime
@@ -160,10 +161,22 @@ class Asker:
         print(f"{phase.capitalize()} test: {region.test_movement}.", file=self.out)
         pain = self._retry(lambda: parse_scale_0_10(self._line("  pain on the movement, 0 (none) - 10 (worst): "),
                                                     "pain"))
-        rom = self._retry(lambda: parse_rom(self._line(f"  range of motion ({region.rom_hint}): ")))
+        rom = self._retry(lambda: self._rom(region))
         ease = self._retry(lambda: parse_scale_0_10(
             self._line("  ease of motion, 0 (very stiff) - 10 (completely free): "), "ease"))
         return MovementTest(pain, rom[0], rom[1], ease, region.test_movement)
+
+    def _rom(self, region: Region) -> tuple[float | None, str | None]:
+        """Range of motion. A plain number is degrees; where the region's test is also measured as a distance
+        in cm (heel to buttock, toe to wall, ...) a plain number is asked again with its unit, since "12" meant
+        as 12 cm would be stored as 12° and a growing distance read as a greater range of motion."""
+        text = self._line(f"  range of motion ({region.rom_hint}): ")
+        deg, words = parse_rom(text)
+        if deg is not None and "cm" in region.rom_hint and not re.search(r"[°a-z]", text, re.I):
+            n = text.strip()
+            raise UserError(f"range of motion: is {n} degrees or cm? type '{n} deg' for the angle or '{n} cm' "
+                            "for the distance")
+        return deg, words
 
     def _retry(self, fn: Callable[[], Any]) -> Any:
         for attempt in range(3):

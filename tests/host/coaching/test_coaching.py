@@ -226,6 +226,24 @@ def test_answers_parsing() -> None:
     assert movement_test_from_answers(None, "after").is_empty()
 
 
+def test_a_plain_number_for_a_distance_measured_test_is_asked_again_with_its_unit() -> None:
+    """Quads offer "heel-to-buttock distance in cm, or knee bend in degrees": a plain "40" was stored as 40°, so
+    12 -> 8 (cm, closer: better) read as 12° -> 8°, a loss of range, and 40 -> 52 (further: worse) as a gain."""
+    from holdsense.commands.session import Asker
+
+    answers = iter(["5", "40", "40 cm", "4"])
+    out = io.StringIO()
+    t = Asker(ask=lambda prompt: next(answers), out=out).test(REGIONS["quads"], "before")
+    assert (t.pain_0_10, t.rom_deg, t.rom_text, t.ease_0_10) == (5, None, "40 cm", 4)
+    assert "is 40 degrees or cm?" in out.getvalue()
+    answers = iter(["5", "40 deg", "4"])  # with its unit it is taken at once
+    t = Asker(ask=lambda prompt: next(answers), out=io.StringIO()).test(REGIONS["quads"], "before")
+    assert t.rom_deg == 40.0
+    answers = iter(["5", "60", "4"])  # the straight-leg raise is an angle only: a plain number is degrees
+    t = Asker(ask=lambda prompt: next(answers), out=io.StringIO()).test(REGIONS["hamstrings"], "before")
+    assert t.rom_deg == 60.0
+
+
 # --- cue outputs ----------------------------------------------------------------------------
 
 def test_roller_patterns_and_speech() -> None:
