@@ -100,14 +100,16 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
     last = None
     if state.last_hold:
         h = state.last_hold
-        last = {"n": len(state.holds), "duration_s": _num(h.get("duration_s"), 1), "score": h.get("score"),
+        # durations to the ms: the page rounds them to whole seconds once, as the feedback's "Held 53 s" did;
+        # rounded here to 0.1 s first, 52.54 s became 52.5 and then 0:52 on the page
+        last = {"n": len(state.holds), "duration_s": _num(h.get("duration_s"), 3), "score": h.get("score"),
                 "grade": h.get("grade"), "feedback": one_line_feedback(h), "confidence": h.get("confidence"),
                 "mean_force_n": _num(h.get("mean_force_n"), 1), "mean_force": u(h.get("mean_force_n")),
                 "pct_bw": _num(100 * h["mean_force_n"] / weight_n, 0)
                 if weight_n and isinstance(h.get("mean_force_n"), (int, float)) else None}
     holds = []
     for i, h in enumerate(state.holds[-HOLDS_SENT:], start=max(1, len(state.holds) - HOLDS_SENT + 1)):
-        holds.append({"n": i, "start_s": _num(h.get("start_s"), 1), "duration_s": _num(h.get("duration_s"), 1),
+        holds.append({"n": i, "start_s": _num(h.get("start_s"), 1), "duration_s": _num(h.get("duration_s"), 3),
                       "score": h.get("score"), "grade": h.get("grade"), "mean_force": u(h.get("mean_force_n"))})
     warnings = [msg for t, msg in state.warnings if state.t_s - t <= 15.0]
     summary = (state.result or {}).get("summary") or {}

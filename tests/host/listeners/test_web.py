@@ -115,6 +115,19 @@ def test_snapshot_units_band_and_json(demo) -> None:
     assert snap_n["word"] == "ENDED" and snap_n["ended"]
 
 
+def test_hold_durations_reach_the_page_unrounded(demo) -> None:
+    """The page rounds a finished hold's length once, half to even like Python (app.js `dur`): sent already
+    rounded to 0.1 s, 52.54 s became 52.5 and showed "held 0:52" beside the feedback's "Held 53 s"."""
+    det = DetectorListener()
+    _play(demo, det)
+    st = det.state
+    st.last_hold = dict(st.holds[-1], duration_s=52.54)
+    st.holds[-1] = st.last_hold
+    snap = snapshot(st, units="N")
+    assert round(snap["last_hold"]["duration_s"]) == 53 == int(f"{52.54:.0f}")
+    assert round(snap["holds"][-1]["duration_s"]) == 53
+
+
 def test_one_line_feedback_prefers_what_to_change() -> None:
     assert one_line_feedback({"feedback": ["Held 77 s: past the 30 s release window.", "Light pressure (19 %): good.",
                                            "The roller moved 4.0 cm: stay on the spot instead of drifting."]}) \
