@@ -283,6 +283,16 @@ def format_force(force_n: float, units: str, *, digits: int | None = None) -> st
     return f"{value:.{d}f} {units}"
 
 
+def format_body_mass(mass_kg: float, units: str = "N") -> str:
+    """A body mass as a person reads it, in the profile's units: '74.8 kg', or '165 lb (74.8 kg)' for lb.
+
+    Stored in kg to the gram (a mass typed in lb converts to 74.843 kg), shown to 0.1 kg (or the whole
+    pound), never as '74.843 kg' beside forces in lb."""
+    if units == "lb":
+        return f"{mass_kg / LB_KG:.0f} lb ({mass_kg:.1f} kg)"
+    return f"{mass_kg:.1f} kg".replace(".0 kg", " kg")
+
+
 def describe(profile: UserProfile) -> list[str]:
     """Lines for `holdsense profile` (what is set, and what each value does)."""
     mass = profile.body_mass_kg

@@ -30,6 +30,7 @@ import numpy as np
 from .. import __version__
 from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region, session_score
 from ..errors import UserError
+from ..userprofile import format_body_mass
 
 G_N_PER_KG = 9.80665
 FORCE_COLOR = "#1f3b57"
@@ -356,7 +357,7 @@ def render_html(inp: ReportInput) -> str:
     if inp.region_name:
         sub_bits.append(f"region <b>{e(inp.region_name)}</b>")
     if inp.body_mass_kg:
-        sub_bits.append(f"body mass {inp.body_mass_kg:g} kg")
+        sub_bits.append(f"body mass {e(format_body_mass(inp.body_mass_kg, inp.units))}")
     if md.get("device"):
         sub_bits.append(f'<span class="device">{e(str(md["device"]))}</span>')
     sub_html = " · ".join(sub_bits[:-1] if md.get("device") and _dense(inp) else sub_bits)
@@ -596,7 +597,7 @@ class _PdfPages:
         if inp.region_name:
             bits.append(f"region {inp.region_name}")
         if inp.body_mass_kg:
-            bits.append(f"body mass {inp.body_mass_kg:g} kg")
+            bits.append(f"body mass {format_body_mass(inp.body_mass_kg, inp.units)}")
         for ln in _join_lines(bits, " · ", 110):  # break between items, never inside one
             self.text(self.m, ln, size=8.5, color="#5a6b7b", dy=0.17)
         self.y += 0.1

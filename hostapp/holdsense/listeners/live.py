@@ -952,7 +952,9 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
     if state.region:
         sub.append(state.region)
     if state.body_mass_kg:
-        sub.append(f"{state.body_mass_kg:g} kg")
+        from ..userprofile import format_body_mass
+
+        sub.append(format_body_mass(state.body_mass_kg, units))
     sub.append(f"t {fmt_clock(state.t_s)}")
     title = "holdsense" + (" — session ended" if state.ended else "")
     return Group(*header, Panel(grid, title=title, subtitle=" · ".join(sub), border_style="blue"))

@@ -149,6 +149,14 @@ def test_html_lists_each_hold_with_score_and_feedback() -> None:
     assert page.hold_rows[0][3] == "140 N (20 % BW)"  # 140 N / (72 kg * 9.81)
 
 
+def test_body_mass_in_the_header_follows_the_units() -> None:
+    """A mass typed in lb is stored as 74.843 kg: the header said 'body mass 74.843 kg' above forces in lb."""
+    md = {"started_utc": "2026-11-24T10:00:00Z", "body_mass_kg": 74.843, "region": "quads"}
+    html_lb = render_html(_input(metadata=md, units="lb"))
+    assert "body mass 165 lb (74.8 kg)" in html_lb and "74.843" not in html_lb
+    assert "body mass 72 kg" in render_html(_input(units="kg"))
+
+
 def test_html_totals_and_before_after() -> None:
     page = _parse(render_html(_input()))
     # each total reads "<label> <value> <note>"

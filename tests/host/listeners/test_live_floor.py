@@ -82,3 +82,11 @@ def test_units_and_80_columns() -> None:
     narrow, _ = screen(st, 60, now=100.0)  # LINK LOST and the clock do not fit side by side: stacked
     assert all(len(ln) <= 60 for ln in narrow.splitlines())
     assert narrow.splitlines()[5].startswith(big_lines("0:42")[0].rstrip()[:3])
+
+
+def test_body_mass_is_shown_in_the_profiles_units() -> None:
+    """A profile in lb (mass typed as 165lb, stored as 74.843 kg) showed '74.843 kg' under forces in lb."""
+    txt, _ = screen(holding(mass=74.843), units="lb")
+    assert "165 lb (74.8 kg)" in txt and "74.843" not in txt
+    txt, _ = screen(holding(mass=74.843), units="kg")
+    assert "74.8 kg" in txt and "74.843" not in txt
