@@ -2,6 +2,8 @@
 XDF marker lines). Imports nothing from holdsense."""
 from __future__ import annotations
 
+from typing import Any
+
 
 def fmt_clock(t_s: float) -> str:
     """m:ss (or h:mm:ss) for a time in seconds."""
@@ -17,3 +19,23 @@ def lost_note(summary: dict) -> str:
     live view already counts it apart."""
     lost = summary.get("lost_s") or 0.0
     return f" (link lost {fmt_clock(lost)} of it)" if lost >= 0.5 else ""
+
+
+# words that mark a feedback line as praise; the line worth reading is the first that asks for something
+_PRAISE = (": good", "past the", "Stayed on the spot", "is fine")
+
+
+def one_line_feedback(hold: dict[str, Any]) -> str | None:
+    """The one feedback line worth reading from the floor: a safety line first, then the first line that
+    asks for a change, else the first line. The live page's last-hold line and the guided session's
+    hold-ended cue both say this one."""
+    lines = [str(x) for x in (hold.get("feedback") or [])]
+    if not lines:
+        return None
+    for line in lines:
+        if line.startswith(("Very heavy", "Too hard")):
+            return line
+    for line in lines:
+        if not any(p in line for p in _PRAISE):
+            return line
+    return lines[0]

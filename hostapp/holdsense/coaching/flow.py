@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
+from ..fmt import one_line_feedback
 
 # One or two lines, shown before anything else (domain.md "Safety and the user's body").
 SAFETY_LINES: tuple[str, ...] = (
@@ -560,8 +561,11 @@ def _hold_ended_text(hold: Mapping[str, Any], short_s: float) -> str:
         head += f", score {score}"
     if grade:
         head += f" ({grade})"
-    fb = list(hold.get("feedback") or [])
-    tail = f" {fb[0]}" if fb else (f" Next time stay {short_s:.0f} s or more." if dur < short_s else "")
+    # the line worth reading (what to change, a too-hard hold first), as the live page shows it: the first
+    # line is usually the duration's praise, which left "score 68 (too hard). Held 76 s: past the 30 s release
+    # window." without a word on the pressure
+    line = one_line_feedback(dict(hold))
+    tail = f" {line}" if line else (f" Next time stay {short_s:.0f} s or more." if dur < short_s else "")
     return head + "." + tail
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ..errors import UserError
+from ..fmt import one_line_feedback
 from .live import DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n
 from ..messages import Info, Samples
 from .notifier import dispatch
@@ -52,23 +53,6 @@ FINAL_PUSH_TIMEOUT_S = 1.0
 HOLDS_SENT = 200  # the page lists at most this many holds (a session has a few dozen)
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
                  ".png": "image/png", ".ico": "image/x-icon"}
-# words that mark a feedback line as praise; the page shows the first line that asks for something
-_PRAISE = (": good", "past the", "Stayed on the spot", "is fine")
-
-
-def one_line_feedback(hold: dict[str, Any]) -> str | None:
-    """The one feedback line worth reading from the floor: a safety line first, then the first line that
-    asks for a change, else the first line."""
-    lines = [str(x) for x in (hold.get("feedback") or [])]
-    if not lines:
-        return None
-    for line in lines:
-        if line.startswith(("Very heavy", "Too hard")):
-            return line
-    for line in lines:
-        if not any(p in line for p in _PRAISE):
-            return line
-    return lines[0]
 
 
 def _num(x: Any, digits: int = 2) -> float | None:

@@ -113,6 +113,21 @@ def test_hold_milestones_limb_prompt_and_end() -> None:
     assert len(f.stats.holds) == 1
 
 
+def test_a_too_hard_hold_ends_with_the_pressure_advice_not_the_praise() -> None:
+    """The hold-ended cue says the feedback line worth reading, as the live page does: for a long hold held too
+    hard the first line is "Held 76 s: past the 30 s release window.", which said nothing about the pressure
+    the grade ("too hard") blamed."""
+    f = _guided()
+    hold = dict(_hold(20.0, 96.0, 68), grade="too hard",
+                feedback=["Held 76 s: past the 30 s release window.",
+                          "Too hard: you held at 32 % of your body weight and 114 % of your rolling load.",
+                          "Stayed on the spot (roller moved 0.3 cm)."])
+    cues = f.on_event({"kind": "hold_ended", "t_s": 100.0, "hold": hold})
+    (ended,) = [c for c in cues if c.kind == "ended"]
+    assert "score 68 (too hard)" in ended.text and "Too hard: you held at 32 %" in ended.text, ended.text
+    assert "past the 30 s release window" not in ended.text
+
+
 def test_long_hold_gets_a_cue_each_further_minute() -> None:
     f = _guided()
     script = [(1.0, _state(1.0, "roll", "off")), (10.0, {"kind": "hold_started", "t_s": 10.0, "start_s": 5.0})]
