@@ -81,19 +81,22 @@ class Scorer:
         fb: list[str] = []
         credits: dict[str, float] = {}
 
-        # duration: be patient, 30 s to a few minutes
+        # duration: be patient, 30 s to a few minutes. The text says the duration this hold reports
+        # (`duration_s`, to 0.01 s), rounded as every display rounds it: a run of 52.50000000001 s reports
+        # 52.5, shown "52 s" everywhere else, and must not read "Held 53 s" beside it.
         du = c["duration"]
+        d_txt = round(d, 2)
         if d < du["release_s"]:
             credits["duration"] = du["credit_below_release_max"] * d / du["release_s"]
-            fb.append(f"Held {d:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
+            fb.append(f"Held {d_txt:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
                       "so the tissue has time to release.")
         else:
             credits["duration"] = _ramp(d, du["release_s"], du["full_credit_s"], du["credit_at_release"], 1.0)
             if d > du["long_s"]:
-                fb.append(f"Held {d:.0f} s: well past the release window. Long holds are fine; moving on to "
+                fb.append(f"Held {d_txt:.0f} s: well past the release window. Long holds are fine; moving on to "
                           "the next tight spot may serve you better.")
             else:
-                fb.append(f"Held {d:.0f} s: past the {du['release_s']:.0f} s release window.")
+                fb.append(f"Held {d_txt:.0f} s: past the {du['release_s']:.0f} s release window.")
 
         # pressure: light relative to body weight and/or the rolling load seen so far
         pr = c["pressure"]

@@ -205,6 +205,18 @@ def test_pressure_fallback_before_any_rolling() -> None:
     assert with_mass["score"] > h["score"]
 
 
+def test_hold_feedback_rounds_the_duration_the_hold_reports() -> None:
+    """A run of 52.50000000001 s reports duration_s 52.5, which every display rounds to 52 s (half to even,
+    as Python and the page do): its feedback said "Held 53 s" beside the session's "Hold ended: 52 s"."""
+    sc = Scorer(load_profile())
+    for d in (52.5 + 1e-11, 52.5 - 1e-11):
+        st = {"start_s": 40.35, "end_s": 40.35 + d, "duration_s": d, "mean_force_n": 120.0, "force_cv": 0.03,
+              "travel_cm": None, "spot_cm": None, "rolling_load_n": 230.0, "body_mass_kg": 72.0}
+        h = sc.score_hold(st)
+        assert h["duration_s"] == 52.5
+        assert h["feedback"][0].startswith(f"Held {h['duration_s']:.0f} s:"), h["feedback"][0]
+
+
 def test_profile_citations_match_the_article_copy() -> None:
     prof = load_profile("be-patient")
     assert prof.version == 1
