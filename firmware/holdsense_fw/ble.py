@@ -232,7 +232,11 @@ class BleLink:
             self.oversize += 1
             if not self._mtu_warned:
                 self._mtu_warned = True
-                self.link.send(T_TEXT, bytes((2,)) + ("MTU %d too small, need %d" % (self.mtu, len(f) + 3)).encode())
+                need = len(f) + 3
+                text = "MTU %d too small, need %d" % (self.mtu, need)
+                if HEADER_LEN + 1 + len(text) + 2 > room:
+                    text = "MTU %d need %d" % (self.mtu, need)  # 14 bytes: fits even the minimum MTU 23
+                self.link.send(T_TEXT, bytes((2,)) + text.encode())
         for f in self.link.take_frames(0):
             if len(f) <= room:
                 out.append(f)

@@ -221,6 +221,26 @@ def test_a_full_notification_goes_at_once_at_a_small_mtu(roller):
         assert 0 <= t_sent - ts[-1] <= 1000 + 1
 
 
+@pytest.mark.parametrize("mtu", [23, 26, 33, 34, 60])
+def test_the_mtu_too_small_text_itself_fits_down_to_the_minimum_mtu(roller, mtu):
+    """At an ATT MTU that cannot carry the INFO reply (the BLE minimum, 23, when the MTU exchange fails),
+    the TEXT that says why must itself fit one notification, or the central hears nothing at all."""
+    import re
+
+    r = roller()
+    r.bl.on_connect(r.now_ms)
+    r.bl.on_mtu(mtu)
+    r.write_cmd("INFO")
+    r.sample(3)
+    assert r.bl.oversize == 1
+    assert all(len(raw) <= mtu - 3 for raw in r.sent)
+    frames = r.frames()
+    assert P.FrameType.ACK not in [f.type for f in frames]  # the INFO reply does not fit: never sent cut
+    (text,) = [f for f in frames if f.type == P.FrameType.TEXT]
+    m = re.fullmatch(r"MTU (\d+) (?:too small, )?need (\d+)", text.payload[1:].decode())
+    assert text.payload[0] == 2 and m and int(m.group(1)) == mtu and int(m.group(2)) > mtu
+
+
 def test_a_slow_link_never_stalls_sampling_and_the_loss_is_exact(roller):
     r = roller()
     r.bl.on_connect(r.now_ms)
