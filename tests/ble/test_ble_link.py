@@ -265,3 +265,15 @@ def test_no_bluez_or_no_bus_is_one_clear_error(ble_env, tmp_path: Path, capsys):
     assert err.startswith("holdsense: error: BLE unavailable: no D-Bus system bus") and err.count("\n") == 1
     assert cli.main(["tare", "--ble", "holdsense-1122", "--port", "/dev/null"]) == 2
     assert "--port and --ble" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mtu", ["23", "40"])
+def test_an_mtu_too_small_for_info_is_reported_as_the_roller_says(roller_factory, mtu):
+    """A link whose ATT MTU cannot carry the INFO reply: the roller drops it and says why in a TEXT;
+    the handshake's error passes that on instead of calling it "not a holdsense roller"."""
+    roller = roller_factory("--ble-mtu", mtu)
+    with pytest.raises(DeviceError) as err:
+        ble.open_ble_device(roller.name, timeout_s=10, handshake_timeout_s=3)
+    msg = str(err.value)
+    assert f"MTU {mtu} " in msg and "need" in msg, msg
+    assert "not a holdsense roller" not in msg and "firmware is too old" not in msg, msg

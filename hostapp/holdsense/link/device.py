@@ -259,6 +259,7 @@ class Device:
         self._next_lost_warn_s = STILL_LOST_WARN_S
         self._closed = False
         self._bytes_in = 0
+        self._texts_in: list[str] = []  # the roller's TEXT messages on this transport (a failed handshake says them)
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -285,6 +286,7 @@ class Device:
         self.gate.reset()
         self._rx_seq = None
         self._bytes_in = 0
+        self._texts_in = []
 
     def connect(self) -> DeviceInfo:
         """Open the transport and handshake; DeviceError (exit 2) if nothing sensible answers."""
@@ -328,6 +330,11 @@ class Device:
         return info
 
     def _silence_message(self, timeout_s: float) -> str:
+        if self._texts_in:
+            # valid frames came, just no INFO reply: the roller says why (e.g. a BLE link whose ATT MTU
+            # is too small for the reply: "MTU 23 need 69"); pass that on rather than guess
+            said = "; ".join(dict.fromkeys(self._texts_in[-3:]))
+            return (f"{self.name}: no reply to INFO within {timeout_s:g} s; the roller says: {said}")
         if self._bytes_in == 0:
             return (f"{self.name}: no answer from a holdsense roller within {timeout_s:g} s (nothing received; "
                     f"is the roller powered and running the holdsense firmware? see 'holdsense deploy')")
@@ -622,6 +629,8 @@ class Device:
                 p = f.payload
                 level = p[0] if p else 0
                 text = p[1:].decode("utf-8", "replace")
+                self._texts_in.append(text)
+                del self._texts_in[:-8]
                 self._pending.append(Status({"device_message": text, "level": level}))
             # unknown types are ignored (forward compatible within a major version)
         except FrameError:
