@@ -41,6 +41,7 @@ class ScriptedRoller:
         self.t_us = 5_000_000
         self.seq = 0
         self.drop_frames = 0
+        self.hang = False  # True: the link stays up but the roller neither sends nor answers (a dead BLE link)
         self.commands: list[int] = []
         self.stop_flag = threading.Event()
         self.master = -1
@@ -64,6 +65,10 @@ class ScriptedRoller:
 
     def unplug(self, for_s: float) -> None:
         with self.lock:
+            # the port's name goes as a real /dev/ttyACM0 does: a link left to the closed pty would lead a
+            # reconnect attempt to whichever test's pty gets that number next (seen: "in use by another program")
+            if os.path.lexists(self.link):
+                os.unlink(self.link)
             os.close(self.master)
             os.close(self._slave)
             self.master = -1
@@ -117,9 +122,9 @@ class ScriptedRoller:
                     except (BlockingIOError, OSError):
                         data = b""
                     for typ, seq, payload in self.deframer.feed(data):
-                        if typ == fw.T_CMD:
+                        if typ == fw.T_CMD and not self.hang:
                             self._command(seq, payload[0], payload[1:])
-                    if self.streaming:
+                    if self.streaming and not self.hang:
                         self._emit(4)
             next_t += 4 * DT_US / 1e6 / self.speed
             time.sleep(max(0.0, next_t - time.monotonic()))
@@ -159,7 +164,7 @@ class ScriptedRoller:
             self.cal["tare_counts"] = 1500
             self._send(fw.encode_ack(self._seq(), seq, cmd, struct.pack("<iH", 1500, 40)))
         elif cmd == fw.C_STATUS:
-            st = {"battery_mv": 3600, "battery_pct": 12, "state": 1, "samples_total": self.index,
+            st = {"battery_mv": 3600, "battery_pct": 12, "state": 1 if self.streaming else 0, "samples_total": self.index,
                   "dropped_total": 0, "errors": fw.ERR_BATTERY_LOW, "hx711_timeouts": 0, "rx_bad_frames": 0,
                   "uptime_s": 5, "rate_chz": 8000}
             self._send(fw.encode_ack(self._seq(), seq, cmd, fw.encode_status_payload(st)))

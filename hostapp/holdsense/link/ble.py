@@ -263,6 +263,7 @@ class BleTransport(Transport):
     """
 
     packetized = True
+    live = True
 
     def __init__(self, target: str, *, timeout_s: float = 5.0) -> None:
         super().__init__()

@@ -49,6 +49,11 @@ BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 #: A link not back after this long (s) is warned about with the last attempt's reason, then again each time
 #: the wait has doubled: whoever waits learns why (port gone, busy in another program, a different roller...)
 STILL_LOST_WARN_S = 10.0
+#: While streaming, a roller sends samples many times a second and a STATUS once a second: no frame at all
+#: for this long (s) on a link that reports no loss gets a STATUS probe. No answer: the link is dead (a BLE
+#: link can stay "connected" until its supervision timeout) and is reconnected. The roller says it is
+#: stopped (another program on this computer sent STOP over a shared BLE link): START again, with a warning.
+STALL_PROBE_S = 4.0
 
 
 #: Sequence jumps larger than this are not counted as lost frames: a stray frame, not a loss.
@@ -259,6 +264,9 @@ class Device:
         self._next_lost_warn_s = STILL_LOST_WARN_S
         self._closed = False
         self._bytes_in = 0
+        self._last_rx = 0.0  # host clock of the last valid frame (stall probe)
+        self._next_probe = 0.0
+        self._stall_warned = False
         self._texts_in: list[str] = []  # the roller's TEXT messages on this transport (a failed handshake says them)
 
     # ------------------------------------------------------------------ opening
@@ -586,6 +594,7 @@ class Device:
 
     def _handle(self, f: Frame) -> None:
         typ = f.type
+        self._last_rx = self._clock()
         try:
             if typ == FrameType.INFO:
                 info = parse_info(f.payload)
@@ -701,7 +710,36 @@ class Device:
                 self._pump(timeout)
             except LinkLost as exc:
                 self._link_lost(exc)
+        if self._want_streaming and self.link_state == "ok" and getattr(self.transport, "live", False):
+            now = self._clock()
+            if now - self._last_rx > STALL_PROBE_S and now >= self._next_probe:
+                self._probe_stall(now - self._last_rx)
         return self._take_pending()
+
+    def _probe_stall(self, quiet_s: float) -> None:
+        """Streaming, but no frame for `quiet_s`: ask the roller (see STALL_PROBE_S)."""
+        self._next_probe = self._clock() + STALL_PROBE_S
+        try:
+            st = self.command(Cmd.STATUS, timeout_s=0.5, retries=1).result
+        except DeviceTimeout:
+            with self._rx_lock:
+                if self.transport is not None and self.link_state == "ok":
+                    self._link_lost(LinkLost(f"no data for {quiet_s:.0f} s and no answer to STATUS"))
+            return
+        except DeviceError:
+            return  # the link went while asking: the receive loop reconnects
+        if st.get("state") == "stopped":
+            self._warning(f"{self.name}: the roller had stopped streaming for {quiet_s:.0f} s without being "
+                          "asked to here (another program on this computer may have sent STOP); started it "
+                          "again")
+            try:
+                self.command(Cmd.START, timeout_s=0.5, retries=2)
+            except DeviceError:
+                return
+        elif not self._stall_warned:  # alive and streaming, yet silent: once, not every few seconds
+            self._stall_warned = True
+            self._warning(f"{self.name}: the roller says it is {st.get('state')} but sent no data for "
+                          f"{quiet_s:.0f} s")
 
     async def arecv(self, timeout_s: float | None = 0.1) -> list[Message] | None:
         """`recv` for asyncio programs (`Notifier.run_async`): awaits the transport's `wait_readable`

@@ -22,6 +22,8 @@ class SerialTransport(Transport):
     instead of both silently stealing each other's bytes.
     """
 
+    live = True
+
     def __init__(self, port: str, *, baudrate: int = 115200, write_timeout_s: float = 2.0,
                  exclusive: bool | None = None) -> None:
         super().__init__()

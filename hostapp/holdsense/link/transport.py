@@ -46,6 +46,9 @@ class Transport:
     packetized: bool = False
     #: Short human-readable name of the link, e.g. "serial /tmp/roller".
     name: str = "transport"
+    #: True for a link to a roller running now (serial, BLE): silence while streaming is probed (Device).
+    #: False for replays of what was recorded (a capture), whose silences are the recording's.
+    live: bool = False
 
     def __init__(self) -> None:
         self._taps: list[Tap] = []

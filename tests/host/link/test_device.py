@@ -258,3 +258,48 @@ def test_a_command_cut_off_by_an_earlier_session_does_not_swallow_the_handshake(
         assert sent[0] == b"\x00"
     finally:
         dev.close()
+
+
+def test_a_roller_stopped_by_someone_else_is_started_again(roller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program on this computer sends STOP over a shared BLE link: the session used to record
+    nothing, saying nothing, until the link dropped. After STALL_PROBE_S without a frame the host asks
+    STATUS; the roller says it is stopped, so START goes again, with a warning, and the outage is a gap
+    with its exact count (the roller's index does not move while stopped, so here none is lost)."""
+    import holdsense.link.device as device_mod
+
+    monkeypatch.setattr(device_mod, "STALL_PROBE_S", 0.6)
+    warned: list[str] = []
+    r = roller()
+    with Device.open(r.link, warn=warned.append) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 40)
+        with r.lock:
+            r.streaming = False  # what another program's STOP does
+        n0 = r.commands.count(fw.C_START)
+        msgs = collect(dev, lambda m: n_samples(m) >= 40 and r.commands.count(fw.C_START) > n0, timeout_s=10)
+        assert dev.link_state == "ok" and dev.reconnects == 0
+    assert any("stopped streaming" in w and "started it again" in w for w in warned), warned
+    assert fw.C_STATUS in r.commands
+    s = samples_of(msgs)
+    assert (np.diff(s.t_s) > 0).all()
+
+
+def test_a_link_that_goes_silent_without_dropping_is_reconnected(roller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BLE link can stay "connected" for its whole supervision timeout after the roller went out of
+    range; the host used to wait as long. No frame for STALL_PROBE_S and no answer to STATUS: the link is
+    taken as lost (link lost shown, reconnect), and the samples resume when the roller answers again."""
+    import holdsense.link.device as device_mod
+
+    monkeypatch.setattr(device_mod, "STALL_PROBE_S", 0.6)
+    r = roller()
+    with Device.open(r.link, reconnect_timeout_s=15) as dev:
+        dev.start()
+        collect(dev, lambda m: n_samples(m) >= 40)
+        r.hang = True
+        msgs = collect(dev, lambda m: any(isinstance(x, Status) and x.status.get("link") == "reconnecting"
+                                          for x in m), timeout_s=10)
+        lost = [x.status for x in msgs if isinstance(x, Status) and x.status.get("link") == "reconnecting"]
+        assert "no answer to STATUS" in lost[0]["link_error"]
+        r.hang = False
+        msgs = collect(dev, lambda m: dev.reconnects == 1 and n_samples(m) >= 40, timeout_s=15)
+        assert any(isinstance(x, Gap) for x in msgs)
