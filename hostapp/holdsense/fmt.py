@@ -21,8 +21,9 @@ def lost_note(summary: dict) -> str:
     return f" (link lost {fmt_clock(lost)} of it)" if lost >= 0.5 else ""
 
 
-# words that mark a feedback line as praise; the line worth reading is the first that asks for something
-_PRAISE = (": good", "past the", "Stayed on the spot", "is fine")
+# words that mark a feedback line as praise (or a note that asks nothing: a hold cut off by a lost link or
+# the recording's end); the line worth reading is the first that asks for something
+_PRAISE = (": good", "past the", "Stayed on the spot", "is fine", "is not judged")
 
 
 def one_line_feedback(hold: dict[str, Any]) -> str | None:

@@ -38,10 +38,11 @@ GAP_S = 0.35
 LIGHT_MIN_OF_BODY = 0.10
 G_N_PER_KG = 9.80665
 
-VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "hard": "#d7301f"}
+VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "hard": "#d7301f", "cut": "#8c8c8c"}
 #: Legend words ({rel}: the profile's release window in s).
 VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm",
-                  "short": "hold: too short (< {rel} s)", "hard": "hold: too hard"}
+                  "short": "hold: too short (< {rel} s)", "hard": "hold: too hard",
+                  "cut": "hold: cut off (link lost or recording ended)"}
 CLIP_COLOUR = "#cb181d"
 ROLL_COLOUR = "#9ecae1"
 OFF_COLOUR = "#f4f4f4"
@@ -59,7 +60,8 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def hold_verdict(hold: dict[str, Any]) -> str:
-    """'hard', 'short', 'firm' or 'good': the hold's grade (rollsignal's Scorer grades), and 'firm' when its
+    """'hard', 'short', 'cut', 'firm' or 'good': the hold's grade (rollsignal's Scorer grades; 'cut': cut off
+    under the release window by a lost link or the recording's end, its length not judged), and 'firm' when its
     `pressure` is fairly firm (above the light band, not too hard), so the colour never says "good" where
     the feedback says "lighten up"."""
     grade = str(hold.get("grade") or "")
@@ -67,6 +69,8 @@ def hold_verdict(hold: dict[str, Any]) -> str:
         return "hard"
     if grade.startswith("too short"):
         return "short"
+    if grade.startswith("cut off"):
+        return "cut"
     if hold.get("pressure") == "fairly firm":  # the Scorer's own pressure judgement, as its feedback words it
         return "firm"
     return "good"

@@ -13,6 +13,9 @@ from typing import Any
 from .profile import Profile
 
 G_N_PER_KG = 9.80665
+#: A hold's `ended_by` (contracts.md §3) when it was cut off rather than ended by the person, and how its
+#: feedback says what cut it off.
+CUT_OFF = {"link lost": "the link to the roller was lost", "end": "the recording ended"}
 
 
 def _ramp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
@@ -86,17 +89,25 @@ class Scorer:
         # 52.5, shown "52 s" everywhere else, and must not read "Held 53 s" beside it.
         du = c["duration"]
         d_txt = round(d, 2)
-        if d < du["release_s"]:
+        # A hold cut off by a lost link or by the end of the recording (Ctrl-C while holding) did not end
+        # where the person chose: its length says nothing of their patience. Under the release window it is
+        # not judged (no duration credit; the score is the other criteria's); past it, the time was held.
+        ended_by = st.get("ended_by")
+        cut = CUT_OFF.get(ended_by) if isinstance(ended_by, str) else None
+        if d < du["release_s"] and cut:
+            fb.append(f"Cut off at {d_txt:.0f} s when {cut}: its length is not judged.")
+        elif d < du["release_s"]:
             credits["duration"] = du["credit_below_release_max"] * d / du["release_s"]
             fb.append(f"Held {d_txt:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
                       "so the tissue has time to release.")
         else:
             credits["duration"] = _ramp(d, du["release_s"], du["full_credit_s"], du["credit_at_release"], 1.0)
+            held = f"Held {d_txt:.0f} s" + (f" until {cut}" if cut else "")
             if d > du["long_s"]:
-                fb.append(f"Held {d_txt:.0f} s: well past the release window. Long holds are fine; moving on to "
+                fb.append(f"{held}: well past the release window. Long holds are fine; moving on to "
                           "the next tight spot may serve you better.")
             else:
-                fb.append(f"Held {d_txt:.0f} s: past the {du['release_s']:.0f} s release window.")
+                fb.append(f"{held}: past the {du['release_s']:.0f} s release window.")
 
         # pressure: light relative to body weight and/or the rolling load seen so far
         pr = c["pressure"]
@@ -170,6 +181,8 @@ class Scorer:
             grade = "too hard: ease off"
         elif too_hard:
             grade = "too hard"
+        elif d < du["release_s"] and cut:
+            grade = "cut off: length not judged"
         elif d < du["release_s"]:
             grade = "too short for a release"
         elif d > du["long_s"]:
@@ -182,6 +195,7 @@ class Scorer:
             "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "pressure": pressure,
             "feedback": fb,
             "confidence": _r(st.get("confidence"), 3),
+            **({"ended_by": ended_by} if ended_by is not None else {}),
         }
 
     # ---- session ------------------------------------------------------------------------
@@ -210,10 +224,14 @@ class Scorer:
         elif tot["roll"] > tot["hold"]:
             advice.append(f"You rolled for {tot['roll']:.0f} s and held for {tot['hold']:.0f} s: don't just roll "
                           "around; spend more of the session holding the tight spots you find.")
-        short = len(holds) - over
+        # holds cut off short by a lost link or the recording's end: the person did not end them
+        cut = sum(1 for h in holds if h["duration_s"] < release and h.get("ended_by") in CUT_OFF)
+        short = len(holds) - over - cut
         if short:
-            advice.append(f"{short} of {len(holds)} holds ended before {release:.0f} s: be patient, a release "
-                          "can take 30 seconds to a few minutes.")
+            not_counted = (f" ({cut} more {'was' if cut == 1 else 'were'} cut off by a lost link or the end of the "
+                           "recording: not counted)") if cut else ""
+            advice.append(f"{short} of {len(holds)} holds ended before {release:.0f} s{not_counted}: be patient, a "
+                          "release can take 30 seconds to a few minutes.")
         hard = sum(1 for h in holds if h["grade"].startswith("too hard"))
         if hard:
             advice.append(f"{hard} hold(s) were too hard: use light, sustained pressure, well below your "

@@ -38,6 +38,11 @@ MISSING, OFF, MOVE, STILL = 0, 1, 2, 3
 G_N_PER_KG = 9.80665
 BLOCK_K = 200  # 10 s of frames: longer than a knee-bend cycle (0.1-1 Hz), shorter than a creep or a shift
 APPROACH_LEVEL_S = 4.0  # the hold's level for approach_start: median force over its first 4 s (< min_hold_s)
+#: What ended a hold, by the label of the run after it (a hold's `ended_by`, contracts.md §3): the person
+#: rolled on, stepped off, the link to the roller was lost (a gap too long to bridge), or -- the end of the
+#: stream, no run after it -- the recording ended. The last two cut the hold off: its length was not the
+#: person's choice.
+ENDED_BY = {MOVE: "rolling", OFF: "off", MISSING: "link lost", None: "end"}
 
 
 def approach_start(force_n: np.ndarray, i0: int, i_lo: int, level_k: int, band: float, tol: float,
@@ -739,7 +744,7 @@ class StateMachine:
                                               self._conf(self._z_end, run.z0, run.end_k - run.start_k)))
                 if into == MOVE and self.end_back_k:
                     run.report_end_k = max(run.end_k - self.end_back_k, run.start_k + 1)
-                hold = self._hold_dict(run)
+                hold = self._hold_dict(run, ENDED_BY.get(into, "end"))
                 self.holds.append(hold)
                 events.append(HoldEnded(t, hold))
                 return run.report_end_k
@@ -812,7 +817,8 @@ class StateMachine:
         m = (k >= lo) & (k < hi)
         return _cv(f[m]), _block_cv(k[m & still], f[m & still])
 
-    def _hold_dict(self, run: _Run) -> dict[str, Any]:
+    def _hold_dict(self, run: _Run, ended_by: str) -> dict[str, Any]:
+        """The hold's statistics (scored when a scorer is given); `ended_by` says what came after it."""
         a = run.acc
         start_s = self._t_of(run.report_k)  # (set when the run first reached min_hold_s)
         end_s = (run.end_k if run.report_end_k is None else run.report_end_k) * FRAME_S
@@ -825,7 +831,7 @@ class StateMachine:
         stats = {"start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
                  "mean_force_n": a.mean, "force_cv": force_cv, "slow_cv": slow_cv, "max_force_n": a.f_max,
                  "travel_cm": travel, "spot_cm": spot, "rolling_load_n": self.rolling_load_n,
-                 "body_mass_kg": self.body_mass_kg,
+                 "body_mass_kg": self.body_mass_kg, "ended_by": ended_by,
                  "confidence": self._conf(self._z_end, run.z0, run.end_k - run.start_k, record=True)}
         if self.score_hold is not None:
             return self.score_hold(stats)

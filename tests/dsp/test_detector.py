@@ -175,7 +175,8 @@ def test_analysis_dict_shape_and_tiling() -> None:
     assert set(d["quality"]) == {"sample_rate_hz", "gaps", "saturated_samples", "warnings"}
     for h in d["holds"]:
         assert set(h) == {"start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm", "spot_cm",
-                          "score", "grade", "pressure", "feedback", "confidence"}
+                          "score", "grade", "pressure", "feedback", "confidence", "ended_by"}
+        assert h["ended_by"] in ("rolling", "off", "link lost", "end")
         assert h["confidence"] is None or 0.0 <= h["confidence"] <= 1.0
         words = {"light": "Light pressure", "fairly firm": "Fairly firm pressure", "too hard": "Too hard",
                  "not judged": "Pressure not judged"}

@@ -565,7 +565,8 @@ def _hold_ended_text(hold: Mapping[str, Any], short_s: float) -> str:
     # line is usually the duration's praise, which left "score 68 (too hard). Held 76 s: past the 30 s release
     # window." without a word on the pressure
     line = one_line_feedback(dict(hold))
-    tail = f" {line}" if line else (f" Next time stay {short_s:.0f} s or more." if dur < short_s else "")
+    cut = hold.get("ended_by") in ("link lost", "end")  # (cut off: its length was not the person's choice)
+    tail = f" {line}" if line else (f" Next time stay {short_s:.0f} s or more." if dur < short_s and not cut else "")
     return head + "." + tail
 
 

@@ -128,6 +128,30 @@ def test_a_too_hard_hold_ends_with_the_pressure_advice_not_the_praise() -> None:
     assert "past the 30 s release window" not in ended.text
 
 
+@pytest.mark.parametrize("ended_by,why", [("link lost", "the link to the roller was lost"),
+                                           ("end", "the recording ended")])
+def test_a_cut_off_hold_ends_without_blaming_the_client(ended_by: str, why: str) -> None:
+    """A hold cut off at 18 s by a lost link or by Ctrl-C is not told to be patient: the cue says what cut it
+    off (the scorer's line), or the line that asks for a change, and never "Next time stay 30 s"."""
+    from rollsignal.profile import load_profile
+    from rollsignal.scoring import Scorer
+
+    from holdsense.plots import hold_verdict
+
+    st = {"start_s": 20.0, "end_s": 38.0, "duration_s": 18.0, "mean_force_n": 120.0, "force_cv": 0.02,
+          "slow_cv": float("nan"), "travel_cm": 0.2, "spot_cm": 0.0, "rolling_load_n": 230.0, "body_mass_kg": 72.0,
+          "ended_by": ended_by}
+    hold = Scorer(load_profile()).score_hold(st)
+    f = _guided()
+    (ended,) = [c for c in f.on_event({"kind": "hold_ended", "t_s": 40.0, "hold": hold}) if c.kind == "ended"]
+    assert f"Cut off at 18 s when {why}: its length is not judged." in ended.text, ended.text
+    assert "be patient" not in ended.text and "Next time" not in ended.text
+    assert hold_verdict(hold) == "cut"  # plots and the report: not "too short"
+    firm = Scorer(load_profile()).score_hold(dict(st, mean_force_n=200.0))
+    (ended,) = [c for c in _guided().on_event({"kind": "hold_ended", "t_s": 40.0, "hold": firm}) if c.kind == "ended"]
+    assert "Fairly firm pressure" in ended.text, ended.text  # the line that asks for a change
+
+
 def test_long_hold_gets_a_cue_each_further_minute() -> None:
     f = _guided()
     script = [(1.0, _state(1.0, "roll", "off")), (10.0, {"kind": "hold_started", "t_s": 10.0, "start_s": 5.0})]
