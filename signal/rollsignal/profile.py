@@ -83,4 +83,18 @@ def load_profile(name: str = DEFAULT_PROFILE) -> Profile:
     for key in ("criteria", "safety", "session", "hold", "citations"):
         if key not in data:
             raise ProfileError(f"profile '{name}': missing '{key}'")
+    check_tiers(name, data)
     return Profile(str(data["name"]), int(data["version"]), data)
+
+
+def check_tiers(name: str, data: dict[str, Any]) -> None:
+    """The safety warning is the tier above "too hard": its limits (`safety.rolling_factor` x the rolling
+    load, `safety.body_frac` x body weight) must be at or above the pressure rule's (`too_hard_of_rolling`,
+    `too_hard_of_body`), or a hold would be warned as far too heavy while its score calls it not too hard.
+    Between the two (be-patient: 100-150 % of the rolling load, 33-50 % of body weight) a hold is too hard
+    without a warning: the live views show TOO HARD and the guided session cues "ease off"."""
+    pr, sf = data["criteria"]["pressure"], data["safety"]
+    for warn, hard in (("rolling_factor", "too_hard_of_rolling"), ("body_frac", "too_hard_of_body")):
+        if warn in sf and hard in pr and float(sf[warn]) < float(pr[hard]):
+            raise ProfileError(f"profile '{name}': safety.{warn} {sf[warn]} is below criteria.pressure.{hard} "
+                               f"{pr[hard]}: the warning must be the tier above too hard")

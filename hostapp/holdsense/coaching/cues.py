@@ -32,7 +32,8 @@ import numpy as np
 from .flow import Cue
 
 # Roller CUE pattern per cue kind (protocol.md CUE); the 30 s milestone gets the rising "release window" pattern.
-ROLLER_PATTERNS = {"start": (1, 1), "limb": (1, 1), "ended": (2, 1), "nudge": (3, 1), "warning": (3, 2)}
+ROLLER_PATTERNS = {"start": (1, 1), "limb": (1, 1), "ended": (2, 1), "nudge": (3, 1), "too_hard": (3, 1),
+                   "warning": (3, 2)}
 TONE_RATE_HZ = 22050
 
 
@@ -67,7 +68,7 @@ class TerminalCues:
         self.bell = tty if bell is None else bell
 
     def __call__(self, cue: Cue) -> None:
-        mark = {"milestone": "⏱", "nudge": "→", "limb": "↻", "warning": "!", "ended": "■", "start": "▶"}.get(cue.kind, " ")
+        mark = {"milestone": "⏱", "nudge": "→", "limb": "↻", "warning": "!", "too_hard": "!", "ended": "■", "start": "▶"}.get(cue.kind, " ")
         prefix = f"[{fmt_t(cue.t_s)}] {mark} " if cue.t_s is not None else "   "
         try:
             self.out.write(prefix + cue.text + ("\a" if self.bell and cue.audible else "") + "\n")

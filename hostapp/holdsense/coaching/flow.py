@@ -289,7 +289,7 @@ class Phase(str, Enum):
 @dataclass(frozen=True)
 class Cue:
     """Something to tell the person. `kind` picks how loud: 'info' is text only; 'start', 'milestone',
-    'limb', 'nudge', 'ended', 'warning' also sound (buzzer/LED on the roller, a host sound).
+    'limb', 'nudge', 'ended', 'too_hard' (ease off), 'warning' also sound (buzzer/LED on the roller, a host sound).
 
     `t_s` is device time (seconds on the session time base) when known.
     """
@@ -334,6 +334,7 @@ class GuideStats:
     holds: list[dict[str, Any]] = field(default_factory=list)
     nudges: int = 0
     warnings: list[str] = field(default_factory=list)
+    too_hard: int = 0  # ease-off cues given (holds held too hard for a few seconds)
 
 
 class CoachingFlow:
@@ -452,6 +453,15 @@ class CoachingFlow:
             self.stats.warnings.append(msg)
             out.append(Cue("warning", f"Careful: {msg}", t_s))
         return self._emit(out)
+
+    def on_too_hard(self, t_s: float, text: str | None) -> list[Cue]:
+        """The current hold has been too hard for a few seconds (`text`: the ease-off words, from the live
+        state's rule, holdsense.listeners.live.TooHardCue, which gives it once per hold); None: nothing."""
+        self._expect(Phase.GUIDE)
+        if not text or self._hold_start_s is None:
+            return []
+        self.stats.too_hard += 1
+        return self._emit([Cue("too_hard", text, float(t_s))])
 
     def on_time(self, t_s: float) -> list[Cue]:
         """Device time has reached t_s (call after each chunk): milestones and nudges between events."""

@@ -192,16 +192,23 @@ class Asker:
 # --- the guide as a listener ----------------------------------------------------------------
 
 class _Ticker(Listener):
-    """After each chunk, tell the flow the time (milestones and nudges fall between detector events)."""
+    """After each chunk, tell the flow the time (milestones and nudges fall between detector events) and,
+    when the hold has been too hard for a few seconds, the ease-off cue (the live page's TOO HARD rule, read
+    from the detector listener's state: it runs before this listener on the same chunk)."""
 
-    def __init__(self, flow: CoachingFlow, out: CueOutput) -> None:
-        self.flow, self.out = flow, out
+    def __init__(self, flow: CoachingFlow, out: CueOutput, live: Any = None) -> None:
+        from ..listeners.live import TooHardCue
+
+        self.flow, self.out, self.live = flow, out, live
         self.t_s: float | None = None
+        self._too_hard = TooHardCue()
 
     def on_samples(self, chunk: Any) -> None:
         if len(chunk):
             self.t_s = float(chunk.t_s[-1])
             self.out(self.flow.on_time(self.t_s))
+            if self.live is not None:
+                self.out(self.flow.on_too_hard(self.t_s, self._too_hard.update(self.live.state)))
 
 
 def _wait_for_end(notifier: Any, until: Any, interactive: bool) -> str:
@@ -362,7 +369,7 @@ def _guide(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: 
     cues = CueOutput(term, slow)
     det = DetectorListener(body_mass_kg=body_mass, region=region.key, profile=profile)
     det.subscribe(lambda ev: cues(flow.on_event(ev)))
-    ticker = _Ticker(flow, cues)
+    ticker = _Ticker(flow, cues, det)
     listeners: list[Any] = ([writer] if writer is not None else []) + [det, ticker]
     until = Until(listeners, args.duration_s)
     from ..io.recording import RecordingWriteError

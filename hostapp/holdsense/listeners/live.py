@@ -233,12 +233,61 @@ def display_state(state: LiveState, now: float | None = None) -> str:
     if state.state is None:
         return "waiting"
     if state.state == "hold":
-        limit = state.too_hard_n()
-        f = state.hold_mean_force_n if state.hold_mean_force_n is not None else state.force_n
         recent_warning = any(state.hold_start_s is not None and t >= state.hold_start_s for t, _ in state.warnings)
-        if recent_warning or (limit is not None and math.isfinite(f) and f >= limit):
+        if recent_warning or hold_too_hard(state) is not None:
             return "too_hard"
     return state.state
+
+
+def hold_too_hard(state: LiveState) -> str | None:
+    """How the current hold is too hard by the profile's rule (the hold's mean force so far at or above
+    `too_hard_of_rolling` x the rolling load, or `too_hard_of_body` x body weight: what its score will call
+    "too hard"), in words for the person; None when it is not (or there is no hold). The live page's and
+    the terminal's TOO HARD and the guided session's ease-off cue all use this one rule."""
+    if state.state != "hold":
+        return None
+    limit = state.too_hard_n()
+    f = state.hold_mean_force_n if state.hold_mean_force_n is not None else state.force_n
+    if limit is None or not math.isfinite(f) or f < limit:
+        return None
+    frac_bw, frac_roll = state.too_hard_fracs
+    if state.rolling_load_n and f >= frac_roll * state.rolling_load_n:
+        rel = 100 * f / state.rolling_load_n
+        return f"as hard as you roll ({rel:.0f} % of your rolling load)" if rel < 150 else \
+            f"harder than you roll ({rel:.0f} % of your rolling load)"
+    return f"with {100 * f / (state.body_mass_kg * G_MPS2):.0f} % of your body weight"
+
+
+#: A hold too hard for this long (session time) earns the ease-off cue, once per hold.
+TOO_HARD_CUE_S = 3.0
+
+
+class TooHardCue:
+    """The ease-off cue: once per hold, when the hold has been too hard (`hold_too_hard`) for TOO_HARD_CUE_S
+    of session time without a break. Why: the guidance is light, sustained pressure, and a person on the
+    floor does not watch a screen; the detector's own warning comes only far above the rolling load."""
+
+    def __init__(self, after_s: float = TOO_HARD_CUE_S) -> None:
+        self.after_s = after_s
+        self._hold: float | None = None  # the hold (its start) being watched
+        self._since: float | None = None
+        self._done = False
+
+    def update(self, state: LiveState) -> str | None:
+        """The cue's text when it is due now, else None (call after each chunk)."""
+        if state.hold_start_s != self._hold:
+            self._hold, self._since, self._done = state.hold_start_s, None, False
+        why = hold_too_hard(state) if state.hold_start_s is not None else None
+        if why is None or self._done:
+            self._since = None
+            return None
+        if self._since is None:
+            self._since = state.t_s
+        if state.t_s - self._since < self.after_s - 1e-9:
+            return None
+        self._done = True
+        return (f"Ease off: you are pressing {why}. Take weight off with your hands or the other leg: "
+                "light, sustained pressure releases the tissue better than force.")
 
 
 class View(Protocol):
@@ -587,6 +636,7 @@ class PlainView:
         self._last_status: float | None = None
         # the link loss being shown: (monotonic time it went down, lost intervals known then), or None
         self._down: tuple[float, int] | None = None
+        self._too_hard = TooHardCue()  # one line per hold held too hard (the rich view's red TOO HARD line)
 
     def _print(self, state: LiveState, text: str) -> None:
         try:
@@ -603,6 +653,9 @@ class PlainView:
             if line:
                 self._print(state, line)
         self._link_lines(state)
+        ease = self._too_hard.update(state)
+        if ease:
+            self._print(state, "TOO HARD — " + ease)
         now = self._clock()
         if self._last_status is None:
             self._last_status = now

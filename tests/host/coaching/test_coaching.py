@@ -8,7 +8,9 @@ import stat
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
+from rollsignal import SampleChunk
 
 from holdsense.coaching.flow import (REGIONS, SAFETY_LINES, CoachingFlow, CoachSettings, Cue, FlowError, MovementTest,
                                      Phase, compare_tests, find_region, movement_test_from_answers, parse_rom)
@@ -357,3 +359,82 @@ def test_host_sound_plays_a_tone_where_a_device_exists(tmp_path: Path, monkeypat
     empty = tmp_path / "empty"
     empty.mkdir()
     assert HostSound.detect(snd_dir=str(snd), path=str(empty)) is None
+
+
+def _hard_hold_session(rate_hz: float = 80.0) -> SampleChunk:
+    """Off 3 s, rolling 30 s at about 230 N, a 40 s hold at 114 % of that, rolling 15 s (with the encoder)."""
+    t = np.arange(0.0, 88.0, 1.0 / rate_hz)
+    f = np.where(t < 3, 0.0, 230.0 + 20.0 * np.sin(2 * np.pi * 0.5 * t))
+    ang = np.where(t < 3, 0.0, 90.0 * (1 - np.cos(np.pi * (t - 3) / 2.0)))  # strokes back and forth
+    hold = (t >= 33) & (t < 73)
+    f[hold] = 1.14 * 230.0 + np.random.default_rng(1).normal(0, 1.0, hold.sum())
+    ang[hold] = ang[np.flatnonzero(hold)[0] - 1]
+    after = t >= 73
+    ang[after] = ang[np.flatnonzero(hold)[-1]] + 90.0 * (1 - np.cos(np.pi * (t[after] - 73) / 2.0))
+    return SampleChunk(t, f, ang, np.zeros(len(t), np.uint8))
+
+
+def test_a_hold_too_hard_for_a_few_seconds_gets_one_ease_off_cue_in_the_guided_session() -> None:
+    """The guidance is light, sustained pressure: a hold at 114 % of the rolling load is too hard by the profile
+    (>= 100 %: the live page's TOO HARD, the hold's grade) but below the detector's safety warning (150 %, the
+    tier above it), so the guided session said nothing about it until the hold ended. Now it cues once."""
+    from holdsense.commands.session import _Ticker
+    from holdsense.listeners.live import DetectorListener, PlainView
+
+    ch = _hard_hold_session()
+    f = _guided()
+    out = CueOutput(None)
+    plain = io.StringIO()
+    det = DetectorListener(views=[PlainView(plain, status_interval_s=1e9)])
+    det.subscribe(lambda ev: out(f.on_event(ev)))
+    ticker = _Ticker(f, out, det)
+    for c in ch.split([8] * (len(ch) // 8 + 1)):
+        if len(c):
+            det.on_samples(c)
+            ticker.on_samples(c)
+    det.stop()
+    easy = [c for c in out.given if c.kind == "too_hard"]
+    assert len(easy) == 1, [c.text for c in out.given]
+    assert easy[0].text.startswith("Ease off: you are pressing as hard as you roll (11"), easy[0].text
+    (h,) = f.stats.holds
+    assert h["grade"] == "too hard" and easy[0].t_s < h["end_s"]  # while holding, not after
+    assert not f.stats.warnings  # 114 %: below the safety tier (1.5 x), as the profile says
+    assert roller_pattern(easy[0]) == (3, 1)
+    lines = [ln for ln in plain.getvalue().splitlines() if "TOO HARD — Ease off" in ln]
+    assert len(lines) == 1  # the plain live view says it once too
+
+
+def test_the_safety_warning_is_the_tier_above_too_hard() -> None:
+    """A profile whose warning would fire on a hold its score does not call too hard is refused."""
+    import json
+
+    from rollsignal.profile import ProfileError, _profile_text, check_tiers, load_profile
+
+    p = load_profile()
+    assert p.safety["rolling_factor"] >= p.criteria["pressure"]["too_hard_of_rolling"]
+    data = json.loads(_profile_text("be-patient"))
+    data["safety"]["rolling_factor"] = 0.9
+    with pytest.raises(ProfileError, match="tier above too hard"):
+        check_tiers("x", data)
+
+
+def test_the_guided_session_says_ease_off_during_a_too_hard_hold(tmp_path: Path) -> None:
+    """`holdsense session --replay` of that recording: the ease-off line comes before the hold's end line."""
+    import json
+    import subprocess
+    import sys
+
+    from holdsense.io.recording import write_recording
+
+    rec = tmp_path / "hard.csv"
+    write_recording(rec, _hard_hold_session(), {"region": "quads"})
+    ans = tmp_path / "a.json"
+    ans.write_text(json.dumps({"before": {"pain": 4}, "after": {"pain": 3}}))
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(rec), "--speed", "max",
+                        "--answers", str(ans), "--sound", "off"], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    ease = [i for i, ln in enumerate(lines) if "! Ease off: you are pressing as hard as you roll" in ln]
+    ended = [i for i, ln in enumerate(lines) if "■ Hold ended" in ln]
+    assert len(ease) == 1 and len(ended) == 1 and ease[0] < ended[0], p.stdout
