@@ -11,7 +11,7 @@ import zlib
 from typing import IO, Any, Callable, Iterable
 
 from .errors import UserError, one_line
-from .fmt import fmt_clock, lost_note
+from .fmt import fmt_clock, lost_note, plural
 from .inputcheck import StreamChecks, check_times, clean_samples, input_warnings
 from .io.recording import Recording
 
@@ -262,9 +262,9 @@ def render_text(a: dict[str, Any]) -> str:
         lines.extend(render_marker_lines(a["markers"]))
     warn = list(q.get("warnings", []))
     if q.get("gaps"):
-        warn.insert(0, f"{q['gaps']} gap(s) in the data (bridged)")
+        warn.insert(0, f"{plural(int(q['gaps']), 'gap')} in the data (bridged)")
     if q.get("saturated_samples"):
-        warn.insert(0, f"{q['saturated_samples']} saturated ADC sample(s) ignored")
+        warn.insert(0, f"{plural(int(q['saturated_samples']), 'saturated ADC sample')} ignored")
     if warn:
         lines.append("Data quality: " + "; ".join(warn))
     return "\n".join(lines)

@@ -346,7 +346,7 @@ def fit_calibration(points: Iterable[CalPoint], *, g_mps2: float = STANDARD_GRAV
     if not (_is_number(g_mps2) and 9.7 < g_mps2 < 9.9):
         raise CalibrationError(f"local gravity {g_mps2!r} m/s² is not plausible on Earth (9.78–9.84)")
     if len(pts) < 3:
-        raise CalibrationError(f"need the unloaded (0 kg) point and at least two known masses; got {len(pts)} point(s)")
+        raise CalibrationError(f"need the unloaded (0 kg) point and at least two known masses; got {len(pts)} point{'' if len(pts) == 1 else 's'}")
     for i, p in enumerate(pts, 1):
         if not (_is_number(p.mass_kg) and _is_number(p.counts)):
             raise CalibrationError(f"point {i}: mass and counts must be finite numbers")

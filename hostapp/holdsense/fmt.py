@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 hold', '2 holds' (`words` for irregular plurals): counts a person reads, never 'hold(s)'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def fmt_clock(t_s: float) -> str:
     """m:ss (or h:mm:ss) for a time in seconds."""
     t = int(round(t_s))

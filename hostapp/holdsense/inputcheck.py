@@ -17,6 +17,7 @@ import numpy as np
 from rollsignal import FLAG_SAT, SampleChunk
 
 from .errors import UserError
+from .fmt import plural
 
 FORCE_LIMIT_N = 1.0e5
 # Longest stretch of device time one analysis covers. The detector works on a fixed 20 Hz frame grid across
@@ -115,7 +116,7 @@ class StreamChecks:
     def warnings(self) -> list[str]:
         out = []
         if self.n_impossible:
-            out.append(f"{self.n_impossible} sample(s) with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or "
+            out.append(f"{plural(self.n_impossible, 'sample')} with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or "
                        f"angle treated as missing")
         if self.n and not self.any_force:
             out.append("no usable force value in the recording (every force_n cell is empty or impossible)")
@@ -132,7 +133,7 @@ def input_warnings(chunk: SampleChunk, n_impossible: int) -> list[str]:
     """Plain-words data-quality notes on a whole recording's samples (for `quality.warnings`)."""
     out = []
     if n_impossible:
-        out.append(f"{n_impossible} sample(s) with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or angle "
+        out.append(f"{plural(n_impossible, 'sample')} with an impossible force (beyond ±{FORCE_LIMIT_N:g} N) or angle "
                    f"treated as missing")
     n = len(chunk)
     if n and not np.isfinite(chunk.force_n).any():

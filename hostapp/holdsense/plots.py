@@ -30,6 +30,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .fmt import plural  # ("1 hold", "2 holds"; importable from here as before)
+
 #: Longest stretch without samples drawn as continuous (s): rollsignal's resampler bridges up to 0.35 s
 #: (Resampler.max_interp_s); anything longer is missing data, drawn as a gap.
 GAP_S = 0.35
@@ -52,11 +54,6 @@ POSITION_COLOUR = "#54278f"
 #: One colour per segment kind for label/detector strips (the labelling window, evaluate --plot); "off" a
 #: shade darker than OFF_COLOUR so an off bar stands out on white.
 KIND_COLOURS = {"hold": VERDICT_COLOURS["good"], "roll": ROLL_COLOUR, "off": "#d9d9d9", "other": "#9e9ac8"}
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """'1 hold', '2 holds' (`words` for irregular plurals)."""
-    return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
 def hold_verdict(hold: dict[str, Any]) -> str:

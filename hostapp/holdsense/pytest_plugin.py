@@ -260,7 +260,7 @@ def assert_holds(actual: Any, expected: Sequence[dict[str, Any]], *, start_tol_s
     exp = _holds_of(expected)
     problems: list[str] = []
     if len(got) != len(exp):
-        problems.append(f"expected {len(exp)} hold(s), found {len(got)}")
+        problems.append(f"expected {len(exp)} hold{'' if len(exp) == 1 else 's'}, found {len(got)}")
     for i, (g, e) in enumerate(zip(got, exp), 1):
         (gs, gd), (es, ed) = _span(g), _span(e)
         if abs(gs - es) > start_tol_s:

@@ -24,7 +24,7 @@ from .frames import Frames
 from .profile import Profile, load_profile
 from .resample import AngleUnwrap, Resampler
 from .segmenter import Segmenter, SegmenterModel, load_model
-from .scoring import Scorer
+from .scoring import Scorer, plural
 from .statemachine import StateConfig, StateMachine
 from .types import SampleChunk
 
@@ -230,19 +230,19 @@ class Detector:
         if gaps:
             # the state machine's two limits (statemachine._segment): a longer gap was not always off
             c = self.config
-            warnings.append(f"{gaps} link gap(s) or dropout(s): gaps up to {c.gap_bridge_s:g} s bridged, up to "
+            warnings.append(f"{plural(gaps, 'link gap or dropout', 'link gaps or dropouts')}: gaps up to {c.gap_bridge_s:g} s bridged, up to "
                             f"{c.long_gap_bridge_s:g} s when the same state resumed after them, longer ones "
                             "counted as off (link lost)")
         if sat:
-            warnings.append(f"{sat} saturated sample(s) ignored: the load cell was over its range")
+            warnings.append(f"{plural(sat, 'saturated sample')} ignored: the load cell was over its range")
         if self.out_of_order:
-            warnings.append(f"{self.out_of_order} sample(s) dropped: their device time was missing or went "
+            warnings.append(f"{plural(self.out_of_order, 'sample')} dropped: their device time was missing or went "
                             "backwards (t_s must be finite and never decrease)")
         if self.unwrap.wraps:
-            warnings.append(f"angle_deg wrapped at 360 degrees {self.unwrap.wraps} time(s) and was unwrapped "
+            warnings.append(f"angle_deg wrapped at 360 degrees {plural(self.unwrap.wraps, 'time')} and was unwrapped "
                             "(a recording's angle should be cumulative)")
         if self.despiker.spikes:
-            warnings.append(f"{self.despiker.spikes} spurious ADC reading(s) removed")
+            warnings.append(f"{plural(self.despiker.spikes, 'spurious ADC reading')} removed")
         if abs(self.autozero.max_abs_offset_n) > 5.0:
             warnings.append(f"load-cell zero drifted by up to {self.autozero.max_abs_offset_n:.1f} N "
                             "(followed automatically; tare when convenient)")

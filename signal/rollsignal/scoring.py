@@ -27,6 +27,11 @@ def _ramp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 hold', '2 holds' ('words' for irregular plurals): count words a person reads, never 'hold(s)'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
 def _r(v: float | None, nd: int) -> float | None:
     return None if v is None or not math.isfinite(v) else round(float(v), nd)
 
@@ -230,12 +235,14 @@ class Scorer:
         if short:
             not_counted = (f" ({cut} more {'was' if cut == 1 else 'were'} cut off by a lost link or the end of the "
                            "recording: not counted)") if cut else ""
-            advice.append(f"{short} of {len(holds)} holds ended before {release:.0f} s{not_counted}: be patient, a "
+            which = "Your hold" if len(holds) == 1 else f"{short} of {len(holds)} holds"
+            advice.append(f"{which} ended before {release:.0f} s{not_counted}: be patient, a "
                           "release can take 30 seconds to a few minutes.")
         hard = sum(1 for h in holds if h["grade"].startswith("too hard"))
         if hard:
-            advice.append(f"{hard} hold(s) were too hard: use light, sustained pressure, well below your "
-                          "rolling load.")
+            which = ("Your hold was" if len(holds) == 1 else
+                     f"{hard} of {len(holds)} holds {'was' if hard == 1 else 'were'}")
+            advice.append(f"{which} too hard: use light, sustained pressure, well below your rolling load.")
         spots = [h["spot_cm"] for h in holds if h.get("spot_cm") is not None]
         if spots:
             groups: list[list[float]] = []

@@ -206,7 +206,7 @@ def test_samples_out_of_time_order_are_dropped_the_same_whatever_the_chunking(en
         got = det.result().to_dict()
         assert det.out_of_order == len(bad_at)
         warn = [w for w in got["quality"]["warnings"] if "went backwards" in w]
-        assert warn == [f"{len(bad_at)} sample(s) dropped: their device time was missing or went backwards "
+        assert warn == [f"{len(bad_at)} samples dropped: their device time was missing or went backwards "
                         "(t_s must be finite and never decrease)"]
         got["quality"]["warnings"].remove(warn[0])
         assert got == ref

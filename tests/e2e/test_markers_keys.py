@@ -98,7 +98,7 @@ def test_marker_keys_in_a_terminal_go_into_the_recording(tmp_path: Path) -> None
     os.close(master)
     text = b"".join(screen).decode(errors="replace")
     assert rc == 0, text
-    assert "keys: h/[ hold starts" in text and "5 marker(s)" in text, text
+    assert "keys: h/[ hold starts" in text and "5 markers" in text, text
     assert "marker at" in text and "note: felt it, let go" in text
 
     rec = read_recording(out)

@@ -250,7 +250,7 @@ def test_no_terminal_and_no_answers_is_a_clear_error(tmp_path: Path, demo: Path)
     ('{"region": "quads", "before": {"pain": 12}}', "before pain: '12'"),
     ('{"region": "quads",\n "before": {pain: 3}}', "line 2: not valid JSON"),
     ('{"region": "elbow"}', "unknown region 'elbow'"),
-    ('{"regoin": "quads"}', "unknown key(s) regoin"),
+    ('{"regoin": "quads"}', "unknown key regoin"),
     ('{"before": {"pain": 3}}', "no region"),
 ])
 def test_bad_answers_fail_before_anything_is_stored(tmp_path: Path, demo: Path, content: str, message: str) -> None:

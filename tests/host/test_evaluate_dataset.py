@@ -125,7 +125,7 @@ def test_evaluate_bad_input_is_one_line_exit_2(corpus: Path, tmp_path: Path) -> 
     (bad / "b.labels.json").write_text('{"format": "holdsense-labels/1", "segments": [{"kind": "nap"}]}')
     p = hs("evaluate", bad)
     assert p.returncode == 2 and "a.csv" in p.stdout  # the good file is still scored
-    assert "b.labels.json: segment 1: kind 'nap'" in p.stderr and "1 of 2 file(s) failed" in p.stderr
+    assert "b.labels.json: segment 1: kind 'nap'" in p.stderr and "1 of 2 files failed" in p.stderr
     for args, words in (([tmp_path / "nope"], "no such file or folder"),
                         ([corpus / "unlabelled.csv"], "no labels"),
                         ([corpus, "--jobs", "0"], "argument --jobs/-j: 0 is not"),
@@ -182,7 +182,7 @@ def test_evaluate_refuses_labels_past_the_end_as_dataset_check_does(corpus: Path
            f"after the recording ({t_end:.1f} s)")
     assert out["failed"] == [{"source": str(d / "late.csv"), "error": why}]
     err = p.stderr.splitlines()
-    assert err == [f"holdsense: error: {why}", f"holdsense: 1 of 3 file(s) failed: {d / 'late.csv'}"]
+    assert err == [f"holdsense: error: {why}", f"holdsense: 1 of 3 files failed: {d / 'late.csv'}"]
     # the same file named alone, and with --labels: one line, exit 2
     p = hs("evaluate", d / "late.csv")
     assert p.returncode == 2 and p.stderr == f"holdsense: error: {why}\n" and p.stdout == ""
@@ -233,7 +233,7 @@ def test_evaluate_a_missing_path_or_an_empty_folder_among_others_is_one_entry(co
                              {"source": str(empty), "error": f"{empty}: no labelled recordings in this folder"}]
     assert p.stderr.splitlines() == [f"holdsense: error: {nope}: no such file or folder",
                                      f"holdsense: error: {empty}: no labelled recordings in this folder",
-                                     f"holdsense: 2 of 4 file(s) failed: {nope}, {empty}"]
+                                     f"holdsense: 2 of 4 files failed: {nope}, {empty}"]
     p = hs("evaluate", nope)  # alone: the one line, as before
     assert p.returncode == 2 and p.stderr == f"holdsense: error: {nope}: no such file or folder\n"
 
@@ -260,7 +260,7 @@ def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> Non
     assert p.returncode == 0, p.stderr
     p = hs("dataset", "check", out)
     assert p.returncode == 0, p.stderr
-    assert "ok: 4 session(s)" in p.stdout  # the previous export's files were replaced, not left behind
+    assert "ok: 4 sessions" in p.stdout  # the previous export's files were replaced, not left behind
     sheet = json.loads((out / "datasheet.json").read_text())
     assert sheet["licence"] == "CC-BY-4.0" and {s["recording"] for s in sheet["sessions"]} == {
         "limb.csv", "marked.csv", "reposition.csv", "standard.csv"}
@@ -290,7 +290,7 @@ def test_dataset_export_check_and_tampering(corpus: Path, tmp_path: Path) -> Non
     assert any("limb.labels.json is listed but missing" in ln for ln in lines)
     assert any("limb.csv: no labels" in ln for ln in lines)
     assert any("extra.txt: not listed" in ln for ln in lines)
-    assert lines[-1].endswith("4 problem(s)") and "Traceback" not in p.stderr
+    assert lines[-1].endswith("4 problems") and "Traceback" not in p.stderr
     for args, words in ((["check", tmp_path / "none"], "not a folder"),
                         (["export", tmp_path / "none", "-o", tmp_path / "o"], "no such file or folder"),
                         (["export", corpus, "-o", corpus / "notes.txt"], "not a folder"),

@@ -68,7 +68,7 @@ def test_folder_json_lines_one_entry_per_file_and_the_batch_goes_on(tmp_path: Pa
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
     err = r.stderr.strip().splitlines()
     assert sum("error:" in ln for ln in err) == 3  # one line per failed file ...
-    assert err[-1].startswith("holdsense: 3 of 6 file(s) failed")  # ... and the summary
+    assert err[-1].startswith("holdsense: 3 of 6 files failed")  # ... and the summary
 
 
 def test_folder_text_report_keeps_good_files(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_a_folder_without_recordings_among_other_inputs_is_one_entry(tmp_path: P
         assert entry == {"source": str(d), "error": f"{d}: no recordings found in this folder"}
     assert r.stderr.splitlines() == [f"holdsense: error: {empty}: no recordings found in this folder",
                                      f"holdsense: error: {notes}: no recordings found in this folder",
-                                     f"holdsense: 2 of 3 file(s) failed: {empty}, {notes}"]
+                                     f"holdsense: 2 of 3 files failed: {empty}, {notes}"]
     with open(sessions, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [(x["file"], bool(x["error"])) for x in rows] == [(str(tmp_path / "a.csv"), False), (str(empty), True),
@@ -228,7 +228,7 @@ def test_folder_files_named_like_recordings_that_do_not_read_are_entries(tmp_pat
     assert sorted(rows) == ["a-good.csv"] + BROKEN and all(rows[b] for b in BROKEN)
     err = r.stderr.splitlines()
     assert sum(ln.startswith("holdsense: error: ") for ln in err) == 6
-    assert err[-1].startswith("holdsense: 6 of 7 file(s) failed")
+    assert err[-1].startswith("holdsense: 6 of 7 files failed")
     notes = [ln for ln in err if "note:" in ln]
     assert notes == [f"holdsense: note: {d / 'holds.csv'}: a table with columns 'file,hold,start_s,end_s', "
                      "not a recording (no '# format:' line), skipped"]
@@ -245,7 +245,7 @@ def test_folder_with_a_table_beside_the_recordings_is_a_clean_batch(tmp_path: Pa
     r = cli("analyze", str(d), "--sessions", str(d / "sessions.csv"))
     assert r.returncode == 0, r.stderr
     assert r.stderr.startswith(f"holdsense: note: {d / 'sessions.csv'}: a table with columns 'file,region,")
-    assert r.stdout.startswith("analysed 1 of 1 file(s)")
+    assert r.stdout.startswith("analysed 1 of 1 file")
 
 
 def test_a_gzip_cut_short_in_a_folder_is_analysed_with_a_warning_that_says_so(tmp_path: Path) -> None:
@@ -458,5 +458,5 @@ def test_a_saturated_sample_is_reported_once(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr()
     assert rc == 0, out.err
     warnings = json.loads(out.out)["quality"]["warnings"]
-    assert any(w.startswith("3 saturated sample(s) ignored") for w in warnings), warnings
-    assert any(w.startswith("1 sample(s) with an impossible force") for w in warnings), warnings
+    assert any(w.startswith("3 saturated samples ignored") for w in warnings), warnings
+    assert any(w.startswith("1 sample with an impossible force") for w in warnings), warnings

@@ -58,9 +58,9 @@ def test_folder_with_a_bad_file_gives_rows_for_the_good_ones_and_exit_2(tmp_path
     broken = str(d / "c-broken.csv")
     err = r.stderr.strip().splitlines()
     assert err[0] == f"holdsense: error: {broken}: line 7: column force_n: 'x' is not a number"
-    assert err[-1] == f"holdsense: 1 of 4 file(s) failed: {broken}"
+    assert err[-1] == f"holdsense: 1 of 4 files failed: {broken}"
     assert "Traceback" not in r.stderr
-    assert r.stdout.strip() == (f"analysed 3 of 4 file(s); wrote {table}: 3 hold(s); {sessions}: 4 session(s)")
+    assert r.stdout.strip() == (f"analysed 3 of 4 files; wrote {table}: 3 holds; {sessions}: 4 sessions")
 
     holds = _rows(table)
     assert list(holds[0].keys()) == HOLD_COLUMNS
@@ -182,7 +182,7 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert p.returncode == 0
     text = seen.decode("utf-8", "replace")
     assert "analysing" in text and "3/3" in text
-    assert (tmp_path / "out.txt").read_text().startswith("analysed 3 of 3 file(s)")
+    assert (tmp_path / "out.txt").read_text().startswith("analysed 3 of 3 files")
     # not a terminal: no bar, no control codes
     r = subprocess.run(support.holdsense_cmd() + ["analyze", str(d), "--table", str(table)], capture_output=True,
                        text=True, env=support.cli_env(), timeout=180)
@@ -208,7 +208,7 @@ def test_folder_mixes_recordings_and_xdf_files(tmp_path: Path, capsys) -> None:
     rc = main(["analyze", str(d), "--table", str(table)])
     err = capsys.readouterr().err
     assert rc == 2 and f"holdsense: error: {d / '3-empty.xdf'}: not an XDF file" in err, err
-    assert "1 of 3 file(s) failed" in err
+    assert "1 of 3 files failed" in err
     rows = _rows(table)
     assert [(Path(r["file"]).name, r["region"]) for r in rows] == [("1-roller.csv", "quads"),
                                                                    ("2-labrecorder.xdf", "hamstrings")]

@@ -196,7 +196,7 @@ def movement_test_from_answers(data: Mapping[str, Any] | None, what: str, moveme
     known = {"pain", "pain_0_10", "rom", "rom_deg", "rom_text", "range_of_motion", "ease", "ease_0_10", "movement"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UserError(f"{what}: unknown field(s) {', '.join(unknown)} (use pain, rom, ease)")
+        raise UserError(f"{what}: unknown field{'' if len(unknown) == 1 else 's'} {', '.join(unknown)} (use pain, rom, ease)")
     pain = parse_scale_0_10(data.get("pain", data.get("pain_0_10")), f"{what} pain")
     ease = parse_scale_0_10(data.get("ease", data.get("ease_0_10")), f"{what} ease")
     rom_deg, rom_text = parse_rom(data.get("rom", data.get("range_of_motion")))

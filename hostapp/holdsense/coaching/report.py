@@ -30,6 +30,7 @@ import numpy as np
 from .. import __version__
 from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region, session_score
 from ..errors import UserError
+from ..fmt import plural
 from ..userprofile import format_body_mass
 
 G_N_PER_KG = 9.80665
@@ -423,8 +424,8 @@ def render_html(inp: ReportInput) -> str:
     qbits = []
     if q.get("sample_rate_hz"):
         qbits.append(f"{float(q['sample_rate_hz']):.1f} Hz")
-    qbits.append(f"{int(q.get('gaps') or 0)} gap(s)")
-    qbits.append(f"{int(q.get('saturated_samples') or 0)} saturated sample(s)")
+    qbits.append(plural(int(q.get('gaps') or 0), "gap"))
+    qbits.append(plural(int(q.get('saturated_samples') or 0), "saturated sample"))
     warn = [str(w) for w in (q.get("warnings") or [])]
     parts.append(f'<p class="note" id="quality">Data quality: {e(", ".join(qbits))}.'
                  + (" " + "; ".join(f'<span class="warn">{e(w)}</span>' for w in warn) + _stop(warn) if warn else "")
@@ -723,8 +724,8 @@ class _PdfPages:
         bits = []
         if q.get("sample_rate_hz"):
             bits.append(f"{float(q['sample_rate_hz']):.1f} Hz")
-        bits.append(f"{int(q.get('gaps') or 0)} gap(s)")
-        bits.append(f"{int(q.get('saturated_samples') or 0)} saturated sample(s)")
+        bits.append(plural(int(q.get('gaps') or 0), "gap"))
+        bits.append(plural(int(q.get('saturated_samples') or 0), "saturated sample"))
         warn = [str(w) for w in (q.get("warnings") or [])]
         # the warnings joined by '; ' as in `analyze`'s text report, not run together
         text = "Data quality: " + ", ".join(bits) + "." + (" " + "; ".join(warn) + _stop(warn) if warn else "")

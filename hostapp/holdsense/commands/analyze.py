@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from ..errors import UserError, one_line
+from ..fmt import plural
 from ._options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help="analyse recordings: segments, holds, scores",
                        description="Analyse recordings (files or folders of recordings): when you rolled, "
                                    "when you held, and each hold scored against the guidance.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="recording(s) or folder(s) of recordings")
+    p.add_argument("files", nargs="+", metavar="FILE", help="recordings or folders of recordings")
     p.add_argument("--json", action="store_true", help="JSON output (JSON Lines for several files)")
     p.add_argument("--body-mass", type=body_mass_kg, metavar="KG", dest="body_mass_kg",
                    help="body mass in kg (overrides the recording's metadata)")
@@ -204,9 +205,9 @@ def run(args: argparse.Namespace) -> int:
     if tables.active:
         written = tables.write()
         if not args.json:
-            print(f"analysed {len(files) - len(failed)} of {len(files)} file(s); wrote " + "; ".join(written))
+            print(f"analysed {len(files) - len(failed)} of {plural(len(files), 'file')}; wrote " + "; ".join(written))
     if failed and several:
-        print(f"holdsense: {len(failed)} of {len(files)} file(s) failed: {one_line(', '.join(failed))}",
+        print(f"holdsense: {len(failed)} of {plural(len(files), 'file')} failed: {one_line(', '.join(failed))}",
               file=sys.stderr)
     if failed and not several and internal:
         return 1  # one file, and the failure is ours: the internal-error exit code (contracts.md §3)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..fmt import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +55,7 @@ def run_export(args: argparse.Namespace) -> int:
     sheet = export_dataset(args.inputs, out, info=info, include_unlabelled=args.include_unlabelled,
                            compress=args.gzip)
     n = len(sheet["sessions"])
-    print(f"{out}: {n} session(s), {sum(s['holds_labelled'] for s in sheet['sessions'])} labelled hold(s); "
+    print(f"{out}: {plural(n, 'session')}, {plural(sum(s['holds_labelled'] for s in sheet['sessions']), 'labelled hold')}; "
           f"README.md, datasheet.json, load_dataset.py, SHA256SUMS")
     todo = [k for k in ("title", "licence", "consent", "contact", "shell") if sheet.get(k) == TO_FILL]
     if todo:
@@ -70,8 +71,8 @@ def run_check(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"holdsense: {line}", file=sys.stderr)
     if problems:
-        print(f"holdsense: {args.folder}: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"holdsense: {args.folder}: {plural(len(problems), 'problem')}", file=sys.stderr)
         return 2
-    print(f"{args.folder}: ok: {facts['sessions']} session(s), {facts['duration_s'] / 60:.1f} min, "
-          f"{facts['holds']} labelled hold(s); checksums match")
+    print(f"{args.folder}: ok: {plural(int(facts['sessions']), 'session')}, {facts['duration_s'] / 60:.1f} min, "
+          f"{plural(int(facts['holds']), 'labelled hold')}; checksums match")
     return 0

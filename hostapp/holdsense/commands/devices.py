@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ..errors import DeviceError, UserError
+from ..fmt import plural
 from ._options import seconds, timeout_s
 
 #: USB ids of boards and bridges a holdsense roller uses: (vid, pid or None for any, what).
@@ -129,8 +130,8 @@ def run(args: argparse.Namespace, *, list_ports: Callable[[], list[Any]] | None 
     no_ble = getattr(args, "no_ble", False)
     ble_found = 0 if no_ble else list_ble(getattr(args, "ble_scan_s", 3.0), args.json)
     if not found:
-        skipped = f"; {len(other)} other serial port(s) not asked" if other else ""
-        print(f"holdsense: no roller found on {len(known)} known USB board port(s){skipped}. "
+        skipped = f"; {plural(len(other), 'other serial port')} not asked" if other else ""
+        print(f"holdsense: no roller found on {plural(len(known), 'known USB board port')}{skipped}. "
               f"Is it plugged in (a data cable, not charge-only)? For a virtual device or a network "
               f"bridge, use --probe PORT.", file=sys.stderr)
     if not no_ble and ble_found == 0:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..fmt import plural
 from ._options import add_jobs_option, integer, plot_path
 
 #: `--worst N`: panels of 2.4 in at 100 dpi; beyond a hundred the image is too tall to look through (24,000 px)
@@ -54,7 +55,7 @@ def _inputs(paths: list[str]) -> tuple[list[str], list[str], list[tuple[str, str
             skipped += [f for f in found if f not in labelled]
             if not labelled:
                 empty.append((p, f"{p}: no labelled recordings in this folder"
-                                  + (f" ({len(found)} recording(s) without X.labels.json)" if found else "")))
+                                  + (f" ({plural(len(found), 'recording')} without X.labels.json)" if found else "")))
         else:
             files.append(p)
     return files, skipped, empty
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--labels goes with a single FILE (in a folder, labels sit beside each recording)")
     if not files:
         raise UserError("no labelled recordings in " + ", ".join(args.files)
-                        + (f" ({len(skipped)} recording(s) without X.labels.json)" if skipped else "")
+                        + (f" ({plural(len(skipped), 'recording')} without X.labels.json)" if skipped else "")
                         + (f" (no such file or folder: {', '.join(missing)})" if missing else ""))
     for f in skipped:
         print(f"holdsense: note: {f}: no labels beside it, skipped", file=sys.stderr)
@@ -97,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
     total = pool(results)
     if args.plot:
         n = plot_disagreements(results, args.plot, worst=args.worst)
-        print(f"plot of the {n} worst disagreement(s) written to {args.plot}", file=sys.stderr)
+        print(f"plot of the {'worst disagreement' if n == 1 else f'{n} worst disagreements'} written to {args.plot}", file=sys.stderr)
     if args.json:
         print(json.dumps({"format": EVALUATION_FORMAT, "files": entries, "total": total,
                           "failed": [{"source": p, "error": e} for p, e in failed]}, indent=1))
     else:
         print(render_table(entries, total))
     if failed:
-        print(f"holdsense: {len(failed)} of {len(files) + len(missing) + len(empty)} file(s) failed: "
+        print(f"holdsense: {len(failed)} of {plural(len(files) + len(missing) + len(empty), 'file')} failed: "
               f"{', '.join(p for p, _ in failed)}",
               file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..fmt import plural
 from ..io.labels import SIDES, labels_path_for
 
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{out}: cannot write ({exc.strerror or exc})") from None
     holds = sum(1 for s in labels["segments"] if s["kind"] == "hold")
-    print(f"{out}: {len(labels['segments'])} span(s), {holds} hold(s), from {labels['labeller']['how']}")
+    print(f"{out}: {plural(len(labels['segments']), 'span')}, {plural(holds, 'hold')}, from {labels['labeller']['how']}")
     return 0
 
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from ..errors import UserError
+from ..fmt import plural
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  describe, markers_wanted)
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
           f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "
           f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else "")
-          + (f"; {writer.markers_written} marker(s)" if board is not None else ""), file=sys.stderr)
+          + (f"; {plural(writer.markers_written, 'marker')}" if board is not None else ""), file=sys.stderr)
     if down_s is not None:
         print(f"the link to the roller was down for the last {down_s:.0f} s of the session: nothing was recorded "
               "then", file=sys.stderr)

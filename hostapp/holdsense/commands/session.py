@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
                              parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..errors import UserError
-from ..fmt import lost_note
+from ..fmt import lost_note, plural
 from ..coaching.history import (RECORDING_STOPPED, SCORED_WITH, History, HistoryError, SessionRecord, default_db_path,
                                 file_sha256, utc_now_iso)
 from ..messages import Listener
@@ -89,7 +89,7 @@ def load_answers(path: str) -> dict[str, Any]:
         raise UserError(f"{path}: expected a JSON object with region, before, after")
     unknown = sorted(set(data) - ANSWER_KEYS)
     if unknown:
-        raise UserError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(ANSWER_KEYS))})")
+        raise UserError(f"{path}: unknown key{'' if len(unknown) == 1 else 's'} {', '.join(unknown)} (known: {', '.join(sorted(ANSWER_KEYS))})")
     return data
 
 
@@ -478,10 +478,6 @@ def db_path_folder(history: History) -> Path:
     return history.path.parent
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word if n == 1 else word + 's'}"
-
-
 def _fmt_score(v: int | None) -> str:
     return "-" if v is None else str(v)
 
@@ -515,7 +511,7 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
     for a in s.get("advice") or []:
         lines.append(f"  • {a}")
     if flow.stats.nudges:
-        lines.append(f"  nudged {flow.stats.nudges} time(s) to stop rolling and hold")
+        lines.append(f"  nudged {plural(flow.stats.nudges, 'time')} to stop rolling and hold")
     lines.append("Before → after:")
     lines += [f"  {ln}" for ln in flow.change().lines]
     stopped = rec.recording_stopped

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     s = res.samples
     print(f"{rec_path}: {res.metadata['scenario']} seed {args.seed}, {res.duration_s:.1f} s, {len(s)} samples "
           f"at ~{res.metadata['sample_rate_hz']} Hz, {'encoder' if s.has_angle else 'force only'}, "
-          f"body {res.metadata['body_mass_kg']} kg, {len(holds)} holds", file=sys.stdout)
+          f"body {res.metadata['body_mass_kg']} kg, {len(holds)} hold{'' if len(holds) == 1 else 's'}", file=sys.stdout)
     print(f"{lab_path}: ground truth ({len(res.labels['segments'])} segments)")
     return 0
 
@@ -130,6 +130,6 @@ def _run_builtin(args: argparse.Namespace, name: str) -> int:
     foam = f", {md['foam']} foam" if "foam" in md else ""
     print(f"{rec_path}: {name} {args.scenario} seed {args.seed}, {s.duration_s:.1f} s, {len(s.t_s)} samples "
           f"at ~{md['sample_rate_hz']} Hz, {'encoder' if s.angle_deg is not None else 'force only'}, "
-          f"{md['shell']} shell{foam}, body {md['body_mass_kg']} kg, {len(holds)} holds")
+          f"{md['shell']} shell{foam}, body {md['body_mass_kg']} kg, {len(holds)} hold{'' if len(holds) == 1 else 's'}")
     print(f"{lab_path}: ground truth ({len(s.labels['segments'])} segments)")
     return 0

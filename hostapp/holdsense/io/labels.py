@@ -301,7 +301,7 @@ def labels_from_spans_csv(path: str | os.PathLike[str], *, source: str | None = 
         raise LabelsError(f"{p}: cannot read spans ({exc})") from None
     missing = [c for c in ("start_s", "end_s", "kind") if c not in fields]
     if missing:
-        raise LabelsError(f"{p}: spans CSV lacks column(s) {', '.join(missing)} (header: start_s,end_s,kind"
+        raise LabelsError(f"{p}: spans CSV lacks column{'' if len(missing) == 1 else 's'} {', '.join(missing)} (header: start_s,end_s,kind"
                           f"[,side][,region][,note])")
     segs = []
     for i, row in rows:

@@ -397,7 +397,8 @@ class RecordingReader:
                 if self._damage:  # the one warning says the data ends early because the file does
                     msg = (f"{self.source}: {self._damage[0]}; "
                            + (f"line {self._line + 1}: half-written last line skipped" if half
-                              else f"the {self._line} complete line(s) before it are used"))
+                              else (f"the {self._line} complete lines before it are used" if self._line != 1
+                                    else "the 1 complete line before it is used")))
                 self._half_text = text
                 if msg:
                     if self._head_warnings is not None:

@@ -26,6 +26,7 @@ import numpy as np
 from rollsignal import FLAG_GAP, SampleChunk
 
 from ..errors import UserError
+from ..fmt import plural
 from .recording import Recording
 from ..lab import require
 
@@ -313,7 +314,7 @@ def read_xdf(path: str | os.PathLike[str], stream: str | None = None) -> XdfReco
         data = data[:, None]
     keep = np.isfinite(ts)
     if not keep.all():
-        notes.append(f"XDF: {int((~keep).sum())} sample(s) without a valid time stamp dropped")
+        notes.append(f"XDF: {plural(int((~keep).sum()), 'sample')} without a valid time stamp dropped")
         ts, data = ts[keep], data[keep]
     if np.any(np.diff(ts) < 0):
         order = np.argsort(ts, kind="stable")
@@ -414,7 +415,7 @@ def render_marker_lines(m: dict[str, Any]) -> list[str]:
     """Text report lines for the `markers` section of an analysis."""
     from ..fmt import fmt_clock
 
-    head = (f"Recorded markers ({m.get('stream') or 'marker stream'}): {m['recorded_holds']} hold(s) recorded, "
+    head = (f"Recorded markers ({m.get('stream') or 'marker stream'}): {plural(int(m['recorded_holds']), 'hold')} recorded, "
             f"{m['analysis_holds']} found here, {m['matched']} line up")
     if m["matched"]:
         head += (f" (start/end within {m['max_abs_diff_s']:.2f} s; "

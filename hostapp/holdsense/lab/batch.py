@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UserError
+from ..fmt import plural
 
 HOLD_COLUMNS = ["file", "hold", "start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm",
                 "spot_cm", "score", "grade", "region"]
@@ -171,10 +172,10 @@ class BatchTables:
         out = []
         if self.table_path:
             write_csv(self.table_path, HOLD_COLUMNS, self.holds)
-            out.append(f"{self.table_path}: {len(self.holds)} hold(s)")
+            out.append(f"{self.table_path}: {plural(len(self.holds), 'hold')}")
         if self.sessions_path:
             write_csv(self.sessions_path, SESSION_COLUMNS, self.sessions)
-            out.append(f"{self.sessions_path}: {len(self.sessions)} session(s)")
+            out.append(f"{self.sessions_path}: {plural(len(self.sessions), 'session')}")
         return out
 
 

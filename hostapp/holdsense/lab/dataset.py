@@ -174,7 +174,7 @@ def render_readme(sheet: dict[str, Any]) -> str:
     if sheet.get("description"):
         lines += [sheet["description"], ""]
     lines += [
-        f"{len(s)} labelled foam-rolling session(s), {total_h:.2f} h in total, recorded with an instrumented roller "
+        f"{len(s)} labelled foam-rolling session{'' if len(s) == 1 else 's'}, {total_h:.2f} h in total, recorded with an instrumented roller "
         f"(holdsense). Made with {sheet['tool']} on {sheet['created_utc'][:10]}.", "",
         "| field | value |", "|---|---|",
         f"| sensor | {sheet['sensor']} |",
@@ -266,7 +266,7 @@ if __name__ == "__main__":
 
     for s in load(sys.argv[1] if len(sys.argv) > 1 else "."):
         holds = [x for x in (s["labels"] or {}).get("segments", []) if x["kind"] == "hold"]
-        print(f"{s['name']}: {len(s['t_s'])} samples, {s['t_s'][-1]:.0f} s, {len(holds)} labelled holds")
+        print(f"{s['name']}: {len(s['t_s'])} samples, {s['t_s'][-1]:.0f} s, {len(holds)} labelled hold{'' if len(holds) == 1 else 's'}")
 '''
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..plots import KIND_COLOURS
+from ..plots import KIND_COLOURS, plural
 from ..io.labels import LABELS_FORMAT, SIDES, SPAN_KINDS, labeller, validate, write_labels
 
 COLOURS = KIND_COLOURS
@@ -212,7 +212,7 @@ class LabelWindow:
         state = "unsaved changes" if self.session.changed else (f"saved to {self.out_path.name}"
                                                                 if self.saved_path else "no changes")
         return (f"{Path(self.rec.source).name}: next selection = {self.kind.upper()} ({side}) · {n} spans, "
-                f"{holds} holds · {state}")
+                f"{plural(holds, 'hold')} · {state}")
 
     def redraw(self) -> None:
         for a in self._artists:
@@ -308,7 +308,7 @@ class LabelWindow:
             labels["region"] = self.region
         self.saved_path = write_labels(self.out_path, labels)
         self.session.changed = False
-        self.message(f"saved {len(labels['segments'])} span(s) to {self.out_path}")
+        self.message(f"saved {plural(len(labels['segments']), 'span')} to {self.out_path}")
         return self.saved_path
 
     def _how(self) -> str:

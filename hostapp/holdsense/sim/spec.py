@@ -379,7 +379,7 @@ def _check_phases(where: str, items: Any, depth: int = 0) -> None:
         if "phases" in item:
             unknown = set(item) - set(_GROUP)
             if unknown:
-                raise ScenarioError(f"{w}: unknown field(s) in phase group: {', '.join(sorted(unknown))}")
+                raise ScenarioError(f"{w}: unknown field{'' if len(unknown) == 1 else 's'} in phase group: {', '.join(sorted(unknown))}")
             for k in ("repeat", "probability"):
                 if k in item:
                     _check_spec(f"{w}.{k}", item[k], _GROUP[k])
@@ -393,7 +393,7 @@ def _check_phases(where: str, items: Any, depth: int = 0) -> None:
         schema = _PHASE[kind]
         unknown = set(item) - set(schema)
         if unknown:
-            raise ScenarioError(f"{w}: unknown field(s) for a {kind} phase: {', '.join(sorted(unknown))}")
+            raise ScenarioError(f"{w}: unknown field{'' if len(unknown) == 1 else 's'} for a {kind} phase: {', '.join(sorted(unknown))}")
         for k, v in item.items():
             if k != "kind":
                 _check_spec(f"{w}.{k}", v, schema[k])
@@ -409,7 +409,7 @@ def validate_spec(spec: Any, source: str) -> None:
             raise ScenarioError(f"unknown scenario format {json.dumps(fmt)} (this version reads {FORMAT})")
         unknown = set(spec) - set(_TOP) - {"sensor", "phases"}
         if unknown:
-            raise ScenarioError(f"unknown field(s): {', '.join(sorted(unknown))}")
+            raise ScenarioError(f"unknown field{'' if len(unknown) == 1 else 's'}: {', '.join(sorted(unknown))}")
         for k, v in spec.items():
             if k in _TOP:
                 _check_spec(k, v, _TOP[k])
@@ -418,7 +418,7 @@ def validate_spec(spec: Any, source: str) -> None:
             raise ScenarioError("sensor: expected an object")
         unknown = set(sensor) - set(_SENSOR)
         if unknown:
-            raise ScenarioError(f"sensor: unknown field(s): {', '.join(sorted(unknown))}")
+            raise ScenarioError(f"sensor: unknown field{'' if len(unknown) == 1 else 's'}: {', '.join(sorted(unknown))}")
         for k, v in sensor.items():
             _check_spec(f"sensor.{k}", v, _SENSOR[k])
         if "phases" not in spec:

@@ -452,9 +452,9 @@ def test_trace_scale_ignores_impossible_values() -> None:
 
 def test_data_quality_warnings_are_separated(tmp_path: Path) -> None:
     """Several warnings read as a list ('a; b; c.'), in the HTML and the PDF: they used to run together
-    ('... counted as off (link lost) 13 saturated sample(s) ignored ...')."""
-    warnings = ["53 link gap(s) or dropout(s): longer ones counted as off (link lost)",
-                "13 saturated sample(s) ignored", "29 spurious ADC reading(s) removed"]
+    ('... counted as off (link lost) 13 saturated samples ignored ...')."""
+    warnings = ["53 link gaps or dropouts: longer ones counted as off (link lost)",
+                "13 saturated samples ignored", "29 spurious ADC readings removed"]
     inp = _input(before=None, after=None)
     inp.analysis["quality"]["warnings"] = warnings
     html_text = re.sub(r"<[^>]+>", "", re.search(r'<p class="note" id="quality">(.*?)</p>', render_html(inp),

@@ -105,7 +105,7 @@ def test_gzip_cut_at_a_line_end_says_so(tmp_path: Path) -> None:
     p.write_bytes(_sync_flushed(HEADER + "".join(f"{i * 0.0125:.4f},{i},0,{i},\n" for i in range(100))))
     rec = read_recording(p, warn=None)
     assert len(rec.samples) == 100
-    assert rec.warnings == [f"{p}: gzip stream ends early (file cut short?); the 103 complete line(s) before it "
+    assert rec.warnings == [f"{p}: gzip stream ends early (file cut short?); the 103 complete lines before it "
                             "are used"]
 
 
@@ -116,7 +116,7 @@ def test_gzip_damaged_after_good_data_says_so(tmp_path: Path) -> None:
     with RecordingReader.open(p, warn=None, block_bytes=len(good)) as r:  # the damage in a later block (2 MB each)
         rec = r.read_all()
     assert len(rec.samples) == 2
-    assert rec.warnings == [f"{p}: gzip stream damaged, the rest of the file unreadable; the 5 complete line(s) "
+    assert rec.warnings == [f"{p}: gzip stream damaged, the rest of the file unreadable; the 5 complete lines "
                             "before it are used"]
 
 

@@ -153,7 +153,7 @@ def test_reads_holdsense_stream_among_others_and_lines_up_markers(tmp_path: Path
     assert m["same_score"] == 2 and m["max_abs_diff_s"] <= 0.002
     assert m["events"]["hold_ended"] == 2 and m["events"]["state"] >= 4
     text = _main(capsys, "analyze", str(x)).stdout
-    assert "Recorded markers (holdsense-1122-markers): 2 hold(s) recorded, 2 found here, 2 line up" in text
+    assert "Recorded markers (holdsense-1122-markers): 2 holds recorded, 2 found here, 2 line up" in text
 
 
 def test_markers_that_disagree_are_reported(tmp_path: Path, capsys) -> None:
@@ -178,7 +178,7 @@ def test_markers_that_disagree_are_reported(tmp_path: Path, capsys) -> None:
     assert (m["recorded_holds"], m["analysis_holds"], m["matched"], m["same_score"]) == (2, 2, 1, 0)
     assert len(m["unmatched_analysis"]) == 1 and m["unmatched_recorded"][0]["start_s"] == pytest.approx(5.0)
     text = _main(capsys, "analyze", str(x)).stdout
-    assert "2 hold(s) recorded, 2 found here, 1 line up" in text
+    assert "2 holds recorded, 2 found here, 1 line up" in text
     assert "recorded live" in text and "has no recorded marker" in text and "(score 30) not found here" in text
 
 
