@@ -237,6 +237,19 @@ def session_score(analysis: Mapping[str, Any] | None) -> int | None:
         return None
 
 
+#: How rollsignal's session advice asks for the before/after test (Scorer.summarize, seed line 52).
+TEST_ADVICE_START = "Test the area by moving it before and after"
+
+
+def advice_for(advice: Iterable[str], before: MovementTest | None, after: MovementTest | None) -> list[str]:
+    """The analysis' advice as a person who did the tests should read it: without "Test the area by moving it
+    before and after" when both the before- and the after-test were answered (a guided session asked for them:
+    telling the client to do what they just did reads as if the program had not listened). The stored
+    analysis keeps its advice as the detector gave it."""
+    done = before is not None and after is not None and not before.is_empty() and not after.is_empty()
+    return [str(a) for a in advice if not (done and str(a).startswith(TEST_ADVICE_START))]
+
+
 def compare_tests(before: MovementTest | None, after: MovementTest | None) -> TestChange:
     """The change from before to after, in numbers and in words (seed: reduced pain, ease, range)."""
     lines: list[str] = []

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .flow import SAFETY_LINES, MovementTest, TestChange, compare_tests, find_region, session_score
+from .flow import SAFETY_LINES, MovementTest, TestChange, advice_for, compare_tests, find_region, session_score
 from ..errors import UserError
 from ..fmt import plural
 from ..userprofile import format_body_mass
@@ -60,6 +60,11 @@ class ReportInput:
     @property
     def summary(self) -> dict[str, Any]:
         return dict(self.analysis.get("summary") or {})
+
+    @property
+    def advice(self) -> list[str]:
+        """The summary's advice, without asking for the before/after test when both were recorded."""
+        return advice_for(self.summary.get("advice") or [], self.before, self.after)
 
     @property
     def body_mass_kg(self) -> float | None:
@@ -325,7 +330,7 @@ def _text_lines(inp: ReportInput, max_feedback: int | None = None) -> int:
     """Rough count of printed lines the holds table and the advice column take (for choosing the layout)."""
     holds = sum(1 + sum(math.ceil(len(str(x)) / 95) for x in (h.get("feedback") or [])[:max_feedback])
                 for h in inp.holds)
-    advice = sum(math.ceil(len(str(x)) / 55) for x in (inp.summary.get("advice") or []))
+    advice = sum(math.ceil(len(str(x)) / 55) for x in inp.advice)
     return holds + max(advice, 7)  # the before/after table takes about 7 lines beside the advice
 
 
@@ -412,7 +417,7 @@ def render_html(inp: ReportInput) -> str:
 
     # advice + before/after side by side
     parts.append('<div class="cols"><section id="advice"><h2>Advice</h2>')
-    advice = list(inp.summary.get("advice") or [])
+    advice = inp.advice
     parts.append("<ul>" + "".join(f"<li>{e(str(x))}</li>" for x in advice) + "</ul>" if advice
                  else "<p class=\"note\">No advice: a well-paced session.</p>")
     parts.append('</section><section id="before-after"><h2>Before / after test</h2>')
@@ -669,7 +674,7 @@ class _PdfPages:
 
     def _advice_lines(self) -> list[str]:
         out = []
-        for x in (self.inp.summary.get("advice") or ["No advice: a well-paced session."]):
+        for x in (self.inp.advice or ["No advice: a well-paced session."]):
             for k, ln in enumerate(textwrap.wrap(str(x), 56)):
                 out.append(("• " if k == 0 else "   ") + ln)
         return out

@@ -25,8 +25,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, find_region, movement_test_from_answers,
-                             parse_rom, parse_scale_0_10, regions_help, session_score)
+from ..coaching.flow import (SAFETY_LINES, CoachingFlow, MovementTest, Region, advice_for, find_region,
+                             movement_test_from_answers, parse_rom, parse_scale_0_10, regions_help, session_score)
 from ..errors import UserError
 from ..fmt import lost_note, plural
 from ..coaching.history import (RECORDING_STOPPED, SCORED_WITH, History, HistoryError, SessionRecord, default_db_path,
@@ -508,7 +508,7 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
     for i, h in enumerate(rec.holds, 1):
         lines.append(f"  #{i} at {_mmss(h.get('start_s'))}: held {float(h.get('duration_s') or 0):.0f} s, "
                      f"score {h.get('score', '-')} ({h.get('grade') or ''})")
-    for a in s.get("advice") or []:
+    for a in advice_for(s.get("advice") or [], rec.before, rec.after):
         lines.append(f"  • {a}")
     if flow.stats.nudges:
         lines.append(f"  nudged {plural(flow.stats.nudges, 'time')} to stop rolling and hold")

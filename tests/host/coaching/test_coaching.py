@@ -438,3 +438,20 @@ def test_the_guided_session_says_ease_off_during_a_too_hard_hold(tmp_path: Path)
     ease = [i for i, ln in enumerate(lines) if "! Ease off: you are pressing as hard as you roll" in ln]
     ended = [i for i, ln in enumerate(lines) if "■ Hold ended" in ln]
     assert len(ease) == 1 and len(ended) == 1 and ease[0] < ended[0], p.stdout
+
+
+def test_the_session_summary_does_not_ask_for_the_tests_the_client_just_did() -> None:
+    from holdsense.coaching.history import SessionRecord
+    from holdsense.commands.session import format_summary
+
+    ask = "Test the area by moving it before and after: less pain and more ease or range of motion mean the release worked."
+    analysis = {"summary": {"duration_s": 100.0, "hold_s": 40.0, "roll_s": 50.0, "off_s": 10.0, "holds": 1,
+                            "holds_over_30s": 1, "session_score": 80, "advice": ["Roll less.", ask]},
+                "holds": [_hold(10.0, 50.0, 80)]}
+    before, after = MovementTest(5, 40.0, None, 4), MovementTest(3, 52.0, None, 7)
+    for b, a, asked in ((before, after, False), (before, None, True), (None, None, True)):
+        f = _guided()
+        rec = SessionRecord(started_utc="2026-11-24T10:00:00Z", region="quads", analysis=analysis,
+                            recording_path="/x.csv", recording_sha256="0", before=b, after=a, source="session")
+        text = format_summary(rec, 1, Path("/h.sqlite3"), f, "end")
+        assert "Roll less." in text and ("Test the area" in text) == asked, text

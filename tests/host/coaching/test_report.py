@@ -472,3 +472,23 @@ def test_html_names_link_lost_time_within_off_time() -> None:
     summary = dict(inp.analysis["summary"], lost_s=20.4)
     page = _parse(render_html(_input(analysis=dict(inp.analysis, summary=summary))))
     assert page.totals["Off the roller"].endswith("; link lost 0:20")
+
+
+def test_no_advice_to_test_before_and_after_when_both_tests_were_done() -> None:
+    """The detector's advice ends with "Test the area by moving it before and after": after a guided session
+    whose before- and after-test were both answered, the report does not ask for what was done."""
+    from rollsignal import analyze
+
+    t = np.arange(0.0, 60.0, 0.0125)
+    f = np.where(t < 20, 230 + 60 * np.sin(2 * np.pi * t / 3.0), 140.0)
+    ask = [a for a in analyze(SampleChunk(t, f)).summary["advice"] if a.startswith("Test the area")]
+    assert ask == ["Test the area by moving it before and after: less pain and more ease or range of motion "
+                   "mean the release worked."]
+    inp = _input()
+    inp.analysis["summary"]["advice"] = ["Hold 2 was short.", ask[0]]
+    sections = _parse(render_html(inp)).sections
+    assert "Hold 2 was short." in sections["advice"] and "Test the area" not in sections["advice"]
+    for missing in (dict(before=None), dict(after=MovementTest(movement="standing quad stretch"))):
+        inp = _input(**missing)
+        inp.analysis["summary"]["advice"] = ["Hold 2 was short.", ask[0]]
+        assert "Test the area by moving it before and after" in _parse(render_html(inp)).sections["advice"]
