@@ -36,6 +36,27 @@ def _r(v: float | None, nd: int) -> float | None:
     return None if v is None or not math.isfinite(v) else round(float(v), nd)
 
 
+def same_spot(holds: list[dict[str, Any]], radius_cm: float) -> list[int | None]:
+    """For each hold, the index of the first hold on its spot (its own index on a new spot; None without an
+    encoder's `spot_cm`). A spot is within `radius_cm` of the mean of the holds already on it, in hold order."""
+    groups: list[tuple[list[float], int]] = []
+    out: list[int | None] = []
+    for i, h in enumerate(holds):
+        x = h.get("spot_cm")
+        if x is None:
+            out.append(None)
+            continue
+        for xs, first in groups:
+            if abs(x - sum(xs) / len(xs)) <= radius_cm:
+                xs.append(float(x))
+                out.append(first)
+                break
+        else:
+            groups.append(([float(x)], i))
+            out.append(i)
+    return out
+
+
 class Scorer:
     """Scores holds (`score_hold`) and gives live safety warnings (`check_hold`)."""
 
@@ -243,20 +264,14 @@ class Scorer:
             which = ("Your hold was" if len(holds) == 1 else
                      f"{hard} of {len(holds)} holds {'was' if hard == 1 else 'were'}")
             advice.append(f"{which} too hard: use light, sustained pressure, well below your rolling load.")
-        spots = [h["spot_cm"] for h in holds if h.get("spot_cm") is not None]
-        if spots:
-            groups: list[list[float]] = []
-            for x in spots:
-                for g in groups:
-                    if abs(x - sum(g) / len(g)) <= ss["spot_radius_cm"]:
-                        g.append(x)
-                        break
-                else:
-                    groups.append([x])
-            rep = [g for g in groups if len(g) > 1]
-            for g in rep:
-                advice.append(f"You held the spot at about {sum(g) / len(g):.0f} cm along the roll path "
-                              f"{len(g)} times.")
+        # holds on the same spot, named by their numbers: a position "-8 cm along the roll path" (from the
+        # first contact) means nothing to a client; the data keeps it as spot_cm
+        same = same_spot(holds, ss["spot_radius_cm"])
+        for i in sorted({g for g in same if g is not None}):
+            members = [j + 1 for j, g in enumerate(same) if g == i]
+            if len(members) > 1:
+                nums = ", ".join(str(n) for n in members[:-1]) + f" and {members[-1]}"
+                advice.append(f"You held the same spot {len(members)} times (holds {nums}).")
         if holds:
             advice.append("Test the area by moving it before and after: less pain and more ease or range of motion "
                           "mean the release worked.")

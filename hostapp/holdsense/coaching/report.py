@@ -38,6 +38,19 @@ FORCE_COLOR = "#1f3b57"
 MAX_PLOT_POINTS = 3000  # min/max envelope above this: keeps the PNG small and every peak visible
 
 
+def _same_spot(inp: "ReportInput") -> list[str] | None:
+    """The holds table's "same spot" column: "as #1" for a hold on the spot of an earlier hold, "–" else;
+    None (no column) when no spot was held twice or there is no encoder. Why: a hold's `spot_cm` ("-8 cm",
+    from the first contact along the roll path) means nothing to a client; "as #1" does."""
+    from rollsignal import load_profile
+    from rollsignal.scoring import same_spot
+
+    first = same_spot(inp.holds, float(load_profile().session["spot_radius_cm"]))
+    if not any(g is not None and g != i for i, g in enumerate(first)):
+        return None
+    return [f"as #{g + 1}" if g is not None and g != i else "–" for i, g in enumerate(first)]
+
+
 @dataclass
 class ReportInput:
     """Everything a report shows. `samples` may be None (then no trace, the rest still reads)."""
@@ -395,17 +408,18 @@ def render_html(inp: ReportInput) -> str:
         parts.append("<p>No holds in this session: the roller never stayed loaded and still for 5 s. "
                      "Find a tender spot and stay on it for 30 s or more.</p>")
     else:
-        has_spot = any(h.get("spot_cm") is not None for h in holds)
+        same = _same_spot(inp)
+        has_spot = same is not None
         parts.append('<table class="holds"><thead><tr><th>#</th><th class="num">start</th>'
                      '<th class="num">held</th><th class="num">mean force</th>'
-                     + ('<th class="num">spot</th>' if has_spot else "")
+                     + ('<th class="num">same spot</th>' if has_spot else "")
                      + '<th class="num">score</th><th>grade and feedback</th></tr></thead><tbody>')
         for i, h in enumerate(holds, 1):
             fb = list(h.get("feedback") or [])
             if max_fb is not None and len(fb) > max_fb:
                 fb = fb[:max_fb] + [f"(+{len(fb) - max_fb} more: holdsense analyze)"]
             fb_html = "<ul>" + "".join(f"<li>{e(str(x))}</li>" for x in fb) + "</ul>" if fb else ""
-            spot = f'<td class="num">{_num(h.get("spot_cm"), "{:.0f} cm")}</td>' if has_spot else ""
+            spot = f'<td class="num">{same[i - 1]}</td>' if same is not None else ""
             parts.append(
                 f'<tr class="hold"><td>{i}</td><td class="num">{mmss(h.get("start_s"))}</td>'
                 f'<td class="num">{_num(h.get("duration_s"), "{:.0f} s")}</td>'
@@ -630,12 +644,12 @@ class _PdfPages:
         draw_trace(ax, self.inp, compact=True)
         self.y += trace_h + 0.1
 
-    _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.4, "spot"), (2.95, "score"),
+    _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.4, "same spot"), (2.95, "score"),
              (3.35, "grade / feedback"))
 
     def _table_head(self, has_spot: bool) -> None:
         for x, label in self._COLS:
-            if label != "spot" or has_spot:
+            if label != "same spot" or has_spot:
                 self.text(self.m + x, label, size=7, color="#5a6b7b", dy=0)
         self.y += 0.17
 
@@ -646,7 +660,8 @@ class _PdfPages:
         if not holds:
             self.text(self.m, "No holds in this session: find a tender spot and stay on it for 30 s or more.", dy=0.2)
             return
-        has_spot = any(h.get("spot_cm") is not None for h in holds)
+        same = _same_spot(self.inp)
+        has_spot = same is not None
         self._table_head(has_spot)
         xs = [self.m + x for x, _ in self._COLS]
         for i, h in enumerate(holds, 1):
@@ -663,7 +678,7 @@ class _PdfPages:
             y0 = self.y
             cells = [str(i), mmss(h.get("start_s")), _num(h.get("duration_s"), "{:.0f} s"),
                      _force_label(self.inp, h.get("mean_force_n")),
-                     _num(h.get("spot_cm"), "{:.0f} cm") if has_spot else ""]
+                     same[i - 1] if same is not None else ""]
             for x, val in zip(xs[:5], cells):
                 self.text(x, val, size=8, y_in=y0)
             self.text(xs[5], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), y_in=y0)

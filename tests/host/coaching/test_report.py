@@ -492,3 +492,28 @@ def test_no_advice_to_test_before_and_after_when_both_tests_were_done() -> None:
         inp = _input(**missing)
         inp.analysis["summary"]["advice"] = ["Hold 2 was short.", ask[0]]
         assert "Test the area by moving it before and after" in _parse(render_html(inp)).sections["advice"]
+
+
+def test_a_holds_spot_is_said_in_plain_words_not_as_cm_along_the_roll_path() -> None:
+    """"-8 cm along the roll path" (from the first contact) means nothing to a client: the advice names the
+    holds on the same spot and the report's column says "as #1"; the data keeps spot_cm."""
+    from rollsignal import load_profile
+    from rollsignal.scoring import Scorer
+
+    inp = _input()
+    for h, x in zip(inp.analysis["holds"], (-8.2, 12.0, -7.6, 30.0)):
+        h["spot_cm"] = x
+    summ = Scorer(load_profile()).summarize(inp.analysis["segments"], inp.analysis["holds"])
+    assert "You held the same spot 2 times (holds 1 and 3)." in summ["advice"], summ["advice"]
+    assert not any("roll path" in a or " cm" in a for a in summ["advice"]), summ["advice"]
+    page = _parse(render_html(inp))
+    assert [r[4] for r in page.hold_rows] == ["–", "–", "as #1", "–"]
+    assert not any("cm" in c for r in page.hold_rows for c in r[:5])
+    assert inp.holds[0]["spot_cm"] == -8.2
+
+
+def test_no_spot_column_when_no_spot_was_held_twice() -> None:
+    inp = _input()
+    for h, x in zip(inp.analysis["holds"], (-8.2, 12.0, 20.0, 30.0)):
+        h["spot_cm"] = x
+    assert all(len(r) == 6 for r in _parse(render_html(inp)).hold_rows)
