@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "history", help="list stored sessions and per-region trends",
         description="List the sessions stored by `holdsense session` and, per body region and week, the time "
-                    "spent holding, the mean hold score and the before/after change.")
+                    "spent holding, the mean session score and the before/after change.")
     add_db_option(p)
     p.add_argument("--region", help="only this body region (e.g. quads, calves)")
     p.add_argument("--plot", type=plot_path, metavar="OUT.png",

@@ -574,14 +574,15 @@ def session_summary(state: LiveState) -> str:
         clock = round_clock  # finished durations round, as analyze and the report do
     holds = state.holds
     over = sum(1 for h in holds if (h.get("duration_s") or 0) >= state.release_window_s)
-    scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
     text = (f"session {clock(t_s)}: holding {clock(tot['hold'])}, rolling {clock(tot['roll'])}, "
             f"off {clock(tot['off'])}" + (f", link lost {clock(tot['lost'])}" if tot["lost"] >= 0.5 else "")
             + f"; holds {len(holds)} ({over} past {state.release_window_s:g} s)")
+    # One number, one name: the session score (the analysis summary's, the one the session summary, history
+    # and report show) once the session has ended, as on the web page. The mean of the hold scores shown
+    # before under "mean hold score" was another number in the same place; each hold's own score is in
+    # the last-hold line.
     if summ.get("session_score") is not None:
         text += f"; session score {summ['session_score']}"
-    elif scores:
-        text += f"; mean hold score {sum(scores) / len(scores):.0f}"
     return text
 
 

@@ -326,3 +326,26 @@ def test_the_detector_is_imported_before_samples_arrive_not_on_the_receive_threa
             "print(before, 'rollsignal.detector' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_the_session_line_names_one_number_session_score() -> None:
+    """The live totals showed "mean hold score" (the mean of the hold scores) while the session ran, and
+    "session score" (the analysis' weighted score, a different number) at the end, as the history does: one
+    name, one number. During the session each hold's score is in the last-hold line; the session score
+    comes at the end, as on the web page."""
+    from holdsense.listeners.live import session_summary
+
+    st = LiveState()
+    st.holds = [dict(HOLD, score=88), dict(HOLD, score=60)]
+    running = session_summary(st)
+    assert "score" not in running, running
+    st.result = {"summary": {"duration_s": 100.0, "hold_s": 80.0, "roll_s": 20.0, "off_s": 0.0,
+                             "session_score": 71}}
+    assert session_summary(st).endswith("; session score 71")
+    assert "mean hold score" not in render_to_text(st)
+
+
+def render_to_text(st: LiveState) -> str:
+    buf = io.StringIO()
+    Console(file=buf, width=100, color_system=None).print(render(st, 100))
+    return buf.getvalue()
