@@ -235,8 +235,11 @@ class Scorer:
         over = sum(1 for h in holds if h["duration_s"] >= release)
         ss = self.p.session
         advice: list[str] = []
+        # a hold cut off short is not judged on its length, so its score (the other criteria only) is not
+        # comparable with the others': it stays out of the mean unless it is all there is
+        judged = [h for h in holds if not (h["duration_s"] < release and h.get("ended_by") in CUT_OFF)] or holds
         if holds:
-            mean_score = sum(h["score"] for h in holds) / len(holds)
+            mean_score = sum(h["score"] for h in judged) / len(judged)
             share = tot["hold"] / max(tot["hold"] + tot["roll"], 1e-9)
             session_score = int(round(ss["hold_weight"] * mean_score
                                       + 100 * (1 - ss["hold_weight"]) * min(1.0, share / ss["hold_share_target"])))

@@ -81,3 +81,28 @@ def test_the_length_of_a_short_cut_off_hold_earns_and_costs_nothing() -> None:
     a, b = sc.score_hold(dict(long, ended_by="rolling")), sc.score_hold(dict(long, ended_by="link lost"))
     assert a["score"] == b["score"] and a["grade"] == b["grade"] == "release window reached"
     assert b["feedback"][0] == "Held 45 s until the link to the roller was lost: past the 30 s release window."
+
+
+def test_a_short_cut_off_hold_stays_out_of_the_session_scores_mean() -> None:
+    """Its score is not judged on length (a 24 s hold cut off by Ctrl-C scored 100 and lifted the session
+    score above what the holds the person ended earned): the session score's hold mean leaves it out, unless
+    it is the only hold. The time it was held still counts in the holding share."""
+    from rollsignal.profile import load_profile
+    from rollsignal.scoring import Scorer
+
+    sc = Scorer(load_profile())
+    base = {"start_s": 0.0, "end_s": 60.0, "duration_s": 60.0, "mean_force_n": 230.0, "force_cv": 0.02,
+            "slow_cv": 0.02, "travel_cm": None, "spot_cm": None, "rolling_load_n": 230.0, "body_mass_kg": 72.0}
+    hard = sc.score_hold(dict(base, ended_by="rolling"))  # too hard: a low score
+    cut = sc.score_hold(dict(base, start_s=100.0, end_s=124.0, duration_s=24.0, mean_force_n=120.0,
+                             ended_by="end"))
+    segs = [{"kind": "roll", "start_s": -60.0, "end_s": 0.0}, {"kind": "hold", "start_s": 0.0, "end_s": 60.0},
+            {"kind": "roll", "start_s": 60.0, "end_s": 100.0}, {"kind": "hold", "start_s": 100.0, "end_s": 124.0}]
+    both = sc.summarize(segs, [hard, cut])["session_score"]
+    share = 84.0 / 184.0
+    ss = sc.p.session
+    expect = round(ss["hold_weight"] * hard["score"]
+                   + 100 * (1 - ss["hold_weight"]) * min(1.0, share / ss["hold_share_target"]))
+    assert cut["score"] > hard["score"] and both == expect
+    alone = sc.summarize(segs[:2] + segs[3:], [cut])["session_score"]
+    assert alone > 0  # the only hold: its score is what there is
