@@ -11,6 +11,11 @@ set it so they never touch the real home). A missing file is an empty profile;
 a file that cannot be used is a ProfileFileError (a UserError, exit 2) naming the
 file and saying how to recover (`holdsense profile --reset`).
 
+Clients: a physiotherapist rolling several people keeps one profile per client beside the default one,
+`clients/<name>-<hash>.json` in the same directory, chosen with `--client NAME` (or `$HOLDSENSE_CLIENT`) on
+`profile`, `session`, `live`, `record`, `history` and `report`. A client is known by their name (matched
+without regard to case or spacing); the default profile (no client) is what it always was.
+
 Not to be confused with rollsignal's *scoring* profile (`--profile be-patient`),
 which holds the guidance thresholds; this one describes the person.
 """
@@ -28,6 +33,10 @@ from .errors import UserError
 
 ENV_VAR = "HOLDSENSE_CONFIG_DIR"
 FILENAME = "profile.json"
+#: The current client when no --client is given (empty: the default profile).
+CLIENT_ENV_VAR = "HOLDSENSE_CLIENT"
+#: Folder (beside profile.json) of the clients' profiles, one file each.
+CLIENTS_DIR = "clients"
 FORMAT = "holdsense-profile/1"
 G_MPS2 = 9.80665
 LB_KG = 0.45359237
@@ -261,6 +270,98 @@ def save(profile: UserProfile, path: str | Path | None = None) -> Path:
 def updated(profile: UserProfile, **changes: Any) -> UserProfile:
     """A copy with `changes` applied and checked (a value of None clears the field)."""
     return validated(replace(profile, **changes))
+
+
+# -- clients -----------------------------------------------------------------------------------------
+
+def client_key(name: str) -> str:
+    """How a client's name is matched: spacing collapsed, case folded ('anna  BERG' is 'Anna Berg')."""
+    return check_name(name).casefold()
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    """True when both names are given and name the same person (client_key)."""
+    if not a or not b:
+        return False
+    try:
+        return client_key(a) == client_key(b)
+    except UserError:
+        return False
+
+
+def clients_dir() -> Path:
+    return config_dir() / CLIENTS_DIR
+
+
+def client_path(name: str) -> Path:
+    """The client's profile file: a readable part of the name and a hash of client_key(name), so any name
+    (slashes, accents, 'CON') gives one safe file name and two names never share a file."""
+    import hashlib
+
+    key = client_key(name)
+    slug = "".join(c if (c.isascii() and c.isalnum()) else "-" for c in key)
+    slug = "-".join(part for part in slug.split("-") if part)[:40] or "client"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return clients_dir() / f"{slug}-{digest}.json"
+
+
+def client_env() -> str | None:
+    """$HOLDSENSE_CLIENT, checked (None when unset or empty)."""
+    env = os.environ.get(CLIENT_ENV_VAR)
+    if env is None or not env.strip():
+        return None
+    try:
+        return check_name(env)
+    except UserError as exc:
+        raise UserError(f"${CLIENT_ENV_VAR}: {exc}") from None
+
+
+def load_client(name: str) -> UserProfile | None:
+    """The client's stored profile (its `name` is how the client was first written), or None when there is
+    no such client. ProfileFileError when their file is unusable."""
+    p = client_path(name)
+    if not p.exists():
+        return None
+    prof = load(p)
+    if prof.name is None or not same_person(prof.name, name):
+        raise ProfileFileError(p, f"not the profile of client {check_name(name)!r} (it names "
+                                  f"{prof.name or 'nobody'})", advice="move it aside")
+    return prof
+
+
+def list_clients() -> list[tuple[Path, UserProfile | None, str | None]]:
+    """Every client's profile file, sorted by name: (path, profile, None), or (path, None, why) for a file
+    that cannot be used."""
+    out: list[tuple[Path, UserProfile | None, str | None]] = []
+    d = clients_dir()
+    if not d.is_dir():
+        return out
+    for p in sorted(d.glob("*.json")):
+        try:
+            prof = load(p)
+        except ProfileFileError as exc:
+            out.append((p, None, exc.reason))
+            continue
+        if prof.name is None:
+            out.append((p, None, "names no client"))
+        else:
+            out.append((p, prof, None))
+    out.sort(key=lambda row: (row[1] is None, (row[1].name or "").casefold() if row[1] else row[0].name))
+    return out
+
+
+def with_roller_defaults(client: UserProfile, default: UserProfile) -> UserProfile:
+    """A client's profile with the roller's fields (shell, default link) they do not set taken from the
+    default profile: the roller is usually the practitioner's, not the client's."""
+    return replace(client, shell=client.shell or default.shell,
+                   default_link=client.default_link or default.default_link)
+
+
+def unknown_client_error(name: str) -> UserError:
+    known = [prof.name for _, prof, _ in list_clients() if prof is not None]
+    listed = f" (known: {', '.join(known)})" if known else " (no clients yet)"
+    return UserError(f"no client {check_name(name)!r}{listed}; add them with "
+                     f"'holdsense profile --client \"{check_name(name)}\"' (and --body-mass ...)")
 
 
 # -- display helpers ----------------------------------------------------------------------------------

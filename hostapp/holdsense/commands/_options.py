@@ -263,15 +263,70 @@ def connection_target(args: argparse.Namespace) -> str:
 
 
 def user_profile(args: argparse.Namespace | None = None) -> Any:
-    """The athlete's stored profile (holdsense.userprofile), loaded once per command run."""
+    """The stored profile of the person on the roller (holdsense.userprofile), loaded once per command run:
+    the client's (`--client NAME`, else $HOLDSENSE_CLIENT, on the commands that take --client), else the
+    default profile. An unknown client is a UserError naming the known ones (a typo must not start a new
+    person's history)."""
     from .. import userprofile
 
     cached = getattr(args, "_user_profile", None) if args is not None else None
     if cached is None:
-        cached = userprofile.load()
+        name = current_client(args)
+        if name is None:
+            cached = userprofile.load()
+        else:
+            client = userprofile.load_client(name)
+            if client is None:
+                raise userprofile.unknown_client_error(name)
+            cached = userprofile.with_roller_defaults(client, userprofile.load())
         if args is not None:
             args._user_profile = cached
     return cached
+
+
+def client_name(text: str) -> str:
+    """`--client NAME`: a client's name (spacing collapsed, at most 80 characters)."""
+    from ..userprofile import check_name
+
+    try:
+        return check_name(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("name: ", "", 1)) from None
+
+
+client_name.__name__ = "client name"
+
+
+def add_client_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """`--client NAME`: whose session (profile, recording header, history); default $HOLDSENSE_CLIENT, else
+    the default profile."""
+    parser.add_argument("--client", metavar="NAME", type=client_name, default=None,
+                        help=help or "whose session: that client's profile (holdsense profile --client NAME) and "
+                                     "history; default: $HOLDSENSE_CLIENT, else your own (default) profile")
+
+
+def current_client(args: argparse.Namespace | None) -> str | None:
+    """The client the command is for: --client, else $HOLDSENSE_CLIENT; None for the default profile (and on
+    commands without --client)."""
+    if args is None or not hasattr(args, "client"):
+        return None
+    if args.client is not None:
+        return args.client
+    from ..userprofile import client_env
+
+    return client_env()
+
+
+def history_client(args: argparse.Namespace) -> str | None:
+    """The name a session is stored under in the history: the client's name as their profile spells it, or
+    None for the default profile (sessions stored without a client, as before clients existed)."""
+    return user_profile(args).name if current_client(args) is not None else None
+
+
+def recorded_person(args: argparse.Namespace) -> str | None:
+    """The `client` header value of a recording made now: the client's name, else the default profile's
+    name when one is set (None: the recording names nobody)."""
+    return user_profile(args).name
 
 
 def apply_default_link(args: argparse.Namespace) -> None:
