@@ -15,12 +15,15 @@ Safety of existing data, the rule every path here follows:
 Schema versions (PRAGMA user_version; PRAGMA application_id marks the file as ours):
 - v1: sessions with the before/after answers as columns, holds with feedback as
   newline-joined text.
-- v2 (current): before/after tests in their own table (pain, range of motion in
+- v2: before/after tests in their own table (pain, range of motion in
   degrees or words, ease, the movement tested), the whole analysis JSON kept,
   the recording's SHA-256 so a moved recording is still recognised, hold
   travel/spot. The analysis JSON of sessions stored since the report reuses
   them also carries `scored_with` (body mass and guidance profile the scores
   came from); older ones lack it, so v2 needed no new version.
+- v3 (current): `sessions.client`, whose session it was (`--client NAME`; NULL for
+  the default profile, as every session stored before v3). A v2 file is read
+  as it is by read-only opens (`report`): no session names a client.
 """
 from __future__ import annotations
 
@@ -37,7 +40,9 @@ from .flow import MovementTest, compare_tests, parse_rom, session_score
 from ..errors import UserError
 
 APP_ID = 0x486F6C64  # "Hold": marks a holdsense history database
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: The oldest schema a read-only open reads without migrating (v2 lacks only `sessions.client`).
+READABLE_FROM = 2
 DB_FILENAME = "history.sqlite3"
 ENV_VAR = "HOLDSENSE_HISTORY"
 LOCK_TIMEOUT_S = 2.0  # how long to wait for another writer before saying "locked"
@@ -92,6 +97,7 @@ class SessionRecord:
     source: str = "session"  # "session" (live), "replay" or "migrated"
     id: int | None = None
     stored_utc: str | None = None
+    client: str | None = None  # whose session (--client NAME); None: the default profile's
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -237,24 +243,33 @@ def _migrate_v1_to_v2(con: sqlite3.Connection) -> None:
                             before=None if before.is_empty() else before,
                             after=None if after.is_empty() else after, source="migrated",
                             stored_utc=started, id=sid)
-        _insert(con, rec)
+        _insert(con, rec, v2=True)
     con.execute("DROP TABLE holds_v1")
     con.execute("DROP TABLE sessions_v1")
 
 
-MIGRATIONS = {1: _migrate_v1_to_v2}  # from version N to N+1
+def _migrate_v2_to_v3(con: sqlite3.Connection) -> None:
+    """v3 names whose session it was: a nullable `client` column (NULL: the default profile's, which every
+    session stored before v3 is taken to be)."""
+    con.execute("ALTER TABLE sessions ADD COLUMN client TEXT")
+    con.execute("CREATE INDEX sessions_client_time ON sessions(client, started_utc)")
 
 
-def _insert(con: sqlite3.Connection, rec: SessionRecord) -> int:
+MIGRATIONS = {1: _migrate_v1_to_v2, 2: _migrate_v2_to_v3}  # from version N to N+1
+
+
+def _insert(con: sqlite3.Connection, rec: SessionRecord, *, v2: bool = False) -> int:
+    """Insert one session; `v2`: into the v2 layout (no client column), for the v1 -> v2 migration."""
     s = rec.summary
+    client_col, client_val = ((), ()) if v2 else ((", client",), (rec.client,))
     cur = con.execute(
         "INSERT INTO sessions (id, started_utc, stored_utc, source, recording_path, recording_sha256, region, "
-        "duration_s, hold_s, roll_s, off_s, holds, holds_over_30s, session_score, analysis_json) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "duration_s, hold_s, roll_s, off_s, holds, holds_over_30s, session_score, analysis_json"
+        + "".join(client_col) + ") VALUES (" + ",".join("?" * (15 + len(client_val))) + ")",
         (rec.id, rec.started_utc, rec.stored_utc or utc_now_iso(), rec.source, rec.recording_path,
          rec.recording_sha256, rec.region, s.get("duration_s"), s.get("hold_s"), s.get("roll_s"), s.get("off_s"),
          s.get("holds", len(rec.holds)), s.get("holds_over_30s"), s.get("session_score"),
-         json.dumps(rec.analysis, separators=(",", ":"))))
+         json.dumps(rec.analysis, separators=(",", ":")), *client_val))
     sid = int(cur.lastrowid)
     for i, h in enumerate(rec.holds):
         con.execute("INSERT INTO holds VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -269,6 +284,16 @@ def _insert(con: sqlite3.Connection, rec: SessionRecord) -> int:
 
 
 # --- the database ------------------------------------------------------------------
+
+#: `History.sessions(client=ALL_CLIENTS)`: everyone's sessions.
+ALL_CLIENTS: Any = object()
+
+
+def _same_client(stored: str | None, wanted: str) -> bool:
+    from ..userprofile import same_person
+
+    return same_person(stored, wanted)
+
 
 def _classify(exc: sqlite3.Error, path: Path) -> HistoryError:
     msg = str(exc)
@@ -293,6 +318,7 @@ class History:
         self.readonly = readonly
         self.migrated_from: int | None = None
         self.backup_path: Path | None = None
+        self._has_client = True  # False: a v2 file opened read-only (no session names a client)
 
     # -- opening
     @classmethod
@@ -353,6 +379,9 @@ class History:
         if self.readonly:
             if version == 0 and not tables:
                 raise FileNotFoundError(str(self.path))  # an empty file: nothing stored yet
+            if READABLE_FROM <= version:
+                self._has_client = False  # read as it is: `report` never changes the file
+                return
             raise HistoryError(f"{self.path}: history schema v{version} needs migrating to v{SCHEMA_VERSION}; "
                                "run `holdsense history` once to migrate it (a backup copy is kept)")
         self._migrate(version, new_file or not tables)
@@ -369,6 +398,8 @@ class History:
                 for stmt in SCHEMA_V2.split(";"):
                     if stmt.strip():
                         con.execute(stmt)
+                for v in range(2, SCHEMA_VERSION):
+                    MIGRATIONS[v](con)  # a new file: v2's tables, then each later change
                 con.execute(f"PRAGMA application_id = {APP_ID}")
             else:
                 start = version
@@ -429,14 +460,25 @@ class History:
         return sid
 
     # -- reading
-    def sessions(self, region: str | None = None) -> list[SessionRecord]:
-        """Stored sessions, oldest first, optionally of one region."""
-        sql = ("SELECT id, started_utc, stored_utc, source, recording_path, recording_sha256, region, analysis_json "
-               "FROM sessions")
-        params: Sequence[Any] = ()
+    def sessions(self, region: str | None = None, client: Any = ALL_CLIENTS) -> list[SessionRecord]:
+        """Stored sessions, oldest first, optionally of one region and of one client: `client` None for the
+        default profile's (stored without a client), a name for that client's (matched as client names are,
+        without regard to case or spacing), ALL_CLIENTS (the default) for everyone's."""
+        sql = ("SELECT id, started_utc, stored_utc, source, recording_path, recording_sha256, region, analysis_json, "
+               + ("client" if self._has_client else "NULL") + " FROM sessions")
+        where: list[str] = []
+        params: list[Any] = []
         if region:
-            sql += " WHERE region = ?"
-            params = (region,)
+            where.append("region = ?")
+            params.append(region)
+        if client is None and self._has_client:
+            where.append("client IS NULL")
+        elif client is not None and client is not ALL_CLIENTS:
+            if not self._has_client:
+                return []
+            where.append("client IS NOT NULL")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_utc, id"
         try:
             rows = self._con.execute(sql, params).fetchall()
@@ -444,12 +486,25 @@ class History:
         except sqlite3.Error as exc:
             raise _classify(exc, self.path) from None
         out = []
-        for sid, started, stored, source, path, sha, reg, analysis_json in rows:
+        for sid, started, stored, source, path, sha, reg, analysis_json, who in rows:
+            if isinstance(client, str) and not _same_client(who, client):
+                continue
             t = tests.get(sid, {})
             out.append(SessionRecord(started_utc=started, region=reg, analysis=json.loads(analysis_json),
                                      recording_path=path, recording_sha256=sha, before=t.get("before"),
-                                     after=t.get("after"), source=source, id=sid, stored_utc=stored))
+                                     after=t.get("after"), source=source, id=sid, stored_utc=stored, client=who))
         return out
+
+    def clients(self) -> list[tuple[str | None, int]]:
+        """(client, number of sessions) for everyone with sessions stored, None (the default profile's) first."""
+        if not self._has_client:
+            n = self._con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+            return [(None, int(n))] if n else []
+        try:
+            rows = self._con.execute("SELECT client, COUNT(*) FROM sessions GROUP BY client").fetchall()
+        except sqlite3.Error as exc:
+            raise _classify(exc, self.path) from None
+        return sorted(((c, int(n)) for c, n in rows), key=lambda r: (r[0] is not None, (r[0] or "").casefold()))
 
     def _tests(self, ids: list[int]) -> dict[int, dict[str, MovementTest]]:
         out: dict[int, dict[str, MovementTest]] = {}
@@ -479,7 +534,7 @@ class History:
 
 @dataclass
 class WeekTrend:
-    """One region in one ISO week (week_start = that Monday, UTC)."""
+    """One region in one ISO week (week_start = that Monday, UTC), of one client (None: the default profile)."""
 
     region: str
     week_start: dt.date
@@ -492,6 +547,7 @@ class WeekTrend:
     mean_ease_change: float | None
     mean_rom_change_deg: float | None
     holds_over_30s: int = 0
+    client: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -504,14 +560,18 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def weekly_trends(sessions: list[SessionRecord]) -> list[WeekTrend]:
-    """Per region and ISO week: hold time, mean scores, mean before/after change. Sorted by region, week."""
-    groups: dict[tuple[str, dt.date], list[SessionRecord]] = {}
+    """Per client, region and ISO week: hold time, mean scores, mean before/after change. Sorted by client
+    (the default profile's first), region, week: two people's sessions are never averaged together."""
+    groups: dict[tuple[str, str, dt.date], list[SessionRecord]] = {}
+    names: dict[str, str | None] = {}
     for s in sessions:
         d = s.started.date()
         monday = d - dt.timedelta(days=d.weekday())
-        groups.setdefault((s.region or "unknown", monday), []).append(s)
+        who = "" if s.client is None else "\x01" + " ".join(s.client.split()).casefold()
+        names.setdefault(who, s.client)
+        groups.setdefault((who, s.region or "unknown", monday), []).append(s)
     out = []
-    for (region, monday), ss in sorted(groups.items()):
+    for (who, region, monday), ss in sorted(groups.items()):
         hold_scores = [h["score"] for s in ss for h in s.holds if h.get("score") is not None]
         changes = [compare_tests(s.before, s.after) for s in ss if s.before and s.after]
         out.append(WeekTrend(
@@ -524,6 +584,7 @@ def weekly_trends(sessions: list[SessionRecord]) -> list[WeekTrend]:
             mean_ease_change=_mean([c.ease_delta for c in changes if c.ease_delta is not None]),
             mean_rom_change_deg=_mean([c.rom_delta_deg for c in changes if c.rom_delta_deg is not None]),
             holds_over_30s=sum(int(s.summary.get("holds_over_30s") or 0) for s in ss),
+            client=names[who],
         ))
     return out
 
@@ -533,5 +594,5 @@ def iter_backups(path: Path) -> Iterator[Path]:
     yield from sorted(path.parent.glob(f"{path.name}.v*.bak"))
 
 
-__all__ = ["APP_ID", "SCHEMA_VERSION", "History", "HistoryError", "SessionRecord", "WeekTrend",
+__all__ = ["ALL_CLIENTS", "APP_ID", "SCHEMA_VERSION", "History", "HistoryError", "SessionRecord", "WeekTrend",
            "default_db_path", "file_sha256", "weekly_trends", "utc_now_iso", "parse_utc", "iter_backups"]

@@ -117,7 +117,7 @@ def test_migrates_v1_fixture_and_keeps_a_backup(tmp_path: Path) -> None:
     _make_v1(db)
     original = _dump(db)
     with History.open(db) as h:
-        assert h.migrated_from == 1 and h.version == 2
+        assert h.migrated_from == 1 and h.version == SCHEMA_VERSION
         assert h.backup_path is not None and _dump(h.backup_path) == original  # same content, v1
         ss = h.sessions()
     assert [s.id for s in ss] == [1, 2, 3] and all(s.source == "migrated" for s in ss)
