@@ -1,4 +1,5 @@
-"""`holdsense live --port P [--body-mass KG] [--region NAME] [-o FILE]`: watch a session as it happens."""
+"""`holdsense live --port P [--body-mass KG] [--region NAME] [-o FILE] [--client NAME]`: watch a session as it
+happens."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  markers_wanted)
-from ._options import (add_connection_options, add_session_options, add_web_options, check_session_options,
+from ._options import (add_client_option, add_connection_options, add_session_options, add_web_options, check_session_options,
                        check_web_options, load_profile_option, open_device, profile_body_mass, terminal_view,
                        user_profile)
 from .record import check_output
@@ -24,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace the -o FILE if it exists")
     p.add_argument("--plain", action="store_true", help="plain text lines even on a terminal")
+    add_client_option(p, help="whose session: that client's profile (body mass, units, name on the page), named "
+                              "in the -o recording (default: $HOLDSENSE_CLIENT, else your own profile)")
     add_web_options(p)
     add_lsl_options(p)
     add_marker_options(p)
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
             listeners: list = []
             if args.output:
                 writer = RecordingWriter(args.output, dev.recording_metadata(body_mass_kg=args.body_mass_kg,
-                                                                              region=args.region, shell=me.shell),
+                                                                              region=args.region, shell=me.shell,
+                                                                              client=me.name),
                                          has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
                 listeners.append(writer)  # first: the file never waits on the screen
             listeners.append(det)

@@ -1,4 +1,5 @@
-"""`holdsense record --port P [-o FILE] [--duration S] [--body-mass KG] [--region NAME] [--capture FILE.hscap]`."""
+"""`holdsense record --port P [-o FILE] [--duration S] [--body-mass KG] [--region NAME] [--capture FILE.hscap]
+[--client NAME]`."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,8 @@ from ..fmt import plural
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
 from ..listeners.markers import (KEY_HELP, MarkerBoard, MarkerInputs, add_marker_options, check_marker_options,
                                  describe, markers_wanted)
-from ._options import (add_connection_options, add_session_options, check_session_options, load_profile_option,
-                       open_device, output_path)
+from ._options import (add_client_option, add_connection_options, add_session_options, check_session_options,
+                       load_profile_option, open_device, output_path, recorded_person)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_client_option(p, help="whose session, named in the recording's header (`client`); default: "
+                              "$HOLDSENSE_CLIENT, else your own profile's name")
     p.add_argument("--capture", type=output_path, metavar="FILE.hscap",
                    help="also write a raw wire capture: every byte received and every command sent, with host "
                         "time (docs/capture.md); replay it with 'holdsense virtual-device --replay-capture'")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     check_marker_options(args)
     out = args.output or default_recording_name()
     check_output(out, args.overwrite)
+    client = recorded_person(args)  # whose session (an unknown --client is refused before the roller is opened)
     capture = None
     if args.capture:
         from ..listeners.capture_tap import CaptureWriter
@@ -64,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if os.path.abspath(args.capture) == os.path.abspath(out):
             raise UserError(f"{args.capture}: the capture and the recording must be different files")
         capture = CaptureWriter(args.capture, session={
-            "body_mass_kg": args.body_mass_kg, "region": args.region, "duration_s": args.duration_s,
+            "body_mass_kg": args.body_mass_kg, "region": args.region, "client": client, "duration_s": args.duration_s,
             "recording": os.path.basename(out)})
     board = MarkerBoard() if markers_wanted(args) else None
     inputs = None
@@ -75,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
             capture.close()
         raise
     try:
-        writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region),
+        writer = RecordingWriter(out, dev.recording_metadata(body_mass_kg=args.body_mass_kg, region=args.region,
+                                                             client=client),
                                  has_angle=dev.has_encoder, has_raw=True, has_markers=board is not None)
         progress = Progress(stats=dev.stats, label=f"recording {os.path.basename(out)}", quiet=args.quiet)
         listeners = [writer, progress]  # quiet: no line, but it still times the session for the summary

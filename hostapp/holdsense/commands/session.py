@@ -1,6 +1,7 @@
 """`holdsense session`: a guided self-myofascial-release session, stored in the history.
 
     holdsense session --port P | --ble NAME | --replay FILE [--speed X] [--answers FILE.json] [--db PATH]
+                      [--client NAME]
 
 Safety lines → pick a region → before-test (pain 0-10 on the region's standard
 movement, range of motion in words or degrees, ease 0-10) → guided rolling
@@ -32,7 +33,8 @@ from ..fmt import lost_note, plural
 from ..coaching.history import (RECORDING_STOPPED, SCORED_WITH, History, HistoryError, SessionRecord, default_db_path,
                                 file_sha256, utc_now_iso)
 from ..messages import Listener
-from ._options import add_connection_options, add_session_options, check_session_options, load_profile_option
+from ._options import (add_client_option, add_connection_options, add_session_options, check_session_options,
+                       history_client, load_profile_option, recorded_person, user_profile)
 from ..io.registry import open_reader
 from .history import add_db_option
 from ._options import speed_factor
@@ -61,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help='answers instead of questions: {"region": "quads", "before": {"pain": 4, "rom": "35 deg", '
                         '"ease": 5}, "after": {...}}')
     add_db_option(p)
+    add_client_option(p, help="whose session: that client's profile (body mass), stored in their history and "
+                              "named in the recording (default: $HOLDSENSE_CLIENT, else your own profile)")
     add_session_options(p, duration=True, output=True)
     p.add_argument("--overwrite", action="store_true",
                    help="replace the -o FILE if it exists (-o and --overwrite: live sessions only; a replay "
@@ -258,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile_option(args)
     if args.save_history and not args.replay:
         raise UserError("--save-history only applies with --replay (live sessions are always stored)")
+    user_profile(args)  # whose session: an unknown --client is refused before the safety lines
+    if rec is not None and args.save_history:
+        _check_replay_person(args, rec)
 
     # A replay (a demo, a recording seen again) stays out of the user's history unless asked: it is not a
     # session they rolled now, and it would skew their trends.
@@ -270,6 +277,22 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, answers, speed, profile, history, rec)
     finally:
         history.close()
+
+
+def _check_replay_person(args: argparse.Namespace, rec: Any) -> None:
+    """A recording that names someone (its `client` header) is stored only in that person's history: replaying
+    Anna's recording with --save-history while Ben is the current client would put her session in his trends."""
+    from ..userprofile import same_person
+
+    named = rec.client
+    if named is None:
+        return
+    me = user_profile(args).name
+    if not same_person(named, me):
+        who = f"client {me}'s history" if history_client(args) is not None else (
+            "your own history" + (f" ({me})" if me else ""))
+        raise UserError(f"{args.replay}: the recording is {named}'s, and the session would be stored in {who}; "
+                        f"give --client \"{named}\" to store it in theirs")
 
 
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,
@@ -347,7 +370,7 @@ def _guide(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: 
         if not args.output:
             out.parent.mkdir(parents=True, exist_ok=True)
         check_output(str(out), args.overwrite)
-        meta = device.recording_metadata(body_mass_kg=body_mass, region=region.key)
+        meta = device.recording_metadata(body_mass_kg=body_mass, region=region.key, client=recorded_person(args))
         writer = RecordingWriter(out, meta, has_angle=device.has_encoder, has_raw=True)
         source = device
         recording_path = out.resolve()
@@ -432,7 +455,7 @@ def _guide(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: 
     record = SessionRecord(started_utc=started_utc, region=region.key, analysis=analysis,
                            recording_path=str(recording_path), recording_sha256=file_sha256(recording_path),
                            before=None if before.is_empty() else before, after=None if after.is_empty() else after,
-                           source=kind)
+                           source=kind, client=history_client(args))
     not_stored = None
     try:
         sid = history.add_session(record) if history is not None else None
@@ -523,7 +546,7 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
         lines.append(f"Stored as session {sid} in {db}, with the first {_mmss(stopped.get('kept_s'))} the recording "
                      "kept (it could not be written any further), flagged as stopped early")
     else:
-        lines.append(f"Stored as session {sid} in {db}")
+        lines.append(f"Stored as session {sid} in {db}" + (f" (client {rec.client})" if rec.client else ""))
     lines.append(f"Report: holdsense report {rec.recording_path} -o report.html")
     return "\n".join(lines)
 

@@ -145,7 +145,7 @@ class CaptureFileWriter:
     loses at most the last ~0.5 s of the capture and the file still decodes.
     `close(stats)` writes the END record and closes the gzip stream properly.
 
-    `session` (body mass, region, duration, the recording file) goes into the
+    `session` (body mass, region, client, duration, the recording file) goes into the
     header so `holdsense analyze` of the capture sees what the recording saw.
     """
 

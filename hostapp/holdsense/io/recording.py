@@ -86,6 +86,16 @@ class Recording:
         return str(v) if v not in (None, "") else None
 
     @property
+    def client(self) -> str | None:
+        """Whose session (the `client` metadata: contracts.md §1), or None when the recording names nobody
+        (older recordings, or no name in the profile)."""
+        v = self.metadata.get("client")
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            return None
+        text = " ".join(str(v).split())
+        return text[:80] or None
+
+    @property
     def duration_s(self) -> float:
         t = self.samples.t_s
         return float(t[-1] - t[0]) if len(t) else 0.0

@@ -675,7 +675,8 @@ def decode_capture(path_or_capture: str | os.PathLike[str] | Capture, *,
     until = Until([_Collect()], cut)
     try:
         dev.connect()
-        metadata = dev.recording_metadata(body_mass_kg=session.get("body_mass_kg"), region=session.get("region"))
+        metadata = dev.recording_metadata(body_mass_kg=session.get("body_mass_kg"), region=session.get("region"),
+                                       client=session.get("client"))
         metadata["started_utc"] = cap.header.get("started_utc", metadata.get("started_utc"))
         metadata["capture"] = Path(cap.source).name
         dev.start()
