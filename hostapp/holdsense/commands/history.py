@@ -1,4 +1,8 @@
-"""`holdsense history`: stored sessions and per-region trends (hold time per week, scores, before/after)."""
+"""`holdsense history`: stored sessions and per-region trends (hold time per week, scores, before/after).
+
+One person at a time: the default profile's sessions (stored without --client), or one client's
+(`--client NAME` / $HOLDSENSE_CLIENT); `--all-clients` lists everyone's, with who, and keeps their trends
+apart."""
 from __future__ import annotations
 
 import argparse
@@ -10,16 +14,21 @@ from typing import Any
 
 from ..coaching.flow import compare_tests, find_region
 from ..errors import UserError
-from ..coaching.history import History, SessionRecord, WeekTrend, default_db_path, weekly_trends
-from ._options import plot_path
+from ..coaching.history import ALL_CLIENTS, History, SessionRecord, WeekTrend, default_db_path, weekly_trends
+from ._options import add_client_option, current_client, plot_path
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "history", help="list stored sessions and per-region trends",
         description="List the sessions stored by `holdsense session` and, per body region and week, the time "
-                    "spent holding, the mean session score and the before/after change.")
+                    "spent holding, the mean session score and the before/after change. One person at a time: "
+                    "your own sessions, or a client's (--client NAME); --all-clients lists everyone's.")
     add_db_option(p)
+    add_client_option(p, help="this client's sessions (default: $HOLDSENSE_CLIENT, else your own: the sessions "
+                              "stored without --client)")
+    p.add_argument("--all-clients", action="store_true",
+                   help="everyone's sessions, with whose each is; trends stay per client (not with --plot)")
     p.add_argument("--region", help="only this body region (e.g. quads, calves)")
     p.add_argument("--plot", type=plot_path, metavar="OUT.png",
                    help="draw every session (time holding, session score, pain before → after) to an image "
@@ -35,9 +44,31 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
                         "directory)")
 
 
+def _selected_client(args: argparse.Namespace) -> Any:
+    """Whose sessions: ALL_CLIENTS (--all-clients), a client's name (as their profile spells it, when they
+    have one), or None for the default profile's."""
+    if args.all_clients:
+        if args.client is not None:
+            raise UserError("--client and --all-clients: choose one")
+        if args.plot:
+            raise UserError("--plot draws one person's sessions: give --client NAME (or none, for your own) "
+                            "instead of --all-clients")
+        return ALL_CLIENTS
+    name = current_client(args)
+    if name is None:
+        return None
+    from .. import userprofile
+
+    prof = userprofile.load_client(name)  # a client without a profile may still have sessions
+    return prof.name if prof is not None and prof.name else name
+
+
 def run(args: argparse.Namespace) -> int:
     path = default_db_path(args.db)
     region = find_region(args.region).key if args.region else None
+    client = _selected_client(args)
+    whose = "" if client is None or client is ALL_CLIENTS else f" of client {client}"
+    others: list[tuple[str | None, int]] = []
     if not path.exists():
         sessions: list[SessionRecord] = []
         note = f"no sessions stored yet (history: {path})"
@@ -46,29 +77,50 @@ def run(args: argparse.Namespace) -> int:
             if h.migrated_from is not None:
                 print(f"holdsense: history migrated from schema v{h.migrated_from} to v{h.version}; "
                       f"backup kept at {h.backup_path}", file=sys.stderr)
-            sessions = h.sessions(region)
-        note = f"history: {path}" if sessions else f"no sessions{' for ' + region if region else ''} (history: {path})"
+            sessions = h.sessions(region, client=client)
+            if client is not ALL_CLIENTS:  # say that others' sessions exist, so none seem lost
+                others = [(c, n) for c, n in h.clients()
+                          if not (c is None and client is None or c is not None and client and _same(c, client))]
+        if sessions:
+            note = f"history: {path}" + (f" (sessions of client {client})" if whose else "")
+        else:
+            note = f"no sessions{whose}{' for ' + region if region else ''} (history: {path})"
+        if others and not args.json:
+            who = ", ".join(f"{c if c is not None else 'yours (no --client)'}: {n}" for c, n in others)
+            note += f"\nnot shown, other people's sessions ({who}): --client NAME or --all-clients"
     trends = weekly_trends(sessions)
     if args.json:
         print(json.dumps({"format": "holdsense-history/1", "db": str(path),
+                          "client": None if client is ALL_CLIENTS else client,
+                          "all_clients": client is ALL_CLIENTS,
                           "sessions": [_session_json(s) for s in sessions],
                           "trends": [t.to_dict() for t in trends]}))
     else:
-        print(format_history(sessions, trends, note))
+        print(format_history(sessions, trends, note, show_client=client is ALL_CLIENTS))
     if args.plot:
         if not sessions:
-            raise UserError(f"{args.plot}: nothing to plot: {note}")
-        from ._options import user_profile
+            raise UserError(f"{args.plot}: nothing to plot: {note.splitlines()[0]}")
+        if client is None:
+            from ._options import user_profile
 
-        plot_sessions(sessions, Path(args.plot), name=user_profile(args).name)
+            name = user_profile(args).name  # your own sessions: your profile's name
+        else:
+            name = client
+        plot_sessions(sessions, Path(args.plot), name=name)
         if not args.json:
             print(f"trend plot written to {args.plot}")
     return 0
 
 
+def _same(a: str, b: str) -> bool:
+    from ..userprofile import same_person
+
+    return same_person(a, b)
+
+
 def _session_json(s: SessionRecord) -> dict[str, Any]:
     ch = compare_tests(s.before, s.after) if s.before and s.after else None
-    return {"id": s.id, "started_utc": s.started_utc, "region": s.region, "source": s.source,
+    return {"id": s.id, "started_utc": s.started_utc, "client": s.client, "region": s.region, "source": s.source,
             "recording_path": s.recording_path, "summary": s.summary,
             "session_score": s.session_score, "scored_with": s.scored_with,
             "recording_stopped": s.recording_stopped,
@@ -81,13 +133,22 @@ def _fmt(v: float | None, fmt: str = "{:.0f}", none: str = "-") -> str:
     return none if v is None else fmt.format(v)
 
 
-def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note: str) -> str:
-    """The plain-text listing: sessions, then trends per region and week."""
+def _who(client: str | None, width: int) -> str:
+    text = client if client is not None else "-"
+    return (text if len(text) <= width else text[:width - 1] + "…").ljust(width) + " "
+
+
+def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note: str, *,
+                   show_client: bool = False) -> str:
+    """The plain-text listing: sessions, then trends per region and week (per client first, with
+    `show_client`: a client column, '-' for the sessions stored without a client)."""
     lines = [note]
     if not sessions:
         return "\n".join(lines)
-    lines += ["", "Sessions",
-              f"{'id':>4}  {'date (local time)':<22}  {'region':<11} {'length':>7} {'holding':>8} {'holds':>5} "
+    cw = min(20, max([len("client")] + [len(s.client or "-") for s in sessions])) if show_client else 0
+    chead = "client".ljust(cw) + " " if show_client else ""
+    lines += ["", "Sessions" + (" (client '-': stored without --client, your own)" if show_client else ""),
+              f"{'id':>4}  {'date (local time)':<22}  {chead}{'region':<11} {'length':>7} {'holding':>8} {'holds':>5} "
               f"{'≥30s':>4} {'score':>5}  {'pain before→after':<18} recording"]
     for s in sessions:
         sm = s.summary
@@ -95,17 +156,18 @@ def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note:
         if s.before and s.after and s.before.pain_0_10 is not None and s.after.pain_0_10 is not None:
             pain = f"{s.before.pain_0_10} → {s.after.pain_0_10}"
         lines.append(
-            f"{s.id:>4}  {_local(s.started):<22}  {(s.region or '?'):<11} "
+            f"{s.id:>4}  {_local(s.started):<22}  {_who(s.client, cw) if show_client else ''}{(s.region or '?'):<11} "
             f"{_mmss(sm.get('duration_s')):>7} {_mmss(sm.get('hold_s')):>8} {len(s.holds):>5} "
             f"{_fmt(sm.get('holds_over_30s')):>4} {_fmt(s.session_score):>5}  {pain:<18} "
             f"{Path(s.recording_path).name if s.recording_path else '-'}"
             + (" (stopped early: could not be written)" if s.recording_stopped else ""))
-    lines += ["", "Trends per region and week (hold time, mean session score, mean change after - before)",
-              f"{'region':<11} {'week of':<10} {'sessions':>8} {'holding':>8} {'≥30s':>4} {'score':>5} "
+    lines += ["", "Trends per " + ("client, " if show_client else "")
+              + "region and week (hold time, mean session score, mean change after - before)",
+              f"{chead}{'region':<11} {'week of':<10} {'sessions':>8} {'holding':>8} {'≥30s':>4} {'score':>5} "
               f"{'pain Δ':>6} {'ease Δ':>6} {'range Δ':>8}"]
     for t in trends:
         lines.append(
-            f"{t.region:<11} {t.week_start.isoformat():<10} {t.sessions:>8} {_mmss(t.hold_s):>8} "
+            f"{_who(t.client, cw) if show_client else ''}{t.region:<11} {t.week_start.isoformat():<10} {t.sessions:>8} {_mmss(t.hold_s):>8} "
             f"{t.holds_over_30s:>4} {_fmt(t.mean_session_score):>5} {_fmt(t.mean_pain_change, '{:+.1f}'):>6} "
             f"{_fmt(t.mean_ease_change, '{:+.1f}'):>6} {_fmt(t.mean_rom_change_deg, '{:+.0f}°'):>8}")
     lines.append("Pain Δ below zero and ease/range Δ above zero mean the rolling helped.")
@@ -135,8 +197,16 @@ def plot_sessions(sessions: list[SessionRecord], out: Path, *, name: str | None 
 
 def sessions_figure(sessions: list[SessionRecord], *, name: str | None = None) -> Any:
     """One column per session, oldest left, coloured by region: minutes holding (bars, with the number of
-    holds), the session score (points, with the value) and pain before → after (arrows). Readable from
-    one session on; with many sessions the tick labels thin out."""
+    holds), the session score (points with the value, joined by one line per region) and pain before →
+    after (arrows). Readable from one session on; with many sessions the tick labels thin out.
+
+    One person's sessions: `name` is theirs, in the title. Sessions of several people are refused."""
+    from ..userprofile import client_key
+
+    people = {None if s.client is None else client_key(s.client) for s in sessions}
+    if len(people) > 1:
+        raise UserError("a history plot shows one person's sessions; these are of "
+                        f"{len(people)} people (choose one with --client NAME)")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,8 +235,11 @@ def sessions_figure(sessions: list[SessionRecord], *, name: str | None = None) -
     scores = [s.session_score for s in sessions]
     ys = [np.nan if v is None else float(v) for v in scores]
     axes[1].axhspan(75, 100, color="#1e7d45", alpha=0.07, lw=0)
-    if n > 1:
-        axes[1].plot(x, ys, color="0.6", lw=1, zorder=1)
+    for r in regions:  # one line per region: a quads score is not followed by a calves score
+        idx = [i for i, s in enumerate(sessions) if (s.region or "unknown") == r]
+        if len(idx) > 1:
+            axes[1].plot(x[idx], [ys[i] for i in idx], color=colour[r], lw=1, alpha=0.6, zorder=1,
+                         gid=f"score-line-{r}")
     axes[1].scatter(x, ys, c=cols, s=60, zorder=2, gid="session-scores")
     if n <= 20:
         for xi, v in zip(x, scores):
