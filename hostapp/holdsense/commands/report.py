@@ -7,16 +7,24 @@ region and before/after test results are shown too, and the recording is scored
 with the body mass and guidance profile that session was scored with (unless
 --body-mass / --profile say otherwise), so the report's scores are the
 session's. The history is only read, never created or changed.
+
+Whose session it was comes from the recording, never from whoever is current: `--client NAME`, else the
+recording's `client` header, else the client of its history session; a recording that names nobody gets no
+name in the heading. That person's profile (when there is one here) gives the units and, failing the header
+and the history, the body mass; for a recording that names nobody, the current profile does.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
 from ..coaching.history import History, SessionRecord, default_db_path
 from ._options import user_profile
+from .. import userprofile as up
 from .history import add_db_option
 from ._options import body_mass_kg, output_with_suffix, profile_name
 
@@ -37,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--client", metavar="NAME",
-                   help="whose session, shown in the heading (default: the name in `holdsense profile`)")
+                   help="whose session, shown in the heading (default: the recording's `client` header, else "
+                        "its history session's client; a recording that names nobody gets no name)")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -59,17 +68,17 @@ def run(args: argparse.Namespace) -> int:
     # One session, one score: a recording the history knows is scored again with the inputs that session was
     # scored with (its body mass may have come from --body-mass or the answers, not from this header).
     # An option given here still wins, and says what it changes.
+    client = _whose(args, rec, found)
+    prof = _profile_of(args, client)
     scored_with = found.scored_with if found is not None else None
     if scored_with is not None:
         _use_session_inputs(args, found.id, scored_with)
     elif args.body_mass_kg is None and not rec.body_mass_kg:
-        args.body_mass_kg = user_profile(args).body_mass_kg  # the athlete's profile, when the header has none
+        args.body_mass_kg = prof.body_mass_kg  # that person's profile, when the header has none
     analysis = analyze_recording(rec, body_mass_kg=args.body_mass_kg, profile=args.profile)
     metadata = dict(rec.metadata)
     if args.body_mass_kg is not None:
         metadata["body_mass_kg"] = args.body_mass_kg
-    prof = user_profile(args)
-    client = args.client.strip() if args.client is not None else (prof.name or None)
     inp = ReportInput(analysis=analysis, samples=rec.samples, metadata=metadata, region=rec.region,
                       title=args.title, client=client or None, units=prof.units)
     found_id = None
@@ -82,6 +91,39 @@ def run(args: argparse.Namespace) -> int:
     print(f"{kind.upper()} report written to {out}"
           + (f" (before/after from history session {found_id})" if found_id is not None else ""), file=sys.stderr)
     return 0
+
+
+def _whose(args: argparse.Namespace, rec: Any, found: "SessionRecord | None") -> str | None:
+    """The person the report names: --client, else the recording's `client` header, else its history session's
+    client; None when nothing names anyone (never the current profile's name: it may be someone else's)."""
+    named = rec.client or (found.client if found is not None else None)
+    if args.client is None:
+        return named
+    client = " ".join(args.client.split()) or None
+    if client and named and not up.same_person(client, named):
+        print(f"holdsense: note: {args.file} is {named}'s recording; the report names {client} (--client)",
+              file=sys.stderr)
+    return client
+
+
+def _profile_of(args: argparse.Namespace, client: str | None) -> "up.UserProfile":
+    """The profile of the person reported on: a client's (when stored here), your own when the recording names
+    you, the current profile when it names nobody, else only a name (units from your profile: how you read
+    forces; no body mass, which must not be another person's)."""
+    if client is None:
+        args.client = None  # the current person ($HOLDSENSE_CLIENT, else your own profile)
+        return user_profile(args)
+    try:
+        prof = up.load_client(client)
+    except up.ProfileFileError as exc:  # the report can be written without it: say so, do not stop
+        print(f"holdsense: note: {exc}; the report uses no profile of {client}", file=sys.stderr)
+        prof = None
+    if prof is None:
+        default = up.load()
+        prof = default if up.same_person(client, default.name) else up.UserProfile(units=default.units)
+    prof = replace(prof, name=client)
+    args._user_profile = prof
+    return prof
 
 
 def _history_session(args: argparse.Namespace) -> "SessionRecord | None":

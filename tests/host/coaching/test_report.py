@@ -366,9 +366,10 @@ def test_unknown_suffix_and_unwritable(tmp_path: Path) -> None:
         write_report(_input(), tmp_path / "no" / "such" / "dir" / "r.html")
 
 
-def test_report_cli_client_from_option_or_profile(tmp_path: Path) -> None:
-    """`--client` names the client; without it the athlete's profile name is used (private config dir:
-    tests/conftest.py); an existing OUT is refused without --overwrite."""
+def test_report_cli_client_from_option_or_recording(tmp_path: Path) -> None:
+    """`--client` names the client; without it the recording's `client` header does, and a recording that names
+    nobody gets no name: never the current profile's, which may be someone else's (private config dir:
+    tests/conftest.py). The profile's units still apply. An existing OUT is refused without --overwrite."""
     import subprocess
     import sys
 
@@ -383,8 +384,14 @@ def test_report_cli_client_from_option_or_profile(tmp_path: Path) -> None:
     p = hs("report", str(demo), "-o", str(out), "--db", str(tmp_path / "none.sqlite3"))
     assert p.returncode == 0, p.stderr
     page = out.read_text(encoding="utf-8")
-    assert 'Client <b class="client">Alex Example</b>' in page
+    assert 'class="client"' not in page and "Alex Example" not in page  # the demo recording names nobody
     assert re.search(r"<td class=\"num\">\d+\.\d kg \(\d+ % BW\)</td>", page)  # the profile's units
+    named = tmp_path / "alex.csv"  # the same recording, made by Alex: its header says so
+    named.write_text(demo.read_text(encoding="utf-8").replace("# region:", "# client: Alex Example\n# region:", 1),
+                     encoding="utf-8")
+    p = hs("report", str(named), "-o", str(tmp_path / "alex.html"), "--db", str(tmp_path / "none.sqlite3"))
+    assert p.returncode == 0, p.stderr
+    assert 'Client <b class="client">Alex Example</b>' in (tmp_path / "alex.html").read_text(encoding="utf-8")
     p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--db", str(tmp_path / "none.sqlite3"))
     assert p.returncode == 2 and "--overwrite" in p.stderr
     p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--overwrite", "--db", str(tmp_path / "none.sqlite3"))
