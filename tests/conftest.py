@@ -19,3 +19,4 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 @pytest.fixture(autouse=True)
 def _private_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOLDSENSE_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("HOLDSENSE_CLIENT", raising=False)  # a developer's current client must not leak in

@@ -190,3 +190,43 @@ def test_reset_with_new_values_on_a_broken_profile(tmp_path: Path) -> None:
     data = json.loads(cli("profile", "--reset", "--body-mass", "72", "--json", env_dir=tmp_path).stdout)
     assert data["body_mass_kg"] == 72
     assert up.load(tmp_path / "profile.json").body_mass_kg == 72
+
+
+def test_client_profiles_are_kept_beside_the_default_one(tmp_path: Path) -> None:
+    """`profile --client NAME` adds and changes a client's own profile, leaving yours as it was; names are
+    matched without regard to case or spacing, any name gives one safe file, and --list shows everyone."""
+    cfg = tmp_path / "cfg"
+    cli("profile", "--body-mass", "80", "--units", "kg", "--name", "Pat", env_dir=cfg)
+    p = cli("profile", "--client", "Anna Berg", "--body-mass", "61", "--json", env_dir=cfg)
+    anna = json.loads(p.stdout)
+    assert anna["client"] == anna["name"] == "Anna Berg" and anna["body_mass_kg"] == 61
+    assert anna["units"] == "kg"  # a new client starts with your units
+    assert "new client 'Anna Berg' added" in p.stderr
+    cli("profile", "--client", "ANNA  berg", "--units", "lb", env_dir=cfg)  # the same person
+    cli("profile", "--client", "Ben", env_dir=cfg)  # added by naming them
+    mine = json.loads(cli("profile", "--json", env_dir=cfg).stdout)
+    assert (mine["name"], mine["body_mass_kg"], mine["units"]) == ("Pat", 80, "kg")  # yours untouched
+    listed = json.loads(cli("profile", "--list", "--json", env_dir=cfg).stdout)
+    assert [(c["name"], c["units"]) for c in listed["clients"]] == [("Anna Berg", "lb"), ("Ben", "kg")]
+    text = cli("profile", "--list", env_dir=cfg).stdout
+    assert "Pat" in text and "Anna Berg" in text and "Ben" in text
+    env_current = dict(os.environ, HOLDSENSE_CONFIG_DIR=str(cfg), HOLDSENSE_CLIENT="ben")
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "90", "--json"],
+                       capture_output=True, text=True, env=env_current, timeout=120)
+    assert p.returncode == 0 and json.loads(p.stdout)["name"] == "Ben"  # $HOLDSENSE_CLIENT: Ben's profile
+    assert json.loads(cli("profile", "--json", env_dir=cfg).stdout)["body_mass_kg"] == 80
+    p = cli("profile", "--client", "Ben", "--name", "Benjamin", env_dir=cfg, check=False)
+    assert p.returncode == 2 and "known by their name" in p.stderr
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "CON", "Zoë Ångström", "a/b\\c", "   x   y  ", "日本"])
+def test_client_file_names_are_safe_and_distinct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(up.ENV_VAR, str(tmp_path))
+    p = up.client_path(name)
+    assert p.parent == tmp_path / "clients" and p.suffix == ".json"
+    assert all(c.isascii() and (c.isalnum() or c in "-.") for c in p.name)
+    assert up.client_path(name.upper()) == p and up.client_path(f" {name} ") == p
+    assert up.client_path(name + "2") != p
+    up.save(up.UserProfile(name=up.check_name(name)), p)
+    assert up.load_client(name).name == up.check_name(name)
+    assert [prof.name for _, prof, _ in up.list_clients()] == [up.check_name(name)]

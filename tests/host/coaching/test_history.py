@@ -16,6 +16,8 @@ from holdsense.coaching.history import (APP_ID, SCHEMA_VERSION, History, History
                                         file_sha256, weekly_trends)
 
 V1_SQL = Path(__file__).parents[1] / "data" / "history_v1.sql"
+#: A v2 database made by holdsense before sessions named a client (tests/host/data/history_v2.sql says how).
+V2_SQL = Path(__file__).parents[1] / "data" / "history_v2.sql"
 
 
 def _analysis(hold_durations_s: list[float], scores: list[int], source: str = "x.csv") -> dict:
@@ -52,6 +54,12 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def _make_v1(path: Path) -> None:
     con = sqlite3.connect(path)
     con.executescript(V1_SQL.read_text(encoding="utf-8"))
+    con.close()
+
+
+def _make_v2(path: Path) -> None:
+    con = sqlite3.connect(path)
+    con.executescript(V2_SQL.read_text(encoding="utf-8"))
     con.close()
 
 
@@ -301,6 +309,71 @@ def test_history_cli_migrates_v1(tmp_path: Path) -> None:
     assert "migrated from schema v1" in p.stderr and (tmp_path / "h.sqlite3.v1.bak").exists()
     assert "toe 4 cm" not in p.stdout  # words are kept in the DB, the table shows pain
     assert "5 → 3" in p.stdout and "calves" in p.stdout
+
+
+def test_migrates_a_v2_database_made_before_clients(tmp_path: Path) -> None:
+    """A history written by the holdsense before clients (schema v2): `report` reads it as it is, unchanged;
+    the first writing open migrates it to v3 after a v2 backup, every session kept and taken as your own; a
+    client's session stored next is kept apart from them."""
+    db = tmp_path / "h.sqlite3"
+    _make_v2(db)
+    original, raw = _dump(db), db.read_bytes()
+    with History.open(db, readonly=True) as h:  # what `report` does: no migration, no write
+        old = h.sessions()
+        assert h.version == 2 and h.clients() == [(None, 2)]
+        assert h.sessions(client="Anna") == []
+    assert db.read_bytes() == raw
+    assert [(s.id, s.region, s.client, s.session_score) for s in old] == [(1, "quads", None, 87), (2, "calves", None, 93)]
+    with History.open(db) as h:
+        assert h.migrated_from == 2 and h.version == SCHEMA_VERSION == 3
+        assert h.backup_path.name == "h.sqlite3.v2.bak" and _dump(h.backup_path) == original
+        migrated = h.sessions()
+        assert [(s.id, s.client, s.analysis, s.before, s.after) for s in migrated] == \
+            [(s.id, None, s.analysis, s.before, s.after) for s in old]
+        assert [s.id for s in h.sessions(client=None)] == [1, 2]  # your own: every session stored before
+        h.add_session(SessionRecord(**{**_record("2026-11-24T10:00:00Z").__dict__, "client": "Anna Berg"}))
+    with History.open(db, readonly=True) as h:
+        assert [s.id for s in h.sessions(client=None)] == [1, 2]
+        assert [(s.id, s.client) for s in h.sessions(client="anna berg")] == [(3, "Anna Berg")]
+        assert h.clients() == [(None, 2), ("Anna Berg", 1)]
+    # and through the CLI: a v2 file is migrated once, with a note, and lists what it held
+    db2 = tmp_path / "cli.sqlite3"
+    _make_v2(db2)
+    p = _cli("history", "--db", str(db2))
+    assert p.returncode == 0, p.stderr
+    assert "migrated from schema v2 to v3" in p.stderr and (tmp_path / "cli.sqlite3.v2.bak").exists()
+    assert "quads" in p.stdout and "calves" in p.stdout and "5 → 3" in p.stdout and "not shown" not in p.stdout
+
+
+def test_trends_and_plot_keep_people_and_regions_apart() -> None:
+    """Two people's quads sessions in one week are two trends, not one mean; the plot draws one score line per
+    region (quads, calves, quads: the line joins the two quads sessions only) and refuses several people."""
+    from holdsense.commands.history import sessions_figure
+    from holdsense.errors import UserError
+
+    a = _record("2026-11-24T10:00:00Z", pain=(5, 3))
+    b = _record("2026-11-25T10:00:00Z", pain=(7, 6))
+    a.client, b.client = "Anna", "Ben"
+    ts = weekly_trends([a, b])
+    assert [(t.client, t.region, t.sessions, t.mean_pain_change) for t in ts] == \
+        [("Anna", "quads", 1, -2.0), ("Ben", "quads", 1, -1.0)]
+    with pytest.raises(UserError, match="one person's sessions"):
+        sessions_figure([a, b])
+    import matplotlib.pyplot as plt
+
+    ss = [_record("2026-11-24T10:00:00Z"), _record("2026-11-25T10:00:00Z", region="calves"),
+          _record("2026-11-26T10:00:00Z")]
+    for i, s in enumerate(ss, 1):
+        s.id, s.analysis["summary"]["session_score"] = i, 60 + 10 * i
+    fig = sessions_figure(ss, name="Anna")
+    try:
+        lines = {ln.get_gid(): ln for ln in fig.axes[1].get_lines() if ln.get_gid()}
+        assert set(lines) == {"score-line-quads"}  # calves has one session: no line
+        assert list(lines["score-line-quads"].get_xdata()) == [0, 2]
+        assert list(lines["score-line-quads"].get_ydata()) == [70.0, 90.0]
+        assert fig.axes[0].get_title(loc="left").startswith("holdsense history: Anna")
+    finally:
+        plt.close(fig)
 
 
 def test_history_plot_reads_from_one_session_on(tmp_path: Path) -> None:
