@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..coaching.history import History, SessionRecord, default_db_path
-from ._options import user_profile
+from ._options import client_name, user_profile
 from .. import userprofile as up
 from .history import add_db_option
 from ._options import body_mass_kg, output_with_suffix, profile_name
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", type=profile_name, metavar="NAME", help="guidance profile for scoring (default: be-patient)")
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--client", metavar="NAME",
+    p.add_argument("--client", metavar="NAME", type=client_name,
                    help="whose session, shown in the heading (default: the recording's `client` header, else "
                         "its history session's client; a recording that names nobody gets no name)")
     add_db_option(p)
