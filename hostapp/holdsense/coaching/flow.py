@@ -476,6 +476,19 @@ class CoachingFlow:
         self.stats.too_hard += 1
         return self._emit([Cue("too_hard", text, float(t_s))])
 
+    def on_link(self, lost: bool, down_s: float | None = None) -> list[Cue]:
+        """The link to the roller was lost (`lost`) or is back after `down_s` seconds: said at once, since
+        the person on the floor otherwise only sees the guide fall silent (a hold the loss cut off is told
+        as such when it ends)."""
+        self._expect(Phase.GUIDE)
+        if lost:
+            return self._emit([Cue("warning", "Link to the roller lost: stay where you are, it reconnects by itself "
+                                              "(check the USB cable, or bring the computer closer for Bluetooth).",
+                                   self._last_t_s)])
+        back = "" if down_s is None else f" after {down_s:.1f} s" if down_s < 10 else f" after {down_s:.0f} s"
+        return self._emit([Cue("info", f"Link to the roller back{back}: the guide goes on (the time without data "
+                                       "is counted as link lost).", self._last_t_s)])
+
     def on_time(self, t_s: float) -> list[Cue]:
         """Device time has reached t_s (call after each chunk): milestones and nudges between events."""
         self._expect(Phase.GUIDE)

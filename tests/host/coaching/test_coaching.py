@@ -455,3 +455,25 @@ def test_the_session_summary_does_not_ask_for_the_tests_the_client_just_did() ->
                             recording_path="/x.csv", recording_sha256="0", before=b, after=a, source="session")
         text = format_summary(rec, 1, Path("/h.sqlite3"), f, "end")
         assert "Roll less." in text and ("Test the area" in text) == asked, text
+
+
+def test_the_guided_session_says_at_once_when_the_link_to_the_roller_is_lost_and_back() -> None:
+    """A physiotherapist's audit: with the roller unplugged mid-session the guide just fell silent (a stderr
+    warning came about 12 s later). The guide now says it at once, audibly, once per outage, and says when
+    the link is back."""
+    from holdsense.commands.session import _Ticker
+
+    f = _guided()
+    out = CueOutput(None)
+    ticker = _Ticker(f, out)
+    ticker.on_status({"link": "ok"})
+    ticker.on_status({"link": "reconnecting", "link_error": "port gone"})
+    ticker.on_status({"link": "reconnecting", "warning": "still trying"})
+    ticker.on_status({"battery_pct": 50})
+    ticker.on_status({"link": "ok"})
+    ticker.on_status({"link": "ok"})
+    said = [(c.kind, c.text) for c in out.given]
+    assert len(said) == 2, said
+    assert said[0][0] == "warning" and said[0][1].startswith("Link to the roller lost: stay where you are")
+    assert roller_pattern(out.given[0]) is not None  # audible: a host sound when the roller cannot beep
+    assert said[1][0] == "info" and said[1][1].startswith("Link to the roller back after 0.0 s")
