@@ -143,6 +143,11 @@ class AngleUnwrap:
         a = chunk.angle_deg
         if a is None or len(a) == 0:
             return chunk
+        if self._off == 0.0 and math.isfinite(a[-1]):  # the usual case: a cumulative angle, no step near 180
+            step = float(np.abs(np.diff(a)).max()) if len(a) > 1 else 0.0  # (NaN inside: the careful path)
+            if step <= 180.0 and not abs(float(a[0]) - self._raw) > 180.0:  # (no previous sample: NaN, passes)
+                self._t, self._raw = float(chunk.t_s[-1]), float(a[-1])
+                return chunk
         ok = np.isfinite(a)
         ta, va = chunk.t_s[ok], a[ok]
         if len(va) == 0:
