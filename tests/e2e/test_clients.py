@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from holdsense.io.recording import read_recording
+from cli_run import virtual_roller_cli
 
 REPO = Path(__file__).resolve().parents[2]
 QUADS = REPO / "recordings" / "demo-standard.csv"  # its header names a region (quads) and no client
@@ -163,25 +163,8 @@ def test_a_replay_naming_someone_else_is_not_stored_as_yours(tmp_path: Path) -> 
 @pytest.fixture
 def virtual_roller(tmp_path: Path):
     """`holdsense virtual-device` (standard scenario, 10x device time); yields its port."""
-    link = tmp_path / "roller"
-    log = open(tmp_path / "virtual-device.log", "w")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--scenario", "standard",
-                             "--seed", "3", "--speed", "10", "--loop", "--link", str(link)],
-                            stdout=subprocess.PIPE, stderr=log, text=True, env=env, stdin=subprocess.DEVNULL)
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("port:"), first + (tmp_path / "virtual-device.log").read_text()
-        yield str(link)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        proc.stdout.close()
-        log.close()
+    with virtual_roller_cli(tmp_path, speed=10.0) as (link, _):
+        yield link
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs a pty")

@@ -343,46 +343,60 @@ def test_locked_history_stops_before_guiding(tmp_path: Path, demo: Path, answers
         assert len(h.sessions()) == 1  # the earlier session is intact
 
 
+class _PtySession:
+    """`holdsense session --replay DEMO` with its stdin on a real pty: `lines` collects stdout as it comes and
+    `after_asked` is set when the after-test's first question is printed (answers typed ahead could be taken
+    as "Enter to finish")."""
+
+    def __init__(self, db: Path, demo: Path) -> None:
+        self.master, slave = pty.openpty()
+        e = dict(os.environ, PYTHONUNBUFFERED="1")
+        e.pop("HOLDSENSE_HISTORY", None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo),
+                                      "--speed", "max", "--db", str(db), "--sound", "off", "--save-history"],
+                                     stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+        os.close(slave)
+        self.lines: list[str] = []
+        self.after_asked = threading.Event()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith("After test:"):
+                self.after_asked.set()
+
+    def type(self, text: bytes) -> None:
+        os.write(self.master, text)
+
+    def finish(self) -> tuple[int, str, str]:
+        """Wait for the command; (exit code, stdout, stderr). Always cleans up."""
+        try:
+            self.proc.wait(120)
+            self.reader.join(10)
+            err = self.proc.stderr.read()
+        finally:
+            os.close(self.master)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+        return self.proc.returncode, "".join(self.lines), err
+
+
 @pytest.mark.skipif(os.name != "posix", reason="uses a pseudo-terminal for the questions")
 def test_interactive_questions_on_a_terminal(tmp_path: Path, demo: Path) -> None:
     """The questions path: stdin is a real pty; a wrong answer is asked again."""
     db = tmp_path / "h.sqlite3"
-    master, slave = pty.openpty()
-    e = dict(os.environ, PYTHONUNBUFFERED="1")
-    e.pop("HOLDSENSE_HISTORY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo), "--speed",
-                             "max", "--db", str(db), "--sound", "off", "--save-history"],
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
-    os.close(slave)
-    # region is in the recording's header, so the questions are the before test, then the after test.
-    # The after answers are typed only when asked: typed ahead, one could be taken as "Enter to finish".
-    lines: list[str] = []
-    after_asked = threading.Event()
-
-    def read_stdout() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("After test:"):
-                after_asked.set()
-
-    reader = threading.Thread(target=read_stdout, daemon=True)
-    reader.start()
-    try:
-        os.write(master, b"11\n6\n35 deg\n3\n")
-        assert after_asked.wait(120), "".join(lines)
-        os.write(master, b"2\nheel to buttock\n8\n")
-        proc.wait(120)
-        reader.join(10)
-        err = proc.stderr.read()
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-    out = "".join(lines)
-    assert proc.returncode == 0, err
+    # region is in the recording's header, so the questions are the before test, then the after test
+    run = _PtySession(db, demo)
+    run.type(b"11\n6\n35 deg\n3\n")
+    assert run.after_asked.wait(120), "".join(run.lines)
+    run.type(b"2\nheel to buttock\n8\n")
+    rc, out, err = run.finish()
+    assert rc == 0, err
     assert "not a whole number from 0 to 10" in out or "not a number" in out  # 11 was asked again
     assert "Pain 6 → 2/10 (down 4)." in out and "Ease of motion 3 → 8/10" in out
     assert 'before "35°", after "heel to buttock"' in out
@@ -399,41 +413,13 @@ def test_ctrl_c_at_the_after_test_still_stores_the_session(tmp_path: Path, demo:
     import time
 
     db = tmp_path / "h.sqlite3"
-    master, slave = pty.openpty()
-    e = dict(os.environ, PYTHONUNBUFFERED="1")
-    e.pop("HOLDSENSE_HISTORY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "session", "--replay", str(demo), "--speed",
-                             "max", "--db", str(db), "--sound", "off", "--save-history"],
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
-    os.close(slave)
-    lines: list[str] = []
-    after_asked = threading.Event()
-
-    def read_stdout() -> None:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("After test:"):
-                after_asked.set()
-
-    reader = threading.Thread(target=read_stdout, daemon=True)
-    reader.start()
-    try:
-        os.write(master, b"6\n35 deg\n3\n")
-        assert after_asked.wait(120), "".join(lines)
-        time.sleep(0.5)  # waiting in input() for the pain rating
-        proc.send_signal(signal.SIGINT)
-        proc.wait(120)
-        reader.join(10)
-        err = proc.stderr.read()
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-    out = "".join(lines)
-    assert proc.returncode == 130, err + out
+    run = _PtySession(db, demo)
+    run.type(b"6\n35 deg\n3\n")
+    assert run.after_asked.wait(120), "".join(run.lines)
+    time.sleep(0.5)  # waiting in input() for the pain rating
+    run.proc.send_signal(signal.SIGINT)
+    rc, out, err = run.finish()
+    assert rc == 130, err + out
     assert "After-test skipped (Ctrl-C)" in out and "Stored as session 1" in out, out
     with History.open(db, readonly=True) as h:
         (s,) = h.sessions()

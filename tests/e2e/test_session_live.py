@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from holdsense.io.recording import read_recording
 from holdsense.virtual.process import send_control
-from cli_run import run_cli
+from cli_run import run_cli, virtual_roller_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(os.name != "posix", reason="needs a pty and a Unix socket")]
 
@@ -38,24 +36,8 @@ def hs(*args: str, timeout: float = 120, ctl: str | None = None) -> subprocess.C
 @pytest.fixture
 def virtual_roller(tmp_path: Path):
     """Start `holdsense virtual-device` (standard scenario); yields (port path, control socket path)."""
-    link, ctl = tmp_path / "roller", tmp_path / "ctl.sock"
-    log = open(tmp_path / "virtual-device.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "holdsense.cli", "virtual-device", "--scenario", "standard",
-                             "--seed", "3", "--speed", str(SPEED), "--loop", "--link", str(link), "--control", str(ctl)],
-                            stdout=subprocess.PIPE, stderr=log, text=True, env=_env(), stdin=subprocess.DEVNULL)
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("port:"), first + (tmp_path / "virtual-device.log").read_text()
-        yield str(link), str(ctl)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        proc.stdout.close()
-        log.close()
+    with virtual_roller_cli(tmp_path, speed=SPEED, control=True, env=_env()) as (link, ctl):
+        yield link, ctl
 
 
 def test_live_session_records_stores_and_cues_the_roller(virtual_roller, tmp_path: Path) -> None:

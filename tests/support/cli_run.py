@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 
@@ -59,3 +60,29 @@ def running_cli(args: list[Any], *, env: dict[str, str] | None = None) -> Iterat
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@contextlib.contextmanager
+def virtual_roller_cli(tmp_path: Path, *, speed: float = 10.0, control: bool = False,
+                       env: dict[str, str] | None = None) -> Iterator[tuple[str, str | None]]:
+    """`holdsense virtual-device` (standard scenario, seed 3, looped) at `speed` x device time as a subprocess;
+    yields (port path, control socket path or None). Its stderr goes to tmp_path/virtual-device.log."""
+    link, ctl = tmp_path / "roller", tmp_path / "ctl.sock"
+    log = open(tmp_path / "virtual-device.log", "w")
+    cmd = [sys.executable, "-m", "holdsense.cli", "virtual-device", "--scenario", "standard", "--seed", "3",
+           "--speed", str(speed), "--loop", "--link", str(link)] + (["--control", str(ctl)] if control else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                            env=env or dict(os.environ, PYTHONUNBUFFERED="1"), stdin=subprocess.DEVNULL)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("port:"), first + (tmp_path / "virtual-device.log").read_text()
+        yield str(link), (str(ctl) if control else None)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+        log.close()

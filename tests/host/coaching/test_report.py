@@ -434,27 +434,19 @@ def test_trace_scale_ignores_impossible_values() -> None:
 
     samples, analysis = _session()
     f = samples.force_n.copy()
-    f[16000:16007] = -109488.535
     f[20000:20006] = 97276.887  # within the limit: drawn clipped at the top edge
-    fig, ax = plt.subplots(figsize=(7.1, 2.2), layout="constrained")
-    try:
-        fig.canvas.draw()
-        draw_trace(ax, _input(samples=SampleChunk(samples.t_s, f), analysis=analysis), compact=True)
-        lo, hi = ax.get_ylim()
-        assert -20 < lo <= 0 and 300 < hi < 600
-    finally:
-        plt.close(fig)
-    # a saturated code below zero within the limit (the virtual roller's calibration puts the rail near
-    # -3 800 N) is drawn clipped at the bottom edge too, as a spike at the top is
-    f[16000:16007] = -3800.0
-    fig, ax = plt.subplots(figsize=(7.1, 2.2), layout="constrained")
-    try:
-        fig.canvas.draw()
-        draw_trace(ax, _input(samples=SampleChunk(samples.t_s, f), analysis=analysis), compact=True)
-        lo, hi = ax.get_ylim()
-        assert -20 < lo <= 0 and 300 < hi < 600
-    finally:
-        plt.close(fig)
+    # beyond the limit; then a saturated code below zero within it (the virtual roller's calibration puts the
+    # rail near -3 800 N), drawn clipped at the bottom edge as a spike at the top is
+    for low in (-109488.535, -3800.0):
+        f[16000:16007] = low
+        fig, ax = plt.subplots(figsize=(7.1, 2.2), layout="constrained")
+        try:
+            fig.canvas.draw()
+            draw_trace(ax, _input(samples=SampleChunk(samples.t_s, f), analysis=analysis), compact=True)
+            lo, hi = ax.get_ylim()
+            assert -20 < lo <= 0 and 300 < hi < 600, (low, lo, hi)
+        finally:
+            plt.close(fig)
 
 
 def test_data_quality_warnings_are_separated(tmp_path: Path) -> None:
