@@ -151,3 +151,18 @@ def test_pressure_colours_and_countdown_only_where_they_apply(browser, page_url)
         assert "to release" not in sub and "ease off" in sub, sub
     finally:
         page.close()
+
+
+def test_session_list_says_no_holds_yet_before_the_first_hold(browser, page_url) -> None:
+    """Before the first hold the session card says so ("no holds yet"), on a phone and a laptop; it stayed an
+    empty card: the list was rebuilt only when its holds changed, and an empty list was taken as already
+    drawn."""
+    for viewport in (PHONE, LAPTOP):
+        page = browser.new_page(viewport=viewport)
+        try:
+            _show(page, page_url, 5.0)  # rolling, before the demo's first hold
+            assert page.evaluate("window.__hs.last.holds.length") == 0
+            assert page.locator("#holds li").all_inner_texts() == ["no holds yet"], viewport
+            assert page.locator("#holds li.empty").is_visible()
+        finally:
+            page.close()

@@ -84,7 +84,7 @@ $("enable").addEventListener("click", async () => {
 });
 
 // --- rendering --------------------------------------------------------------------------------------
-let lastHoldN = null, releaseCued = false, holdsKey = "";
+let lastHoldN = null, releaseCued = false, holdsKey = null;  // null: the list is not drawn yet (an empty one says so)
 function render(s) {
   hs.last = s;
   document.title = `${s.word} · holdsense`;
