@@ -120,3 +120,31 @@ def test_replay_page_renders_at_speed_max(browser, serve_page, hs_env) -> None:
         assert not errors, errors
     finally:
         page.close()
+
+
+def test_replay_page_names_the_recordings_person(browser, serve_page, hs_env, tmp_path: Path) -> None:
+    """A recording made for a client (`live --client`, its `client` header) replayed on the page names that
+    person, not whoever's profile is current: the page said "Alex" over Anna's session, her body mass and her
+    holds (the report names the recording's person for the same reason)."""
+    _profile(hs_env, "--units", "kg", "--name", "Alex")
+    lines = DEMO.read_text().splitlines(keepends=True)
+    rec = tmp_path / "anna.csv"
+    rec.write_text(lines[0] + "# client: Anna Berg\n" + "".join(lines[1:]))
+    hs = serve_page("replay", str(rec), "--web", "--web-port", "0", "--no-browser", "--speed", "1")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs.url)
+        _wait(page, "window.__hs && window.__hs.messages > 2")
+        who = page.inner_text("#who")
+        assert "Anna Berg" in who and "Alex" not in who, who
+    finally:
+        page.close()
+    # a recording that names nobody: the current profile's name, as before
+    hs2 = serve_page("replay", str(DEMO), "--web", "--web-port", "0", "--no-browser", "--speed", "1")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(hs2.url)
+        _wait(page, "window.__hs && window.__hs.messages > 2")
+        assert "Alex" in page.inner_text("#who")
+    finally:
+        page.close()

@@ -81,7 +81,10 @@ def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: floa
         return DetectorListener(body_mass_kg=args.body_mass_kg, profile=profile, views=[view],
                                 default_body_mass_kg=me.body_mass_kg)
 
-    ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=me.name, skip_s=args.skip_s)
+    # the page names the recording's person (its `client` header: a client's session replayed by their
+    # physio), as the report does; the current profile's name only for a recording that names nobody
+    name = getattr(rec, "client", None) or me.name
+    ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=name, skip_s=args.skip_s)
     server = serve(args, ctl.snapshot, on_command=ctl.command)
     print("replaying on the page (pause, play and seek there); Ctrl-C to stop", file=sys.stderr, flush=True)
     ctl.start()
