@@ -90,3 +90,34 @@ def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: 
             assert "link lost" in page.inner_text("#totals")
         finally:
             page.close()
+
+
+def test_waiting_page_does_not_ask_for_a_body_mass_the_profile_has(browser, serve_page, hs_env) -> None:
+    """While the roller connects (WAITING; here a port that never answers) the page showed "set your body
+    mass: holdsense profile --body-mass KG" to an athlete whose profile has one: the page had nothing but an
+    empty state until the roller answered."""
+    import socket
+    import threading
+
+    subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70"],
+                   env=hs_env, check=True, capture_output=True, timeout=60)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    held: list = []
+    threading.Thread(target=lambda: held.append(srv.accept()), daemon=True).start()
+    try:
+        hs = serve_page("live", "--port", f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "20", "--web",
+                        "--web-port", "0", "--no-browser", "--plain")
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        try:
+            page.goto(hs.url)
+            page.wait_for_function("window.__hs && window.__hs.messages > 2", timeout=30_000)
+            assert page.inner_text("#state") == "WAITING"
+            assert "set your body mass" not in page.inner_text("#pct"), page.inner_text("#pct")
+        finally:
+            page.close()
+    finally:
+        for conn, _ in held:
+            conn.close()
+        srv.close()

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.web:  # first: the page is up (saying WAITING) while the roller connects and the detector loads
         from ..listeners.web import WebView, serve
 
-        web = WebView(units=me.units, name=me.name)
+        web = WebView(units=me.units, name=me.name, body_mass_kg=args.body_mass_kg)
         server = serve(args, web.snapshot, on_command=lambda msg: mark_from_page(board, msg))
     writer = None
     try:

@@ -128,9 +128,12 @@ class WebView:
     """A live view (holdsense.listeners.live.View) that the web server reads: keeps the latest LiveState and the
     DetectorListener's lock, and makes snapshots on the server's thread."""
 
-    def __init__(self, *, units: str = "N", name: str | None = None, lock: Any = None) -> None:
+    def __init__(self, *, units: str = "N", name: str | None = None, lock: Any = None,
+                 body_mass_kg: float | None = None) -> None:
         self.units = units
         self.name = name
+        # the athlete's body mass, known before the roller answers: the WAITING page must not ask for it
+        self.body_mass_kg = body_mass_kg
         self.lock = lock if lock is not None else threading.Lock()
         self.state: LiveState | None = None
 
@@ -152,7 +155,7 @@ class WebView:
     def snapshot(self) -> dict[str, Any]:
         st = self.state
         if st is None:
-            st = LiveState()
+            st = LiveState(body_mass_kg=self.body_mass_kg)
         with self.lock:
             return snapshot(st, units=self.units, name=self.name)
 
