@@ -121,3 +121,38 @@ def test_waiting_page_does_not_ask_for_a_body_mass_the_profile_has(browser, serv
         for conn, _ in held:
             conn.close()
         srv.close()
+
+
+def test_hold_timer_is_shown_paused_while_the_link_is_lost(browser, serve_page, hs_env, tmp_path: Path) -> None:
+    """The link lost during a hold: the timer cannot run, and the page says so (the ring greyed, "paused: link
+    lost") as the terminal view greys its frozen clock; it kept the running hold's colours and a countdown
+    ("18 s to release") that stood still under LINK LOST."""
+    import json
+
+    scen = json.loads(SCENARIO.read_text())
+    scen["phases"][1]["duration_s"] = [6, 6]  # off 2 s, roll 6 s, a 34 s hold, roll
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(scen))
+    subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70"],
+                   env=hs_env, check=True, capture_output=True, timeout=60)
+    with spawn(str(path), seed=0, speed=1.0, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
+        hs = serve_page("live", "--port", str(tmp_path / "roller"), "--web", "--web-port", "0", "--no-browser",
+                        "--plain")
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        try:
+            page.goto(hs.url)
+            page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'", timeout=60_000)
+            page.wait_for_function("window.__hs.last.hold.elapsed_s >= 7", timeout=20_000)
+            running = page.evaluate("getComputedStyle(document.getElementById('timer')).fill")
+            dev.control({"unplug_s": 3.0})
+            page.wait_for_function("document.getElementById('state').textContent === 'LINK LOST'", timeout=5_000)
+            page.wait_for_timeout(300)
+            assert page.evaluate("window.__hs.last.hold") is not None  # the hold goes on, its timer frozen
+            sub = page.text_content("#timer-sub") or ""
+            assert "to release" not in sub and "paused" in sub, sub
+            frozen = page.evaluate("getComputedStyle(document.getElementById('timer')).fill")
+            assert frozen != running, (running, frozen)
+            page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'", timeout=30_000)
+            assert "to release" in (page.text_content("#timer-sub") or "")
+        finally:
+            page.close()

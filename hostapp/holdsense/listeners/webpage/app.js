@@ -111,11 +111,14 @@ function render(s) {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN * (1 - frac));
     $("timer").textContent = clock(held);
     const left = s.release_s - held;
+    // link lost: the timer stands still until samples flow again, greyed as the terminal greys its clock;
     // too hard: no countdown to a release the pressure works against (the score is capped anyway)
-    ringSub(s.state === "too_hard" ? "ease off first" : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
+    const lost = s.state === "link_lost";
+    ringSub(lost ? "timer paused" : s.state === "too_hard" ? "ease off first"
+      : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
     ring.classList.toggle("reached", left <= 0);
     ring.classList.toggle("hard", s.state === "too_hard");
-    ring.classList.remove("idle");
+    ring.classList.toggle("idle", lost);
     if (left <= 0 && !releaseCued) { releaseCued = true; cue("release"); }
   } else {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN);
