@@ -152,7 +152,11 @@ def test_hold_timer_is_shown_paused_while_the_link_is_lost(browser, serve_page, 
             assert "to release" not in sub and "paused" in sub, sub
             frozen = page.evaluate("getComputedStyle(document.getElementById('timer')).fill")
             assert frozen != running, (running, frozen)
+            # the force shown is the last reading: dimmed and named so, not a live value standing still
+            assert page.text_content("#force-label") == "force (last reading)"
+            assert page.evaluate("getComputedStyle(document.getElementById('force')).opacity") == "0.6"
             page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'", timeout=30_000)
             assert "to release" in (page.text_content("#timer-sub") or "")
+            assert page.text_content("#force-label") == "force"
         finally:
             page.close()

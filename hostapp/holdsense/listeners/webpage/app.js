@@ -128,7 +128,11 @@ function render(s) {
     releaseCued = false;
   }
 
-  // force
+  // force: under LINK LOST and after the end the figure is the last reading, not the load now; dimmed and
+  // named so, it is not taken for a live value that happens to stand still
+  const stale = s.state === "link_lost" || s.state === "ended";
+  $("force-card").classList.toggle("stale", stale);
+  $("force-label").textContent = stale ? "force (last reading)" : "force";
   $("force").textContent = fmtForce(s.force, s.units);
   const pct = $("pct");
   pct.textContent = s.pct_bw !== null ? `${s.pct_bw} % body weight` : (s.body_mass_kg ? "" : "set your body mass: holdsense profile --body-mass KG");
