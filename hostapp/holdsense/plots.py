@@ -231,7 +231,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     rel = release_s(profile)
     present = {hold_verdict(h) for h in holds}  # the legend explains the colours drawn, not every possible one
     handles: list[Any] = [Patch(color=VERDICT_COLOURS[k], alpha=0.5, label=VERDICT_LABELS[k].format(rel=f"{rel:.0f}"))
-                          for k in ("good", "firm", "short", "hard") if k in present]
+                          for k in ("good", "firm", "short", "hard", "cut") if k in present]
     handles += [Patch(color=ROLL_COLOUR, alpha=0.5, label="rolling")]
     if gaps:
         handles.append(Patch(facecolor="white", edgecolor="#969696", hatch="////", label="no data (gap)"))

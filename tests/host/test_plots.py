@@ -251,3 +251,23 @@ def test_clipped_spikes_are_in_the_legend() -> None:
     assert [ln for ln in ax.lines if ln.get_gid() == "clipped"]
     assert "spike (clipped)" in [t.get_text() for t in ax.get_legend().get_texts()]
     matplotlib.pyplot.close(fig)
+
+
+def test_a_cut_off_hold_is_in_the_legend(tmp_path: Path) -> None:
+    """A hold cut off under 30 s by the recording's end is drawn in its own grey (contracts.md §3 ended_by);
+    the legend explains that colour like every other one drawn (it listed only good/firm/short/hard, so the
+    grey hold read as the grey light-pressure band's colour)."""
+    rec = read_recording(DEMO)
+    s = rec.samples
+    keep = s.t_s < 262.0  # 20 s into hold 4 (242 s): the recording ends while holding
+    path = tmp_path / "cut.csv"
+    write_recording(path, SampleChunk(s.t_s[keep], s.force_n[keep], s.angle_deg[keep], s.flags[keep],
+                                      None if s.raw_counts is None else s.raw_counts[keep]), rec.metadata)
+    rec = read_recording(path)
+    a = analyze_recording(rec, body_mass_kg=70.0)
+    last = a["holds"][-1]
+    assert last["ended_by"] == "end" and hold_verdict(last) == "cut"
+    fig = analysis_figure(rec.samples, a, body_mass_kg=70.0)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "hold: cut off (link lost or recording ended)" in legend
+    matplotlib.pyplot.close(fig)
