@@ -230,3 +230,23 @@ def test_client_file_names_are_safe_and_distinct(tmp_path: Path, monkeypatch: py
     up.save(up.UserProfile(name=up.check_name(name)), p)
     assert up.load_client(name).name == up.check_name(name)
     assert [prof.name for _, prof, _ in up.list_clients()] == [up.check_name(name)]
+
+
+@pytest.mark.parametrize("change", [["--body-mass", "61"], ["--reset"], ["--reset", "--units", "lb"]])
+def test_the_env_var_never_adds_a_client(tmp_path: Path, change: list[str]) -> None:
+    """docs/profile.md: '$HOLDSENSE_CLIENT never adds one'. A typo in it ('Ana Berg') with a change of a
+    field (or --reset) was stored as a new client, a second profile for the same person; now it is refused
+    like an unknown client everywhere else (exit 2, the known ones listed), and nothing is written."""
+    cfg = tmp_path / "cfg"
+    cli("profile", "--client", "Anna Berg", "--body-mass", "61", env_dir=cfg)
+    env = dict(os.environ, HOLDSENSE_CONFIG_DIR=str(cfg), HOLDSENSE_CLIENT="Ana Berg")
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", *change], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "no client 'Ana Berg'" in p.stderr and "Anna Berg" in p.stderr and "added" not in p.stderr
+    assert [c.name for c in (cfg / "clients").iterdir()] == [up.client_path("Anna Berg").name]
+    # an existing client named by the variable is still changed and reset as before
+    env["HOLDSENSE_CLIENT"] = "anna berg"
+    p = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", *change, "--json"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert p.returncode == 0 and json.loads(p.stdout)["name"] == "Anna Berg", p.stderr

@@ -9,7 +9,8 @@ A stored file that cannot be used is refused the same way, except by `--reset`,
 which moves it aside to `profile.json.broken` and says so.
 
 `--client NAME` (or $HOLDSENSE_CLIENT) does the same for a client's profile, kept beside the default one; an
-unknown client named with --client is added (starting with the default profile's units). A client is known
+unknown client named with --client is added (starting with the default profile's units); one named only by
+$HOLDSENSE_CLIENT is refused, never added. A client is known
 by their name, so `--name` does not apply to one. `--list` shows the default profile and every client.
 """
 from __future__ import annotations
@@ -107,6 +108,11 @@ def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
         raise UserError("a client is known by their name (--client); --name and --unset name apply to your own "
                         "profile only")
     path = up.client_path(name)
+    existed = path.exists()
+    if not explicit and not existed:
+        # $HOLDSENSE_CLIENT never adds a client (docs/profile.md): a typo in it must not start a second
+        # profile for the same person; only --client NAME adds one
+        raise up.unknown_client_error(name)
     note = None
     if args.reset:
         try:
@@ -117,12 +123,12 @@ def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
                   f"(the old file is kept as {aside})", file=sys.stderr)
             old = None
         current = up.UserProfile(name=old.name if old is not None else up.check_name(name))
+        if not existed:
+            note = f"holdsense: new client {current.name!r} added"
     else:
         current = up.load_client(name)
     changes = _changes(args)
     if current is None:
-        if not (explicit or changes):
-            raise up.unknown_client_error(name)
         # a new client starts with the units you read forces in (the default profile's)
         current = up.UserProfile(units=up.load().units, name=up.check_name(name))
         note = f"holdsense: new client {current.name!r} added"
