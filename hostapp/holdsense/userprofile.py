@@ -275,8 +275,12 @@ def updated(profile: UserProfile, **changes: Any) -> UserProfile:
 # -- clients -----------------------------------------------------------------------------------------
 
 def client_key(name: str) -> str:
-    """How a client's name is matched: spacing collapsed, case folded ('anna  BERG' is 'Anna Berg')."""
-    return check_name(name).casefold()
+    """How a client's name is matched: spacing collapsed, case folded ('anna  BERG' is 'Anna Berg'), and one
+    Unicode form ('Zoë' with a precomposed ë or with e + a combining diaeresis, as macOS and some copy-and-paste
+    give it, look the same and are the same person)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", check_name(name)).casefold())
 
 
 def same_person(a: str | None, b: str | None) -> bool:

@@ -250,3 +250,36 @@ def test_the_env_var_never_adds_a_client(tmp_path: Path, change: list[str]) -> N
     p = subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", *change, "--json"], capture_output=True,
                        text=True, env=env, timeout=120)
     assert p.returncode == 0 and json.loads(p.stdout)["name"] == "Anna Berg", p.stderr
+
+
+def test_a_name_is_the_same_client_in_any_unicode_form(tmp_path: Path) -> None:
+    """'Zoë' typed with a precomposed ë (NFC) or as e + combining diaeresis (NFD: what macOS file names and
+    some copy-and-paste give) look the same and are one person: one profile file, one history. They were two
+    clients side by side in `profile --list`, a second history for the same person."""
+    import unicodedata
+
+    cfg = tmp_path / "cfg"
+    nfc, nfd = (unicodedata.normalize(f, "Zoë Ångström") for f in ("NFC", "NFD"))
+    assert nfc != nfd
+    cli("profile", "--client", nfc, "--body-mass", "55", env_dir=cfg)
+    p = cli("profile", "--client", nfd, "--json", env_dir=cfg)
+    assert "added" not in p.stderr and json.loads(p.stdout)["body_mass_kg"] == 55
+    assert len(list((cfg / "clients").iterdir())) == 1
+    assert up.same_person(nfd, nfc.upper()) and up.client_key(nfd) == up.client_key(nfc)
+
+
+def test_history_keeps_one_person_in_any_unicode_form(tmp_path: Path) -> None:
+    """The history's filter, its count of other people's sessions and its trends match a client's name as
+    profiles do: sessions stored under either Unicode form of 'Zoë' are one person's."""
+    import unicodedata
+
+    from holdsense.coaching.history import History, SessionRecord, weekly_trends
+
+    base = dict(started_utc="2026-11-02T10:00:00Z", region="quads", analysis={"summary": {}, "holds": []})
+    ss = [SessionRecord(**base, client=unicodedata.normalize(f, "Zoë")) for f in ("NFC", "NFD")]
+    assert [(t.sessions, t.client) for t in weekly_trends(ss)] == [(2, ss[0].client)]
+    with History.open(tmp_path / "h.sqlite3") as h:
+        for s in ss:
+            h.add_session(s)
+        assert [n for _, n in h.clients()] == [2]
+        assert len(h.sessions(client=ss[0].client)) == len(h.sessions(client=ss[1].client)) == 2

@@ -295,6 +295,17 @@ def _same_client(stored: str | None, wanted: str) -> bool:
     return same_person(stored, wanted)
 
 
+def _client_key(name: str) -> str:
+    """The key client names are matched by (userprofile.client_key), for a name read back from the file."""
+    from ..userprofile import client_key
+    from ..errors import UserError
+
+    try:
+        return client_key(name)
+    except UserError:  # not a name --client takes (empty, too long): grouped by its own text
+        return name
+
+
 def _classify(exc: sqlite3.Error, path: Path) -> HistoryError:
     msg = str(exc)
     low = msg.lower()
@@ -504,7 +515,11 @@ class History:
             rows = self._con.execute("SELECT client, COUNT(*) FROM sessions GROUP BY client").fetchall()
         except sqlite3.Error as exc:
             raise _classify(exc, self.path) from None
-        return sorted(((c, int(n)) for c, n in rows), key=lambda r: (r[0] is not None, (r[0] or "").casefold()))
+        merged: dict[str | None, list] = {}  # one entry per person, however their name was spelt
+        for c, n in sorted(rows, key=lambda r: (r[0] is None, r[0] or "")):
+            entry = merged.setdefault(None if c is None else _client_key(c), [c, 0])
+            entry[1] += int(n)
+        return sorted(((c, n) for c, n in merged.values()), key=lambda r: (r[0] is not None, (r[0] or "").casefold()))
 
     def _tests(self, ids: list[int]) -> dict[int, dict[str, MovementTest]]:
         out: dict[int, dict[str, MovementTest]] = {}
@@ -567,7 +582,7 @@ def weekly_trends(sessions: list[SessionRecord]) -> list[WeekTrend]:
     for s in sessions:
         d = s.started.date()
         monday = d - dt.timedelta(days=d.weekday())
-        who = "" if s.client is None else "\x01" + " ".join(s.client.split()).casefold()
+        who = "" if s.client is None else "\x01" + _client_key(s.client)
         names.setdefault(who, s.client)
         groups.setdefault((who, s.region or "unknown", monday), []).append(s)
     out = []
