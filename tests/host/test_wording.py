@@ -80,3 +80,21 @@ def test_the_detector_counts_in_words() -> None:
     assert not COUNT_S.search(text), text
     assert "Your hold was too hard: use light, sustained pressure" in text, text
     assert any(w.startswith("1 link gap or dropout: ") for w in res.quality["warnings"]), res.quality["warnings"]
+
+
+def test_link_counts_are_singular_for_one() -> None:
+    """The lost-sample and lost-frame counts a person reads while recording or watching: '1 sample lost',
+    'lost 1 frame/1 sample', never '1 samples' or '1 frames'."""
+    from types import SimpleNamespace
+
+    from holdsense.listeners.live import describe_event
+    from holdsense.listeners.recorder import Progress
+
+    assert describe_event(SimpleNamespace(kind="gap", t_s=3.0, reason="link lost", lost_samples=1)) == \
+        "gap: link lost, 1 sample lost"
+    assert describe_event(SimpleNamespace(kind="gap", t_s=3.0, reason="link lost", lost_samples=12)) == \
+        "gap: link lost, 12 samples lost"
+    line = Progress(io.StringIO(), stats=lambda: {"lost_frames": 1, "lost_samples": 1, "corrupt_frames": 0},
+                    tty=False).line()
+    assert "lost 1 frame/1 sample" in line and "0 samples" in line, line
+    assert not re.search(r"\b1 (samples|frames)\b", line)

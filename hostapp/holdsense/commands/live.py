@@ -13,6 +13,7 @@ from ._options import (add_client_option, add_connection_options, add_session_op
                        check_web_options, load_profile_option, open_device, profile_body_mass, terminal_view,
                        user_profile)
 from .record import check_output
+from ..fmt import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     if writer is not None:
-        print(f"saved {writer.rows_written} samples to {os.path.abspath(args.output)}", file=sys.stderr)
+        print(f"saved {plural(writer.rows_written, 'sample')} to {os.path.abspath(args.output)}", file=sys.stderr)
     return 0

@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if capture is not None and capture.failed is not None:
         raise capture.failed
     st = dev.stats()
-    print(f"saved {writer.rows_written} samples ({progress.elapsed_s:.1f} s) to {out}; "
-          f"lost {st['lost_frames']} frames / {st['lost_samples']} samples, corrupt {st['corrupt_frames']}, "
+    print(f"saved {plural(writer.rows_written, 'sample')} ({progress.elapsed_s:.1f} s) to {out}; "
+          f"lost {plural(st['lost_frames'], 'frame')} / {plural(st['lost_samples'], 'sample')}, "
+          f"corrupt {st['corrupt_frames']}, "
           f"reconnects {st['reconnects']}" + (" (interrupted)" if reason == "interrupted" else "")
           + (f"; {plural(writer.markers_written, 'marker')}" if board is not None else ""), file=sys.stderr)
     if down_s is not None:

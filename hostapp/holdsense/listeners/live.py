@@ -29,7 +29,7 @@ import numpy as np
 
 from rollsignal import FLAG_GAP, SampleChunk
 
-from ..fmt import fmt_clock as round_clock
+from ..fmt import fmt_clock as round_clock, plural
 from ..inputcheck import clean_samples
 from ..messages import Listener
 
@@ -609,7 +609,7 @@ def describe_event(ev: Any, units: str = "N") -> str | None:
     if kind == "warning":
         return f"warning: {getattr(ev, 'message', ev)}"
     if kind == "gap":
-        lost = f", {ev.lost_samples} samples lost" if ev.lost_samples else ""
+        lost = f", {plural(ev.lost_samples, 'sample')} lost" if ev.lost_samples else ""
         return f"gap: {ev.reason}{lost}"
     if kind == "mark":
         return f"marker at {ev.t_s:.1f} s: {ev.text}"
@@ -987,7 +987,7 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
         if state.link.get(key):
             link_bits.append(f"{key.replace('_', ' ')} {state.link[key]}")
     if state.gaps:
-        link_bits.append(f"gaps {state.gaps}" + (f" ({state.lost_samples} samples)" if state.lost_samples else ""))
+        link_bits.append(f"gaps {state.gaps}" + (f" ({plural(state.lost_samples, 'sample')})" if state.lost_samples else ""))
     if link_bits:
         grid.add_row("link", Text(", ".join(link_bits), style="grey62"))
     for a in alerts:

@@ -27,6 +27,7 @@ from typing import IO, Any, Callable, Iterator
 
 from rollsignal import SampleChunk
 
+from ..fmt import plural
 from ..messages import Listener, as_listener
 from .notifier import Notifier
 
@@ -174,8 +175,8 @@ class Progress(Listener):
         rate = self.rate_hz()
         parts = [f"{self.label} {fmt_elapsed(self.elapsed_s)}",
                  f"{rate:5.1f} Hz" if math.isfinite(rate) else "  –   Hz",
-                 f"{self.samples} samples",
-                 f"lost {st.get('lost_frames', 0)} frames/{st.get('lost_samples', 0)} samples",
+                 plural(self.samples, "sample"),
+                 f"lost {plural(st.get('lost_frames', 0), 'frame')}/{plural(st.get('lost_samples', 0), 'sample')}",
                  f"corrupt {st.get('corrupt_frames', 0)}"]
         if self.gaps:
             parts.append(f"gaps {self.gaps}")
