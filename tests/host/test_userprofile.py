@@ -283,3 +283,13 @@ def test_history_keeps_one_person_in_any_unicode_form(tmp_path: Path) -> None:
             h.add_session(s)
         assert [n for _, n in h.clients()] == [2]
         assert len(h.sessions(client=ss[0].client)) == len(h.sessions(client=ss[1].client)) == 2
+
+
+def test_name_help_does_not_offer_it_for_a_client(tmp_path: Path) -> None:
+    """`profile --client X --name Y` is refused (a client is known by their name), so --help must not offer
+    --name as 'your (or your client's) name'."""
+    import re
+
+    text = " ".join(cli("profile", "--help", env_dir=tmp_path).stdout.split())
+    m = re.search(r"--name NAME (.*?) --unset", text)
+    assert m and "client" in m.group(1) and "your client's" not in m.group(1), m and m.group(1)

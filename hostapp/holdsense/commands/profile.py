@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shell", metavar="TYPE", help="the roller's shell: smooth or ribbed")
     p.add_argument("--link", metavar="L", dest="default_link",
                    help="default roller when no --port/--ble is given: a serial port (/dev/ttyACM0) or ble:NAME")
-    p.add_argument("--name", metavar="NAME", help="your (or your client's) name")
+    p.add_argument("--name", metavar="NAME", help="your name (not for a client: a client's name is their --client NAME)")
     p.add_argument("--unset", metavar="FIELD", action="append", choices=sorted(FIELDS),
                    help="clear a field (" + ", ".join(sorted(FIELDS)) + "); may be repeated")
     p.add_argument("--reset", action="store_true", help="clear the whole profile")
