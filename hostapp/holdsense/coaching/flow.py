@@ -476,18 +476,17 @@ class CoachingFlow:
         self.stats.too_hard += 1
         return self._emit([Cue("too_hard", text, float(t_s))])
 
-    def on_link(self, lost: bool, down_s: float | None = None) -> list[Cue]:
-        """The link to the roller was lost (`lost`) or is back after `down_s` seconds: said at once, since
-        the person on the floor otherwise only sees the guide fall silent (a hold the loss cut off is told
-        as such when it ends)."""
+    def on_link(self, lost: bool) -> list[Cue]:
+        """The link to the roller was lost (`lost`) or is back: said at once, since the person on the floor
+        otherwise only sees the guide fall silent (a hold the loss cut off is told as such when it ends).
+        How long it was down and what the roller kept meanwhile (its queue often keeps every sample) is not
+        known yet when the link comes back, so the cue claims neither: the summary counts the lost time."""
         self._expect(Phase.GUIDE)
         if lost:
             return self._emit([Cue("warning", "Link to the roller lost: stay where you are, it reconnects by itself "
                                               "(check the USB cable, or bring the computer closer for Bluetooth).",
                                    self._last_t_s)])
-        back = "" if down_s is None else f" after {down_s:.1f} s" if down_s < 10 else f" after {down_s:.0f} s"
-        return self._emit([Cue("info", f"Link to the roller back{back}: the guide goes on (the time without data "
-                                       "is counted as link lost).", self._last_t_s)])
+        return self._emit([Cue("info", "Link to the roller back: the guide goes on.", self._last_t_s)])
 
     def on_time(self, t_s: float) -> list[Cue]:
         """Device time has reached t_s (call after each chunk): milestones and nudges between events."""

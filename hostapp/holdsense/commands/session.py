@@ -22,7 +22,6 @@ import os
 import re
 import select
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -207,16 +206,16 @@ class _Ticker(Listener):
         self.flow, self.out, self.live = flow, out, live
         self.t_s: float | None = None
         self._too_hard = TooHardCue()
-        self._lost_at: float | None = None  # host clock when the link was lost (None: up)
+        self._link_down = False
 
     def on_status(self, status: dict[str, Any]) -> None:
         link = status.get("link")
-        if link in ("reconnecting", "lost") and self._lost_at is None:
-            self._lost_at = time.monotonic()
+        if link in ("reconnecting", "lost") and not self._link_down:
+            self._link_down = True
             self.out(self.flow.on_link(True))
-        elif link == "ok" and self._lost_at is not None:
-            down_s, self._lost_at = time.monotonic() - self._lost_at, None
-            self.out(self.flow.on_link(False, down_s))
+        elif link == "ok" and self._link_down:
+            self._link_down = False
+            self.out(self.flow.on_link(False))
 
     def on_samples(self, chunk: Any) -> None:
         if len(chunk):

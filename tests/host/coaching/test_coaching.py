@@ -476,4 +476,4 @@ def test_the_guided_session_says_at_once_when_the_link_to_the_roller_is_lost_and
     assert len(said) == 2, said
     assert said[0][0] == "warning" and said[0][1].startswith("Link to the roller lost: stay where you are")
     assert roller_pattern(out.given[0]) is not None  # audible: a host sound when the roller cannot beep
-    assert said[1][0] == "info" and said[1][1].startswith("Link to the roller back after 0.0 s")
+    assert said[1][0] == "info" and said[1][1] == "Link to the roller back: the guide goes on."
