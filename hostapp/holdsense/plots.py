@@ -273,9 +273,23 @@ def declutter_labels(ax: Any, gid: str = "hold-label", max_rows: int = 3) -> Non
     """Hold labels that would overlap their neighbours move down a row (up to `max_rows`); a label
     that still has no room is hidden (every hold is listed in the text and the report's table)."""
     texts = sorted((t for t in ax.texts if t.get_gid() == gid), key=lambda t: t.get_position()[0])
-    if len(texts) < 2:
+    if not texts:
         return
     renderer = ax.figure.canvas.get_renderer()
+    # a label of a hold at the session's very start or end is kept inside the axes (centred on its hold, it
+    # ran over the force scale's tick labels: "800#1 95")
+    box = ax.get_window_extent(renderer)
+    x_lo, x_hi = ax.get_xlim()
+    for t in texts:
+        bb = t.get_window_extent(renderer)
+        if bb.x0 < box.x0:
+            t.set_horizontalalignment("left")
+            t.set_x(x_lo)
+        elif bb.x1 > box.x1:
+            t.set_horizontalalignment("right")
+            t.set_x(x_hi)
+    if len(texts) < 2:
+        return
     inv = ax.transData.inverted()
     right = [-math.inf] * max_rows  # right edge (pixels) of the last label placed in each row
     for t in texts:

@@ -271,3 +271,32 @@ def test_a_cut_off_hold_is_in_the_legend(tmp_path: Path) -> None:
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "hold: cut off (link lost or recording ended)" in legend
     matplotlib.pyplot.close(fig)
+
+
+def test_hold_labels_stay_inside_the_axes() -> None:
+    """A hold at the very start of a long session: its label, centred on the hold, ran over the force scale's
+    tick labels ("800#1 95" in a 2-hour report). Every label drawn is inside the axes."""
+    from holdsense.plots import declutter_labels
+
+    rec = read_recording(DEMO)
+    a = analyze_recording(rec)
+    first, last = a["holds"][0], a["holds"][-1]
+    d0, d1 = first["end_s"] - first["start_s"], last["end_s"] - last["start_s"]
+    holds = [dict(first, start_s=1.0, end_s=1.0 + d0), dict(last, start_s=7199.0 - d1, end_s=7199.0)]
+    segs = [{"kind": "hold", "start_s": 0.0, "end_s": 1.0 + d0}, {"kind": "roll", "start_s": 1.0 + d0,
+                                                                  "end_s": 7199.0 - d1},
+            {"kind": "hold", "start_s": 7199.0 - d1, "end_s": 7200.0}]
+    t = np.arange(0.0, 7200.1, 0.25)  # (no sample gap wider than 0.35 s: none is drawn as a link gap)
+    fig = analysis_figure(SampleChunk(t, np.full(len(t), 200.0)), dict(a, segments=segs, holds=holds),
+                          body_mass_kg=rec.body_mass_kg)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    declutter_labels(ax)
+    r = fig.canvas.get_renderer()
+    box = ax.get_window_extent(r)
+    labels = [t for t in ax.texts if t.get_gid() == "hold-label" and t.get_visible()]
+    assert labels
+    for t in labels:
+        bb = t.get_window_extent(r)
+        assert box.x0 - 0.5 <= bb.x0 and bb.x1 <= box.x1 + 0.5, (t.get_text(), bb, box)
+    matplotlib.pyplot.close(fig)
