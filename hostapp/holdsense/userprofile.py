@@ -403,8 +403,10 @@ def describe(profile: UserProfile) -> list[str]:
     mass = profile.body_mass_kg
     lines = [
         f"name          {profile.name or '(not set)'}",
-        "body mass     " + (f"{mass:g} kg ({mass / LB_KG:.0f} lb)" if mass else
-                           "(not set: the light-pressure band is not shown)"),
+        # in the profile's units first, as every other view shows it ('160 lb (72.6 kg)', not '72.575 kg (160 lb)')
+        "body mass     " + ((format_body_mass(mass, "lb") if profile.units == "lb" else
+                             f"{mass:g} kg ({mass / LB_KG:.0f} lb)") if mass else
+                            "(not set: the light-pressure band is not shown)"),
         f"units         {profile.units}",
         f"shell         {profile.shell or '(not set)'}",
         f"default link  {profile.default_link or '(not set: give --port or --ble)'}",
