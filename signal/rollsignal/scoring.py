@@ -27,6 +27,12 @@ def _ramp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
     return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
 
 
+def is_cut_off(hold: dict[str, Any]) -> bool:
+    """The hold was cut off (a lost link, the recording's end), not ended by the person: its length was not
+    their choice (`ended_by` in CUT_OFF)."""
+    return hold.get("ended_by") in CUT_OFF
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """'1 hold', '2 holds' ('words' for irregular plurals): count words a person reads, never 'hold(s)'."""
     return f"{n} {word if n == 1 else (words or word + 's')}"
@@ -235,9 +241,11 @@ class Scorer:
         over = sum(1 for h in holds if h["duration_s"] >= release)
         ss = self.p.session
         advice: list[str] = []
-        # a hold cut off short is not judged on its length, so its score (the other criteria only) is not
-        # comparable with the others': it stays out of the mean unless it is all there is
-        judged = [h for h in holds if not (h["duration_s"] < release and h.get("ended_by") in CUT_OFF)] or holds
+        # a hold cut off short by a lost link or the recording's end is not judged on its length, so its score
+        # (the other criteria only) is not comparable with the others': it stays out of the mean unless it is
+        # all there is, and out of the advice on holds the person ended early
+        cut_short = [h["duration_s"] < release and is_cut_off(h) for h in holds]
+        judged = [h for h, c in zip(holds, cut_short) if not c] or holds
         if holds:
             mean_score = sum(h["score"] for h in judged) / len(judged)
             share = tot["hold"] / max(tot["hold"] + tot["roll"], 1e-9)
@@ -253,8 +261,7 @@ class Scorer:
         elif tot["roll"] > tot["hold"]:
             advice.append(f"You rolled for {tot['roll']:.0f} s and held for {tot['hold']:.0f} s: don't just roll "
                           "around; spend more of the session holding the tight spots you find.")
-        # holds cut off short by a lost link or the recording's end: the person did not end them
-        cut = sum(1 for h in holds if h["duration_s"] < release and h.get("ended_by") in CUT_OFF)
+        cut = sum(cut_short)
         short = len(holds) - over - cut
         if short:
             not_counted = (f" ({cut} more {'was' if cut == 1 else 'were'} cut off by a lost link or the end of the "

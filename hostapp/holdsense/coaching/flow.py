@@ -588,6 +588,8 @@ def _milestone_text(m_s: float) -> str:
 
 
 def _hold_ended_text(hold: Mapping[str, Any], short_s: float) -> str:
+    from rollsignal.scoring import is_cut_off  # (here: `holdsense --help` does not import rollsignal)
+
     dur = float(hold.get("duration_s") or 0.0)
     score = hold.get("score")
     grade = hold.get("grade")
@@ -600,8 +602,8 @@ def _hold_ended_text(hold: Mapping[str, Any], short_s: float) -> str:
     # line is usually the duration's praise, which left "score 68 (too hard). Held 76 s: past the 30 s release
     # window." without a word on the pressure
     line = one_line_feedback(dict(hold))
-    cut = hold.get("ended_by") in ("link lost", "end")  # (cut off: its length was not the person's choice)
-    tail = f" {line}" if line else (f" Next time stay {short_s:.0f} s or more." if dur < short_s and not cut else "")
+    tail = f" {line}" if line else (f" Next time stay {short_s:.0f} s or more."
+                                    if dur < short_s and not is_cut_off(dict(hold)) else "")
     return head + "." + tail
 
 
