@@ -6,7 +6,10 @@ from typing import Any
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
-    """'1 hold', '2 holds' (`words` for irregular plurals): counts a person reads, never 'hold(s)'."""
+    """'1 hold', '2 holds' (`words` for irregular plurals): counts a person reads, never 'hold(s)'.
+
+    The twin of rollsignal.scoring.plural (the analysis's warnings and advice): this module stays importable
+    without rollsignal and numpy, which a command's `--help` must not load (tests/host/cli/test_startup.py)."""
     return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
