@@ -379,6 +379,7 @@ def _guide(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: 
         assert device is not None and out is not None
         if not args.output:
             out.parent.mkdir(parents=True, exist_ok=True)
+        # again, now: the before-test took minutes since the early check in _run, and the writer truncates
         check_output(str(out), args.overwrite)
         meta = device.recording_metadata(body_mass_kg=body_mass, region=region.key, client=recorded_person(args))
         writer = RecordingWriter(out, meta, has_angle=device.has_encoder, has_raw=True)
