@@ -7,7 +7,7 @@ import struct
 
 from .frame import (C_BATTERY, C_BLE_CAL, C_CLEAR_CAL, C_CUE, C_EXIT, C_GET_CAL, C_IDLE, C_INFO,
                     C_SET_CAL, C_SET_RATE, C_START, C_STATUS, C_STOP, C_TARE, E_BAD_ARGS, E_BUSY,
-                    E_REFUSED, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, ERR_STORAGE, MAX_COEFFS,
+                    E_REFUSED, E_SENSOR, E_STORAGE, E_UNKNOWN, E_UNSUPPORTED, ERR_RX_FRAME, ERR_STORAGE, MAX_COEFFS,
                     T_CMD, T_INFO, decode_cal, encode_cal)
 
 # Argument lengths (bytes after `cmd`) of the commands that take arguments (docs/protocol.md §5);
@@ -102,8 +102,11 @@ class Commands:
             app.save_pending = True  # runs inside the sampler: flash is written later (status task, STOP)
             link.ack(seq, cmd, struct.pack("<iH", tare, used))
 
+        def failed(message):
+            link.error(seq, cmd, E_SENSOR, "TARE: " + message)
+
         try:
-            app.sampler.request_tare(n, done)
+            app.sampler.request_tare(n, done, failed)
         except ValueError:
             link.error(seq, cmd, E_BUSY, "a tare is already running")
 

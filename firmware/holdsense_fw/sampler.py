@@ -26,6 +26,8 @@ from .hx711 import HX711, SPURIOUS_MASK
 SPIKE_JUMP = SPURIOUS_MASK + 1  # 4096 counts
 STATUS_EVERY = 16        # read AS5600 STATUS every N samples (MD/ML/MH change slowly)
 HALF_TURN = 2048
+TARE_MAX_UNUSABLE = 10   # a TARE command ends with ERROR 6 after this many saturated/spurious readings
+                         # (or n, if more): a tare cannot be taken from them (request_tare)
 
 
 class AngleUnwrapper:
@@ -434,7 +436,7 @@ class Sampler:
         self._decim = 0
         self._h1 = None  # previous two (cleaned) readings, for the spike median
         self._h2 = None
-        self._tare = None  # [n_wanted, sum, count, callback]
+        self._tare = None  # [n_wanted, sum, count, callback, unusable readings, fail callback]
         self.autotare = AutoTare()
         self.on_tare = None  # callback(tare_counts, n, source): the zero changed (App tells the links)
         self._rate_t0 = None  # wide µs (hi, lo) of the rate window's start
@@ -466,12 +468,24 @@ class Sampler:
     def tare_counts(self):
         return int(self.settings["cal"]["tare_counts"])
 
-    def request_tare(self, n, callback):
+    def request_tare(self, n, callback, fail=None):
         """Average the next n good readings into the tare; callback(tare_counts, n) then.
-        ValueError if a tare is already running."""
+        ValueError if a tare is already running.
+
+        fail(message) instead when the chip gives no usable readings: as many saturated or spurious
+        ones as good ones were asked for (at least TARE_MAX_UNUSABLE: an overloaded or unplugged
+        cell reads full scale for ever), or an HX711 timeout. Without this a TARE on a broken cell
+        was never answered and every later TARE was refused as busy."""
         if self._tare is not None:
             raise ValueError("busy")
-        self._tare = [n, 0, 0, callback]
+        self._tare = [n, 0, 0, callback, 0, fail]
+
+    def _tare_failed(self, message):
+        """The running TARE command cannot finish: it ends (answered through its fail callback)."""
+        tr = self._tare
+        self._tare = None
+        if tr is not None and tr[5] is not None:
+            tr[5](message)
 
     # -- per sample --
     def _check_magnet(self, st):
@@ -554,7 +568,12 @@ class Sampler:
         self._measure_rate(hi, lo)
         # tare: average good readings
         tr = self._tare
-        if tr is not None and not flags & (F_SAT | F_SPIKE):
+        if tr is not None and flags & (F_SAT | F_SPIKE):
+            tr[4] += 1
+            if tr[4] >= tr[0] and tr[4] >= TARE_MAX_UNUSABLE:
+                self._tare_failed("HX711 saturated: no usable reading for the tare (overload, or a load-cell"
+                                  " wire loose)" if flags & F_SAT else "HX711 readings unusable (spurious codes)")
+        elif tr is not None:
             tr[1] += raw
             tr[2] += 1
             if tr[2] >= tr[0]:
@@ -620,6 +639,7 @@ class Sampler:
     def timeout(self):
         self.hx711_timeouts += 1
         self.errors |= ERR_HX711_TIMEOUT
+        self._tare_failed("HX711 not responding (no conversion): check its wiring")
         self.hx.power_cycle()
 
     def check_stall(self, now_ms, timeout_ms=None):

@@ -73,6 +73,34 @@ r = send(4, F.C_SET_CAL, cal_block(tare=7, coeffs=(0.0, 0.001)))
 assert r[0][0] == F.T_ACK and app.settings["cal"]["residual_n"] is None and app.settings["cal"]["tare_counts"] == 7
 print("bad arguments ok", len(CASES))
 
+# TARE on a saturated chip (overload, a loose cell wire): ERROR 6 after 10 unusable readings instead of
+# no answer at all, and the next TARE is not refused as busy (same as test_commands_config.py's test)
+from mp_fakes import convert  # noqa: E402
+
+
+def conversions(n, value):
+    out = []
+    for _ in range(n):
+        B.value = (value - 13) & 0xFFFFFF  # convert() adds 13
+        convert()
+        app.hx.stamp = time.ticks_us()
+        app.sampler.step()
+        out += [F.decode_frame(r) for r in link.take_frames()]
+    return [f for f in out if f[0] in (F.T_ACK, F.T_ERROR)]
+
+
+import time  # noqa: E402
+link.take_frames()
+assert send(5, F.C_TARE, struct.pack("<H", 4)) == []
+assert conversions(9, 0x7FFFFF) == []
+(t, s, p), = conversions(1, 0x7FFFFF)
+assert t == F.T_ERROR and struct.unpack_from("<HB", p) == (5, F.C_TARE) and p[3] == F.E_SENSOR, p
+assert "saturated" in bytes(p[4:]).decode()
+assert send(6, F.C_TARE, struct.pack("<H", 4)) == []
+(t, s, p), = conversions(4, 5000)
+assert t == F.T_ACK and struct.unpack_from("<HBiH", p) == (6, F.C_TARE, 5000, 4), p
+print("tare on a saturated chip ok")
+
 # EXIT while streaming (App.run over a USB stream): nothing may follow its ACK, mpremote gets the REPL
 # next. Before, the pass that sent the ACK went on with the queued samples (and the next passes too).
 import asyncio  # noqa: E402

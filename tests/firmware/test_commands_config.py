@@ -267,3 +267,40 @@ def test_every_bad_argument_gets_one_deliberate_error_and_changes_nothing(rig_fa
     ok = {C.parse_reply(f).cmd_seq for f in h.frames if f.type == P.FrameType.ACK}
     assert {2000, 2001, 2002, 2003} <= ok and app.cue.pending == (1, 1)
     assert app.settings["cal"]["residual_n"] is None and app.settings["cal"]["tare_counts"] == 7
+
+
+def test_tare_on_a_chip_without_usable_readings_answers_error_6_and_frees_the_next_tare(rig_factory, tmp_path):
+    """A saturated ADC (overload, a loose cell wire) or a silent one: TARE answers ERROR 6 instead of
+    never, and the next TARE is taken, not refused as busy (it used to wait for good readings for ever)."""
+    rig = rig_factory()
+    app = _app(rig, tmp_path)
+    link = app.add_link("usb")
+    h = Host(app, link)
+    rig.value = 0x7FFFFF  # full scale: every reading is flagged SAT
+    h.seq += 1
+    app.commands.feed_serial(C.encode_command("tare", h.seq, n_samples=4), link)
+    _edges(rig, app, 9)
+    h.pump()
+    assert not any(f.type in (P.FrameType.ACK, P.FrameType.ERROR) for f in h.frames), "answers after 10, not 4"
+    _edges(rig, app, 1)
+    h.pump()
+    (r,) = [C.parse_reply(f) for f in h.frames if f.type == P.FrameType.ERROR]
+    assert r.cmd == P.Cmd.TARE and r.code == P.ErrorCode.SENSOR and "saturated" in r.message
+    assert app.settings["cal"]["tare_counts"] == 0  # unchanged
+    # a silent chip: the stall check's HX711 timeout ends the TARE too
+    h.frames.clear()
+    h.seq += 1
+    app.commands.feed_serial(C.encode_command("tare", h.seq, n_samples=4), link)
+    app.sampler.timeout()
+    h.pump()
+    (r,) = [C.parse_reply(f) for f in h.frames if f.type == P.FrameType.ERROR]
+    assert r.code == P.ErrorCode.SENSOR and "not responding" in r.message
+    # the chip is back: the next TARE is taken
+    h.frames.clear()
+    rig.value = 90000
+    h.seq += 1
+    app.commands.feed_serial(C.encode_command("tare", h.seq, n_samples=4), link)
+    _edges(rig, app, 6)
+    h.pump()
+    (r,) = [C.parse_reply(f) for f in h.frames if f.type in (P.FrameType.ACK, P.FrameType.ERROR)]
+    assert r.ok and r.result == {"tare_counts": 90000, "n_samples": 4}
