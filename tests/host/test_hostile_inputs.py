@@ -322,6 +322,7 @@ BAD_OPTIONS = [
     (["calibrate", "--port", "/dev/null", "--window", "100"], "--window"),
     (["calibrate", "--port", "/dev/null", "--save", "/nonexistent/c.json"], "--save"),
     (["tare", "--port", "/dev/null", "--samples", "-1"], "--samples"),
+    (["tare", "--port", "/dev/null", "--samples", "2001"], "--samples"),  # the roller's limit (it refused)
     (["devices", "--timeout", "nan"], "--timeout"),
     (["devices", "--ble-scan", "-1"], "--ble-scan"),
     (["capture-info", "x.hscap", "--records", "-1"], "--records"),

@@ -20,6 +20,8 @@ from ._options import add_connection_options, integer, open_device
 #: Largest load (N) accepted as "nothing on it": about 2 kg. Zero drift with temperature is tens of counts
 #: per degC (a fraction of a newton); a limb resting on the roller is 50 N or more (domain.md).
 MAX_TARE_LOAD_N = 20.0
+#: Most readings one TARE may average (the firmware's limit, protocol.md §5: more is ERROR 2).
+MAX_TARE_SAMPLES = 2000
 #: How long the roller streams to measure its load, and how long to wait for the samples at most.
 MEASURE_S = 0.5
 MEASURE_TIMEOUT_S = 3.0
@@ -34,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    f"A roller that carries more than {MAX_TARE_LOAD_N:g} N is refused "
                                    "(use --force to zero it anyway).")
     add_connection_options(p)
-    p.add_argument("--samples", type=integer(0, 65535, what="a number of readings"),
+    p.add_argument("--samples", type=integer(0, MAX_TARE_SAMPLES, what="a number of readings"),
                    default=0, metavar="N",
                    help="readings to average (default: the roller's own, 40 ≈ 0.5 s at 80 Hz)")
     p.add_argument("--force", action="store_true",

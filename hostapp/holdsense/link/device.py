@@ -58,6 +58,15 @@ STALL_PROBE_S = 4.0
 
 #: Sequence jumps larger than this are not counted as lost frames: a stray frame, not a loss.
 MAX_PLAUSIBLE_FRAME_GAP = 1024
+#: readings a TARE averages when asked for 0 (the firmware's `tare_samples` default)
+TARE_DEFAULT_SAMPLES = 40
+
+
+def tare_timeout_s(n_samples: int, rate_hz: int | None) -> float:
+    """Seconds to wait for a TARE's answer: its readings at 75 % of the nominal rate `rate_hz` (10 SPS when
+    unknown; real parts run 78-92 SPS at "80" and about 10-11.5 at "10"), plus 2 s, and never under 5 s."""
+    n = n_samples or TARE_DEFAULT_SAMPLES
+    return max(5.0, 2.0 + n / (0.75 * (rate_hz or 10)))
 #: Most bytes one receive takes from a transport that says more is waiting (`Transport.pending`) before decoding.
 DRAIN_BYTES = 1 << 16
 
@@ -509,8 +518,14 @@ class Device:
         self.command(Cmd.STOP)
 
     def tare(self, n_samples: int = 0) -> dict[str, Any]:
-        """Zero the load cells (roller unloaded): returns {"tare_counts", "n_samples"}; saved on the device."""
-        res = self.command(Cmd.TARE, timeout_s=5.0, retries=1, n_samples=n_samples).result
+        """Zero the load cells (roller unloaded): returns {"tare_counts", "n_samples"}; saved on the device.
+
+        The roller answers once its `n_samples` readings are in (protocol.md §5), so the wait grows with
+        them and the rate (tare_timeout_s); a fixed 5 s timed out on 100 readings at 10 SPS and the retry
+        was refused as busy by the tare still running."""
+        rate_hz = self.info.rate_hz if self.info is not None else None
+        res = self.command(Cmd.TARE, timeout_s=tare_timeout_s(n_samples, rate_hz), retries=1,
+                           n_samples=n_samples).result
         cal = self.unpacker.calibration
         if cal is not None and not self.unpacker.tare_frames:
             cal.tare_counts = int(res["tare_counts"])  # 1.0 device: force from now on uses the new zero

@@ -76,6 +76,31 @@ def test_commands_tare_status_and_refusal(roller):
             dev.set_rate(10)
 
 
+def test_tare_waits_as_long_as_its_readings_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TARE is answered once its readings are in: 100 at 10 SPS take ~9-10 s, so a fixed 5 s wait timed out,
+    and the retry was refused as busy by the tare still running (`holdsense tare --samples 100`)."""
+    from types import SimpleNamespace
+
+    from holdsense.link.commands import Reply
+
+    waits: list[float] = []
+
+    def command(self, cmd, *, timeout_s=2.0, retries=2, **kw):
+        waits.append(timeout_s)
+        return Reply(cmd_seq=0, cmd=int(cmd), ok=True, result={"tare_counts": 5, "n_samples": 100})
+
+    monkeypatch.setattr(Device, "command", command)
+    dev = object.__new__(Device)
+    dev.unpacker = SimpleNamespace(calibration=None, tare_frames=0)
+    for rate_hz, n, at_least in ((10, 100, 100 / 10), (10, 0, 40 / 10), (80, 2000, 2000 / 78), (None, 100, 10.0)):
+        dev.info = None if rate_hz is None else SimpleNamespace(rate_hz=rate_hz)
+        dev.tare(n_samples=n)
+        assert waits[-1] >= at_least + 1.0, (rate_hz, n, waits[-1])
+    dev.info = SimpleNamespace(rate_hz=80)
+    dev.tare()
+    assert waits[-1] == 5.0  # the usual 40 readings at 80 SPS: the short wait as before
+
+
 def test_commands_from_another_thread_while_a_notifier_receives(roller):
     r = roller()
     dev = Device.open(r.link)
