@@ -18,6 +18,7 @@ I2C_FREQ = 400000
 # (sampler.EdgeTimer); "rate_hz" then has no effect.
 
 VBAT_DIVIDER = 2.0          # 100k/100k divider
+ADC_VREF_MV = 3300          # full scale of read_u16 where the port has no read_uv (RP2: ADC_VREF = 3V3)
 BATTERY_LOW_MV = 3400
 
 # Counts per newton of the reference build (hardware/README.md force budget): two 100 kg

@@ -101,6 +101,19 @@ assert send(6, F.C_TARE, struct.pack("<H", 4)) == []
 assert t == F.T_ACK and struct.unpack_from("<HBiH", p) == (6, F.C_TARE, 5000, 4), p
 print("tare on a saturated chip ok")
 
+# the battery on a port without ADC.read_uv (rp2: Pico W) reads through read_u16 and the 3.3 V reference
+from holdsense_fw.battery import Battery  # noqa: E402
+
+
+class Rp2Adc:
+    def read_u16(self):
+        return 38727  # 1.95 V at the pin: a 3.9 V battery
+
+
+mv, pct = Battery(Rp2Adc()).read()
+assert abs(mv - 3900) <= 1 and pct in (69, 70), (mv, pct)
+print("battery via read_u16 ok", mv)
+
 # EXIT while streaming (App.run over a USB stream): nothing may follow its ACK, mpremote gets the REPL
 # next. Before, the pass that sent the ACK went on with the queued samples (and the next passes too).
 import asyncio  # noqa: E402

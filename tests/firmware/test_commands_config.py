@@ -304,3 +304,23 @@ def test_tare_on_a_chip_without_usable_readings_answers_error_6_and_frees_the_ne
     h.pump()
     (r,) = [C.parse_reply(f) for f in h.frames if f.type in (P.FrameType.ACK, P.FrameType.ERROR)]
     assert r.ok and r.result == {"tare_counts": 90000, "n_samples": 4}
+
+
+def test_battery_reads_on_ports_with_and_without_read_uv():
+    """ESP32 ports give calibrated microvolts (ADC.read_uv); the RP2 port (Pico W, a board of pinout.csv)
+    has only read_u16 over its 3.3 V reference. Before, a Pico W reported its battery ADC fitted and then
+    0 mV, 'unknown' for ever (read_uv raised AttributeError)."""
+    from holdsense_fw.battery import Battery
+
+    class Esp32Adc:
+        def read_uv(self):
+            return 1_950_000  # 3.9 V battery behind the 1:2 divider
+
+    class Rp2Adc:  # machine.ADC on the rp2 port: read_u16 only
+        def read_u16(self):
+            return round(1.95 / 3.3 * 65535)
+
+    assert Battery(Esp32Adc()).read() == (3900, 70)
+    mv, pct = Battery(Rp2Adc()).read()
+    assert abs(mv - 3900) <= 1 and pct in (69, 70)
+    assert Battery(None).read() == (0, 255)
