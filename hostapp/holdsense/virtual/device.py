@@ -318,6 +318,12 @@ class VirtualDevice(LinkServer):
         return self.usb
 
     async def _shutdown_firmware(self) -> None:
+        if self.app is not None:
+            # a reset or power cut runs no more firmware code: settings changed while streaming, which wait
+            # for STOP to reach flash (App.save_pending), are lost as on a board. Cancelling App.run would
+            # otherwise write them in its `finally` (the EXIT path), and a virtual reboot kept a TARE or an
+            # automatic tare that a real one loses.
+            self.app.save_pending = False
         await cancel_tasks(self._tasks)
         self._tasks = []
         # App.run cancels its own tasks (sampler, tx, ...) without awaiting them: let them finish on this
