@@ -71,6 +71,25 @@ def test_readme_tables_match_their_sources() -> None:
     assert sum(1 for ln in block.splitlines() if ln.startswith("| ")) == len(draw.read_bom()) + 2
 
 
+def _ohms(text: str) -> set[float]:
+    """Every resistor value a text names ("4.7 kΩ", "330 Ω", "100k", "1 kOhm"), in ohms."""
+    found = set()
+    for num, kilo in re.findall(r"(\d+(?:\.\d+)?)\s*(k?)(?:Ω|Ohm|(?<=k))", text):
+        found.add(float(num) * (1000 if kilo else 1))
+    return found
+
+
+def test_bom_has_every_resistor_the_wiring_uses() -> None:
+    """A builder buys from the BOM and wires from wiring.svg: every resistor value drawn there is in it
+    (the I2C pull-ups and the RATE pull-down were drawn but not listed)."""
+    draw = _load("draw")
+    drawn = " ".join([pin for _, pin in draw.SIGNAL_TARGETS.values()]
+                     + [e for _, _, extra in draw.COMPONENTS.values() for e in extra])
+    bom = " ".join(" ".join((r["part_number"], r["description"])) for r in draw.read_bom())
+    assert _ohms(drawn) >= {4700.0, 10000.0, 1000.0, 330.0, 100000.0}, _ohms(drawn)  # the parser sees them
+    assert _ohms(drawn) <= _ohms(bom), f"drawn but not in bom.csv: {sorted(_ohms(drawn) - _ohms(bom))} ohm"
+
+
 # --- pinout -----------------------------------------------------------------------------------
 
 def test_pinout_is_consistent() -> None:
