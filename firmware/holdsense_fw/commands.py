@@ -62,8 +62,9 @@ class Commands:
         args = payload[1:]
         lengths = ARG_LENGTHS.get(cmd)
         if lengths is not None and len(args) not in lengths:
-            link.error(seq, cmd, E_BAD_ARGS, "%s takes %s argument bytes, not %d"
-                       % (NAMES[cmd], " or ".join([str(n) for n in lengths]), len(args)))
+            want = " or ".join([str(n) for n in lengths])
+            link.error(seq, cmd, E_BAD_ARGS, "%s takes %s argument %s, not %d"
+                       % (NAMES[cmd], want, "byte" if want == "1" else "bytes", len(args)))
             return
         try:
             fn(seq, cmd, args, link)
@@ -132,6 +133,10 @@ class Commands:
         for c in cal["counts_to_n"]:
             if not _finite(c):
                 raise BadArgs("SET_CAL: coefficients must be finite numbers")
+        # a force that does not change with the counts reads one value for any load and switches the
+        # automatic tare off (it needs a slope): a wrong block, never a calibration
+        if not any(c != 0 for c in cal["counts_to_n"][1:]):
+            raise BadArgs("SET_CAL: force must depend on the counts (a coefficient after the offset is nonzero)")
         if cal["residual_n"] is not None and not _finite(cal["residual_n"]):  # NaN (unknown) is None here
             raise BadArgs("SET_CAL: residual_n must be finite or NaN (unknown)")
         if not self._cal_allowed(seq, cmd, link):
