@@ -391,7 +391,8 @@ class WebServer:
         return self.url
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        """Push the last state, close the sockets and stop serving; a second call does nothing."""
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(5)

@@ -282,3 +282,10 @@ def test_cli_default_port_is_the_servers() -> None:
     from holdsense.commands import _options as options
 
     assert options.DEFAULT_WEB_PORT == web.DEFAULT_PORT
+
+
+def test_server_stop_twice_is_harmless() -> None:
+    server = WebServer(lambda: {}, port=0)
+    server.start()
+    server.stop()
+    server.stop()  # raised "Event loop is closed"
