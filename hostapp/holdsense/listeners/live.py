@@ -147,6 +147,9 @@ class LiveState:
     last_samples_wall: float | None = None
     watch_stale: bool = False  # a live roller: silence longer than LINK_STALE_S means the link is lost
     rolling_load_n: float | None = None  # the detector's rolling load (the "too hard" reference without a mass)
+    # the detector's unloaded threshold (rollsignal's Contact.off_n, N): below it the detector says nobody is
+    # on the roller; None before a detector exists (then a view only keeps its force from going negative)
+    unloaded_n: float | None = None
     too_hard_fracs: tuple[float, float] = (TOO_HARD_FRAC_BW, TOO_HARD_FRAC_ROLLING)
 
     @property
@@ -221,6 +224,22 @@ def force_scale_n(state: LiveState) -> float:
     if state.body_mass_kg:
         return 0.5 * state.body_mass_kg * G_MPS2
     return DEFAULT_SCALE_N
+
+
+def shown_force_n(state: LiveState) -> float:
+    """The force a view shows (N; NaN while there is no reading): the latest reading, never negative, and 0
+    while the detector says nobody is on the roller (off, or no state yet) and the reading is under the
+    detector's own unloaded threshold (`state.unloaded_n`, rollsignal's Contact.off_n).
+
+    Why: the load cells only take compression; what an empty roller reads is the tare's residue and the
+    zero's noise and drift (a few newtons either way, the auto-zero follows it), not a load. Shown as it
+    is, an empty roller read "-0.1 kg" beside OFF."""
+    f = state.force_n
+    if not math.isfinite(f):
+        return f
+    if state.state in (None, "off") and state.unloaded_n is not None and f < state.unloaded_n:
+        return 0.0
+    return max(0.0, f)
 
 
 def display_state(state: LiveState, now: float | None = None) -> str:
@@ -444,6 +463,8 @@ class DetectorListener(Listener):
         st.release_window_s = release_window_s(prof)
         st.light_band_n = light_band_n(st.body_mass_kg, prof)
         st.too_hard_fracs = too_hard_fracs(prof)
+        off_n = getattr(getattr(self.detector, "contact", None), "off_n", None)  # the detector's "nobody on it"
+        st.unloaded_n = float(off_n) if isinstance(off_n, (int, float)) and math.isfinite(off_n) else None
         if not self._started_views:
             self._started_views = True
             for v in self.views:
@@ -688,10 +709,11 @@ class PlainView:
 
 
 def status_line(state: LiveState, units: str = "N") -> str:
-    if math.isfinite(state.force_n):
+    f = shown_force_n(state)  # never a negative load, 0 on an empty roller
+    if math.isfinite(f):
         from ..userprofile import force_in_units
 
-        force = f"force {force_in_units(state.force_n, units):6.1f} {units}"
+        force = f"force {force_in_units(f, units):6.1f} {units}"
     else:
         force = f"force    –  {units}"
     key = display_state(state)
@@ -917,14 +939,15 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
     grid.add_row("state", Text(DISPLAY_WORDS[key], style=style) + Text(since))
 
     bar, full = _force_bar(state, width)
-    if math.isfinite(state.force_n):
+    shown_n = shown_force_n(state)  # never a negative load, 0 on an empty roller (as the page shows it)
+    if math.isfinite(shown_n):
         from ..userprofile import force_in_units
 
-        fval = f"{force_in_units(state.force_n, units):6.1f} {units}"
+        fval = f"{force_in_units(shown_n, units):6.1f} {units}"
     else:
         fval = f"    –  {units}"
     mass_w = state.body_mass_kg * G_MPS2 if state.body_mass_kg else None
-    pct = f"  {100 * state.force_n / mass_w:3.0f} % body weight" if mass_w and math.isfinite(state.force_n) else ""
+    pct = f"  {100 * shown_n / mass_w:3.0f} % body weight" if mass_w and math.isfinite(shown_n) else ""
     grid.add_row("force", Text(fval.ljust(9) + " ") + bar)
     if state.light_band_n:
         lo, hi = state.light_band_n

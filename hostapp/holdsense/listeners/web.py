@@ -39,7 +39,8 @@ from typing import Any, Callable, TextIO
 
 from ..errors import UserError
 from ..fmt import one_line_feedback
-from .live import DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n
+from .live import (DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n,
+                   shown_force_n)
 from ..messages import Info, Samples
 from .notifier import dispatch
 from ..userprofile import G_MPS2, force_in_units
@@ -71,7 +72,8 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
     too_hard = state.too_hard_n()
     mass = state.body_mass_kg
     weight_n = mass * G_MPS2 if mass else None
-    f = state.force_n if math.isfinite(state.force_n) else None
+    f = shown_force_n(state)  # never a negative load; 0 on an empty roller (live.shown_force_n)
+    f = f if math.isfinite(f) else None
     scale_n = force_scale_n(state)  # the terminal's scale: fixed, no autoscale jumps
 
     def u(x: float | None) -> float | None:

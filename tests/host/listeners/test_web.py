@@ -289,3 +289,31 @@ def test_server_stop_twice_is_harmless() -> None:
     server.start()
     server.stop()
     server.stop()  # raised "Event loop is closed"
+
+
+def test_an_empty_roller_shows_no_negative_load(demo) -> None:
+    """Off the roller, the tare's residue (-0.1 kg) and the zero's noise under the detector's own unloaded
+    threshold (rollsignal's Contact.off_n) read 0, on the page and in the terminal; a load is shown as it
+    is, and no reading is ever negative."""
+    from holdsense.listeners.live import shown_force_n, status_line
+
+    det = DetectorListener(body_mass_kg=70.0)
+    _play(demo, det)
+    st = det.state
+    assert st.unloaded_n == det.detector.contact.off_n  # the detector's threshold, not a copy
+    st.state = "off"
+    for residue_n in (-0.1 * 9.80665, -0.05, 3.0, st.unloaded_n - 0.5):
+        st.force_n = residue_n
+        assert shown_force_n(st) == 0.0, residue_n
+        snap = snapshot(st, units="kg")
+        assert snap["force"] == 0.0 and snap["force_n"] == 0.0 and snap["pct_bw"] == 0.0, snap
+        assert "force    0.0 kg" in status_line(st, "kg"), status_line(st, "kg")
+    st.force_n = st.unloaded_n + 5.0  # off, but over the threshold: something is on it
+    assert shown_force_n(st) == st.force_n
+    st.state, st.force_n = "roll", 250.0
+    assert snapshot(st)["force_n"] == 250.0
+    st.force_n = -2.0  # never negative, whatever the state
+    assert shown_force_n(st) == 0.0
+    fresh = LiveState(state="off", force_n=-1.0)  # no detector yet: no threshold, still no negative load
+    assert fresh.unloaded_n is None and shown_force_n(fresh) == 0.0
+    assert math.isnan(shown_force_n(LiveState()))  # no reading: none shown
