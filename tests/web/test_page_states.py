@@ -2,6 +2,9 @@
 process pushes `snapshot()`s of LiveStates built here (no holdsense process, no roller, no replay), so each
 case takes a page load, not a session.
 
+- a too-hard hold's score is red whatever its number (a capped 50 showed amber, "fair", beside "too hard");
+- a hold cut off under 30 s by a lost link shows no score (it showed 100 while the analysis says its
+  length is not judged), in the last-hold card and in the session's list;
 - an empty roller's tare residue (-0.1 kg) shows as 0, never as a negative load.
 """
 from __future__ import annotations
@@ -12,6 +15,8 @@ import pytest
 
 from holdsense.listeners.live import G_MPS2, LiveState, light_band_n
 from holdsense.listeners.web import WebServer, snapshot
+from rollsignal import load_profile
+from rollsignal.scoring import Scorer
 
 pytestmark = [pytest.mark.e2e]
 PHONE = {"width": 390, "height": 844}
@@ -43,6 +48,15 @@ def canned(_server: Canned) -> Canned:
     """The module's server (one for all: starting one costs more than a test), its commands cleared."""
     _server.commands.clear()
     return _server
+
+
+def _hold(duration_s: float, frac_bw: float, ended_by: str = "rolling", start_s: float = 60.0) -> dict[str, Any]:
+    """A hold dict as the detector makes it (rollsignal's Scorer on the hold's statistics)."""
+    stats = {"start_s": start_s, "end_s": start_s + duration_s, "duration_s": duration_s,
+             "mean_force_n": frac_bw * WEIGHT_N, "force_cv": 0.03, "slow_cv": None, "travel_cm": None,
+             "spot_cm": None, "rolling_load_n": None, "body_mass_kg": MASS_KG, "ended_by": ended_by,
+             "confidence": 0.9}
+    return Scorer(load_profile()).score_hold(stats)
 
 
 def _state(*, state: str | None = "off", force_n: float = 0.0, holds: list[dict[str, Any]] = (),
@@ -82,6 +96,51 @@ def _text(page: Any, sel: str) -> str:
 
 def _texts(page: Any, sel: str) -> list[str]:
     return page.evaluate("s => [...document.querySelectorAll(s)].map(e => e.innerText)", sel)
+
+
+def _colour(page: Any, sel: str) -> str:
+    return page.evaluate(f"getComputedStyle(document.querySelector('{sel}')).color")
+
+
+def _var(page: Any, name: str) -> str:
+    """A CSS colour variable as the browser computes a colour (rgb(...))."""
+    return page.evaluate(f"""(() => {{ const e = document.createElement('span'); e.style.color = 'var({name})';
+        document.body.appendChild(e); const c = getComputedStyle(e).color; e.remove(); return c; }})()""")
+
+
+def test_too_hard_hold_is_red_whatever_its_score(browser, canned) -> None:
+    hard = _hold(38.0, 0.75)  # 75 % of body weight: too hard, safety warning, score capped at 50
+    assert hard["score"] == 50 and hard["grade"].startswith("too hard")
+    firm = _hold(40.0, 0.28)  # fairly firm, release window reached: a plain score
+    page = _open(browser, canned, _state(holds=[firm, hard]))
+    try:
+        red, amber = _var(page, "--hard"), _var(page, "--roll")
+        assert _text(page, "#last-score") == "50"
+        assert _colour(page, "#last-score") == red != amber
+        assert _text(page, "#last-grade").startswith("too hard")
+        assert "light, sustained pressure" in _text(page, "#last-feedback")
+        assert _texts(page, "#holds li .sc") == ["50", str(firm["score"])]
+        assert _colour(page, "#holds li:first-child .sc") == red  # the list agrees with the card
+    finally:
+        page.close()
+
+
+def test_cut_off_short_hold_shows_no_score(browser, canned) -> None:
+    cut = _hold(12.0, 0.15, ended_by="link lost")  # light and steady, cut off at 12 s by a lost link
+    assert cut["score"] == 100 and cut["grade"] == "cut off: length not judged"
+    page = _open(browser, canned, _state(holds=[_hold(45.0, 0.15), cut]))
+    try:
+        assert _text(page, "#last-score") == "–"
+        assert _text(page, "#last-grade") == "cut off: length not judged"
+        assert _colour(page, "#last-score") not in (_var(page, "--hold"), _var(page, "--roll"), _var(page, "--hard"))
+        assert _texts(page, "#holds li .sc")[0] == "–"
+        assert "100" not in _text(page, "#last-card") + _text(page, "#holds-card")
+        # cut off past the release window: the time was held, its score stands
+        long_cut = _hold(45.0, 0.15, ended_by="end")
+        _show(page, canned, _state(holds=[long_cut]))
+        assert _text(page, "#last-score") == str(long_cut["score"])
+    finally:
+        page.close()
 
 
 def test_empty_roller_shows_no_negative_load(browser, canned) -> None:

@@ -317,3 +317,26 @@ def test_an_empty_roller_shows_no_negative_load(demo) -> None:
     fresh = LiveState(state="off", force_n=-1.0)  # no detector yet: no threshold, still no negative load
     assert fresh.unloaded_n is None and shown_force_n(fresh) == 0.0
     assert math.isnan(shown_force_n(LiveState()))  # no reading: none shown
+
+
+def test_hold_verdicts_for_the_page() -> None:
+    """The page colours a too-hard hold red whatever its score, and shows no score for a hold cut off under
+    the release window (its length not judged), as the analysis and the plots treat them."""
+    from holdsense.listeners.web import hold_verdict
+    from rollsignal import load_profile
+    from rollsignal.scoring import Scorer
+
+    def hold(d_s: float, frac_bw: float, ended_by: str) -> dict:
+        return Scorer(load_profile()).score_hold({
+            "start_s": 0.0, "end_s": d_s, "duration_s": d_s, "mean_force_n": frac_bw * 70 * 9.80665,
+            "force_cv": 0.03, "slow_cv": None, "travel_cm": None, "spot_cm": None, "rolling_load_n": None,
+            "body_mass_kg": 70.0, "ended_by": ended_by})
+
+    hard = hold(38.0, 0.75, "rolling")
+    assert hard["score"] == 50 and hold_verdict(hard, 30.0) == "too_hard"
+    cut = hold(12.0, 0.15, "link lost")
+    assert cut["score"] == 100 and hold_verdict(cut, 30.0) == "not_judged"
+    assert hold_verdict(hold(12.0, 0.15, "end"), 30.0) == "not_judged"
+    assert hold_verdict(hold(45.0, 0.15, "end"), 30.0) is None  # past the window: the time was held
+    assert hold_verdict(hold(12.0, 0.15, "rolling"), 30.0) is None  # ended by the person: too short, judged
+    assert hold_verdict(hold(12.0, 0.75, "link lost"), 30.0) == "too_hard"  # the pressure is the news

@@ -21,6 +21,16 @@ function clock(s, round = false) {
   return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
 }
 const dur = (s) => clock(s, true);
+// A finished hold's score as the page shows it: [text, colour class]. The bands are the report's (green from
+// 75, amber from 50, red below: coaching/report.py score_color), but the hold's verdict (web.hold_verdict)
+// comes first: a too-hard hold is red whatever its number (a capped 50 read amber, "fair", beside "too hard":
+// the guidance is light, sustained pressure), and a hold cut off before the release window shows no number
+// (its length is not judged and the analysis leaves it out of the session's mean; its grade says so).
+function scoreView(h) {
+  if (h.verdict === "not_judged") return ["–", "cut"];
+  if (h.score === null || h.score === undefined) return ["–", ""];
+  return [h.score, h.verdict === "too_hard" ? "bad" : h.score >= 75 ? "good" : h.score >= 50 ? "mid" : "bad"];
+}
 // nb: a non-breaking space between number and unit (captions must not leave "N" alone on a line)
 function fmtForce(v, units, nb = false) {
   if (v === null || v === undefined) return "–";
@@ -166,9 +176,10 @@ function render(s) {
   const h = s.last_hold;
   $("last").hidden = !h; $("last-none").hidden = !!h;
   if (h) {
-    const sc = $("last-score");
-    sc.textContent = h.score ?? "–";
-    sc.className = "score " + (h.score >= 80 ? "good" : h.score >= 50 ? "mid" : "bad");
+    const sc = $("last-score"), [text, cls] = scoreView(h);
+    sc.textContent = text;
+    sc.className = `score ${cls}`;
+    sc.title = h.verdict === "not_judged" ? "no score: cut off before the release window, its length is not judged" : "";
     $("last-dur").textContent = `held ${dur(h.duration_s)}` + (h.mean_force !== null ? ` at ${fmtForce(h.mean_force, s.units)}` : "");
     $("last-grade").textContent = h.grade || "";
     $("last-conf").textContent = h.confidence !== null && h.confidence !== undefined
@@ -179,7 +190,7 @@ function render(s) {
   } else lastHoldN = 0;
 
   // the session's holds (rebuilt only when they change)
-  const key = s.holds.map((x) => `${x.n}:${x.score}`).join(",");
+  const key = s.holds.map((x) => `${x.n}:${x.score}:${x.verdict}`).join(",");
   if (key !== holdsKey) {
     holdsKey = key;
     const ol = $("holds");
@@ -189,7 +200,8 @@ function render(s) {
     }
     for (const x of s.holds.slice().reverse()) {
       const li = document.createElement("li");
-      for (const [cls, text] of [["n", `${x.n}`], ["d", dur(x.duration_s)], ["sc", x.score ?? "–"], ["gr", x.grade || ""]]) {
+      const [score, scls] = scoreView(x);
+      for (const [cls, text] of [["n", `${x.n}`], ["d", dur(x.duration_s)], [`sc ${scls}`, score], ["gr", x.grade || ""]]) {
         const span = document.createElement("span"); span.className = cls; span.textContent = text; li.appendChild(span);
       }
       ol.appendChild(li);
