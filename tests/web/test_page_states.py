@@ -5,10 +5,15 @@ case takes a page load, not a session.
 - a too-hard hold's score is red whatever its number (a capped 50 showed amber, "fair", beside "too hard");
 - a hold cut off under 30 s by a lost link shows no score (it showed 100 while the analysis says its
   length is not judged), in the last-hold card and in the session's list;
-- an empty roller's tare residue (-0.1 kg) shows as 0, never as a negative load.
+- an empty roller's tare residue (-0.1 kg) shows as 0, never as a negative load;
+- after the session (ENDED) the marker buttons are disabled and the card says why; so while the page has no
+  connection to holdsense (a press went nowhere, saying nothing);
+- on a laptop (1280 px) the markers card sits in the right column under the session's holds, its hint in
+  plain case on the label's line, three equal buttons; on a phone (390 px) everything fits.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -20,6 +25,7 @@ from rollsignal.scoring import Scorer
 
 pytestmark = [pytest.mark.e2e]
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1280, "height": 800}
 MASS_KG = 70.0
 WEIGHT_N = MASS_KG * G_MPS2
 
@@ -98,6 +104,14 @@ def _texts(page: Any, sel: str) -> list[str]:
     return page.evaluate("s => [...document.querySelectorAll(s)].map(e => e.innerText)", sel)
 
 
+def _until(cond: Any, timeout_s: float = 5.0) -> None:
+    """Poll `cond()` (a message from the page reaches the server's thread in milliseconds)."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 def _colour(page: Any, sel: str) -> str:
     return page.evaluate(f"getComputedStyle(document.querySelector('{sel}')).color")
 
@@ -158,5 +172,84 @@ def test_empty_roller_shows_no_negative_load(browser, canned) -> None:
         # someone on the roller: the reading as it is
         _show(page, canned, _state(state="roll", force_n=250.0))
         assert _text(page, "#force") == "25.5 kg"
+    finally:
+        page.close()
+
+
+def test_marker_buttons_are_disabled_after_the_session(browser, canned) -> None:
+    page = _open(browser, canned, _state())
+    try:
+        assert page.is_visible("#marks-card")
+        assert all(page.is_enabled(f"#mark-{b}") for b in ("start", "end", "note"))
+        assert not page.is_visible("#marks-why")
+        page.click("#mark-start")
+        _until(lambda: canned.commands)
+        _show(page, canned, _state(ended=True))
+        for b in ("start", "end", "note"):
+            assert page.is_disabled(f"#mark-{b}"), b
+        assert "session ended" in _text(page, "#marks-why") and page.is_visible("#marks-why")
+        # a press on a disabled button sends nothing (forced: a person's tap on it does nothing either)
+        page.click("#mark-end", force=True)
+        page.click("#mark-note", force=True)
+        page.wait_for_timeout(150)  # three pushes: any message sent would have arrived
+        assert [c.get("mark") for c in canned.commands] == ["hold_start"], canned.commands
+        # the marks so far stay listed
+        assert len(_texts(page, "#marks li")) == 3
+    finally:
+        page.close()
+
+
+def test_marker_buttons_are_disabled_while_the_page_has_no_connection(browser) -> None:
+    own = Canned()  # (its own server: this one is stopped)
+    stopped = False
+    try:
+        page = _open(browser, own, _state())
+        try:
+            assert page.is_enabled("#mark-start")
+            own.server.stop()  # holdsense gone mid-session
+            stopped = True
+            page.wait_for_function("document.getElementById('conn').classList.contains('bad')", timeout=10_000)
+            assert page.is_disabled("#mark-start") and page.is_disabled("#mark-note")
+            assert "no connection" in _text(page, "#marks-why")
+        finally:
+            page.close()
+    finally:
+        if not stopped:
+            own.server.stop()
+
+
+def _box(page: Any, sel: str) -> dict[str, float]:
+    return page.evaluate(f"(() => {{ const r = document.querySelector('{sel}').getBoundingClientRect(); "
+                         "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}; })()")
+
+
+def test_markers_card_layout_on_a_laptop_and_a_phone(browser, canned) -> None:
+    st = _state(state="hold", force_n=0.2 * WEIGHT_N, holds=[_hold(77.0, 0.2), _hold(14.0, 0.2), _hold(38.0, 0.75)])
+    st.hold_start_s = 281.0
+    page = _open(browser, canned, st, LAPTOP)
+    try:
+        marks, holds, state = _box(page, "#marks-card"), _box(page, "#holds-card"), _box(page, "#state-card")
+        # in the right column, under the session's holds (it sat under the state card, beside nothing)
+        assert marks["left"] == pytest.approx(holds["left"], abs=1) and marks["width"] == pytest.approx(holds["width"], abs=1)
+        assert marks["top"] > holds["bottom"] and marks["left"] > state["right"]
+        assert state["bottom"] == pytest.approx(marks["bottom"], abs=1)  # the columns end together
+        # the hint in plain case on the label's line (in capitals it wrapped and left "HOLD)" alone)
+        assert page.evaluate("getComputedStyle(document.querySelector('#marks-card .hint')).textTransform") == "none"
+        label = _box(page, "#marks-card > .label")
+        assert label["bottom"] - label["top"] < 30, label  # one line
+        widths = [_box(page, f"#mark-{b}")["width"] for b in ("start", "end", "note")]
+        assert max(widths) - min(widths) < 2, widths
+        assert page.evaluate("document.documentElement.scrollWidth") <= LAPTOP["width"]
+        for sel in ("#state", "#ring", "#force"):
+            assert _box(page, sel)["bottom"] <= LAPTOP["height"], sel
+        page.set_viewport_size(PHONE)
+        page.wait_for_timeout(50)  # a frame or two: the new layout
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        for b in ("start", "end", "note"):
+            box = _box(page, f"#mark-{b}")
+            assert box["left"] >= 0 and box["right"] <= PHONE["width"]
+            h = page.evaluate(f"document.getElementById('mark-{b}').getBoundingClientRect().height")
+            assert h < 60, (b, h)  # one line of words ("hold starts" wrapped in two)
+        assert _box(page, "#marks-card")["top"] > _box(page, "#holds-card")["bottom"]
     finally:
         page.close()

@@ -216,6 +216,8 @@ function render(s) {
   // markers while rolling: buttons when the session takes them, the last few pressed
   const m = s.marks || { on: false, recent: [] };
   $("marks-card").hidden = !m.on;
+  $("main").classList.toggle("with-marks", !!m.on);  // the layout gives the card its place (style.css)
+  markButtons();
   const mkey = m.recent.map((x) => `${x.t_s}:${x.text}`).join("|");
   if (mkey !== marksKey) {
     marksKey = mkey;
@@ -242,14 +244,28 @@ function render(s) {
 // --- the connection ---------------------------------------------------------------------------------
 let ws = null, scrubbing = false, marksKey = null;
 function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
+// The marker buttons work only while a session takes markers: after its end (ENDED) a press went nowhere
+// (nothing recorded, no word said), as it does while the page has no connection to holdsense. Then they are
+// disabled and the card says why.
+const MARK_IDS = ["mark-start", "mark-end", "mark-note"];
+function markButtons() {
+  const s = hs.last, open = ws !== null && ws.readyState === 1;
+  const why = s && s.ended ? "session ended: markers are no longer recorded"
+    : !open ? "no connection to holdsense: markers cannot be recorded" : "";
+  for (const id of MARK_IDS) $(id).disabled = !!why;
+  $("marks-why").textContent = why;
+  $("marks-why").hidden = !why;
+}
 $("play").addEventListener("click", () => send({ cmd: hs.last && hs.last.replay && hs.last.replay.playing ? "pause" : "play" }));
 $("scrub").addEventListener("input", () => { scrubbing = true; });
-for (const id of ["mark-start", "mark-end", "mark-note"]) {
+for (const id of MARK_IDS) {
   $(id).addEventListener("click", (e) => {
     const mark = e.currentTarget.dataset.mark;
+    if (e.currentTarget.disabled) return;
     if (mark !== "note") { send({ cmd: "mark", mark }); return; }
     const text = window.prompt("note (saved in the recording at this moment):", "");
-    if (text && text.trim()) send({ cmd: "mark", mark, text: text.trim() });
+    // the session may have ended while the prompt was open
+    if (text && text.trim() && !(hs.last && hs.last.ended)) send({ cmd: "mark", mark, text: text.trim() });
   });
 }
 $("scrub").addEventListener("change", (e) => { scrubbing = false; send({ cmd: "seek", t_s: parseFloat(e.target.value) }); });
@@ -258,7 +274,7 @@ function connect() {
   const url = new URL("ws", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   ws = new WebSocket(url);
-  ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "conn ok"; };
+  ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "conn ok"; markButtons(); };
   ws.onmessage = (ev) => {
     const now = performance.now();
     hs.messages += 1; if (hs.firstAt === null) hs.firstAt = now; hs.lastAt = now;
@@ -272,6 +288,7 @@ function connect() {
     // after the session's end holdsense stops on purpose: no alarm, the ENDED page and its totals stay
     if (hs.last && hs.last.ended) { $("conn").textContent = "session over"; $("conn").className = "conn"; }
     else { $("conn").textContent = "no connection to holdsense: retrying"; $("conn").className = "conn bad"; }
+    markButtons();
     setTimeout(connect, 1000);
   };
 }
