@@ -340,3 +340,25 @@ def test_hold_verdicts_for_the_page() -> None:
     assert hold_verdict(hold(45.0, 0.15, "end"), 30.0) is None  # past the window: the time was held
     assert hold_verdict(hold(12.0, 0.15, "rolling"), 30.0) is None  # ended by the person: too short, judged
     assert hold_verdict(hold(12.0, 0.75, "link lost"), 30.0) == "too_hard"  # the pressure is the news
+
+
+def test_page_markup_for_screen_readers_and_reduced_motion() -> None:
+    """The served page's accessibility hooks, without a browser (tests/web/test_accessibility.py checks them
+    rendered): the state is the heading, the hold timer has words, state changes go to a polite live region
+    and urgent ones to an alert, the slider says m:ss, the pulse stops for prefers-reduced-motion, and the
+    text sizes are in rem (they follow the browser's font-size setting)."""
+    import re
+
+    from holdsense.listeners.web import PAGE_DIR
+
+    html = (PAGE_DIR / "index.html").read_text()
+    css = (PAGE_DIR / "style.css").read_text()
+    assert re.search(r'<h1 id="state"', html)
+    assert re.search(r'id="timer-text"[^>]*role="timer"', html)
+    assert re.search(r'id="say"[^>]*role="status"[^>]*aria-live="polite"', html)
+    assert re.search(r'id="alert"[^>]*role="alert"', html)
+    assert 'aria-valuetext=' in html and 'aria-hidden="true"' in html  # the ring itself is a picture
+    assert re.search(r"@media \(prefers-reduced-motion: reduce\)\s*\{[^}]*animation: none", css)
+    # px only for the SVG ring's text (its own units) and inside viewport-sized clamps
+    px_sizes = re.findall(r"^([^{\n]*)\{[^}]*font-size: \d+px", css, flags=re.M)
+    assert sorted(s.strip() for s in px_sizes) == ["#timer", "#timer-sub"], px_sizes

@@ -10,7 +10,7 @@ const SUBS = {
   waiting: "waiting for the roller", ended: "session ended",
 };
 // what tests and the curious can read: messages received, when, the last state shown
-const hs = (window.__hs = { messages: 0, firstAt: null, lastAt: null, last: null, cues: [] });
+const hs = (window.__hs = { messages: 0, firstAt: null, lastAt: null, last: null, cues: [], said: [] });
 
 // m:ss. A running clock floors (whole seconds elapsed); a finished duration is rounded as Python's round()
 // does (half to even), like the terminal, the report and `holdsense analyze` (37.7 s is 0:38 everywhere)
@@ -31,6 +31,26 @@ function scoreView(h) {
   if (h.score === null || h.score === undefined) return ["–", ""];
   return [h.score, h.verdict === "too_hard" ? "bad" : h.score >= 75 ? "good" : h.score >= 50 ? "mid" : "bad"];
 }
+// write text only when it changes: a screen reader may re-read a live region (or a status) whenever its
+// text node is replaced, and the state arrives 20 times a second
+function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
+// "0:38" as words for a screen reader ("0 minutes 38 seconds" is how some read the digits)
+function spoken(s, round = false) {
+  if (s === null || s === undefined || !isFinite(s)) return "unknown";
+  const c = clock(s, round).split(":"), m = Number(c[0]), sec = Number(c[1]);
+  return [m ? `${m} minute${m === 1 ? "" : "s"}` : "", sec || !m ? `${sec} second${sec === 1 ? "" : "s"}` : ""]
+    .filter(Boolean).join(" ");
+}
+// what a screen reader says when the state changes (#say, polite); TOO HARD and LINK LOST go to #alert
+const SAY = {
+  hold: "Holding. Stay and breathe.", too_hard: "Too hard. Ease off: take weight off with your hands.",
+  roll: "Rolling.", off: "Off the roller.", waiting: "Waiting for the roller.", ended: "Session ended.",
+  link_lost: "Link lost: no data from the roller. Check the cable or the radio. The hold timer is paused.",
+};
+const ALERT_STATES = ["too_hard", "link_lost"];
+// the light-pressure zone in words, next to its colour (a colour-blind reader cannot tell green from amber)
+const ZONE_WORDS = { "in-band": "in the light band", over: "above the light band", hard: "too hard",
+  under: "below the light band" };
 // nb: a non-breaking space between number and unit (captions must not leave "N" alone on a line)
 function fmtForce(v, units, nb = false) {
   if (v === null || v === undefined) return "–";
@@ -94,7 +114,7 @@ $("enable").addEventListener("click", async () => {
 });
 
 // --- rendering --------------------------------------------------------------------------------------
-let lastHoldN = null, releaseCued = false, holdsKey = null;  // null: the list is not drawn yet (an empty one says so)
+let lastHoldN = null, releaseCued = false, holdsKey = null, saidState = null;  // null: the list is not drawn yet (an empty one says so)
 function render(s) {
   hs.last = s;
   document.title = `${s.word} · holdsense`;
@@ -106,12 +126,24 @@ function render(s) {
   }
 
   const st = $("state");
-  st.textContent = s.word;
+  setText(st, s.word);
   st.className = `state s-${s.state}`;
+  const say = [];  // sentences for #say, spoken once each
+  if (s.state !== saidState) {
+    const prev = saidState;
+    saidState = s.state;
+    let line = SAY[s.state] || s.word;
+    if (s.state === "ended" && s.session_score != null) line += ` Session score ${s.session_score}.`;
+    if (ALERT_STATES.includes(s.state)) setText($("alert"), line);
+    else {
+      if (ALERT_STATES.includes(prev)) setText($("alert"), "");  // cleared, so the next one is news again
+      say.push(line);
+    }
+  }
   let sub = SUBS[s.state] || "";
   if (s.state === "link_lost") sub = `link lost ${clock(s.link.lost_for_s)}: ${SUBS.link_lost}`;
   else if (s.state_for_s !== null && ["hold", "roll", "off"].includes(s.state)) sub += ` · ${clock(s.state_for_s)}`;
-  $("state-sub").textContent = sub;
+  setText($("state-sub"), sub);
 
   // hold timer: the ring fills over the release window, then stays full and turns green
   const ring = $("ring");
@@ -119,21 +151,25 @@ function render(s) {
   if (held !== null) {
     const frac = Math.min(1, held / s.release_s);
     $("ring-fill").style.strokeDashoffset = String(RING_LEN * (1 - frac));
-    $("timer").textContent = clock(held);
+    setText($("timer"), clock(held));
     const left = s.release_s - held;
     // link lost: the timer stands still until samples flow again, greyed as the terminal greys its clock;
     // too hard: no countdown to a release the pressure works against (the score is capped anyway)
     const lost = s.state === "link_lost";
-    ringSub(lost ? "timer paused" : s.state === "too_hard" ? "ease off first"
-      : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached");
+    const caption = lost ? "timer paused" : s.state === "too_hard" ? "ease off first"
+      : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached";
+    ringSub(caption);
+    setText($("timer-text"), `hold timer ${spoken(held)}, ${caption}`);
+    if (left <= 0 && !releaseCued && !lost) say.push(`Release window reached: ${spoken(s.release_s)}.`);
     ring.classList.toggle("reached", left <= 0);
     ring.classList.toggle("hard", s.state === "too_hard");
     ring.classList.toggle("idle", lost);
     if (left <= 0 && !releaseCued) { releaseCued = true; cue("release"); }
   } else {
     $("ring-fill").style.strokeDashoffset = String(RING_LEN);
-    $("timer").textContent = "0:00";
+    setText($("timer"), "0:00");
     ringSub(s.state === "link_lost" ? "paused: link lost" : `hold ${s.release_s} s`);
+    setText($("timer-text"), `hold timer: no hold (hold ${s.release_s} s for a release)`);
     ring.classList.remove("reached", "hard"); ring.classList.add("idle");
     releaseCued = false;
   }
@@ -142,18 +178,22 @@ function render(s) {
   // named so, it is not taken for a live value that happens to stand still
   const stale = s.state === "link_lost" || s.state === "ended";
   $("force-card").classList.toggle("stale", stale);
-  $("force-label").textContent = stale ? "force (last reading)" : "force";
-  $("force").textContent = fmtForce(s.force, s.units);
+  setText($("force-label"), stale ? "force (last reading)" : "force");
+  setText($("force"), fmtForce(s.force, s.units));
   const pct = $("pct");
-  pct.textContent = s.pct_bw !== null ? `${s.pct_bw} % body weight` : (s.body_mass_kg ? "" : "set your body mass: holdsense profile --body-mass KG");
-  pct.className = "";
+  setText(pct, s.pct_bw !== null ? `${s.pct_bw} % body weight` : (s.body_mass_kg ? "" : "set your body mass: holdsense profile --body-mass KG"));
+  let zone = "";
   // the light band and the too-hard limit are about holding: rolling at 25-40 % body weight is normal
   if (s.pct_bw !== null && s.band_n && (s.state === "hold" || s.state === "too_hard")) {
     const f = s.force_n;
-    if (s.too_hard_n && f >= s.too_hard_n) pct.className = "hard";
-    else if (f > s.band_n[1]) pct.className = "over";
-    else if (f >= s.band_n[0]) pct.className = "in-band";
+    if (s.too_hard_n && f >= s.too_hard_n) zone = "hard";
+    else if (f > s.band_n[1]) zone = "over";
+    else if (f >= s.band_n[0]) zone = "in-band";
+    else zone = "under";
   }
+  pct.className = zone === "under" ? "" : zone;
+  setText($("zone"), zone ? ZONE_WORDS[zone] : "");
+  $("zone").className = pct.className;
   const scale = s.scale_n || 300;
   const at = (n) => `${Math.max(0, Math.min(100, (100 * n) / scale))}%`;
   $("bar-fill").style.width = at(s.force_n || 0);
@@ -170,7 +210,7 @@ function render(s) {
       (s.too_hard ? ` · too hard from ${fmtForce(s.too_hard, s.units, true)}` : "") + ` · scale\u00a00–\u2060${fmtForce(s.scale, s.units, true)}`
     : `scale\u00a00–\u2060${fmtForce(s.scale, s.units, true)}`;
   const warn = s.warnings.length ? s.warnings[s.warnings.length - 1] : (s.state === "too_hard" ? "Too hard: ease off." : "");
-  $("warning").textContent = warn; $("warning").hidden = !warn;
+  setText($("warning"), warn); $("warning").hidden = !warn;
 
   // last hold
   const h = s.last_hold;
@@ -185,7 +225,11 @@ function render(s) {
     $("last-conf").textContent = h.confidence !== null && h.confidence !== undefined
       ? `confidence ${typeof h.confidence === "number" ? Math.round(100 * h.confidence) + " %" : h.confidence}` : "";
     $("last-feedback").textContent = h.feedback || "";
-    if (lastHoldN !== null && h.n > lastHoldN) cue("end");
+    if (lastHoldN !== null && h.n > lastHoldN) {
+      cue("end");
+      say.push(`Hold ${h.n} ended: held ${spoken(h.duration_s, true)}` + (h.score != null ? `, score ${h.score}` : "")
+        + (h.grade ? `, ${h.grade}` : "") + ".");
+    }
     lastHoldN = h.n;
   } else lastHoldN = 0;
 
@@ -201,7 +245,10 @@ function render(s) {
     for (const x of s.holds.slice().reverse()) {
       const li = document.createElement("li");
       const [score, scls] = scoreView(x);
-      for (const [cls, text] of [["n", `${x.n}`], ["d", dur(x.duration_s)], [`sc ${scls}`, score], ["gr", x.grade || ""]]) {
+      // the columns have no visible header: a screen reader gets the words ("hold 3, held 0:38, score 50")
+      for (const [cls, text, words] of [["n", `${x.n}`, "hold"], ["d", dur(x.duration_s), "held"],
+        [`sc ${scls}`, score, "score"], ["gr", x.grade || "", ""]]) {
+        if (words) { const hint = document.createElement("span"); hint.className = "sr-only"; hint.textContent = words; li.appendChild(hint); }
         const span = document.createElement("span"); span.className = cls; span.textContent = text; li.appendChild(span);
       }
       ol.appendChild(li);
@@ -210,8 +257,8 @@ function render(s) {
   const t = s.totals || {};
   // the end's totals are the session's analysis: finished durations, rounded as the terminal and analyze round
   const tc = s.totals_final ? dur : clock;
-  $("totals").textContent = `holding ${tc(t.hold)} · rolling ${tc(t.roll)} · off ${tc(t.off)}` +
-    (t.lost >= 0.5 ? ` · link lost ${tc(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : "");
+  setText($("totals"), `holding ${tc(t.hold)} · rolling ${tc(t.roll)} · off ${tc(t.off)}` +
+    (t.lost >= 0.5 ? ` · link lost ${tc(t.lost)}` : "") + (s.session_score != null ? ` · score ${s.session_score}` : ""));
 
   // markers while rolling: buttons when the session takes them, the last few pressed
   const m = s.marks || { on: false, recent: [] };
@@ -232,13 +279,17 @@ function render(s) {
   const r = s.replay;
   $("replay-card").hidden = !r;
   if (r) {
-    $("replay-src").textContent = r.source;
-    $("play").textContent = r.playing ? "pause" : "play";
+    setText($("replay-src"), r.source);
+    setText($("play"), r.playing ? "pause" : "play");
     const scrub = $("scrub");
     scrub.max = String(r.duration_s);
     if (!scrubbing) scrub.value = String(r.position_s);
-    $("replay-pos").textContent = `${clock(r.position_s)} / ${clock(r.duration_s)}`;
+    setText($("replay-pos"), `${clock(r.position_s)} / ${clock(r.duration_s)}`);
+    // the slider's value is seconds; a screen reader says the position as the page shows it
+    const vt = `${clock(scrubbing ? parseFloat(scrub.value) : r.position_s)} of ${clock(r.duration_s)}`;
+    if (scrub.getAttribute("aria-valuetext") !== vt) scrub.setAttribute("aria-valuetext", vt);
   }
+  if (say.length) { $("say").textContent = say.join(" "); hs.said.push(say.join(" ")); }
 }
 
 // --- the connection ---------------------------------------------------------------------------------
@@ -274,7 +325,7 @@ function connect() {
   const url = new URL("ws", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   ws = new WebSocket(url);
-  ws.onopen = () => { $("conn").textContent = "connected"; $("conn").className = "conn ok"; markButtons(); };
+  ws.onopen = () => { setText($("conn"), "connected"); $("conn").className = "conn ok"; markButtons(); };
   ws.onmessage = (ev) => {
     const now = performance.now();
     hs.messages += 1; if (hs.firstAt === null) hs.firstAt = now; hs.lastAt = now;
@@ -286,8 +337,8 @@ function connect() {
   };
   ws.onclose = () => {
     // after the session's end holdsense stops on purpose: no alarm, the ENDED page and its totals stay
-    if (hs.last && hs.last.ended) { $("conn").textContent = "session over"; $("conn").className = "conn"; }
-    else { $("conn").textContent = "no connection to holdsense: retrying"; $("conn").className = "conn bad"; }
+    if (hs.last && hs.last.ended) { setText($("conn"), "session over"); $("conn").className = "conn"; }
+    else { setText($("conn"), "no connection to holdsense: retrying"); $("conn").className = "conn bad"; }
     markButtons();
     setTimeout(connect, 1000);
   };
