@@ -12,6 +12,9 @@ What a reader should see at a glance, and how it is drawn:
 - **holds coloured by verdict**, the same judgement as the hold's feedback: light
   pressure and long enough (green), fairly firm (brown), too short (amber), too
   hard (red), from the hold's grade and pressure feedback (rollsignal's Scorer);
+  every verdict but "good" is also hatched (`VERDICT_HATCHES`), in the plot and
+  its legend, so the verdicts differ without colour (red-green colour blindness,
+  grey-scale printing);
 - **spikes above the scale** (spurious ADC codes) clipped at the top edge, each
   marked with a red x (legend: "spike (clipped)");
 - **position in cm**, like the text: angle x shell radius (rollsignal's
@@ -45,6 +48,10 @@ VERDICT_COLOURS = {"good": "#2ca25f", "firm": "#8c510a", "short": "#f0a202", "ha
 VERDICT_LABELS = {"good": "hold: light, {rel} s reached", "firm": "hold: fairly firm",
                   "short": "hold: too short (< {rel} s)", "hard": "hold: too hard",
                   "cut": "hold: cut off (link lost or recording ended)"}
+#: A hatch per verdict (None: plain), so a reader who cannot tell the colours apart (deuteranopia turns the
+#: green "good" and the red "too hard" into the same khaki) still can; "////" is the gaps'.
+VERDICT_HATCHES = {"good": None, "firm": "--", "short": "..", "hard": "xx", "cut": "++"}
+HATCH_ALPHA = 0.6  # the hatch lines: darker than the 1/3-transparent fill, lighter than the force trace
 CLIP_COLOUR = "#cb181d"
 ROLL_COLOUR = "#9ecae1"
 OFF_COLOUR = "#f4f4f4"
@@ -167,19 +174,31 @@ def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[
     verdicts = {round(float(h["start_s"]), 2): hold_verdict(h) for h in holds}
     for seg in segments:
         kind = seg.get("kind")
+        hatch = None
         if kind == "hold":
             v = verdicts.get(round(float(seg["start_s"]), 2), "good")
-            colour, gid = VERDICT_COLOURS[v], f"hold-{v}"
+            colour, gid, hatch = VERDICT_COLOURS[v], f"hold-{v}", VERDICT_HATCHES[v]
         elif kind == "roll":
             colour, gid = ROLL_COLOUR, "roll"
         else:
             colour, gid = OFF_COLOUR, "off"
         for a, b in minus_gaps(float(seg["start_s"]), float(seg["end_s"]), gaps):
-            ax.axvspan(a / t_scale, b / t_scale, color=colour, alpha=alpha if kind != "off" else 1.0, lw=0,
+            ax.axvspan(a / t_scale, b / t_scale, **_span_style(colour, alpha if kind != "off" else 1.0, hatch),
                        zorder=0, gid=gid)
     for a, b in gaps:
         ax.axvspan(a / t_scale, b / t_scale, facecolor="white", edgecolor="#969696", hatch="////", lw=0,
                    zorder=0.5, gid="gap")
+
+
+def _span_style(colour: str, alpha: float, hatch: str | None) -> dict[str, Any]:
+    """Patch keywords for a segment span (and its legend entry): the fill `colour` at `alpha`, and `hatch`
+    drawn in the same colour at HATCH_ALPHA (the patch's own alpha would make the hatch as faint as the fill)."""
+    from matplotlib.colors import to_rgba
+
+    kw: dict[str, Any] = {"facecolor": to_rgba(colour, alpha), "lw": 0}
+    if hatch:
+        kw.update(hatch=hatch, edgecolor=to_rgba(colour, HATCH_ALPHA))
+    return kw
 
 
 def unit_factor(units: str) -> float:
@@ -230,7 +249,8 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     ax.set_ylim(lo - 0.02 * y_top, y_top)
     rel = release_s(profile)
     present = {hold_verdict(h) for h in holds}  # the legend explains the colours drawn, not every possible one
-    handles: list[Any] = [Patch(color=VERDICT_COLOURS[k], alpha=0.5, label=VERDICT_LABELS[k].format(rel=f"{rel:.0f}"))
+    handles: list[Any] = [Patch(**_span_style(VERDICT_COLOURS[k], 0.5, VERDICT_HATCHES[k]),
+                                label=VERDICT_LABELS[k].format(rel=f"{rel:.0f}"))
                           for k in ("good", "firm", "short", "hard", "cut") if k in present]
     handles += [Patch(color=ROLL_COLOUR, alpha=0.5, label="rolling")]
     if gaps:

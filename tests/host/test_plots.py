@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from holdsense.analysis import analyze_recording, render_text
-from holdsense.plots import LIGHT_MIN_OF_BODY, analysis_figure, hold_verdict
+from holdsense.plots import LIGHT_MIN_OF_BODY, VERDICT_LABELS, analysis_figure, hold_verdict
 from holdsense.io.recording import read_recording, write_recording
 from rollsignal import SampleChunk
 from rollsignal.types import FLAG_GAP
@@ -219,6 +219,42 @@ def test_no_30s_mark_for_a_hold_shorter_than_30s(name: str) -> None:
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "30 s into the hold" in legend
     matplotlib.pyplot.close(fig)
+
+
+def test_verdicts_differ_without_colour() -> None:
+    """Hatching, not only colour, tells the verdicts apart (deuteranopia turns the green "good" and the red
+    "too hard" into the same khaki; a grey-scale print loses them all): each verdict's spans and its legend
+    entry share one hatch, every verdict's differs, and none is the gaps' "////". A made-up analysis with
+    one hold of each verdict and a gap (fast: no recording to analyse)."""
+    from holdsense.plots import draw_force
+
+    grades = {"good": ("release window reached", "light"), "firm": ("release window reached", "fairly firm"),
+              "short": ("too short for a release", "light"), "hard": ("too hard: ease off", "too hard"),
+              "cut": ("cut off: link lost", "light")}
+    holds, segs = [], []
+    for i, (v, (grade, pressure)) in enumerate(grades.items()):
+        s0 = 100.0 * i
+        holds.append({"start_s": s0 + 10, "end_s": s0 + 50, "duration_s": 40.0, "score": 50, "grade": grade,
+                      "pressure": pressure, "mean_force_n": 150.0})
+        segs += [{"kind": "roll", "start_s": s0, "end_s": s0 + 10}, {"kind": "hold", "start_s": s0 + 10, "end_s": s0 + 50},
+                 {"kind": "off", "start_s": s0 + 50, "end_s": s0 + 100}]
+    assert [hold_verdict(h) for h in holds] == list(grades)
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    handles = draw_force(ax, None, None, {"holds": holds, "segments": segs}, gaps=[(60.0, 70.0)])
+    hatches: dict[str, set] = {}
+    for patch in ax.patches:
+        hatches.setdefault(patch.get_gid(), set()).add(patch.get_hatch())
+    assert all(len(v) == 1 for v in hatches.values()), hatches
+    drawn = {gid: next(iter(v)) for gid, v in hatches.items()}
+    assert drawn["hold-good"] is None and drawn["roll"] is None  # the usual case stays plain
+    marked = [drawn[f"hold-{v}"] for v in ("firm", "short", "hard", "cut")] + [drawn["gap"]]
+    assert None not in marked and len(set(marked)) == len(marked), drawn
+    legend = {h.get_label(): getattr(h, "get_hatch", lambda: None)() for h in handles}
+    for v in ("firm", "short", "hard", "cut"):
+        label = next(k for k in legend if k.startswith(VERDICT_LABELS[v].split(" (")[0].split(" {")[0]))
+        assert legend[label] == drawn[f"hold-{v}"], (label, legend)
 
 
 def test_hold_colour_agrees_with_its_pressure_feedback() -> None:
