@@ -857,6 +857,9 @@ def _hold_timer(state: LiveState, width: int) -> Any:
     return t
 
 
+#: The force's zone while holding, in words (by its style in render()): the web page's #zone says the same.
+ZONE_WORDS = {"bold red": "too hard", "bold yellow": "above the light band", "bold green": "in the light band",
+              "bold": "below the light band"}
 STATE_STYLES = {"hold": "bold green", "roll": "bold yellow", "too_hard": "bold red", "off": "grey62",
                 "link_lost": "bold magenta", "waiting": "grey62", "ended": "grey62"}
 
@@ -958,7 +961,10 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
             lim = state.too_hard_n()
             zone = ("bold red" if lim and state.force_n >= lim else "bold yellow" if state.force_n > hi
                     else "bold green" if state.force_n >= lo else "bold")
-            grid.add_row("", Text(pct.strip(), style=zone))
+            # while holding the zone in words too: its colour alone says nothing under NO_COLOR, on a
+            # monochrome terminal or to a red-green colour-blind reader (as on the web page)
+            words = ZONE_WORDS[zone] if key in ("hold", "too_hard") else ""
+            grid.add_row("", Text(pct.strip() + (f" · {words}" if words else ""), style=zone))
     else:
         grid.add_row("", Text("light-pressure band: give --body-mass KG (or set it once: holdsense profile "
                               "--body-mass KG)", style="grey50"))

@@ -90,3 +90,33 @@ def test_body_mass_is_shown_in_the_profiles_units() -> None:
     assert "165 lb (74.8 kg)" in txt and "74.843" not in txt
     txt, _ = screen(holding(mass=74.843), units="kg")
     assert "74.8 kg" in txt and "74.843" not in txt
+
+
+def test_no_color_and_60_columns_say_the_zone_in_words(monkeypatch) -> None:
+    """NO_COLOR (no-color.org): the terminal view writes no colour escapes, and what colour said is in words:
+    the force's zone while holding ("in the light band", "above the light band", "too hard"); and it fits a
+    60-column terminal."""
+    import re
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    # as make_view's RichView console (Console(file=stream)), forced to be a terminal: NO_COLOR must still win
+    console = Console(file=out, force_terminal=True, width=60)
+    mass_w = 70 * 9.80665
+    for force_n, words in ((0.17 * mass_w, "17 % body weight · in the light band"),
+                           (0.29 * mass_w, "29 % body weight · above the light band"),
+                           (0.40 * mass_w, "40 % body weight · too hard")):
+        out.seek(0), out.truncate()
+        console.print(render(holding(force_n=force_n), 60, units="kg"))
+        raw = out.getvalue()
+        assert "\x1b[" in raw  # a terminal: bold and the like stay
+        colours = re.findall(r"\x1b\[[0-9;]*m", raw)
+        assert not [c for c in colours if re.search(r"(^|;)(3[0-9]|4[0-9]|9[0-7]|10[0-7])(;|m)", c[2:])], colours
+        text = re.sub(r"\x1b\[[0-9;]*m", "", raw)
+        assert words in text, text
+        assert all(len(ln) <= 60 for ln in text.splitlines())
+    # rolling: 25-40 % of body weight is normal, no verdict on it
+    st = holding(force_n=0.29 * mass_w)
+    st.state, st.hold_start_s, st.hold_mean_force_n = "roll", None, None
+    txt, _ = screen(st, 60)
+    assert "29 % body weight" in txt and "above the light band" not in txt
