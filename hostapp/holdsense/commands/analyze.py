@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="body mass in kg (overrides the recording's metadata)")
     p.add_argument("--profile", type=profile_name, metavar="NAME", help="guidance profile (default: be-patient)")
     p.add_argument("--plot", type=plot_path, metavar="OUT.png",
-                   help="write a plot (several files: OUT-<name>.png; any image type matplotlib writes)")
+                   help="write a plot (several files: OUT-<name>.png, <name> the file's name without its "
+                        ".csv/.csv.gz/...; any image type matplotlib writes)")
     add_jobs_option(p)
     lab = p.add_argument_group("lab (docs/lab.md)")
     lab.add_argument("--stream", metavar="NAME",
@@ -41,14 +42,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _plot_path(base: str, source: str, several: bool) -> str:
-    if not several:
-        return base
+def plot_paths(base: str, files: list[str]) -> dict[str, str]:
+    """Where `--plot BASE` puts each input's plot: BASE itself for one input, else `BASE-<name>` per input.
+
+    `<name>` is the file's name without its recording suffix (`.csv.gz`, `.csv`, `.xdf`, `.xdfz`, `.hscap`;
+    another name loses its last suffix only, `-` is `stdin`). Why not the stem alone: recordings of the same
+    name in two folders (`a/s1.csv`, `b/s1.csv`), `s1.csv` beside `s1.csv.gz`, or dotted names (`s1.a.csv`,
+    `s1.b.csv`) wrote one plot over the other without a word. A name met again (compared case-insensitively,
+    as some file systems do) gets `-2`, `-3`, ... in input order.
+    """
+    if len(files) <= 1:
+        return {f: base for f in files}
     from pathlib import Path  # not at the top: `analyze --help` skips pathlib's imports
 
+    from ..analysis import RECORDING_SUFFIXES
+
     b = Path(base)
-    stem = os.path.basename(source).split(".")[0]
-    return str(b.with_name(f"{b.stem}-{stem}{b.suffix or '.png'}"))
+    suffix = b.suffix or ".png"
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for f in files:
+        if f in out:  # the same path named twice: one plot
+            continue
+        name = "stdin" if f == "-" else os.path.basename(f.rstrip("/" + os.sep)) or f
+        for suf in sorted(RECORDING_SUFFIXES, key=len, reverse=True):
+            if name.lower().endswith(suf) and len(name) > len(suf):
+                name = name[:-len(suf)]
+                break
+        else:
+            name = os.path.splitext(name)[0] or name
+        candidate, n = name, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate.casefold())
+        out[f] = str(b.with_name(f"{b.stem}-{candidate}{suffix}"))
+    return out
 
 
 # What analyze_file imports on its first call (numpy and rollsignal's stages, the capture and XDF readers,
@@ -76,7 +105,7 @@ class AnalyzeOptions:
     default_body_mass_kg: float | None  # the athlete's profile (`holdsense profile`): when neither says
     profile: str | None
     plot: str | None
-    several: bool
+    plot_paths: dict[str, str] | None = None  # input path -> its plot (plot_paths()), with --plot
     units: str = "N"  # forces in the plot: the athlete's units (profile)
 
 
@@ -95,7 +124,7 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
             if mass is None and not rec.body_mass_kg:  # --body-mass, else the recording's header, else the profile
                 mass = opts.default_body_mass_kg
             result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
-            plot_analysis(rec, result, _plot_path(opts.plot, path, opts.several), body_mass_kg=mass,
+            plot_analysis(rec, result, (opts.plot_paths or {}).get(path, opts.plot), body_mass_kg=mass,
                           profile=opts.profile, units=opts.units)
             metadata = rec.metadata
         else:  # streamed: the detector reads along with the reader, memory flat in the file's length
@@ -163,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
     several = len(files) > 1
     default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
     opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, default_body_mass_kg=default_mass,
-                          profile=args.profile, plot=args.plot, several=several,
+                          profile=args.profile, plot=args.plot,
+                          plot_paths=plot_paths(args.plot, files) if args.plot else None,
                           units=user_profile(args).units if args.plot else "N")
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
     reports = args.json or not tables.active

@@ -63,6 +63,20 @@ def test_text_report_and_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_names_of_a_batch_never_collide() -> None:
+    """`--plot OUT.png` with several inputs: one plot each. The name was the file name up to its first dot, so
+    a/x.csv, b/x.csv and a/x.csv.gz (and s1.a.csv, s1.b.csv) wrote one plot over the other."""
+    from holdsense.commands.analyze import plot_paths
+
+    files = ["a/x.csv", "b/x.csv", "a/x.csv.gz", "s1.a.csv", "s1.b.csv", "c/X.hscap", "-", "y.xdf", "x-2.csv"]
+    got = plot_paths("out/p.png", files)
+    assert got == {"a/x.csv": "out/p-x.png", "b/x.csv": "out/p-x-2.png", "a/x.csv.gz": "out/p-x-3.png",
+                   "s1.a.csv": "out/p-s1.a.png", "s1.b.csv": "out/p-s1.b.png", "c/X.hscap": "out/p-X-4.png",
+                   "-": "out/p-stdin.png", "y.xdf": "out/p-y.png", "x-2.csv": "out/p-x-2-2.png"}
+    assert len(set(got.values())) == len(files)
+    assert plot_paths("p.svg", ["only.csv"]) == {"only.csv": "p.svg"}  # one input: the path as given
+
+
 def test_folder_json_lines_with_bad_file_in_place(tmp_path: Path) -> None:
     shutil.copy(DEMO, tmp_path / "a.csv")
     (tmp_path / "b.csv").write_text("# format: holdsense-recording/1\nt_s,force_n\n0,1\n0.1,oops\n")
