@@ -200,7 +200,7 @@ class Detector:
             t_last = self.sm.t_last_s
             ev += self.sm.process(self.seg.finish())
             self.sm.note_time(t_last)
-            ev += self.sm.finish()
+            ev += self.sm.finish(self._t_last)
         self._keep(ev)
         return queued + ev
 

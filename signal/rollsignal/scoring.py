@@ -222,7 +222,8 @@ class Scorer:
         else:
             grade = "release window reached"
         return {
-            "start_s": _r(st["start_s"], 2), "end_s": _r(st["end_s"], 2), "duration_s": _r(d, 2),
+            # (to 1 ms as the segments: a hold from the first sample or to the last is not on the 0.05 s grid)
+            "start_s": _r(st["start_s"], 3), "end_s": _r(st["end_s"], 3), "duration_s": _r(d, 2),
             "mean_force_n": _r(f, 1), "force_cv": _r(cv, 3), "travel_cm": _r(travel, 2),
             "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "pressure": pressure,
             "feedback": fb,

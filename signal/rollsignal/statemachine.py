@@ -319,6 +319,7 @@ class StateMachine:
         self.first_x: float | None = None  # roller position at the session's first contact
         self.t_first_s: float | None = None
         self.t_last_s: float | None = None
+        self._t_end_s: float | None = None  # the stream's last sample time, given to finish()
 
     def _lost_spans(self) -> list[tuple[int, int]]:
         cur = self._cur
@@ -822,6 +823,10 @@ class StateMachine:
         a = run.acc
         start_s = self._t_of(run.report_k)  # (set when the run first reached min_hold_s)
         end_s = (run.end_k if run.report_end_k is None else run.report_end_k) * FRAME_S
+        if ended_by == "end" and self._t_end_s is not None and self._t_end_s < end_s:
+            # the run's end is the frame after its last one, up to 0.05 s past the last sample: a hold the
+            # recording's end cut off ends with the recording, where its segment ends (never after it)
+            end_s = max(self._t_end_s, start_s)
         travel = None
         spot = None
         if self.has_encoder and a.x_n:
@@ -837,9 +842,14 @@ class StateMachine:
             return self.score_hold(stats)
         return stats
 
-    def finish(self) -> list[Event]:
-        """End of stream: release every frame, close the open run, end the last segment."""
+    def finish(self, t_end_s: float | None = None) -> list[Event]:
+        """End of stream: release every frame, close the open run, end the last segment.
+
+        `t_end_s`: the stream's last sample time (s, device clock), where the last segment ends
+        (`segment_list`); a hold still open ends there too, not on the frame after it.
+        """
         events: list[Event] = []
+        self._t_end_s = t_end_s
         self._t_newest = t = self.t_last_s if self.t_last_s is not None else math.nan
         if self._pend is not None:
             self._commit(events, self._pend, t)

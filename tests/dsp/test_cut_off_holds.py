@@ -55,6 +55,21 @@ def test_a_hold_cut_off_by_the_end_of_the_recording_is_not_blamed_on_the_client(
     _check(ch, "end", "the recording ended")
 
 
+@pytest.mark.parametrize("encoder", [True, False])
+def test_a_hold_cut_off_by_the_end_ends_at_the_last_sample_as_its_segment(encoder: bool) -> None:
+    """The hold's end_s was the frame after its last one (53.0 s for a recording ending at 52.993 s): past the
+    recording's last sample and 7 ms off the hold segment's end_s, so `holds` and `segments` (and --table
+    against the recording) disagreed."""
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 30), ("hold", 20)], encoder=encoder, seed=0)
+    t_last = float(ch.t_s[-1])
+    assert round(t_last, 2) != round(t_last, 3)  # (not on the 0.05 s grid: the case that went wrong)
+    for res in (analyze(ch), _chunked(ch)):
+        h, seg = res.holds[-1], res.segments[-1]
+        assert h["ended_by"] == "end" and seg["kind"] == "hold"
+        assert (h["start_s"], h["end_s"]) == (seg["start_s"], seg["end_s"]) == (h["start_s"], round(t_last, 3))
+        assert h["duration_s"] == round(h["end_s"] - h["start_s"], 2) == res.summary["hold_s"]
+
+
 def test_holds_the_person_ended_say_so_and_are_still_judged() -> None:
     ch, _ = dsp_synth.session([("off", 3), ("roll", 30), ("hold", 15), ("roll", 20), ("hold", 15), ("off", 5)],
                               seed=2)
