@@ -322,8 +322,11 @@ def read_xdf(path: str | os.PathLike[str], stream: str | None = None) -> XdfReco
         notes.append("XDF: time stamps out of order; samples sorted by time")
     t0 = float(ts[0])
     t_s = ts - t0
-    force_n = data[:, fi] * _FORCE_UNITS[f_unit]
-    angle_deg = data[:, ai] * a_scale if ai is not None else None
+    # (a corrupt double may be a signalling NaN, which makes numpy warn 'invalid value' in the multiply: it is
+    # a missing value like any NaN, dropped where samples enter the detector, holdsense.inputcheck)
+    with np.errstate(invalid="ignore"):
+        force_n = data[:, fi] * _FORCE_UNITS[f_unit]
+        angle_deg = data[:, ai] * a_scale if ai is not None else None
 
     srate = float(_text(info, "nominal_srate", "0") or 0)
     flags = np.zeros(len(t_s), dtype=np.uint8)

@@ -289,3 +289,27 @@ def test_compare_holds_pairs_by_overlap() -> None:
     assert [u["start_s"] for u in out["unmatched_recorded"]] == [200.0]
     # a recorded hold twice as long as ours overlaps less than half its union: not the same hold
     assert compare_holds([{"start_s": 0.0, "end_s": 10.0}], [{"start_s": 0.0, "end_s": 25.0}])["matched"] == 0
+
+
+def test_a_signalling_nan_in_the_force_is_a_missing_value_not_a_numpy_warning(tmp_path: Path) -> None:
+    """A corrupt double can be a *signalling* NaN (found by the fuzzer, tests/host/test_properties.py): the unit
+    conversion's multiply raised numpy's 'invalid value encountered in multiply' RuntimeWarning (an error under
+    the test suite's filterwarnings, a stray warning on a user's stderr). It is a missing value like any NaN."""
+    import warnings
+
+    snan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+    t = np.arange(0, 20, 1 / 80)
+    values = np.column_stack([150 + 40 * np.sin(t), t * 90])
+    values[100, 0] = snan
+    values[200, 1] = snan
+    p = tmp_path / "snan.xdf"
+    with xw.XdfWriter(p) as w:
+        w.add_stream(1, _force_header())
+        w.write_samples(1, (t + LSL_T0).tolist(), values)
+    assert np.isnan(np.frombuffer(p.read_bytes(), dtype="<f8", count=1, offset=p.read_bytes().index(
+        np.float64(snan).tobytes()))[0])  # (the bytes written are the signalling NaN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = read_xdf(p)
+    assert np.isnan(rec.samples.force_n[100]) and np.isnan(rec.samples.angle_deg[200])
+    assert np.isfinite(rec.samples.force_n[101])
