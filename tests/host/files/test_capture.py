@@ -251,12 +251,18 @@ def test_capture_info_text_and_json():
     assert "device     holdsense-roller fw=" in out and "board esp32s3" in out
     assert "info ×2, start ×2, stop ×1" in out
     rc, out, _ = run_cli("capture-info", str(LIB / "corrupt.hscap"), "--json", "--records", "3")
-    lines = out.strip().splitlines()
-    d = json.loads(lines[0])
+    d = json.loads(out)  # one JSON object, the records in it (they followed it as text lines: not JSON)
     assert d["complete"] and d["frames"]["crc_errors"] + d["frames"]["cobs_errors"] >= 2
     assert d["duration_s"] > 5 and d["samples"]["count"] > 1000 and d["device"]["board"] == "esp32s3"
     assert len(d["links"]) == 1 and d["links"][0]["transport"] == "serial"
-    assert lines[1].split()[1] == "header" and lines[2].split()[1] == "link_open" and lines[3].split()[1] == "tx"
+    recs = d["records"]
+    assert [r["kind"] for r in recs] == ["header", "link_open", "tx"] and [r["link"] for r in recs] == [-1, 0, 0]
+    cap = read_capture(LIB / "corrupt.hscap")
+    assert recs[0]["json"] == json.loads(json.dumps(cap.header)) and recs[0]["bytes"] == len(cap.records[0].data)
+    assert bytes.fromhex(recs[2]["hex"]) == cap.records[2].data and recs[2]["t_s"] == round(cap.records[2].t_s, 6)
+    rc, out, _ = run_cli("capture-info", str(LIB / "corrupt.hscap"), "--records", "3")  # the text: lines after it
+    lines = out.strip().splitlines()
+    assert [ln.split()[1] for ln in lines[-3:]] == ["header", "link_open", "tx"]
 
 
 def _offline_device(cap, *, first_seq: int = 0):
