@@ -370,6 +370,42 @@ def unknown_client_error(name: str) -> UserError:
 
 # -- display helpers ----------------------------------------------------------------------------------
 
+def display_width(text: str) -> int:
+    """Terminal columns `text` takes: East Asian wide and full-width characters two, combining marks and
+    zero-width characters none, everything else one. Why: names are padded into columns (`profile --list`,
+    `history --all-clients`), and len() misaligns '山田花子' (8 columns) and 'Zoë' typed as e + a combining mark
+    (3 columns)."""
+    import unicodedata
+
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """`text` padded with spaces to `width` terminal columns (display_width), never cut."""
+    return text + " " * max(0, width - display_width(text))
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in exactly `width` terminal columns: padded, or cut with '…' (never inside a wide character or
+    between a letter and its combining mark)."""
+    if display_width(text) <= width:
+        return pad(text, width)
+    out, used = "", 0
+    for ch in text:
+        w = display_width(ch)
+        if w and used + w > width - 1:
+            break
+        out += ch
+        used += w
+    return pad(out + "…", width)
+
+
+
 def force_in_units(force_n: float, units: str) -> float:
     """Newtons to the display unit: N, kg (kilogram-force) or lb (pound-force)."""
     if units == "kg":

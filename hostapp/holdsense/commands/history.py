@@ -134,8 +134,9 @@ def _fmt(v: float | None, fmt: str = "{:.0f}", none: str = "-") -> str:
 
 
 def _who(client: str | None, width: int) -> str:
-    text = client if client is not None else "-"
-    return (text if len(text) <= width else text[:width - 1] + "…").ljust(width) + " "
+    from ..userprofile import fit  # in terminal columns: a CJK name takes two per character
+
+    return fit(client if client is not None else "-", width) + " "
 
 
 def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note: str, *,
@@ -145,7 +146,9 @@ def format_history(sessions: list[SessionRecord], trends: list[WeekTrend], note:
     lines = [note]
     if not sessions:
         return "\n".join(lines)
-    cw = min(20, max([len("client")] + [len(s.client or "-") for s in sessions])) if show_client else 0
+    from ..userprofile import display_width
+
+    cw = min(20, max([len("client")] + [display_width(s.client or "-") for s in sessions])) if show_client else 0
     chead = "client".ljust(cw) + " " if show_client else ""
     lines += ["", "Sessions" + (" (client '-': stored without --client, your own)" if show_client else ""),
               f"{'id':>4}  {'date (local time)':<22}  {chead}{'region':<11} {'length':>7} {'holding':>8} {'holds':>5} "

@@ -23,6 +23,8 @@ from .. import userprofile as up
 from ..errors import UserError
 from ._options import add_client_option
 
+#: Terminal columns of `profile --list`'s name column: a longer name has its details on the next line.
+LIST_NAME_COLUMNS = 32
 FIELDS = {"body-mass": "body_mass_kg", "units": "units", "shell": "shell", "link": "default_link", "name": "name"}
 
 
@@ -173,13 +175,20 @@ def _list(args: argparse.Namespace) -> int:
         print("no clients yet (add one: holdsense profile --client NAME --body-mass KG)")
     else:
         print(f"clients ({len(rows)}):")
-        width = max(len(prof.name) for _, prof, _ in rows if prof is not None) if any(r[1] for r in rows) else 0
+        # names padded to the longest in terminal columns (a CJK character takes two, a combining mark none),
+        # at most LIST_NAME_COLUMNS: a longer name (up to 80 characters) gets its details on the next line
+        # rather than pushing every row's off the screen
+        widths = [up.display_width(prof.name) for _, prof, _ in rows if prof is not None]
+        width = min(max(widths, default=0), LIST_NAME_COLUMNS)
         for path, prof, why in rows:
             if prof is None:
                 print(f"  {path.name}: cannot be used ({why})")
                 continue
             mark = "   <- current ($HOLDSENSE_CLIENT)" if up.same_person(prof.name, current) else ""
-            print(f"  {prof.name:<{width}}  {brief(prof)}{mark}")
+            if up.display_width(prof.name) > width:
+                print(f"  {prof.name}\n  {' ' * width}  {brief(prof)}{mark}")
+            else:
+                print(f"  {up.pad(prof.name, width)}  {brief(prof)}{mark}")
     if current and not any(prof is not None and up.same_person(prof.name, current) for _, prof, _ in rows):
         print(f"holdsense: note: $HOLDSENSE_CLIENT names {current!r}, who has no profile", file=sys.stderr)
     print(f"(stored in {up.config_dir()})")
