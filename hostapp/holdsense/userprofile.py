@@ -361,11 +361,12 @@ def with_roller_defaults(client: UserProfile, default: UserProfile) -> UserProfi
                    default_link=client.default_link or default.default_link)
 
 
-def unknown_client_error(name: str) -> UserError:
+def unknown_client_error(name: str, *, advice: bool = True) -> UserError:
+    """'no client NAME (known: ...)', with how to add them when `advice` (not when renaming or removing)."""
     known = [prof.name for _, prof, _ in list_clients() if prof is not None]
     listed = f" (known: {', '.join(known)})" if known else " (no clients yet)"
-    return UserError(f"no client {check_name(name)!r}{listed}; add them with "
-                     f"'holdsense profile --client \"{check_name(name)}\"' (and --body-mass ...)")
+    return UserError(f"no client {check_name(name)!r}{listed}" + (
+        f"; add them with 'holdsense profile --client \"{check_name(name)}\"' (and --body-mass ...)" if advice else ""))
 
 
 # -- display helpers ----------------------------------------------------------------------------------

@@ -470,6 +470,36 @@ class History:
         rec.id = sid
         return sid
 
+    def rename_client(self, old: str, new: str) -> int:
+        """Store client `old`'s sessions (matched as client names are) under the name `new`, in one transaction;
+        returns how many. Why: `holdsense profile --rename-client` must carry a client's history along, so
+        `history --client NEW` shows it."""
+        return self._change_client(old, "UPDATE sessions SET client = ? WHERE id = ?", new)
+
+    def delete_client(self, name: str) -> int:
+        """Delete client `name`'s sessions (their holds and tests with them), in one transaction; returns how
+        many. Only `holdsense profile --remove-client NAME --with-history` calls it: recorded history is never
+        deleted by a command that was not told so."""
+        return self._change_client(name, "DELETE FROM sessions WHERE id = ?")
+
+    def _change_client(self, name: str, sql: str, *params: Any) -> int:
+        if self.readonly:
+            raise HistoryError(f"{self.path}: opened read-only")
+        try:
+            self._con.execute("BEGIN IMMEDIATE")  # the write lock first: a session stored meanwhile is included
+            try:
+                ids = [sid for sid, who in self._con.execute("SELECT id, client FROM sessions WHERE client IS NOT NULL")
+                       if _same_client(who, name)]
+                for sid in ids:
+                    self._con.execute(sql, (*params, sid))
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _classify(exc, self.path) from None
+        return len(ids)
+
     # -- reading
     def sessions(self, region: str | None = None, client: Any = ALL_CLIENTS) -> list[SessionRecord]:
         """Stored sessions, oldest first, optionally of one region and of one client: `client` None for the

@@ -12,16 +12,24 @@ which moves it aside to `profile.json.broken` and says so.
 unknown client named with --client is added (starting with the default profile's units); one named only by
 $HOLDSENSE_CLIENT is refused, never added. A client is known
 by their name, so `--name` does not apply to one. `--list` shows the default profile and every client.
+
+`--rename-client OLD NEW` renames a client's profile and their sessions in the history (`--db`);
+`--remove-client NAME` removes the profile and keeps their sessions under their name unless `--with-history`
+deletes them too. No prompt (CI has no stdin): deleting history needs that flag. Checked before anything
+changes; an unknown client or a clash is one line, exit 2 (docs/profile.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from .. import userprofile as up
 from ..errors import UserError
-from ._options import add_client_option
+from ._options import add_client_option, client_name
+from .history import add_db_option
 
 #: Terminal columns of `profile --list`'s name column: a longer name has its details on the next line.
 LIST_NAME_COLUMNS = 32
@@ -50,10 +58,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "holdsense profile --client 'Anna Berg' --body-mass 61); default: "
                               "$HOLDSENSE_CLIENT, else your own profile")
     p.add_argument("--list", action="store_true", help="list the profiles: yours and every client's")
+    clients = p.add_argument_group("renaming and removing a client (docs/profile.md)")
+    clients.add_argument("--rename-client", nargs=2, metavar=("OLD", "NEW"), type=client_name,
+                         help="rename a client: their profile and their sessions in the history")
+    clients.add_argument("--remove-client", metavar="NAME", type=client_name,
+                         help="remove a client's profile; their sessions stay in the history under their name "
+                              "unless --with-history is given")
+    clients.add_argument("--with-history", action="store_true",
+                         help="with --remove-client: delete their sessions from the history too (the recordings "
+                              "on disk are left)")
+    add_db_option(clients)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rename_client or args.remove_client is not None:
+        return _rename_or_remove(args)
+    if args.with_history or args.db is not None:
+        raise UserError(("--with-history" if args.with_history else "--db")
+                        + " goes with --rename-client or --remove-client")
     if args.list:
         if args.client is not None or args.reset or args.unset or any(
                 getattr(args, k) is not None for k in ("body_mass", "units", "shell", "default_link", "name")):
@@ -193,3 +216,139 @@ def _list(args: argparse.Namespace) -> int:
         print(f"holdsense: note: $HOLDSENSE_CLIENT names {current!r}, who has no profile", file=sys.stderr)
     print(f"(stored in {up.config_dir()})")
     return 0
+
+
+def _rename_or_remove(args: argparse.Namespace) -> int:
+    """`--rename-client OLD NEW` / `--remove-client NAME [--with-history]`: checked first (one line, exit 2, nothing
+    changed), then done: the profile file and the client's sessions in the history (--db)."""
+    if args.rename_client and args.remove_client is not None:
+        raise UserError("--rename-client and --remove-client: one at a time")
+    if args.list or args.reset or args.unset or args.json or args.client is not None or any(
+            getattr(args, k) is not None for k in ("body_mass", "units", "shell", "default_link", "name")):
+        what = "--rename-client" if args.rename_client else "--remove-client"
+        raise UserError(f"{what} takes no other option but --db" + ("" if args.rename_client else " and --with-history"))
+    if args.rename_client and args.with_history:
+        raise UserError("--with-history goes with --remove-client (a rename always carries the sessions along)")
+    from ..coaching.history import default_db_path
+
+    db = default_db_path(args.db)
+    name = args.rename_client[0] if args.rename_client else args.remove_client
+    prof = up.load_client(name)  # an unusable file stops here, naming it
+    stored, n_sessions = _history_count(db, name)
+    if prof is None and not n_sessions:
+        raise up.unknown_client_error(name, advice=False)
+    shown = prof.name if prof is not None else stored  # spelt as first typed (or as stored in the history)
+    if args.rename_client:
+        return _rename(db, shown, args.rename_client[1], prof, n_sessions)
+    return _remove(db, shown, prof, n_sessions, args.with_history)
+
+
+def _history_count(db: Path, name: str) -> tuple[str | None, int]:
+    """(the name as the history stores it, how many sessions) of client `name` in the history at `db`; (None, 0)
+    without a history. Read-only: checking must neither create nor migrate the file."""
+    from ..coaching.history import History
+
+    if not db.exists():
+        return None, 0
+    try:
+        h = History.open(db, readonly=True)
+    except FileNotFoundError:  # an empty file: nothing stored yet
+        return None, 0
+    with h:
+        for who, n in h.clients():
+            if who is not None and up.same_person(who, name):
+                return who, n
+    return None, 0
+
+
+def _rename(db: Path, old: str, new: str, prof: "up.UserProfile | None", n_sessions: int) -> int:
+    """Rename client `old` (profile `prof`, `n_sessions` in the history at `db`) to `new`: the new profile file
+    first, then the history in one transaction (undone together if that fails), then the old file goes."""
+    from ..coaching.history import History
+
+    if new == old:
+        raise UserError(f"--rename-client: the new name is the old one ({old!r})")
+    old_path, new_path = up.client_path(old), up.client_path(new)
+    if not up.same_person(old, new):  # a new spelling of the same name ('anna berg' -> 'Anna Berg') is no clash
+        if new_path.exists():
+            try:
+                new = (up.load_client(new) or up.UserProfile(name=new)).name
+            except up.ProfileFileError:
+                pass  # named as typed; the clash is what matters here
+            raise UserError(f"--rename-client: there is a client {new!r} already; two people's profiles and "
+                            f"histories are never merged (remove that client first, or choose another name)")
+        other, n_other = _history_count(db, new)
+        if n_other:
+            raise UserError(f"--rename-client: the history ({db}) has {_sessions(n_other)} of {other!r} already, "
+                            "a client removed earlier: two people's histories are never merged (choose another "
+                            f"name, or delete those: holdsense profile --remove-client \"{other}\" --with-history)")
+    if prof is not None:
+        up.save(replace(prof, name=new), new_path)  # the same path for a new spelling
+    if n_sessions:
+        try:
+            with History.open(db) as h:
+                n_sessions = h.rename_client(old, new)
+        except BaseException:
+            if prof is not None and new_path != old_path:
+                new_path.unlink(missing_ok=True)  # undone: the old profile is still there, nothing was renamed
+            elif prof is not None:
+                up.save(prof, old_path)
+            raise
+    if prof is not None and new_path != old_path:
+        old_path.unlink(missing_ok=True)
+    print(f"renamed client {old!r} to {new!r}: "
+          + ("profile " + str(new_path) if prof is not None else "no profile (none was stored)")
+          + (f"; {_sessions(n_sessions)} in the history ({db})" if n_sessions else "; no sessions in the history"))
+    if not up.same_person(old, new):
+        # recordings are not rewritten: they are data (the history knows them by their SHA-256), and copies
+        # elsewhere would still name the old name anyway
+        print(f"holdsense: note: recordings made before keep the name {old!r} in their header ('client:' line): "
+              "they are not rewritten", file=sys.stderr)
+        _env_note(old, f"export {up.CLIENT_ENV_VAR}=\"{new}\"")
+    return 0
+
+
+def _remove(db: Path, name: str, prof: "up.UserProfile | None", n_sessions: int, with_history: bool) -> int:
+    """Remove client `name`'s profile; their sessions in the history at `db` only `with_history`."""
+    from ..coaching.history import History
+
+    if prof is None and not with_history:
+        raise UserError(f"client {name!r} has no profile, only {_sessions(n_sessions)} in the history ({db}): "
+                        f"to delete those, add --with-history")
+    deleted = 0
+    if with_history and n_sessions:
+        with History.open(db) as h:
+            deleted = h.delete_client(name)
+    path = up.client_path(name)
+    if prof is not None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise UserError(f"{path}: cannot remove the client's profile ({exc.strerror or exc})") from None
+    done = [f"profile {path}"] if prof is not None else []
+    if deleted:
+        done.append(f"{_sessions(deleted)} from the history ({db})")
+    print(f"removed client {name!r}: " + " and ".join(done))
+    if n_sessions and not with_history:
+        print(f"holdsense: note: their {_sessions(n_sessions)} stay in the history ({db}) under {name!r}: "
+              f"'holdsense history --client \"{name}\"' shows them; 'holdsense profile --remove-client \"{name}\" "
+              "--with-history' deletes them", file=sys.stderr)
+    if deleted:
+        print("holdsense: note: the recordings those sessions were made from are not deleted", file=sys.stderr)
+    _env_note(name, f"unset {up.CLIENT_ENV_VAR}")
+    return 0
+
+
+def _sessions(n: int) -> str:
+    return "1 session" if n == 1 else f"{n} sessions"
+
+
+def _env_note(name: str, fix: str) -> None:
+    """A note when $HOLDSENSE_CLIENT still names the renamed or removed client: every command would refuse it."""
+    import os
+
+    env = os.environ.get(up.CLIENT_ENV_VAR, "")
+    if up.same_person(env, name):
+        print(f"holdsense: note: ${up.CLIENT_ENV_VAR} still names {name!r}: {fix}", file=sys.stderr)
