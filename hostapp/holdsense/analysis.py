@@ -37,13 +37,16 @@ def analyze_recording(rec: Recording, *, body_mass_kg: float | None = None,
 
 def analyze_path(path: str, *, body_mass_kg: float | None = None, profile: str | None = None,
                  stream: str | None = None,
-                 fallback_body_mass_kg: Callable[[], float | None] | None = None,
+                 fallback_body_mass_kg: Callable[[Recording], float | None] | None = None,
                  warn: IO[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(analysis, file metadata) = `analyze_recording(load_for_analysis(path))` and the recording's
     metadata, streamed for recording CSVs: the detector is fed each block of rows as the reader parses
     it, so memory stays flat in the file's length (streaming equals batch: the result is the same).
     Other formats (XDF, captures, "-" and pipes) are loaded whole. Body mass: `body_mass_kg`, else the
-    file's header, else `fallback_body_mass_kg()` (the athlete's profile)."""
+    file's header, else `fallback_body_mass_kg(recording)` (the profile of the person it is of). The fallback is
+    called once the header is read, for every file (a streamed CSV's recording has no samples yet), so it may
+    also refuse the file with a UserError: `analyze` refuses a recording whose header names someone other
+    than its --client."""
     import rollsignal
 
     from .io.recording import RecordingReader
@@ -51,15 +54,17 @@ def analyze_path(path: str, *, body_mass_kg: float | None = None, profile: str |
 
     if is_stream(path) or detect(path) is not DEFAULT:
         rec = load_for_analysis(path, stream=stream, warn=warn)
-        if body_mass_kg is None and not rec.body_mass_kg and fallback_body_mass_kg is not None:
-            body_mass_kg = fallback_body_mass_kg()
+        fallback = fallback_body_mass_kg(rec) if fallback_body_mass_kg is not None else None
+        if body_mass_kg is None and not rec.body_mass_kg:
+            body_mass_kg = fallback
         return analyze_recording(rec, body_mass_kg=body_mass_kg, profile=profile), rec.metadata
     prof = _profile(profile)
     with RecordingReader.open(path, warn=sys.stderr if warn is None else warn) as reader:
         head = Recording(reader.source, reader.metadata, rollsignal.SampleChunk(*([],) * 2), reader.columns)
         mass = body_mass_kg if body_mass_kg is not None else head.body_mass_kg
-        if body_mass_kg is None and not head.body_mass_kg and fallback_body_mass_kg is not None:
-            mass = fallback_body_mass_kg()
+        fallback = fallback_body_mass_kg(head) if fallback_body_mass_kg is not None else None
+        if body_mass_kg is None and not head.body_mass_kg:
+            mass = fallback
         det = rollsignal.Detector(profile=prof, body_mass_kg=mass, progress_events=False)
         checks = StreamChecks(head.source)  # what analyze_recording checks, block by block
         for chunk, _ in reader.chunks_ahead():  # the next block is parsed while the detector works on this one

@@ -27,7 +27,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import UserError
 
@@ -367,6 +367,47 @@ def unknown_client_error(name: str, *, advice: bool = True) -> UserError:
     listed = f" (known: {', '.join(known)})" if known else " (no clients yet)"
     return UserError(f"no client {check_name(name)!r}{listed}" + (
         f"; add them with 'holdsense profile --client \"{check_name(name)}\"' (and --body-mass ...)" if advice else ""))
+
+
+def profile_named(name: str, warn: IO[str] | None = None) -> UserProfile:
+    """The profile of the person a recording names (its `client` header): their client profile (roller fields
+    from the default profile), the default profile when the name is yours, else only the name, with your units
+    (how you read forces) and no body mass (which must not be another person's).
+
+    A client file that cannot be used is said on `warn` (when given) and treated as no profile: a recording
+    can still be analysed without it."""
+    try:
+        prof = load_client(name)
+    except ProfileFileError as exc:
+        if warn is not None:
+            warn.write(f"holdsense: note: {exc}; no profile of {check_name(name)} is used\n")
+        prof = None
+    default = load()
+    if prof is not None:
+        return with_roller_defaults(prof, default)
+    if same_person(name, default.name):
+        return default
+    return UserProfile(units=default.units, name=" ".join(name.split()))
+
+
+def recording_person(named: str | None, client: str | None, current: UserProfile, source: str,
+                     warn: IO[str] | None = None) -> UserProfile:
+    """Whose profile describes a recording: the person its `client` header names (their own words about whose
+    session it is), else `current` (the profile of --client NAME / $HOLDSENSE_CLIENT / your own).
+
+    `client` is an explicit --client NAME (None when not given); naming someone other than the header does is a
+    UserError (exit 2): using one person's profile with another's recording would mix their body masses and
+    names. $HOLDSENSE_CLIENT (only in `current`) never clashes: the current client is who a recording that
+    names nobody is of, and another person's recording stays theirs."""
+    if named is None:
+        return current
+    if client is not None:
+        if not same_person(client, named):
+            raise UserError(f"{source} is {named}'s recording (its header's 'client:' line), not "
+                            f"{check_name(client)}'s: leave out --client to use {named}'s profile (or correct "
+                            "that header line if it is wrong)")
+        return current
+    return profile_named(named, warn)
 
 
 # -- display helpers ----------------------------------------------------------------------------------

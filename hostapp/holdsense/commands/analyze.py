@@ -1,4 +1,10 @@
-"""`holdsense analyze FILE... [--json] [--body-mass KG] [--profile NAME] [--plot OUT.png]` (contracts.md §3).
+"""`holdsense analyze FILE... [--json] [--body-mass KG] [--profile NAME] [--plot OUT.png] [--client NAME]`
+(contracts.md §3).
+
+Whose recording each file is: the person its `client` header names (their profile, when stored here, gives
+the body mass the header lacks and the plot's units), else `--client NAME` / $HOLDSENSE_CLIENT, else your own
+profile. A `--client` that names someone other than a file's header does is that file's error (exit 2):
+one person's profile is never used for another's recording (docs/profile.md).
 
 Lab additions (docs/lab.md): `.xdf` inputs (`--stream NAME` picks the force
 stream), `--table OUT.csv` (one row per hold) and `--sessions OUT.csv` (one
@@ -16,7 +22,8 @@ from typing import Any
 
 from ..errors import UserError, one_line
 from ..fmt import plural
-from ._options import add_jobs_option, body_mass_kg, output_path, plot_path, profile_name, user_profile
+from ._options import (add_client_option, add_jobs_option, body_mass_kg, output_path, plot_path, profile_name,
+                       user_profile)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=plot_path, metavar="OUT.png",
                    help="write a plot (several files: OUT-<name>.png, <name> the file's name without its "
                         ".csv/.csv.gz/...; any image type matplotlib writes)")
+    add_client_option(p, help="whose recordings they are, for those whose header names nobody: that client's "
+                              "profile (body mass, units); default: $HOLDSENSE_CLIENT, else your own. A recording "
+                              "whose header names someone else is refused")
     add_jobs_option(p)
     lab = p.add_argument_group("lab (docs/lab.md)")
     lab.add_argument("--stream", metavar="NAME",
@@ -102,11 +112,19 @@ class FileAnalysis:
 class AnalyzeOptions:
     stream: str | None
     body_mass_kg: float | None  # --body-mass: overrides the recording's header
-    default_body_mass_kg: float | None  # the athlete's profile (`holdsense profile`): when neither says
     profile: str | None
     plot: str | None
     plot_paths: dict[str, str] | None = None  # input path -> its plot (plot_paths()), with --plot
-    units: str = "N"  # forces in the plot: the athlete's units (profile)
+    # the profile of --client / $HOLDSENSE_CLIENT / your own: for a recording whose header names nobody (its
+    # body mass when neither --body-mass nor the header gives one, the plot's units)
+    current: Any = None
+    client: str | None = None  # --client NAME as given (checked): a header naming someone else is refused
+
+    def person(self, rec: Any, path: str, warn: io.StringIO) -> Any:
+        """The profile of the person recording `rec` (read from `path`) is of (userprofile.recording_person)."""
+        from ..userprofile import UserProfile, recording_person
+
+        return recording_person(rec.client, self.client, self.current or UserProfile(), path, warn)
 
 
 def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
@@ -120,17 +138,18 @@ def analyze_file(path: str, opts: AnalyzeOptions) -> FileAnalysis:
     try:
         if opts.plot:  # the plot needs every sample in memory
             rec = load_for_analysis(path, stream=opts.stream, warn=warn)
+            person = opts.person(rec, path, warn)
             mass = opts.body_mass_kg
             if mass is None and not rec.body_mass_kg:  # --body-mass, else the recording's header, else the profile
-                mass = opts.default_body_mass_kg
+                mass = person.body_mass_kg
             result = analyze_recording(rec, body_mass_kg=mass, profile=opts.profile)
             plot_analysis(rec, result, (opts.plot_paths or {}).get(path, opts.plot), body_mass_kg=mass,
-                          profile=opts.profile, units=opts.units)
+                          profile=opts.profile, units=person.units)
             metadata = rec.metadata
         else:  # streamed: the detector reads along with the reader, memory flat in the file's length
-            default = opts.default_body_mass_kg
-            result, metadata = analyze_path(path, body_mass_kg=opts.body_mass_kg, profile=opts.profile,
-                                            stream=opts.stream, fallback_body_mass_kg=lambda: default, warn=warn)
+            result, metadata = analyze_path(
+                path, body_mass_kg=opts.body_mass_kg, profile=opts.profile, stream=opts.stream, warn=warn,
+                fallback_body_mass_kg=lambda rec: opts.person(rec, path, warn).body_mass_kg)
         return FileAnalysis(result=result, metadata=dict(metadata), stderr=warn.getvalue())
     except UserError as exc:
         return FileAnalysis(error=str(exc), stderr=warn.getvalue())
@@ -190,11 +209,11 @@ def run(args: argparse.Namespace) -> int:
     if stream and not any(is_stream(f) or _is_xdf(f) for f in readable):  # a pipe is sniffed once, when read
         raise UserError(f"--stream {stream}: picks a stream inside .xdf files, and none was given")
     several = len(files) > 1
-    default_mass = user_profile(args).body_mass_kg if args.body_mass_kg is None else None
-    opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, default_body_mass_kg=default_mass,
-                          profile=args.profile, plot=args.plot,
+    # an unknown --client or $HOLDSENSE_CLIENT is refused before any file is read, as by session and live
+    opts = AnalyzeOptions(stream=stream, body_mass_kg=args.body_mass_kg, profile=args.profile, plot=args.plot,
                           plot_paths=plot_paths(args.plot, files) if args.plot else None,
-                          units=user_profile(args).units if args.plot else "N")
+                          current=user_profile(args),
+                          client=user_profile(args).name if args.client is not None else None)
     # With tables and no --json, stdout gets a summary instead of a report per file (a batch's output is the CSV).
     reports = args.json or not tables.active
     failed: list[str] = []

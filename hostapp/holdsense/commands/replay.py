@@ -1,4 +1,9 @@
-"""`holdsense replay FILE [--speed X]`: drive the live view from a recording, as if a roller were streaming."""
+"""`holdsense replay FILE [--speed X] [--client NAME]`: drive the live view from a recording, as if a roller were
+streaming.
+
+The person shown (name on the page, units, the body mass the header lacks) is the one the recording's
+`client` header names, else `--client NAME` / $HOLDSENSE_CLIENT, else your own profile; a `--client` naming
+someone other than the header does is refused (exit 2), as by analyze (docs/profile.md)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +13,8 @@ from pathlib import Path
 
 from ..errors import UserError
 from ._lsl import add_lsl_listeners, add_lsl_options, check_lsl_options
-from ._options import (add_session_options, add_web_options, check_session_options, check_web_options,
-                       load_profile_option, seconds, speed_factor, terminal_view, user_profile)
+from ._options import (add_client_option, add_session_options, add_web_options, check_session_options,
+                       check_web_options, load_profile_option, seconds, speed_factor, terminal_view, user_profile)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_session_options(p, region=False)
     p.add_argument("--plain", action="store_true",
                    help="plain text lines (the default when stdout is not a terminal)")
+    add_client_option(p, help="whose recording, when its header names nobody: that client's profile (name on the "
+                              "page, units, body mass); default: $HOLDSENSE_CLIENT, else your own. A recording "
+                              "whose header names someone else is refused")
     add_web_options(p)
     add_lsl_options(p, wait=True)
     p.set_defaults(func=run)
@@ -43,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     check_web_options(args)
     if args.web and args.lsl:
         raise UserError("--web and --lsl together: replay to one of them at a time")
+    current = user_profile(args)  # an unknown --client / $HOLDSENSE_CLIENT is refused before the file is read
     rec = open_reader(args.file)
+    _use_recordings_person(args, rec, current)
     profile = load_profile_option(args)
     if args.web:
         return _run_web(args, rec, profile, speed)
@@ -65,6 +75,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_recordings_person(args: argparse.Namespace, rec: object, current: object) -> None:
+    """From here on, user_profile(args) is the profile of the person the recording is of: the one its `client`
+    header names (theirs, or only their name with your units when they have no profile here), else `current`.
+    UserError (exit 2) when --client names someone else than the header: it would show one person's name and
+    body mass over another's holds."""
+    from ..userprofile import recording_person
+
+    client = current.name if args.client is not None else None  # type: ignore[attr-defined]
+    args._user_profile = recording_person(getattr(rec, "client", None), client, current, args.file, sys.stderr)
+
+
 def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: float) -> int:
     """The recording on the live page with a scrubber (pause, play, seek); serves until Ctrl-C.
 
@@ -83,8 +104,7 @@ def _run_web(args: argparse.Namespace, rec: object, profile: object, speed: floa
 
     # the page names the recording's person (its `client` header: a client's session replayed by their
     # physio), as the report does; the current profile's name only for a recording that names nobody
-    name = getattr(rec, "client", None) or me.name
-    ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=name, skip_s=args.skip_s)
+    ctl = ReplayControl(rec, make_detector, speed=speed, units=me.units, name=me.name, skip_s=args.skip_s)
     server = serve(args, ctl.snapshot, on_command=ctl.command)
     print("replaying on the page (pause, play and seek there); Ctrl-C to stop", file=sys.stderr, flush=True)
     ctl.start()

@@ -227,6 +227,80 @@ def test_list_lines_up_wide_combining_and_very_long_names() -> None:
     assert all(display_width(ln) <= 80 for ln in lines if "(stored in" not in ln), lines
 
 
+# --- analyze, replay, report: whose recording it is ----------------------------------------------------------
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> tuple[Path, Path]:
+    """(anna.csv: its header names Anna Berg, nobody.csv: names nobody), both without a body mass and cut after
+    the first hold (31-108 s), so each run is short."""
+    head, rows = [], []
+    for ln in DEMO.read_text(encoding="utf-8").splitlines(keepends=True):
+        if ln.startswith("#"):
+            if not ln.startswith("# body_mass_kg"):
+                head.append(ln)
+        elif not rows or float(ln.split(",", 1)[0]) < 118.0:
+            rows.append(ln)
+        else:
+            break
+    nobody, anna = tmp_path / "nobody.csv", tmp_path / "anna.csv"
+    nobody.write_text("".join(head + rows), encoding="utf-8")
+    anna.write_text("".join(head + ["# client: Anna Berg\n"] + rows), encoding="utf-8")
+    up.save(up.UserProfile(body_mass_kg=80, name="Pat Physio"))
+    client("Anna Berg", 61)
+    client("Ben", 90)
+    return anna, nobody
+
+
+def _body_mass_kg(text: str) -> float:
+    """The body mass a run scored with, from a hold's mean force and its '% of your body weight'."""
+    m = re.search(r"mean (\d+) N.*?(\d+) % of your body weight", text) or \
+        re.search(r'"mean_force_n": ([\d.]+).*?(\d+) % of your body weight', text)
+    assert m, text[:2000]
+    return float(m.group(1)) / G / (int(m.group(2)) / 100)
+
+
+def _analysed(p: subprocess.CompletedProcess) -> dict[str, float]:
+    """{file name: body mass used} of an `analyze --json` run (several files: JSON Lines)."""
+    out = {}
+    for ln in p.stdout.splitlines():
+        d = json.loads(ln)
+        if "error" not in d:
+            out[Path(d["source"]).name] = _body_mass_kg(json.dumps(d))
+    return out
+
+
+def _near(mass_kg: float, expected_kg: float) -> bool:
+    return abs(mass_kg - expected_kg) / expected_kg < 0.05  # from a whole-percent share; 61, 80, 90 kg apart
+
+
+def test_analyze_takes_client_and_never_mixes_people(recordings) -> None:
+    anna, nobody = recordings
+    # --client: for the recording that names nobody; Anna's recording named for Ben is that file's error
+    p = hs("analyze", anna, nobody, "--json", "--client", "ben")  # in worker processes (two files, default -j)
+    err = refused(p, "anna.csv is Anna Berg's recording", "not Ben's", "leave out --client")
+    assert "error" in json.loads(p.stdout.splitlines()[0])
+    masses = _analysed(p)
+    assert list(masses) == ["nobody.csv"] and _near(masses["nobody.csv"], 90), (masses, err)
+    # the current client ($HOLDSENSE_CLIENT) never clashes: Anna's recording is scored as hers, with her mass
+    masses = _analysed(ok(hs("analyze", anna, nobody, "--json", "-j", "1", env={"HOLDSENSE_CLIENT": "Ben"})))
+    assert _near(masses["anna.csv"], 61) and _near(masses["nobody.csv"], 90), masses
+    # nobody current: her recording is still hers (it was scored with the physio's own 80 kg before)
+    masses = _analysed(ok(hs("analyze", anna, nobody, "--json", "-j", "1")))
+    assert _near(masses["anna.csv"], 61) and _near(masses["nobody.csv"], 80), masses
+    refused(hs_in("analyze", nobody, "--client", "Bem"), "no client 'Bem'", "Anna Berg, Ben")
+
+
+def test_replay_takes_client_and_never_mixes_people(recordings) -> None:
+    anna, nobody = recordings
+    run = ("--speed", "max", "--plain")
+    p = hs("replay", anna, *run, "--client", "Ben")
+    refused(p, "anna.csv is Anna Berg's recording", "not Ben's")
+    assert "hold ended" not in p.stdout  # refused before anything was replayed
+    assert _near(_body_mass_kg(ok(hs("replay", nobody, *run, "--client", "Ben")).stdout), 90)
+    assert _near(_body_mass_kg(ok(hs("replay", anna, *run, env={"HOLDSENSE_CLIENT": "Ben"})).stdout), 61)
+    refused(hs_in("replay", nobody, *run, "--client", "Bem"), "no client 'Bem'")
+
+
 def test_history_all_clients_lines_up_wide_names(tmp_path: Path) -> None:
     """`history --all-clients` pads and cuts its client column in terminal columns too."""
     db = tmp_path / "history.sqlite3"
