@@ -8,9 +8,10 @@ with the body mass and guidance profile that session was scored with (unless
 --body-mass / --profile say otherwise), so the report's scores are the
 session's. The history is only read, never created or changed.
 
-Whose session it was comes from the recording, never from whoever is current: `--client NAME`, else the
-recording's `client` header, else the client of its history session; a recording that names nobody gets no
-name in the heading. That person's profile (when there is one here) gives the units and, failing the header
+Whose session it was comes from the recording, never from whoever is current: the recording's `client`
+header, else the client of its history session, else `--client NAME`; a `--client` naming someone else than
+those do is refused (exit 2), as by analyze and replay; a recording that names nobody (and no --client) gets
+no name in the heading. That person's profile (when there is one here) gives the units and, failing the header
 and the history, the body mass; for a recording that names nobody, the current profile does.
 """
 from __future__ import annotations
@@ -45,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--title", default="holdsense session report", help="heading of the report")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--client", metavar="NAME", type=client_name,
-                   help="whose session, shown in the heading (default: the recording's `client` header, else "
-                        "its history session's client; a recording that names nobody gets no name)")
+                   help="whose session, shown in the heading, for a recording that names nobody (default: the "
+                        "recording's `client` header, else its history session's client; a recording that "
+                        "names nobody gets no name); naming someone else than those do is refused")
     add_db_option(p)
     p.set_defaults(func=run)
 
@@ -94,16 +96,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _whose(args: argparse.Namespace, rec: Any, found: "SessionRecord | None") -> str | None:
-    """The person the report names: --client, else the recording's `client` header, else its history session's
-    client; None when nothing names anyone (never the current profile's name: it may be someone else's)."""
+    """The person the report names: the recording's `client` header, else its history session's client, else
+    --client; None when nothing names anyone (never the current profile's name: it may be someone else's).
+    A --client naming someone else than the recording or its session is a UserError: the report would put one
+    person's name over another's scores (and the body mass in the header, which is theirs)."""
     named = rec.client or (found.client if found is not None else None)
     if args.client is None:
         return named
-    client = " ".join(args.client.split()) or None
-    if client and named and not up.same_person(client, named):
-        print(f"holdsense: note: {args.file} is {named}'s recording; the report names {client} (--client)",
-              file=sys.stderr)
-    return client
+    if named and not up.same_person(args.client, named):
+        where = "its header's 'client:' line" if rec.client else f"its history session {found.id}"
+        raise UserError(f"{args.file} is {named}'s recording ({where}), not {args.client}'s: leave out --client "
+                        "to report it as theirs (or correct the recording's 'client:' header line if it is wrong)")
+    return named or args.client
 
 
 def _profile_of(args: argparse.Namespace, client: str | None) -> "up.UserProfile":
@@ -113,15 +117,8 @@ def _profile_of(args: argparse.Namespace, client: str | None) -> "up.UserProfile
     if client is None:
         args.client = None  # the current person ($HOLDSENSE_CLIENT, else your own profile)
         return user_profile(args)
-    try:
-        prof = up.load_client(client)
-    except up.ProfileFileError as exc:  # the report can be written without it: say so, do not stop
-        print(f"holdsense: note: {exc}; the report uses no profile of {client}", file=sys.stderr)
-        prof = None
-    if prof is None:
-        default = up.load()
-        prof = default if up.same_person(client, default.name) else up.UserProfile(units=default.units)
-    prof = replace(prof, name=client)
+    # a client file that cannot be used is said on stderr: the report can be written without it
+    prof = replace(up.profile_named(client, sys.stderr), name=client)
     args._user_profile = prof
     return prof
 

@@ -301,6 +301,15 @@ def test_replay_takes_client_and_never_mixes_people(recordings) -> None:
     refused(hs_in("replay", nobody, *run, "--client", "Bem"), "no client 'Bem'")
 
 
+def test_report_refuses_a_client_other_than_the_recordings(recordings, tmp_path: Path) -> None:
+    """It used to name Ben over Anna's holds (and score them with the body mass in her header) with a note."""
+    anna, _ = recordings
+    out = tmp_path / "r.html"
+    refused(hs_in("report", anna, "-o", out, "--client", "Ben", "--db", tmp_path / "none.sqlite3"),
+            "anna.csv is Anna Berg's recording", "not Ben's")
+    assert not out.exists()
+
+
 def test_history_all_clients_lines_up_wide_names(tmp_path: Path) -> None:
     """`history --all-clients` pads and cuts its client column in terminal columns too."""
     db = tmp_path / "history.sqlite3"
