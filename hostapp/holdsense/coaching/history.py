@@ -479,8 +479,21 @@ class History:
     def delete_client(self, name: str) -> int:
         """Delete client `name`'s sessions (their holds and tests with them), in one transaction; returns how
         many. Only `holdsense profile --remove-client NAME --with-history` calls it: recorded history is never
-        deleted by a command that was not told so."""
-        return self._change_client(name, "DELETE FROM sessions WHERE id = ?")
+        deleted by a command that was not told so. The deleted rows are erased from the file, not only unlinked
+        (secure_delete zeroes them, VACUUM drops the freed pages): a client asked to be forgotten is."""
+        if self.readonly:
+            raise HistoryError(f"{self.path}: opened read-only")
+        try:
+            self._con.execute("PRAGMA secure_delete = ON")
+        except sqlite3.Error as exc:
+            raise _classify(exc, self.path) from None
+        n = self._change_client(name, "DELETE FROM sessions WHERE id = ?")
+        if n:
+            try:
+                self._con.execute("VACUUM")
+            except sqlite3.Error as exc:
+                raise _classify(exc, self.path) from None
+        return n
 
     def _change_client(self, name: str, sql: str, *params: Any) -> int:
         if self.readonly:

@@ -320,3 +320,17 @@ def test_history_all_clients_lines_up_wide_names(tmp_path: Path) -> None:
     for group in (sessions, trends):
         assert len({display_width(ln[:ln.index("quads")]) for ln in group}) == 1, group
     assert "山田花子山田花子山…" in sessions[2]
+
+
+def test_removed_history_is_erased_from_the_file(tmp_path: Path) -> None:
+    """--with-history is what a client who asks to be forgotten gets: their rows must not linger in the
+    database file's free pages, where any hex viewer finds them."""
+    db = tmp_path / "history.sqlite3"
+    _store(db, "Quillon Zyxwvut", None, "Quillon Zyxwvut")
+    assert b"Quillon Zyxwvut" in db.read_bytes()
+    with History.open(db) as h:
+        # Debian's SQLite zeroes deleted rows by default; python.org's and macOS's builds do not
+        h._con.execute("PRAGMA secure_delete = OFF")
+        assert h.delete_client("quillon zyxwvut") == 2
+    assert b"Quillon Zyxwvut" not in db.read_bytes()
+    assert _clients(db) == [(None, 1)]
