@@ -121,19 +121,71 @@ def break_at_gaps(t: np.ndarray, y: np.ndarray, gaps: Sequence[tuple[float, floa
 
 def minus_gaps(start: float, end: float, gaps: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     """The parts of [start, end] outside every gap."""
-    parts = [(start, end)]
-    for a, b in gaps:
-        nxt = []
-        for s, e in parts:
-            if b <= s or a >= e:
-                nxt.append((s, e))
-                continue
-            if a > s:
-                nxt.append((s, a))
-            if b < e:
-                nxt.append((b, e))
-        parts = nxt
-    return [(s, e) for s, e in parts if e > s]
+    gs, ge = _gap_edges(gaps)
+    a, b = _minus_sorted(start, end, gs, ge)
+    return [(float(x), float(y)) for x, y in zip(a, b)]
+
+
+def _gap_edges(gaps: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the gaps sorted by start, overlapping or touching ones merged (so that each
+    span can be cut by a binary search instead of a pass over every gap)."""
+    g = np.asarray(gaps, dtype=float).reshape(-1, 2)
+    if not len(g):
+        return np.empty(0), np.empty(0)
+    g = g[np.argsort(g[:, 0], kind="stable")]
+    reach = np.maximum.accumulate(g[:, 1])
+    first = np.ones(len(g), bool)
+    first[1:] = g[1:, 0] > reach[:-1]
+    idx = np.flatnonzero(first)
+    return g[idx, 0], np.maximum.reduceat(g[:, 1], idx)
+
+
+def _minus_sorted(start: float, end: float, gs: np.ndarray, ge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(part starts, part ends) of [start, end] outside the disjoint sorted gaps [gs, ge]."""
+    lo = int(np.searchsorted(ge, start, side="right"))  # the first gap ending after start
+    hi = int(np.searchsorted(gs, end, side="left"))  # and the last starting before end
+    if lo >= hi:
+        return (np.array([start]), np.array([end])) if end > start else (np.empty(0), np.empty(0))
+    a = np.concatenate(([start], ge[lo:hi]))
+    b = np.concatenate((gs[lo:hi], [end]))
+    keep = b > a
+    return a[keep], b[keep]
+
+
+#: Gaps per path of the hatched gap collection: Agg renders a hatch's pattern tile once per path, which for
+#: 5000 one-gap paths took 3.6 s per axes; a compound path per 100 gaps takes 0.2 s (and one path of every
+#: gap 0.8 s: a polygon with thousands of edges rasterises slowly).
+HATCH_SPANS_PER_PATH = 100
+
+
+def vspans(ax: Any, x0: np.ndarray, x1: np.ndarray, *, gid: str, zorder: float, per_path: int = 1,
+           **style: Any) -> Any:
+    """Spans [x0[i], x1[i]] (data x) over the axes' full height as one collection: what one `ax.axvspan`
+    each draws, in one artist. A recording with thousands of short link gaps made thousands of patches,
+    each transformed and drawn on its own: minutes to render (bench/plot_gaps.py). `per_path` > 1 puts
+    that many spans in each path (a compound path: for hatching, HATCH_SPANS_PER_PATH)."""
+    from matplotlib.collections import PathCollection, PolyCollection
+    from matplotlib.path import Path
+
+    x0 = np.asarray(x0, dtype=float)
+    x1 = np.asarray(x1, dtype=float)
+    verts = np.empty((len(x0), 4, 2))
+    verts[:, 0, 0] = verts[:, 3, 0] = x0  # (x0, 0) (x1, 0) (x1, 1) (x0, 1), as axvspan's rectangle
+    verts[:, 1, 0] = verts[:, 2, 0] = x1
+    verts[:, :2, 1] = 0.0
+    verts[:, 2:, 1] = 1.0
+    tr = ax.get_xaxis_transform()
+    if per_path > 1:
+        paths = [Path.make_compound_path_from_polys(verts[i:i + per_path]) for i in range(0, len(verts), per_path)]
+        coll = PathCollection(paths, transform=tr, zorder=zorder, **style)
+    else:
+        coll = PolyCollection(verts, closed=True, transform=tr, zorder=zorder, **style)
+    coll.set_gid(gid)
+    ax.add_collection(coll, autolim=False)
+    if len(x0):  # the x data limits as axvspan sets them (the height is the axes', not data)
+        ax.update_datalim(np.column_stack((np.concatenate((x0, x1)), np.zeros(2 * len(x0)))), updatey=False)
+        ax.autoscale_view(scaley=False)
+    return coll
 
 
 def position_cm(t_s: np.ndarray, angle_deg: np.ndarray, segments: Sequence[dict[str, Any]],
@@ -170,8 +222,12 @@ def robust_bottom(force_n: np.ndarray) -> float:
 
 def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[dict[str, Any]],
                    gaps: Sequence[tuple[float, float]], t_scale: float, *, alpha: float = 0.33) -> None:
-    """Roll/off/hold spans (holds in their verdict's colour), each minus the gaps, then the gaps hatched."""
+    """Roll/off/hold spans (holds in their verdict's colour), each minus the gaps, then the gaps hatched.
+
+    One collection per gid (`vspans`), its spans in segment order, not one axvspan per span."""
     verdicts = {round(float(h["start_s"]), 2): hold_verdict(h) for h in holds}
+    gs, ge = _gap_edges(gaps)
+    groups: dict[tuple[str, str, float, str | None], tuple[list[np.ndarray], list[np.ndarray]]] = {}
     for seg in segments:
         kind = seg.get("kind")
         hatch = None
@@ -182,12 +238,17 @@ def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[
             colour, gid = ROLL_COLOUR, "roll"
         else:
             colour, gid = OFF_COLOUR, "off"
-        for a, b in minus_gaps(float(seg["start_s"]), float(seg["end_s"]), gaps):
-            ax.axvspan(a / t_scale, b / t_scale, **_span_style(colour, alpha if kind != "off" else 1.0, hatch),
-                       zorder=0, gid=gid)
-    for a, b in gaps:
-        ax.axvspan(a / t_scale, b / t_scale, facecolor="white", edgecolor="#969696", hatch="////", lw=0,
-                   zorder=0.5, gid="gap")
+        a, b = _minus_sorted(float(seg["start_s"]), float(seg["end_s"]), gs, ge)
+        parts = groups.setdefault((gid, colour, alpha if kind != "off" else 1.0, hatch), ([], []))
+        parts[0].append(a)
+        parts[1].append(b)
+    for (gid, colour, al, hatch), (a, b) in groups.items():
+        vspans(ax, np.concatenate(a) / t_scale, np.concatenate(b) / t_scale, gid=gid, zorder=0,
+               per_path=HATCH_SPANS_PER_PATH if hatch else 1, **_span_style(colour, al, hatch))
+    if len(gaps):
+        g = np.asarray(gaps, dtype=float).reshape(-1, 2)
+        vspans(ax, g[:, 0] / t_scale, g[:, 1] / t_scale, gid="gap", zorder=0.5, per_path=HATCH_SPANS_PER_PATH,
+               facecolor="white", edgecolor="#969696", hatch="////", linewidth=0)
 
 
 def _span_style(colour: str, alpha: float, hatch: str | None) -> dict[str, Any]:
@@ -263,6 +324,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         pct = f"{100 * band[0] / bw:.0f}–{100 * band[1] / bw:.0f} %"
         handles.append(Patch(facecolor=BAND_COLOUR, alpha=0.3, label=f"light pressure ({pct} body weight)"))
     marked = False
+    gs, ge = _gap_edges(gaps)
     for i, h in enumerate(holds, 1):
         s, e = float(h["start_s"]), float(h["end_s"])
         if float(h.get("duration_s", e - s)) >= rel:  # only where 30 s was reached: inside the hold
@@ -272,7 +334,9 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
         v = hold_verdict(h)
         label = f"#{i} {h.get('score', '–')}" if compact else f"#{i}: {h.get('score', '–')}\n{h['duration_s']:.0f} s"
         # over the widest part of the hold that has data (not over a hatched gap)
-        a, b = max(minus_gaps(s, e, gaps) or [(s, e)], key=lambda p: p[1] - p[0])
+        pa, pb = _minus_sorted(s, e, gs, ge)
+        j = int(np.argmax(pb - pa)) if len(pa) else -1
+        a, b = (float(pa[j]), float(pb[j])) if j >= 0 else (s, e)
         ax.text((a + b) / 2 / t_scale, top * 1.03, label, ha="center", va="bottom", fontsize=8,
                 color=VERDICT_COLOURS[v], fontweight="bold", zorder=4, gid="hold-label",
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.75))

@@ -46,13 +46,20 @@ def gappy(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _spans(ax, prefix: str) -> list[tuple[str, float, float]]:
-    """(gid, x0, x1) of the patches whose gid starts with prefix, in data x units."""
+    """(gid, x0, x1) of the spans whose gid starts with prefix, in data x units: patches, and each
+    rectangle of the span collections (plots.vspans: one path per span, or a compound path of many)."""
     out = []
     for p in ax.patches:
         gid = p.get_gid() or ""
         if gid.startswith(prefix):
             xs = p.get_path().transformed(p.get_patch_transform()).vertices[:, 0]
             out.append((gid, float(xs.min()), float(xs.max())))
+    for c in ax.collections:
+        gid = c.get_gid() or ""
+        if gid.startswith(prefix):
+            for path in c.get_paths():
+                for poly in path.to_polygons():
+                    out.append((gid, float(poly[:, 0].min()), float(poly[:, 0].max())))
     return out
 
 
@@ -335,4 +342,40 @@ def test_hold_labels_stay_inside_the_axes() -> None:
     for t in labels:
         bb = t.get_window_extent(r)
         assert box.x0 - 0.5 <= bb.x0 and bb.x1 <= box.x1 + 0.5, (t.get_text(), bb, box)
+    matplotlib.pyplot.close(fig)
+
+
+def test_thousands_of_gaps_are_drawn_in_one_collection_and_render() -> None:
+    """A flaky link: 5000 short gaps. Each was one axvspan (and every segment was cut against every gap):
+    the figure took minutes to draw. Now the gaps are one hatched collection per panel (plots.vspans) holding
+    every gap's rectangle where it was, segments never drawn across one, and the figure renders. (Speed:
+    bench/plot_gaps.py, not timed here.)"""
+    n_gaps = 5000
+    t = (np.arange(n_gaps + 1)[:, None] * 0.8 + np.arange(4)[None, :] * 0.1).ravel()  # 4 samples, 0.5 s gap
+    chunk = SampleChunk(t, 150.0 + 40.0 * np.sin(t), np.degrees(np.sin(t / 3.0) / 7.5))
+    # (an analysis of that shape written out: the detector's 0.6 s on 4000 s is not what is tested here)
+    end = float(t[-1])
+    segs = [{"kind": "off", "start_s": 0.0, "end_s": 300.0}, {"kind": "roll", "start_s": 300.0, "end_s": 1500.0},
+            {"kind": "hold", "start_s": 1500.0, "end_s": 3000.0}, {"kind": "off", "start_s": 3000.0, "end_s": end}]
+    hold = {"start_s": 1500.0, "end_s": 3000.0, "duration_s": 1500.0, "score": 90, "grade": "good",
+            "mean_force_n": 150.0, "feedback": []}
+    a = {"segments": segs, "holds": [hold], "summary": {"duration_s": end, "holds": 1, "holds_over_30s": 1,
+                                                          "session_score": 90}}
+    fig = analysis_figure(chunk, a)
+    expected = np.column_stack((t[3::4][:-1], t[4::4])) / 60.0  # (last sample before, first after), minutes
+    for ax in fig.axes[:2]:
+        (coll,) = [c for c in ax.collections if c.get_gid() == "gap"]
+        rects = np.array([(p[:, 0].min(), p[:, 0].max()) for path in coll.get_paths() for p in path.to_polygons()])
+        assert len(rects) == n_gaps
+        assert np.allclose(np.sort(rects, axis=0), expected, rtol=0, atol=1e-9)
+        assert coll.get_hatch() == "////"
+        # no segment colour inside a gap: every span's edges lie outside the gaps' interiors
+        edges = np.array([x for _, x0, x1 in _spans(ax, "roll") + _spans(ax, "off") + _spans(ax, "hold-")
+                          for x in (x0, x1)])
+        i = np.searchsorted(expected[:, 0], edges, side="right") - 1
+        inside = (i >= 0) & (edges > expected[np.maximum(i, 0), 0] + 1e-9) & (edges < expected[np.maximum(i, 0), 1] - 1e-9)
+        assert len(edges) and not inside.any()
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())
+    assert img.shape[0] > 400 and img.shape[1] > 1000
     matplotlib.pyplot.close(fig)
