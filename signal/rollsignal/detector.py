@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .autozero import AutoZero
 from .contact import Contact
 from .despike import Despiker
@@ -26,6 +24,7 @@ from .resample import AngleUnwrap, Resampler
 from .segmenter import Segmenter, SegmenterModel, load_model
 from .scoring import Scorer, plural
 from .statemachine import StateConfig, StateMachine
+from .timeguard import TimeGuard
 from .types import SampleChunk
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
@@ -101,9 +100,20 @@ class Detector:
         self._finished = False
         self._t_first: float | None = None
         self._t_last: float | None = None
-        self._t_max = -math.inf  # latest device time accepted so far
-        #: samples dropped because their device time was missing or went backwards (quality warning)
-        self.out_of_order = 0
+        #: which samples are in device-time order: drops the NaN and backwards ones, holds a jump ahead
+        #: back until the samples after it confirm it (timeguard.py; quality warnings)
+        self.time_guard = TimeGuard()
+
+    @property
+    def out_of_order(self) -> int:
+        """Samples dropped because their device time was missing or went backwards (quality warning)."""
+        return self.time_guard.dropped
+
+    @property
+    def time_outliers(self) -> int:
+        """Samples dropped because their device time jumped ahead and was not confirmed by the samples
+        after it (a corrupt time stamp; quality warning)."""
+        return self.time_guard.outliers
 
     def _machine(self, has_encoder: bool) -> StateMachine:
         if self.sm is None:
@@ -135,9 +145,11 @@ class Detector:
 
         `chunk.t_s` is device time in seconds, finite and never decreasing within and across chunks (a
         recording's `t_s`, contracts.md §1). A sample whose time is not finite, or earlier than a sample
-        already fed, is dropped and counted in `quality.warnings` (the rest of the stream is analysed as
+        already taken, is dropped and counted in `quality.warnings` (the rest of the stream is analysed as
         if it had never come: the same whatever the chunking); `holdsense analyze` refuses such a file
-        instead (`holdsense.inputcheck.check_times`).
+        instead (`holdsense.inputcheck.check_times`). A jump of more than 1 s ahead is held back until 8
+        samples after it continued from it (a link gap: kept), or time came back to before it (a corrupt
+        time stamp: the jump's samples are dropped and counted, the rest analysed); timeguard.py.
         """
         if self._finished:
             raise RuntimeError("Detector.process() after finish()")
@@ -153,21 +165,6 @@ class Detector:
             return []
         return self._run_queue()
 
-    def _in_time_order(self, chunk: SampleChunk) -> SampleChunk:
-        """The chunk without samples whose time is not finite or is before the latest time accepted."""
-        t = chunk.t_s
-        # (NaN anywhere makes a comparison False, so the usual ordered chunk costs one diff)
-        if t[0] >= self._t_max and (len(t) < 2 or bool((np.diff(t) >= 0).all())):
-            self._t_max = float(t[-1])
-            return chunk
-        tt = np.where(np.isfinite(t), t, -math.inf)
-        before = np.maximum.accumulate(np.concatenate(([self._t_max], tt)))
-        keep = np.isfinite(t) & (t >= before[:-1])
-        self._t_max = float(before[-1])
-        self.out_of_order += int(np.count_nonzero(~keep))
-        return SampleChunk(t[keep], chunk.force_n[keep], None if chunk.angle_deg is None else chunk.angle_deg[keep],
-                           chunk.flags[keep], None if chunk.raw_counts is None else chunk.raw_counts[keep])
-
     def _run_queue(self) -> list[Event]:
         if not self._queue:
             return []
@@ -175,7 +172,11 @@ class Detector:
         self._queue = []
         # the time guard and the angle's unwrap run per gathered batch, not per call: a few numpy calls cost
         # ~15 us whatever the length, which per 8-sample chunk took a third off the streaming speed
-        chunk = self.unwrap.process(self._in_time_order(chunk))
+        return self._run(self.time_guard.process(chunk))
+
+    def _run(self, chunk: SampleChunk) -> list[Event]:
+        """Samples in device-time order through the stages."""
+        chunk = self.unwrap.process(chunk)
         if len(chunk) == 0:
             return []
         if self._t_first is None:
@@ -194,6 +195,9 @@ class Detector:
             return []
         self._finished = True
         queued = self._run_queue()  # (already recorded in self.events)
+        held = self.time_guard.finish()  # the stream's first samples when it was shorter than the holdback
+        if held is not None:
+            queued += self._run(held)
         ev = self._frames(self.resampler.process(self.despiker.finish()))
         ev += self._frames(self.resampler.finish())
         if self.sm is not None:
@@ -241,6 +245,11 @@ class Detector:
         if self.out_of_order:
             warnings.append(f"{plural(self.out_of_order, 'sample')} dropped: their device time was missing or went "
                             "backwards (t_s must be finite and never decrease)")
+        if self.time_outliers:
+            g = self.time_guard
+            warnings.append(f"{plural(self.time_outliers, 'sample')} dropped: their device time jumped more than "
+                            f"{g.jump_s:g} s ahead and the samples after them did not continue from there (a corrupt "
+                            f"time stamp; a link gap is kept once {g.confirm_n} samples continue after it)")
         if self.unwrap.wraps:
             warnings.append(f"angle_deg wrapped at 360 degrees {plural(self.unwrap.wraps, 'time')} and was unwrapped "
                             "(a recording's angle should be cumulative)")

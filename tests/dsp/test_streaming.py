@@ -6,6 +6,8 @@ gaps, spikes, saturation and both sample rates.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -210,6 +212,155 @@ def test_samples_out_of_time_order_are_dropped_the_same_whatever_the_chunking(en
                         "(t_s must be finite and never decrease)"]
         got["quality"]["warnings"].remove(warn[0])
         assert got == ref
+
+
+def _guard_rule(t: list[float], jump_s: float = 1.0, confirm_n: int = 8) -> tuple[list[int], int, int]:
+    """timeguard.py's rule, one sample at a time as docs/detector.md states it: (indices taken in order,
+    dropped as missing or backwards, dropped as corrupt jumps ahead)."""
+    t_max, run, kept, dropped, outliers = -math.inf, [], [], 0, 0
+    for i, ti in enumerate(t):
+        if ti != ti:
+            dropped += 1
+            continue
+        if run:
+            if ti >= t[run[-1]]:  # continues from the jump: taken once confirm_n samples did
+                run.append(i)
+                if len(run) > confirm_n:
+                    kept += run
+                    t_max, run = t[run[-1]], []
+                continue
+            if t_max <= ti < t[run[0]]:  # came back to before the jump: the jump was corrupt
+                outliers += len(run)
+                run = []
+            else:
+                dropped += 1
+                continue
+        if ti < t_max:
+            dropped += 1
+        elif ti - t_max > jump_s:  # (the stream's first sample too)
+            run = [i]
+        else:
+            kept.append(i)
+            t_max = ti
+    if run:  # the stream ended on a jump: dropped; on its first samples: taken
+        if math.isfinite(t_max):
+            outliers += len(run)
+        else:
+            kept += run
+    return kept, dropped, outliers
+
+
+def test_time_guard_follows_its_rule_whatever_the_chunking() -> None:
+    """The time guard (timeguard.py) against its rule written one sample at a time, on device times with
+    link gaps, corrupt stamps far ahead (single and in runs), steps back, NaN, fed whole and in random
+    chunks: the same samples taken, in order, the same counts."""
+    from rollsignal.timeguard import TimeGuard
+
+    rng = np.random.default_rng(21)
+    steps = np.array([0.0125, 0.0, 0.5, 1.5, 30.0, -0.3, -5.0, np.nan])
+    for trial in range(400):
+        n = int(rng.integers(1, 300))
+        st = rng.choice(steps, n, p=[0.8, 0.04, 0.04, 0.03, 0.02, 0.03, 0.02, 0.02])
+        t = 100.0 + np.cumsum(np.nan_to_num(st))
+        t[np.isnan(st)] = np.nan
+        for _ in range(int(rng.integers(0, 4))):  # single corrupt stamps
+            j = int(rng.integers(0, n))
+            t[j] = rng.choice([9e6, t[j] + rng.uniform(1.0, 50.0), t[j] - rng.uniform(0.0, 5.0)])
+        if rng.random() < 0.4:  # a run of shifted stamps (a frame with a corrupt header time)
+            j = int(rng.integers(0, n))
+            t[j:j + int(rng.integers(1, 12))] += rng.choice([3.0, 2000.0])
+        want = _guard_rule(t.tolist())
+        ch = SampleChunk(t, np.arange(n, dtype=float))
+        for sizes in ([n], _sizes(rng, n)):
+            g = TimeGuard()
+            got: list[int] = []
+            for c in ch.split(sizes):
+                got += g.process(c).force_n.astype(int).tolist()
+                assert g.held <= g.confirm_n
+            tail = g.finish()
+            got += [] if tail is None else tail.force_n.astype(int).tolist()
+            assert (got, g.dropped, g.outliers) == want, (trial, sizes)
+
+
+def _with_inserted(clean: SampleChunk, at: np.ndarray, t_ins: np.ndarray) -> SampleChunk:
+    """`clean` with samples inserted before the indices `at`, at times `t_ins`, their force and angle far
+    off their neighbours' (so that taking one would show in the analysis)."""
+    take = np.insert(np.arange(len(clean)), at, at)
+    ins = np.insert(np.zeros(len(clean), bool), at, True)
+    return SampleChunk(np.insert(clean.t_s, at, t_ins), clean.force_n[take] + np.where(ins, 150.0, 0.0),
+                       None if clean.angle_deg is None else clean.angle_deg[take] + np.where(ins, 90.0, 0.0),
+                       clean.flags[take])
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_a_corrupt_time_stamp_far_ahead_costs_only_its_own_samples(encoder: bool) -> None:
+    """One sample 9e6 s ahead (t_s 100.0 -> 9e6 -> 100.0125): before, every later sample was "backwards"
+    and dropped (the rest of the session lost; and 9e6 s of frames asked for). Now the jump is held back
+    until the samples after it say time went on from before it: it is dropped and counted, and the
+    session is analysed as if it had never come, whole or in random chunks, live batching or none. Also
+    a run of five stamps 2000 s ahead (a frame with a corrupt header time), one 5 s ahead, and the
+    stream's first sample."""
+    clean = _session(encoder, 80.0)
+    at = np.array([0, 900, 1800, 1800, 1800, 1800, 1800, 2500])
+    t_ins = np.concatenate(([9e6, 9e6], clean.t_s[1800] + 2000.0 + np.arange(5) * 0.0125, [clean.t_s[2500] + 5.0]))
+    dirty = _with_inserted(clean, at, t_ins)
+    ref = analyze(clean).to_dict()
+    rng = np.random.default_rng(4)
+    for chunks, batch_s in (([dirty], None), (dirty.split(_sizes(rng, len(dirty))), 0.0),
+                            (dirty.split(_sizes(rng, len(dirty))), None)):
+        det = Detector(progress_events=False, batch_s=batch_s)
+        held = []
+        for c in chunks:
+            det.process(c)
+            held.append(getattr(det, "time_guard", None) and det.time_guard.held)
+        det.finish()
+        got = det.result().to_dict()
+        warn = [w for w in got["quality"]["warnings"] if "jumped" in w]
+        assert warn == [f"{len(at)} samples dropped: their device time jumped more than 1 s ahead and the samples "
+                        "after them did not continue from there (a corrupt time stamp; a link gap is kept once 8 "
+                        "samples continue after it)"]
+        got["quality"]["warnings"].remove(warn[0])
+        assert got == ref
+        assert (det.time_outliers, det.out_of_order) == (len(at), 0)
+        assert max(held) <= 8
+
+
+@pytest.mark.parametrize("encoder", [True, False])
+def test_a_long_real_gap_stays_a_gap_and_a_jump_at_the_end_is_dropped(encoder: bool) -> None:
+    """The link lost for five minutes (no gap flag: only device time says so): time goes on from the jump,
+    so it is a gap (off, lost_s), nothing dropped, whatever the chunking; the live detector holds at most
+    8 samples back for it. A jump the stream ends on before 8 samples confirm it is dropped (a lone last
+    stamp far ahead says nothing and would cost its span in frames); a stream of fewer samples than that
+    is taken whole."""
+    ch, _ = dsp_synth.session([("off", 3), ("roll", 40), ("hold", 40), ("roll", 40), ("off", 3)], encoder=encoder,
+                              seed=3)
+    t = ch.t_s + np.where(ch.t_s > 100.0, 300.0, 0.0)
+    gappy = SampleChunk(t, ch.force_n, ch.angle_deg, ch.flags)
+    batch = analyze(gappy)
+    (seg,) = [s for s in batch.segments if s.get("lost_s")]
+    assert seg["lost_s"] == pytest.approx(300.0, abs=0.1)
+    assert not any("dropped" in w for w in batch.quality["warnings"])
+    rng = np.random.default_rng(8)
+    det = Detector(batch_s=0.0, progress_events=False)
+    held = []
+    for c in gappy.split(_sizes(rng, len(gappy))):
+        det.process(c)
+        held.append(getattr(det, "time_guard", None) and det.time_guard.held)
+    det.finish()
+    assert det.result().to_dict("x") == batch.to_dict("x")
+    # the stream ends 3 samples after a jump of 500 s: those 3 are dropped, the rest is the clean analysis
+    last = ch.slice(len(ch) - 3, len(ch))
+    tail = SampleChunk.concat((ch, SampleChunk(ch.t_s[-1] + 500.0 + np.arange(1, 4) * 0.0125, last.force_n + 150.0,
+                                               last.angle_deg, last.flags)))
+    got = analyze(tail)
+    assert got.to_dict()["segments"] == analyze(ch).to_dict()["segments"]
+    assert [w[:44] for w in got.quality["warnings"] if "jumped" in w] == ["3 samples dropped: their device time jumped "]
+    assert max(held) <= 8
+    # a stream of 5 samples: taken whole at the end, as before
+    short = analyze(ch.slice(0, 5))
+    assert short.segments == [{"kind": "off", "start_s": round(float(ch.t_s[0]), 3),
+                               "end_s": round(float(ch.t_s[4]), 3)}]
+    assert not short.quality["warnings"]
 
 
 def test_an_angle_that_wraps_at_360_is_unwrapped_the_same_whatever_the_chunking() -> None:

@@ -5,8 +5,8 @@ Only the public API (`Detector.process/finish/result`, `analyze`) is used, so
 the property holds whatever the stages inside look like. The sessions are
 drawn here: off/hold/roll stretches at 10, 80 or 86 Hz, with or without an
 encoder, jittered device clock, then holes punched in them (NaN runs in force
-and angle, link gaps with the `gap` flag, saturated runs), then cut into reads
-of arbitrary sizes, including 1-sample reads.
+and angle, link gaps with the `gap` flag, saturated runs, corrupt time stamps
+far ahead), then cut into reads of arbitrary sizes, including 1-sample reads.
 """
 from __future__ import annotations
 
@@ -75,6 +75,10 @@ def sessions(draw) -> SampleChunk:
         if i < n:
             t[i:] += draw(st.floats(0.05, 20.0))
             flags[i] |= FLAG_GAP
+    # corrupt time stamps ahead (one sample, or a frame's few; the time guard holds them back, then drops them)
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, n - 1))
+        t[i:i + draw(st.integers(1, 3))] += draw(st.sampled_from([1.5, 60.0, 9e6]))
     return SampleChunk(t_s=t, force_n=force, angle_deg=ang, flags=flags)
 
 
