@@ -12,7 +12,7 @@ from typing import IO, Any, Callable, Iterable
 
 from .errors import UserError, one_line
 from .fmt import fmt_clock, lost_note, plural
-from .inputcheck import StreamChecks, check_times, clean_samples, input_warnings
+from .inputcheck import StreamChecks, check_times, clean_samples, in_time_order, input_warnings
 from .io.recording import Recording
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
@@ -281,7 +281,8 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
     """Force (and roller position in cm when present) with segments by verdict, gaps, the light-pressure
     band and the 30 s marks (holdsense.plots). `body_mass_kg` overrides the recording's metadata; forces
     are drawn in `units` (N, kg or lb). Impossible values (inputcheck) are left out, as the analysis left
-    them out: a 1e300 cell would otherwise send matplotlib's tick search into a minutes-long loop."""
+    them out: a 1e300 cell would otherwise send matplotlib's tick search into a minutes-long loop; so are
+    samples the detector's time guard dropped (one stamp 9e6 s ahead would stretch the time axis to it)."""
     import rollsignal
 
     from .plots import save_analysis_plot
@@ -290,7 +291,7 @@ def plot_analysis(rec: Recording, a: dict[str, Any], out_path: str | os.PathLike
     prof = rollsignal.load_profile(profile) if profile else None
     from .io.markers import markers_of
 
-    samples, _ = clean_samples(rec.samples)
+    samples, _ = clean_samples(in_time_order(rec.samples))  # (the samples the detector took)
     try:
         save_analysis_plot(samples, a, out_path, title=title, body_mass_kg=mass, profile=prof, units=units,
                            markers=markers_of(rec))

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from rollsignal import FLAG_SAT, SampleChunk
+from rollsignal.timeguard import TimeGuard
 
 from .errors import UserError
 from .fmt import plural
@@ -59,21 +60,45 @@ def clean_samples(chunk: SampleChunk) -> tuple[SampleChunk, int]:
 
 def check_times(chunk: SampleChunk, source: str) -> None:
     """Raise UserError (one line, naming `source`) for device times `analyze` cannot work on: not finite,
-    going backwards, or spanning more than MAX_SPAN_S."""
-    t = chunk.t_s
-    if not len(t):
+    going backwards, or spanning more than MAX_SPAN_S.
+
+    Judged by the detector's own time guard (rollsignal.timeguard): a time stamp that jumps ahead and is
+    not confirmed by the samples after it (one corrupt stamp, 100.0 -> 9e6 -> 100.0125) is not refused,
+    since the detector drops that sample and says so in `quality.warnings`; the time after it going
+    "backwards" is then no error, and the span is that of the samples the detector takes.
+    """
+    if not len(chunk.t_s):
         return
-    bad = np.flatnonzero(~np.isfinite(t))
-    if len(bad):
-        raise UserError(f"{source}: sample {int(bad[0]) + 1}: device time is not a finite number")
-    back = np.flatnonzero(np.diff(t) < 0)
-    if len(back):
-        k = int(back[0]) + 1
-        raise UserError(f"{source}: sample {k + 1}: device time goes backwards ({t[k]:g} s after {t[k - 1]:g} s)")
-    span = float(t[-1] - t[0])
-    if span > MAX_SPAN_S:
+    guard = TimeGuard()
+    guard.process(SampleChunk(t_s=chunk.t_s, force_n=np.zeros(len(chunk))))
+    _refuse(guard, source)
+    guard.finish()
+    _refuse(guard, source)
+
+
+def _refuse(guard: TimeGuard, source: str) -> None:
+    """check_times' refusals from what `guard` has seen so far (sample numbers from the first sample fed)."""
+    if guard.first_nonfinite is not None:
+        raise UserError(f"{source}: sample {guard.first_nonfinite[0] + 1}: device time is not a finite number")
+    if guard.first_backwards is not None:
+        k, t_k, t_before = guard.first_backwards
+        raise UserError(f"{source}: sample {k + 1}: device time goes backwards ({t_k:g} s after {t_before:g} s)")
+    if guard.t_first is not None and guard.t_max - guard.t_first > MAX_SPAN_S:
+        span = guard.t_max - guard.t_first
         raise UserError(f"{source}: the samples span {span:.3g} s of device time, more than the "
                         f"{MAX_SPAN_S / 3600:g} h one analysis covers (a corrupt time stamp?)")
+
+
+def in_time_order(chunk: SampleChunk) -> SampleChunk:
+    """The samples the detector's time guard takes (rollsignal.timeguard), for drawing a recording as it
+    was analysed: one corrupt time stamp 9e6 s ahead would otherwise stretch the time axis to 9e6 s and
+    hatch all of it as a gap. The chunk itself when every sample is taken."""
+    guard = TimeGuard()
+    kept = guard.process(chunk)
+    tail = guard.finish()
+    if tail is not None:
+        kept = SampleChunk.concat((kept, tail))
+    return kept
 
 
 class StreamChecks:
@@ -82,8 +107,7 @@ class StreamChecks:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.t_first: float | None = None
-        self.t_last: float | None = None
+        self.guard = TimeGuard()  # the same judgement as check_times, decided as the blocks come
         self.n = 0
         self.n_impossible = 0
         self.any_force = False
@@ -91,19 +115,8 @@ class StreamChecks:
     def feed(self, chunk: SampleChunk) -> SampleChunk:
         if not len(chunk):
             return chunk
-        t = chunk.t_s
-        if self.t_last is not None:  # across the block boundary too
-            t = np.concatenate(([self.t_last], t))
-        probe = SampleChunk(t_s=t, force_n=np.zeros(len(t)))
-        try:
-            check_times(probe, self.source)
-        except UserError as exc:  # sample numbers count from the file's first sample
-            raise UserError(_renumber(str(exc), self.n - (1 if self.t_last is not None else 0))) from None
-        if self.t_first is None:
-            self.t_first = float(chunk.t_s[0])
-        self.t_last = float(chunk.t_s[-1])
-        if self.t_last - self.t_first > MAX_SPAN_S:
-            check_times(SampleChunk(t_s=np.array([self.t_first, self.t_last]), force_n=np.zeros(2)), self.source)
+        self.guard.process(SampleChunk(t_s=chunk.t_s, force_n=np.zeros(len(chunk))))
+        _refuse(self.guard, self.source)
         self.n += len(chunk)
         chunk, bad = clean_samples(chunk)
         self.n_impossible += bad
@@ -111,7 +124,9 @@ class StreamChecks:
         return chunk
 
     def finish(self) -> None:
-        pass
+        """End of the recording: a held first stretch is taken now (and counts for the span)."""
+        self.guard.finish()
+        _refuse(self.guard, self.source)
 
     def warnings(self) -> list[str]:
         out = []
@@ -121,12 +136,6 @@ class StreamChecks:
         if self.n and not self.any_force:
             out.append("no usable force value in the recording (every force_n cell is empty or impossible)")
         return out
-
-
-def _renumber(message: str, offset: int) -> str:
-    import re
-
-    return re.sub(r"sample (\d+)", lambda m: f"sample {int(m.group(1)) + offset}", message, count=1)
 
 
 def input_warnings(chunk: SampleChunk, n_impossible: int) -> list[str]:

@@ -461,3 +461,47 @@ def test_a_saturated_sample_is_reported_once(tmp_path: Path, capsys) -> None:
     warnings = json.loads(out.out)["quality"]["warnings"]
     assert any(w.startswith("3 saturated samples ignored") for w in warnings), warnings
     assert any(w.startswith("1 sample with an impossible force") for w in warnings), warnings
+
+
+def test_one_corrupt_time_stamp_costs_one_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One device time stamp 9e6 s ahead (a flipped bit) in samples a loader hands over whole (a capture
+    replayed through the link decoder, an XDF stream): before, `analyze` refused the recording (time "goes
+    backwards" after it, and "spans more than 24 h") while the live detector lost everything after it.
+    Now it costs that sample, as the detector drops it live (rollsignal.timeguard): the analysis of the
+    samples without it plus a warning saying so, and the plot's time axis is the session's. Time that
+    really goes back is still refused, naming the sample."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from holdsense import plots
+    from holdsense.analysis import analyze_recording, plot_analysis
+    from holdsense.errors import UserError
+    from holdsense.io.recording import read_recording
+    from rollsignal import SampleChunk
+
+    rec = read_recording(DEMO)
+    s = rec.samples
+    i = 10_000
+    t = s.t_s.copy()
+    t[i] = 9e6
+    bad = replace(rec, samples=replace(s, t_s=t))
+    keep = np.arange(len(s)) != i
+    ref = analyze_recording(replace(rec, samples=SampleChunk(s.t_s[keep], s.force_n[keep], s.angle_deg[keep],
+                                                             s.flags[keep], s.raw_counts[keep])))
+    got = analyze_recording(bad)
+    warn = [w for w in got["quality"]["warnings"] if "jumped" in w]
+    assert len(warn) == 1 and warn[0].startswith("1 sample dropped: their device time jumped more than 1 s")
+    got["quality"]["warnings"].remove(warn[0])
+    assert got == ref
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, dpi: figs.append(fig))
+    plot_analysis(bad, ref, tmp_path / "p.png")
+    assert figs[0].axes[0].get_xlim()[1] < s.t_s[-1] / 60 * 1.1  # minutes; not stretched to 9e6 s
+    assert not [c for c in figs[0].axes[0].collections if c.get_gid() == "gap"]
+    # time that really goes back (a clock restarted, samples out of order) is still refused, naming the sample
+    t = s.t_s.copy()
+    t[i:] -= 5.0
+    with pytest.raises(UserError) as exc:
+        analyze_recording(replace(rec, samples=replace(s, t_s=t)))
+    assert str(exc.value) == f"{rec.source}: sample {i + 1}: device time goes backwards ({t[i]:g} s after {s.t_s[i - 1]:g} s)"

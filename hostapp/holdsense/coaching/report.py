@@ -234,14 +234,15 @@ def _envelope(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray
 def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
     """Force over time (holdsense.plots): segments with holds coloured by verdict, gaps as gaps, the
     light-pressure band, the 30 s marks, each hold labelled '#n score'."""
-    from ..inputcheck import clean_samples
+    from ..inputcheck import clean_samples, in_time_order
     from ..plots import declutter_labels, draw_force, gap_spans
 
     t_end = float(inp.summary.get("duration_s") or 0.0)
     if inp.samples is not None and len(inp.samples):
         # impossible values (a saturated 24-bit code through the calibration: -1e5 N) are left out, as the
         # analysis left them out and `analyze --plot` does: one of them would set the scale of the whole trace
-        samples, _ = clean_samples(inp.samples)
+        # (and so would one time stamp far ahead, which the detector's time guard dropped too)
+        samples, _ = clean_samples(in_time_order(inp.samples))
         t = np.asarray(samples.t_s, dtype=float)
         f = np.asarray(samples.force_n, dtype=float)
         t_end = max(t_end, float(t[-1]))
