@@ -251,8 +251,8 @@ def test_verdicts_differ_without_colour() -> None:
     ax = Figure().add_subplot()
     handles = draw_force(ax, None, None, {"holds": holds, "segments": segs}, gaps=[(60.0, 70.0)])
     hatches: dict[str, set] = {}
-    for patch in ax.patches:
-        hatches.setdefault(patch.get_gid(), set()).add(patch.get_hatch())
+    for span in ax.collections:  # one collection a kind of span (plots.vspans)
+        hatches.setdefault(span.get_gid(), set()).add(span.get_hatch())
     assert all(len(v) == 1 for v in hatches.values()), hatches
     drawn = {gid: next(iter(v)) for gid, v in hatches.items()}
     assert drawn["hold-good"] is None and drawn["roll"] is None  # the usual case stays plain
