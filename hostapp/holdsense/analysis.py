@@ -14,6 +14,7 @@ from .errors import UserError, one_line
 from .fmt import fmt_clock, lost_note, plural
 from .inputcheck import StreamChecks, check_times, clean_samples, in_time_order, input_warnings
 from .io.recording import Recording
+from .verdict import shown_score
 
 ANALYSIS_FORMAT = "holdsense-analysis/1"
 
@@ -250,8 +251,12 @@ def render_text(a: dict[str, Any]) -> str:
             where = f", travel {h['travel_cm']:.1f} cm"
         if h.get("spot_cm") is not None:
             where += f", spot at {h['spot_cm']:.1f} cm"
+        # a hold cut off short has no score to read (its length is not judged: holdsense.verdict), as on the
+        # page and in the report; it printed "score 100/100: cut off: length not judged"
+        score = shown_score(h)
         lines.append(f"  #{i} at {fmt_clock(h['start_s'])}: {h['duration_s']:.0f} s, {h['mean_force_n']:.0f} N"
-                     f" (cv {h['force_cv']:.2f}{where})  score {h['score']}/100: {h['grade']}")
+                     f" (cv {h['force_cv']:.2f}{where})  "
+                     + (f"score {score}/100: " if score != "–" else "no score: ") + f"{h['grade']}")
         for fb in h.get("feedback", []):
             lines.append(f"       - {fb}")
     lines.append("")

@@ -14,7 +14,9 @@ What a reader should see at a glance, and how it is drawn:
   hard (red), from the hold's grade and pressure feedback (rollsignal's Scorer);
   every verdict but "good" is also hatched (`VERDICT_HATCHES`), in the plot and
   its legend, so the verdicts differ without colour (red-green colour blindness,
-  grey-scale printing);
+  grey-scale printing); each hold's label shows its score as every output shows
+  it (holdsense.verdict: "–" for a hold cut off short), in its tone's text
+  colour, dark enough on white (WCAG AA);
 - **spikes above the scale** (spurious ADC codes) clipped at the top edge, each
   marked with a red x (legend: "spike (clipped)");
 - **position in cm**, like the text: angle x shell radius (rollsignal's
@@ -33,6 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import verdict
 from .fmt import plural  # ("1 hold", "2 holds"; importable from here as before)
 
 #: Longest stretch without samples drawn as continuous (s): rollsignal's resampler bridges up to 0.35 s
@@ -63,21 +66,15 @@ POSITION_COLOUR = "#54278f"
 KIND_COLOURS = {"hold": VERDICT_COLOURS["good"], "roll": ROLL_COLOUR, "off": "#d9d9d9", "other": "#9e9ac8"}
 
 
-def hold_verdict(hold: dict[str, Any]) -> str:
-    """'hard', 'short', 'cut', 'firm' or 'good': the hold's grade (rollsignal's Scorer grades; 'cut': cut off
-    under the release window by a lost link or the recording's end, its length not judged), and 'firm' when its
-    `pressure` is fairly firm (above the light band, not too hard), so the colour never says "good" where
-    the feedback says "lighten up"."""
-    grade = str(hold.get("grade") or "")
-    if grade.startswith("too hard"):
-        return "hard"
-    if grade.startswith("too short"):
-        return "short"
-    if grade.startswith("cut off"):
-        return "cut"
-    if hold.get("pressure") == "fairly firm":  # the Scorer's own pressure judgement, as its feedback words it
-        return "firm"
-    return "good"
+_KINDS = {"too_hard": "hard", "too_short": "short", "not_judged": "cut", "firm": "firm", None: "good"}
+
+
+def hold_kind(hold: dict[str, Any]) -> str:
+    """'hard', 'short', 'cut', 'firm' or 'good': how a hold's span is filled and hatched, from the one verdict
+    every output shares (holdsense.verdict.hold_verdict: the Scorer's grade, 'cut' for a hold cut off under
+    the release window by a lost link or the recording's end, its length not judged, and 'firm' when its
+    `pressure` is fairly firm), so the colour never says "good" where the feedback says "lighten up"."""
+    return _KINDS[verdict.hold_verdict(hold)]
 
 
 def _profile(profile: Any) -> Any:
@@ -225,7 +222,7 @@ def shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Sequence[
     """Roll/off/hold spans (holds in their verdict's colour), each minus the gaps, then the gaps hatched.
 
     One collection per gid (`vspans`), its spans in segment order, not one axvspan per span."""
-    verdicts = {round(float(h["start_s"]), 2): hold_verdict(h) for h in holds}
+    verdicts = {round(float(h["start_s"]), 2): hold_kind(h) for h in holds}
     gs, ge = _gap_edges(gaps)
     groups: dict[tuple[str, str, float, str | None], tuple[list[np.ndarray], list[np.ndarray]]] = {}
     for seg in segments:
@@ -309,7 +306,7 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
     lo = robust_bottom(force_n) if have else 0.0
     ax.set_ylim(lo - 0.02 * y_top, y_top)
     rel = release_s(profile)
-    present = {hold_verdict(h) for h in holds}  # the legend explains the colours drawn, not every possible one
+    present = {hold_kind(h) for h in holds}  # the legend explains the colours drawn, not every possible one
     handles: list[Any] = [Patch(**_span_style(VERDICT_COLOURS[k], 0.5, VERDICT_HATCHES[k]),
                                 label=VERDICT_LABELS[k].format(rel=f"{rel:.0f}"))
                           for k in ("good", "firm", "short", "hard", "cut") if k in present]
@@ -331,14 +328,17 @@ def draw_force(ax: Any, t_s: np.ndarray | None, force_n: np.ndarray | None, anal
             ax.axvline((s + rel) / t_scale, ymin=0.0, ymax=0.78, color="#252525", lw=0.9, ls=(0, (3, 2)),
                        zorder=2, gid="release-mark")
             marked = True
-        v = hold_verdict(h)
-        label = f"#{i} {h.get('score', '–')}" if compact else f"#{i}: {h.get('score', '–')}\n{h['duration_s']:.0f} s"
+        # the score as every output shows it (holdsense.verdict): "–" for a hold cut off short, in its tone's
+        # text colour (dark enough on the white label box: the fills' amber was 2:1)
+        score = verdict.shown_score(h)
+        label = f"#{i} {score}" if compact else f"#{i}: {score}\n{h['duration_s']:.0f} s"
+        colour = verdict.TONE_TEXT_COLOURS[verdict.hold_tone(h) or "not_judged"]
         # over the widest part of the hold that has data (not over a hatched gap)
         pa, pb = _minus_sorted(s, e, gs, ge)
         j = int(np.argmax(pb - pa)) if len(pa) else -1
         a, b = (float(pa[j]), float(pb[j])) if j >= 0 else (s, e)
         ax.text((a + b) / 2 / t_scale, top * 1.03, label, ha="center", va="bottom", fontsize=8,
-                color=VERDICT_COLOURS[v], fontweight="bold", zorder=4, gid="hold-label",
+                color=colour, fontweight="bold", zorder=4, gid="hold-label",
                 bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.75))
     if marked:
         handles.append(Line2D([], [], color="#252525", lw=0.9, ls=(0, (3, 2)), label=f"{rel:.0f} s into the hold"))

@@ -3,6 +3,7 @@ process pushes `snapshot()`s of LiveStates built here (no holdsense process, no 
 case takes a page load, not a session.
 
 - a too-hard hold's score is red whatever its number (a capped 50 showed amber, "fair", beside "too hard");
+  a too-short one (29 s, light and steady: 82) amber, never green beside "too short for a release";
 - a hold cut off under 30 s by a lost link shows no score (it showed 100 while the analysis says its
   length is not judged), in the last-hold card and in the session's list;
 - an empty roller's tare residue (-0.1 kg) shows as 0, never as a negative load;
@@ -136,6 +137,12 @@ def test_too_hard_hold_is_red_whatever_its_score(browser, canned) -> None:
         assert _texts(page, "#holds li .sc") == ["50", str(firm["score"])]
         # the list agrees with the card, in the lighter red small text needs for contrast on a card
         assert _colour(page, "#holds li:first-child .sc") == _var(page, "--hard-text") != amber
+        # a light, steady 29 s hold: 82, green by number, but too short for a release (its grade): amber
+        short = _hold(29.0, 0.15, start_s=200.0)
+        assert short["score"] == 82 and short["grade"] == "too short for a release"
+        _show(page, canned, _state(holds=[hard, short]))
+        assert _text(page, "#last-score") == "82" and _colour(page, "#last-score") == amber
+        assert _colour(page, "#holds li:first-child .sc") == amber
     finally:
         page.close()
 

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import UserError
 from ..fmt import one_line_feedback
+from ..verdict import shown_score
 
 # One or two lines, shown before anything else (domain.md "Safety and the user's body").
 SAFETY_LINES: tuple[str, ...] = (
@@ -594,7 +595,7 @@ def _hold_ended_text(hold: Mapping[str, Any], short_s: float) -> str:
     score = hold.get("score")
     grade = hold.get("grade")
     head = f"Hold ended: {dur:.0f} s"
-    if score is not None:
+    if score is not None and shown_score(hold) != "–":  # no number for a hold cut off short (holdsense.verdict)
         head += f", score {score}"
     if grade:
         head += f" ({grade})"

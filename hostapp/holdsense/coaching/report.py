@@ -32,6 +32,7 @@ from .flow import SAFETY_LINES, MovementTest, TestChange, advice_for, compare_te
 from ..errors import UserError
 from ..fmt import plural
 from ..userprofile import format_body_mass
+from ..verdict import NOT_JUDGED_WORDS, TONE_TEXT_COLOURS, hold_tone, score_tone, shown_score
 
 G_N_PER_KG = 9.80665
 FORCE_COLOR = "#1f3b57"
@@ -133,14 +134,16 @@ def _num(v: Any, fmt: str = "{:.0f}", none: str = "–") -> str:
 
 
 def score_color(score: float | None) -> str:
-    """Green / amber / red by score (the same bands in HTML and PDF)."""
-    if score is None:
-        return "#777777"
-    if score >= 75:
-        return "#1e7d45"
-    if score >= 50:
-        return "#b7791f"
-    return "#c0392b"
+    """A session score's text colour: green / amber / red by its band (holdsense.verdict.score_tone), the
+    same in HTML and PDF. A hold's score is coloured by `hold_color` (its verdict, not only its number)."""
+    return TONE_TEXT_COLOURS.get(score_tone(score) or "not_judged", TONE_TEXT_COLOURS["not_judged"])
+
+
+def hold_color(hold: dict[str, Any]) -> str:
+    """A hold's score colour: its one verdict (holdsense.verdict.hold_tone, as on the live page and the
+    plots): red for a too-hard hold whatever its number, at most amber for a too-short or fairly firm one,
+    grey for one cut off short (shown "–")."""
+    return TONE_TEXT_COLOURS.get(hold_tone(hold) or "not_judged", TONE_TEXT_COLOURS["not_judged"])
 
 
 def totals(inp: ReportInput) -> list[tuple[str, str, str]]:
@@ -425,7 +428,9 @@ def render_html(inp: ReportInput) -> str:
                 f'<tr class="hold"><td>{i}</td><td class="num">{mmss(h.get("start_s"))}</td>'
                 f'<td class="num">{_num(h.get("duration_s"), "{:.0f} s")}</td>'
                 f'<td class="num">{e(_force_label(inp, h.get("mean_force_n")))}</td>{spot}'
-                f'<td class="score" style="color:{score_color(h.get("score"))}">{_num(h.get("score"))}</td>'
+                f'<td class="score" style="color:{hold_color(h)}"'
+                + (f' title="{e(NOT_JUDGED_WORDS)}"' if hold_tone(h) == "not_judged" else "")
+                + f'>{e(shown_score(h))}</td>'
                 f'<td class="fb"><b class="grade">{e(str(h.get("grade") or ""))}</b>{fb_html}</td></tr>')
         parts.append("</tbody></table>")
     parts.append("</section>")
@@ -682,7 +687,7 @@ class _PdfPages:
                      same[i - 1] if same is not None else ""]
             for x, val in zip(xs[:5], cells):
                 self.text(x, val, size=8, y_in=y0)
-            self.text(xs[5], _num(h.get("score")), size=9, weight="bold", color=score_color(h.get("score")), y_in=y0)
+            self.text(xs[5], shown_score(h), size=9, weight="bold", color=hold_color(h), y_in=y0)
             for k, ln in enumerate(lines):
                 self.text(xs[6], ln, size=8 if k == 0 else 7.2, weight="bold" if k == 0 else "normal",
                           color="#1b2733" if k == 0 else "#37474f", dy=LINE_IN)

@@ -33,6 +33,7 @@ from ..fmt import lost_note, plural
 from ..coaching.history import (RECORDING_STOPPED, SCORED_WITH, History, HistoryError, SessionRecord, default_db_path,
                                 file_sha256, utc_now_iso)
 from ..messages import Listener
+from ..verdict import shown_score
 from ._options import (add_client_option, add_connection_options, add_session_options, check_session_options,
                        history_client, load_profile_option, recorded_person, user_profile)
 from ..io.registry import open_reader
@@ -540,8 +541,9 @@ def format_summary(rec: SessionRecord, sid: int | None, db: Path | None, flow: C
              f"  {plural(int(s.get('holds', len(rec.holds))), 'hold')}, {s.get('holds_over_30s', 0)} of 30 s or more; "
              f"session score {_fmt_score(session_score(rec.analysis))}"]
     for i, h in enumerate(rec.holds, 1):
+        # no number for a hold cut off short (holdsense.verdict), '-' as this summary's other blanks
         lines.append(f"  #{i} at {_mmss(h.get('start_s'))}: held {float(h.get('duration_s') or 0):.0f} s, "
-                     f"score {h.get('score', '-')} ({h.get('grade') or ''})")
+                     f"score {shown_score(h).replace('–', '-')} ({h.get('grade') or ''})")
     for a in advice_for(s.get("advice") or [], rec.before, rec.after):
         lines.append(f"  • {a}")
     if flow.stats.nudges:

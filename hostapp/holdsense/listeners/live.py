@@ -32,6 +32,7 @@ from rollsignal import FLAG_GAP, SampleChunk
 from ..fmt import fmt_clock as round_clock, plural
 from ..inputcheck import clean_samples
 from ..messages import Listener
+from ..verdict import TONE_STYLES, hold_tone, shown_score
 
 G_MPS2 = 9.80665
 #: Light, sustained pressure: roughly 10–25 % of body weight (docs/domain facts; the profile may override).
@@ -620,8 +621,10 @@ def describe_event(ev: Any, units: str = "N") -> str | None:
         parts = [f"hold ended: {h.get('duration_s', 0):.0f} s"]
         if h.get("mean_force_n") is not None:
             parts.append(f"mean {_fmt_force(h['mean_force_n'], units)}")
-        if h.get("score") is not None:
-            parts.append(f"score {h['score']}" + (f" ({h['grade']})" if h.get("grade") else ""))
+        if h.get("score") is not None:  # (no number for a hold cut off short: holdsense.verdict)
+            score = shown_score(h)
+            parts.append((f"score {score}" if score != "–" else "no score")
+                         + (f" ({h['grade']})" if h.get("grade") else ""))
         line = ", ".join(parts)
         fb = h.get("feedback") or []
         if fb:
@@ -991,8 +994,9 @@ def render(state: LiveState, screen_width: int = 100, *, units: str = "N", now: 
     if state.last_hold:
         h = state.last_hold
         head = Text(f"last hold {h.get('duration_s', 0):.0f} s", style="bold")
-        if h.get("score") is not None:
-            head.append(f"  score {h['score']}", style="bold cyan")
+        tone = hold_tone(h, state.release_window_s)
+        if tone is not None:  # in its verdict's colour, as on the page: "–" for a hold cut off short
+            head.append(f"  score {shown_score(h, state.release_window_s)}", style=TONE_STYLES[tone])
         if h.get("grade"):
             head.append(f"  {h['grade']}")
         grid.add_row("score", head)

@@ -37,8 +37,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from rollsignal.scoring import is_cut_off
-
 from ..errors import UserError
 from ..fmt import one_line_feedback
 from .live import (DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, display_state, force_scale_n,
@@ -46,6 +44,7 @@ from .live import (DISPLAY_WORDS, STATE_WORDS, DetectorListener, LiveState, disp
 from ..messages import Info, Samples
 from .notifier import dispatch
 from ..userprofile import G_MPS2, force_in_units
+from ..verdict import hold_tone, hold_verdict
 
 PAGE_DIR = Path(__file__).with_name("webpage")
 DEFAULT_PORT = 8765  # the CLI's --web-port default (options.DEFAULT_WEB_PORT; a test keeps them equal)
@@ -62,23 +61,11 @@ def _num(x: Any, digits: int = 2) -> float | None:
     return round(float(x), digits) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def hold_verdict(hold: dict[str, Any], release_s: float) -> str | None:
-    """What a finished hold's score cannot say by its number, for the page: "too_hard", "not_judged" or None.
-
-    "too_hard": the Scorer graded it too hard. Its score can still reach 50-70 (no pressure credit but full
-    length and steadiness credit; 50 is the safety warning's cap), which the score bands alone show amber
-    as "fair"; the guidance is light, sustained pressure, so the page shows it red, as its TOO HARD state.
-    "not_judged": cut off under the release window (`release_s`) by a lost link or the recording's end
-    (rollsignal.scoring.is_cut_off): its length is not judged and its score is the other criteria's alone
-    (100 for a light, steady 12 s), which the analysis leaves out of the session's mean; the page shows no
-    number for it, as the plots grey it."""
-    grade = str(hold.get("grade") or "")
-    if grade.startswith("too hard") or hold.get("pressure") == "too hard":
-        return "too_hard"
-    d = hold.get("duration_s")
-    if grade.startswith("cut off") or (is_cut_off(hold) and isinstance(d, (int, float)) and d < release_s):
-        return "not_judged"
-    return None
+def _verdict(hold: dict[str, Any], release_s: float) -> dict[str, Any]:
+    """A finished hold's verdict for the page (holdsense.verdict, the rule every output shares): `tone` is
+    the score's colour ("good", "fair", "poor"; "not_judged": no number shown), `verdict` why it is not
+    the number's band ("too_hard", "not_judged", "too_short", "firm" or None)."""
+    return {"verdict": hold_verdict(hold, release_s), "tone": hold_tone(hold, release_s)}
 
 
 def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now: float | None = None,
@@ -110,7 +97,7 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
         # durations to the ms: the page rounds them to whole seconds once, as the feedback's "Held 53 s" did;
         # rounded here to 0.1 s first, 52.54 s became 52.5 and then 0:52 on the page
         last = {"n": len(state.holds), "duration_s": _num(h.get("duration_s"), 3), "score": h.get("score"),
-                "grade": h.get("grade"), "verdict": hold_verdict(h, state.release_window_s),
+                "grade": h.get("grade"), **_verdict(h, state.release_window_s),
                 "feedback": one_line_feedback(h), "confidence": h.get("confidence"),
                 "mean_force_n": _num(h.get("mean_force_n"), 1), "mean_force": u(h.get("mean_force_n")),
                 "pct_bw": _num(100 * h["mean_force_n"] / weight_n, 0)
@@ -118,7 +105,7 @@ def snapshot(state: LiveState, *, units: str = "N", name: str | None = None, now
     holds = []
     for i, h in enumerate(state.holds[-HOLDS_SENT:], start=max(1, len(state.holds) - HOLDS_SENT + 1)):
         holds.append({"n": i, "start_s": _num(h.get("start_s"), 1), "duration_s": _num(h.get("duration_s"), 3),
-                      "score": h.get("score"), "grade": h.get("grade"), "verdict": hold_verdict(h, state.release_window_s),
+                      "score": h.get("score"), "grade": h.get("grade"), **_verdict(h, state.release_window_s),
                       "mean_force": u(h.get("mean_force_n"))})
     warnings = [msg for t, msg in state.warnings if state.t_s - t <= 15.0]
     summary = (state.result or {}).get("summary") or {}

@@ -138,7 +138,7 @@ def test_a_cut_off_hold_ends_without_blaming_the_client(ended_by: str, why: str)
     from rollsignal.profile import load_profile
     from rollsignal.scoring import Scorer
 
-    from holdsense.plots import hold_verdict
+    from holdsense.plots import hold_kind
 
     st = {"start_s": 20.0, "end_s": 38.0, "duration_s": 18.0, "mean_force_n": 120.0, "force_cv": 0.02,
           "slow_cv": float("nan"), "travel_cm": 0.2, "spot_cm": 0.0, "rolling_load_n": 230.0, "body_mass_kg": 72.0,
@@ -148,7 +148,7 @@ def test_a_cut_off_hold_ends_without_blaming_the_client(ended_by: str, why: str)
     (ended,) = [c for c in f.on_event({"kind": "hold_ended", "t_s": 40.0, "hold": hold}) if c.kind == "ended"]
     assert f"Cut off at 18 s when {why}: its length is not judged." in ended.text, ended.text
     assert "be patient" not in ended.text and "Next time" not in ended.text
-    assert hold_verdict(hold) == "cut"  # plots and the report: not "too short"
+    assert hold_kind(hold) == "cut"  # plots and the report: not "too short"
     firm = Scorer(load_profile()).score_hold(dict(st, mean_force_n=200.0))
     (ended,) = [c for c in _guided().on_event({"kind": "hold_ended", "t_s": 40.0, "hold": firm}) if c.kind == "ended"]
     assert "Fairly firm pressure" in ended.text, ended.text  # the line that asks for a change

@@ -320,9 +320,10 @@ def test_an_empty_roller_shows_no_negative_load(demo) -> None:
 
 
 def test_hold_verdicts_for_the_page() -> None:
-    """The page colours a too-hard hold red whatever its score, and shows no score for a hold cut off under
-    the release window (its length not judged), as the analysis and the plots treat them."""
-    from holdsense.listeners.web import hold_verdict
+    """The page colours a too-hard hold red whatever its score, shows no score for a hold cut off under the
+    release window (its length not judged), and never green for a too-short hold, as the report, the plots
+    and the analysis treat them: the snapshot carries the hold's tone from holdsense.verdict, the one rule."""
+    from holdsense.verdict import hold_verdict
     from rollsignal import load_profile
     from rollsignal.scoring import Scorer
 
@@ -338,8 +339,16 @@ def test_hold_verdicts_for_the_page() -> None:
     assert cut["score"] == 100 and hold_verdict(cut, 30.0) == "not_judged"
     assert hold_verdict(hold(12.0, 0.15, "end"), 30.0) == "not_judged"
     assert hold_verdict(hold(45.0, 0.15, "end"), 30.0) is None  # past the window: the time was held
-    assert hold_verdict(hold(12.0, 0.15, "rolling"), 30.0) is None  # ended by the person: too short, judged
+    assert hold_verdict(hold(12.0, 0.15, "rolling"), 30.0) == "too_short"  # ended by the person: judged
     assert hold_verdict(hold(12.0, 0.75, "link lost"), 30.0) == "too_hard"  # the pressure is the news
+    short = hold(29.0, 0.15, "rolling")  # light and steady, 1 s short of the window: 82, green by number
+    st = LiveState(body_mass_kg=70.0)
+    st.holds = [hard, cut, short, hold(45.0, 0.15, "rolling")]
+    st.last_hold = short
+    snap = snapshot(st)
+    assert [(h["verdict"], h["tone"]) for h in snap["holds"]] == [
+        ("too_hard", "poor"), ("not_judged", "not_judged"), ("too_short", "fair"), (None, "good")]
+    assert snap["last_hold"]["score"] == 82 and snap["last_hold"]["tone"] == "fair"
 
 
 def test_page_markup_for_screen_readers_and_reduced_motion() -> None:

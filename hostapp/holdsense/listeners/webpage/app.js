@@ -21,15 +21,16 @@ function clock(s, round = false) {
   return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, "0")}`;
 }
 const dur = (s) => clock(s, true);
-// A finished hold's score as the page shows it: [text, colour class]. The bands are the report's (green from
-// 75, amber from 50, red below: coaching/report.py score_color), but the hold's verdict (web.hold_verdict)
-// comes first: a too-hard hold is red whatever its number (a capped 50 read amber, "fair", beside "too hard":
-// the guidance is light, sustained pressure), and a hold cut off before the release window shows no number
+// A finished hold's score as the page shows it: [text, colour class]. The colour is the hold's `tone`, which
+// holdsense works out once for every output (holdsense/verdict.py: the page, the terminal, the report, the
+// plots): green from 75, amber from 50, red below, but a too-hard hold is red whatever its number, a
+// too-short or fairly firm one at most amber, and a hold cut off before the release window shows no number
 // (its length is not judged and the analysis leaves it out of the session's mean; its grade says so).
+const TONE_CLASS = { good: "good", fair: "mid", poor: "bad", not_judged: "cut" };
 function scoreView(h) {
-  if (h.verdict === "not_judged") return ["–", "cut"];
+  if (h.tone === "not_judged") return ["–", "cut"];
   if (h.score === null || h.score === undefined) return ["–", ""];
-  return [h.score, h.verdict === "too_hard" ? "bad" : h.score >= 75 ? "good" : h.score >= 50 ? "mid" : "bad"];
+  return [h.score, TONE_CLASS[h.tone] || ""];
 }
 // write text only when it changes: a screen reader may re-read a live region (or a status) whenever its
 // text node is replaced, and the state arrives 20 times a second
@@ -219,7 +220,7 @@ function render(s) {
     const sc = $("last-score"), [text, cls] = scoreView(h);
     sc.textContent = text;
     sc.className = `score ${cls}`;
-    sc.title = h.verdict === "not_judged" ? "no score: cut off before the release window, its length is not judged" : "";
+    sc.title = h.tone === "not_judged" ? "no score: cut off before the release window, its length is not judged" : "";
     $("last-dur").textContent = `held ${dur(h.duration_s)}` + (h.mean_force !== null ? ` at ${fmtForce(h.mean_force, s.units)}` : "");
     $("last-grade").textContent = h.grade || "";
     $("last-conf").textContent = h.confidence !== null && h.confidence !== undefined
@@ -234,7 +235,7 @@ function render(s) {
   } else lastHoldN = 0;
 
   // the session's holds (rebuilt only when they change)
-  const key = s.holds.map((x) => `${x.n}:${x.score}:${x.verdict}`).join(",");
+  const key = s.holds.map((x) => `${x.n}:${x.score}:${x.tone}`).join(",");
   if (key !== holdsKey) {
     holdsKey = key;
     const ol = $("holds");
