@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # annotations only: importing rollsignal's types means numpy,
     from rollsignal import SampleChunk
 
 
+#: No sample for this long (wall time) from a live roller: the link is lost (views say LINK LOST before the
+#: link layer has noticed: a silent radio link can take seconds to time out; 80 Hz links deliver every ~50 ms),
+#: and a marker pressed in such a silence is not recorded (holdsense.listeners.markers).
+LINK_STALE_S = 0.6
+
+
 class Listener:
     """Base class; override what you need. A plain function `f(chunk)` also works (see `as_listener`)."""
 

@@ -326,3 +326,58 @@ def test_markers_file_keeps_an_unknown_line_as_a_note_and_says_so(tmp_path: Path
         ("hold_start", ""), ("note", "hold_ennd"), ("note", "left calf"), ("hold_end", "")]
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and "'hold_ennd' is not hold_start, hold_end or note TEXT; kept as a note" in err
+
+
+def test_a_marker_pressed_while_the_link_is_lost_is_not_recorded() -> None:
+    """A marker is timed on the first sample after the press. While the link is lost that sample is the first
+    after the reconnection (or from the roller's backlog), seconds from the press: the marker was stamped there,
+    a ground-truth label at the wrong time. Now it is not recorded and the refusal sinks say why (the page's
+    buttons are disabled meanwhile); a press in a silence not yet noticed is refused when the samples return."""
+    import numpy as np
+
+    from holdsense.listeners.markers import LINK_LOST_WHY, MarkerBoard
+    from holdsense.messages import LINK_STALE_S
+    from rollsignal import SampleChunk
+
+    def chunk(t0: float) -> SampleChunk:
+        t = t0 + np.arange(4) / 80
+        return SampleChunk(t, np.full(4, 100.0), None, np.zeros(4, np.uint8), None)
+
+    now = [100.0]
+    lost = [False]
+    board = MarkerBoard(clock=lambda: now[0], link_lost=lambda: lost[0])
+    stamped: list = []
+    refused: list = []
+    board.add_sink(lambda t, kind, text: stamped.append((t, kind)))
+    board.add_refusal_sink(lambda kind, text, why: refused.append((kind, why)))
+    board.on_samples(chunk(10.0))
+    now[0] += 0.03
+    assert board.mark("hold_start") is None  # the link is up: timed on the next sample, as before
+    now[0] += 0.02
+    board.on_samples(chunk(10.05))
+    assert stamped == [(10.05, "hold_start")] and refused == []
+    # no sample for longer than LINK_STALE_S (LINK LOST): refused at once, never stamped at the reconnection
+    now[0] += LINK_STALE_S + 0.5
+    assert board.mark("hold_end") == LINK_LOST_WHY
+    assert refused == [("hold_end", LINK_LOST_WHY)]
+    now[0] += 20.0
+    board.on_samples(chunk(30.0))  # the link is back, 20 s later
+    assert stamped == [(10.05, "hold_start")]
+    # pressed 0.1 s into a silence (not yet LINK LOST), the samples back 5 s later: refused on arrival
+    now[0] += 0.1
+    assert board.mark("note", "left calf") is None
+    now[0] += 5.0
+    board.on_samples(chunk(36.0))
+    assert stamped == [(10.05, "hold_start")] and refused[-1] == ("note", LINK_LOST_WHY)
+    # the session's own LINK LOST (the link layer said so) counts too
+    lost[0] = True
+    now[0] += 0.01
+    assert board.mark("hold_start") == LINK_LOST_WHY
+    assert [m.kind for m in board.markers] == ["hold_start"] and len(board.refused) == 3
+    # `live` lists a refused marker with the marks (terminal and page), saying it was not recorded
+    from holdsense.listeners.live import DetectorListener
+
+    det = DetectorListener()
+    board.add_refusal_sink(det.on_mark_refused)
+    board.mark("hold_end")
+    assert det.state.marks[-1][1] == "not recorded (link lost): hold ends"

@@ -8,7 +8,8 @@ case takes a page load, not a session.
   length is not judged), in the last-hold card and in the session's list;
 - an empty roller's tare residue (-0.1 kg) shows as 0, never as a negative load;
 - after the session (ENDED) the marker buttons are disabled and the card says why; so while the page has no
-  connection to holdsense (a press went nowhere, saying nothing);
+  connection to holdsense (a press went nowhere, saying nothing), and while the link to the roller is lost
+  (a press was stamped at the reconnection);
 - on a laptop (1280 px) the markers card sits in the right column under the session's holds, its hint in
   plain case on the label's line, three equal buttons; on a phone (390 px) everything fits.
 """
@@ -192,6 +193,15 @@ def test_marker_buttons_are_disabled_after_the_session(browser, canned) -> None:
         assert not page.is_visible("#marks-why")
         page.click("#mark-start")
         _until(lambda: canned.commands)
+        # while the link is lost: disabled, saying why (holdsense would not record them: listeners/markers.py)
+        lost = _state()
+        lost.link_down_since = time.monotonic()
+        _show(page, canned, lost)
+        assert _text(page, "#state") == "LINK LOST"
+        assert all(page.is_disabled(f"#mark-{b}") for b in ("start", "end", "note"))
+        assert "link lost" in _text(page, "#marks-why") and page.is_visible("#marks-why")
+        _show(page, canned, _state())  # the link back: enabled again
+        assert all(page.is_enabled(f"#mark-{b}") for b in ("start", "end", "note"))
         _show(page, canned, _state(ended=True))
         for b in ("start", "end", "note"):
             assert page.is_disabled(f"#mark-{b}"), b

@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
                 if roller is not None:
                     board.add_sink(roller.on_mark)
                 board.add_sink(det.on_mark)
+                # a press while the view shows LINK LOST is not recorded (it would be timed at the reconnection)
+                board.link_lost = det.state.link_lost
+                board.add_refusal_sink(det.on_mark_refused)
                 det.state.marks_on = True
                 inputs = MarkerInputs(board, args, echo=det.typing)
             until = Until(listeners, args.duration_s)

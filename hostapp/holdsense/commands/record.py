@@ -94,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
                 board.add_sink(roller.on_mark)
             board.add_sink(lambda t_s, kind, text: progress.note(f"marker at {fmt_elapsed(t_s)}: "
                                                                  f"{describe(kind, text)}"))
+            # (pressed while the link was lost: said, not recorded at the reconnection's time)
+            board.add_refusal_sink(lambda kind, text, why: progress.note(f"marker not recorded ({why}): "
+                                                                         f"{describe(kind, text)}"))
             inputs = MarkerInputs(board, args, echo=progress.note).start()
             if inputs.keys is not None and inputs.keys.active:
                 print(KEY_HELP, file=sys.stderr)

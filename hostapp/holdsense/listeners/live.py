@@ -31,7 +31,7 @@ from rollsignal import FLAG_GAP, SampleChunk
 
 from ..fmt import fmt_clock as round_clock, plural
 from ..inputcheck import clean_samples
-from ..messages import Listener
+from ..messages import LINK_STALE_S, Listener  # (LINK_STALE_S: importable from here as before)
 from ..verdict import TONE_STYLES, hold_tone, shown_score
 
 G_MPS2 = 9.80665
@@ -46,9 +46,6 @@ STATE_WORDS = {"off": "off", "roll": "rolling", "hold": "holding", None: "waitin
 #: rolling load itself); the profile may override both.
 TOO_HARD_FRAC_BW = 0.33
 TOO_HARD_FRAC_ROLLING = 1.0
-#: No sample for this long (wall time) from a live roller: the view says LINK LOST before the link layer
-#: has noticed (a silent radio link can take seconds to time out). 80 Hz links deliver every ~50 ms.
-LINK_STALE_S = 0.6
 #: What a view shows as the state, in priority order (display_state()).
 DISPLAY_WORDS = {"link_lost": "LINK LOST", "too_hard": "TOO HARD", "hold": "HOLDING", "roll": "ROLLING",
                  "off": "OFF", "waiting": "WAITING", "ended": "ENDED"}
@@ -404,6 +401,17 @@ class DetectorListener(Listener):
         words = {"hold_start": "hold starts", "hold_end": "hold ends"}.get(kind, "note")
         line = words + (f": {text}" if text else "")
         with self._lock:
+            self.state.marks.append((t_s, line))
+        for v in self.views:
+            v.update(self.state, [_MarkEvent(t_s, line)])
+
+    def on_mark_refused(self, kind: str, text: str, why: str) -> None:
+        """A marker pressed while the link was lost, not recorded (holdsense.listeners.markers): listed with the
+        marks, at the last sample's time, saying so, so the person knows to press again once the link is back."""
+        words = {"hold_start": "hold starts", "hold_end": "hold ends"}.get(kind, "note")
+        line = f"not recorded ({why.split(':')[0]}): {words}" + (f": {text}" if text else "")  # short: a list row
+        with self._lock:
+            t_s = self.state.t_s
             self.state.marks.append((t_s, line))
         for v in self.views:
             v.update(self.state, [_MarkEvent(t_s, line)])

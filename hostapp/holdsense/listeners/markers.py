@@ -8,6 +8,15 @@ A key press is queued and given the time of the first sample that arrives
 after it (the device clock, like every other time in a recording), so the
 file, the LSL marker and the screen all carry the same `t_s`.
 
+A press while the link to the roller is lost (no sample for LINK_STALE_S, or
+the link layer says so: what the views show as LINK LOST) is not recorded, and
+the refusal sinks are told why. Its only sample to be timed on would be the
+first after the reconnection (or from the roller's ~3 s backlog), seconds away
+from the press, with no way to tell how far: a ground-truth label at the wrong
+time is worse than none, and the person can press again once the link is back.
+The same for a press queued just before the silence was noticed: when no sample
+arrived for longer than LINK_STALE_S around the press, it is refused on arrival.
+
 Keys: `h` or `[` hold starts, `e` or `]` hold ends, `n` a note (type it,
 Enter to keep, Esc to drop). A markers file (`--markers-from FILE`, a FIFO
 works) takes one marker per line: `hold_start`, `hold_end`, `note TEXT`
@@ -26,9 +35,13 @@ if TYPE_CHECKING:  # annotations only (numpy stays out of `record --help` / `liv
     from rollsignal import SampleChunk
 
 from ..io.markers import Marker, marker_from_word
-from ..messages import Listener
+from ..messages import LINK_STALE_S, Listener
 
 Sink = Callable[[float, str, str], None]
+#: Told (kind, text, why) of a marker that was not recorded.
+RefusalSink = Callable[[str, str, str], None]
+#: Why a marker pressed while the link is lost is not recorded (in the refusal: "not recorded (WHY)").
+LINK_LOST_WHY = "link lost: it could not be timed on the roller's clock; press again when the link is back"
 KEY_HELP = "keys: h/[ hold starts · e/] hold ends · n note"
 START_KEYS = ("h", "[")
 END_KEYS = ("e", "]")
@@ -37,31 +50,70 @@ WORDS = {"hold_start": "hold starts", "hold_end": "hold ends", "note": "note"}
 
 
 class MarkerBoard(Listener):
-    """Collects markers from any thread and hands each, timed on the next sample, to every sink."""
+    """Collects markers from any thread and hands each, timed on the next sample, to every sink; a marker
+    pressed while the link is lost goes to the refusal sinks instead (see the module's docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, link_lost: Callable[[], bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`link_lost`: the session's own judgement of the link (the live view's LINK LOST), asked at each
+        press besides the board's silence check. `clock`: wall time in s (tests give their own)."""
+        self._clock = clock
         self._pending: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._sinks: list[Sink] = []
+        self._refusal_sinks: list[RefusalSink] = []
+        self._last_wall: float | None = None  # monotonic time the last chunk arrived
+        self.link_lost = link_lost
         self.markers: list[Marker] = []
+        self.refused: list[tuple[str, str, str]] = []  # (kind, text, why) of markers not recorded
 
     def add_sink(self, fn: Sink) -> None:
         self._sinks.append(fn)
 
-    def mark(self, kind: str, text: str = "") -> None:
-        """Queue a marker (`hold_start`, `hold_end`, `note`); it is timed and delivered with the next chunk."""
+    def add_refusal_sink(self, fn: RefusalSink) -> None:
+        """`fn(kind, text, why)` for each marker not recorded (the link was lost when it was pressed)."""
+        self._refusal_sinks.append(fn)
+
+    def _silent(self, now: float) -> bool:
+        """No sample for longer than LINK_STALE_S (or the session says the link is lost)."""
+        if self.link_lost is not None and self.link_lost():
+            return True
+        with self._lock:
+            last = self._last_wall
+        return last is not None and now - last > LINK_STALE_S
+
+    def _refuse(self, kind: str, text: str, why: str) -> None:
+        self.refused.append((kind, text, why))
+        for fn in self._refusal_sinks:
+            fn(kind, text, why)
+
+    def mark(self, kind: str, text: str = "") -> str | None:
+        """Queue a marker (`hold_start`, `hold_end`, `note`); it is timed and delivered with the next chunk.
+        Returns None, or why it is not recorded (the link is lost: LINK_LOST_WHY)."""
         if kind not in WORDS:
             raise ValueError(f"unknown marker kind {kind!r}")
+        if self._silent(self._clock()):
+            self._refuse(kind, text, LINK_LOST_WHY)
+            return LINK_LOST_WHY
         with self._lock:
             self._pending.append((kind, text))
+        return None
 
     def on_samples(self, chunk: SampleChunk) -> None:
         if not len(chunk):
             return
+        now = self._clock()
         with self._lock:
             pending, self._pending = self._pending, []
+            last, self._last_wall = self._last_wall, now
+        # the samples had stopped around the presses (a silence not yet noticed when they were pressed):
+        # this chunk's first sample is from after the reconnection or the roller's backlog, not their time
+        silent = last is not None and now - last > LINK_STALE_S
         t = float(chunk.t_s[0])
         for kind, text in pending:
+            if silent:
+                self._refuse(kind, text, LINK_LOST_WHY)
+                continue
             self.markers.append(Marker(t, kind, text))
             for fn in self._sinks:
                 fn(t, kind, text)

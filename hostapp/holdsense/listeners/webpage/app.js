@@ -303,7 +303,9 @@ const MARK_IDS = ["mark-start", "mark-end", "mark-note"];
 function markButtons() {
   const s = hs.last, open = ws !== null && ws.readyState === 1;
   const why = s && s.ended ? "session ended: markers are no longer recorded"
-    : !open ? "no connection to holdsense: markers cannot be recorded" : "";
+    : !open ? "no connection to holdsense: markers cannot be recorded"
+    // holdsense refuses them too (listeners/markers.py): timed at the reconnection, a label would be wrong
+    : s && s.state === "link_lost" ? "link lost: a marker now could not be timed on the roller's clock; press again when the link is back" : "";
   for (const id of MARK_IDS) $(id).disabled = !!why;
   $("marks-why").textContent = why;
   $("marks-why").hidden = !why;
