@@ -237,7 +237,9 @@ def sessions_figure(sessions: list[SessionRecord], *, name: str | None = None) -
 
     scores = [s.session_score for s in sessions]
     ys = [np.nan if v is None else float(v) for v in scores]
-    axes[1].axhspan(75, 100, color="#1e7d45", alpha=0.07, lw=0)
+    from ..verdict import GOOD_FROM, TONE_TEXT_COLOURS
+
+    axes[1].axhspan(GOOD_FROM, 100, color=TONE_TEXT_COLOURS["good"], alpha=0.07, lw=0)  # the green score band
     for r in regions:  # one line per region: a quads score is not followed by a calves score
         idx = [i for i, s in enumerate(sessions) if (s.region or "unknown") == r]
         if len(idx) > 1:
