@@ -42,6 +42,17 @@ def _r(v: float | None, nd: int) -> float | None:
     return None if v is None or not math.isfinite(v) else round(float(v), nd)
 
 
+def hold_duration_s(st: dict[str, Any]) -> float:
+    """A hold's `duration_s` as the analysis reports it (s, to 1 ms): its reported end minus its reported start
+    (each rounded to 1 ms), so `end_s - start_s` of the JSON is `duration_s` to the millisecond. (Rounded
+    apart, the duration to 0.01 s and the ends to 1 ms, they differed by up to 5 ms.) `st["duration_s"]` when
+    either end is unknown."""
+    s, e = st.get("start_s"), st.get("end_s")
+    if s is None or e is None or not (math.isfinite(float(s)) and math.isfinite(float(e))):
+        return float(st["duration_s"])
+    return round(round(float(e), 3) - round(float(s), 3), 3)
+
+
 def same_spot(holds: list[dict[str, Any]], radius_cm: float) -> list[int | None]:
     """For each hold, the index of the first hold on its spot (its own index on a new spot; None without an
     encoder's `spot_cm`). A spot is within `radius_cm` of the mean of the holds already on it, in hold order."""
@@ -107,7 +118,8 @@ class Scorer:
     def score_hold(self, st: dict[str, Any], body_mass_kg: float | None = None) -> dict[str, Any]:
         """Hold dict of contracts.md §3 from the hold's statistics (see StateMachine._hold_dict)."""
         c = self.p.criteria
-        d = float(st["duration_s"])
+        # the duration the hold reports, judged as reported: grade, feedback and holds_over_30s agree with it
+        d = hold_duration_s(st)
         f = float(st["mean_force_n"]) if st["mean_force_n"] == st["mean_force_n"] else 0.0
         cv = st["force_cv"]
         travel = st["travel_cm"]
@@ -117,24 +129,23 @@ class Scorer:
         credits: dict[str, float] = {}
 
         # duration: be patient, 30 s to a few minutes. The text says the duration this hold reports
-        # (`duration_s`, to 0.01 s), rounded as every display rounds it: a run of 52.50000000001 s reports
+        # (`duration_s`, to 1 ms: d), rounded as every display rounds it: a run of 52.50000000001 s reports
         # 52.5, shown "52 s" everywhere else, and must not read "Held 53 s" beside it.
         du = c["duration"]
-        d_txt = round(d, 2)
         # A hold cut off by a lost link or by the end of the recording (Ctrl-C while holding) did not end
         # where the person chose: its length says nothing of their patience. Under the release window it is
         # not judged (no duration credit; the score is the other criteria's); past it, the time was held.
         ended_by = st.get("ended_by")
         cut = CUT_OFF.get(ended_by) if isinstance(ended_by, str) else None
         if d < du["release_s"] and cut:
-            fb.append(f"Cut off at {d_txt:.0f} s when {cut}: its length is not judged.")
+            fb.append(f"Cut off at {d:.0f} s when {cut}: its length is not judged.")
         elif d < du["release_s"]:
             credits["duration"] = du["credit_below_release_max"] * d / du["release_s"]
-            fb.append(f"Held {d_txt:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
+            fb.append(f"Held {d:.0f} s: be patient and stay at least {du['release_s']:.0f} s (up to a few minutes) "
                       "so the tissue has time to release.")
         else:
             credits["duration"] = _ramp(d, du["release_s"], du["full_credit_s"], du["credit_at_release"], 1.0)
-            held = f"Held {d_txt:.0f} s" + (f" until {cut}" if cut else "")
+            held = f"Held {d:.0f} s" + (f" until {cut}" if cut else "")
             if d > du["long_s"]:
                 fb.append(f"{held}: well past the release window. Long holds are fine; moving on to "
                           "the next tight spot may serve you better.")
@@ -223,7 +234,7 @@ class Scorer:
             grade = "release window reached"
         return {
             # (to 1 ms as the segments: a hold from the first sample or to the last is not on the 0.05 s grid)
-            "start_s": _r(st["start_s"], 3), "end_s": _r(st["end_s"], 3), "duration_s": _r(d, 2),
+            "start_s": _r(st["start_s"], 3), "end_s": _r(st["end_s"], 3), "duration_s": _r(d, 3),
             "mean_force_n": _r(f, 1), "force_cv": _r(cv, 3), "travel_cm": _r(travel, 2),
             "spot_cm": _r(st["spot_cm"], 1), "score": int(round(score)), "grade": grade, "pressure": pressure,
             "feedback": fb,

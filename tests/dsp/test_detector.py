@@ -218,6 +218,22 @@ def test_hold_feedback_rounds_the_duration_the_hold_reports() -> None:
         assert h["feedback"][0].startswith(f"Held {h['duration_s']:.0f} s:"), h["feedback"][0]
 
 
+def test_hold_duration_is_its_end_minus_its_start_to_the_millisecond() -> None:
+    """duration_s was rounded to 0.01 s and start_s/end_s to 1 ms, so end_s - start_s in the analysis JSON
+    could differ from duration_s by up to 5 ms (contracts.md §3). The grade judges the duration reported."""
+    sc = Scorer(load_profile())
+    base = {"mean_force_n": 120.0, "force_cv": 0.03, "travel_cm": None, "spot_cm": None, "rolling_load_n": 230.0,
+            "body_mass_kg": 72.0}
+    for start, end in ((40.3504, 72.3555), (10.0, 52.993), (0.0004, 29.9996), (3.1234, 33.1229)):
+        h = sc.score_hold(dict(base, start_s=start, end_s=end, duration_s=end - start))
+        assert h["duration_s"] == round(h["end_s"] - h["start_s"], 3), h
+        # one duration for the number, its words and its grade: 29.9996 s reports 29.999 s, under 30 s
+        assert (h["grade"] == "too short for a release") == (h["duration_s"] < 30), h
+    ch, _ = dsp_synth.standard()
+    for h in analyze(ch).to_dict()["holds"]:
+        assert h["duration_s"] == round(h["end_s"] - h["start_s"], 3), h
+
+
 def test_profile_citations_match_the_article_copy() -> None:
     prof = load_profile("be-patient")
     assert prof.version == 1
