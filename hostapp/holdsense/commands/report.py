@@ -10,8 +10,8 @@ session's. The history is only read, never created or changed.
 
 Whose session it was comes from the recording, never from whoever is current: the recording's `client`
 header, else the client of its history session, else `--client NAME`; a `--client` naming someone else than
-those do is refused (exit 2), as by analyze and replay; a recording that names nobody (and no --client) gets
-no name in the heading. That person's profile (when there is one here) gives the units and, failing the header
+those do is refused (exit 2), as by analyze and replay, and so is a --client with no profile here (a typo); a
+recording that names nobody (and no --client) gets no name in the heading. That person's profile (when there is one here) gives the units and, failing the header
 and the history, the body mass; for a recording that names nobody, the current profile does.
 """
 from __future__ import annotations
@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from .record import check_output
 
     check_output(str(out), args.overwrite)  # refuses an existing report as record refuses a recording
+    if args.client is not None and up.load_client(args.client) is None:
+        # as analyze and replay refuse it, before the file is read: a typo must not head a report with a name
+        # nobody has (a recording that names its person needs no --client)
+        raise up.unknown_client_error(args.client)
     rec = open_reader(args.file)
     found = _history_session(args)
     # One session, one score: a recording the history knows is scored again with the inputs that session was

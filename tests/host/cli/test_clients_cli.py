@@ -310,6 +310,16 @@ def test_report_refuses_a_client_other_than_the_recordings(recordings, tmp_path:
     assert not out.exists()
 
 
+def test_report_refuses_an_unknown_client(recordings, tmp_path: Path) -> None:
+    """As analyze and replay do (one line, exit 2): it headed the report of a recording that names nobody with
+    the typo ('Bem') and scored it with no body mass."""
+    _, nobody = recordings
+    out = tmp_path / "r.html"
+    refused(hs_in("report", nobody, "-o", out, "--client", "Bem", "--db", tmp_path / "none.sqlite3"),
+            "no client 'Bem'", "Anna Berg, Ben")
+    assert not out.exists()
+
+
 def test_history_all_clients_lines_up_wide_names(tmp_path: Path) -> None:
     """`history --all-clients` pads and cuts its client column in terminal columns too."""
     db = tmp_path / "history.sqlite3"

@@ -392,6 +392,7 @@ def test_report_cli_client_from_option_or_recording(tmp_path: Path) -> None:
     p = hs("report", str(named), "-o", str(tmp_path / "alex.html"), "--db", str(tmp_path / "none.sqlite3"))
     assert p.returncode == 0, p.stderr
     assert 'Client <b class="client">Alex Example</b>' in (tmp_path / "alex.html").read_text(encoding="utf-8")
+    assert hs("profile", "--client", "Sam").returncode == 0  # (an unknown --client is refused, as by analyze)
     p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--db", str(tmp_path / "none.sqlite3"))
     assert p.returncode == 2 and "--overwrite" in p.stderr
     p = hs("report", str(demo), "-o", str(out), "--client", "Sam", "--overwrite", "--db", str(tmp_path / "none.sqlite3"))
