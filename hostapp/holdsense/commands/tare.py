@@ -4,7 +4,8 @@ Before zeroing, the roller streams for about half a second and the load on it is
 measured with its current calibration: a roller carrying more than
 `MAX_TARE_LOAD_N` (a leg, a hand, a bag left on it) is refused with the load in
 the message, because a zero taken under load makes every later force too low by
-that load. `--force` zeroes it anyway.
+that load. `--force` zeroes it anyway. A tare that takes 2 s or more (`--samples N` at 10 SPS: up to
+3 min 20 s) says how long on stderr first: the roller is silent until its readings are in.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ MAX_TARE_SAMPLES = 2000
 MEASURE_S = 0.5
 MEASURE_TIMEOUT_S = 3.0
 G_N_PER_KG = 9.80665
+#: A TARE expected to take at least this long (s) says so on stderr first: the roller answers only when its
+#: readings are in, and 2000 readings at 10 SPS take over 3 minutes of silence otherwise.
+SAY_DURATION_FROM_S = 2.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,6 +78,25 @@ def measure_load_n(dev: Any, duration_s: float = MEASURE_S, timeout_s: float = M
     return float(np.median(f)) if len(f) else None
 
 
+def duration_line(n_samples: int, rate_hz: int | None) -> str | None:
+    """The stderr line saying how long a TARE of `n_samples` readings (0: the roller's default) takes at the
+    nominal rate `rate_hz` (SPS; None: unknown, taken as 10, the slower), or None under SAY_DURATION_FROM_S.
+
+    Why: the roller sends nothing while it averages (protocol.md §5), so a long tare looked hung."""
+    from ..fmt import plural
+    from ..link.device import TARE_DEFAULT_SAMPLES
+
+    n = n_samples or TARE_DEFAULT_SAMPLES
+    expected_s = n / (rate_hz or 10)
+    if expected_s < SAY_DURATION_FROM_S:
+        return None
+    m, sec = divmod(int(round(expected_s)), 60)
+    took = f"{m} min {sec} s" if m else f"{sec} s"
+    at = f"{rate_hz} SPS" if rate_hz else "10 SPS or more (rate unknown)"
+    return (f"holdsense: averaging {plural(n, 'reading')} at {at}: about {took}; keep the roller unloaded "
+            "until it answers")
+
+
 def run(args: argparse.Namespace) -> int:
     dev = open_device(args)
     try:
@@ -93,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"holdsense: zeroing with {carries} on the roller (--force): later forces will read "
                   f"{abs(load_n):.0f} N {'low' if load_n > 0 else 'high'}", file=sys.stderr)
         old = dev.calibration.tare_counts if dev.calibration is not None else None
+        line = duration_line(args.samples, dev.info.rate_hz if dev.info is not None else None)
+        if line:
+            print(line, file=sys.stderr, flush=True)  # stderr: stdout's one result line stays as it was
         res = dev.tare(n_samples=args.samples)
     finally:
         dev.close()

@@ -131,6 +131,25 @@ def test_tare_refuses_a_loaded_roller_unless_forced(roller):
     assert fw.C_TARE in r.commands
 
 
+def test_a_long_tare_says_how_long_on_stderr(roller, capsys):
+    """At 10 SPS `tare --samples 2000` is over 3 minutes of silence (the roller answers when its readings are
+    in): it says how long first, on stderr, and stdout keeps its one result line. (In this process: the
+    scripted roller answers at once.)"""
+    from holdsense.cli import main
+    from holdsense.commands.tare import duration_line
+
+    assert duration_line(2000, 10) == ("holdsense: averaging 2000 readings at 10 SPS: about 3 min 20 s; keep the "
+                                       "roller unloaded until it answers")
+    assert "about 4 s" in duration_line(0, 10)  # the roller's default 40 readings
+    assert duration_line(0, 80) is None and duration_line(100, 80) is None  # under 2 s: nothing to wait for
+    assert "about 10 s" in duration_line(100, None)  # rate unknown: the slower rate
+    r = roller()
+    assert main(["tare", "--port", r.link, "--force", "--samples", "2000"]) == 0
+    out, err = capsys.readouterr()
+    assert "averaging 2000 readings at 80 SPS: about 25 s" in err, err
+    assert out.count("\n") == 1 and out.startswith("tared "), out
+
+
 def test_devices_probe(roller):
     r = roller()
     p = hs("devices", "--probe", r.link, "--json")
