@@ -15,7 +15,8 @@ class Battery:
         self._uv = adc is not None and hasattr(adc, "read_uv")
 
     def read(self):
-        """(battery_mv, battery_pct); (0, 255) when no ADC is fitted or it fails."""
+        """(battery_mv, battery_pct); (0, 255) when no ADC is fitted, it fails, or it reads under
+        config.BATTERY_MIN_MV (no battery: on USB power alone), so that is never "low"."""
         if self.adc is None:
             return 0, 255
         try:
@@ -24,6 +25,8 @@ class Battery:
             else:
                 mv = int(self.adc.read_u16() * self.vref_mv * self.divider / 65535)
         except (OSError, AttributeError):
+            return 0, 255
+        if mv < config.BATTERY_MIN_MV:
             return 0, 255
         return mv, percent(mv)
 

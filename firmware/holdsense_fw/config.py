@@ -20,6 +20,11 @@ I2C_FREQ = 400000
 VBAT_DIVIDER = 2.0          # 100k/100k divider
 ADC_VREF_MV = 3300          # full scale of read_u16 where the port has no read_uv (RP2: ADC_VREF = 3V3)
 BATTERY_LOW_MV = 3400
+# Below this no cell is on the divider: USB power with no battery fitted (the 100k to GND pulls the pin to
+# ~0 V, or a floating pin reads noise), or the cell's protection circuit has cut it off (2.4-2.5 V). A
+# protected 1S LiPo never reads lower while connected, so such a reading is "not measured" (0 mV, 255 %),
+# never "battery low": STATUS's low bit must not trip on a roller running from USB (docs/protocol.md §4).
+BATTERY_MIN_MV = 2500
 
 # Counts per newton of the reference build (hardware/README.md force budget): two 100 kg
 # bar cells of 2.0 mV/V in parallel into the HX711 at gain 128 (ratiometric, so AVDD drops

@@ -115,6 +115,15 @@ mv, pct = Battery(Rp2Adc()).read()
 assert abs(mv - 3900) <= 1 and pct in (69, 70), (mv, pct)
 print("battery via read_u16 ok", mv)
 
+
+class NoCellAdc:  # USB power, no battery fitted: the divider's 100k to GND holds the pin near 0 V
+    def read_u16(self):
+        return 300
+
+
+assert Battery(NoCellAdc()).read() == (0, 255)  # not measured, never "low" (config.BATTERY_MIN_MV)
+print("no battery on USB ok")
+
 # EXIT while streaming (App.run over a USB stream): nothing may follow its ACK, mpremote gets the REPL
 # next. Before, the pass that sent the ACK went on with the queued samples (and the next passes too).
 import asyncio  # noqa: E402

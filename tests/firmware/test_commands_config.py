@@ -325,3 +325,33 @@ def test_battery_reads_on_ports_with_and_without_read_uv():
     mv, pct = Battery(Rp2Adc()).read()
     assert abs(mv - 3900) <= 1 and pct in (69, 70)
     assert Battery(None).read() == (0, 255)
+
+
+def test_no_battery_on_usb_power_is_not_measured_never_low(rig_factory, tmp_path):
+    """On USB power with no battery fitted the divider's pin sits near 0 V (its 100k to GND) or floats: any
+    nonzero reading under 3.4 V set the sticky battery-low bit, and `device info` said "low: charge it". Under
+    a protected cell's cut-off (config.BATTERY_MIN_MV, 2.5 V) it is "not measured" (0 mV, 255 %); a real low
+    cell (3.2 V) is still low (docs/protocol.md §4)."""
+    from holdsense_fw import config
+    from holdsense_fw.battery import Battery
+
+    class Adc:
+        def __init__(self, uv):
+            self.uv = uv
+
+        def read_uv(self):
+            return self.uv
+
+    assert config.BATTERY_MIN_MV == 2500
+    for pin_uv in (8_000, 150_000, 1_249_000):  # 16 mV, 0.3 V, 2.498 V at the battery: no cell on the divider
+        assert Battery(Adc(pin_uv)).read() == (0, 255), pin_uv
+    assert Battery(Adc(1_250_000)).read() == (2500, 0)  # a cell at its cut-off: measured, empty
+    rig = rig_factory()
+    app = _app(rig, tmp_path)
+    h = Host(app, app.add_link("usb"))
+    for pin_uv, battery, low in ((20_000, None, False), (1_600_000, 3200, True)):
+        rig.board.adc_uv[1] = lambda uv=pin_uv: uv
+        st = h.cmd("status", clear=True).result
+        assert st["battery_mv"] == battery and ("battery_low" in st["errors"]) == low, (pin_uv, st)
+        if battery is None:
+            assert st["battery_pct"] is None and h.cmd("battery").result == {"battery_mv": None, "battery_pct": None}

@@ -234,7 +234,10 @@ def test_firmware_figures_repeated_in_the_docs_agree() -> None:
 
     d = config.DEFAULTS
     proto, fw = _doc("docs/protocol.md"), _doc("firmware/README.md")
-    assert f"battery low (< {config.BATTERY_LOW_MV / 1000:g} V)" in proto
+    assert f"battery low (< {config.BATTERY_LOW_MV / 1000:g} V" in proto
+    # under BATTERY_MIN_MV no cell is on the divider (USB power): "not measured", never low
+    assert f"A reading under {config.BATTERY_MIN_MV / 1000:g} V (`BATTERY_MIN_MV`)" in proto
+    assert f"any reading under {config.BATTERY_MIN_MV / 1000:g} V as \"no battery\"" in _doc("hardware/README.md")
     thousands = f"{d['load_counts']:,}".replace(",", " ")  # "43 800"
     assert f"Defaults: {d['idle_after_s']} s, {d['idle_decimation']}, {thousands} counts" in proto
     assert f"{round(config.REFERENCE_COUNTS_PER_N)} counts/N" in proto

@@ -146,7 +146,10 @@ def magnet_state(info: Any, errors: list[str]) -> str | None:
 def battery_state(info: Any, status: dict[str, Any]) -> str:
     mv = status.get("battery_mv")
     if not mv:
-        return "not measured" + ("" if info.sensors & 0x20 else " (no battery ADC)")
+        if not info.sensors & 0x20:
+            return "not measured (no battery ADC)"
+        # the firmware reports a reading under 2.5 V as 0 mV: no cell on the divider (protocol.md §4)
+        return "not measured (no battery connected: running from USB?)"
     if "battery_low" in status.get("errors", []) or mv < BATTERY_LOW_MV:
         return f"low (below {BATTERY_LOW_MV / 1000:g} V): charge it"
     return "ok"
