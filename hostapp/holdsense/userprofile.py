@@ -14,7 +14,9 @@ file and saying how to recover (`holdsense profile --reset`).
 Clients: a physiotherapist rolling several people keeps one profile per client beside the default one,
 `clients/<name>-<hash>.json` in the same directory, chosen with `--client NAME` (or `$HOLDSENSE_CLIENT`) on
 `profile`, `session`, `live`, `record`, `history` and `report`. A client is known by their name (matched
-without regard to case or spacing); the default profile (no client) is what it always was.
+without regard to case or spacing); the default profile (no client) is what it always was. A renamed client
+keeps their former names (`former_names`), so recordings made before the rename, whose `client:` header
+still names them so, stay theirs (profile_named, recording_person).
 
 Not to be confused with rollsignal's *scoring* profile (`--profile be-patient`),
 which holds the guidance thresholds; this one describes the person.
@@ -57,6 +59,8 @@ class UserProfile:
     default_link: the roller used when no --port/--ble is given: a serial port / pyserial URL,
         or 'ble:NAME|ADDRESS' for Bluetooth LE.
     name: the athlete's (or client's) name, shown on the live page and in reports.
+    former_names: a client's names before `profile --rename-client` (oldest first): recordings naming one
+        are this client's. Written only when there are any, so other profiles' files are as before.
     """
 
     body_mass_kg: float | None = None
@@ -64,9 +68,16 @@ class UserProfile:
     shell: str | None = None
     default_link: str | None = None
     name: str | None = None
+    former_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        d = {"format": FORMAT, **asdict(self)}
+        # added to holdsense-profile/1 without a format change: a profile never renamed is written as before
+        if self.former_names:
+            d["former_names"] = list(self.former_names)
+        else:
+            del d["former_names"]
+        return d
 
     def force_in_units(self, force_n: float) -> float:
         """`force_n` (newtons) in this profile's display unit."""
@@ -165,14 +176,31 @@ def check_name(name: str) -> str:
     return text
 
 
+def check_former_names(names: Any, name: str | None) -> tuple[str, ...]:
+    """Former names as stored: a list of names (check_name), each person once (client_key), never the current
+    `name` (a client renamed back to an old name has it as their name again, not as a former one)."""
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise UserError("former_names: expected a list of names")
+    out: list[str] = []
+    for n in names:
+        if not isinstance(n, str):
+            raise UserError("former_names: expected a list of names")
+        n = check_name(n)
+        if not same_person(n, name) and not any(same_person(n, o) for o in out):
+            out.append(n)
+    return tuple(out)
+
+
 def validated(profile: UserProfile) -> UserProfile:
     """The same profile with every set field checked and normalised (UserError if impossible)."""
+    name = None if profile.name is None else check_name(profile.name)
     return UserProfile(
         body_mass_kg=None if profile.body_mass_kg is None else parse_body_mass(profile.body_mass_kg),
         units=check_units(profile.units or "N"),
         shell=None if profile.shell is None else check_shell(profile.shell),
         default_link=None if profile.default_link is None else check_link(profile.default_link),
-        name=None if profile.name is None else check_name(profile.name),
+        name=name,
+        former_names=check_former_names(profile.former_names, name),
     )
 
 
@@ -227,7 +255,9 @@ def load(path: str | Path | None = None) -> UserProfile:
 def _check_format(p: Path, fmt: Any) -> None:
     """A `format` other than holdsense-profile/1 is refused: another program's file, or a newer holdsense's
     profile whose fields this one cannot know (read as /1, a change here would write it back without them).
-    A file without `format` (written by hand) is read as /1."""
+    A file without `format` (written by hand) is read as /1. Fields added to /1 later (`former_names`) are
+    optional: a file without them (an older holdsense's) reads as before, and an older holdsense reads a file
+    with them (it ignores keys it does not know)."""
     if fmt is None:
         return
     m = re.fullmatch(r"holdsense-profile/(\d+)(?:\.\d+)*", str(fmt).strip())
@@ -361,8 +391,34 @@ def with_roller_defaults(client: UserProfile, default: UserProfile) -> UserProfi
                    default_link=client.default_link or default.default_link)
 
 
+def is_named(prof: UserProfile | None, name: str | None) -> bool:
+    """True when `name` names the person of `prof`: their name, or one of their former names (a rename)."""
+    if prof is None or not name:
+        return False
+    return same_person(prof.name, name) or any(same_person(f, name) for f in prof.former_names)
+
+
+def renamed_client(name: str) -> UserProfile | None:
+    """The client who was called `name` before a rename (`name` among their `former_names`), or None: when no
+    client was, when `name` is a client's own name now (that client's file wins), or when two clients' files
+    claim it (edited by hand, or an older holdsense added a client by that name: whose it is cannot be told).
+    Files that cannot be used are passed over."""
+    if client_path(name).exists():
+        return None
+    found = [prof for _, prof, _ in list_clients()
+             if prof is not None and any(same_person(f, name) for f in prof.former_names)]
+    return found[0] if len(found) == 1 else None
+
+
 def unknown_client_error(name: str, *, advice: bool = True) -> UserError:
-    """'no client NAME (known: ...)', with how to add them when `advice` (not when renaming or removing)."""
+    """'no client NAME (known: ...)', with how to add them when `advice` (not when renaming or removing); a
+    former name of a renamed client says their name now instead (a command line names a client as they are
+    called now: new sessions and recordings must not spread the old name)."""
+    renamed = renamed_client(name)
+    if renamed is not None:
+        return UserError(f"no client {check_name(name)!r}: renamed to {renamed.name!r} (holdsense profile "
+                         f"--rename-client); give --client \"{renamed.name}\" (recordings naming "
+                         f"{check_name(name)!r} are {renamed.name}'s)")
     known = [prof.name for _, prof, _ in list_clients() if prof is not None]
     listed = f" (known: {', '.join(known)})" if known else " (no clients yet)"
     return UserError(f"no client {check_name(name)!r}{listed}" + (
@@ -371,8 +427,9 @@ def unknown_client_error(name: str, *, advice: bool = True) -> UserError:
 
 def profile_named(name: str, warn: IO[str] | None = None) -> UserProfile:
     """The profile of the person a recording names (its `client` header): their client profile (roller fields
-    from the default profile), the default profile when the name is yours, else only the name, with your units
-    (how you read forces) and no body mass (which must not be another person's).
+    from the default profile; found by a former name too, for a recording made before the client was renamed:
+    its `name` is then theirs now), the default profile when the name is yours, else only the name, with your
+    units (how you read forces) and no body mass (which must not be another person's).
 
     A client file that cannot be used is said on `warn` (when given) and treated as no profile: a recording
     can still be analysed without it."""
@@ -382,6 +439,8 @@ def profile_named(name: str, warn: IO[str] | None = None) -> UserProfile:
         if warn is not None:
             warn.write(f"holdsense: note: {exc}; no profile of {check_name(name)} is used\n")
         prof = None
+    if prof is None:
+        prof = renamed_client(name)  # a recording made before the client's rename
     default = load()
     if prof is not None:
         return with_roller_defaults(prof, default)
@@ -395,17 +454,22 @@ def recording_person(named: str | None, client: str | None, current: UserProfile
     """Whose profile describes a recording: the person its `client` header names (their own words about whose
     session it is), else `current` (the profile of --client NAME / $HOLDSENSE_CLIENT / your own).
 
-    `client` is an explicit --client NAME (None when not given); naming someone other than the header does is a
-    UserError (exit 2): using one person's profile with another's recording would mix their body masses and
-    names. $HOLDSENSE_CLIENT (only in `current`) never clashes: the current client is who a recording that
-    names nobody is of, and another person's recording stays theirs."""
+    `client` is an explicit --client NAME (None when not given; then `current` is that client's profile);
+    naming someone other than the header does is a UserError (exit 2): using one person's profile with
+    another's recording would mix their body masses and names. A header naming the client by a former name
+    (made before `profile --rename-client`) is theirs. $HOLDSENSE_CLIENT (only in `current`) never clashes:
+    the current client is who a recording that names nobody is of, and another person's recording stays
+    theirs."""
     if named is None:
         return current
     if client is not None:
-        if not same_person(client, named):
-            raise UserError(f"{source} is {named}'s recording (its header's 'client:' line), not "
-                            f"{check_name(client)}'s: leave out --client to use {named}'s profile (or correct "
-                            "that header line if it is wrong)")
+        if not same_person(client, named) and not (same_person(client, current.name) and is_named(current, named)):
+            renamed = renamed_client(named)
+            now = f"; {renamed.name} since a rename" if renamed is not None else ""
+            raise UserError(f"{source} is {named}'s recording (its header's 'client:' line{now}), not "
+                            f"{check_name(client)}'s: leave out --client to use "
+                            f"{renamed.name if renamed is not None else named}'s profile (or correct that header "
+                            "line if it is wrong)")
         return current
     return profile_named(named, warn)
 

@@ -186,6 +186,33 @@ def test_broken_profile_stops_commands_with_advice_that_works(tmp_path: Path, ki
     assert json.loads(cli("profile", "--json", env_dir=tmp_path).stdout)["body_mass_kg"] == 70
 
 
+def test_former_names_are_added_to_format_1_and_older_files_read_as_before(tmp_path: Path) -> None:
+    """`former_names` (a renamed client's old names) came to holdsense-profile/1 without a format change: a
+    file written before it (with or without `format`) reads as before, a profile never renamed is written
+    without the key (byte for byte as before), one with former names round-trips, and a file whose
+    former_names is not a list of names is refused as any impossible value is."""
+    old = tmp_path / "old.json"
+    for text in ('{"format": "holdsense-profile/1", "body_mass_kg": 61, "units": "kg", "shell": null, '
+                 '"default_link": null, "name": "Anna Berg"}', '{"body_mass_kg": 61, "units": "kg", "name": "Anna Berg"}'):
+        old.write_text(text, encoding="utf-8")
+        prof = up.load(old)
+        assert (prof.name, prof.body_mass_kg, prof.former_names) == ("Anna Berg", 61, ())
+    up.save(prof, old)
+    assert json.loads(old.read_text(encoding="utf-8")) == {"format": "holdsense-profile/1", "body_mass_kg": 61.0,
+                                                           "units": "kg", "shell": None, "default_link": None,
+                                                           "name": "Anna Berg"}
+    # each once, never the name itself, spelt as given
+    renamed = up.updated(prof, name="Anna Lind", former_names=["Anna Berg", "anna  berg", "ANNA LIND", "A. B."])
+    assert renamed.former_names == ("Anna Berg", "A. B.")
+    up.save(renamed, old)
+    assert json.loads(old.read_text(encoding="utf-8"))["former_names"] == ["Anna Berg", "A. B."]
+    assert up.load(old) == renamed
+    for bad in ('"Anna Berg"', '[1]', '[""]', '{"a": 1}'):
+        old.write_text('{"name": "Anna Lind", "former_names": ' + bad + '}', encoding="utf-8")
+        with pytest.raises(up.ProfileFileError, match="former_names|name"):
+            up.load(old)
+
+
 def test_reset_with_new_values_on_a_broken_profile(tmp_path: Path) -> None:
     (tmp_path / "profile.json").write_bytes(b"\x00\xff")
     data = json.loads(cli("profile", "--reset", "--body-mass", "72", "--json", env_dir=tmp_path).stdout)

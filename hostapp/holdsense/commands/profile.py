@@ -13,7 +13,9 @@ unknown client named with --client is added (starting with the default profile's
 $HOLDSENSE_CLIENT is refused, never added. A client is known
 by their name, so `--name` does not apply to one. `--list` shows the default profile and every client.
 
-`--rename-client OLD NEW` renames a client's profile and their sessions in the history (`--db`);
+`--rename-client OLD NEW` renames a client's profile and their sessions in the history (`--db`); the profile keeps
+OLD as a former name, so recordings made before (their header still names OLD) stay theirs, and no other client
+may take it;
 `--remove-client NAME` removes the profile and keeps their sessions under their name unless `--with-history`
 deletes them too. No prompt (CI has no stdin): deleting history needs that flag. Checked before anything
 changes; an unknown client or a clash is one line, exit 2 (docs/profile.md).
@@ -60,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list the profiles: yours and every client's")
     clients = p.add_argument_group("renaming and removing a client (docs/profile.md)")
     clients.add_argument("--rename-client", nargs=2, metavar=("OLD", "NEW"), type=client_name,
-                         help="rename a client: their profile and their sessions in the history")
+                         help="rename a client: their profile and their sessions in the history (OLD is kept as a former "
+                              "name: recordings made before stay theirs)")
     clients.add_argument("--remove-client", metavar="NAME", type=client_name,
                          help="remove a client's profile; their sessions stay in the history under their name "
                               "unless --with-history is given")
@@ -138,6 +141,14 @@ def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
         # $HOLDSENSE_CLIENT never adds a client (docs/profile.md): a typo in it must not start a second
         # profile for the same person; only --client NAME adds one
         raise up.unknown_client_error(name)
+    renamed = None if existed else up.renamed_client(name)
+    if renamed is not None:
+        # a renamed client's former name is theirs: their recordings made before the rename name them so, and
+        # would then be the new client's (load_client wins) and be scored with the new client's body mass
+        former = next(f for f in renamed.former_names if up.same_person(f, name))  # spelt as stored
+        raise UserError(f"{former!r} is a former name of client {renamed.name!r} (renamed): their "
+                        f"recordings made before name them so; give --client \"{renamed.name}\" for them, or "
+                        "another name for a new client (docs/profile.md)")
     note = None
     if args.reset:
         try:
@@ -170,6 +181,9 @@ def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
         for i, (field, label) in enumerate((("shell", "shell"), ("default_link", "default link")), start=3):
             if getattr(current, field) is None and getattr(up.load(), field) is not None:
                 lines[i] += "  (from your profile: the roller's)"
+        if current.former_names:
+            lines.append(f"former names  {', '.join(current.former_names)}  (recordings naming them are this "
+                         "client's)")
         for line in lines:
             print(line)
         print(f"(stored in {path})")
@@ -282,8 +296,16 @@ def _rename(db: Path, old: str, new: str, prof: "up.UserProfile | None", n_sessi
             raise UserError(f"--rename-client: the history ({db}) has {_sessions(n_other)} of {other!r} already, "
                             "a client removed earlier: two people's histories are never merged (choose another "
                             f"name, or delete those: holdsense profile --remove-client \"{other}\" --with-history)")
+        renamed = up.renamed_client(new)
+        if renamed is not None and not up.same_person(renamed.name, old):
+            # (a client renamed back to a former name of their own takes it back)
+            raise UserError(f"--rename-client: {up.check_name(new)!r} is a former name of client {renamed.name!r}: "
+                            "recordings made before their rename name them so, and would be taken as "
+                            f"{old}'s (choose another name)")
     if prof is not None:
-        up.save(replace(prof, name=new), new_path)  # the same path for a new spelling
+        # the old name stays theirs: recordings made before name them so (a new spelling is no former name)
+        former = prof.former_names + (() if up.same_person(old, new) else (old,))
+        up.save(replace(prof, name=new, former_names=former), new_path)  # the same path for a new spelling
     if n_sessions:
         try:
             with History.open(db) as h:
@@ -302,8 +324,11 @@ def _rename(db: Path, old: str, new: str, prof: "up.UserProfile | None", n_sessi
     if not up.same_person(old, new):
         # recordings are not rewritten: they are data (the history knows them by their SHA-256), and copies
         # elsewhere would still name the old name anyway
+        theirs = (f"; analyze, replay and report take them as {new}'s ({old!r} is kept in the profile as a "
+                  "former name)") if prof is not None else (
+                  f"; with no profile to keep {old!r} as a former name, they stay {old}'s")
         print(f"holdsense: note: recordings made before keep the name {old!r} in their header ('client:' line): "
-              "they are not rewritten", file=sys.stderr)
+              "they are not rewritten" + theirs, file=sys.stderr)
         _env_note(old, f"export {up.CLIENT_ENV_VAR}=\"{new}\"")
     return 0
 

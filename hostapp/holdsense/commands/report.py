@@ -11,7 +11,8 @@ session's. The history is only read, never created or changed.
 Whose session it was comes from the recording, never from whoever is current: the recording's `client`
 header, else the client of its history session, else `--client NAME`; a `--client` naming someone else than
 those do is refused (exit 2), as by analyze and replay, and so is a --client with no profile here (a typo); a
-recording that names nobody (and no --client) gets no name in the heading. That person's profile (when there is one here) gives the units and, failing the header
+recording that names nobody (and no --client) gets no name in the heading. A recording made before its client was renamed (`profile --rename-client`) names
+them by a former name: it is theirs, headed with their name now. That person's profile (when there is one here) gives the units and, failing the header
 and the history, the body mass; for a recording that names nobody, the current profile does.
 """
 from __future__ import annotations
@@ -76,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     # An option given here still wins, and says what it changes.
     client = _whose(args, rec, found)
     prof = _profile_of(args, client)
+    if client is not None:
+        client = prof.name  # (a renamed client's name now, for a recording that names them by a former name)
     scored_with = found.scored_with if found is not None else None
     if scored_with is not None:
         _use_session_inputs(args, found.id, scored_with)
@@ -107,7 +110,8 @@ def _whose(args: argparse.Namespace, rec: Any, found: "SessionRecord | None") ->
     named = rec.client or (found.client if found is not None else None)
     if args.client is None:
         return named
-    if named and not up.same_person(args.client, named):
+    # (a recording made before the client's rename names them by a former name: it is theirs)
+    if named and not up.same_person(args.client, named) and not up.is_named(up.load_client(args.client), named):
         where = "its header's 'client:' line" if rec.client else f"its history session {found.id}"
         raise UserError(f"{args.file} is {named}'s recording ({where}), not {args.client}'s: leave out --client "
                         "to report it as theirs (or correct the recording's 'client:' header line if it is wrong)")
@@ -122,7 +126,10 @@ def _profile_of(args: argparse.Namespace, client: str | None) -> "up.UserProfile
         args.client = None  # the current person ($HOLDSENSE_CLIENT, else your own profile)
         return user_profile(args)
     # a client file that cannot be used is said on stderr: the report can be written without it
-    prof = replace(up.profile_named(client, sys.stderr), name=client)
+    prof = up.profile_named(client, sys.stderr)
+    if up.same_person(prof.name, client) or not up.is_named(prof, client):
+        prof = replace(prof, name=client)  # spelt as the recording spells it
+    # else: a recording made before the client's rename (its former name): headed with their name now
     args._user_profile = prof
     return prof
 

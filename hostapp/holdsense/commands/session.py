@@ -293,17 +293,21 @@ def run(args: argparse.Namespace) -> int:
 def _check_replay_person(args: argparse.Namespace, rec: Any) -> None:
     """A recording that names someone (its `client` header) is stored only in that person's history: replaying
     Anna's recording with --save-history while Ben is the current client would put her session in his trends."""
-    from ..userprofile import same_person
+    from ..userprofile import is_named, renamed_client
 
     named = rec.client
     if named is None:
         return
     me = user_profile(args).name
-    if not same_person(named, me):
+    if not is_named(user_profile(args), named):  # (a former name: a recording made before the client's rename)
         who = f"client {me}'s history" if history_client(args) is not None else (
             "your own history" + (f" ({me})" if me else ""))
-        raise UserError(f"{args.replay}: the recording is {named}'s, and the session would be stored in {who}; "
-                        f"give --client \"{named}\" to store it in theirs")
+        renamed = renamed_client(named)
+        now = renamed.name if renamed is not None else named  # a renamed client is given by their name now
+        raise UserError(f"{args.replay}: the recording is {named}'s"
+                        + (f" (now {now}, renamed)" if renamed is not None else "")
+                        + f", and the session would be stored in {who}; give --client \"{now}\" to store it in "
+                        "theirs")
 
 
 def _run(args: argparse.Namespace, answers: "ScriptedAnswers | Asker", speed: float, profile: Any,

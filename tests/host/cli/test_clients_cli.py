@@ -269,6 +269,11 @@ def _analysed(p: subprocess.CompletedProcess) -> dict[str, float]:
     return out
 
 
+def _mass_of_one(p: subprocess.CompletedProcess) -> float:
+    """The body mass an `analyze --json` run of one file (an indented JSON object) scored with."""
+    return _body_mass_kg(json.dumps(json.loads(ok(p).stdout)))
+
+
 def _near(mass_kg: float, expected_kg: float) -> bool:
     return abs(mass_kg - expected_kg) / expected_kg < 0.05  # from a whole-percent share; 61, 80, 90 kg apart
 
@@ -344,3 +349,42 @@ def test_removed_history_is_erased_from_the_file(tmp_path: Path) -> None:
         assert h.delete_client("quillon zyxwvut") == 2
     assert b"Quillon Zyxwvut" not in db.read_bytes()
     assert _clients(db) == [(None, 1)]
+
+
+def test_a_renamed_clients_recordings_stay_theirs(recordings, tmp_path: Path) -> None:
+    """Recordings made before `profile --rename-client` keep the old name in their `client:` header. They were
+    refused for `--client NEW` as another person's, and without --client no profile was found (your units,
+    no body mass). The profile keeps the old name (`former_names`), so they are the client's; a former name
+    is taken by no other client, and a command line names the client as they are called now."""
+    anna, nobody = recordings  # anna.csv: its header names Anna Berg (61 kg)
+    db = tmp_path / "history.sqlite3"
+    ok(hs_in("profile", "--rename-client", "Anna Berg", "Anna Lind", "--db", db))
+    assert up.load_client("Anna Lind").former_names == ("Anna Berg",)
+    for extra in (("--client", "anna lind"), ()):
+        mass = _mass_of_one(hs_in("analyze", anna, "--json", "-j", "1", *extra))
+        assert _near(mass, 61), (extra, mass)  # her body mass, with or without --client
+    out = tmp_path / "r.html"
+    ok(hs_in("report", anna, "-o", out, "--client", "Anna Lind", "--db", db))
+    assert 'class="client">Anna Lind<' in out.read_text(encoding="utf-8")  # headed with her name now
+    # someone else's --client is still a clash, and the message names her as she is called now
+    refused(hs_in("analyze", anna, "--client", "Ben", "-j", "1"), "Anna Berg's recording", "Anna Lind since a rename",
+            "not Ben's")
+    # the former name on a command line is refused with her name now; no new client may take it
+    refused(hs_in("analyze", nobody, "--client", "Anna Berg"), "no client 'Anna Berg': renamed to 'Anna Lind'")
+    refused(hs_in("profile", "--client", "anna berg", "--body-mass", "70"),
+            "'Anna Berg' is a former name of client 'Anna Lind'")
+    refused(hs_in("profile", "--rename-client", "Ben", "Anna Berg", "--db", db), "a former name of client 'Anna Lind'")
+    assert [prof.name for _, prof, _ in up.list_clients()] == ["Anna Lind", "Ben"]  # nothing added or renamed
+    # a guided session replaying her old recording goes into her history under her name now
+    from argparse import Namespace
+
+    from holdsense.commands.session import _check_replay_person
+
+    rec = Namespace(client="Anna Berg")
+    _check_replay_person(Namespace(client="Anna Lind", replay=str(anna)), rec)
+    with pytest.raises(cli.UserError, match="now Anna Lind, renamed.*give --client \"Anna Lind\""):
+        _check_replay_person(Namespace(client="Ben", replay=str(anna)), rec)
+    # renamed back, she takes her old name back (and keeps the other as a former one)
+    ok(hs_in("profile", "--rename-client", "Anna Lind", "Anna Berg", "--db", db))
+    assert up.load_client("Anna Berg").former_names == ("Anna Lind",)
+    assert _near(_mass_of_one(hs_in("analyze", anna, "--json", "-j", "1")), 61)
