@@ -20,7 +20,7 @@ rollsignal's `is_cut_off` is imported only for a hold whose grade does not alrea
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 #: Score bands (0-100): green from GOOD_FROM, amber from FAIR_FROM, red below.
 GOOD_FROM = 75
@@ -95,3 +95,12 @@ def shown_score(hold: Mapping[str, Any], release_s: float | None = None) -> str:
         return "–"
     s = hold.get("score")
     return f"{s:.0f}" if isinstance(s, float) else str(s)
+
+
+def mean_hold_score(holds: Sequence[Mapping[str, Any]]) -> float | None:
+    """Mean score of `holds` (0-100), by the session score's rule (rollsignal's Scorer.summarize): a hold cut
+    off under the release window is not judged on its length, so its number (often 100) stays out of the
+    mean unless no hold was judged; None without any scored hold."""
+    scored = [h for h in holds if isinstance(h.get("score"), (int, float))]
+    judged = [h for h in scored if hold_verdict(h) != "not_judged"] or scored
+    return sum(float(h["score"]) for h in judged) / len(judged) if judged else None

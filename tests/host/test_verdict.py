@@ -158,3 +158,25 @@ def test_every_output_shows_the_same_verdict(monkeypatch: pytest.MonkeyPatch) ->
         assert f"score {s}" in "".join(seg.text for seg in segs)
         colours = {seg.style.color.name for seg in segs if seg.text.strip() == f"score {s}"}
         assert colours == {verdict.TONE_STYLES[tn].split()[-1]}, (tn, colours)
+
+
+def test_mean_hold_score_leaves_out_holds_cut_off_short_as_the_session_score_does() -> None:
+    """history --json's mean_hold_score (per session and per week) and the lab table's column averaged a cut-off
+    12 s hold's 100 in with the judged holds, while the session score and every view leave it out."""
+    from holdsense.coaching.history import SessionRecord, weekly_trends
+    from holdsense.lab.batch import session_row
+
+    judged, cut = _hold(45.0, 0.15), _hold(12.0, 0.15, "link lost")
+    hard = _hold(38.0, 0.75)
+    assert cut["score"] == 100 and judged["score"] < 100
+    holds = [judged, cut, hard]
+    want = (judged["score"] + hard["score"]) / 2
+    assert verdict.mean_hold_score(holds) == pytest.approx(want)
+    assert verdict.mean_hold_score([cut]) == 100  # nothing judged: the session score's rule, it stands alone
+    assert verdict.mean_hold_score([]) is None
+    analysis = {"holds": holds, "summary": {"hold_s": 95.0}}
+    rec = SessionRecord(started_utc="2026-11-02T10:00:00Z", region="quads", analysis=analysis, before=None,
+                        after=None, source="replay")
+    assert rec.mean_hold_score == pytest.approx(want)
+    assert weekly_trends([rec])[0].mean_hold_score == pytest.approx(want)
+    assert session_row("x.csv", analysis, {})["mean_hold_score"] == round(want, 1)

@@ -38,6 +38,7 @@ from typing import Any, Iterator, Sequence
 
 from .flow import MovementTest, compare_tests, parse_rom, session_score
 from ..errors import UserError
+from ..verdict import mean_hold_score
 
 APP_ID = 0x486F6C64  # "Hold": marks a holdsense history database
 SCHEMA_VERSION = 3
@@ -132,9 +133,9 @@ class SessionRecord:
 
     @property
     def mean_hold_score(self) -> float | None:
-        """Mean of the hold scores (a detail: the session's own score is `session_score`)."""
-        scores = [h["score"] for h in self.holds if h.get("score") is not None]
-        return sum(scores) / len(scores) if scores else None
+        """Mean of the hold scores (a detail: the session's own score is `session_score`), without the holds
+        cut off short as the session score leaves them out (holdsense.verdict.mean_hold_score)."""
+        return mean_hold_score(self.holds)
 
     @property
     def started(self) -> dt.datetime:
@@ -630,13 +631,12 @@ def weekly_trends(sessions: list[SessionRecord]) -> list[WeekTrend]:
         groups.setdefault((who, s.region or "unknown", monday), []).append(s)
     out = []
     for (who, region, monday), ss in sorted(groups.items()):
-        hold_scores = [h["score"] for s in ss for h in s.holds if h.get("score") is not None]
         changes = [compare_tests(s.before, s.after) for s in ss if s.before and s.after]
         out.append(WeekTrend(
             region=region, week_start=monday, sessions=len(ss),
             hold_s=sum(float(s.summary.get("hold_s") or 0.0) for s in ss),
             roll_s=sum(float(s.summary.get("roll_s") or 0.0) for s in ss),
-            mean_hold_score=_mean(hold_scores),
+            mean_hold_score=mean_hold_score([h for s in ss for h in s.holds]),
             mean_session_score=_mean([float(s.session_score) for s in ss if s.session_score is not None]),
             mean_pain_change=_mean([c.pain_delta for c in changes if c.pain_delta is not None]),
             mean_ease_change=_mean([c.ease_delta for c in changes if c.ease_delta is not None]),

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from ..errors import UserError
 from ..fmt import plural
+from ..verdict import mean_hold_score
 
 HOLD_COLUMNS = ["file", "hold", "start_s", "end_s", "duration_s", "mean_force_n", "force_cv", "travel_cm",
                 "spot_cm", "score", "grade", "region"]
@@ -66,7 +67,6 @@ def session_row(source: str, analysis: dict[str, Any] | None, metadata: dict[str
     s = analysis.get("summary", {})
     q = analysis.get("quality", {})
     holds = analysis.get("holds", [])
-    scores = [h["score"] for h in holds if isinstance(h.get("score"), (int, float))]
     row.update({
         "region": analysis.get("region") or meta.get("region") or "",
         "duration_s": _num(s.get("duration_s"), 3), "hold_s": _num(s.get("hold_s"), 3),
@@ -74,7 +74,7 @@ def session_row(source: str, analysis: dict[str, Any] | None, metadata: dict[str
         "lost_s": _num(s.get("lost_s"), 3),  # (absent from analyses made before it existed: empty)
         "holds": s.get("holds", len(holds)), "holds_over_30s": s.get("holds_over_30s", ""),
         "longest_hold_s": _num(max((h.get("duration_s", 0) for h in holds), default=None), 3),
-        "mean_hold_score": _num(sum(scores) / len(scores), 1) if scores else "",
+        "mean_hold_score": _num(mean_hold_score(holds), 1),  # holds cut off short left out, as the session score
         "session_score": s.get("session_score", ""),
         "sample_rate_hz": _num(q.get("sample_rate_hz"), 2), "gaps": q.get("gaps", ""),
         "saturated_samples": q.get("saturated_samples", ""),
