@@ -34,7 +34,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .flow import MovementTest, compare_tests, parse_rom, session_score
 from ..errors import UserError
@@ -456,20 +456,26 @@ class History:
     # -- writing
     def add_session(self, rec: SessionRecord) -> int:
         """Store a session (analysis, holds, tests) in one transaction; returns its id."""
+        sid = self._transaction(lambda: _insert(self._con, rec))
+        rec.id = sid
+        return sid
+
+    def _transaction(self, work: Callable[[], Any]) -> Any:
+        """Run `work` in one write transaction (the write lock first: a session stored meanwhile by another
+        program comes before or after it, never inside); rolled back on any error. Returns what `work` does."""
         if self.readonly:
             raise HistoryError(f"{self.path}: opened read-only")
         try:
             self._con.execute("BEGIN IMMEDIATE")
             try:
-                sid = _insert(self._con, rec)
+                out = work()
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise _classify(exc, self.path) from None
-        rec.id = sid
-        return sid
+        return out
 
     def rename_client(self, old: str, new: str) -> int:
         """Store client `old`'s sessions (matched as client names are) under the name `new`, in one transaction;
@@ -497,22 +503,14 @@ class History:
         return n
 
     def _change_client(self, name: str, sql: str, *params: Any) -> int:
-        if self.readonly:
-            raise HistoryError(f"{self.path}: opened read-only")
-        try:
-            self._con.execute("BEGIN IMMEDIATE")  # the write lock first: a session stored meanwhile is included
-            try:
-                ids = [sid for sid, who in self._con.execute("SELECT id, client FROM sessions WHERE client IS NOT NULL")
-                       if _same_client(who, name)]
-                for sid in ids:
-                    self._con.execute(sql, (*params, sid))
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _classify(exc, self.path) from None
-        return len(ids)
+        def work() -> int:  # in the transaction: a session of theirs stored meanwhile is included
+            ids = [sid for sid, who in self._con.execute("SELECT id, client FROM sessions WHERE client IS NOT NULL")
+                   if _same_client(who, name)]
+            for sid in ids:
+                self._con.execute(sql, (*params, sid))
+            return len(ids)
+
+        return self._transaction(work)
 
     # -- reading
     def sessions(self, region: str | None = None, client: Any = ALL_CLIENTS) -> list[SessionRecord]:
