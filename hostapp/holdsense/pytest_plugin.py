@@ -12,7 +12,7 @@ Fixtures (each a factory; everything it starts is stopped at teardown):
   simulated unplugs), on 127.0.0.1 (`tcp=True`: a `socket://` URL), or as a
   BLE peripheral on a fake BlueZ (`ble=True`: `.ble_address`, `.ble_name`);
   `.control({...})` drives it (`{"load_kg": 5}`, `{"unplug_s": 3}`,
-  `{"reboot": true}`, `{"garbage_bytes": 200}`); `.expected_holds()` gives the
+  `{"reboot": true}`, `{"garbage_bytes": 200}`, `{"speed": 1}`); `.expected_holds()` gives the
   scenario's scripted holds.
 - `holdsense_replay(capture, *, speed=10.0, tcp=False, ble=False)` → `RollerHandle`
   replaying a raw wire capture (`holdsense record --capture`) byte for byte.

@@ -183,6 +183,41 @@ class VirtualDevice(LinkServer):
         base = self.ticks_offset_us - self._boot_world_us
         return lambda: int((mono() - t0) * k) + base
 
+    def set_speed(self, speed: float) -> None:
+        """Run the world (and device) clock `speed` times faster than the host's from now on.
+
+        The clocks stay continuous: they are re-anchored at this instant, so device and scenario time
+        carry on from where they are. Lets a test wait through a scripted stretch faster than real time
+        and time the parts that need real time at 1×. Sleeps the firmware has already begun end at the
+        old rate (one status period early or late at most). The firmware's emulated tick period was
+        chosen for the speed it booted at (compat.set_clock) and cannot change under a running WideClock:
+        a speed that needs a longer period is refused (ValueError); start the device at the highest speed.
+        """
+        speed = float(speed)
+        if not speed > 0:
+            raise ValueError("speed must be > 0")
+        board = self.board
+        if board is not None:
+            from holdsense_fw import compat
+
+            period = compat.TICKS_PERIOD
+            compat.set_clock(board.clock_us, speed)  # sets the period for `speed` too: kept as it was below
+            if compat.TICKS_PERIOD > period:
+                compat.set_clock(board.clock_us, self.speed)
+                compat.TICKS_PERIOD = period
+                raise ValueError(f"speed {speed:g}: the device booted at speed {self.speed:g}, whose tick "
+                                 "period is too short for it (start the device at the highest speed)")
+            compat.TICKS_PERIOD = period  # slower: a longer period than needed is harmless (wraps less often)
+        mono = time.monotonic()
+        world_s = (mono - self._t_start) * self.speed
+        self.speed = speed
+        self._t_start = mono - world_s / speed
+        if board is not None:
+            board._clock = self._fast_device_clock()  # the closure holds the old anchor and factor
+            board.speed = speed  # type: ignore[attr-defined]
+        if self.usb is not None:
+            self.usb.speed = speed
+
     def _scenario_s(self, world_s: np.ndarray) -> np.ndarray:
         d = self.body.duration_s
         if self._scenario_t0_us is None:
@@ -473,6 +508,8 @@ class VirtualDevice(LinkServer):
                 self.body.load_kg = float(val)
                 if self.hx is not None:
                     self.hx.invalidate()
+            elif key == "speed":
+                self.set_speed(float(val))
             elif key == "unplug_s":
                 asyncio.create_task(self.unplug(float(val)))
             elif key == "reboot":
