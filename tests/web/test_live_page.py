@@ -32,11 +32,26 @@ def _scenario_now_s(dev) -> float:
     return q["world_s"] - q["scenario_t0_world_s"]
 
 
+# Stretches a test only waits through run at FAST (the roller's speed is changed at run time, its clocks
+# carry on); whatever is timed against the host's clock (HOLDING's delay, the timer, the update rate,
+# LINK LOST) runs at 1x, as on the floor.
+FAST = 4.0
+
+
+def _real_time_before(dev, scenario_s: float) -> None:
+    """Wait (at FAST) until the scenario reaches `scenario_s`, then run the roller at 1x."""
+    deadline = time.monotonic() + 60
+    while _scenario_now_s(dev) < scenario_s:
+        assert time.monotonic() < deadline, "the scenario did not advance"
+        time.sleep(0.05)
+    assert dev.control({"speed": 1.0})["ok"]
+
+
 def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70", "--name", "Floor Test"],
                    env=hs_env, check=True, capture_output=True, timeout=60)
     (hold,) = sim.Body(str(SCENARIO), 0).holds()
-    with spawn(str(SCENARIO), seed=0, speed=1.0, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
+    with spawn(str(SCENARIO), seed=0, speed=FAST, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
         hs = serve_page("live", "--port", str(tmp_path / "roller"), "--web", "--web-port", "0", "--no-browser",
                         "--plain")
         page = browser.new_page(viewport={"width": 390, "height": 844})
@@ -44,6 +59,9 @@ def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: 
             page.goto(hs.url)
             page.wait_for_function("window.__hs && window.__hs.messages > 0", timeout=30_000)
             assert "Floor Test" in page.inner_text("#who")
+            # the rolling before the hold at FAST; the hold is met at 1x, seconds before it starts
+            _real_time_before(dev, hold["start_s"] - 3.0)
+            assert _scenario_now_s(dev) <= hold["start_s"] - 1.5, "the hold began before the roller ran at 1x"
 
             # HOLDING within 7 s of the hold's start: the detector confirms an encoder hold ~5.5 s after it
             # began; the rest is the page's update path (6.15 s measured once with five jobs on two cores)
@@ -65,9 +83,12 @@ def test_live_page_on_the_virtual_roller(browser, serve_page, hs_env, tmp_path: 
             print(f"page updates: {rate:.1f} per second")
             assert rate >= 10.0, rate
 
-            # the score appears after the hold ends
+            # the score appears after the hold ends (the rest of the hold at FAST; the cues follow the hold's
+            # device time, not the host's)
+            assert dev.control({"speed": FAST})["ok"]
             page.wait_for_function("window.__hs.last.last_hold !== null",
                                    timeout=(hold["end_s"] - hold["start_s"] + 30) * 1000)
+            assert dev.control({"speed": 1.0})["ok"]  # the unplug and the reconnect at 1x
             score = page.inner_text("#last-score").strip()
             assert score.isdigit() and 0 <= int(score) <= 100, score
             assert page.inner_text("#last-feedback").strip()
@@ -135,14 +156,16 @@ def test_hold_timer_is_shown_paused_while_the_link_is_lost(browser, serve_page, 
     path.write_text(json.dumps(scen))
     subprocess.run([sys.executable, "-m", "holdsense.cli", "profile", "--body-mass", "70"],
                    env=hs_env, check=True, capture_output=True, timeout=60)
-    with spawn(str(path), seed=0, speed=1.0, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
+    with spawn(str(path), seed=0, speed=FAST, wait_for_start=True, link=str(tmp_path / "roller")) as dev:
         hs = serve_page("live", "--port", str(tmp_path / "roller"), "--web", "--web-port", "0", "--no-browser",
                         "--plain")
         page = browser.new_page(viewport={"width": 390, "height": 844})
         try:
             page.goto(hs.url)
+            # up to 7 s into the hold at FAST; the link is lost, and comes back, at 1x (LINK LOST is host time)
             page.wait_for_function("document.getElementById('state').textContent === 'HOLDING'", timeout=60_000)
             page.wait_for_function("window.__hs.last.hold.elapsed_s >= 7", timeout=20_000)
+            assert dev.control({"speed": 1.0})["ok"]
             running = page.evaluate("getComputedStyle(document.getElementById('timer')).fill")
             dev.control({"unplug_s": 3.0})
             page.wait_for_function("document.getElementById('state').textContent === 'LINK LOST'", timeout=5_000)
