@@ -71,9 +71,14 @@ def test_page_after_holdsense_stops_says_the_session_is_over(browser, serve_page
     with _phone(browser, serve_page, DEMO, "max") as (hs, page):
         page.wait_for_function("window.__hs && window.__hs.last && window.__hs.last.ended", timeout=120_000)
         totals = page.inner_text("#totals")
+        # count the page's reconnect attempts whose close it has handled (a listener added before the page's
+        # own onclose, deferred past it), to wait for one instead of a fixed time a busy machine may not cover
+        page.evaluate("""() => { const WS = window.WebSocket; window.__retriesClosed = 0;
+            window.WebSocket = class extends WS { constructor(...a) { super(...a);
+                this.addEventListener("close", () => setTimeout(() => { window.__retriesClosed += 1; }, 0)); } }; }""")
         hs.stop()  # Ctrl-C
         page.wait_for_function("!document.getElementById('conn').classList.contains('ok')", timeout=10_000)
-        page.wait_for_timeout(1500)  # a reconnect attempt or two
+        page.wait_for_function("window.__retriesClosed >= 1", timeout=10_000)  # a reconnect attempt, refused
         conn = page.inner_text("#conn")
         assert "session over" in conn and "retrying" not in conn, conn
         assert "bad" not in page.get_attribute("#conn", "class"), conn
