@@ -401,8 +401,14 @@ def test_writer_flushes_in_the_background(tmp_path):
     link = FakeLink([b"abc" * 100])
     w.attach_transport(link)
     link.recv(0.1)
-    time.sleep(1.0)
-    cap = read_capture(p)  # the writer is still open: no gzip trailer, but everything flushed decodes
+    # the writer is still open: no gzip trailer, but everything flushed decodes (polled: a fixed 1 s wait
+    # spent ~0.8 s after the first 0.2 s flush; a writer that does not flush by itself still fails at 1 s)
+    deadline = time.monotonic() + 1.0
+    while True:
+        cap = read_capture(p)
+        if [r.kind for r in cap.records] == [K_HEADER, K_LINK_OPEN, K_RX] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [r.kind for r in cap.records] == [K_HEADER, K_LINK_OPEN, K_RX] and cap.truncated
     w.close()
     assert read_capture(p).complete
