@@ -32,8 +32,8 @@ def register(subparsers: Any) -> None:
                         "the session begins with the scenario however late the host connects")
     p.add_argument("--control", metavar="PATH",
                    help='Unix socket taking JSON lines: {"load_kg": 5}, {"unplug_s": 3}, {"reboot": true}, '
-                        '{"garbage_bytes": 200}, {"speed": 4} (--speed from now on; more than about 4 x the '
-                        'starting --speed is refused), {"query": true}')
+                        '{"garbage_bytes": 200}, {"speed": 4} (--speed from now on; at most 4 when started at '
+                        '1, any lower speed always), {"query": true}')
     p.add_argument("--state-dir", metavar="DIR",
                    help="keep the device's flash (calibration, settings) in DIR across runs; DIR is made if its "
                         "parent folder exists (default: temporary)")
