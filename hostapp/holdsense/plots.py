@@ -363,15 +363,18 @@ def declutter_labels(ax: Any, gid: str = "hold-label", max_rows: int = 3) -> Non
     # a label of a hold at the session's very start or end is kept inside the axes (centred on its hold, it
     # ran over the force scale's tick labels: "800#1 95")
     box = ax.get_window_extent(renderer)
-    x_lo, x_hi = ax.get_xlim()
+    inv_x = ax.transData.inverted()
     for t in texts:
         bb = t.get_window_extent(renderer)
-        if bb.x0 < box.x0:
+        # a margin for the label's box (its pad) and for text measured here a little narrower than a PDF
+        # viewer draws it: flush with the axes' edge, the PDF report's "#5 –" lost its dash to the clip
+        m = (0.15 + 0.25) * t.get_fontsize() * ax.figure.dpi / 72
+        if bb.x0 < box.x0 + m:
             t.set_horizontalalignment("left")
-            t.set_x(x_lo)
-        elif bb.x1 > box.x1:
+            t.set_x(float(inv_x.transform((box.x0 + m, 0))[0]))
+        elif bb.x1 > box.x1 - m:
             t.set_horizontalalignment("right")
-            t.set_x(x_hi)
+            t.set_x(float(inv_x.transform((box.x1 - m, 0))[0]))
     if len(texts) < 2:
         return
     inv = ax.transData.inverted()

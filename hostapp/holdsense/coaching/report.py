@@ -234,9 +234,11 @@ def _envelope(t: np.ndarray, y: np.ndarray, max_points: int) -> tuple[np.ndarray
     return np.asarray(tt), np.asarray(yy)
 
 
-def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
+def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False, right_in: float | None = None) -> None:
     """Force over time (holdsense.plots): segments with holds coloured by verdict, gaps as gaps, the
-    light-pressure band, the 30 s marks, each hold labelled '#n score'."""
+    light-pressure band, the 30 s marks, each hold labelled '#n score'. The legend takes as few rows as keep
+    it left of `right_in` (inches from the figure's left edge: the PDF page's margin), else of the figure's
+    edge."""
     from ..inputcheck import clean_samples, in_time_order
     from ..plots import declutter_labels, draw_force, gap_spans
 
@@ -264,11 +266,12 @@ def draw_trace(ax: Any, inp: ReportInput, *, compact: bool = False) -> None:
     ax.grid(alpha=0.25, lw=0.5)
     # 8 pt (readable on A4), in as few rows as fit the figure's width
     renderer = ax.figure.canvas.get_renderer()
-    fig_w = ax.figure.bbox.width
+    # the PDF page's right margin, else the figure's edge
+    right_px = ax.figure.bbox.width - 2 if right_in is None else right_in * ax.figure.dpi
     for ncols in range(max(1, len(handles)), 0, -1):
         leg = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=ncols, fontsize=8,
                         frameon=False, borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
-        if leg.get_window_extent(renderer).x1 <= fig_w - 2:
+        if leg.get_window_extent(renderer).x1 <= right_px:
             break
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -647,7 +650,16 @@ class _PdfPages:
         W, H = self.W, self.H
         left = self.m + 0.62  # room for the tick labels and the y label inside the margin
         ax = self.fig.add_axes((left / W, 1 - bottom / H, (W - self.m - 0.05 - left) / W, (bottom - top) / H))
-        draw_trace(ax, self.inp, compact=True)
+        draw_trace(ax, self.inp, compact=True, right_in=W - self.m)
+        leg = ax.get_legend()
+        if leg is not None:
+            # a legend of three rows (a session with every verdict: fairly firm, too short, too hard, cut
+            # off) is taller than the 0.35 in: the axes move down under it, or it covered the totals' notes
+            leg_h = leg.get_window_extent(self.fig.canvas.get_renderer()).height / self.fig.dpi
+            extra = max(0.0, leg_h + 0.03 - 0.35)
+            if extra:
+                top, bottom, trace_h = top + extra, bottom + extra, trace_h + extra
+                ax.set_position((left / W, 1 - bottom / H, (W - self.m - 0.05 - left) / W, (bottom - top) / H))
         self.y += trace_h + 0.1
 
     _COLS = ((0.0, "#"), (0.3, "start"), (0.75, "held"), (1.2, "mean force"), (2.4, "same spot"), (2.95, "score"),

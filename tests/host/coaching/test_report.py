@@ -297,7 +297,21 @@ def _crowded() -> ReportInput:
     return _input(analysis=analysis, samples=samples, client="Alex Example-Longname")
 
 
-@pytest.mark.parametrize("case", ["light", "crowded"])
+def _every_verdict() -> ReportInput:
+    """A fairly firm, a too-short, a too-hard hold and one cut off by the recording's end (the trace's legend
+    takes three rows, and the last hold's label sits at the trace's right edge)."""
+    samples, analysis = _session()
+    for h, kw in zip(analysis["holds"], [dict(pressure="fairly firm", score=90),
+                                         dict(grade="too short for a release", score=67),
+                                         dict(grade="too hard: ease off", score=50),
+                                         dict(grade="cut off: length not judged", score=100, start_s=400.0,
+                                              end_s=420.0, duration_s=20.0, ended_by="end")]):
+        h.update(kw)
+    analysis["segments"][-1] = {"kind": "hold", "start_s": 400.0, "end_s": 420.0}
+    return _input(analysis=analysis, samples=samples)
+
+
+@pytest.mark.parametrize("case", ["light", "crowded", "verdicts"])
 def test_pdf_text_never_overlaps_and_stays_on_the_page(tmp_path: Path, case: str) -> None:
     """Every word's box (pdftotext -bbox) is clear of every other word's and inside the margins; the
     pages rendered to PNG (pdftoppm) have no ink past the right margin."""
@@ -305,9 +319,10 @@ def test_pdf_text_never_overlaps_and_stays_on_the_page(tmp_path: Path, case: str
     import subprocess
 
     out = tmp_path / "r.pdf"
-    write_report(_input(client="Alex Example") if case == "light" else _crowded(), out)
+    write_report({"light": lambda: _input(client="Alex Example"), "crowded": _crowded,
+                  "verdicts": _every_verdict}[case](), out)
     pages = _words(out)
-    assert pages and (case == "light") == (len(pages) == 1)
+    assert pages and (case != "crowded") == (len(pages) == 1)
     for W, H, words in pages:
         assert len(words) > 40
         for i, a in enumerate(words):
