@@ -357,7 +357,8 @@ def _remove(db: Path, name: str, prof: "up.UserProfile | None", n_sessions: int,
         done.append(f"{_sessions(deleted)} from the history ({db})")
     print(f"removed client {name!r}: " + " and ".join(done))
     if n_sessions and not with_history:
-        print(f"holdsense: note: their {_sessions(n_sessions)} stay in the history ({db}) under {name!r}: "
+        stay = "stays" if n_sessions == 1 else "stay"
+        print(f"holdsense: note: their {_sessions(n_sessions)} {stay} in the history ({db}) under {name!r}: "
               f"'holdsense history --client \"{name}\"' shows them; 'holdsense profile --remove-client \"{name}\" "
               "--with-history' deletes them", file=sys.stderr)
     if deleted:

@@ -168,6 +168,16 @@ def test_rename_is_undone_when_the_history_cannot_be_changed(tmp_path: Path, mon
     assert _clients(db) == [("Anna Berg", 1)]
 
 
+def test_remove_client_note_says_one_session_stays(tmp_path: Path) -> None:
+    """The note agrees with its number: "their 1 session stays", "their 2 sessions stay"."""
+    db = tmp_path / "history.sqlite3"
+    client("Ben", 90)
+    _store(db, "Ben")
+    p = hs_in("profile", "--remove-client", "Ben", "--db", db)
+    assert p.returncode == 0, p.stderr
+    assert "their 1 session stays in the history" in p.stderr
+
+
 def test_remove_client_keeps_history_unless_told(tmp_path: Path) -> None:
     db = tmp_path / "history.sqlite3"
     client("Anna Berg", 61)
