@@ -271,7 +271,7 @@ def render_text(a: dict[str, Any]) -> str:
 
         lines.extend(render_marker_lines(a["markers"]))
     warn = list(q.get("warnings", []))
-    if q.get("gaps"):
+    if q.get("gaps") and not any("link gap" in w for w in warn):  # the detector's warning already counts them
         warn.insert(0, f"{plural(int(q['gaps']), 'gap')} in the data (bridged)")
     if q.get("saturated_samples"):
         warn.insert(0, f"{plural(int(q['saturated_samples']), 'saturated ADC sample')} ignored")

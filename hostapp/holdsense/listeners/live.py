@@ -781,7 +781,22 @@ class RichView:
             self._live.refresh()
             self._live.stop()
             self._live = None
-        self.console.print(session_summary(state))
+        self.console.print(_summary_text(state))
+
+
+def _summary_text(state: LiveState) -> Any:
+    """The end line as rich Text: no automatic highlighting (rich coloured every number, the session score
+    cyan), the session score in its band's colour as everywhere else (holdsense.verdict)."""
+    from rich.text import Text
+
+    from ..verdict import TONE_STYLES, score_tone
+
+    text = Text(session_summary(state))
+    score = ((state.result or {}).get("summary") or {}).get("session_score")
+    tone = score_tone(score)
+    if tone is not None:
+        text.highlight_regex(rf"session score {score}\b", TONE_STYLES[tone])
+    return text
 
 
 def _force_bar(state: LiveState, width: int) -> Any:

@@ -187,3 +187,19 @@ def test_every_top_level_key_of_the_json_is_in_the_contract() -> None:
     assert obj.get("region") == "quads"
     missing = [k for k in obj if f'"{k}"' not in section and f"`{k}`" not in section]
     assert not missing, f"analyze --json prints {missing}, which contracts.md §3 does not name"
+
+
+def test_text_counts_link_gaps_once() -> None:
+    """The data-quality line said '413 gaps in the data (bridged); 413 link gaps or dropouts: ...': the
+    detector's own warning already counts them. A count without that warning (an older analysis) is still said."""
+    from holdsense.analysis import analyze_path, render_text
+
+    a, _ = analyze_path(str(DEMO))
+    a["quality"]["gaps"] = 3
+    a["quality"]["warnings"] = ["3 link gaps or dropouts: gaps up to 3 s bridged, up to 15 s when the same state "
+                                "resumes, longer ones count as off"]
+    line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Data quality"))
+    assert "gaps in the data" not in line and line.count("link gaps or dropouts") == 1, line
+    a["quality"]["warnings"] = []
+    line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Data quality"))
+    assert "3 gaps in the data (bridged)" in line, line

@@ -120,3 +120,19 @@ def test_no_color_and_60_columns_say_the_zone_in_words(monkeypatch) -> None:
     st.state, st.hold_start_s, st.hold_mean_force_n = "roll", None, None
     txt, _ = screen(st, 60)
     assert "29 % body weight" in txt and "above the light band" not in txt
+
+
+def test_end_line_colours_the_session_score_by_its_band_not_by_rich() -> None:
+    """The rich view's end line: rich's automatic highlighting coloured every number, the session score 84 cyan,
+    where every other output colours a session score by its band (green from 75: holdsense.verdict)."""
+    from holdsense.listeners.live import RichView
+
+    out = io.StringIO()
+    view = RichView(console=Console(file=out, force_terminal=True, color_system="standard", width=200))
+    st = holding()
+    st.result = {"summary": {"session_score": 84}}
+    view.close(st)
+    raw = out.getvalue()
+    assert "session score 84" in raw.replace("\x1b[0m", "")
+    assert "\x1b[36m" not in raw and "\x1b[1;36m" not in raw, repr(raw)  # no cyan
+    assert "\x1b[1;32msession score 84" in raw, repr(raw)  # bold green, as TONE_STYLES["good"]
