@@ -256,7 +256,9 @@ def render_text(a: dict[str, Any]) -> str:
         score = shown_score(h)
         lines.append(f"  #{i} at {fmt_clock(h['start_s'])}: {h['duration_s']:.0f} s, {h['mean_force_n']:.0f} N"
                      f" (cv {h['force_cv']:.2f}{where})  "
-                     + (f"score {score}/100: " if score != "–" else "no score: ") + f"{h['grade']}")
+                     + (f"score {score}/100: " if score != "–" else "no score: ") + f"{h['grade']}"
+                     # a plain-text line has no colour to say a firm hold is not "good": say it in words
+                     + (f" ({h['pressure']})" if h.get("pressure") == "fairly firm" else ""))
         for fb in h.get("feedback", []):
             lines.append(f"       - {fb}")
     lines.append("")

@@ -40,7 +40,8 @@ MAX_PLOT_POINTS = 3000  # min/max envelope above this: keeps the PNG small and e
 
 
 def _same_spot(inp: "ReportInput") -> list[str] | None:
-    """The holds table's "same spot" column: "as #1" for a hold on the spot of an earlier hold, "–" else;
+    """The holds table's "same spot" column: "as #1" for a hold on the spot of an earlier hold, "new" for the
+    first on its spot, "–" when its spot is not known;
     None (no column) when no spot was held twice or there is no encoder. Why: a hold's `spot_cm` ("-8 cm",
     from the first contact along the roll path) means nothing to a client; "as #1" does."""
     from rollsignal import load_profile
@@ -49,7 +50,8 @@ def _same_spot(inp: "ReportInput") -> list[str] | None:
     first = same_spot(inp.holds, float(load_profile().session["spot_radius_cm"]))
     if not any(g is not None and g != i for i, g in enumerate(first)):
         return None
-    return [f"as #{g + 1}" if g is not None and g != i else "–" for i, g in enumerate(first)]
+    # "new" for the first hold on its spot: "–" there read as a missing value beside a cut-off hold's "–" score
+    return [("–" if g is None else "new" if g == i else f"as #{g + 1}") for i, g in enumerate(first)]
 
 
 @dataclass

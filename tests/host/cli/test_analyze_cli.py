@@ -203,3 +203,14 @@ def test_text_counts_link_gaps_once() -> None:
     a["quality"]["warnings"] = []
     line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Data quality"))
     assert "3 gaps in the data (bridged)" in line, line
+
+
+def test_text_says_a_fairly_firm_hold_is_fairly_firm() -> None:
+    """demo-limb's hold 4 is fairly firm (amber everywhere that has colour); the plain text said only 'score
+    87/100: release window reached', which reads as good."""
+    from holdsense.analysis import analyze_path, render_text
+
+    a, _ = analyze_path(str(ROOT / "recordings" / "demo-limb.csv"))
+    assert a["holds"][3]["pressure"] == "fairly firm" and a["holds"][0]["pressure"] == "light"
+    lines = [ln for ln in render_text(a).splitlines() if ln.startswith("  #")]
+    assert lines[3].endswith("(fairly firm)") and "fairly firm" not in lines[0], lines

@@ -522,7 +522,7 @@ def test_a_holds_spot_is_said_in_plain_words_not_as_cm_along_the_roll_path() -> 
     assert "You held the same spot 2 times (holds 1 and 3)." in summ["advice"], summ["advice"]
     assert not any("roll path" in a or " cm" in a for a in summ["advice"]), summ["advice"]
     page = _parse(render_html(inp))
-    assert [r[4] for r in page.hold_rows] == ["–", "–", "as #1", "–"]
+    assert [r[4] for r in page.hold_rows] == ["new", "new", "as #1", "new"]  # "–" read as a missing value
     assert not any("cm" in c for r in page.hold_rows for c in r[:5])
     assert inp.holds[0]["spot_cm"] == -8.2
 
