@@ -340,8 +340,11 @@ def read_xdf(path: str | os.PathLike[str], stream: str | None = None) -> XdfReco
     acq = _child(_child(info, "desc"), "acquisition")
     metadata: dict[str, Any] = {"format": "xdf", "stream": name, "source_id": _text(info, "source_id"),
                                 "sample_rate_hz": srate or None}
-    dev = " ".join(x for x in (_text(acq, "model"), f"fw={_text(acq, 'firmware')}" if _text(acq, "firmware") else "",
-                               f"id={_text(acq, 'serial_number')}" if _text(acq, "serial_number") else "") if x)
+    # holdsense's own device line when the stream carries it (the CSV header's, verbatim), else built from
+    # the standard acquisition fields
+    dev = _text(hs, "device") or " ".join(
+        x for x in (_text(acq, "model"), f"fw={_text(acq, 'firmware')}" if _text(acq, "firmware") else "",
+                    f"id={_text(acq, 'serial_number')}" if _text(acq, "serial_number") else "") if x)
     if dev:
         metadata["device"] = dev
     for key in ("region", "body_mass_kg", "started_utc"):

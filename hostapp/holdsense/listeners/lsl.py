@@ -73,6 +73,16 @@ def device_id_from_info(info: dict[str, Any]) -> str | None:
     return None
 
 
+def _device_text_field(info: dict[str, Any], key: str) -> str | None:
+    """A `key=value` field of the header's device line (`holdsense-roller fw=0.3.0 id=...`), e.g. `fw`."""
+    dev = info.get("device")
+    if isinstance(dev, str):
+        m = re.search(rf"\b{re.escape(key)}=(\S+)", dev)
+        if m:
+            return m.group(1)
+    return None
+
+
 def source_ids(device_id: str | None, *, fallback: str = "unknown", replay: bool = False) -> tuple[str, str, str]:
     """(stream name, force source id, marker source id) derived from a device id.
 
@@ -268,16 +278,19 @@ class LslForceOutlet(Listener):
         dev_id = device_id_from_info(self.info)
         if dev_id:
             acq.append_child_value("serial_number", dev_id)
-        for key in ("fw", "firmware"):
-            if self.info.get(key):
-                acq.append_child_value("firmware", str(self.info[key]))
-                break
+        firmware = self.info.get("fw") or self.info.get("firmware") or _device_text_field(self.info, "fw")
+        if firmware:
+            acq.append_child_value("firmware", str(firmware))
         hs = desc.append_child("holdsense")
         from .. import __version__
 
         hs.append_child_value("host_version", __version__)
         hs.append_child_value("marker_format", MARKER_FORMAT)
         hs.append_child_value("time_base", "device clock, offset fixed at stream start (docs/lab.md)")
+        if isinstance(self.info.get("device"), str) and self.info["device"]:
+            # the recording header's device line verbatim: an XDF's session row then names the device
+            # as the CSV recorded beside it does (acquisition/* above is the standard, parsed form)
+            hs.append_child_value("device", self.info["device"])
         for key in ("region", "body_mass_kg", "started_utc", "source"):
             v = self.info.get(key)
             if v not in (None, ""):

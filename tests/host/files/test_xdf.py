@@ -125,6 +125,26 @@ def test_writer_round_trip_through_pyxdf(tmp_path: Path) -> None:
     assert header["info"]["version"] == ["1.0"]
 
 
+def test_device_line_of_the_stream_is_the_recordings_verbatim(tmp_path: Path) -> None:
+    """A holdsense stream carries the CSV header's device line (desc/holdsense/device): the XDF's metadata (and
+    the --sessions table's `device`) then agree with the CSV it was recorded or replayed from (here a simulated
+    session's, which the acquisition fields alone would call a holdsense-roller)."""
+    line = "holdsense-sim 0.1.0 scenario=standard seed=24"
+    chs = [{"label": "force_n", "unit": "newtons", "type": "Force"}]
+    hdr = xw.stream_header_xml(
+        name="holdsense-1122", type_="Force", channel_count=1, nominal_srate=80.0, channel_format="double64",
+        source_id="holdsense-force-AABBCC001122", channels=chs,
+        desc_extra=("<acquisition><manufacturer>holdsense</manufacturer><model>holdsense-roller</model>"
+                    "<serial_number>AA:BB:CC:00:11:22</serial_number><firmware>0.3.0</firmware></acquisition>"
+                    f"<holdsense><device>{line}</device></holdsense>"))
+    x = tmp_path / "dev.xdf"
+    with xw.XdfWriter(x) as w:
+        w.add_stream(1, hdr)
+        t = LSL_T0 + np.arange(200) / 80.0
+        w.write_samples(1, list(t), np.full((200, 1), 100.0))
+    assert read_xdf(x).metadata["device"] == line
+
+
 def test_reads_holdsense_stream_among_others_and_lines_up_markers(tmp_path: Path, capsys) -> None:
     chunk = support.synthetic_session(support.STANDARD_PLAN, seed=5)
     x = tmp_path / "lab.xdf"

@@ -92,6 +92,10 @@ def test_force_stream_metadata_and_device_clock_stamps() -> None:
         acq = full.desc().child("acquisition")
         assert acq.child_value("manufacturer") == "holdsense"
         assert acq.child_value("serial_number") == device_id_from_info(info)
+        # the firmware of the header's device line (docs/lab.md promises acquisition/firmware), and that line
+        # verbatim, so an XDF's session row names the device as the CSV recorded beside it does
+        assert acq.child_value("firmware") == "0.3.0"
+        assert full.desc().child("holdsense").child_value("device") == info["device"]
         assert full.desc().child("holdsense").child_value("region") == "quads"
 
         sizes = [1, 7, 3, 64, 8, 8, 2, 40, 5, 100, 9]
