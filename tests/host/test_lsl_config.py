@@ -60,3 +60,24 @@ def test_a_valid_lab_config_gives_its_scope(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setenv("LSLAPICFG", str(cfg))
     assert ensure_lsl_config() == str(cfg)
     assert lsl_scope(str(cfg)) == "site"
+
+
+def test_pylsl_without_liblsl_says_to_install_liblsl_not_the_extra(tmp_path: Path, monkeypatch) -> None:
+    """pylsl installed (the lab extra is there) but liblsl missing: the advice is liblsl / PYLSL_LIB."""
+    import sys
+
+    from holdsense.lab import require
+
+    fake = tmp_path / "pylsl"
+    fake.mkdir()
+    # what pylsl raises when it finds no liblsl binary
+    (fake / "__init__.py").write_text("raise RuntimeError('LSL binary library file was not found.')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pylsl", raising=False)
+    monkeypatch.setenv("LSLAPICFG", str(PACKAGE_LSL_CONFIG))
+    with pytest.raises(UserError) as err:
+        require("pylsl")
+    msg = str(err.value)
+    assert "cannot load liblsl (LSL binary library file was not found.)" in msg
+    assert "PYLSL_LIB" in msg and "conda-forge liblsl" in msg
+    assert "pip install 'holdsense[lab]'" not in msg

@@ -24,10 +24,18 @@ def require(module: str) -> ModuleType:
         ensure_lsl_config()
     try:
         return importlib.import_module(module)
-    except (ImportError, OSError, RuntimeError) as exc:
-        # pylsl raises RuntimeError when its bundled liblsl cannot be loaded.
+    except ImportError as exc:
         raise UserError(f"this needs {module}, which is not installed or not working ({exc}); "
                         f"install the lab extra: pip install 'holdsense[lab]'") from None
+    except (OSError, RuntimeError) as exc:
+        # pylsl is there but cannot load liblsl (RuntimeError: not found; OSError: a broken library): the
+        # extra is installed, so saying "install it" would not help. pip's pylsl bundles liblsl only on
+        # some platforms; elsewhere liblsl comes separately.
+        raise UserError(f"this needs {module}, which is installed but cannot load liblsl "
+                        f"({' '.join(str(exc).split())}); install liblsl (conda install -c conda-forge liblsl; "
+                        "macOS: brew install labstreaminglayer/tap/lsl; or a release from "
+                        "github.com/sccn/liblsl) and, if it is not found, point PYLSL_LIB at its "
+                        "liblsl.so/.dylib/.dll (docs/lab.md)") from None
 
 
 def lsl_config_in_use() -> str | None:
