@@ -275,7 +275,7 @@ def render_text(a: dict[str, Any]) -> str:
     warn = list(q.get("warnings", []))
     if q.get("gaps") and not any("link gap" in w for w in warn):  # the detector's warning already counts them
         warn.insert(0, f"{plural(int(q['gaps']), 'gap')} in the data (bridged)")
-    if q.get("saturated_samples"):
+    if q.get("saturated_samples") and not any("saturated" in w for w in warn):  # likewise the detector's
         warn.insert(0, f"{plural(int(q['saturated_samples']), 'saturated ADC sample')} ignored")
     if warn:
         lines.append("Data quality: " + "; ".join(warn))

@@ -214,3 +214,18 @@ def test_text_says_a_fairly_firm_hold_is_fairly_firm() -> None:
     assert a["holds"][3]["pressure"] == "fairly firm" and a["holds"][0]["pressure"] == "light"
     lines = [ln for ln in render_text(a).splitlines() if ln.startswith("  #")]
     assert lines[3].endswith("(fairly firm)") and "fairly firm" not in lines[0], lines
+
+
+def test_text_counts_saturated_samples_once() -> None:
+    """'6 saturated ADC samples ignored; ...; 6 saturated samples ignored: the load cell was over its range'
+    (datasets/example/sim-gaps-s16-10hz): the detector's warning already says it. Without it, still said."""
+    from holdsense.analysis import analyze_path, render_text
+
+    a, _ = analyze_path(str(DEMO))
+    a["quality"]["saturated_samples"] = 6
+    a["quality"]["warnings"] = ["6 saturated samples ignored: the load cell was over its range"]
+    line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Data quality"))
+    assert line.count("saturated") == 1, line
+    a["quality"]["warnings"] = []
+    line = next(ln for ln in render_text(a).splitlines() if ln.startswith("Data quality"))
+    assert "6 saturated ADC samples ignored" in line, line
