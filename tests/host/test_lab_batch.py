@@ -17,6 +17,8 @@ import pytest
 import lab_support as support
 
 from holdsense.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
 from holdsense.lab.batch import HOLD_COLUMNS, SESSION_COLUMNS  # noqa: E402
 from holdsense.io.recording import write_recording  # noqa: E402
 
@@ -213,3 +215,23 @@ def test_folder_mixes_recordings_and_xdf_files(tmp_path: Path, capsys) -> None:
     assert [(Path(r["file"]).name, r["region"]) for r in rows] == [("1-roller.csv", "quads"),
                                                                    ("2-labrecorder.xdf", "hamstrings")]
     assert rows[0]["score"] == rows[1]["score"] and rows[0]["start_s"] == rows[1]["start_s"]
+
+
+def test_sessions_table_says_a_file_was_read_only_in_part(tmp_path: Path) -> None:
+    """A cut-short .csv.gz analysed without a sign of it in the --sessions table: its warning went only to the
+    terminal. Now the `warnings` column carries the reader's and the analysis' warnings, each once."""
+    import gzip
+
+    whole = (ROOT / "recordings" / "demo-standard.csv").read_bytes()
+    packed = gzip.compress(whole)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    sessions = tmp_path / "s.csv"
+    r = subprocess.run(support.holdsense_cmd() + ["analyze", str(cut), str(ROOT / "recordings" / "demo-limb.csv"),
+                                                  "--sessions", str(sessions)],
+                       capture_output=True, text=True, env=support.cli_env(), timeout=180)
+    assert r.returncode == 0, r.stderr
+    c, limb = _rows(sessions)
+    assert "cut short" in c["warnings"] and c["warnings"].count("cut short") == 1, c["warnings"]
+    assert not c["warnings"].startswith("holdsense:")
+    assert "spurious ADC" in limb["warnings"] and "cut short" not in limb["warnings"]

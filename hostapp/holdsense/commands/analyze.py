@@ -233,14 +233,14 @@ def run(args: argparse.Namespace) -> int:
             if out.error is not None:
                 failed.append(path)
                 internal = internal or out.internal
-                tables.add_failure(path, out.error)
+                tables.add_failure(path, out.error, reader_warnings=out.stderr)
                 if args.json:
                     print(json.dumps({"source": path, "error": out.error}), flush=True)
                 print(f"holdsense: {'' if out.internal else 'error: '}{one_line(out.error)}", file=sys.stderr,
                       flush=True)
                 continue
             assert out.result is not None
-            tables.add(path, out.result, out.metadata)
+            tables.add(path, out.result, out.metadata, reader_warnings=out.stderr)
             if not reports:
                 continue
             if args.json:

@@ -24,7 +24,7 @@ HOLD_COLUMNS = ["file", "hold", "start_s", "end_s", "duration_s", "mean_force_n"
                 "spot_cm", "score", "grade", "region"]
 SESSION_COLUMNS = ["file", "region", "started_utc", "device", "body_mass_kg", "duration_s", "hold_s", "roll_s",
                    "off_s", "lost_s", "holds", "holds_over_30s", "longest_hold_s", "mean_hold_score", "session_score",
-                   "sample_rate_hz", "gaps", "saturated_samples", "marker_holds", "marker_matched", "error"]
+                   "sample_rate_hz", "gaps", "saturated_samples", "marker_holds", "marker_matched", "warnings", "error"]
 # A progress bar is worth drawing from this many files on (fewer finish before it would be read).
 PROGRESS_MIN_FILES = 3
 
@@ -52,10 +52,16 @@ def hold_rows(source: str, analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def session_row(source: str, analysis: dict[str, Any] | None, metadata: dict[str, Any] | None = None,
-                error: str | None = None) -> dict[str, Any]:
-    """The `--sessions` row of one input: its summary, or its error."""
+                error: str | None = None, reader_warnings: str = "") -> dict[str, Any]:
+    """The `--sessions` row of one input: its summary, or its error. `warnings` holds the reader's warnings
+    (`reader_warnings`, the lines the command printed on stderr for this file: a cut-short file, an ignored
+    header value) and the analysis' `quality.warnings`, joined by " | ": a batch table must show that a
+    session was read in part, not only the terminal that scrolled past."""
     row: dict[str, Any] = {c: "" for c in SESSION_COLUMNS}
     row["file"] = source
+    said = [ln.removeprefix("holdsense: ").removeprefix("warning: ") for ln in reader_warnings.splitlines()
+            if ln.strip()]
+    row["warnings"] = " | ".join(said)
     meta = metadata or {}
     for key in ("started_utc", "device", "body_mass_kg"):
         v = meta.get(key)
@@ -79,6 +85,8 @@ def session_row(source: str, analysis: dict[str, Any] | None, metadata: dict[str
         "sample_rate_hz": _num(q.get("sample_rate_hz"), 2), "gaps": q.get("gaps", ""),
         "saturated_samples": q.get("saturated_samples", ""),
     })
+    # (the analysis often carries the reader's warnings too: each once)
+    row["warnings"] = " | ".join(dict.fromkeys(said + [str(w) for w in q.get("warnings", [])]))
     m = analysis.get("markers")
     if m:
         row["marker_holds"] = m.get("recorded_holds", "")
@@ -160,12 +168,13 @@ class BatchTables:
             if recording:
                 raise UserError(f"{option} {path}: is a recording, not a table; refusing to overwrite it")
 
-    def add(self, source: str, analysis: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
+    def add(self, source: str, analysis: dict[str, Any], metadata: dict[str, Any] | None = None,
+            reader_warnings: str = "") -> None:
         self.holds.extend(hold_rows(source, analysis))
-        self.sessions.append(session_row(source, analysis, metadata))
+        self.sessions.append(session_row(source, analysis, metadata, reader_warnings=reader_warnings))
 
-    def add_failure(self, source: str, error: str) -> None:
-        self.sessions.append(session_row(source, None, None, error=error))
+    def add_failure(self, source: str, error: str, reader_warnings: str = "") -> None:
+        self.sessions.append(session_row(source, None, None, error=error, reader_warnings=reader_warnings))
 
     def write(self) -> list[str]:
         """Write the tables; returns one line per file written (for the command's summary)."""
