@@ -7,6 +7,7 @@ and carry exactly the samples the recording file got.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -108,3 +109,5 @@ def test_record_lsl_follows_the_device_clock_across_an_unplug(tmp_path: Path) ->
     ended = next(o for o in objs if o["event"] == "hold_ended")
     assert 8 <= ended["duration_s"] <= 14 and 0 <= ended["score"] <= 100
     assert "visible on this computer only" in err
+    # the config's full path: a bare "lsl_api.cfg" could be ./, ~/lsl_api/ or the package's own
+    assert f"[config {os.environ['LSLAPICFG']}]" in err, err

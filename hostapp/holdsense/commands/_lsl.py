@@ -75,7 +75,7 @@ def add_lsl_listeners(listeners: list[Any], args: argparse.Namespace, info: dict
     chans = "force_n, angle_deg" if roller.force.has_angle else "force_n"
     print(f"LSL: streaming '{roller.name}' (Force: {chans} at {roller.force._rate():g} Hz, source id "
           f"{roller.force.source_id}) and '{roller.markers.name}-markers' (Markers); visible on {where} "
-          f"[config {os.path.basename(config)}]", file=sys.stderr)
+          f"[config {config}]", file=sys.stderr)  # the full path: lsl_api.cfg may be in ./, ~/lsl_api/ or ours
     wait = getattr(args, "lsl_wait_s", None)
     if wait:
         print(f"LSL: waiting up to {wait:g} s for a consumer (LabRecorder, an inlet)...", file=sys.stderr)
