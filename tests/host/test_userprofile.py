@@ -321,3 +321,16 @@ def test_name_help_does_not_offer_it_for_a_client(tmp_path: Path) -> None:
     text = " ".join(cli("profile", "--help", env_dir=tmp_path).stdout.split())
     m = re.search(r"--name NAME (.*?) --unset", text)
     assert m and "client" in m.group(1) and "your client's" not in m.group(1), m and m.group(1)
+
+
+def test_a_bare_body_mass_for_a_profile_in_lb_says_it_was_taken_as_kg(tmp_path: Path) -> None:
+    """`--body-mass 160 --units lb` stores 160 kg (a bare number is kg everywhere): plausible, so only a note
+    tells a pounds reader what happened and how to give pounds; a unit given, or kg units, is no note."""
+    proc = cli("profile", "--body-mass", "160", "--units", "lb", env_dir=tmp_path)
+    assert "taken as kg (353 lb)" in proc.stderr and "--body-mass 160lb" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "353 lb (160.0 kg)" in proc.stdout  # the value stays as documented: kg
+    assert cli("profile", "--body-mass", "160lb", env_dir=tmp_path).stderr == ""
+    assert cli("profile", "--body-mass", "72", "--units", "kg", env_dir=tmp_path).stderr == ""
+    client = cli("profile", "--client", "Ben", "--body-mass", "150", "--units", "lb", env_dir=tmp_path)
+    assert "--body-mass 150lb" in client.stderr, client.stderr

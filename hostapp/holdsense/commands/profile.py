@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if changes or args.reset:
         current = up.updated(current, **changes)  # checked before anything is written
         path = up.save(current)
+    _note_bare_mass_in_lb(args, current)
     if args.json:
         print(json.dumps(current.to_dict() | {"path": str(path)}))
     else:
@@ -128,6 +130,21 @@ def _changes(args: argparse.Namespace) -> dict:
             raise UserError(f"--{[k for k, v in FIELDS.items() if v == key][0]} given together with --unset of it")
         changes[key] = up.parse_body_mass(value) if key == "body_mass_kg" else value
     return changes
+
+
+def _note_bare_mass_in_lb(args: argparse.Namespace, profile: up.UserProfile) -> None:
+    """One stderr note when `--body-mass` was a bare number (read as kg) for a profile shown in lb.
+
+    Why: someone who reads forces in pounds types their weight in pounds (`--body-mass 160 --units lb`); taken
+    as 160 kg it is plausible, so nothing else would catch it, and every light-pressure band would be twice
+    too wide.
+    """
+    text = getattr(args, "body_mass", None)
+    if text is None or profile.units != "lb" or re.search(r"[a-z]", str(text), re.IGNORECASE):
+        return
+    kg = profile.body_mass_kg
+    print(f"holdsense: note: body mass {kg:g} taken as kg ({kg / up.LB_KG:.0f} lb); if you meant pounds, give "
+          f"--body-mass {str(text).strip()}lb", file=sys.stderr)
 
 
 def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
@@ -173,6 +190,7 @@ def _run_client(args: argparse.Namespace, name: str, *, explicit: bool) -> int:
         path = up.save(current, path)
     if note:
         print(note, file=sys.stderr)
+    _note_bare_mass_in_lb(args, current)
     if args.json:
         print(json.dumps(current.to_dict() | {"client": current.name, "path": str(path)}))
     else:
