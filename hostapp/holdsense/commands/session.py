@@ -175,7 +175,10 @@ class Asker:
         """Range of motion. A plain number is degrees; where the region's test is also measured as a distance
         in cm (heel to buttock, toe to wall, ...) a plain number is asked again with its unit, since "12" meant
         as 12 cm would be stored as 12° and a growing distance read as a greater range of motion."""
-        text = self._line(f"  range of motion ({region.rom_hint}): ")
+        # a test measured in cm or degrees needs the unit typed (a plain number is asked again): say so up
+        # front, so a first answer is not wasted (three wasted answers end the session)
+        unit_hint = "; type the unit, e.g. 30 cm or 120 deg" if "cm" in region.rom_hint else ""
+        text = self._line(f"  range of motion ({region.rom_hint}{unit_hint}): ")
         deg, words = parse_rom(text)
         if deg is not None and "cm" in region.rom_hint and not re.search(r"[°a-z]", text, re.I):
             n = text.strip()

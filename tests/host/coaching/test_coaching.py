@@ -285,6 +285,25 @@ def test_a_plain_number_for_a_distance_measured_test_is_asked_again_with_its_uni
     assert t.rom_deg == 60.0
 
 
+def test_the_range_of_motion_prompt_says_to_type_the_unit_where_a_plain_number_is_refused() -> None:
+    """A first-time user typed "30" three times for the quads' heel-to-buttock test and the session ended: the
+    prompt itself now shows the answer's form; an angle-only test (hamstrings) keeps the plain prompt."""
+    from holdsense.commands.session import Asker
+
+    prompts: list[str] = []
+    answers = iter(["5", "30 cm", "4", "5", "60", "4"])
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    Asker(ask=ask, out=io.StringIO()).test(REGIONS["quads"], "before")
+    Asker(ask=ask, out=io.StringIO()).test(REGIONS["hamstrings"], "before")
+    rom = [p for p in prompts if "range of motion" in p]
+    assert "e.g. 30 cm or 120 deg" in rom[0], rom
+    assert "e.g." not in rom[1], rom
+
+
 # --- cue outputs ----------------------------------------------------------------------------
 
 def test_roller_patterns_and_speech() -> None:
