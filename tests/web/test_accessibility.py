@@ -82,7 +82,7 @@ def test_live_page_for_screen_readers_colour_blindness_and_low_vision(browser, s
         # the state is the page's heading; the hold timer, drawn in an SVG ring, is said in words
         assert page.get_by_role("heading", level=1).inner_text() == "HOLDING"
         timer = page.get_by_role("timer").text_content()
-        assert timer == "hold timer 19 seconds, 11 s to release", timer
+        assert timer == "hold timer 19 seconds, release window in 11 s", timer
         # live regions: the state as a sentence (polite), urgent states as an alert
         assert page.get_attribute("#say", "aria-live") == "polite" and page.get_attribute("#alert", "role") == "alert"
         assert "Holding. Stay and breathe." in page.text_content("#say")

@@ -137,7 +137,7 @@ def test_ring_caption_fits_and_scale_keeps_its_unit_and_console_is_clean(browser
 
 def test_pressure_colours_and_countdown_only_where_they_apply(browser, page_url) -> None:
     """Rolling at 25-40 % of body weight is normal: its % figure is not coloured as over the band or too hard (the limits are
-    about holding). During a too-hard hold the ring does not count down to a release ("N s to release")
+    about holding). During a too-hard hold the ring does not count down to a release ("release window in N s")
     while the page says to ease off."""
     page = browser.new_page(viewport=PHONE)
     try:
@@ -148,7 +148,7 @@ def test_pressure_colours_and_countdown_only_where_they_apply(browser, page_url)
         assert page.inner_text("#state") == "TOO HARD"
         assert page.get_attribute("#pct", "class") == "hard"
         sub = page.text_content("#timer-sub") or ""
-        assert "to release" not in sub and "ease off" in sub, sub
+        assert "release window" not in sub and "ease off" in sub, sub
     finally:
         page.close()
 

@@ -158,7 +158,7 @@ function render(s) {
     // too hard: no countdown to a release the pressure works against (the score is capped anyway)
     const lost = s.state === "link_lost";
     const caption = lost ? "timer paused" : s.state === "too_hard" ? "ease off first"
-      : left > 0 ? `${Math.ceil(left)} s to release` : "release window reached";
+      : left > 0 ? `release window in ${Math.ceil(left)} s` : "release window reached";
     ringSub(caption);
     setText($("timer-text"), `hold timer ${spoken(held)}, ${caption}`);
     if (left <= 0 && !releaseCued && !lost) say.push(`Release window reached: ${spoken(s.release_s)}.`);
