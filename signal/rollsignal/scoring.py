@@ -15,7 +15,7 @@ from .profile import Profile
 G_N_PER_KG = 9.80665
 #: A hold's `ended_by` (contracts.md §3) when it was cut off rather than ended by the person, and how its
 #: feedback says what cut it off.
-CUT_OFF = {"link lost": "the link to the roller was lost", "end": "the recording ended"}
+CUT_OFF = {"link lost": "the link to the roller was lost", "end": "the session ended"}  # (live with nothing recorded too: "session")
 
 
 def _ramp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:

@@ -52,7 +52,7 @@ def test_a_hold_cut_off_by_a_lost_link_is_not_blamed_on_the_client(encoder: bool
 @pytest.mark.parametrize("encoder", [True, False])
 def test_a_hold_cut_off_by_the_end_of_the_recording_is_not_blamed_on_the_client(encoder: bool) -> None:
     ch, _ = dsp_synth.session([("off", 3), ("roll", 30), ("hold", 20)], encoder=encoder, seed=6)
-    _check(ch, "end", "the recording ended")
+    _check(ch, "end", "the session ended")
 
 
 @pytest.mark.parametrize("encoder", [True, False])

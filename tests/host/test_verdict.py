@@ -147,7 +147,8 @@ def test_every_output_shows_the_same_verdict(monkeypatch: pytest.MonkeyPatch) ->
     text = render_text(a)
     for i, (h, s) in enumerate(zip(holds, shown), 1):
         line = next(ln for ln in text.splitlines() if ln.startswith(f"  #{i} at"))
-        assert line.endswith(f"score {s}/100: {h['grade']}" if s != "–" else f"no score: {h['grade']}"), line
+        said = f"score {s}/100: {h['grade']}" if s != "–" else f"no score: {h['grade']}"
+        assert line.endswith(said + (" (fairly firm)" if h.get("pressure") == "fairly firm" else "")), line
 
     for h, tn, s in zip(holds, tones, shown):
         ev = type("Ev", (), {"kind": "hold_ended", "hold": h, "t_s": 0.0})()

@@ -131,7 +131,7 @@ def test_a_too_hard_hold_ends_with_the_pressure_advice_not_the_praise() -> None:
 
 
 @pytest.mark.parametrize("ended_by,why", [("link lost", "the link to the roller was lost"),
-                                           ("end", "the recording ended")])
+                                           ("end", "the session ended")])
 def test_a_cut_off_hold_ends_without_blaming_the_client(ended_by: str, why: str) -> None:
     """A hold cut off at 18 s by a lost link or by Ctrl-C is not told to be patient: the cue says what cut it
     off (the scorer's line), or the line that asks for a change, and never "Next time stay 30 s"."""
