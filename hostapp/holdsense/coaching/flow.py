@@ -51,6 +51,9 @@ class Region:
     related_limb: str
     avoid: str
     aliases: tuple[str, ...] = ()
+    # a range of motion measured as a distance in cm: True when a shorter distance means more range (heel to
+    # buttock), False when a longer one does (toe to wall); None when the test has no distance
+    cm_shorter_is_better: bool | None = None
 
 
 REGIONS: dict[str, Region] = {r.key: r for r in (
@@ -58,7 +61,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
            "standing quad stretch: pull the heel toward the buttock",
            "heel-to-buttock distance in cm, or knee bend in degrees",
            "slowly bend and straighten the knee", "the kneecap and the hip bone",
-           ("quad", "quadriceps", "front thigh")),
+           ("quad", "quadriceps", "front thigh"), cm_shorter_is_better=True),
     Region("hamstrings", "hamstrings (back of thigh)",
            "straight-leg raise lying on your back (or a standing toe touch)",
            "leg angle from the floor in degrees, or how far the fingers reach",
@@ -68,7 +71,7 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
            "knee-to-wall lunge: knee to the wall with the heel down",
            "toe-to-wall distance in cm, or ankle angle in degrees",
            "point and flex the ankle, or draw slow circles with the foot", "the Achilles tendon and the back of the knee",
-           ("calf",)),
+           ("calf",), cm_shorter_is_better=False),
     Region("glutes", "glutes (buttocks)",
            "figure-4 stretch lying on your back: ankle over the opposite knee, pull the thigh in",
            "how far the thigh comes toward the chest, in words or degrees",
@@ -88,12 +91,12 @@ REGIONS: dict[str, Region] = {r.key: r for r in (
            "arm raise on your back: can the straight arm lie flat on the floor overhead?",
            "gap between the arm and the floor in cm, or shoulder angle in degrees",
            "reach the arm overhead and back, or turn the palm up and down", "the armpit and the shoulder blade",
-           ("lat", "latissimus")),
+           ("lat", "latissimus"), cm_shorter_is_better=True),
     Region("adductors", "adductors (inner thigh)",
            "butterfly sit: soles together, let the knees drop",
            "knee-to-floor distance in cm, or in words",
            "bend and straighten the knee, or slide the leg in and out", "the groin and the inside of the knee",
-           ("adductor", "inner thigh", "groin")),
+           ("adductor", "inner thigh", "groin"), cm_shorter_is_better=True),
     Region("hip-flexors", "hip flexors (front of hip)",
            "half-kneeling lunge: shift forward until the front of the back hip pulls",
            "how far you shift forward, in words or degrees",
@@ -217,6 +220,7 @@ class TestChange:
     rom_delta_deg: float | None
     lines: list[str]
     improved: list[str]
+    rom_delta_cm: float | None = None  # a distance test's change (after - before, cm; better or worse by region)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,7 +260,7 @@ def compare_tests(before: MovementTest | None, after: MovementTest | None) -> Te
     lines: list[str] = []
     improved: list[str] = []
     pain_d = ease_d = None
-    rom_d = None
+    rom_d = rom_cm = None
     if before is None or after is None:
         return TestChange(None, None, None, ["No before/after test recorded."], [])
     if before.pain_0_10 is not None and after.pain_0_10 is not None:
@@ -276,6 +280,12 @@ def compare_tests(before: MovementTest | None, after: MovementTest | None) -> Te
         lines.append(f"Range of motion {before.rom_deg:g}° → {after.rom_deg:g}° ({rom_d:+g}°).")
         if rom_d > 0:
             improved.append("greater range of motion")
+    elif (cm := _cm_change(before, after)) is not None:
+        rom_cm, better = cm
+        lines.append(f"Range of motion {before.rom_text} → {after.rom_text} "
+                     f"({rom_cm:+g} cm{'' if rom_cm == 0 or better is None else ': more range' if better else ': less range'}).")
+        if better:
+            improved.append("greater range of motion")
     elif before.rom_words or after.rom_words:
         lines.append(f"Range of motion: before \"{before.rom_words or '-'}\", after \"{after.rom_words or '-'}\".")
     if not lines:
@@ -284,7 +294,25 @@ def compare_tests(before: MovementTest | None, after: MovementTest | None) -> Te
         lines.append("Positive change: " + ", ".join(improved) + ".")
     else:
         lines.append("No clear change this time; patience over several sessions counts.")
-    return TestChange(pain_d, ease_d, rom_d, lines, improved)
+    return TestChange(pain_d, ease_d, rom_d, lines, improved, rom_cm)
+
+
+_CM_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(?:cm|centimet(?:er|re)s?)\s*$", re.I)
+
+
+def _cm_change(before: MovementTest, after: MovementTest) -> tuple[float, bool | None] | None:
+    """(after - before in cm, whether that is more range: None when the test's direction is not known) when
+    both tests gave a distance in cm, else None. Which way is better depends on the test (heel to buttock:
+    shorter; toe to wall: longer), so it comes from the region whose test it was."""
+    mb, ma = _CM_RE.match(before.rom_text or ""), _CM_RE.match(after.rom_text or "")
+    if not (mb and ma):
+        return None
+    d = round(float(ma.group(1)) - float(mb.group(1)), 6)
+    movement = after.movement or before.movement
+    region = next((r for r in REGIONS.values() if r.test_movement == movement), None)
+    shorter = region.cm_shorter_is_better if region is not None else None
+    better = None if shorter is None or d == 0 else (d < 0) == shorter
+    return d, better
 
 
 # --- the guided flow -----------------------------------------------------------

@@ -125,6 +125,14 @@ def _pct(part: float | None, whole: float | None) -> str:
     return f"{100.0 * part / whole:.0f} %"
 
 
+def _rom_change(ch: Any) -> str:
+    """The range of motion's change column: degrees, or a distance in cm (a test measured as one: "30 cm" ->
+    "20 cm" was shown as no change, "–")."""
+    if ch.rom_delta_deg is None and ch.rom_delta_cm is not None:
+        return _num(ch.rom_delta_cm, "{:+g} cm")
+    return _num(ch.rom_delta_deg, "{:+.0f}°")
+
+
 def _num(v: Any, fmt: str = "{:.0f}", none: str = "–") -> str:
     if v is None:
         return none
@@ -485,7 +493,7 @@ def _before_after_html(inp: ReportInput) -> str:
     b, a = inp.before or MovementTest(), inp.after or MovementTest()
     mv = b.movement or a.movement
     rows = [("Pain (0–10)", _num(b.pain_0_10), _num(a.pain_0_10), _num(ch.pain_delta, "{:+.0f}")),
-            ("Range of motion", b.rom_words or "–", a.rom_words or "–", _num(ch.rom_delta_deg, "{:+.0f}°")),
+            ("Range of motion", b.rom_words or "–", a.rom_words or "–", _rom_change(ch)),
             ("Ease (0–10)", _num(b.ease_0_10), _num(a.ease_0_10), _num(ch.ease_delta, "{:+.0f}"))]
     out = [f"<p class=\"note movement\">Movement: {e(mv)}</p>" if mv else "",
            '<table class="tests"><thead><tr><th></th><th>before</th><th>after</th><th class="num">change</th>'
@@ -722,7 +730,7 @@ class _PdfPages:
         if ch is not None:
             b, af = inp.before or MovementTest(), inp.after or MovementTest()
             rows = [("Pain (0–10)", _num(b.pain_0_10), _num(af.pain_0_10), _num(ch.pain_delta, "{:+.0f}")),
-                    ("Range of motion", b.rom_words or "–", af.rom_words or "–", _num(ch.rom_delta_deg, "{:+.0f}°")),
+                    ("Range of motion", b.rom_words or "–", af.rom_words or "–", _rom_change(ch)),
                     ("Ease (0–10)", _num(b.ease_0_10), _num(af.ease_0_10), _num(ch.ease_delta, "{:+.0f}"))]
             rows = [r for r in rows if not (r[1] == "–" and r[2] == "–")]
             verdict = textwrap.wrap(ch.lines[-1], 50) if ch.lines else []

@@ -251,6 +251,25 @@ def test_compare_tests_words_and_numbers() -> None:
     assert compare_tests(None, MovementTest(2)).lines == ["No before/after test recorded."]
 
 
+def test_a_distance_in_cm_is_compared_the_way_its_test_reads() -> None:
+    """A range of motion typed in cm (the guided session asks for the unit) was compared as words, so 30 cm ->
+    20 cm heel to buttock showed no change ("–" in the report). Which way is more range is the test's: heel to
+    buttock shorter, toe to wall longer."""
+    from holdsense.coaching.report import _rom_change
+
+    quads, calves = REGIONS["quads"].test_movement, REGIONS["calves"].test_movement
+    ch = compare_tests(MovementTest(3, None, "30 cm", 5, quads), MovementTest(3, None, "20 cm", 5, quads))
+    assert ch.rom_delta_cm == -10 and ch.rom_delta_deg is None and ch.improved == ["greater range of motion"]
+    assert "Range of motion 30 cm → 20 cm (-10 cm: more range)." in ch.lines and _rom_change(ch) == "-10 cm"
+    ch = compare_tests(MovementTest(3, None, "8 cm", 5, calves), MovementTest(3, None, "6 cm", 5, calves))
+    assert ch.rom_delta_cm == -2 and ch.improved == [] and "(-2 cm: less range)" in ch.lines[-2]
+    ch = compare_tests(MovementTest(3, None, "8 cm", 5, calves), MovementTest(3, None, "12.5cm", 5, calves))
+    assert ch.rom_delta_cm == 4.5 and ch.improved == ["greater range of motion"]
+    # a test of unknown direction: the number, no verdict
+    ch = compare_tests(MovementTest(3, None, "8 cm"), MovementTest(3, None, "10 cm"))
+    assert ch.rom_delta_cm == 2 and ch.improved == [] and "(+2 cm)." in ch.lines[-2]
+
+
 def test_answers_parsing() -> None:
     assert parse_rom("35 deg") == (35.0, None) and parse_rom("35°") == (35.0, None) and parse_rom(40) == (40.0, None)
     assert parse_rom("heel 10 cm from buttock") == (None, "heel 10 cm from buttock")
