@@ -257,6 +257,10 @@ class ReplayEngine:
             prev = boot
         return spans
 
+    def in_realtime_span(self, t_s: float) -> bool:
+        """Whether capture time t_s (s) lies in a reboot span played at 1x (its ends included)."""
+        return any(a <= t_s <= b for a, b in self.realtime_spans)
+
     def replay_s(self, t0_s: float, t1_s: float, speed: float) -> float:
         """Host seconds a replay at `speed` takes from capture time t0_s to t1_s (reboot spans at 1×)."""
         total = (t1_s - t0_s) / speed

@@ -186,9 +186,16 @@ class ReplayVirtualDevice(LinkServer):
                         if anchor is None:
                             anchor = (e.t_s, time.monotonic())
                         due = anchor[1] + eng.replay_s(anchor[0], e.t_s, self.speed)
-                        delay = due - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
+                        now = time.monotonic()
+                        if due > now:
+                            await asyncio.sleep(due - now)
+                        elif eng.in_realtime_span(e.t_s):
+                            # behind schedule (a loaded machine, a slow link) in a reboot span: catching up
+                            # would shorten the host time between the old boot's last samples and the new
+                            # boot's first, by which the host places the new time base (every later t_s early,
+                            # and a --duration of the capture's length then never reached); time the rest
+                            # of the span from now instead
+                            anchor = (e.t_s, now)
                     await self._send(e.data)
                 continue
             if isinstance(act, WaitHost):

@@ -495,6 +495,55 @@ def test_reboot_span_keeps_the_original_timing_at_any_speed():
     assert ReplayEngine(read_capture(LIB / "session.hscap")).realtime_spans == []
 
 
+def test_a_replay_behind_schedule_still_plays_the_reboot_span_at_1x():
+    """A replay that fell behind (a stall on a loaded machine) must not catch up inside a reboot span: that
+    shortened the host time between the old boot's last samples and the new boot's first, so the host placed
+    the new time base early (0.5 s on a loaded CI machine) and a --duration of the capture's length was never
+    reached. From the last sample chunk before the reboot to the first after it, the full 1x interval passes."""
+    import asyncio
+    import time
+
+    from holdsense.virtual.replay import ReplayVirtualDevice
+
+    dev = ReplayVirtualDevice(str(LIB / "reboot.hscap"), speed=1000.0, tx_wait_s=0.0)
+    eng = dev.engine
+    a, b = eng.realtime_spans[0]
+    queued: list[float | None] = []  # capture time of each emit, in the order _send gets them
+    step = eng.step
+
+    def recording_step():
+        act = step()
+        if isinstance(act, list):
+            queued.extend(e.t_s for e in act)
+        return act
+
+    eng.step = recording_step
+    eng._first_tx_pending = False  # no host here: don't wait for its first command (tx_wait_s 0 skips the rest)
+    sent: dict[float, float] = {}  # capture time -> host time it was sent
+    stall_s = 0.3
+
+    async def send(data: bytes) -> None:
+        nonlocal stall_s
+        t = queued.pop(0)
+        if t is not None and t >= a - 5.0 and stall_s:
+            time.sleep(stall_s)  # descheduled 5 s of capture (5 ms at 1000x) before the reboot: 0.3 s behind
+            stall_s = 0.0
+        if t is not None:
+            sent.setdefault(t, time.monotonic())
+
+    dev._send = send
+
+    async def play_until_done() -> None:
+        dev._host_event = asyncio.Event()
+        task = asyncio.ensure_future(dev._play())
+        while not dev.done:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    asyncio.run(asyncio.wait_for(play_until_done(), 10.0))
+    assert sent[b] - sent[a] >= (b - a) - 0.01, (sent[b] - sent[a], b - a)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_library_captures_are_80_hz_and_compress_well(name):
     """The library was made in real time: about 80 samples/s with no stretched interval outside the
