@@ -197,6 +197,43 @@ def _frame_times(cap) -> dict[int, float]:
 PAUSE_S = 0.6
 
 
+class _SchedulingProbe:
+    """A thread that wakes at absolute deadlines every 12.5 ms (the pace of a replay's frames) and records how
+    late each wake-up came (s): the scheduling delay processes on this machine see meanwhile."""
+
+    PERIOD_S = 0.0125
+
+    def __init__(self) -> None:
+        import threading
+
+        self.late_s: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self._stop.is_set():
+            due += self.PERIOD_S
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.monotonic()
+            self.late_s.append(max(0.0, now - due))
+            due = max(due, now - self.PERIOD_S)  # after a long stall: no burst of catch-up wake-ups
+
+    def __enter__(self) -> "_SchedulingProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def late_ms(self, percentile: float) -> float:
+        """That percentile of the wake-ups' lateness, in ms (0 without any)."""
+        return float(np.percentile(self.late_s, percentile)) * 1e3 if self.late_s else 0.0
+
+
 def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Theil-Sen line through (x, y): the median slope of point pairs at least 1 s apart and the median
     intercept. A scheduling stall on a loaded machine delays a few frames; unlike least squares, the line
@@ -215,9 +252,11 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
 
     Judged robustly: a busy machine (both cores loaded by other tests) stalls the replay or the host now and
     then, which delays a few frames by tens of ms; the rms and max residuals of a least-squares line then
-    failed a correct replay (20 ms rms against 15 ms). The median residual and the share of frames within
-    20 ms are what such stalls barely move, while a replay at the wrong speed (the slope), one that ignores the
-    captured timing (the slope) or only its pauses (half the frames PAUSE_S / speed early) fails them."""
+    failed a correct replay (20 ms rms against 15 ms). What judges the replay's timing does not depend on the
+    load: the slope (wrong speed, captured timing ignored) and the step at the pause (ignored: the frames after
+    it PAUSE_S / speed early). The precision (median residual, share within 20 ms) does: under load 5-12 a
+    correct replay had an 8 ms median, so its allowance adds the scheduling delay a probe thread measured
+    meanwhile (~0 at rest, so an idle machine is judged as before)."""
     from holdsense.io.capture import K_END, K_HEADER
     from holdsense.listeners.capture_tap import CaptureWriter
 
@@ -236,7 +275,8 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
     with spawn(speed=speed, link=link, extra_args=["--replay-capture", str(short)]) as dev:
         rec = hs_popen("record", "--port", link, "-o", str(tmp_path / "again.csv"), "--capture", str(cap2),
                        "--quiet", "--duration", "4")
-        _, err = wait_cli(rec, diagnose=lambda: dev.control({"query": True}, timeout_s=5))
+        with _SchedulingProbe() as probe:
+            _, err = wait_cli(rec, diagnose=lambda: dev.control({"query": True}, timeout_s=5))
         assert rec.returncode == 0, err
         assert dev.control({"query": True})["commands_skipped"] == 0
     a, b = _frame_times(read_capture(short)), _frame_times(read_capture(cap2))
@@ -248,12 +288,23 @@ def test_replay_keeps_the_captured_timing_scaled_by_speed(tmp_path, speed):
     slope, icpt = _robust_line(x, y)
     resid = y - (slope * x + icpt)
     med_ms = float(np.median(np.abs(resid))) * 1e3
-    within = float(np.mean(np.abs(resid) < 0.020))
+    within = float(np.mean(np.abs(resid) < 0.020 + 2e-3 * probe.late_ms(75)))
     print(f"speed {speed:g}: slope {slope:.4f} (want {1 / speed:.4f}), residual median {med_ms:.1f} ms, "
           f"{100 * within:.0f} % within 20 ms (rms {resid.std() * 1e3:.1f} ms, max {np.abs(resid).max() * 1e3:.1f} ms)")
+    # load-independent: the slope, and the pause kept (against the captured times scaled by speed, the frames
+    # after it as late as those before; ignoring it puts them PAUSE_S / speed early; delays hit both alike)
+    lag = y - x / speed
+    step_ms = float(np.median(lag[x > t_pause]) - np.median(lag[x < t_pause])) * 1e3
+    print(f"after the pause: {step_ms:+.1f} ms against before it")
+    assert abs(step_ms) < PAUSE_S / speed / 4 * 1e3, f"frames after the pause {step_ms:+.0f} ms off"
     assert slope == pytest.approx(1 / speed, rel=0.03)
-    assert med_ms < 5.0, f"median residual {med_ms:.1f} ms (measured ~1 ms)"
-    assert within >= 0.8, f"only {100 * within:.0f} % of the frames within 20 ms of the captured timing"
+    # the precision: a frame's host time carries two wake-ups (the replay's sleep, the host's read); on a loaded
+    # machine each comes late by about what the probe's wake-ups did at the same time (measured ~1 ms at rest,
+    # 8 ms seen under load 5-12), so the allowance is 5 ms plus twice the probe's 75th percentile lateness
+    late_ms = probe.late_ms(75)
+    print(f"probe: wake-ups late {late_ms:.1f} ms (75th percentile of {len(probe.late_s)})")
+    assert med_ms < 5.0 + 2 * late_ms, f"median residual {med_ms:.1f} ms (measured ~1 ms; wake-ups {late_ms:.1f} ms late)"
+    assert within >= 0.8, f"only {100 * within:.0f} % of the frames within {20 + 2 * late_ms:.0f} ms of the captured timing"
 
 
 def test_a_session_longer_than_the_replayed_capture_fails_at_the_capture_end(holdsense_replay, holdsense_session):
