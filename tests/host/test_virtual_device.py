@@ -139,12 +139,19 @@ def test_automatic_tare_reaches_the_host_device_client(empty_scenario):
     from rollsignal import SampleChunk
 
     def run(d, device_s: float, speed: float):
+        """Samples and tare announcements until `device_s` of *device* time (the samples' t_s) after the
+        load shows (force > 5 N). Not wall time: on a loaded machine the simulated roller runs late, and
+        13 s of wall time * speed held too few samples for the 10 s the roller waits before it tares."""
         chunks, tares = [], []
-        t_end = time.monotonic() + device_s / speed
-        while time.monotonic() < t_end:
+        t_on = None
+        t_fail = time.monotonic() + 10 * device_s / speed + 30.0  # only against a hang
+        while not (chunks and t_on is not None and chunks[-1].t_s[-1] >= t_on + device_s):
+            assert time.monotonic() < t_fail, f"{device_s} s of samples after the load did not arrive"
             for m in d.recv(0.05) or []:
                 if isinstance(m, Samples):
                     chunks.append(m.chunk)
+                    if t_on is None and np.any(m.chunk.force_n > 5.0):
+                        t_on = float(m.chunk.t_s[np.argmax(m.chunk.force_n > 5.0)])
                 elif isinstance(m, Status) and "tare" in m.status:
                     tares.append((m.status["tare"], chunks[-1].t_s[-1] if chunks else -1.0))
         return SampleChunk.concat(chunks), tares
@@ -164,7 +171,7 @@ def test_automatic_tare_reaches_the_host_device_client(empty_scenario):
             assert d.calibration.tare_counts == ev["tare_counts"]
             assert dev.control({"query": True})["settings"]["cal"]["tare_counts"] == ev["tare_counts"]
             # the force steps to zero at the announced sample; raw counts carry on unchanged
-            sel = ch.t_s > ch.t_s[0] + 1.0  # the towel is on
+            sel = ch.t_s > ch.t_s[np.argmax(ch.force_n > 5.0)] + 1.0  # the towel is on
             f, raw = ch.force_n[sel], ch.raw_counts[sel]
             k = int(np.argmax(np.abs(f) < 4.0))
             assert np.mean(f[:k]) == pytest.approx(9.81, abs=0.5) and abs(np.mean(f[k:])) < 0.3
