@@ -101,7 +101,9 @@ def test_info_names_error_bits_in_words_and_clears_them(roller):
     assert d["errors"] == ["task_restarted"] and d["error_words"] == ["a firmware task restarted"]
     assert d["error_bits"] == 0x0800 and d["errors_cleared"]
     d = json.loads(hs("info", "--port", roller.port, "--json").stdout)
-    assert d["errors"] == [] and d["counters"]["task_restarts"] == 1  # the bit is cleared, the count stays
+    # the bit is cleared, the count stays (another bit may have come since: the virtual HX711 gives the odd
+    # spurious code, as a real one does, and 'spurious_code' then stands beside it)
+    assert "task_restarted" not in d["errors"] and d["counters"]["task_restarts"] == 1
 
 
 def test_rate_10_then_80_is_set_and_measured(roller):
