@@ -60,6 +60,9 @@ def _selected_client(args: argparse.Namespace) -> Any:
     from .. import userprofile
 
     prof = userprofile.load_client(name)  # a client without a profile may still have sessions
+    if prof is None and userprofile.renamed_client(name) is not None:
+        # their sessions moved with the rename: "no sessions of client OLD" read as lost history
+        raise userprofile.unknown_client_error(name, advice=False)
     return prof.name if prof is not None and prof.name else name
 
 

@@ -118,6 +118,8 @@ def test_rename_client_carries_profile_and_history(tmp_path: Path) -> None:
     listing = _listing()
     assert re.search(r"Anna Lind\s+61 kg, forces in kg", listing) and "Berg" not in listing
     assert len(list((Path(os.environ["HOLDSENSE_CONFIG_DIR"]) / "clients").glob("*.json"))) == 2
+    # the old name points to the new one (it said "no sessions of client Anna Berg", as if they were lost)
+    refused(hs_in("history", "--db", db, "--client", "Anna Berg"), "renamed to 'Anna Lind'")
 
     # a new spelling of the same name is a rename too (the same file, rewritten)
     ok(hs_in("profile", "--rename-client", "anna lind", "Anna LIND", "--db", db))
