@@ -49,19 +49,20 @@ def old_shade_segments(ax: Any, segments: Sequence[dict[str, Any]], holds: Seque
     """The baseline: one axvspan per segment piece and per gap (holdsense.plots before 2026-12-06)."""
     from holdsense import plots
 
-    verdicts = {round(float(h["start_s"]), 2): plots.hold_verdict(h) for h in holds}
+    verdicts = {round(float(h["start_s"]), 2): plots.hold_kind(h) for h in holds}
     for seg in segments:
         kind = seg.get("kind")
+        hatch = None
         if kind == "hold":
             v = verdicts.get(round(float(seg["start_s"]), 2), "good")
-            colour, gid = plots.VERDICT_COLOURS[v], f"hold-{v}"
+            colour, gid, hatch = plots.VERDICT_COLOURS[v], f"hold-{v}", plots.VERDICT_HATCHES[v]
         elif kind == "roll":
             colour, gid = plots.ROLL_COLOUR, "roll"
         else:
             colour, gid = plots.OFF_COLOUR, "off"
+        style = plots._span_style(colour, alpha if kind != "off" else 1.0, hatch)  # the same look, one patch each
         for a, b in old_minus_gaps(float(seg["start_s"]), float(seg["end_s"]), gaps):
-            ax.axvspan(a / t_scale, b / t_scale, color=colour, alpha=alpha if kind != "off" else 1.0, lw=0,
-                       zorder=0, gid=gid)
+            ax.axvspan(a / t_scale, b / t_scale, **style, zorder=0, gid=gid)
     for a, b in gaps:
         ax.axvspan(a / t_scale, b / t_scale, facecolor="white", edgecolor="#969696", hatch="////", lw=0,
                    zorder=0.5, gid="gap")

@@ -116,13 +116,6 @@ def break_at_gaps(t: np.ndarray, y: np.ndarray, gaps: Sequence[tuple[float, floa
     return np.insert(np.asarray(t, float), at, mids), np.insert(np.asarray(y, float), at, np.nan)
 
 
-def minus_gaps(start: float, end: float, gaps: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The parts of [start, end] outside every gap."""
-    gs, ge = _gap_edges(gaps)
-    a, b = _minus_sorted(start, end, gs, ge)
-    return [(float(x), float(y)) for x, y in zip(a, b)]
-
-
 def _gap_edges(gaps: Sequence[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) of the gaps sorted by start, overlapping or touching ones merged (so that each
     span can be cut by a binary search instead of a pass over every gap)."""
