@@ -20,6 +20,7 @@ rollsignal's `is_cut_off` is imported only for a hold whose grade does not alrea
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Sequence
 
 #: Score bands (0-100): green from GOOD_FROM, amber from FAIR_FROM, red below.
@@ -97,10 +98,23 @@ def shown_score(hold: Mapping[str, Any], release_s: float | None = None) -> str:
     return f"{s:.0f}" if isinstance(s, float) else str(s)
 
 
-def mean_hold_score(holds: Sequence[Mapping[str, Any]]) -> float | None:
-    """Mean score of `holds` (0-100), by the session score's rule (rollsignal's Scorer.summarize): a hold cut
-    off under the release window is not judged on its length, so its number (often 100) stays out of the
-    mean unless no hold was judged; None without any scored hold."""
+def mean_hold_score(holds: Sequence[Mapping[str, Any]], release_s: float | None = None) -> float | None:
+    """Mean score of `holds` (0-100), by the session score's rule (rollsignal's Scorer.summarize, the same
+    `is_cut_off_short`): a hold cut off under the release window `release_s` (s; default: the default
+    profile's) is not judged on its length, so its number (often 100) stays out of the mean unless no hold
+    was judged, a too-hard one too; None without any scored hold."""
+    from rollsignal.scoring import is_cut_off_short  # (here: `holdsense --help` does not import rollsignal)
+
+    release = _default_release_s() if release_s is None else release_s
     scored = [h for h in holds if isinstance(h.get("score"), (int, float))]
-    judged = [h for h in scored if hold_verdict(h) != "not_judged"] or scored
+    judged = [h for h in scored if not is_cut_off_short(dict(h), release)] or scored
     return sum(float(h["score"]) for h in judged) / len(judged) if judged else None
+
+
+@functools.lru_cache(maxsize=1)
+def _default_release_s() -> float:
+    """The default guidance profile's release window (s): what a stored analysis was scored with unless
+    `--profile` said otherwise (the analysis does not record it)."""
+    from rollsignal import load_profile
+
+    return float(load_profile().criteria["duration"]["release_s"])

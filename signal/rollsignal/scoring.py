@@ -33,6 +33,12 @@ def is_cut_off(hold: dict[str, Any]) -> bool:
     return hold.get("ended_by") in CUT_OFF
 
 
+def is_cut_off_short(hold: dict[str, Any], release_s: float) -> bool:
+    """Cut off (`is_cut_off`) before the release window `release_s` (s): its length is not judged, and its
+    score stays out of the session's mean (`Scorer.summarize`) unless no hold was judged."""
+    return float(hold["duration_s"]) < release_s and is_cut_off(hold)
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """'1 hold', '2 holds' ('words' for irregular plurals): count words a person reads, never 'hold(s)'."""
     return f"{n} {word if n == 1 else (words or word + 's')}"
@@ -256,7 +262,7 @@ class Scorer:
         # a hold cut off short by a lost link or the recording's end is not judged on its length, so its score
         # (the other criteria only) is not comparable with the others': it stays out of the mean unless it is
         # all there is, and out of the advice on holds the person ended early
-        cut_short = [h["duration_s"] < release and is_cut_off(h) for h in holds]
+        cut_short = [is_cut_off_short(h, release) for h in holds]
         judged = [h for h, c in zip(holds, cut_short) if not c] or holds
         if holds:
             mean_score = sum(h["score"] for h in judged) / len(judged)

@@ -175,6 +175,14 @@ def test_mean_hold_score_leaves_out_holds_cut_off_short_as_the_session_score_doe
     assert verdict.mean_hold_score(holds) == pytest.approx(want)
     assert verdict.mean_hold_score([cut]) == 100  # nothing judged: the session score's rule, it stands alone
     assert verdict.mean_hold_score([]) is None
+    # a too-hard hold cut off short is shown red with its number, yet the session score leaves it out of its
+    # mean (rollsignal.scoring.is_cut_off_short): the mean here did not
+    hard_cut = _hold(12.0, 0.75, "link lost")
+    assert hold_verdict(hard_cut) == "too_hard" and shown_score(hard_cut) != "–"
+    assert verdict.mean_hold_score([judged, hard_cut]) == judged["score"]
+    summ = Scorer(load_profile()).summarize([{"kind": "hold", "start_s": 0.0, "end_s": 57.0}], [judged, hard_cut])
+    assert summ["session_score"] == Scorer(load_profile()).summarize(
+        [{"kind": "hold", "start_s": 0.0, "end_s": 57.0}], [judged])["session_score"]
     analysis = {"holds": holds, "summary": {"hold_s": 95.0}}
     rec = SessionRecord(started_utc="2026-11-02T10:00:00Z", region="quads", analysis=analysis, before=None,
                         after=None, source="replay")
